@@ -1,0 +1,155 @@
+//! The outbox: hides and deletes, applied exactly once.
+//!
+//! A decision and its `pending` action row are committed together before any call. Before each
+//! call the row's `attempts` is raised, so after a crash a pending row with `attempts > 0` means
+//! "the outcome is unknown": the comment is read back first, and the write is repeated only if
+//! the comment is not already in the wanted state.
+
+use secrecy::SecretString;
+
+use crate::budget::CallError;
+use crate::graph::{ErrorKind, GraphError};
+use crate::poller::{AccountCtx, PollError};
+use crate::store::PendingAction;
+
+/// Attempts after which an action that keeps failing transiently is given up as `failed`.
+const MAX_ATTEMPTS: i64 = 8;
+
+/// Applies the account's pending actions in order. Returns how many were closed as done.
+/// Stops early, leaving the rest pending, when the account cannot call now (budget, pause,
+/// dead token).
+pub async fn apply_pending(ctx: &AccountCtx, token: &SecretString) -> Result<usize, PollError> {
+    let mut done = 0;
+    for action in ctx.store.pending_actions(&ctx.config.name).await? {
+        if apply_one(ctx, token, &action).await? {
+            done += 1;
+        }
+    }
+    Ok(done)
+}
+
+/// What became of the comment when read back.
+enum Observed {
+    AlreadyDone(&'static str),
+    NeedsWrite,
+}
+
+#[tracing::instrument(name = "action", skip_all, fields(comment_id = %a.comment_id, action = %a.action))]
+async fn apply_one(
+    ctx: &AccountCtx,
+    token: &SecretString,
+    a: &PendingAction,
+) -> Result<bool, PollError> {
+    let store = &ctx.store;
+    let hide = match a.action.as_str() {
+        "hide" => true,
+        "delete" => false,
+        other => {
+            store
+                .action_failed(a.id, &format!("unknown action {other:?}"))
+                .await?;
+            return Ok(false);
+        }
+    };
+    if a.attempts > 0 {
+        match reconcile(ctx, token, a, hide).await {
+            Ok(Observed::AlreadyDone(note)) => {
+                store.action_done(a.id, Some(note)).await?;
+                tracing::info!(message = "action reconciled", result = note);
+                return Ok(true);
+            }
+            Ok(Observed::NeedsWrite) => {}
+            Err(e) => return handle_error(ctx, a, e).await,
+        }
+    }
+    // Check the gate before counting an attempt, so a refused call leaves no false "unknown".
+    let (left, _) = ctx.budget.remaining().await?;
+    if left == 0 || ctx.budget.paused_until().is_some() {
+        return Ok(false);
+    }
+    store.action_started(a.id).await?;
+    let result = if hide {
+        ctx.budget
+            .call(|| ctx.client.set_hidden(token, &a.comment_id, true))
+            .await
+    } else {
+        ctx.budget
+            .call(|| ctx.client.delete(token, &a.comment_id))
+            .await
+    };
+    match result {
+        Ok(_) => {
+            store.action_done(a.id, None).await?;
+            tracing::info!(message = "action applied", result = "done");
+            Ok(true)
+        }
+        Err(e) => handle_error(ctx, a, e).await,
+    }
+}
+
+/// Reads the comment back to learn whether an earlier, interrupted write took effect.
+async fn reconcile(
+    ctx: &AccountCtx,
+    token: &SecretString,
+    a: &PendingAction,
+    hide: bool,
+) -> Result<Observed, CallError> {
+    match ctx
+        .budget
+        .call(|| ctx.client.comment(token, &a.comment_id))
+        .await
+    {
+        Ok(reply) if hide && reply.value.hidden == Some(true) => {
+            Ok(Observed::AlreadyDone("already hidden when reconciled"))
+        }
+        Ok(_) => Ok(Observed::NeedsWrite),
+        Err(CallError::Graph(GraphError {
+            kind: ErrorKind::Gone,
+            ..
+        })) => Ok(Observed::AlreadyDone("comment gone when reconciled")),
+        Err(e) => Err(e),
+    }
+}
+
+/// Closes, keeps or fails an action after an error. Account-wide errors propagate.
+async fn handle_error(
+    ctx: &AccountCtx,
+    a: &PendingAction,
+    e: CallError,
+) -> Result<bool, PollError> {
+    let store = &ctx.store;
+    let message = e.to_string();
+    match &e {
+        CallError::Graph(g) => match g.kind {
+            ErrorKind::Gone => {
+                store
+                    .action_done(a.id, Some("comment already gone"))
+                    .await?;
+                tracing::info!(message = "action closed", result = "comment already gone");
+                Ok(true)
+            }
+            ErrorKind::Transient | ErrorKind::WriteUncertain => {
+                // Stays pending; with attempts > 0 the next try reads the comment back first.
+                if a.attempts + 1 >= MAX_ATTEMPTS {
+                    store.action_failed(a.id, &message).await?;
+                    tracing::error!(message = "action failed for good", result = "failed", error = %message);
+                } else {
+                    store.action_retry(a.id, &message).await?;
+                    tracing::warn!(message = "action will be retried", result = "retry", error = %message);
+                }
+                Ok(false)
+            }
+            ErrorKind::Permission | ErrorKind::BadRequest | ErrorKind::PolicyBlock => {
+                store.action_failed(a.id, &message).await?;
+                tracing::error!(message = "action failed", result = "failed", error = %message);
+                Ok(false)
+            }
+            ErrorKind::TokenInvalid { .. } | ErrorKind::Throttled { .. } => {
+                store.action_retry(a.id, &message).await?;
+                Err(e.into())
+            }
+        },
+        CallError::Exhausted { .. } | CallError::Paused { .. } => Ok(false),
+        CallError::Store(_) => Err(e.into()),
+    }
+}

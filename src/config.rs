@@ -1,0 +1,776 @@
+//! `config.toml` → [`Config`].
+//!
+//! Two stages, as ripgrep does with its arguments: [`RawConfig`] mirrors the file (serde,
+//! unknown keys rejected, spans kept), and [`Config`] is resolved and validated (no `Option`
+//! for required things). Validation reports every problem it finds, each as
+//! `PATH:LINE:COL: message` naming the key.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::rules::{Action, RuleSet, RuleSpec};
+use crate::tokens::TokenSource;
+
+/// One thing wrong with a config file, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path.display(),
+            self.line,
+            self.col,
+            self.message
+        )
+    }
+}
+
+/// Every problem found in a config file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- raw (mirrors the file)
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    daemon: RawDaemon,
+    #[serde(default)]
+    graph: RawGraph,
+    #[serde(default)]
+    accounts: Vec<RawAccount>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    database: Option<Spanned<String>>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    log_format: LogFormat,
+    log_dir: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGraph {
+    facebook_base_url: Option<Spanned<String>>,
+    instagram_base_url: Option<Spanned<String>>,
+    api_version: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    name: Spanned<String>,
+    ig_user_id: Spanned<String>,
+    login: Login,
+    token_env: Option<Spanned<String>>,
+    token_file: Option<Spanned<String>>,
+    poll_interval: Option<Spanned<String>>,
+    poll_cron: Option<Spanned<String>>,
+    hourly_budget: Spanned<i64>,
+    #[serde(default = "default_recent_media")]
+    recent_media: Spanned<i64>,
+    #[serde(default)]
+    backfill: bool,
+    rules: Option<Vec<Spanned<String>>>,
+}
+
+fn default_recent_media() -> Spanned<i64> {
+    Spanned::new(0..0, 20)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Spanned<String>,
+    action: Spanned<Action>,
+    #[serde(default)]
+    words: Vec<Spanned<String>>,
+    #[serde(default)]
+    regex: Vec<Spanned<String>>,
+    #[serde(default)]
+    links: bool,
+    #[serde(default)]
+    allow_domains: Vec<Spanned<String>>,
+    max_mentions: Option<u32>,
+    #[serde(default)]
+    usernames: Vec<Spanned<String>>,
+}
+
+// ---------------------------------------------------------------- resolved
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from.
+    pub path: PathBuf,
+    pub daemon: DaemonConfig,
+    pub graph: GraphConfig,
+    pub accounts: Vec<AccountConfig>,
+    /// Every rule in the file, compiled, in file order.
+    pub rules: RuleSet,
+}
+
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// SQLite file; created with mode 0600 if missing.
+    pub database: PathBuf,
+    /// Decide and record, never hide or delete.
+    pub dry_run: bool,
+    pub log_format: LogFormat,
+    /// Daily-rotated log files here; `None`: stderr (journald under systemd).
+    pub log_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct GraphConfig {
+    pub facebook_base_url: String,
+    pub instagram_base_url: String,
+    pub api_version: String,
+    pub timeout: Duration,
+}
+
+/// Which login the account's token comes from; it decides the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Login {
+    /// `graph.instagram.com`, Instagram user token.
+    Instagram,
+    /// `graph.facebook.com`, Facebook user or Page token.
+    Facebook,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schedule {
+    Every(Duration),
+    /// A six- or seven-field cron expression (seconds first), evaluated in UTC.
+    Cron(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    pub name: String,
+    pub ig_user_id: String,
+    pub login: Login,
+    pub token: TokenSource,
+    pub schedule: Schedule,
+    /// Graph API calls per rolling hour, all kinds, across restarts.
+    pub hourly_budget: u32,
+    /// How many newest media to watch.
+    pub recent_media: u32,
+    /// Moderate comments that were already there at the first poll.
+    pub backfill: bool,
+    /// The rules that apply to this account, in file order.
+    pub rules: RuleSet,
+    /// Names of those rules (for summaries).
+    pub rule_names: Vec<String>,
+}
+
+impl GraphConfig {
+    /// The base URL for an account's login.
+    pub fn base_url(&self, login: Login) -> &str {
+        match login {
+            Login::Instagram => &self.instagram_base_url,
+            Login::Facebook => &self.facebook_base_url,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- loading
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(path, &text),
+        Err(e) => Err(ConfigError {
+            problems: vec![Problem {
+                path: path.to_path_buf(),
+                line: 1,
+                col: 1,
+                message: format!("cannot read config file: {e}"),
+            }],
+        }),
+    }
+}
+
+/// Validates config text as if it were the file at `path` (relative token files and
+/// messages are resolved against it).
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let mut v = Validator {
+        path,
+        text,
+        problems: Vec::new(),
+    };
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            v.problem(&span, e.message().trim().to_string());
+            return Err(v.finish());
+        }
+    };
+    let config = v.resolve(raw);
+    match config {
+        Some(c) if v.problems.is_empty() => Ok(c),
+        _ => Err(v.finish()),
+    }
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn problem(&mut self, span: &Range<usize>, message: String) {
+        let (line, col) = line_col(self.text, span.start);
+        self.problems.push(Problem {
+            path: self.path.to_path_buf(),
+            line,
+            col,
+            message,
+        });
+    }
+
+    fn finish(mut self) -> ConfigError {
+        self.problems.sort_by_key(|p| (p.line, p.col));
+        ConfigError {
+            problems: self.problems,
+        }
+    }
+
+    fn duration(&mut self, key: &str, value: &Spanned<String>) -> Option<Duration> {
+        match humantime::parse_duration(value.get_ref()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.problem(
+                    &value.span(),
+                    format!("{key}: invalid duration {:?}: {e}", value.get_ref()),
+                );
+                None
+            }
+        }
+    }
+
+    fn resolve(&mut self, raw: RawConfig) -> Option<Config> {
+        let daemon = self.daemon(raw.daemon);
+        let graph = self.graph(raw.graph);
+        let (rules, rule_names) = self.rules(&raw.rules);
+        let mut accounts = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        if raw.accounts.is_empty() {
+            self.problem(&(0..0), "accounts: no [[accounts]] configured".to_string());
+        }
+        for account in raw.accounts {
+            let name = account.name.get_ref().clone();
+            if let Some(line) = seen.get(&name) {
+                let msg = format!(
+                    "accounts.name: duplicate account name {name:?} (first defined on line {line})"
+                );
+                self.problem(&account.name.span(), msg);
+            } else {
+                let (line, _) = line_col(self.text, account.name.span().start);
+                seen.insert(name, line);
+            }
+            if let Some(a) = self.account(account, &rules, &rule_names) {
+                accounts.push(a);
+            }
+        }
+        Some(Config {
+            path: self.path.to_path_buf(),
+            daemon,
+            graph: graph?,
+            accounts,
+            rules: rules?,
+        })
+    }
+
+    fn daemon(&mut self, raw: RawDaemon) -> DaemonConfig {
+        let database = match raw.database {
+            Some(db) if db.get_ref().trim().is_empty() => {
+                self.problem(&db.span(), "daemon.database: must not be empty".into());
+                PathBuf::new()
+            }
+            Some(db) => PathBuf::from(db.into_inner()),
+            None => PathBuf::from("/var/lib/igmod/igmod.db"),
+        };
+        DaemonConfig {
+            database,
+            dry_run: raw.dry_run,
+            log_format: raw.log_format,
+            log_dir: raw.log_dir.map(|d| PathBuf::from(d.into_inner())),
+        }
+    }
+
+    fn graph(&mut self, raw: RawGraph) -> Option<GraphConfig> {
+        let url = |v: &mut Self, key: &str, value: Option<Spanned<String>>, default: &str| {
+            let Some(value) = value else {
+                return Some(default.to_string());
+            };
+            match url::Url::parse(value.get_ref()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() => {
+                    Some(value.get_ref().trim_end_matches('/').to_string())
+                }
+                _ => {
+                    v.problem(
+                        &value.span(),
+                        format!(
+                            "graph.{key}: {:?} is not an http(s) URL without a query",
+                            value.get_ref()
+                        ),
+                    );
+                    None
+                }
+            }
+        };
+        let facebook = url(
+            self,
+            "facebook_base_url",
+            raw.facebook_base_url,
+            "https://graph.facebook.com",
+        );
+        let instagram = url(
+            self,
+            "instagram_base_url",
+            raw.instagram_base_url,
+            "https://graph.instagram.com",
+        );
+        let api_version = match raw.api_version {
+            None => Some("v25.0".to_string()),
+            Some(v) => {
+                let s = v.get_ref();
+                let ok = s
+                    .strip_prefix('v')
+                    .and_then(|r| r.split_once('.'))
+                    .is_some_and(|(a, b)| {
+                        !a.is_empty()
+                            && !b.is_empty()
+                            && a.chars().all(|c| c.is_ascii_digit())
+                            && b.chars().all(|c| c.is_ascii_digit())
+                    });
+                if ok {
+                    Some(s.clone())
+                } else {
+                    self.problem(
+                        &v.span(),
+                        format!("graph.api_version: {s:?} is not a version like \"v25.0\""),
+                    );
+                    None
+                }
+            }
+        };
+        let timeout = match raw.timeout {
+            None => Some(Duration::from_secs(30)),
+            Some(t) => match self.duration("graph.timeout", &t) {
+                Some(d) if d.is_zero() => {
+                    self.problem(&t.span(), "graph.timeout: must be more than 0".into());
+                    None
+                }
+                d => d,
+            },
+        };
+        Some(GraphConfig {
+            facebook_base_url: facebook?,
+            instagram_base_url: instagram?,
+            api_version: api_version?,
+            timeout: timeout?,
+        })
+    }
+
+    fn rules(&mut self, raw: &[RawRule]) -> (Option<RuleSet>, Vec<String>) {
+        let mut names: HashMap<&str, ()> = HashMap::new();
+        let mut specs = Vec::new();
+        for rule in raw {
+            let name = rule.name.get_ref();
+            if name.trim().is_empty() {
+                self.problem(&rule.name.span(), "rules.name: must not be empty".into());
+            } else if names.insert(name, ()).is_some() {
+                self.problem(
+                    &rule.name.span(),
+                    format!("rules.name: duplicate rule name {name:?}"),
+                );
+            }
+            let strings = |v: &[Spanned<String>]| v.iter().map(|s| s.get_ref().clone()).collect();
+            specs.push(RuleSpec {
+                name: name.clone(),
+                action: Some(*rule.action.get_ref()),
+                words: strings(&rule.words),
+                regex: strings(&rule.regex),
+                links: rule.links,
+                allow_domains: strings(&rule.allow_domains),
+                max_mentions: rule.max_mentions,
+                usernames: strings(&rule.usernames),
+            });
+        }
+        let set = match RuleSet::compile(&specs) {
+            Ok(set) => Some(set),
+            Err(errors) => {
+                for e in errors {
+                    let rule = &raw[e.rule];
+                    let (key, span) = match (e.key, e.item) {
+                        (Some(key), item) => {
+                            let list = match key {
+                                "words" => &rule.words,
+                                "regex" => &rule.regex,
+                                "usernames" => &rule.usernames,
+                                _ => &rule.allow_domains,
+                            };
+                            let span = item
+                                .and_then(|i| list.get(i))
+                                .or(list.first())
+                                .map_or(rule.name.span(), |s| s.span());
+                            (format!("rules.{key}"), span)
+                        }
+                        (None, _) => ("rules".to_string(), rule.name.span()),
+                    };
+                    self.problem(&span, format!("{key}: {}", e.message));
+                }
+                None
+            }
+        };
+        (set, raw.iter().map(|r| r.name.get_ref().clone()).collect())
+    }
+
+    fn account(
+        &mut self,
+        raw: RawAccount,
+        rules: &Option<RuleSet>,
+        all_rules: &[String],
+    ) -> Option<AccountConfig> {
+        let before = self.problems.len();
+        let name = raw.name.get_ref().clone();
+        if name.trim().is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            self.problem(
+                &raw.name.span(),
+                format!(
+                    "accounts.name: {name:?} must be non-empty letters, digits, '-', '_' or '.'"
+                ),
+            );
+        }
+        let id = raw.ig_user_id.get_ref();
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+            self.problem(
+                &raw.ig_user_id.span(),
+                format!("accounts.ig_user_id: {id:?} must be a numeric id in a string"),
+            );
+        }
+        let token = match (raw.token_env, raw.token_file) {
+            (Some(env), None) => {
+                let var = env.get_ref();
+                match std::env::var(var) {
+                    Ok(v) if !v.trim().is_empty() => Some(TokenSource::Env(var.clone())),
+                    _ => {
+                        self.problem(
+                            &env.span(),
+                            format!(
+                                "accounts.token_env: environment variable {var} is not set or empty"
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, Some(file)) => {
+                let path = crate::tokens::resolve_token_path(self.path, file.get_ref());
+                match crate::tokens::read_token_file(&path) {
+                    Ok(_) => Some(TokenSource::File(path)),
+                    Err(e) => {
+                        self.problem(&file.span(), format!("accounts.token_file: {e}"));
+                        None
+                    }
+                }
+            }
+            (Some(env), Some(_)) => {
+                self.problem(
+                    &env.span(),
+                    "accounts.token_env: set either token_env or token_file, not both".into(),
+                );
+                None
+            }
+            (None, None) => {
+                self.problem(
+                    &raw.name.span(),
+                    format!("accounts: account {name:?} needs token_env or token_file"),
+                );
+                None
+            }
+        };
+        let schedule = match (raw.poll_interval, raw.poll_cron) {
+            (Some(every), None) => match self.duration("accounts.poll_interval", &every) {
+                Some(d) if d < Duration::from_secs(1) => {
+                    self.problem(
+                        &every.span(),
+                        "accounts.poll_interval: must be at least 1s".into(),
+                    );
+                    None
+                }
+                d => d.map(Schedule::Every),
+            },
+            (None, Some(cron)) => match crate::scheduler::parse_cron(cron.get_ref()) {
+                Ok(_) => Some(Schedule::Cron(cron.get_ref().clone())),
+                Err(e) => {
+                    self.problem(&cron.span(), format!("accounts.poll_cron: {e}"));
+                    None
+                }
+            },
+            (Some(every), Some(_)) => {
+                self.problem(
+                    &every.span(),
+                    "accounts.poll_interval: set either poll_interval or poll_cron, not both"
+                        .into(),
+                );
+                None
+            }
+            (None, None) => {
+                self.problem(
+                    &raw.name.span(),
+                    format!("accounts: account {name:?} needs poll_interval or poll_cron"),
+                );
+                None
+            }
+        };
+        let budget = *raw.hourly_budget.get_ref();
+        if !(1..=1_000_000).contains(&budget) {
+            self.problem(
+                &raw.hourly_budget.span(),
+                format!("accounts.hourly_budget: {budget} must be between 1 and 1000000"),
+            );
+        }
+        let recent = *raw.recent_media.get_ref();
+        if !(1..=100).contains(&recent) {
+            self.problem(
+                &raw.recent_media.span(),
+                format!("accounts.recent_media: {recent} must be between 1 and 100"),
+            );
+        }
+        let rule_names: Vec<String> = match &raw.rules {
+            None => all_rules.to_vec(),
+            Some(list) => {
+                for r in list {
+                    if !all_rules.contains(r.get_ref()) {
+                        self.problem(
+                            &r.span(),
+                            format!(
+                                "accounts.rules: no rule named {:?} (known: {})",
+                                r.get_ref(),
+                                all_rules.join(", ")
+                            ),
+                        );
+                    }
+                }
+                list.iter().map(|r| r.get_ref().clone()).collect()
+            }
+        };
+        if self.problems.len() != before {
+            return None;
+        }
+        let rules = rules.as_ref()?.select(&rule_names);
+        let rule_names = rules.names().map(str::to_string).collect();
+        Some(AccountConfig {
+            name,
+            ig_user_id: id.clone(),
+            login: raw.login,
+            token: token?,
+            schedule: schedule?,
+            hourly_budget: u32::try_from(budget).ok()?,
+            recent_media: u32::try_from(recent).ok()?,
+            backfill: raw.backfill,
+            rules,
+            rule_names,
+        })
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit_once('\n')
+        .map_or(before, |(_, l)| l)
+        .chars()
+        .count()
+        + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[daemon]
+database = "/tmp/x.db"
+
+[[accounts]]
+name = "acme"
+ig_user_id = "1784"
+login = "instagram"
+token_env = "PATH"
+poll_interval = "2m"
+hourly_budget = 200
+
+[[rules]]
+name = "scam"
+action = "delete"
+words = ["forex"]
+"#;
+
+    fn problems(text: &str) -> Vec<String> {
+        match parse(Path::new("c.toml"), text) {
+            Ok(_) => vec![],
+            Err(e) => e.problems.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn good_config_resolves_defaults() {
+        let c = parse(Path::new("c.toml"), GOOD).map_err(|e| e.to_string());
+        let c = match c {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(c.graph.api_version, "v25.0");
+        assert_eq!(c.graph.timeout, Duration::from_secs(30));
+        assert_eq!(c.accounts[0].recent_media, 20);
+        assert_eq!(
+            c.accounts[0].schedule,
+            Schedule::Every(Duration::from_secs(120))
+        );
+        assert_eq!(c.accounts[0].rule_names, ["scam"]);
+        assert!(!c.accounts[0].backfill);
+    }
+
+    /// (replace this, with that, expected problem lines)
+    #[test]
+    fn bad_configs_are_located() {
+        let cases: &[(&str, &str, &[&str])] = &[
+            (
+                "poll_interval = \"2m\"",
+                "poll_interval = \"2x\"",
+                &["c.toml:10:17: accounts.poll_interval: invalid duration \"2x\""],
+            ),
+            (
+                "hourly_budget = 200",
+                "hourly_budget = 0",
+                &["c.toml:11:17: accounts.hourly_budget: 0 must be between 1 and 1000000"],
+            ),
+            (
+                "hourly_budget = 200",
+                "hourly_budget = 200\ncolour = \"red\"",
+                &["c.toml:12:1: unknown field `colour`"],
+            ),
+            (
+                "words = [\"forex\"]",
+                "regex = [\"(oops\"]",
+                &["c.toml:16:10: rules.regex: invalid regex pattern \"(oops\""],
+            ),
+            (
+                "hourly_budget = 200",
+                "hourly_budget = 200\nrules = [\"nope\"]",
+                &["c.toml:12:10: accounts.rules: no rule named \"nope\""],
+            ),
+            (
+                "poll_interval = \"2m\"",
+                "poll_cron = \"*/2 * * * *\"",
+                &["c.toml:10:13: accounts.poll_cron:"],
+            ),
+            (
+                "token_env = \"PATH\"",
+                "token_env = \"IGMOD_SURELY_UNSET_VAR\"",
+                &[
+                    "c.toml:9:13: accounts.token_env: environment variable IGMOD_SURELY_UNSET_VAR is not set",
+                ],
+            ),
+            (
+                "action = \"delete\"",
+                "action = \"nuke\"",
+                &["c.toml:15:10: unknown variant `nuke`"],
+            ),
+            ("[daemon]", "[daemon", &["c.toml:2:8:"]),
+        ];
+        for (from, to, expected) in cases {
+            let text = GOOD.replacen(from, to, 1);
+            let got = problems(&text);
+            assert_eq!(got.len(), expected.len(), "{to}: {got:?}");
+            for (g, e) in got.iter().zip(expected.iter()) {
+                assert!(g.starts_with(e), "{to}: got {g:?}, expected {e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_validation_problem_is_reported() {
+        let text = GOOD
+            .replacen("hourly_budget = 200", "hourly_budget = 0", 1)
+            .replacen("poll_interval = \"2m\"", "poll_interval = \"soon\"", 1)
+            .replacen("ig_user_id = \"1784\"", "ig_user_id = \"abc\"", 1);
+        let got = problems(&text);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[0].starts_with("c.toml:7:14: accounts.ig_user_id"));
+        assert!(got[1].starts_with("c.toml:10:17: accounts.poll_interval"));
+        assert!(got[2].starts_with("c.toml:11:17: accounts.hourly_budget"));
+    }
+
+    #[test]
+    fn duplicate_accounts_name_the_first() {
+        let account =
+            &GOOD[GOOD.find("[[accounts]]").unwrap_or(0)..GOOD.find("[[rules]]").unwrap_or(0)];
+        let text = format!("{GOOD}\n{account}");
+        let got = problems(&text);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].contains("duplicate account name \"acme\" (first defined on line 6)"),
+            "{got:?}"
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! Wiring: opens the database, starts one [`scheduler::run_account`] task per account and the
+//! maintenance jobs, and stops them when the `shutdown` future resolves. Shutdown is passed in
+//! (as mini-redis does) so tests and `demo` drive the real daemon with their own.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+use tokio_util::sync::CancellationToken;
+
+use crate::budget::{Budget, RetryPolicy};
+use crate::config::{Config, Schedule};
+use crate::graph::{self, GraphError};
+use crate::poller::AccountCtx;
+use crate::scheduler::{self, Ended};
+use crate::store::{Store, StoreError};
+
+/// How long in-flight polls may take to finish after shutdown was asked for.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// Ledger rows are kept this long (the budget needs one hour; the rest is for operators).
+const LEDGER_KEEP: chrono::Duration = chrono::Duration::days(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build graph api client: {0}")]
+    Graph(#[from] GraphError),
+    #[error("scheduler: {0}")]
+    Scheduler(#[from] JobSchedulerError),
+}
+
+/// Runs the daemon until `shutdown` resolves.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    let store = Store::open(&config.daemon.database).await?;
+    tracing::info!(
+        message = "igmod started",
+        accounts = config.accounts.len(),
+        database = %config.daemon.database.display(),
+        dry_run = config.daemon.dry_run
+    );
+    let cancel = CancellationToken::new();
+    let jobs = JobScheduler::new().await?;
+    let mut tasks = JoinSet::new();
+    for account in &config.accounts {
+        let client = graph::Client::new(
+            config.graph.base_url(account.login),
+            &config.graph.api_version,
+            config.graph.timeout,
+        )?;
+        let budget = Budget::new(
+            store.clone(),
+            &account.name,
+            account.hourly_budget,
+            RetryPolicy::default(),
+        )
+        .await?;
+        let wake = Arc::new(Notify::new());
+        if let Schedule::Cron(expr) = &account.schedule {
+            let wake = wake.clone();
+            jobs.add(Job::new(expr.as_str(), move |_, _| wake.notify_one())?)
+                .await?;
+        }
+        let ctx = Arc::new(AccountCtx {
+            config: account.clone(),
+            client,
+            budget,
+            store: store.clone(),
+            dry_run: config.daemon.dry_run,
+        });
+        let name = account.name.clone();
+        let cancel = cancel.clone();
+        tasks.spawn(async move { (name, scheduler::run_account(ctx, wake, cancel).await) });
+    }
+    let prune_store = store.clone();
+    jobs.add(Job::new_async("0 17 * * * *", move |_, _| {
+        let store = prune_store.clone();
+        Box::pin(async move {
+            match store.prune_calls(chrono::Utc::now() - LEDGER_KEEP).await {
+                Ok(n) => tracing::debug!(message = "call ledger pruned", rows = n),
+                Err(e) => tracing::warn!(message = "cannot prune call ledger", error = %e),
+            }
+        })
+    })?)
+    .await?;
+    jobs.start().await?;
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            joined = tasks.join_next(), if !tasks.is_empty() => log_end(joined),
+        }
+    }
+    tracing::info!(
+        message = "shutting down: letting in-flight polls finish",
+        grace_secs = SHUTDOWN_GRACE.as_secs()
+    );
+    cancel.cancel();
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while let Some(joined) = tasks.join_next().await {
+            log_end(Some(joined));
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            message = "grace period over; abandoning polls still running (their actions stay pending and resume at the next start)"
+        );
+        tasks.abort_all();
+    }
+    let mut jobs = jobs;
+    if let Err(e) = jobs.shutdown().await {
+        tracing::warn!(message = "scheduler shutdown", error = %e);
+    }
+    store.close().await;
+    tracing::info!(message = "igmod stopped");
+    Ok(())
+}
+
+fn log_end(joined: Option<Result<(String, Ended), tokio::task::JoinError>>) {
+    match joined {
+        Some(Ok((account, Ended::TokenDead(reason)))) => {
+            tracing::error!(message = "account stopped until its token is replaced", account = %account, reason = %reason)
+        }
+        Some(Ok((account, Ended::Shutdown))) => {
+            tracing::debug!(message = "account stopped", account = %account)
+        }
+        Some(Err(e)) if e.is_panic() => {
+            tracing::error!(message = "an account task panicked; other accounts continue", error = %e)
+        }
+        Some(Err(_)) | None => {}
+    }
+}

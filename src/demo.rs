@@ -1,0 +1,204 @@
+//! `igmod demo`: the bundled simulator with two accounts, posts and live comment traffic; the
+//! real daemon (scheduler, HTTP client, SQLite file) polling it; and a summary of what it did.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::simulator::{Simulator, Traffic};
+use crate::store::Store;
+use crate::{config, daemon};
+
+/// The rules from the README's example config.
+const RULES: &str = r#"
+[[rules]]
+name = "trusted"
+action = "approve"
+usernames = ["acme_support", "acme"]
+
+[[rules]]
+name = "scam"
+action = "delete"
+words = ["crypto signal", "forex", "dm me to earn"]
+
+[[rules]]
+name = "scam-dm"
+action = "delete"
+regex = ['(?i)\bdm\s+@\w+\s+(for|to)\b']
+
+[[rules]]
+name = "profanity"
+action = "hide"
+words = ["idiot", "scumbag"]
+
+[[rules]]
+name = "links"
+action = "hide"
+links = true
+allow_domains = ["acme.com"]
+
+[[rules]]
+name = "mention-spam"
+action = "hide"
+max_mentions = 3
+"#;
+
+const ACCOUNTS: &[(&str, &str)] = &[
+    ("acme", "17841400000000001"),
+    ("globex", "17841400000000002"),
+];
+
+pub async fn run(seconds: u64, dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let dir = match dir {
+        Some(d) => {
+            std::fs::create_dir_all(&d)
+                .with_context(|| format!("cannot create {}", d.display()))?;
+            d
+        }
+        None => tempfile::Builder::new()
+            .prefix("igmod-demo-")
+            .tempdir()
+            .context("cannot create a temp dir")?
+            .keep(),
+    };
+    let sim = Arc::new(
+        Simulator::start()
+            .await
+            .context("cannot start the simulator")?,
+    );
+    let mut media = Vec::new();
+    let mut accounts_toml = String::new();
+    for (i, (name, id)) in ACCOUNTS.iter().enumerate() {
+        let token = format!("demo-token-{name}-{:016x}", rand::random::<u64>());
+        sim.add_account(id, name, &token);
+        let token_file = dir.join(format!("{name}.token"));
+        write_private(&token_file, &token)?;
+        for _ in 0..3 {
+            media.push(sim.add_media(id));
+        }
+        // A comment from before igmod started: recorded, not moderated (backfill = false).
+        sim.add_comment(&media[i * 3], "early_bird", "first! forex anyone?");
+        sim.add_owner_comment(
+            &media[i * 3 + 2],
+            "Thanks everyone, you idiots are the best 😄",
+        );
+        accounts_toml.push_str(&format!(
+            "[[accounts]]\nname = \"{name}\"\nig_user_id = \"{id}\"\nlogin = \"instagram\"\ntoken_file = \"{}\"\npoll_interval = \"2s\"\nhourly_budget = 2000\nrecent_media = 20\nbackfill = false\n\n",
+            token_file.display()
+        ));
+    }
+    let db = dir.join("igmod.db");
+    let config_path = dir.join("config.toml");
+    let text = format!(
+        "# Written by `igmod demo`: the daemon is polling a local Graph API simulator.\n[daemon]\ndatabase = \"{}\"\n\n[graph]\nfacebook_base_url = \"{base}\"\ninstagram_base_url = \"{base}\"\napi_version = \"v25.0\"\ntimeout = \"5s\"\n\n{accounts_toml}{RULES}",
+        db.display(),
+        base = sim.base_url()
+    );
+    std::fs::write(&config_path, text)
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    let config =
+        config::load(&config_path).map_err(|e| anyhow::anyhow!("demo config is invalid:\n{e}"))?;
+
+    println!(
+        "igmod demo: simulator on {}, {} accounts, {} posts",
+        sim.base_url(),
+        ACCOUNTS.len(),
+        media.len()
+    );
+    println!("            config {}", config_path.display());
+    println!("            comments arrive for {seconds}s; the daemon polls every 2s\n");
+
+    let stop = CancellationToken::new();
+    let traffic = tokio::spawn(Traffic::new(7, media).run(
+        sim.clone(),
+        Duration::from_millis(250),
+        stop.clone(),
+    ));
+    let run_for = Duration::from_secs(seconds);
+    // Let the daemon take one more poll after the traffic stops, so every comment is seen.
+    let daemon = daemon::run(config, async move {
+        tokio::time::sleep(run_for).await;
+        stop.cancel();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    });
+    daemon.await.context("the daemon failed")?;
+    let stats = traffic.await.unwrap_or_default();
+
+    let store = Store::open(&db).await?;
+    let decided = store.decided_comments(10_000).await?;
+    println!(
+        "\n{} comments and {} replies were posted; igmod recorded {} comments and decided {}.",
+        stats.comments,
+        stats.replies,
+        store.comment_count("acme").await? + store.comment_count("globex").await?,
+        decided.len()
+    );
+    for (action, status, n) in store.decision_counts().await? {
+        let status = status.map(|s| format!(" ({s})")).unwrap_or_default();
+        println!("  {action:<8}{status:<10} {n}");
+    }
+    println!("\nWhat igmod did (newest first):");
+    for d in decided
+        .iter()
+        .filter(|d| d.action == "delete" || d.action == "hide")
+        .take(15)
+    {
+        let gone = sim
+            .comment(&d.comment_id)
+            .map(|c| {
+                if c.deleted {
+                    "deleted"
+                } else if c.hidden {
+                    "hidden"
+                } else {
+                    "still visible"
+                }
+            })
+            .unwrap_or("?");
+        println!(
+            "  {:<7} [{}] @{}: {:?} — rule {} ({}) → on Instagram: {gone}",
+            d.action,
+            d.account,
+            d.username.as_deref().unwrap_or("?"),
+            truncate(d.text.as_deref().unwrap_or(""), 60),
+            d.rule,
+            d.reason,
+        );
+    }
+    store.close().await;
+    println!("\nAudit database: {}", db.display());
+    println!(
+        "  sqlite3 {} 'select rule, action, count(*) from decisions group by 1, 2'",
+        db.display()
+    );
+    println!(
+        "  sqlite3 {} 'select c.username, c.text, d.rule, a.status from decisions d join comments c on c.id = d.comment_id left join actions a on a.comment_id = d.comment_id limit 20'",
+        db.display()
+    );
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    }
+}

@@ -1,0 +1,242 @@
+//! Graph API errors, classified by `code` and `error_subcode` (never by `type` or HTTP status
+//! alone), as ../shared/graph-api.md §6 tabulates them.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::CallInfo;
+
+/// What the daemon should do about an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Retry with backoff (codes 1, 2, -1, `is_transient`, 5xx, timeouts, bad JSON).
+    Transient,
+    /// Stop calling for this account (or, `app_wide`, the whole app) for a while.
+    Throttled {
+        regain: Option<Duration>,
+        app_wide: bool,
+    },
+    /// Code 190: the token is dead; stop the account until its token changes.
+    TokenInvalid { subcode: Option<i64> },
+    /// Codes 3, 10, 200–299: a permission is missing.
+    Permission,
+    /// Code 100 subcode 33: the object is gone or inaccessible.
+    Gone,
+    /// Other code 100 and anything unrecognised: a bug or unsupported field; do not retry.
+    BadRequest,
+    /// Code 368: writes blocked by policy.
+    PolicyBlock,
+    /// Code 20 (1772107): the write probably happened; re-read, do not repeat.
+    WriteUncertain,
+}
+
+impl ErrorKind {
+    pub fn is_transient(self) -> bool {
+        matches!(self, ErrorKind::Transient)
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::Transient => "transient error",
+            ErrorKind::Throttled { .. } => "rate limited",
+            ErrorKind::TokenInvalid { .. } => "access token invalid or expired",
+            ErrorKind::Permission => "permission missing",
+            ErrorKind::Gone => "object gone or inaccessible",
+            ErrorKind::BadRequest => "request rejected",
+            ErrorKind::PolicyBlock => "blocked by policy",
+            ErrorKind::WriteUncertain => "write outcome uncertain",
+        }
+    }
+}
+
+/// A failed Graph API call. Its `Display` names the call (method and path, never a query
+/// string) and Meta's code, subcode and `fbtrace_id`, never a token.
+#[derive(Debug, Clone)]
+pub struct GraphError {
+    pub kind: ErrorKind,
+    pub code: Option<i64>,
+    pub subcode: Option<i64>,
+    /// Meta's message, or the transport error, with any URL query removed.
+    pub message: String,
+    pub fbtrace_id: Option<String>,
+    pub call: CallInfo,
+}
+
+impl std::error::Error for GraphError {}
+
+impl fmt::Display for GraphError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.call.method,
+            self.call.endpoint,
+            self.kind.describe()
+        )?;
+        let mut details = Vec::new();
+        if let Some(s) = self.call.status {
+            details.push(format!("http {s}"));
+        }
+        if let Some(c) = self.code {
+            details.push(format!("code {c}"));
+        }
+        if let Some(s) = self.subcode {
+            details.push(format!("subcode {s}"));
+        }
+        if let Some(t) = &self.fbtrace_id {
+            details.push(format!("fbtrace_id {t}"));
+        }
+        if !details.is_empty() {
+            write!(f, " ({})", details.join(", "))?;
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Classifies Meta's error envelope.
+pub fn classify(
+    code: Option<i64>,
+    subcode: Option<i64>,
+    is_transient: bool,
+    http_status: u16,
+    regain: Option<Duration>,
+) -> ErrorKind {
+    match code {
+        Some(190) => ErrorKind::TokenInvalid { subcode },
+        Some(4) => ErrorKind::Throttled {
+            regain,
+            app_wide: true,
+        },
+        Some(17 | 32 | 341 | 613 | 80001 | 80002) => ErrorKind::Throttled {
+            regain,
+            app_wide: false,
+        },
+        Some(100) if subcode == Some(33) => ErrorKind::Gone,
+        Some(20) => ErrorKind::WriteUncertain,
+        Some(368) => ErrorKind::PolicyBlock,
+        Some(3 | 10 | 200..=299) => ErrorKind::Permission,
+        Some(1 | 2 | -1) => ErrorKind::Transient,
+        _ if is_transient || http_status >= 500 => ErrorKind::Transient,
+        _ => ErrorKind::BadRequest,
+    }
+}
+
+/// Removes every URL query (`?...` up to whitespace or a quote) from a message, so that a
+/// token in a query string can never be echoed into a log, and bounds its length.
+pub fn scrub(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(300));
+    let mut in_query = false;
+    for c in message.chars() {
+        if in_query {
+            if c.is_whitespace() || c == '"' || c == '\'' || c == ')' {
+                in_query = false;
+                out.push(c);
+            }
+            continue;
+        }
+        if c == '?' {
+            in_query = true;
+            out.push_str("?…");
+            continue;
+        }
+        out.push(c);
+        if out.len() >= 300 {
+            out.push('…');
+            break;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_table() {
+        let regain = Some(Duration::from_secs(60));
+        let cases = [
+            (
+                Some(190),
+                Some(463),
+                false,
+                400,
+                ErrorKind::TokenInvalid { subcode: Some(463) },
+            ),
+            (
+                Some(190),
+                None,
+                false,
+                401,
+                ErrorKind::TokenInvalid { subcode: None },
+            ),
+            (
+                Some(80002),
+                None,
+                false,
+                400,
+                ErrorKind::Throttled {
+                    regain,
+                    app_wide: false,
+                },
+            ),
+            (
+                Some(4),
+                None,
+                false,
+                400,
+                ErrorKind::Throttled {
+                    regain,
+                    app_wide: true,
+                },
+            ),
+            (
+                Some(613),
+                None,
+                false,
+                400,
+                ErrorKind::Throttled {
+                    regain,
+                    app_wide: false,
+                },
+            ),
+            (Some(100), Some(33), false, 400, ErrorKind::Gone),
+            (Some(100), None, false, 400, ErrorKind::BadRequest),
+            (Some(2), None, false, 500, ErrorKind::Transient),
+            (Some(1), None, false, 400, ErrorKind::Transient),
+            (Some(9999), None, true, 400, ErrorKind::Transient),
+            (None, None, false, 502, ErrorKind::Transient),
+            (Some(10), None, false, 403, ErrorKind::Permission),
+            (Some(200), None, false, 403, ErrorKind::Permission),
+            (Some(368), None, false, 400, ErrorKind::PolicyBlock),
+            (
+                Some(20),
+                Some(1772107),
+                false,
+                400,
+                ErrorKind::WriteUncertain,
+            ),
+            (None, None, false, 404, ErrorKind::BadRequest),
+        ];
+        for (code, sub, transient, status, expected) in cases {
+            assert_eq!(
+                classify(code, sub, transient, status, regain),
+                expected,
+                "{code:?}/{sub:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn scrub_removes_queries() {
+        assert_eq!(
+            scrub("error sending request for url (http://h/v1/x?access_token=SECRET&a=b)"),
+            "error sending request for url (http://h/v1/x?…)"
+        );
+        assert_eq!(scrub("plain message"), "plain message");
+        assert!(scrub(&"x".repeat(1000)).chars().count() <= 302);
+    }
+}

@@ -1,0 +1,385 @@
+//! The Graph API client: the only code that knows URLs, headers, JSON shapes and error codes.
+//!
+//! Tokens travel in the `Authorization: Bearer` header, never in a URL. Pagination is rebuilt
+//! from `paging.cursors.after`; the `paging.next` URL Meta returns embeds the token, so it is
+//! read only to know whether a next page exists and is never stored or logged.
+//! Every call returns a [`CallInfo`] (method, path, HTTP status, usage headers) for the ledger,
+//! whether it succeeded or not.
+
+mod error;
+mod usage;
+mod wire;
+
+use std::time::Duration;
+
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+
+pub use error::{ErrorKind, GraphError};
+pub use usage::Usage;
+
+/// Comment fields asked for on every listing. `from` and `hidden` are asked inside `replies{}`
+/// too: leaving them out there is a classic mistake (graph-api.md §10).
+const COMMENT_FIELDS: &str = "id,text,timestamp,username,from,hidden,parent_id";
+/// Comments per page: the API's maximum.
+pub const COMMENTS_PAGE: u32 = 50;
+/// Replies asked for inline per top-level comment.
+pub const INLINE_REPLIES: u32 = 50;
+
+/// What one HTTP request was, for the ledger and for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallInfo {
+    pub method: &'static str,
+    /// Path only (`/v25.0/1784.../media`): no query string, no token.
+    pub endpoint: String,
+    /// `None` when no response arrived.
+    pub status: Option<u16>,
+    pub usage: Usage,
+}
+
+/// A successful call's value and what the call was.
+#[derive(Debug, Clone)]
+pub struct Reply<T> {
+    pub value: T,
+    pub call: CallInfo,
+}
+
+/// A post, as far as moderation cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    pub id: String,
+    /// Top-level comments and replies. A hint, not the truth: it can count comments the API
+    /// never returns.
+    pub comments_count: i64,
+    pub product_type: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: String,
+    pub text: Option<String>,
+    pub username: Option<String>,
+    pub from_id: Option<String>,
+    pub parent_id: Option<String>,
+    /// Meta's timestamp string, unparsed.
+    pub timestamp: Option<String>,
+    pub hidden: Option<bool>,
+}
+
+/// A top-level comment with the replies that came inline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thread {
+    pub comment: Comment,
+    pub replies: Vec<Comment>,
+    /// Cursor for the rest of the replies when the inline edge had a next page.
+    pub more_replies: Option<String>,
+}
+
+/// One page of a cursor-paged edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The `after` cursor, present only when Meta said there is a next page.
+    pub after: Option<String>,
+}
+
+/// A Graph API client bound to one host and version.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    /// `https://graph.instagram.com/v25.0`
+    base: String,
+    /// `/v25.0`, the path prefix used in ledger endpoints.
+    prefix: String,
+}
+
+impl Client {
+    pub fn new(base_url: &str, api_version: &str, timeout: Duration) -> Result<Client, GraphError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("igmod/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| GraphError {
+                kind: ErrorKind::BadRequest,
+                code: None,
+                subcode: None,
+                message: error::scrub(&e.without_url().to_string()),
+                fbtrace_id: None,
+                call: CallInfo {
+                    method: "INIT",
+                    endpoint: String::new(),
+                    status: None,
+                    usage: Usage::default(),
+                },
+            })?;
+        Ok(Client {
+            http,
+            base: format!("{}/{}", base_url.trim_end_matches('/'), api_version),
+            prefix: format!("/{api_version}"),
+        })
+    }
+
+    /// The newest `limit` media of an account, with their comment counts. One call.
+    pub async fn list_media(
+        &self,
+        token: &SecretString,
+        ig_user_id: &str,
+        limit: u32,
+    ) -> Result<Reply<Vec<Media>>, GraphError> {
+        let limit = limit.to_string();
+        let reply = self
+            .send::<wire::Paged<wire::Media>>(
+                Method::GET,
+                token,
+                &format!("/{ig_user_id}/media"),
+                &[
+                    ("fields", "id,timestamp,comments_count,media_product_type"),
+                    ("limit", &limit),
+                ],
+            )
+            .await?;
+        Ok(Reply {
+            value: reply
+                .value
+                .data
+                .into_iter()
+                .filter_map(wire::Media::into_domain)
+                .collect(),
+            call: reply.call,
+        })
+    }
+
+    /// One page of a media's top-level comments (newest first), replies inline.
+    pub async fn comments_page(
+        &self,
+        token: &SecretString,
+        media_id: &str,
+        after: Option<&str>,
+    ) -> Result<Reply<Page<Thread>>, GraphError> {
+        let fields =
+            format!("{COMMENT_FIELDS},replies.limit({INLINE_REPLIES}){{{COMMENT_FIELDS}}}");
+        let limit = COMMENTS_PAGE.to_string();
+        let mut query = vec![("fields", fields.as_str()), ("limit", limit.as_str())];
+        if let Some(a) = after {
+            query.push(("after", a));
+        }
+        let reply = self
+            .send::<wire::Paged<wire::Comment>>(
+                Method::GET,
+                token,
+                &format!("/{media_id}/comments"),
+                &query,
+            )
+            .await?;
+        let after = reply.value.next_after();
+        let items = reply
+            .value
+            .data
+            .into_iter()
+            .filter_map(wire::Comment::into_thread)
+            .collect();
+        Ok(Reply {
+            value: Page { items, after },
+            call: reply.call,
+        })
+    }
+
+    /// One page of a comment's replies.
+    pub async fn replies_page(
+        &self,
+        token: &SecretString,
+        comment_id: &str,
+        after: Option<&str>,
+    ) -> Result<Reply<Page<Comment>>, GraphError> {
+        let limit = COMMENTS_PAGE.to_string();
+        let mut query = vec![("fields", COMMENT_FIELDS), ("limit", limit.as_str())];
+        if let Some(a) = after {
+            query.push(("after", a));
+        }
+        let reply = self
+            .send::<wire::Paged<wire::Comment>>(
+                Method::GET,
+                token,
+                &format!("/{comment_id}/replies"),
+                &query,
+            )
+            .await?;
+        let after = reply.value.next_after();
+        let items = reply
+            .value
+            .data
+            .into_iter()
+            .filter_map(|c| c.into_thread().map(|t| t.comment))
+            .collect();
+        Ok(Reply {
+            value: Page { items, after },
+            call: reply.call,
+        })
+    }
+
+    /// Reads one comment back (to reconcile a write whose outcome is unknown).
+    pub async fn comment(
+        &self,
+        token: &SecretString,
+        comment_id: &str,
+    ) -> Result<Reply<Comment>, GraphError> {
+        let reply = self
+            .send::<wire::Comment>(
+                Method::GET,
+                token,
+                &format!("/{comment_id}"),
+                &[("fields", COMMENT_FIELDS)],
+            )
+            .await?;
+        match reply.value.into_thread() {
+            Some(t) => Ok(Reply {
+                value: t.comment,
+                call: reply.call,
+            }),
+            None => Err(decode_error(reply.call, "comment without an id")),
+        }
+    }
+
+    /// Hides (or unhides) a comment.
+    pub async fn set_hidden(
+        &self,
+        token: &SecretString,
+        comment_id: &str,
+        hidden: bool,
+    ) -> Result<Reply<()>, GraphError> {
+        let reply = self
+            .send::<wire::Success>(
+                Method::POST,
+                token,
+                &format!("/{comment_id}"),
+                &[("hide", if hidden { "true" } else { "false" })],
+            )
+            .await?;
+        reply.value.check(reply.call)
+    }
+
+    /// Deletes a comment.
+    pub async fn delete(
+        &self,
+        token: &SecretString,
+        comment_id: &str,
+    ) -> Result<Reply<()>, GraphError> {
+        let reply = self
+            .send::<wire::Success>(Method::DELETE, token, &format!("/{comment_id}"), &[])
+            .await?;
+        reply.value.check(reply.call)
+    }
+
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        token: &SecretString,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Reply<T>, GraphError> {
+        let method_name = match method {
+            Method::POST => "POST",
+            Method::DELETE => "DELETE",
+            _ => "GET",
+        };
+        let mut call = CallInfo {
+            method: method_name,
+            endpoint: format!("{}{path}", self.prefix),
+            status: None,
+            usage: Usage::default(),
+        };
+        let result = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token.expose_secret())
+            .query(query)
+            .send()
+            .await;
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(GraphError {
+                    kind: ErrorKind::Transient,
+                    code: None,
+                    subcode: None,
+                    // without_url(): reqwest's Display includes the full URL with its query.
+                    message: error::scrub(&error_chain(&e.without_url())),
+                    fbtrace_id: None,
+                    call,
+                });
+            }
+        };
+        let status = response.status().as_u16();
+        call.status = Some(status);
+        call.usage = usage::parse(response.headers());
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return Err(GraphError {
+                    kind: ErrorKind::Transient,
+                    code: None,
+                    subcode: None,
+                    message: error::scrub(&error_chain(&e.without_url())),
+                    fbtrace_id: None,
+                    call,
+                });
+            }
+        };
+        if let Some(err) = wire::error_envelope(&body) {
+            let kind = error::classify(
+                err.code,
+                err.error_subcode,
+                err.is_transient.unwrap_or(false),
+                status,
+                call.usage.regain,
+            );
+            return Err(GraphError {
+                kind,
+                code: err.code,
+                subcode: err.error_subcode,
+                message: error::scrub(err.message.as_deref().unwrap_or("")),
+                fbtrace_id: err.fbtrace_id,
+                call,
+            });
+        }
+        if !(200..300).contains(&status) {
+            let kind = error::classify(None, None, false, status, call.usage.regain);
+            return Err(GraphError {
+                kind,
+                code: None,
+                subcode: None,
+                message: format!("unexpected response of {} bytes", body.len()),
+                fbtrace_id: None,
+                call,
+            });
+        }
+        match serde_json::from_slice::<T>(&body) {
+            Ok(value) => Ok(Reply { value, call }),
+            Err(e) => Err(decode_error(call, &format!("malformed response body: {e}"))),
+        }
+    }
+}
+
+fn decode_error(call: CallInfo, message: &str) -> GraphError {
+    GraphError {
+        kind: ErrorKind::Transient,
+        code: None,
+        subcode: None,
+        message: error::scrub(message),
+        fbtrace_id: None,
+        call,
+    }
+}
+
+/// An error and its sources on one line (the caller strips URLs first).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}

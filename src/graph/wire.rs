@@ -1,0 +1,264 @@
+//! The Graph API's JSON shapes. They stay inside `graph`; every field is optional and
+//! ids may arrive as strings or numbers, so an odd answer degrades instead of failing.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{CallInfo, Comment as DomainComment, GraphError, Media as DomainMedia, Reply, Thread};
+
+#[derive(Deserialize)]
+pub struct Paged<T> {
+    #[serde(default = "Vec::new")]
+    pub data: Vec<T>,
+    #[serde(default)]
+    pub paging: Option<Paging>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct Paging {
+    #[serde(default)]
+    cursors: Option<Cursors>,
+    /// Embeds the access token: only its presence is used.
+    #[serde(default)]
+    next: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+struct Cursors {
+    #[serde(default)]
+    after: Option<String>,
+}
+
+impl<T> Paged<T> {
+    /// The `after` cursor when there is a next page. `next` is the only end signal; a page
+    /// can be short, or empty, and still have one.
+    pub fn next_after(&self) -> Option<String> {
+        let paging = self.paging.as_ref()?;
+        paging.next.as_ref().filter(|n| !n.is_null())?;
+        paging
+            .cursors
+            .as_ref()?
+            .after
+            .clone()
+            .filter(|a| !a.is_empty())
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Media {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    comments_count: Option<Value>,
+    #[serde(default)]
+    media_product_type: Option<String>,
+}
+
+impl Media {
+    pub fn into_domain(self) -> Option<DomainMedia> {
+        Some(DomainMedia {
+            id: id_string(self.id?)?,
+            comments_count: self.comments_count.as_ref().and_then(as_i64).unwrap_or(0),
+            product_type: self.media_product_type,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Comment {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    text: Option<Value>,
+    #[serde(default)]
+    username: Option<Value>,
+    #[serde(default)]
+    from: Option<From>,
+    #[serde(default)]
+    parent_id: Option<Value>,
+    #[serde(default)]
+    timestamp: Option<Value>,
+    #[serde(default)]
+    hidden: Option<Value>,
+    /// An empty edge may be omitted entirely.
+    #[serde(default)]
+    replies: Option<Paged<Comment>>,
+}
+
+#[derive(Deserialize)]
+struct From {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    username: Option<Value>,
+}
+
+impl Comment {
+    pub fn into_thread(self) -> Option<Thread> {
+        let more_replies = self.replies.as_ref().and_then(Paged::next_after);
+        let replies = self
+            .replies
+            .map(|r| {
+                r.data
+                    .into_iter()
+                    .filter_map(|c| c.into_thread().map(|t| t.comment))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (from_id, from_username) = match self.from {
+            Some(f) => (f.id.and_then(id_string), f.username.and_then(text)),
+            None => (None, None),
+        };
+        Some(Thread {
+            comment: DomainComment {
+                id: id_string(self.id?)?,
+                text: self.text.and_then(text),
+                username: self.username.and_then(text).or(from_username),
+                from_id,
+                parent_id: self.parent_id.and_then(id_string),
+                timestamp: self.timestamp.and_then(text),
+                hidden: self.hidden.and_then(|h| h.as_bool()),
+            },
+            replies,
+            more_replies,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Success {
+    #[serde(default)]
+    success: Option<Value>,
+}
+
+impl Success {
+    /// `{"success":true}`; anything else is a write whose outcome is unknown.
+    pub fn check(self, call: CallInfo) -> Result<Reply<()>, GraphError> {
+        if self.success.as_ref().and_then(Value::as_bool) == Some(true) {
+            Ok(Reply { value: (), call })
+        } else {
+            Err(GraphError {
+                kind: super::ErrorKind::WriteUncertain,
+                code: None,
+                subcode: None,
+                message: "write answered without success:true".into(),
+                fbtrace_id: None,
+                call,
+            })
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub code: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub error_subcode: Option<i64>,
+    #[serde(default)]
+    pub is_transient: Option<bool>,
+    #[serde(default)]
+    pub fbtrace_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    error: ErrorBody,
+}
+
+/// Meta's error envelope, if the body is one.
+pub fn error_envelope(body: &[u8]) -> Option<ErrorBody> {
+    serde_json::from_slice::<Envelope>(body)
+        .ok()
+        .map(|e| e.error)
+}
+
+fn lenient_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(Option::<Value>::deserialize(d)?.as_ref().and_then(as_i64))
+}
+
+fn as_i64(v: &Value) -> Option<i64> {
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+fn id_string(v: Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn text(v: Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_ends_only_without_next() {
+        let cases = [
+            (r#"{"data":[]}"#, None),
+            (r#"{"data":[],"paging":{"cursors":{"after":"A"}}}"#, None),
+            (
+                r#"{"data":[],"paging":{"cursors":{"after":"A"},"next":"https://x/?access_token=T&after=A"}}"#,
+                Some("A"),
+            ),
+            (
+                r#"{"data":[{"id":"1"}],"paging":{"next":"https://x"}}"#,
+                None,
+            ),
+        ];
+        for (json, expected) in cases {
+            let page: Result<Paged<Comment>, _> = serde_json::from_str(json);
+            assert_eq!(
+                page.ok().and_then(|p| p.next_after()).as_deref(),
+                expected,
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn odd_comments_degrade() {
+        let json = r#"{"data":[
+            {"id":"1","text":"hi","from":{"id":"9","username":"bob"},"replies":{"data":[{"id":"2","text":null}],"paging":{"cursors":{"after":"R"},"next":"u"}}},
+            {"id":17,"text":5,"hidden":"yes"},
+            {"text":"no id"}
+        ]}"#;
+        let page: Option<Paged<Comment>> = serde_json::from_str(json).ok();
+        let threads: Vec<Thread> = page
+            .map(|p| {
+                p.data
+                    .into_iter()
+                    .filter_map(Comment::into_thread)
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(threads.len(), 2);
+        assert_eq!(threads[0].comment.username.as_deref(), Some("bob"));
+        assert_eq!(threads[0].comment.from_id.as_deref(), Some("9"));
+        assert_eq!(threads[0].replies.len(), 1);
+        assert_eq!(threads[0].more_replies.as_deref(), Some("R"));
+        assert_eq!(threads[1].comment.id, "17");
+        assert_eq!(threads[1].comment.text, None);
+        assert_eq!(threads[1].comment.hidden, None);
+    }
+
+    #[test]
+    fn error_envelopes() {
+        let e = error_envelope(br#"{"error":{"message":"m","type":"OAuthException","code":"190","error_subcode":463,"fbtrace_id":"F"}}"#);
+        let e = e.map(|e| (e.code, e.error_subcode, e.fbtrace_id));
+        assert_eq!(e, Some((Some(190), Some(463), Some("F".to_string()))));
+        assert!(error_envelope(b"<html>502</html>").is_none());
+        assert!(error_envelope(br#"{"data":[]}"#).is_none());
+    }
+}

@@ -1,0 +1,38 @@
+//! igmod keeps Instagram business accounts' comment sections clean.
+//!
+//! Map of the crate (dependencies point down this list, never up):
+//!
+//! - [`daemon`]: wiring. Starts one task per account, the maintenance jobs, and stops them on shutdown.
+//! - [`scheduler`]: one account's loop: sleep until the due time stored in SQLite, poll, store the next due time.
+//! - [`poller`]: one poll of one account: media list, new comments, rules, decisions, then [`actions`].
+//! - [`actions`]: the outbox. Pending rows are written before a Graph API write and closed after it;
+//!   outcomes unknown at a crash are reconciled by reading the comment back first.
+//! - [`tokens`]: where an account's token comes from (environment or file) and its recorded health.
+//! - [`budget`]: the per-account call gate: rolling-hour ledger in SQLite, pacing, retries, pauses.
+//! - [`graph`]: the only code that knows Graph API URLs, headers, JSON shapes and error codes.
+//! - [`rules`]: pure moderation rules: comment in, decision and evidence out. No IO.
+//! - [`store`]: the only code that contains SQL.
+//! - [`config`]: `config.toml` → validated [`config::Config`], every problem with file:line:col.
+//! - [`simulator`]: a stateful Graph API simulator for the demo and the tests. Shares no types with [`graph`].
+//! - [`demo`]: `igmod demo`: the simulator, the real daemon, and a summary.
+//! - [`logging`]: tracing subscriber set-up (stderr/journald or rotated files, text or JSON).
+//! - [`timefmt`]: the one timestamp format used in SQLite, and tolerant parsing of Meta's.
+
+pub mod actions;
+pub mod budget;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod graph;
+pub mod logging;
+pub mod poller;
+pub mod rules;
+pub mod scheduler;
+pub mod simulator;
+pub mod store;
+pub mod timefmt;
+pub mod tokens;
+
+/// Exit code for configuration errors (sysexits.h `EX_CONFIG`), so systemd's
+/// `RestartPreventExitStatus=78` stops a crash loop on a bad config.
+pub const EX_CONFIG: i32 = 78;

@@ -1,0 +1,254 @@
+//! The `igmod` command line: parses arguments, sets up logging, maps errors to exit codes.
+//! No logic lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use igmod::config::{self, ConfigError};
+use igmod::rules::CommentView;
+use igmod::{EX_CONFIG, daemon, demo, logging};
+
+#[derive(Parser)]
+#[command(
+    name = "igmod",
+    version,
+    about = "Keeps Instagram comment sections clean"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// Config file.
+    #[arg(
+        short,
+        long,
+        env = "IGMOD_CONFIG",
+        default_value = "/etc/igmod/config.toml"
+    )]
+    config: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Run(ConfigArg),
+    /// Validate the config and print a summary (secrets are never shown).
+    CheckConfig(ConfigArg),
+    /// Work with moderation rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Run the real daemon against the bundled Graph API simulator and show what it did.
+    Demo {
+        /// How long to let comments arrive.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Where to put the demo's config and audit database (default: a new temp dir, kept).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Show which rules match a text and what igmod would do. No network, no database.
+    Test {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Use this account's rule selection.
+        #[arg(long)]
+        account: Option<String>,
+        /// The commenter's username.
+        #[arg(long)]
+        username: Option<String>,
+        text: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig(arg) => check_config(&arg.config),
+        Command::Rules {
+            command:
+                RulesCommand::Test {
+                    config,
+                    account,
+                    username,
+                    text,
+                },
+        } => rules_test(
+            &config.config,
+            account.as_deref(),
+            username.as_deref(),
+            &text,
+        ),
+        Command::Run(arg) => run(&arg.config),
+        Command::Demo { seconds, dir } => {
+            let _guard = logging::init(config::LogFormat::Text, None);
+            exit(runtime().and_then(|rt| rt.block_on(demo::run(seconds, dir))))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn exit(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("igmod: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_failed(e: &ConfigError) -> ExitCode {
+    eprintln!("{e}");
+    eprintln!(
+        "igmod: {} problem(s) in the config; nothing was started",
+        e.problems.len()
+    );
+    ExitCode::from(EX_CONFIG as u8)
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    let c = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => return config_failed(&e),
+    };
+    println!("{}: ok", path.display());
+    println!(
+        "database: {}{}",
+        c.daemon.database.display(),
+        if c.daemon.dry_run {
+            " (dry run: nothing will be hidden or deleted)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "graph: api {} timeout {:?}",
+        c.graph.api_version, c.graph.timeout
+    );
+    println!("rules: {}", c.rules.names().collect::<Vec<_>>().join(", "));
+    println!("accounts:");
+    for a in &c.accounts {
+        let schedule = match &a.schedule {
+            config::Schedule::Every(d) => format!("every {}", humantime::format_duration(*d)),
+            config::Schedule::Cron(e) => format!("cron \"{e}\""),
+        };
+        println!(
+            "  {} (ig user {}, {:?} login, token from {}): {}, budget {} calls/hour, {} newest posts, backfill {}, rules: {}",
+            a.name,
+            a.ig_user_id,
+            a.login,
+            a.token.describe(),
+            schedule,
+            a.hourly_budget,
+            a.recent_media,
+            if a.backfill { "on" } else { "off" },
+            a.rule_names.join(", ")
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn rules_test(
+    path: &std::path::Path,
+    account: Option<&str>,
+    username: Option<&str>,
+    text: &str,
+) -> ExitCode {
+    let c = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => return config_failed(&e),
+    };
+    let rules = match account {
+        None => c.rules.clone(),
+        Some(name) => match c.accounts.iter().find(|a| a.name == name) {
+            Some(a) => a.rules.clone(),
+            None => {
+                eprintln!("igmod: no account named {name:?} in {}", path.display());
+                return ExitCode::from(EX_CONFIG as u8);
+            }
+        },
+    };
+    let view = CommentView { text, username };
+    let matches = rules.matches(&view);
+    if matches.is_empty() {
+        println!("no rule matches: igmod leaves this comment alone");
+        return ExitCode::SUCCESS;
+    }
+    for m in &matches {
+        println!(
+            "matched rule {:?} ({}): {}",
+            m.rule,
+            m.action.as_str(),
+            m.reason
+        );
+    }
+    if let Some(win) = igmod::rules::pick(matches) {
+        println!("decision: {} (rule {:?})", win.action.as_str(), win.rule);
+    }
+    ExitCode::SUCCESS
+}
+
+fn run(path: &std::path::Path) -> ExitCode {
+    let c = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => return config_failed(&e),
+    };
+    let _guard = logging::init(c.daemon.log_format, c.daemon.log_dir.as_deref());
+    exit(runtime().and_then(|rt| {
+        rt.block_on(async {
+            let shutdown = shutdown_signal()?;
+            daemon::run(c, shutdown).await.map_err(anyhow::Error::from)
+        })
+    }))
+}
+
+/// Resolves on the first SIGTERM or SIGINT; a second one exits at once. SIGHUP is logged.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use futures::StreamExt;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .context("cannot install signal handlers")?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let mut tx = Some(tx);
+        while let Some(signal) = signals.next().await {
+            if signal == SIGHUP {
+                tracing::warn!(
+                    message = "SIGHUP received; reloading is not supported yet: restart igmod to apply config changes"
+                );
+                continue;
+            }
+            match tx.take() {
+                Some(tx) => {
+                    tracing::info!(message = "stop signal received", signal);
+                    let _ = tx.send(());
+                }
+                None => {
+                    tracing::warn!(message = "second stop signal: exiting now");
+                    std::process::exit(130);
+                }
+            }
+        }
+    });
+    Ok(async move {
+        let _ = rx.await;
+    })
+}

@@ -1,0 +1,293 @@
+//! One poll of one account: media list → comments that may be new → rules → decisions →
+//! [`actions`](crate::actions).
+//!
+//! Calls are spent only where something may be new. The media list (one call) carries each
+//! post's `comments_count`; a post whose count did not change since it was last fully read
+//! costs nothing more. A changed post is paged newest first and paging stops once a page
+//! reached comments already recorded *and* the new comments found account for the change in
+//! the count (a new reply on an old thread raises the count without a new top-level comment).
+//! Cursors go stale, so the durable progress is the set of recorded comments plus the count.
+
+use secrecy::SecretString;
+use std::collections::HashSet;
+
+use crate::actions;
+use crate::budget::{Budget, CallError};
+use crate::config::AccountConfig;
+use crate::graph::{self, Comment, ErrorKind};
+use crate::rules::CommentView;
+use crate::store::{Disposition, NewComment, NewDecision, Store, StoreError};
+use crate::timefmt;
+use crate::tokens::TokenError;
+
+/// Everything one account's polls need.
+#[derive(Debug)]
+pub struct AccountCtx {
+    pub config: AccountConfig,
+    pub client: graph::Client,
+    pub budget: Budget,
+    pub store: Store,
+    pub dry_run: bool,
+}
+
+/// What a poll did, for the log.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PollReport {
+    pub media: usize,
+    pub media_read: usize,
+    pub new_comments: usize,
+    pub decisions: usize,
+    pub actions_done: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot load token: {0}")]
+    Token(#[from] TokenError),
+}
+
+impl PollError {
+    /// Errors that make the rest of this poll pointless: no budget, paused, dead token, no
+    /// database. Others (a post that vanished, a transient failure that outlived its retries)
+    /// skip one post and let the poll go on.
+    pub fn stops_poll(&self) -> bool {
+        match self {
+            PollError::Call(CallError::Graph(e)) => matches!(
+                e.kind,
+                ErrorKind::TokenInvalid { .. } | ErrorKind::Throttled { .. }
+            ),
+            _ => true,
+        }
+    }
+}
+
+/// Runs one poll. Comments are recorded as they are read, so an interrupted poll resumes
+/// where it stopped.
+#[tracing::instrument(name = "poll", skip_all, fields(account = %ctx.config.name))]
+pub async fn poll(ctx: &AccountCtx) -> Result<PollReport, PollError> {
+    let token = ctx.config.token.load()?;
+    let mut report = PollReport::default();
+    let read = read_comments(ctx, &token, &mut report).await;
+    if matches!(&read, Err(e) if e.stops_poll()) {
+        return read.map(|()| report);
+    }
+    // Pending actions are applied even when some post could not be read.
+    report.actions_done = actions::apply_pending(ctx, &token).await?;
+    read.map(|()| report)
+}
+
+async fn read_comments(
+    ctx: &AccountCtx,
+    token: &SecretString,
+    report: &mut PollReport,
+) -> Result<(), PollError> {
+    let cfg = &ctx.config;
+    let baseline = !cfg.backfill
+        && ctx
+            .store
+            .account_state(&cfg.name)
+            .await?
+            .baseline_done_at
+            .is_none();
+    let media = ctx
+        .budget
+        .call(|| {
+            ctx.client
+                .list_media(token, &cfg.ig_user_id, cfg.recent_media)
+        })
+        .await?
+        .value;
+    let counts = ctx.store.media_counts(&cfg.name).await?;
+    report.media = media.len();
+    let mut skipped = None;
+    for m in &media {
+        let last = counts.get(&m.id).copied();
+        if last == Some(m.comments_count) {
+            continue;
+        }
+        if last.is_none() && m.comments_count == 0 {
+            ctx.store.set_media_count(&cfg.name, &m.id, 0).await?;
+            continue;
+        }
+        let expected_new = m.comments_count - last.unwrap_or(0);
+        report.media_read += 1;
+        let mut reader = MediaReader {
+            ctx,
+            token,
+            media_id: &m.id,
+            baseline,
+            found: 0,
+            report,
+        };
+        match reader.read(expected_new).await {
+            Ok(()) => {
+                ctx.store
+                    .set_media_count(&cfg.name, &m.id, m.comments_count)
+                    .await?
+            }
+            Err(e) if e.stops_poll() => return Err(e),
+            Err(e) => {
+                tracing::warn!(message = "skipping post for this poll", media_id = %m.id, error = %e);
+                skipped = Some(e);
+            }
+        }
+    }
+    if baseline {
+        ctx.store.mark_baseline_done(&cfg.name).await?;
+        tracing::info!(
+            message =
+                "baseline recorded: comments already there were not moderated (backfill = false)",
+            comments = report.new_comments
+        );
+    }
+    skipped.map_or(Ok(()), Err)
+}
+
+struct MediaReader<'a> {
+    ctx: &'a AccountCtx,
+    token: &'a SecretString,
+    media_id: &'a str,
+    baseline: bool,
+    /// New comments (top-level and replies) found so far on this post.
+    found: i64,
+    report: &'a mut PollReport,
+}
+
+impl MediaReader<'_> {
+    async fn read(&mut self, expected_new: i64) -> Result<(), PollError> {
+        let ctx = self.ctx;
+        let mut after: Option<String> = None;
+        let mut long_threads = Vec::new();
+        loop {
+            let page = ctx
+                .budget
+                .call(|| {
+                    ctx.client
+                        .comments_page(self.token, self.media_id, after.as_deref())
+                })
+                .await?
+                .value;
+            let ids: Vec<&str> = page
+                .items
+                .iter()
+                .flat_map(|t| std::iter::once(&t.comment).chain(&t.replies))
+                .map(|c| c.id.as_str())
+                .collect();
+            let known = ctx.store.known_comment_ids(&ids).await?;
+            let mut reached_known = false;
+            for thread in &page.items {
+                if known.contains(&thread.comment.id) {
+                    reached_known = true;
+                } else {
+                    self.record(&thread.comment, None).await?;
+                }
+                self.record_new(&thread.replies, &thread.comment.id, &known)
+                    .await?;
+                if let Some(cursor) = &thread.more_replies {
+                    long_threads.push((thread.comment.id.clone(), cursor.clone()));
+                }
+            }
+            match page.after {
+                Some(next) if !(reached_known && self.found >= expected_new) => after = Some(next),
+                _ => break,
+            }
+        }
+        for (parent, cursor) in long_threads {
+            if self.found >= expected_new {
+                break;
+            }
+            let mut after = Some(cursor);
+            while let Some(cursor) = after {
+                let page = ctx
+                    .budget
+                    .call(|| ctx.client.replies_page(self.token, &parent, Some(&cursor)))
+                    .await?
+                    .value;
+                let ids: Vec<&str> = page.items.iter().map(|c| c.id.as_str()).collect();
+                let known = ctx.store.known_comment_ids(&ids).await?;
+                self.record_new(&page.items, &parent, &known).await?;
+                after = page.after;
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_new(
+        &mut self,
+        replies: &[Comment],
+        parent: &str,
+        known: &HashSet<String>,
+    ) -> Result<(), PollError> {
+        for reply in replies.iter().filter(|r| !known.contains(&r.id)) {
+            self.record(reply, Some(parent)).await?;
+        }
+        Ok(())
+    }
+
+    /// Decides (unless baseline or the account's own) and records one new comment, with its
+    /// decision and pending action, in one transaction.
+    async fn record(&mut self, c: &Comment, parent: Option<&str>) -> Result<(), PollError> {
+        let cfg = &self.ctx.config;
+        let disposition = if c.from_id.as_deref() == Some(cfg.ig_user_id.as_str()) {
+            Disposition::Own
+        } else if self.baseline {
+            Disposition::Baseline
+        } else {
+            Disposition::Evaluated
+        };
+        let decision = (disposition == Disposition::Evaluated)
+            .then(|| {
+                cfg.rules.decide(&CommentView {
+                    text: c.text.as_deref().unwrap_or(""),
+                    username: c.username.as_deref(),
+                })
+            })
+            .flatten()
+            .map(|m| NewDecision {
+                rule: m.rule,
+                action: m.action,
+                reason: m.reason,
+                dry_run: self.ctx.dry_run,
+            });
+        let new = NewComment {
+            id: c.id.clone(),
+            account: cfg.name.clone(),
+            media_id: self.media_id.to_string(),
+            parent_id: c.parent_id.clone().or_else(|| parent.map(str::to_string)),
+            username: c.username.clone(),
+            from_id: c.from_id.clone(),
+            text: c.text.clone(),
+            created_at: c
+                .timestamp
+                .as_deref()
+                .and_then(timefmt::parse_graph)
+                .map(timefmt::format),
+        };
+        if self
+            .ctx
+            .store
+            .record_comment(&new, disposition, decision.as_ref())
+            .await?
+        {
+            self.found += 1;
+            self.report.new_comments += 1;
+            if let Some(d) = &decision {
+                self.report.decisions += 1;
+                tracing::info!(
+                    message = "decided",
+                    comment_id = %c.id,
+                    media_id = %self.media_id,
+                    rule = %d.rule,
+                    action = d.action.as_str(),
+                    reason = %d.reason,
+                    dry_run = d.dry_run
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,241 @@
+//! One account's loop: sleep until the due time stored in SQLite, poll, store the next due
+//! time. One task per account, so an account's polls never overlap, and a failure (or a panic)
+//! in one account's task never touches another's.
+//!
+//! Cron schedules: tokio-cron-scheduler fires a job at each cron time that wakes the loop.
+//! Its known faults (a repeated job that stops firing, overlapping runs, DST) are contained:
+//! the loop computes the same next time itself with `croner` and polls at most
+//! [`CRON_GRACE`] late if the wake-up never comes; a wake-up that comes early or twice is
+//! ignored because the due time, not the wake-up, decides.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use croner::Cron;
+use croner::parser::{CronParser, Seconds};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::budget::CallError;
+use crate::config::Schedule;
+use crate::graph::ErrorKind;
+use crate::poller::{self, AccountCtx, PollError};
+use crate::timefmt;
+
+/// How late a cron poll may run when the cron job's wake-up is missing.
+pub const CRON_GRACE: Duration = Duration::from_secs(2);
+
+/// Parses a cron expression with seconds (six or seven fields).
+pub fn parse_cron(expr: &str) -> Result<Cron, String> {
+    let fields = expr.split_whitespace().count();
+    if !(6..=7).contains(&fields) {
+        return Err(format!(
+            "cron expression {expr:?} has {fields} fields; igmod needs 6 or 7 (seconds first, e.g. \"0 */2 * * * *\")"
+        ));
+    }
+    CronParser::builder()
+        .seconds(Seconds::Required)
+        .build()
+        .parse(expr)
+        .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))
+}
+
+/// The first time strictly after `after` that the schedule is due.
+pub fn next_due(schedule: &Schedule, after: DateTime<Utc>) -> DateTime<Utc> {
+    match schedule {
+        Schedule::Every(d) => {
+            after + chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::hours(1))
+        }
+        Schedule::Cron(expr) => parse_cron(expr)
+            .ok()
+            .and_then(|c| c.find_next_occurrence(&after, false).ok())
+            .unwrap_or(after + chrono::Duration::hours(1)),
+    }
+}
+
+/// Why an account's loop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    Shutdown,
+    /// The token is dead or missing; the account waits for a new one (reload or restart).
+    TokenDead(String),
+}
+
+/// Runs an account until shutdown, or until its token is dead.
+#[tracing::instrument(name = "account", skip_all, fields(account = %ctx.config.name))]
+pub async fn run_account(
+    ctx: Arc<AccountCtx>,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) -> Ended {
+    let name = ctx.config.name.clone();
+    let mut token_ok_recorded = false;
+    loop {
+        let due = match ctx.store.account_state(&name).await {
+            Ok(state) => {
+                let due = state.next_due_at.as_deref().and_then(timefmt::parse);
+                let paused = state.paused_until.as_deref().and_then(timefmt::parse);
+                due.max(paused).unwrap_or_else(Utc::now)
+            }
+            Err(e) => {
+                tracing::error!(message = "cannot read schedule; retrying in 30s", error = %e);
+                Utc::now() + chrono::Duration::seconds(30)
+            }
+        };
+        if !wait_until(due, &ctx.config.schedule, &wake, &shutdown).await {
+            return Ended::Shutdown;
+        }
+        let started = Utc::now();
+        let mut next = next_due(&ctx.config.schedule, started);
+        match poller::poll(&ctx).await {
+            Ok(r) => {
+                tracing::info!(
+                    message = "poll done",
+                    media = r.media,
+                    media_read = r.media_read,
+                    new_comments = r.new_comments,
+                    decisions = r.decisions,
+                    actions_done = r.actions_done
+                );
+                record_poll(&ctx, "ok", None).await;
+                if !token_ok_recorded {
+                    token_ok_recorded = ctx.store.set_token_health(&name, None).await.is_ok();
+                }
+            }
+            Err(e) => {
+                if let Some(reason) = token_dead(&e) {
+                    tracing::error!(
+                        message = "ACCOUNT STOPPED: its access token is not usable; put a new token in its source and restart or reload igmod",
+                        token_source = %ctx.config.token.describe(),
+                        error = %reason
+                    );
+                    if let Err(se) = ctx.store.set_token_health(&name, Some(&reason)).await {
+                        tracing::error!(message = "cannot record token health", error = %se);
+                    }
+                    record_poll(&ctx, "token_invalid", Some(&reason)).await;
+                    return Ended::TokenDead(reason);
+                }
+                match &e {
+                    PollError::Call(CallError::Exhausted { until, .. }) => {
+                        tracing::warn!(message = "hourly budget spent; polls wait for it", error = %e);
+                        next = next.max(*until);
+                    }
+                    PollError::Call(CallError::Paused { until, .. }) => next = next.max(*until),
+                    _ => tracing::warn!(message = "poll failed", error = %e),
+                }
+                record_poll(&ctx, "error", Some(&e.to_string())).await;
+            }
+        }
+        if let Err(e) = ctx.store.set_next_due(&name, next).await {
+            tracing::error!(message = "cannot store next due time", error = %e);
+        }
+    }
+}
+
+async fn record_poll(ctx: &AccountCtx, status: &str, error: Option<&str>) {
+    if let Err(e) = ctx
+        .store
+        .poll_finished(&ctx.config.name, status, error)
+        .await
+    {
+        tracing::error!(message = "cannot record poll", error = %e);
+    }
+}
+
+/// Sleeps until `due` (for cron schedules: until the cron job's wake-up at or after `due`, or
+/// `due + CRON_GRACE`). Returns `false` on shutdown.
+async fn wait_until(
+    due: DateTime<Utc>,
+    schedule: &Schedule,
+    wake: &Notify,
+    shutdown: &CancellationToken,
+) -> bool {
+    let grace = match schedule {
+        Schedule::Cron(_) => CRON_GRACE,
+        Schedule::Every(_) => Duration::ZERO,
+    };
+    loop {
+        let now = Utc::now();
+        let deadline = due + chrono::Duration::from_std(grace).unwrap_or_default();
+        if now >= deadline {
+            return !shutdown.is_cancelled();
+        }
+        let sleep = (deadline - now).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(sleep) => return true,
+            _ = wake.notified() => {
+                // Early or duplicate wake-ups are ignored: the due time decides.
+                if Utc::now() + chrono::Duration::milliseconds(500) >= due {
+                    return true;
+                }
+            }
+        }
+    }
+}
+
+/// The reason to stop the account, if the error means its token is unusable.
+fn token_dead(e: &PollError) -> Option<String> {
+    match e {
+        PollError::Token(t) => Some(t.to_string()),
+        PollError::Call(CallError::Graph(g)) => match g.kind {
+            ErrorKind::TokenInvalid { subcode } => Some(match subcode {
+                Some(463 | 467) => {
+                    format!("token expired (code 190, subcode {})", subcode.unwrap_or(0))
+                }
+                Some(460) => {
+                    "token invalidated by a password change (code 190, subcode 460)".into()
+                }
+                Some(458 | 459 | 464 | 492) => format!(
+                    "token no longer authorised (code 190, subcode {})",
+                    subcode.unwrap_or(0)
+                ),
+                Some(s) => format!("token invalid (code 190, subcode {s})"),
+                None => "token invalid (code 190)".into(),
+            }),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cron_needs_seconds() {
+        assert!(parse_cron("0 */2 * * * *").is_ok());
+        assert!(parse_cron("0 0 */2 * * * 2030").is_ok());
+        let five = parse_cron("*/2 * * * *").err().unwrap_or_default();
+        assert!(five.contains("has 5 fields"), "{five}");
+        assert!(parse_cron("x y z a b c").is_err());
+    }
+
+    #[test]
+    fn next_due_times() {
+        let t = timefmt::parse("2026-11-28T10:00:30Z").unwrap_or_default();
+        let cases = [
+            (
+                Schedule::Every(Duration::from_secs(120)),
+                "2026-11-28T10:02:30.000Z",
+            ),
+            (
+                Schedule::Cron("0 */2 * * * *".into()),
+                "2026-11-28T10:02:00.000Z",
+            ),
+            (
+                Schedule::Cron("30 0 10 * * *".into()),
+                "2026-11-29T10:00:30.000Z",
+            ),
+        ];
+        for (schedule, expected) in cases {
+            assert_eq!(
+                timefmt::format(next_due(&schedule, t)),
+                expected,
+                "{schedule:?}"
+            );
+        }
+    }
+}

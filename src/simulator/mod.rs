@@ -1,0 +1,249 @@
+//! A stateful Graph API simulator on 127.0.0.1, for `igmod demo` and the tests.
+//!
+//! It follows ../shared/graph-api.md: newest-first comments, at most 50 per page, cursor
+//! pagination where `next` is the only end signal and embeds the token, nested field expansion
+//! with empty edges omitted, hide/delete, usage headers, and error envelopes with Meta's codes
+//! (190, 100/33, 80002, transient 2/5xx).
+//!
+//! Architecture invariant: it shares no types or code with `graph`; it writes JSON from its own
+//! structures, so a client bug cannot hide behind a struct both sides use.
+
+mod fields;
+mod traffic;
+mod world;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Response, Uri};
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+pub use traffic::{Traffic, TrafficStats};
+pub use world::{Comment, Request};
+
+/// A running simulator. Dropping it stops the server.
+pub struct Simulator {
+    addr: SocketAddr,
+    world: Arc<Mutex<world::World>>,
+    stop: CancellationToken,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+type Shared = Arc<Mutex<world::World>>;
+
+fn lock(world: &Shared) -> MutexGuard<'_, world::World> {
+    match world.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl Simulator {
+    /// Starts on 127.0.0.1 with an OS-chosen port.
+    pub async fn start() -> std::io::Result<Simulator> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let mut w = world::World::new();
+        w.base_url = format!("http://{addr}");
+        let world = Arc::new(Mutex::new(w));
+        let stop = CancellationToken::new();
+        let app = Router::new().fallback(handle).with_state(world.clone());
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stopped.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::warn!(message = "simulator stopped", error = %e);
+            }
+        });
+        Ok(Simulator { addr, world, stop })
+    }
+
+    /// `http://127.0.0.1:PORT`: use as both base URLs in the config.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn add_account(&self, ig_user_id: &str, username: &str, token: &str) {
+        lock(&self.world).accounts.insert(
+            ig_user_id.to_string(),
+            world::Account {
+                id: ig_user_id.to_string(),
+                username: username.to_string(),
+                token: token.to_string(),
+                token_dead: None,
+                throttled_until: None,
+            },
+        );
+    }
+
+    /// Adds a post (newest so far) and returns its id.
+    pub fn add_media(&self, owner: &str) -> String {
+        let mut w = lock(&self.world);
+        let id = w.new_id(17_900);
+        w.media.push(world::Media {
+            id: id.clone(),
+            owner: owner.to_string(),
+            timestamp: Utc::now(),
+            product_type: "FEED".into(),
+        });
+        id
+    }
+
+    /// Adds a top-level comment by someone else (newest so far) and returns its id.
+    pub fn add_comment(&self, media_id: &str, username: &str, text: &str) -> String {
+        self.insert(media_id, None, username, None, text)
+    }
+
+    /// Adds a reply to a top-level comment.
+    pub fn add_reply(&self, parent_id: &str, username: &str, text: &str) -> String {
+        let media = lock(&self.world)
+            .comments
+            .iter()
+            .find(|c| c.id == parent_id)
+            .map(|c| c.media_id.clone())
+            .unwrap_or_default();
+        self.insert(&media, Some(parent_id), username, None, text)
+    }
+
+    /// Adds a comment written by the media's owner account.
+    pub fn add_owner_comment(&self, media_id: &str, text: &str) -> String {
+        let owner = {
+            let w = lock(&self.world);
+            w.media
+                .iter()
+                .find(|m| m.id == media_id)
+                .and_then(|m| w.accounts.get(&m.owner))
+                .map(|a| (a.id.clone(), a.username.clone()))
+                .unwrap_or_default()
+        };
+        self.insert(media_id, None, &owner.1, Some(&owner.0), text)
+    }
+
+    fn insert(
+        &self,
+        media_id: &str,
+        parent: Option<&str>,
+        username: &str,
+        from_id: Option<&str>,
+        text: &str,
+    ) -> String {
+        let mut w = lock(&self.world);
+        let id = w.new_id(18_000);
+        let from_id = from_id.map_or_else(
+            || format!("{}", 9_000_000 + (hash(username) % 1_000_000)),
+            str::to_string,
+        );
+        w.comments.push(world::Comment {
+            id: id.clone(),
+            media_id: media_id.to_string(),
+            parent_id: parent.map(str::to_string),
+            text: text.to_string(),
+            username: username.to_string(),
+            from_id,
+            timestamp: Utc::now(),
+            hidden: false,
+            deleted: false,
+            hide_calls: 0,
+            delete_calls: 0,
+        });
+        id
+    }
+
+    /// The simulator's view of a comment (including deleted ones).
+    pub fn comment(&self, id: &str) -> Option<Comment> {
+        lock(&self.world)
+            .comments
+            .iter()
+            .find(|c| c.id == id)
+            .cloned()
+    }
+
+    /// Every comment, oldest first.
+    pub fn comments(&self) -> Vec<Comment> {
+        lock(&self.world).comments.clone()
+    }
+
+    /// Every request answered so far.
+    pub fn requests(&self) -> Vec<Request> {
+        lock(&self.world).requests.clone()
+    }
+
+    /// Requests made with this account's token.
+    pub fn calls_for(&self, ig_user_id: &str) -> usize {
+        lock(&self.world)
+            .requests
+            .iter()
+            .filter(|r| r.account.as_deref() == Some(ig_user_id))
+            .count()
+    }
+
+    /// From now on the account's token answers 190 with this subcode (463: expired).
+    pub fn kill_token(&self, ig_user_id: &str, subcode: i64) {
+        if let Some(a) = lock(&self.world).accounts.get_mut(ig_user_id) {
+            a.token_dead = Some(subcode);
+        }
+    }
+
+    /// The next `n` requests answer HTTP 500 with a transient code 2.
+    pub fn fail_next(&self, n: u32) {
+        lock(&self.world).fail_next = n;
+    }
+
+    /// The account answers 80002 for the given time.
+    pub fn throttle(&self, ig_user_id: &str, for_: std::time::Duration) {
+        if let Some(a) = lock(&self.world).accounts.get_mut(ig_user_id) {
+            a.throttled_until = chrono::Duration::from_std(for_)
+                .ok()
+                .map(|d| Utc::now() + d);
+        }
+    }
+}
+
+fn hash(s: &str) -> u64 {
+    s.bytes().fold(1469598103934665603u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(1099511628211)
+    })
+}
+
+async fn handle(
+    State(world): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let query: HashMap<String, String> = uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let answer = lock(&world).handle(method.as_str(), uri.path(), &query, bearer.as_deref());
+    let mut response = Response::builder()
+        .status(answer.status)
+        .header("content-type", "application/json; charset=UTF-8");
+    for (k, v) in answer.headers {
+        response = response.header(k, v);
+    }
+    response
+        .body(Body::from(answer.body))
+        .unwrap_or_else(|_| Response::new(Body::from("{}")))
+}

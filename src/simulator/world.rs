@@ -1,0 +1,618 @@
+//! The simulator's state and its answers, written as Meta writes them: its own structures,
+//! serialised by hand into Meta's JSON shapes (no type is shared with `graph`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::fields::{self, Field};
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub token: String,
+    /// Set: every call with this token answers 190 with this subcode.
+    pub token_dead: Option<i64>,
+    /// Set: calls answer 80002 until then.
+    pub throttled_until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Media {
+    pub id: String,
+    pub owner: String,
+    pub timestamp: DateTime<Utc>,
+    pub product_type: String,
+}
+
+/// A comment as the simulator holds it, with what was done to it.
+#[derive(Debug, Clone)]
+pub struct Comment {
+    pub id: String,
+    pub media_id: String,
+    pub parent_id: Option<String>,
+    pub text: String,
+    pub username: String,
+    pub from_id: String,
+    pub timestamp: DateTime<Utc>,
+    pub hidden: bool,
+    pub deleted: bool,
+    /// `POST ?hide=true` calls received.
+    pub hide_calls: u32,
+    /// `DELETE` calls received.
+    pub delete_calls: u32,
+}
+
+/// One request the simulator answered.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    /// The account the token belonged to, if any.
+    pub account: Option<String>,
+    pub status: u16,
+}
+
+/// An answer: status, extra headers, JSON body (or raw text).
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+#[derive(Debug, Default)]
+pub struct World {
+    pub base_url: String,
+    pub accounts: BTreeMap<String, Account>,
+    /// In creation order (oldest first).
+    pub media: Vec<Media>,
+    /// In creation order (oldest first).
+    pub comments: Vec<Comment>,
+    pub requests: Vec<Request>,
+    /// The next N requests answer a transient 500 (code 2).
+    pub fail_next: u32,
+    next_id: u64,
+    /// Calls per hour that count as 100 % in the usage headers.
+    pub allowance: u32,
+}
+
+impl World {
+    pub fn new() -> Self {
+        World {
+            next_id: 1,
+            allowance: 4800,
+            ..World::default()
+        }
+    }
+
+    pub fn new_id(&mut self, prefix: u64) -> String {
+        self.next_id += 1;
+        format!("{}", prefix * 1_000_000_000 + self.next_id)
+    }
+
+    fn account_by_token(&self, token: &str) -> Option<&Account> {
+        self.accounts.values().find(|a| a.token == token)
+    }
+
+    fn comments_count(&self, media_id: &str) -> usize {
+        self.comments
+            .iter()
+            .filter(|c| c.media_id == media_id && !c.deleted)
+            .count()
+    }
+
+    fn live_comment(&self, id: &str) -> Option<&Comment> {
+        self.comments.iter().find(|c| c.id == id && !c.deleted)
+    }
+
+    fn media_owner(&self, media_id: &str) -> Option<&str> {
+        self.media
+            .iter()
+            .find(|m| m.id == media_id)
+            .map(|m| m.owner.as_str())
+    }
+
+    /// Answers one request.
+    pub fn handle(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &HashMap<String, String>,
+        bearer: Option<&str>,
+    ) -> Answer {
+        let token = bearer
+            .map(str::to_string)
+            .or_else(|| query.get("access_token").cloned());
+        let account = token
+            .as_deref()
+            .and_then(|t| self.account_by_token(t))
+            .cloned();
+        let answer = self.route(method, path, query, token.as_deref(), account.as_ref());
+        let mut answer = answer;
+        if let Some(a) = &account {
+            answer.headers.extend(self.usage_headers(a));
+        }
+        self.requests.push(Request {
+            method: method.to_string(),
+            path: path.to_string(),
+            account: account.map(|a| a.id),
+            status: answer.status,
+        });
+        answer
+    }
+
+    fn route(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &HashMap<String, String>,
+        token: Option<&str>,
+        account: Option<&Account>,
+    ) -> Answer {
+        if self.fail_next > 0 {
+            self.fail_next -= 1;
+            return error(
+                500,
+                2,
+                None,
+                "An unexpected error has occurred. Please retry your request later.",
+                true,
+            );
+        }
+        let Some(account) = account else {
+            return error(
+                400,
+                190,
+                None,
+                "Invalid OAuth access token - Cannot parse access token",
+                false,
+            );
+        };
+        if let Some(sub) = account.token_dead {
+            return error(
+                400,
+                190,
+                Some(sub),
+                "Error validating access token: Session has expired on Friday, 27-Nov-26 10:00:00 PST.",
+                false,
+            );
+        }
+        if let Some(until) = account.throttled_until {
+            if until > Utc::now() {
+                return error(
+                    400,
+                    80002,
+                    None,
+                    "(#80002) There have been too many calls to this Instagram account. Wait a bit and try again.",
+                    false,
+                );
+            }
+        }
+        let token = token.unwrap_or_default().to_string();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let fields = query.get("fields").map(String::as_str).unwrap_or("id");
+        let limit = query.get("limit").and_then(|l| l.parse().ok());
+        let after = query.get("after").map(String::as_str);
+        match (method, segments.as_slice()) {
+            ("GET", [_, "me"]) => {
+                ok(json!({"user_id": account.id, "username": account.username, "id": account.id}))
+            }
+            ("GET", [v, id, "media"]) if *id == account.id => {
+                let items: Vec<Value> = self
+                    .media
+                    .iter()
+                    .rev()
+                    .filter(|m| m.owner == account.id)
+                    .map(|m| self.render_media(m, &fields::parse(fields), v, &token))
+                    .collect();
+                self.edge(
+                    items,
+                    limit.unwrap_or(25).min(100),
+                    after,
+                    v,
+                    &format!("{id}/media"),
+                    fields,
+                    &token,
+                    true,
+                )
+            }
+            ("GET", [v, id, "comments"]) if self.media_owner(id) == Some(account.id.as_str()) => {
+                let items = self.top_level(id, &fields::parse(fields), v, &token);
+                self.edge(
+                    items,
+                    limit.unwrap_or(25).min(50),
+                    after,
+                    v,
+                    &format!("{id}/comments"),
+                    fields,
+                    &token,
+                    true,
+                )
+            }
+            ("GET", [v, id, "replies"]) if self.owned_comment(id, account) => {
+                let items = self.replies(id, &fields::parse(fields), v, &token);
+                self.edge(
+                    items,
+                    limit.unwrap_or(25).min(50),
+                    after,
+                    v,
+                    &format!("{id}/replies"),
+                    fields,
+                    &token,
+                    true,
+                )
+            }
+            ("GET", [v, id]) if self.owned_comment(id, account) => {
+                let c = self.live_comment(id).cloned();
+                match c {
+                    Some(c) => ok(self.render_comment(&c, &fields::parse(fields), v, &token)),
+                    None => gone(id),
+                }
+            }
+            ("POST", [_, id]) if self.owned_comment(id, account) => {
+                let hide = match query.get("hide").map(String::as_str) {
+                    Some("true") => true,
+                    Some("false") => false,
+                    _ => {
+                        return error(
+                            400,
+                            100,
+                            None,
+                            "(#100) Missing or invalid hide parameter",
+                            false,
+                        );
+                    }
+                };
+                match self.comments.iter_mut().find(|c| c.id == *id && !c.deleted) {
+                    Some(c) => {
+                        if hide {
+                            c.hide_calls += 1;
+                        }
+                        c.hidden = hide;
+                        ok(json!({"success": true}))
+                    }
+                    None => gone(id),
+                }
+            }
+            ("DELETE", [_, id]) if self.owned_comment(id, account) => {
+                let id = id.to_string();
+                let mut found = false;
+                for c in self.comments.iter_mut() {
+                    if c.id == id {
+                        c.delete_calls += 1;
+                        if !c.deleted {
+                            found = true;
+                            c.deleted = true;
+                        }
+                    }
+                }
+                if !found {
+                    return gone(&id);
+                }
+                for c in self
+                    .comments
+                    .iter_mut()
+                    .filter(|c| c.parent_id.as_deref() == Some(id.as_str()))
+                {
+                    c.deleted = true;
+                }
+                ok(json!({"success": true}))
+            }
+            (_, [_, id, ..]) => gone(id),
+            _ => error(400, 100, None, "Unknown path components", false),
+        }
+    }
+
+    /// Whether `id` is a comment (deleted or not) on one of the account's media. Deleted ones
+    /// answer "gone" from their handlers.
+    fn owned_comment(&self, id: &str, account: &Account) -> bool {
+        self.comments
+            .iter()
+            .find(|c| c.id == id)
+            .and_then(|c| self.media_owner(&c.media_id))
+            == Some(account.id.as_str())
+    }
+
+    fn top_level(&self, media_id: &str, fields: &[Field], v: &str, token: &str) -> Vec<Value> {
+        let list: Vec<Comment> = self
+            .comments
+            .iter()
+            .rev()
+            .filter(|c| c.media_id == media_id && c.parent_id.is_none() && !c.deleted)
+            .cloned()
+            .collect();
+        list.iter()
+            .map(|c| self.render_comment(c, fields, v, token))
+            .collect()
+    }
+
+    /// Replies, oldest first.
+    fn replies(&self, parent: &str, fields: &[Field], v: &str, token: &str) -> Vec<Value> {
+        let list: Vec<Comment> = self
+            .comments
+            .iter()
+            .filter(|c| c.parent_id.as_deref() == Some(parent) && !c.deleted)
+            .cloned()
+            .collect();
+        list.iter()
+            .map(|c| self.render_comment(c, fields, v, token))
+            .collect()
+    }
+
+    fn render_media(&self, m: &Media, fields: &[Field], v: &str, token: &str) -> Value {
+        let mut obj = serde_json::Map::new();
+        for f in fields {
+            let value = match f.name.as_str() {
+                "id" => json!(m.id),
+                "timestamp" => json!(meta_time(m.timestamp)),
+                "comments_count" => json!(self.comments_count(&m.id)),
+                "media_product_type" => json!(m.product_type),
+                "permalink" => json!(format!("https://www.instagram.com/p/{}/", m.id)),
+                "is_comment_enabled" => json!(true),
+                "comments" => {
+                    let items = self.top_level(&m.id, &f.children_or_id(), v, token);
+                    if items.is_empty() {
+                        continue; // empty nested edges are omitted
+                    }
+                    let sub = sub_fields(&f.children);
+                    self.edge(
+                        items,
+                        f.limit.unwrap_or(25).min(50),
+                        None,
+                        v,
+                        &format!("{}/comments", m.id),
+                        &sub,
+                        token,
+                        false,
+                    )
+                    .json()
+                }
+                _ => continue,
+            };
+            obj.insert(f.name.clone(), value);
+        }
+        Value::Object(obj)
+    }
+
+    fn render_comment(&self, c: &Comment, fields: &[Field], v: &str, token: &str) -> Value {
+        let mut obj = serde_json::Map::new();
+        for f in fields {
+            let value = match f.name.as_str() {
+                "id" => json!(c.id),
+                "text" => json!(c.text),
+                "timestamp" => json!(meta_time(c.timestamp)),
+                "username" => json!(c.username),
+                "hidden" => json!(c.hidden),
+                "like_count" => json!(0),
+                "parent_id" => match &c.parent_id {
+                    Some(p) => json!(p),
+                    None => continue,
+                },
+                "from" => {
+                    let mut from = serde_json::Map::new();
+                    let wanted = if f.children.is_empty() {
+                        vec!["id", "username"]
+                    } else {
+                        f.children.iter().map(|c| c.name.as_str()).collect()
+                    };
+                    for k in wanted {
+                        match k {
+                            "id" => from.insert("id".into(), json!(c.from_id)),
+                            "username" => from.insert("username".into(), json!(c.username)),
+                            _ => None,
+                        };
+                    }
+                    Value::Object(from)
+                }
+                "media" => json!({"id": c.media_id, "media_product_type": "FEED"}),
+                "replies" if c.parent_id.is_none() => {
+                    let items = self.replies(&c.id, &f.children_or_id(), v, token);
+                    if items.is_empty() {
+                        continue;
+                    }
+                    let sub = sub_fields(&f.children);
+                    self.edge(
+                        items,
+                        f.limit.unwrap_or(25).min(50),
+                        None,
+                        v,
+                        &format!("{}/replies", c.id),
+                        &sub,
+                        token,
+                        false,
+                    )
+                    .json()
+                }
+                _ => continue,
+            };
+            obj.insert(f.name.clone(), value);
+        }
+        Value::Object(obj)
+    }
+
+    /// One page of an edge with cursor paging. `next` embeds the token, as Meta's does.
+    #[allow(clippy::too_many_arguments)]
+    fn edge(
+        &self,
+        items: Vec<Value>,
+        limit: usize,
+        after: Option<&str>,
+        v: &str,
+        edge_path: &str,
+        fields: &str,
+        token: &str,
+        top: bool,
+    ) -> Answer {
+        let limit = limit.max(1);
+        let start = match after.map(decode_cursor) {
+            None => 0,
+            Some(Some(n)) => n,
+            Some(None) => {
+                return error(
+                    400,
+                    100,
+                    None,
+                    "(#100) The After Cursor specified is invalid",
+                    false,
+                );
+            }
+        };
+        let end = (start + limit).min(items.len());
+        let page: Vec<Value> = items
+            .get(start..end)
+            .map(<[Value]>::to_vec)
+            .unwrap_or_default();
+        let mut body = json!({ "data": page });
+        if !page.is_empty() || !top {
+            let mut paging =
+                json!({"cursors": {"before": encode_cursor(start), "after": encode_cursor(end)}});
+            if end < items.len() {
+                let q: String = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("access_token", token)
+                    .append_pair("fields", fields)
+                    .append_pair("limit", &limit.to_string())
+                    .append_pair("after", &encode_cursor(end))
+                    .finish();
+                paging["next"] = json!(format!("{}/{v}/{edge_path}?{q}", self.base_url));
+            }
+            body["paging"] = paging;
+        }
+        ok(body)
+    }
+
+    fn usage_headers(&self, a: &Account) -> Vec<(&'static str, String)> {
+        let calls = self
+            .requests
+            .iter()
+            .filter(|r| r.account.as_deref() == Some(a.id.as_str()))
+            .count() as u64
+            + 1;
+        let pct = (calls * 100 / u64::from(self.allowance.max(1))).min(100);
+        let throttled = a.throttled_until.filter(|t| *t > Utc::now());
+        let (pct, regain) = match throttled {
+            Some(t) => (100, ((t - Utc::now()).num_seconds() + 59) / 60),
+            None => (pct, 0),
+        };
+        vec![
+            ("x-app-usage", json!({"call_count": pct / 2, "total_time": pct / 3, "total_cputime": pct / 3}).to_string()),
+            (
+                "x-business-use-case-usage",
+                json!({ a.id.clone(): [{"type": "instagram", "call_count": pct, "total_cputime": pct / 2, "total_time": pct / 2, "estimated_time_to_regain_access": regain}] }).to_string(),
+            ),
+        ]
+    }
+}
+
+trait ChildrenOrId {
+    fn children_or_id(&self) -> Vec<Field>;
+}
+
+impl ChildrenOrId for Field {
+    fn children_or_id(&self) -> Vec<Field> {
+        if self.children.is_empty() {
+            fields::parse("id")
+        } else {
+            self.children.clone()
+        }
+    }
+}
+
+/// Re-serialises sub-fields for a nested edge's `next` URL.
+fn sub_fields(children: &[Field]) -> String {
+    children
+        .iter()
+        .map(|f| {
+            let mut s = f.name.clone();
+            if let Some(l) = f.limit {
+                s.push_str(&format!(".limit({l})"));
+            }
+            if !f.children.is_empty() {
+                s.push('{');
+                s.push_str(&sub_fields(&f.children));
+                s.push('}');
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// Meta's timestamp format: no colon in the offset.
+pub fn meta_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S+0000").to_string()
+}
+
+fn encode_cursor(n: usize) -> String {
+    format!("QVFIU{:x}", (n as u64) * 7919 + 13)
+}
+
+fn decode_cursor(s: &str) -> Option<usize> {
+    let v = u64::from_str_radix(s.strip_prefix("QVFIU")?, 16).ok()?;
+    let n = v.checked_sub(13)?;
+    (n % 7919 == 0).then(|| (n / 7919) as usize)
+}
+
+fn ok(body: Value) -> Answer {
+    Answer {
+        status: 200,
+        headers: Vec::new(),
+        body: body.to_string(),
+    }
+}
+
+fn gone(id: &str) -> Answer {
+    error(
+        400,
+        100,
+        Some(33),
+        &format!(
+            "Unsupported request - method type: get. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
+        ),
+        false,
+    )
+}
+
+pub fn error(
+    status: u16,
+    code: i64,
+    subcode: Option<i64>,
+    message: &str,
+    transient: bool,
+) -> Answer {
+    let trace: String = format!("A{:x}", rand::random::<u64>());
+    Answer {
+        status,
+        headers: Vec::new(),
+        body: json!({"error": {
+            "message": message,
+            "type": if code == 190 { "OAuthException" } else { "IGApiException" },
+            "code": code,
+            "error_subcode": subcode,
+            "is_transient": transient,
+            "fbtrace_id": trace,
+        }})
+        .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        for n in [0, 1, 49, 50, 12345] {
+            assert_eq!(decode_cursor(&encode_cursor(n)), Some(n));
+        }
+        assert_eq!(decode_cursor("QVFIUzz"), None);
+        assert_eq!(decode_cursor("abc"), None);
+    }
+}

@@ -1,0 +1,244 @@
+//! Comments, decisions and the action outbox.
+
+use std::collections::HashSet;
+
+use super::{Store, StoreError};
+use crate::rules::Action;
+use crate::timefmt;
+
+/// A comment as first seen.
+#[derive(Debug, Clone)]
+pub struct NewComment {
+    pub id: String,
+    pub account: String,
+    pub media_id: String,
+    pub parent_id: Option<String>,
+    pub username: Option<String>,
+    pub from_id: Option<String>,
+    pub text: Option<String>,
+    /// Already normalised to the stored format.
+    pub created_at: Option<String>,
+}
+
+/// Why a comment was or was not run through the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    Evaluated,
+    /// There before the first poll, and backfill is off.
+    Baseline,
+    /// Written by the account itself.
+    Own,
+}
+
+impl Disposition {
+    fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Evaluated => "evaluated",
+            Disposition::Baseline => "baseline",
+            Disposition::Own => "own",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDecision {
+    pub rule: String,
+    pub action: Action,
+    pub reason: String,
+    pub dry_run: bool,
+}
+
+/// An outbox row still to be applied.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PendingAction {
+    pub id: i64,
+    pub comment_id: String,
+    pub action: String,
+    /// Calls already started for it: above zero, the last outcome is unknown.
+    pub attempts: i64,
+}
+
+/// A decided comment with its action's state, for summaries.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ActedComment {
+    pub comment_id: String,
+    pub account: String,
+    pub username: Option<String>,
+    pub text: Option<String>,
+    pub rule: String,
+    pub action: String,
+    pub reason: String,
+    pub dry_run: bool,
+    pub status: Option<String>,
+}
+
+impl Store {
+    /// Which of these comment ids are already recorded.
+    pub async fn known_comment_ids(&self, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let json = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM comments WHERE id IN (SELECT value FROM json_each(?1))")
+                .bind(json)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Records a comment, its decision and its pending action in one transaction.
+    /// Returns `false` (and writes nothing) when the comment was already recorded:
+    /// a comment is decided once and never again.
+    pub async fn record_comment(
+        &self,
+        c: &NewComment,
+        disposition: Disposition,
+        decision: Option<&NewDecision>,
+    ) -> Result<bool, StoreError> {
+        let now = timefmt::now();
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO comments (id, account, media_id, parent_id, username, from_id, text,
+                                   created_at, first_seen_at, disposition)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&c.id)
+        .bind(&c.account)
+        .bind(&c.media_id)
+        .bind(&c.parent_id)
+        .bind(&c.username)
+        .bind(&c.from_id)
+        .bind(&c.text)
+        .bind(&c.created_at)
+        .bind(&now)
+        .bind(disposition.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if let Some(d) = decision {
+            sqlx::query(
+                "INSERT INTO decisions (comment_id, account, rule, action, dry_run, reason, decided_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .bind(&c.id)
+            .bind(&c.account)
+            .bind(&d.rule)
+            .bind(d.action.as_str())
+            .bind(d.dry_run)
+            .bind(&d.reason)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+            if d.action.is_write() && !d.dry_run {
+                sqlx::query(
+                    "INSERT INTO actions (comment_id, account, action, status, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+                )
+                .bind(&c.id)
+                .bind(&c.account)
+                .bind(d.action.as_str())
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The account's pending actions, oldest first.
+    pub async fn pending_actions(&self, account: &str) -> Result<Vec<PendingAction>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, comment_id, action, attempts FROM actions
+             WHERE account = ?1 AND status = 'pending' ORDER BY id",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Marks that a call for this action is about to be sent. Written before the call, so a
+    /// crash leaves `attempts > 0` behind and the next run reads the comment back first.
+    pub async fn action_started(&self, id: i64) -> Result<(), StoreError> {
+        self.update_action(id, "pending", None, 1).await
+    }
+
+    /// The action took effect (or the comment was already in the wanted state).
+    pub async fn action_done(&self, id: i64, note: Option<&str>) -> Result<(), StoreError> {
+        self.update_action(id, "done", note, 0).await
+    }
+
+    /// The action did not happen and will be tried again.
+    pub async fn action_retry(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        self.update_action(id, "pending", Some(error), 0).await
+    }
+
+    /// The action cannot happen.
+    pub async fn action_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        self.update_action(id, "failed", Some(error), 0).await
+    }
+
+    async fn update_action(
+        &self,
+        id: i64,
+        status: &str,
+        error: Option<&str>,
+        attempts: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE actions SET status = ?2, last_error = COALESCE(?3, last_error),
+                    attempts = attempts + ?4, updated_at = ?5
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(error)
+        .bind(attempts)
+        .bind(timefmt::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every decision with its comment and action, newest first.
+    pub async fn decided_comments(&self, limit: i64) -> Result<Vec<ActedComment>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT d.comment_id, d.account, c.username, c.text, d.rule, d.action, d.reason,
+                    d.dry_run, a.status
+             FROM decisions d JOIN comments c ON c.id = d.comment_id
+             LEFT JOIN actions a ON a.comment_id = d.comment_id
+             ORDER BY d.decided_at DESC, d.comment_id LIMIT ?1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Counts of decisions by (action, action status) — `status` is `None` for decisions
+    /// without a write (approve, flag, dry run).
+    pub async fn decision_counts(&self) -> Result<Vec<(String, Option<String>, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT d.action, a.status, COUNT(*) FROM decisions d
+             LEFT JOIN actions a ON a.comment_id = d.comment_id
+             GROUP BY d.action, a.status ORDER BY d.action, a.status",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// How many comments are recorded for an account.
+    pub async fn comment_count(&self, account: &str) -> Result<i64, StoreError> {
+        let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM comments WHERE account = ?1")
+            .bind(account)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.0)
+    }
+}

@@ -1,0 +1,132 @@
+//! All SQL lives here. The database is the source of truth for what igmod saw, decided and
+//! did, and for every piece of scheduling state (due times, per-media progress, the call
+//! ledger, pauses, token health), so a restart loses nothing.
+//!
+//! Write transactions start with `BEGIN IMMEDIATE`: a plain `BEGIN` upgrades to a write lock
+//! late and can fail with "database is locked" without waiting for the busy timeout.
+
+mod comments;
+mod ledger;
+mod state;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+pub use comments::{ActedComment, Disposition, NewComment, NewDecision, PendingAction};
+pub use state::{AccountState, TokenHealth};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create database file {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open database {path}: {source}")]
+    Open { path: PathBuf, source: sqlx::Error },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// How long a write waits for a lock held by someone else (an operator's long `sqlite3`
+/// query, say) before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A handle on the igmod database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating with mode 0600 if missing) and migrates the database.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        create_private(path).map_err(|source| StoreError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Creates the file with mode 0600 if it does not exist: comment texts are personal data.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn database_is_created_private_and_migrated() -> Result<(), Box<dyn std::error::Error>> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("sub/igmod.db");
+        let store = Store::open(&path).await?;
+        let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let tables: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                .fetch_all(&store.pool)
+                .await?;
+        let names: Vec<&str> = tables.iter().map(|t| t.0.as_str()).collect();
+        for t in [
+            "account_state",
+            "actions",
+            "api_calls",
+            "comments",
+            "decisions",
+            "media_progress",
+            "tokens",
+        ] {
+            assert!(names.contains(&t), "{t} missing from {names:?}");
+        }
+        store.close().await;
+        // Reopening runs no migration twice.
+        Store::open(&path).await?.close().await;
+        Ok(())
+    }
+}

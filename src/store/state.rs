@@ -1,0 +1,173 @@
+//! Per-account scheduling state, per-media progress and token health.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError};
+use crate::timefmt;
+
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct AccountState {
+    pub baseline_done_at: Option<String>,
+    pub last_poll_at: Option<String>,
+    pub last_poll_status: Option<String>,
+    pub next_due_at: Option<String>,
+    pub paused_until: Option<String>,
+    pub paused_reason: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenHealth {
+    pub status: String,
+    pub invalid_reason: Option<String>,
+    pub checked_at: String,
+}
+
+impl Store {
+    pub async fn account_state(&self, account: &str) -> Result<AccountState, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT baseline_done_at, last_poll_at, last_poll_status, next_due_at, paused_until,
+                    paused_reason, last_error
+             FROM account_state WHERE account = ?1",
+        )
+        .bind(account)
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or_default())
+    }
+
+    async fn ensure_account(&self, account: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO account_state (account) VALUES (?1) ON CONFLICT DO NOTHING")
+            .bind(account)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_next_due(&self, account: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.ensure_account(account).await?;
+        sqlx::query("UPDATE account_state SET next_due_at = ?2 WHERE account = ?1")
+            .bind(account)
+            .bind(timefmt::format(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the end of a poll: `error` is `None` on success (and clears the last error).
+    pub async fn poll_finished(
+        &self,
+        account: &str,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.ensure_account(account).await?;
+        sqlx::query(
+            "UPDATE account_state SET last_poll_at = ?2, last_poll_status = ?3, last_error = ?4
+             WHERE account = ?1",
+        )
+        .bind(account)
+        .bind(timefmt::now())
+        .bind(status)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn mark_baseline_done(&self, account: &str) -> Result<(), StoreError> {
+        self.ensure_account(account).await?;
+        sqlx::query(
+            "UPDATE account_state SET baseline_done_at = COALESCE(baseline_done_at, ?2)
+             WHERE account = ?1",
+        )
+        .bind(account)
+        .bind(timefmt::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Pauses an account until `until`; a pause is never shortened by a later, smaller one.
+    pub async fn set_paused(
+        &self,
+        account: &str,
+        until: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.ensure_account(account).await?;
+        sqlx::query(
+            "UPDATE account_state SET paused_until = ?2, paused_reason = ?3
+             WHERE account = ?1 AND (paused_until IS NULL OR paused_until < ?2)",
+        )
+        .bind(account)
+        .bind(timefmt::format(until))
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// `comments_count` last fully read, per media.
+    pub async fn media_counts(&self, account: &str) -> Result<HashMap<String, i64>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT media_id, comments_count FROM media_progress WHERE account = ?1",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    pub async fn set_media_count(
+        &self,
+        account: &str,
+        media_id: &str,
+        count: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO media_progress (account, media_id, comments_count, checked_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (account, media_id) DO UPDATE SET
+                 comments_count = excluded.comments_count, checked_at = excluded.checked_at",
+        )
+        .bind(account)
+        .bind(media_id)
+        .bind(count)
+        .bind(timefmt::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a token's health: `reason` is `Some` when it is dead.
+    pub async fn set_token_health(
+        &self,
+        account: &str,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tokens (account, status, invalid_reason, checked_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (account) DO UPDATE SET status = excluded.status,
+                 invalid_reason = excluded.invalid_reason, checked_at = excluded.checked_at",
+        )
+        .bind(account)
+        .bind(if reason.is_some() { "invalid" } else { "ok" })
+        .bind(reason)
+        .bind(timefmt::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn token_health(&self, account: &str) -> Result<Option<TokenHealth>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT status, invalid_reason, checked_at FROM tokens WHERE account = ?1",
+        )
+        .bind(account)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}
