@@ -79,6 +79,9 @@ async fn apply_one(
     };
     match result {
         Ok(_) => {
+            if !hide {
+                store.note_deleted(&ctx.config.name, &a.comment_id).await?;
+            }
             store.action_done(a.id, None).await?;
             tracing::info!(message = "action applied", result = "done");
             Ok(true)

@@ -102,18 +102,28 @@ async fn read_comments(
         .await?
         .value;
     let counts = ctx.store.media_counts(&cfg.name).await?;
+    let newest: Vec<&str> = media
+        .iter()
+        .filter_map(|m| m.newest_comment.as_deref())
+        .collect();
+    let known_newest = ctx.store.known_comment_ids(&newest).await?;
     report.media = media.len();
     let mut skipped = None;
     for m in &media {
         let last = counts.get(&m.id).copied();
-        if last == Some(m.comments_count) {
+        let newest_known = m
+            .newest_comment
+            .as_ref()
+            .is_none_or(|id| known_newest.contains(id));
+        if last == Some(m.comments_count) && newest_known {
             continue;
         }
         if last.is_none() && m.comments_count == 0 {
             ctx.store.set_media_count(&cfg.name, &m.id, 0).await?;
             continue;
         }
-        let expected_new = m.comments_count - last.unwrap_or(0);
+        // At least one new comment when the newest is unknown, whatever the count says.
+        let expected_new = (m.comments_count - last.unwrap_or(0)).max(i64::from(!newest_known));
         report.media_read += 1;
         let mut reader = MediaReader {
             ctx,

@@ -52,6 +52,10 @@ pub struct Media {
     /// never returns.
     pub comments_count: i64,
     pub product_type: Option<String>,
+    /// The newest top-level comment's id, asked for inline (`comments.limit(1){id}`) at no
+    /// extra call: a changed newest comment reveals new comments even when deletions kept the
+    /// count unchanged.
+    pub newest_comment: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,7 +138,10 @@ impl Client {
                 token,
                 &format!("/{ig_user_id}/media"),
                 &[
-                    ("fields", "id,timestamp,comments_count,media_product_type"),
+                    (
+                        "fields",
+                        "id,timestamp,comments_count,media_product_type,comments.limit(1){id}",
+                    ),
                     ("limit", &limit),
                 ],
             )

@@ -80,9 +80,7 @@ mod tests {
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            if let Ok(v) = HeaderValue::from_str(v) {
-                h.insert(*k, v);
-            }
+            h.insert(*k, HeaderValue::from_str(v).expect("valid header"));
         }
         h
     }
@@ -104,8 +102,7 @@ mod tests {
             (
                 &[(
                     "x-business-use-case-usage",
-                    r#"{"1784":[{"type":"instagram","call_count":12,"total_cputime":3,"total_time":4,"estimated_time_to_regain_access":0}],
-                        "99":[{"type":"pages","call_count":100,"total_cputime":1,"total_time":1,"estimated_time_to_regain_access":2}]}"#,
+                    r#"{"1784":[{"type":"instagram","call_count":12,"total_cputime":3,"total_time":4,"estimated_time_to_regain_access":0}],"99":[{"type":"pages","call_count":100,"total_cputime":1,"total_time":1,"estimated_time_to_regain_access":2}]}"#,
                 )],
                 Usage {
                     account_pct: Some(100),

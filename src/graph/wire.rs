@@ -52,6 +52,9 @@ pub struct Media {
     comments_count: Option<Value>,
     #[serde(default)]
     media_product_type: Option<String>,
+    /// Omitted entirely when the post has no comments.
+    #[serde(default)]
+    comments: Option<Paged<Comment>>,
 }
 
 impl Media {
@@ -60,6 +63,11 @@ impl Media {
             id: id_string(self.id?)?,
             comments_count: self.comments_count.as_ref().and_then(as_i64).unwrap_or(0),
             product_type: self.media_product_type,
+            newest_comment: self
+                .comments
+                .and_then(|c| c.data.into_iter().next())
+                .and_then(|c| c.id)
+                .and_then(id_string),
         })
     }
 }

@@ -170,6 +170,13 @@ impl Simulator {
             .cloned()
     }
 
+    /// Hides or unhides a comment the way a person in the Instagram app would (no API call).
+    pub fn set_hidden_by_person(&self, id: &str, hidden: bool) {
+        if let Some(c) = lock(&self.world).comments.iter_mut().find(|c| c.id == id) {
+            c.hidden = hidden;
+        }
+    }
+
     /// Every comment, oldest first.
     pub fn comments(&self) -> Vec<Comment> {
         lock(&self.world).comments.clone()

@@ -142,6 +142,22 @@ impl Store {
         Ok(())
     }
 
+    /// Lowers the post's recorded count after igmod deleted a comment (and with it its
+    /// replies), so the next media list does not mistake igmod's own delete for a change.
+    pub async fn note_deleted(&self, account: &str, comment_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE media_progress SET comments_count = MAX(0, comments_count - 1 - (
+                 SELECT COUNT(*) FROM comments r WHERE r.parent_id = ?2 AND NOT EXISTS (
+                     SELECT 1 FROM actions a WHERE a.comment_id = r.id AND a.action = 'delete' AND a.status = 'done')))
+             WHERE account = ?1 AND media_id = (SELECT media_id FROM comments WHERE id = ?2)",
+        )
+        .bind(account)
+        .bind(comment_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Records a token's health: `reason` is `Some` when it is dead.
     pub async fn set_token_health(
         &self,

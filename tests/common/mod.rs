@@ -1,0 +1,193 @@
+//! Shared test harness: a real simulator on 127.0.0.1:0, real config files and SQLite files in
+//! a temp dir, and the real daemon (in-process or as the built binary).
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use igmod::config::{self, Config};
+use igmod::daemon::{self, DaemonError};
+use igmod::simulator::Simulator;
+use sqlx::SqlitePool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const ACME: &str = "17841400000000001";
+pub const GLOBEX: &str = "17841400000000002";
+
+/// The rules of the README's example.
+pub const RULES: &str = r#"
+[[rules]]
+name = "trusted"
+action = "approve"
+usernames = ["acme_support", "acme"]
+
+[[rules]]
+name = "scam"
+action = "delete"
+words = ["crypto signal", "forex", "dm me to earn"]
+
+[[rules]]
+name = "scam-dm"
+action = "delete"
+regex = ['(?i)\bdm\s+@\w+\s+(for|to)\b']
+
+[[rules]]
+name = "profanity"
+action = "hide"
+words = ["idiot", "scumbag"]
+
+[[rules]]
+name = "links"
+action = "hide"
+links = true
+allow_domains = ["acme.com"]
+
+[[rules]]
+name = "mention-spam"
+action = "hide"
+max_mentions = 3
+"#;
+
+pub struct Env {
+    pub sim: Simulator,
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub async fn new() -> Env {
+        let sim = Simulator::start().await.expect("simulator starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        Env { sim, dir }
+    }
+
+    /// A distinctive token for an account, so leak checks can look for it.
+    pub fn token(name: &str) -> String {
+        format!("EAAG-SECRET-{name}-7f3a9c")
+    }
+
+    /// Registers an account in the simulator, writes its token file, and returns its
+    /// `[[accounts]]` table (polling every second) with `extra` lines appended.
+    pub fn account(&self, name: &str, id: &str, extra: &str) -> String {
+        let token = Self::token(name);
+        self.sim.add_account(id, name, &token);
+        let file = self.dir.path().join(format!("{name}.token"));
+        std::fs::write(&file, format!("{token}\n")).expect("token file");
+        format!(
+            "[[accounts]]\nname = \"{name}\"\nig_user_id = \"{id}\"\nlogin = \"instagram\"\ntoken_file = \"{}\"\npoll_interval = \"1s\"\nhourly_budget = 500\n{extra}\n\n",
+            file.display()
+        )
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("igmod.db")
+    }
+
+    /// Writes config.toml and returns its path.
+    pub fn write_config(&self, accounts: &str, daemon_extra: &str) -> PathBuf {
+        let path = self.dir.path().join("config.toml");
+        let text = format!(
+            "[daemon]\ndatabase = \"{}\"\n{daemon_extra}\n\n[graph]\nfacebook_base_url = \"{base}\"\ninstagram_base_url = \"{base}\"\napi_version = \"v25.0\"\ntimeout = \"3s\"\n\n{accounts}{RULES}",
+            self.db().display(),
+            base = self.sim.base_url()
+        );
+        std::fs::write(&path, text).expect("config");
+        path
+    }
+
+    pub fn config(&self, accounts: &str, daemon_extra: &str) -> Config {
+        let path = self.write_config(accounts, daemon_extra);
+        let config = match config::load(&path) {
+            Ok(c) => c,
+            Err(e) => panic!("test config is invalid:\n{e}"),
+        };
+        // Create and migrate the database now, so the test can read it while the daemon runs.
+        create_db(&self.db());
+        config
+    }
+
+    pub async fn pool(&self) -> SqlitePool {
+        SqlitePool::connect(&format!("sqlite://{}", self.db().display()))
+            .await
+            .expect("open db")
+    }
+}
+
+/// The real daemon running in this process.
+pub struct Running {
+    cancel: CancellationToken,
+    handle: JoinHandle<Result<(), DaemonError>>,
+}
+
+pub fn start(config: Config) -> Running {
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    let handle = tokio::spawn(daemon::run(config, async move { stop.cancelled().await }));
+    Running { cancel, handle }
+}
+
+impl Running {
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        let result = tokio::time::timeout(Duration::from_secs(30), self.handle)
+            .await
+            .expect("daemon stops within its grace period")
+            .expect("daemon task did not panic");
+        if let Err(e) = result {
+            panic!("daemon failed: {e}");
+        }
+    }
+}
+
+/// Waits until `check` holds, failing the test with `what` after `timeout`.
+pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn create_db(db: &std::path::Path) {
+    let db = db.to_path_buf();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            igmod::store::Store::open(&db)
+                .await
+                .expect("db")
+                .close()
+                .await
+        });
+    })
+    .join()
+    .expect("db thread");
+}
+
+pub async fn count(pool: &SqlitePool, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+pub async fn text(pool: &SqlitePool, sql: &str) -> Option<String> {
+    sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_optional(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .flatten()
+}

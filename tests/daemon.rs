@@ -1,0 +1,558 @@
+//! The real daemon loop (scheduler, HTTP client, SQLite file) against the simulator.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ACME, Env, GLOBEX, count, start, text, wait_for};
+use igmod::rules::Action;
+use igmod::store::{Disposition, NewComment, NewDecision, Store};
+
+const T: Duration = Duration::from_secs(20);
+
+fn deleted(env: &Env, id: &str) -> bool {
+    env.sim.comment(id).is_some_and(|c| c.deleted)
+}
+
+fn hidden(env: &Env, id: &str) -> bool {
+    env.sim.comment(id).is_some_and(|c| c.hidden)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderates_scam_profanity_links_and_replies_and_leaves_the_rest() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let friendly = env.sim.add_comment(&post, "fan_1", "Love this colour!");
+    let scam = env
+        .sim
+        .add_comment(&post, "wealth.mentor", "Join my FOREX team 💰");
+    let scam_dm = env
+        .sim
+        .add_comment(&post, "bot77", "dm @queen_22 for signals");
+    let rude = env.sim.add_comment(&post, "angry", "what an idiot idea");
+    let link = env
+        .sim
+        .add_comment(&post, "promo", "cheap followers at spamfollowers.biz");
+    let own_link = env
+        .sim
+        .add_comment(&post, "fan_2", "bought it at https://acme.com/shop");
+    let trusted = env
+        .sim
+        .add_comment(&post, "acme_support", "sorry, idiot autocorrect! DM us");
+    let owner = env.sim.add_owner_comment(&post, "you idiots are the best");
+    let rude_reply = env.sim.add_reply(&friendly, "troll", "you scumbag");
+    let nice_reply = env.sim.add_reply(&friendly, "fan_3", "agreed!");
+    let classic = env
+        .sim
+        .add_comment(&post, "fan_4", "a classic forexample of style");
+
+    let daemon = start(env.config(&accounts, ""));
+    wait_for("scam deleted and profanity hidden", T, || async {
+        deleted(&env, &scam)
+            && deleted(&env, &scam_dm)
+            && hidden(&env, &rude)
+            && hidden(&env, &link)
+            && hidden(&env, &rude_reply)
+    })
+    .await;
+    daemon.stop().await;
+
+    for untouched in [
+        &friendly,
+        &own_link,
+        &trusted,
+        &owner,
+        &nice_reply,
+        &classic,
+    ] {
+        let c = env.sim.comment(untouched).expect("exists");
+        assert!(
+            !c.hidden && !c.deleted && c.hide_calls == 0 && c.delete_calls == 0,
+            "{} was touched",
+            c.text
+        );
+    }
+    for acted in [&scam, &scam_dm, &rude, &link, &rude_reply] {
+        let c = env.sim.comment(acted).expect("exists");
+        assert_eq!(c.hide_calls + c.delete_calls, 1, "{} acted on once", c.text);
+    }
+
+    let db = env.pool().await;
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM comments").await,
+        11,
+        "every comment recorded once"
+    );
+    let reason = |id: &str| {
+        format!(
+            "SELECT rule || ': ' || action || ': ' || reason FROM decisions WHERE comment_id = '{id}'"
+        )
+    };
+    assert_eq!(
+        text(&db, &reason(&scam)).await.as_deref(),
+        Some("scam: delete: word \"forex\"")
+    );
+    assert_eq!(
+        text(&db, &reason(&rude)).await.as_deref(),
+        Some("profanity: hide: word \"idiot\"")
+    );
+    assert_eq!(
+        text(&db, &reason(&link)).await.as_deref(),
+        Some("links: hide: link \"spamfollowers.biz\"")
+    );
+    assert_eq!(
+        text(&db, &reason(&rude_reply)).await.as_deref(),
+        Some("profanity: hide: word \"scumbag\"")
+    );
+    assert_eq!(
+        text(&db, &reason(&trusted)).await.as_deref(),
+        Some("trusted: approve: username \"acme_support\" matches \"acme_support\"")
+    );
+    assert_eq!(text(&db, &reason(&friendly)).await, None);
+    assert_eq!(
+        text(
+            &db,
+            &format!("SELECT disposition FROM comments WHERE id = '{owner}'")
+        )
+        .await
+        .as_deref(),
+        Some("own")
+    );
+    assert_eq!(
+        text(
+            &db,
+            &format!("SELECT parent_id FROM comments WHERE id = '{rude_reply}'")
+        )
+        .await
+        .as_deref(),
+        Some(friendly.as_str())
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM actions WHERE status = 'done'").await,
+        5
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM actions WHERE status != 'done'").await,
+        0
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM decisions").await, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_than_fifty_new_comments_on_one_post_are_all_seen_in_three_pages() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let quiet = env.sim.add_media(ACME);
+    env.sim.add_comment(&quiet, "fan", "nice");
+    let mut scams = Vec::new();
+    for i in 0..123 {
+        if i % 10 == 0 {
+            scams.push(env.sim.add_comment(&post, &format!("bot{i}"), "forex pays"));
+        } else {
+            env.sim.add_comment(&post, &format!("fan{i}"), "lovely");
+        }
+    }
+    let db_env = &env;
+    let daemon = start(env.config(&accounts, ""));
+    wait_for("every scam deleted", T, || async {
+        scams.iter().all(|s| deleted(db_env, s))
+    })
+    .await;
+    daemon.stop().await;
+
+    let db = env.pool().await;
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM comments").await, 124);
+    let comment_pages = env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == format!("/v25.0/{post}/comments"))
+        .count();
+    assert_eq!(comment_pages, 3, "123 comments at 50 a page");
+    for s in &scams {
+        assert_eq!(env.sim.comment(s).map(|c| c.delete_calls), Some(1));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_decided_or_acted_on_twice_across_polls_and_a_restart() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let scam = env
+        .sim
+        .add_comment(&post, "bot", "crypto signal group, dm me to earn");
+    let rude = env.sim.add_comment(&post, "troll", "scumbag");
+    let config = env.config(&accounts, "");
+
+    let daemon = start(config.clone());
+    wait_for("first actions", T, || async {
+        deleted(&env, &scam) && hidden(&env, &rude)
+    })
+    .await;
+    // A person unhides what igmod hid: igmod must leave it alone from now on.
+    env.sim.set_hidden_by_person(&rude, false);
+    let seen = env.sim.calls_for(ACME);
+    wait_for("three more polls", T, || async {
+        env.sim.calls_for(ACME) >= seen + 3
+    })
+    .await;
+    daemon.stop().await;
+
+    // Quiet polls cost exactly one call: the media list.
+    let after: Vec<_> = env.sim.requests().into_iter().skip(seen).collect();
+    assert!(
+        after
+            .iter()
+            .all(|r| r.path == format!("/v25.0/{ACME}/media")),
+        "{after:?}"
+    );
+
+    let daemon = start(config);
+    let later = env.sim.add_comment(&post, "bot2", "FOREX");
+    wait_for("new scam after restart", T, || async {
+        deleted(&env, &later)
+    })
+    .await;
+    daemon.stop().await;
+
+    for id in [&scam, &later] {
+        assert_eq!(env.sim.comment(id).map(|c| c.delete_calls), Some(1));
+    }
+    let r = env.sim.comment(&rude).expect("exists");
+    assert_eq!(
+        (r.hide_calls, r.hidden),
+        (1, false),
+        "the person's unhide stands"
+    );
+    let db = env.pool().await;
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM decisions").await, 3);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM actions").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_off_records_existing_comments_and_moderates_only_new_ones() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = false")
+        + &env.account("globex", GLOBEX, "backfill = true");
+    let acme_post = env.sim.add_media(ACME);
+    let globex_post = env.sim.add_media(GLOBEX);
+    let old_acme = env.sim.add_comment(&acme_post, "bot", "forex");
+    let old_globex = env.sim.add_comment(&globex_post, "bot", "forex");
+
+    let daemon = start(env.config(&accounts, ""));
+    let db = env.pool().await;
+    wait_for("backfilled scam deleted and acme baseline done", T, || async {
+        deleted(&env, &old_globex)
+            && count(&db, "SELECT COUNT(*) FROM account_state WHERE account = 'acme' AND baseline_done_at IS NOT NULL").await == 1
+    })
+    .await;
+    let new_acme = env.sim.add_comment(&acme_post, "bot", "forex");
+    wait_for("new acme scam deleted", T, || async {
+        deleted(&env, &new_acme)
+    })
+    .await;
+    daemon.stop().await;
+
+    let old = env.sim.comment(&old_acme).expect("exists");
+    assert!(!old.deleted && old.delete_calls == 0);
+    assert_eq!(
+        text(
+            &db,
+            &format!("SELECT disposition FROM comments WHERE id = '{old_acme}'")
+        )
+        .await
+        .as_deref(),
+        Some("baseline")
+    );
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT COUNT(*) FROM decisions WHERE comment_id = '{old_acme}'")
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_decides_and_records_but_acts_on_nothing() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let scam = env.sim.add_comment(&post, "bot", "forex");
+    let rude = env.sim.add_comment(&post, "troll", "idiot");
+    let daemon = start(env.config(&accounts, "dry_run = true"));
+    let db = env.pool().await;
+    wait_for("two decisions", T, || async {
+        count(&db, "SELECT COUNT(*) FROM decisions").await == 2
+    })
+    .await;
+    let seen = env.sim.calls_for(ACME);
+    wait_for("another poll", T, || async {
+        env.sim.calls_for(ACME) > seen
+    })
+    .await;
+    daemon.stop().await;
+
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM decisions WHERE dry_run = 1").await,
+        2
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM actions").await, 0);
+    for id in [&scam, &rude] {
+        let c = env.sim.comment(id).expect("exists");
+        assert!(!c.deleted && !c.hidden && c.hide_calls == 0 && c.delete_calls == 0);
+    }
+    assert!(env.sim.requests().iter().all(|r| r.method == "GET"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hourly_budget_holds_across_a_restart() {
+    let env = Env::new().await;
+    let accounts = env
+        .account("acme", ACME, "backfill = true")
+        .replace("hourly_budget = 500", "hourly_budget = 5");
+    for _ in 0..3 {
+        let post = env.sim.add_media(ACME);
+        for i in 0..60 {
+            env.sim.add_comment(&post, &format!("fan{i}"), "nice");
+        }
+    }
+    let config = env.config(&accounts, "");
+    let daemon = start(config.clone());
+    wait_for("five calls", T, || async { env.sim.calls_for(ACME) >= 5 }).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    daemon.stop().await;
+    assert_eq!(env.sim.calls_for(ACME), 5);
+
+    let daemon = start(config);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    daemon.stop().await;
+    assert_eq!(
+        env.sim.calls_for(ACME),
+        5,
+        "a restart does not reset the budget"
+    );
+    let db = env.pool().await;
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM api_calls WHERE account = 'acme'").await,
+        5
+    );
+    assert!(
+        text(
+            &db,
+            "SELECT next_due_at FROM account_state WHERE account = 'acme'"
+        )
+        .await
+        .unwrap_or_default()
+            > igmod::timefmt::format(chrono::Utc::now() + chrono::Duration::minutes(50)),
+        "the next poll waits for the budget to free up"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_token_stops_only_its_account() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true")
+        + &env.account("globex", GLOBEX, "backfill = true");
+    let acme_post = env.sim.add_media(ACME);
+    let globex_post = env.sim.add_media(GLOBEX);
+    let acme_scam = env.sim.add_comment(&acme_post, "bot", "forex");
+    let globex_scam = env.sim.add_comment(&globex_post, "bot", "forex");
+    env.sim.kill_token(ACME, 463);
+
+    let daemon = start(env.config(&accounts, ""));
+    let db = env.pool().await;
+    wait_for(
+        "acme token marked invalid, globex scam deleted",
+        T,
+        || async {
+            deleted(&env, &globex_scam)
+                && count(
+                    &db,
+                    "SELECT COUNT(*) FROM tokens WHERE account = 'acme' AND status = 'invalid'",
+                )
+                .await
+                    == 1
+        },
+    )
+    .await;
+    let acme_calls = env.sim.calls_for(ACME);
+    let later = env.sim.add_comment(&globex_post, "bot", "crypto signal");
+    wait_for("globex keeps working", T, || async {
+        deleted(&env, &later)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    daemon.stop().await;
+
+    assert_eq!(
+        env.sim.calls_for(ACME),
+        acme_calls,
+        "no retries on a dead token"
+    );
+    assert_eq!(acme_calls, 1, "one call found the token dead");
+    assert!(!deleted(&env, &acme_scam));
+    let reason = text(
+        &db,
+        "SELECT invalid_reason FROM tokens WHERE account = 'acme'",
+    )
+    .await
+    .unwrap_or_default();
+    assert!(reason.contains("subcode 463"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_errors_are_retried_and_ledgered() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let scam = env.sim.add_comment(&post, "bot", "forex");
+    env.sim.fail_next(3);
+    let daemon = start(env.config(&accounts, ""));
+    wait_for("scam deleted despite 500s", T, || async {
+        deleted(&env, &scam)
+    })
+    .await;
+    daemon.stop().await;
+    let db = env.pool().await;
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM api_calls WHERE status = 500").await,
+        3
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM api_calls").await as usize,
+        env.sim.requests().len(),
+        "every request is in the ledger"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_account_pauses_while_the_other_keeps_polling() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true")
+        + &env.account("globex", GLOBEX, "backfill = true");
+    let globex_post = env.sim.add_media(GLOBEX);
+    env.sim.add_media(ACME);
+    env.sim.throttle(ACME, Duration::from_secs(120));
+    let daemon = start(env.config(&accounts, ""));
+    let db = env.pool().await;
+    wait_for("acme paused", T, || async {
+        count(&db, "SELECT COUNT(*) FROM account_state WHERE account = 'acme' AND paused_until IS NOT NULL").await == 1
+    })
+    .await;
+    let acme_calls = env.sim.calls_for(ACME);
+    let scam = env.sim.add_comment(&globex_post, "bot", "forex");
+    wait_for("globex still moderates", T, || async {
+        deleted(&env, &scam)
+    })
+    .await;
+    daemon.stop().await;
+    assert_eq!(
+        env.sim.calls_for(ACME),
+        acme_calls,
+        "a paused account makes no calls"
+    );
+    let until = text(
+        &db,
+        "SELECT paused_until FROM account_state WHERE account = 'acme'",
+    )
+    .await
+    .unwrap_or_default();
+    assert!(
+        until > igmod::timefmt::format(chrono::Utc::now() + chrono::Duration::seconds(90)),
+        "{until}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_interrupted_by_a_crash_are_reconciled_by_reading_first() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let hidden_already = env.sim.add_comment(&post, "troll", "idiot");
+    let not_deleted_yet = env.sim.add_comment(&post, "bot", "forex");
+    let config = env.config(&accounts, "");
+
+    // The state a crash leaves: decisions recorded, calls started (attempts = 1), outcome unknown.
+    let store = Store::open(&env.db()).await.expect("store");
+    for (id, action, rule) in [
+        (&hidden_already, Action::Hide, "profanity"),
+        (&not_deleted_yet, Action::Delete, "scam"),
+    ] {
+        let c = NewComment {
+            id: id.to_string(),
+            account: "acme".into(),
+            media_id: post.clone(),
+            parent_id: None,
+            username: Some("x".into()),
+            from_id: None,
+            text: Some("x".into()),
+            created_at: None,
+        };
+        let d = NewDecision {
+            rule: rule.into(),
+            action,
+            reason: "test".into(),
+            dry_run: false,
+        };
+        assert!(
+            store
+                .record_comment(&c, Disposition::Evaluated, Some(&d))
+                .await
+                .expect("record")
+        );
+    }
+    for a in store.pending_actions("acme").await.expect("pending") {
+        store.action_started(a.id).await.expect("started");
+    }
+    store.close().await;
+    // The hide had reached Instagram before the crash; the delete had not.
+    env.sim.set_hidden_by_person(&hidden_already, true);
+
+    let daemon = start(config);
+    wait_for("delete applied", T, || async {
+        deleted(&env, &not_deleted_yet)
+    })
+    .await;
+    let db = env.pool().await;
+    wait_for("both actions done", T, || async {
+        count(&db, "SELECT COUNT(*) FROM actions WHERE status = 'done'").await == 2
+    })
+    .await;
+    daemon.stop().await;
+
+    assert_eq!(
+        env.sim.comment(&hidden_already).map(|c| c.hide_calls),
+        Some(0),
+        "no second hide"
+    );
+    assert_eq!(
+        env.sim.comment(&not_deleted_yet).map(|c| c.delete_calls),
+        Some(1)
+    );
+    let reads: Vec<_> = env
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == format!("/v25.0/{hidden_already}") && r.method == "GET")
+        .collect();
+    assert_eq!(reads.len(), 1, "read back before deciding");
+    assert_eq!(
+        text(
+            &db,
+            &format!("SELECT last_error FROM actions WHERE comment_id = '{hidden_already}'")
+        )
+        .await
+        .as_deref(),
+        Some("already hidden when reconciled")
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM decisions").await,
+        2,
+        "no comment decided twice"
+    );
+}
