@@ -59,7 +59,8 @@ pub struct GraphError {
     /// Meta's message, or the transport error, with any URL query removed.
     pub message: String,
     pub fbtrace_id: Option<String>,
-    pub call: CallInfo,
+    /// Boxed: errors travel through many `Result`s and should stay small.
+    pub call: Box<CallInfo>,
 }
 
 impl std::error::Error for GraphError {}

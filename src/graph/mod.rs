@@ -110,12 +110,12 @@ impl Client {
                 subcode: None,
                 message: error::scrub(&e.without_url().to_string()),
                 fbtrace_id: None,
-                call: CallInfo {
+                call: Box::new(CallInfo {
                     method: "INIT",
                     endpoint: String::new(),
                     status: None,
                     usage: Usage::default(),
-                },
+                }),
             })?;
         Ok(Client {
             http,
@@ -313,7 +313,7 @@ impl Client {
                     // without_url(): reqwest's Display includes the full URL with its query.
                     message: error::scrub(&error_chain(&e.without_url())),
                     fbtrace_id: None,
-                    call,
+                    call: Box::new(call),
                 });
             }
         };
@@ -329,7 +329,7 @@ impl Client {
                     subcode: None,
                     message: error::scrub(&error_chain(&e.without_url())),
                     fbtrace_id: None,
-                    call,
+                    call: Box::new(call),
                 });
             }
         };
@@ -347,7 +347,7 @@ impl Client {
                 subcode: err.error_subcode,
                 message: error::scrub(err.message.as_deref().unwrap_or("")),
                 fbtrace_id: err.fbtrace_id,
-                call,
+                call: Box::new(call),
             });
         }
         if !(200..300).contains(&status) {
@@ -358,7 +358,7 @@ impl Client {
                 subcode: None,
                 message: format!("unexpected response of {} bytes", body.len()),
                 fbtrace_id: None,
-                call,
+                call: Box::new(call),
             });
         }
         match serde_json::from_slice::<T>(&body) {
@@ -375,7 +375,7 @@ fn decode_error(call: CallInfo, message: &str) -> GraphError {
         subcode: None,
         message: error::scrub(message),
         fbtrace_id: None,
-        call,
+        call: Box::new(call),
     }
 }
 

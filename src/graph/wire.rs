@@ -151,7 +151,7 @@ impl Success {
                 subcode: None,
                 message: "write answered without success:true".into(),
                 fbtrace_id: None,
-                call,
+                call: Box::new(call),
             })
         }
     }

@@ -360,12 +360,27 @@ fn compile_set(
         RegexBuilder::new(p)
             .size_limit(REGEX_SIZE_LIMIT)
             .build()
-            .map_err(|e| (i, format!("invalid {key} pattern {:?}: {e}", patterns[i])))?;
+            .map_err(|e| {
+                (
+                    i,
+                    format!("invalid {key} pattern {:?}: {}", patterns[i], one_line(&e)),
+                )
+            })?;
     }
     RegexSetBuilder::new(&wrapped)
         .size_limit(REGEX_SIZE_LIMIT * patterns.len().max(1))
         .build()
-        .map_err(|e| (0, format!("invalid {key} patterns: {e}")))
+        .map_err(|e| (0, format!("invalid {key} patterns: {}", one_line(&e))))
+}
+
+/// The regex crate's syntax errors span several lines (pattern, caret, message); a config
+/// problem is one line, so keep the message.
+fn one_line(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map_or_else(|| text.replace('\n', " "), str::to_string)
 }
 
 /// Hosts of every URL or bare domain in the text, lowercased.
@@ -464,7 +479,8 @@ mod tests {
     #[test]
     fn decisions_on_the_example_rules() {
         let rules = example();
-        let cases: &[(&str, Option<&str>, Option<(&str, Action)>)] = &[
+        type Case<'a> = (&'a str, Option<&'a str>, Option<(&'a str, Action)>);
+        let cases: &[Case] = &[
             ("Love this colour!", Some("fan1"), None),
             ("FOREX!", Some("x"), Some(("scam", Action::Delete))),
             (

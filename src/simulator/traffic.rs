@@ -87,10 +87,10 @@ impl Traffic {
             _ => (FRIENDLY, format!("fan_{}", self.rng.random_range(100..999))),
         };
         let text = pool[self.rng.random_range(0..pool.len())];
-        let reply = roll >= 88 || (roll % 5 == 0 && !self.top_level.is_empty());
+        let reply = roll >= 88 || (roll.is_multiple_of(5) && !self.top_level.is_empty());
         if reply && !self.top_level.is_empty() {
             let parent = self.top_level[self.rng.random_range(0..self.top_level.len())].clone();
-            let text = if roll % 2 == 0 {
+            let text = if roll.is_multiple_of(2) {
                 RUDE[self.rng.random_range(0..RUDE.len())]
             } else {
                 text

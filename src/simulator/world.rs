@@ -179,16 +179,17 @@ impl World {
                 false,
             );
         }
-        if let Some(until) = account.throttled_until {
-            if until > Utc::now() {
-                return error(
-                    400,
-                    80002,
-                    None,
-                    "(#80002) There have been too many calls to this Instagram account. Wait a bit and try again.",
-                    false,
-                );
-            }
+        if account
+            .throttled_until
+            .is_some_and(|until| until > Utc::now())
+        {
+            return error(
+                400,
+                80002,
+                None,
+                "(#80002) There have been too many calls to this Instagram account. Wait a bit and try again.",
+                false,
+            );
         }
         let token = token.unwrap_or_default().to_string();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -557,7 +558,7 @@ fn encode_cursor(n: usize) -> String {
 fn decode_cursor(s: &str) -> Option<usize> {
     let v = u64::from_str_radix(s.strip_prefix("QVFIU")?, 16).ok()?;
     let n = v.checked_sub(13)?;
-    (n % 7919 == 0).then(|| (n / 7919) as usize)
+    n.is_multiple_of(7919).then_some((n / 7919) as usize)
 }
 
 fn ok(body: Value) -> Answer {

@@ -1,0 +1,253 @@
+//! The real `igmod` binary: config checking, rule testing, the daemon under signals, the demo.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{ACME, Env, count, wait_for};
+
+const T: Duration = Duration::from_secs(20);
+const EXAMPLE: &str = include_str!("../config.toml.example");
+
+fn igmod() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_igmod"));
+    c.env_remove("IGMOD_CONFIG").env_remove("RUST_LOG");
+    c
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("igmod runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_example_config_is_valid_and_its_summary_shows_no_secret() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, EXAMPLE).expect("write");
+    let (code, out, err) = run(igmod()
+        .args(["check-config", "-c"])
+        .arg(&path)
+        .env("IGMOD_TOKEN_ACME", "EAAG-SECRET-example"));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("acme (ig user 17841400000000001, Instagram login, token from env IGMOD_TOKEN_ACME): every 2m, budget 200 calls/hour, 20 newest posts, backfill off"), "{out}");
+    assert!(
+        out.contains("rules: scam, scam-dm, profanity, links, mention-spam, trusted"),
+        "{out}"
+    );
+    assert!(!out.contains("EAAG-SECRET") && !err.contains("EAAG-SECRET"));
+
+    // The same file through IGMOD_CONFIG.
+    let (code, _, _) = run(igmod()
+        .arg("check-config")
+        .env("IGMOD_CONFIG", &path)
+        .env("IGMOD_TOKEN_ACME", "x"));
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn a_bad_config_is_refused_with_every_problem_located_and_exit_78() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("config.toml");
+    let bad = EXAMPLE
+        .replace("hourly_budget = 200", "hourly_budget = 0")
+        .replace("poll_interval = \"2m\"", "poll_interval = \"2 fortnights\"")
+        .replace(
+            r"regex = ['(?i)\bdm\s+@\w+\s+(for|to)\b']",
+            "regex = ['(unclosed']",
+        );
+    std::fs::write(&path, &bad).expect("write");
+    let p = path.display().to_string();
+    for sub in [&["check-config"][..], &["run"][..]] {
+        let (code, out, err) = run(igmod()
+            .args(sub)
+            .arg("-c")
+            .arg(&path)
+            .env("IGMOD_TOKEN_ACME", "x"));
+        assert_eq!(code, 78, "{sub:?}: {out}{err}");
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with(&p)).collect();
+        assert_eq!(lines.len(), 3, "{err}");
+        assert!(
+            lines[0].starts_with(&format!(
+                "{p}:26:17: accounts.poll_interval: invalid duration \"2 fortnights\""
+            )),
+            "{err}"
+        );
+        assert_eq!(
+            lines[1],
+            format!("{p}:28:17: accounts.hourly_budget: 0 must be between 1 and 1000000")
+        );
+        assert_eq!(
+            lines[2],
+            format!("{p}:56:10: rules.regex: invalid regex pattern \"(unclosed\": unclosed group")
+        );
+    }
+    // A missing token variable is a config error too.
+    let (code, _, err) = run(igmod()
+        .args(["check-config", "-c"])
+        .arg(&path)
+        .env_remove("IGMOD_TOKEN_ACME"));
+    assert_eq!(code, 78);
+    assert!(
+        err.contains(
+            ":23:13: accounts.token_env: environment variable IGMOD_TOKEN_ACME is not set"
+        ),
+        "{err}"
+    );
+    // A syntax error.
+    std::fs::write(&path, "[daemon\n").expect("write");
+    let (code, _, err) = run(igmod().args(["check-config", "-c"]).arg(&path));
+    assert_eq!(code, 78);
+    assert!(err.starts_with(&format!("{p}:1:8: ")), "{err}");
+}
+
+#[test]
+fn rules_test_explains_decisions_on_the_example_rules() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, EXAMPLE).expect("write");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["FOREX!"],
+            "matched rule \"scam\" (delete): word \"forex\"\ndecision: delete (rule \"scam\")\n",
+        ),
+        (
+            &["--username", "acme_support", "idiot"],
+            "matched rule \"profanity\" (hide): word \"idiot\"\nmatched rule \"trusted\" (approve): username \"acme_support\" matches \"acme_support\"\ndecision: approve (rule \"trusted\")\n",
+        ),
+        (
+            &["--account", "acme", "see https://shop.acme.com/x"],
+            "no rule matches: igmod leaves this comment alone\n",
+        ),
+        (
+            &["see cheap.biz and @a @b @c @d"],
+            "matched rule \"links\" (hide): link \"cheap.biz\"\nmatched rule \"mention-spam\" (hide): 4 mentions (more than 3)\ndecision: hide (rule \"links\")\n",
+        ),
+        (
+            &["dm @bob to get rich"],
+            "matched rule \"scam-dm\" (delete): regex \"(?i)\\bdm\\s+@\\w+\\s+(for|to)\\b\"\ndecision: delete (rule \"scam-dm\")\n",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (code, out, err) = run(igmod()
+            .args(["rules", "test", "-c"])
+            .arg(&path)
+            .args(*args)
+            .env("IGMOD_TOKEN_ACME", "x"));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, *expected, "{args:?}");
+    }
+}
+
+fn kill(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_moderates_stops_cleanly_on_sigterm_and_resumes_without_repeats() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let scam = env.sim.add_comment(&post, "bot", "forex");
+    let rude = env.sim.add_comment(&post, "troll", "idiot");
+    env.sim.fail_next(1);
+    let config = env.write_config(&accounts, "");
+    let logs = env.dir.path().join("stderr.log");
+
+    let start = || {
+        igmod()
+            .args(["run", "-c"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&logs)
+                    .expect("log"),
+            )
+            .spawn()
+            .expect("spawn")
+    };
+    let mut child = start();
+    wait_for("first actions", T, || async {
+        env.sim.comment(&scam).is_some_and(|c| c.deleted)
+            && env.sim.comment(&rude).is_some_and(|c| c.hidden)
+    })
+    .await;
+    kill(child.id(), "-TERM");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0), "SIGTERM exits 0");
+
+    let mut child = start();
+    let later = env.sim.add_comment(&post, "bot", "crypto signal");
+    wait_for("new scam after restart", T, || async {
+        env.sim.comment(&later).is_some_and(|c| c.deleted)
+    })
+    .await;
+    kill(child.id(), "-INT");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0), "SIGINT exits 0");
+
+    for id in [&scam, &later] {
+        assert_eq!(env.sim.comment(id).map(|c| c.delete_calls), Some(1));
+    }
+    assert_eq!(env.sim.comment(&rude).map(|c| c.hide_calls), Some(1));
+    let db = env.pool().await;
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM decisions").await, 3);
+
+    // The token never leaves the process: not in the logs, not in the database files.
+    let token = Env::token("acme");
+    let log = std::fs::read_to_string(&logs).expect("logs");
+    assert!(log.contains("action applied"), "{log}");
+    assert!(log.contains("transient graph api error, retrying"), "{log}");
+    assert!(!log.contains(&token), "token leaked into the log");
+    assert!(
+        !log.contains("access_token"),
+        "a paging URL leaked into the log"
+    );
+    db.close().await;
+    for entry in std::fs::read_dir(env.dir.path()).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.to_string_lossy().contains("igmod.db") {
+            let bytes = std::fs::read(&path).expect("db file");
+            assert!(
+                !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                "token in {}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_demo_shows_comments_being_moderated() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (code, out, err) = run(igmod()
+        .args(["demo", "--seconds", "4", "--dir"])
+        .arg(dir.path()));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("What igmod did"), "{out}");
+    assert!(out.contains("→ on Instagram: deleted"), "{out}");
+    assert!(out.contains("→ on Instagram: hidden"), "{out}");
+    assert!(dir.path().join("igmod.db").exists());
+}
