@@ -67,7 +67,7 @@ impl PollError {
 
 /// Runs one poll. Comments are recorded as they are read, so an interrupted poll resumes
 /// where it stopped.
-#[tracing::instrument(name = "poll", skip_all, fields(account = %ctx.config.name))]
+#[tracing::instrument(name = "poll", skip_all)]
 pub async fn poll(ctx: &AccountCtx) -> Result<PollReport, PollError> {
     let token = ctx.config.token.load()?;
     let mut report = PollReport::default();

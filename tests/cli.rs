@@ -251,3 +251,70 @@ fn the_demo_shows_comments_being_moderated() {
     assert!(out.contains("→ on Instagram: hidden"), "{out}");
     assert!(dir.path().join("igmod.db").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_schedule_json_logs_and_log_dir_work_in_the_binary() {
+    let env = Env::new().await;
+    let accounts = env
+        .account("acme", ACME, "backfill = true")
+        .replace("poll_interval = \"1s\"", "poll_cron = \"* * * * * *\"");
+    let post = env.sim.add_media(ACME);
+    let scam = env.sim.add_comment(&post, "bot", "forex");
+    let log_dir = env.dir.path().join("logs");
+    std::fs::create_dir_all(&log_dir).expect("log dir");
+    let config = env.write_config(
+        &accounts,
+        &format!("log_format = \"json\"\nlog_dir = \"{}\"", log_dir.display()),
+    );
+    let mut child = igmod()
+        .args(["run", "-c"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for("scam deleted on a cron schedule", T, || async {
+        env.sim.comment(&scam).is_some_and(|c| c.deleted)
+    })
+    .await;
+    let polls = env.sim.calls_for(ACME);
+    wait_for("two more cron polls", T, || async {
+        env.sim.calls_for(ACME) >= polls + 2
+    })
+    .await;
+    kill(child.id(), "-TERM");
+    let stderr = child.stderr.take();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+    let mut err = String::new();
+    if let Some(mut s) = stderr {
+        std::io::Read::read_to_string(&mut s, &mut err).expect("stderr");
+    }
+    assert!(
+        err.trim().is_empty(),
+        "with log_dir nothing goes to stderr: {err}"
+    );
+
+    let files: Vec<_> = std::fs::read_dir(&log_dir)
+        .expect("logs")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0]
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    assert!(name.starts_with("igmod.log."), "daily file name: {name}");
+    let text = std::fs::read_to_string(&files[0]).expect("log");
+    let applied: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("every line is JSON"))
+        .filter(|v| v["fields"]["message"] == "action applied")
+        .collect();
+    assert_eq!(applied.len(), 1, "{text}");
+    assert_eq!(applied[0]["span"]["comment_id"], scam.as_str());
+    assert_eq!(applied[0]["spans"][0]["account"], "acme");
+}

@@ -6,8 +6,13 @@ use std::process::Command;
 const UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/igmod.service");
 
 fn analyze(args: &[&str]) -> Option<(bool, String)> {
-    let out = Command::new("systemd-analyze").args(args).arg(UNIT).output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let out = Command::new("systemd-analyze")
+        .args(args)
+        .arg(UNIT)
+        .output()
+        .ok()?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     Some((out.status.success(), text))
 }
 
