@@ -70,6 +70,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             budget,
             store: store.clone(),
             dry_run: config.daemon.dry_run,
+            username: std::sync::Mutex::new(store.account_state(&account.name).await?.username),
         });
         let name = account.name.clone();
         let cancel = cancel.clone();

@@ -15,6 +15,7 @@
 //! - [`config`]: `config.toml` → validated [`config::Config`], every problem with file:line:col.
 //! - [`simulator`]: a stateful Graph API simulator for the demo and the tests. Shares no types with [`graph`].
 //! - [`demo`]: `igmod demo`: the simulator, the real daemon, and a summary.
+//! - [`evaluate`]: `rules test`, `rules eval` (precision/recall on labeled CSV), `rules replay`.
 //! - [`logging`]: tracing subscriber set-up (stderr/journald or rotated files, text or JSON).
 //! - [`timefmt`]: the one timestamp format used in SQLite, and tolerant parsing of Meta's.
 
@@ -23,6 +24,7 @@ pub mod budget;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod evaluate;
 pub mod graph;
 pub mod logging;
 pub mod poller;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use igmod::config::{self, ConfigError};
 use igmod::rules::CommentView;
-use igmod::{EX_CONFIG, daemon, demo, logging};
+use igmod::{EX_CONFIG, daemon, demo, evaluate, logging};
 
 #[derive(Parser)]
 #[command(
@@ -58,17 +58,45 @@ enum Command {
 
 #[derive(Subcommand)]
 enum RulesCommand {
-    /// Show which rules match a text and what igmod would do. No network, no database.
+    /// Show which rules and conditions match a text, with the matched spans, and the decision.
+    /// No network, no database.
     Test {
         #[command(flatten)]
         config: ConfigArg,
-        /// Use this account's rule selection.
+        /// Use this account's rule selection (and its known username for impersonation).
         #[arg(long)]
         account: Option<String>,
         /// The commenter's username.
         #[arg(long)]
         username: Option<String>,
+        /// Treat the text as a reply.
+        #[arg(long)]
+        reply: bool,
         text: String,
+    },
+    /// Measure the rules on labeled comments: per-rule hits, precision, recall, F1.
+    Eval {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Use this account's rule selection.
+        #[arg(long)]
+        account: Option<String>,
+        /// CSV column holding the comment text.
+        #[arg(long, default_value = "text")]
+        text_column: String,
+        /// CSV column holding the label: 1 = should be moderated, 0 = leave alone.
+        #[arg(long, default_value = "label")]
+        label_column: String,
+        /// RFC 4180 CSV file with a header row.
+        file: PathBuf,
+    },
+    /// Run today's rules over stored comments and report what would change.
+    Replay {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// How far back (e.g. 7d, 24h).
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
     },
 }
 
@@ -76,20 +104,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig(arg) => check_config(&arg.config),
-        Command::Rules {
-            command:
-                RulesCommand::Test {
-                    config,
-                    account,
-                    username,
-                    text,
-                },
-        } => rules_test(
-            &config.config,
-            account.as_deref(),
-            username.as_deref(),
-            &text,
-        ),
+        Command::Rules { command } => rules_command(command),
         Command::Run(arg) => run(&arg.config),
         Command::Demo { seconds, dir } => {
             let _guard = logging::init(config::LogFormat::Text, None);
@@ -166,19 +181,20 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn rules_test(
-    path: &std::path::Path,
-    account: Option<&str>,
-    username: Option<&str>,
-    text: &str,
-) -> ExitCode {
-    let c = match config::load(path) {
+fn rules_command(command: RulesCommand) -> ExitCode {
+    let (path, account) = match &command {
+        RulesCommand::Test { config, account, .. } | RulesCommand::Eval { config, account, .. } => {
+            (config.config.clone(), account.clone())
+        }
+        RulesCommand::Replay { config, .. } => (config.config.clone(), None),
+    };
+    let c = match config::load(&path) {
         Ok(c) => c,
         Err(e) => return config_failed(&e),
     };
-    let rules = match account {
+    let rules = match &account {
         None => c.rules.clone(),
-        Some(name) => match c.accounts.iter().find(|a| a.name == name) {
+        Some(name) => match c.accounts.iter().find(|a| &a.name == name) {
             Some(a) => a.rules.clone(),
             None => {
                 eprintln!("igmod: no account named {name:?} in {}", path.display());
@@ -186,24 +202,51 @@ fn rules_test(
             }
         },
     };
-    let view = CommentView { text, username };
-    let matches = rules.matches(&view);
-    if matches.is_empty() {
-        println!("no rule matches: igmod leaves this comment alone");
-        return ExitCode::SUCCESS;
+    match command {
+        RulesCommand::Test { username, reply, text, .. } => {
+            // The account's username (for impersonation) is read from the database if there is one.
+            let account_username = account.as_ref().filter(|_| c.daemon.database.exists()).and_then(|name| {
+                runtime().ok()?.block_on(async {
+                    let store = igmod::store::Store::open(&c.daemon.database).await.ok()?;
+                    let state = store.account_state(name).await.ok();
+                    store.close().await;
+                    state?.username
+                })
+            });
+            let view = CommentView {
+                is_reply: reply,
+                account_username: account_username.as_deref(),
+                ..CommentView::new(&text, username.as_deref())
+            };
+            print!("{}", evaluate::explain(&rules, &view));
+            ExitCode::SUCCESS
+        }
+        RulesCommand::Eval { text_column, label_column, file, .. } => {
+            let input = match std::fs::File::open(&file) {
+                Ok(f) => f,
+                Err(e) => return exit(Err(anyhow::anyhow!("cannot open {}: {e}", file.display()))),
+            };
+            match evaluate::eval(&rules, input, &text_column, &label_column) {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => exit(Err(anyhow::anyhow!("{}: {e}", file.display()))),
+            }
+        }
+        RulesCommand::Replay { since, .. } => exit(runtime().and_then(|rt| {
+            rt.block_on(async {
+                let store = igmod::store::Store::open(&c.daemon.database)
+                    .await
+                    .with_context(|| format!("cannot open {}", c.daemon.database.display()))?;
+                let from = chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or_default();
+                let report = evaluate::replay(&c, &store, from).await?;
+                store.close().await;
+                print!("{report}");
+                Ok(())
+            })
+        })),
     }
-    for m in &matches {
-        println!(
-            "matched rule {:?} ({}): {}",
-            m.rule,
-            m.action.as_str(),
-            m.reason
-        );
-    }
-    if let Some(win) = igmod::rules::pick(matches) {
-        println!("decision: {} (rule {:?})", win.action.as_str(), win.rule);
-    }
-    ExitCode::SUCCESS
 }
 
 fn run(path: &std::path::Path) -> ExitCode {

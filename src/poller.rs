@@ -28,6 +28,25 @@ pub struct AccountCtx {
     pub budget: Budget,
     pub store: Store,
     pub dry_run: bool,
+    /// The account's own username once known (for `impersonation`), cached from SQLite.
+    pub username: std::sync::Mutex<Option<String>>,
+}
+
+impl AccountCtx {
+    fn username(&self) -> Option<String> {
+        self.username.lock().ok().and_then(|u| u.clone())
+    }
+
+    /// Remembers the account's username (seen on its own comments), in memory and SQLite.
+    async fn learn_username(&self, username: &str) -> Result<(), StoreError> {
+        if self.username().as_deref() == Some(username) {
+            return Ok(());
+        }
+        if let Ok(mut u) = self.username.lock() {
+            *u = Some(username.to_string());
+        }
+        self.store.set_account_username(&self.config.name, username).await
+    }
 }
 
 /// What a poll did, for the log.
@@ -129,6 +148,7 @@ async fn read_comments(
             ctx,
             token,
             media_id: &m.id,
+            media_type: m.product_type.as_deref(),
             baseline,
             found: 0,
             report,
@@ -161,6 +181,7 @@ struct MediaReader<'a> {
     ctx: &'a AccountCtx,
     token: &'a SecretString,
     media_id: &'a str,
+    media_type: Option<&'a str>,
     baseline: bool,
     /// New comments (top-level and replies) found so far on this post.
     found: i64,
@@ -249,20 +270,44 @@ impl MediaReader<'_> {
         } else {
             Disposition::Evaluated
         };
-        let decision = (disposition == Disposition::Evaluated)
-            .then(|| {
-                cfg.rules.decide(&CommentView {
-                    text: c.text.as_deref().unwrap_or(""),
-                    username: c.username.as_deref(),
-                })
-            })
-            .flatten()
-            .map(|m| NewDecision {
+        if disposition == Disposition::Own {
+            if let Some(u) = &c.username {
+                self.ctx.learn_username(u).await?;
+            }
+        }
+        let text = c.text.as_deref().unwrap_or("");
+        let created = c.timestamp.as_deref().and_then(timefmt::parse_graph);
+        let text_key = crate::rules::RuleSet::text_key(text);
+        let decision = if disposition == Disposition::Evaluated {
+            let at = created.unwrap_or_else(chrono::Utc::now);
+            let history = match cfg.rules.history_window() {
+                Some(window) => {
+                    let since = at - chrono::Duration::from_std(window).unwrap_or_default();
+                    self.ctx.store.same_text_since(&cfg.name, &text_key, since).await?
+                }
+                None => Vec::new(),
+            };
+            let account_username = self.ctx.username();
+            let view = CommentView {
+                text,
+                username: c.username.as_deref(),
+                is_reply: parent.is_some() || c.parent_id.is_some(),
+                media_id: Some(self.media_id),
+                media_type: self.media_type,
+                account_username: account_username.as_deref(),
+                at: at.timestamp(),
+                history: &history,
+            };
+            cfg.rules.decide(&view).map(|m| NewDecision {
                 rule: m.rule,
                 action: m.action,
                 reason: m.reason,
-                dry_run: self.ctx.dry_run,
-            });
+                dry_run: self.ctx.dry_run || m.dry_run,
+                message: m.reply,
+            })
+        } else {
+            None
+        };
         let new = NewComment {
             id: c.id.clone(),
             account: cfg.name.clone(),
@@ -271,11 +316,8 @@ impl MediaReader<'_> {
             username: c.username.clone(),
             from_id: c.from_id.clone(),
             text: c.text.clone(),
-            created_at: c
-                .timestamp
-                .as_deref()
-                .and_then(timefmt::parse_graph)
-                .map(timefmt::format),
+            created_at: created.map(timefmt::format),
+            text_key: Some(text_key),
         };
         if self
             .ctx

@@ -116,25 +116,23 @@ fn rules_test_explains_decisions_on_the_example_rules() {
     let path = dir.path().join("config.toml");
     std::fs::write(&path, EXAMPLE).expect("write");
     let cases: &[(&[&str], &str)] = &[
-        (
-            &["FOREX!"],
-            "matched rule \"scam\" (delete): word \"forex\"\ndecision: delete (rule \"scam\")\n",
-        ),
+        (&["FOREX!"], "matched rule \"scam\" (delete)\n  - word \"forex\": \"FOREX\" at 0..5\ndecision: delete (rule \"scam\")\n"),
         (
             &["--username", "acme_support", "idiot"],
-            "matched rule \"profanity\" (hide): word \"idiot\"\nmatched rule \"trusted\" (approve): username \"acme_support\" matches \"acme_support\"\ndecision: approve (rule \"trusted\")\n",
+            "matched rule \"profanity\" (hide)\n  - word \"idiot\": \"idiot\" at 0..5\nmatched rule \"trusted\" (approve)\n  - username \"acme_support\" matches \"acme_support\"\ndecision: approve (rule \"trusted\")\n",
         ),
-        (
-            &["--account", "acme", "see https://shop.acme.com/x"],
-            "no rule matches: igmod leaves this comment alone\n",
-        ),
+        (&["--account", "acme", "see https://shop.acme.com/x"], "no rule matches: igmod leaves this comment alone\n"),
         (
             &["see cheap.biz and @a @b @c @d"],
-            "matched rule \"links\" (hide): link \"cheap.biz\"\nmatched rule \"mention-spam\" (hide): 4 mentions (more than 3)\ndecision: hide (rule \"links\")\n",
+            "matched rule \"links\" (hide)\n  - link \"cheap.biz\": \"cheap.biz\" at 4..13\nmatched rule \"mention-spam\" (hide)\n  - 4 mentions (more than 3)\ndecision: hide (rule \"links\")\n",
         ),
         (
             &["dm @bob to get rich"],
-            "matched rule \"scam-dm\" (delete): regex \"(?i)\\bdm\\s+@\\w+\\s+(for|to)\\b\"\ndecision: delete (rule \"scam-dm\")\n",
+            "matched rule \"scam-dm\" (delete)\n  - regex \"(?i)\\bdm\\s+@\\w+\\s+(for|to)\\b\": \"dm @bob to\" at 0..10\ndecision: delete (rule \"scam-dm\")\n",
+        ),
+        (
+            &["Join my 𝓯𝓸𝓻𝓮𝔁 team"],
+            "matched rule \"scam\" (delete)\n  - word \"forex\": \"𝓯𝓸𝓻𝓮𝔁\" at 8..28\ndecision: delete (rule \"scam\")\n",
         ),
     ];
     for (args, expected) in cases {

@@ -492,12 +492,14 @@ async fn actions_interrupted_by_a_crash_are_reconciled_by_reading_first() {
             from_id: None,
             text: Some("x".into()),
             created_at: None,
+            text_key: None,
         };
         let d = NewDecision {
             rule: rule.into(),
             action,
             reason: "test".into(),
             dry_run: false,
+            message: None,
         };
         assert!(
             store

@@ -266,6 +266,25 @@ impl Client {
         reply.value.check(reply.call)
     }
 
+    /// Replies to a comment from the account; returns the new comment's id. A reply to a
+    /// reply lands on the top-level thread.
+    pub async fn reply(
+        &self,
+        token: &SecretString,
+        comment_id: &str,
+        message: &str,
+    ) -> Result<Reply<String>, GraphError> {
+        let reply = self
+            .send::<wire::Created>(
+                Method::POST,
+                token,
+                &format!("/{comment_id}/replies"),
+                &[("message", message)],
+            )
+            .await?;
+        reply.value.check(reply.call)
+    }
+
     /// Deletes a comment.
     pub async fn delete(
         &self,

@@ -158,6 +158,29 @@ impl Success {
 }
 
 #[derive(Deserialize)]
+pub struct Created {
+    #[serde(default)]
+    id: Option<Value>,
+}
+
+impl Created {
+    /// `{"id":"..."}`; without an id the write's outcome is unknown.
+    pub fn check(self, call: CallInfo) -> Result<Reply<String>, GraphError> {
+        match self.id.and_then(id_string) {
+            Some(id) => Ok(Reply { value: id, call }),
+            None => Err(GraphError {
+                kind: super::ErrorKind::WriteUncertain,
+                code: None,
+                subcode: None,
+                message: "write answered without an id".into(),
+                fbtrace_id: None,
+                call: Box::new(call),
+            }),
+        }
+    }
+}
+
+#[derive(Deserialize)]
 pub struct ErrorBody {
     #[serde(default)]
     pub message: Option<String>,

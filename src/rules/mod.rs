@@ -1,14 +1,27 @@
-//! Moderation rules: a comment and its context in, a decision with evidence out.
+//! Moderation rules: a comment and its context in, every matching rule with evidence and one
+//! decision out.
 //!
 //! Architecture invariant: this module does no IO, reads no clock and cannot fail at evaluation
-//! time. Everything that can go wrong (a bad regex, an unknown action) is caught by
+//! time. Everything that can go wrong (a bad regex, a rule without a condition) is caught by
 //! [`RuleSet::compile`], which the config loader runs, so a running daemon never meets it.
+//! State that rules need (earlier comments with the same text, the account's username) comes in
+//! through [`CommentView`].
+//!
+//! Speed: a comment is normalised once ([`normalize`]); every `words`/`not_words` list of every
+//! rule is one Aho-Corasick automaton, every regex one `RegexSet` per text form, so the cost of a
+//! comment barely grows with the number of rules.
 
+mod detect;
 mod normalize;
 
-use aho_corasick::AhoCorasick;
+use std::collections::HashSet;
+use std::ops::Range;
+use std::time::Duration;
+
+use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
+pub use detect::ContactKind;
 pub use normalize::Normalized;
 
 /// What a rule does to the comments it matches.
@@ -19,17 +32,20 @@ pub enum Action {
     Approve,
     Delete,
     Hide,
+    /// A polite public reply from the account, rendered from the rule's template.
+    Reply,
     /// Record only.
     Flag,
 }
 
 impl Action {
-    /// Higher wins when several rules match.
+    /// Higher wins when several rules match: approve > delete > hide > reply > flag.
     fn priority(self) -> u8 {
         match self {
-            Action::Approve => 4,
-            Action::Delete => 3,
-            Action::Hide => 2,
+            Action::Approve => 5,
+            Action::Delete => 4,
+            Action::Hide => 3,
+            Action::Reply => 2,
             Action::Flag => 1,
         }
     }
@@ -39,38 +55,121 @@ impl Action {
             Action::Approve => "approve",
             Action::Delete => "delete",
             Action::Hide => "hide",
+            Action::Reply => "reply",
             Action::Flag => "flag",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        match s {
+            "approve" => Some(Action::Approve),
+            "delete" => Some(Action::Delete),
+            "hide" => Some(Action::Hide),
+            "reply" => Some(Action::Reply),
+            "flag" => Some(Action::Flag),
+            _ => None,
         }
     }
 
     /// Whether this action needs a Graph API write.
     pub fn is_write(self) -> bool {
-        matches!(self, Action::Delete | Action::Hide)
+        matches!(self, Action::Delete | Action::Hide | Action::Reply)
+    }
+
+    /// Whether this action takes the comment out of view ("moderated" for evaluation).
+    pub fn moderates(self) -> bool {
+        matches!(self, Action::Delete | Action::Hide | Action::Flag)
     }
 }
 
-/// A rule as the operator wrote it (already type-checked by the config loader).
-#[derive(Debug, Clone, Default)]
-pub struct RuleSpec {
-    pub name: String,
-    pub action: Option<Action>,
-    /// Whole words or phrases, case- and accent-insensitive. Any one matches.
+/// Which text a regex runs on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextForm {
+    /// Lowercased, accents stripped, confusables folded, invisible characters removed.
+    #[default]
+    Normalized,
+    /// The comment exactly as written.
+    Original,
+}
+
+/// `impersonation = { brands = [...], max_distance = 1 }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImpersonationSpec {
+    pub brands: Vec<String>,
+    pub max_distance: usize,
+}
+
+/// `repeated = { per_user = 3, users = 5, window = "1h" }`: either threshold triggers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepeatedSpec {
+    pub per_user: Option<u32>,
+    pub users: Option<u32>,
+    pub window: Duration,
+}
+
+/// A set of conditions that must all hold (a rule's top level, or one entry of its `any`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConditionSpec {
     pub words: Vec<String>,
-    /// Regexes over the folded text (lowercased, accents stripped). Any one matches.
+    pub not_words: Vec<String>,
     pub regex: Vec<String>,
-    /// Any URL or bare domain not under `allow_domains`.
+    pub not_regex: Vec<String>,
+    pub regex_on: TextForm,
     pub links: bool,
     pub allow_domains: Vec<String>,
-    /// More than this many @mentions.
+    pub deny_domains: Vec<String>,
+    pub contact: Vec<ContactKind>,
     pub max_mentions: Option<u32>,
-    /// Regexes matched against the whole username, case-insensitive. Any one matches.
+    pub mentions_only: bool,
+    pub max_emojis: Option<u32>,
+    pub emoji_only: bool,
+    pub max_caps_ratio: Option<f64>,
+    pub min_length: Option<u32>,
+    pub max_length: Option<u32>,
     pub usernames: Vec<String>,
+    pub not_usernames: Vec<String>,
+    pub impersonation: Option<ImpersonationSpec>,
+    pub repeated: Option<RepeatedSpec>,
+    pub is_reply: Option<bool>,
+    /// Media ids or product types (`FEED`, `REELS`, `AD`, …).
+    pub media: Vec<String>,
+}
+
+/// A rule as the operator wrote it (already type-checked by the config loader).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSpec {
+    pub name: String,
+    pub action: Action,
+    /// The reply template for `action = "reply"`: `{{username}}`, `{{match}}`.
+    pub reply: Option<String>,
+    /// Record "would have" without acting.
+    pub dry_run: bool,
+    /// Conditions that must all hold.
+    pub all: ConditionSpec,
+    /// If not empty, at least one of these groups must hold too.
+    pub any: Vec<ConditionSpec>,
+}
+
+impl RuleSpec {
+    pub fn new(name: &str, action: Action, all: ConditionSpec) -> RuleSpec {
+        RuleSpec {
+            name: name.to_string(),
+            action,
+            reply: None,
+            dry_run: false,
+            all,
+            any: Vec::new(),
+        }
+    }
 }
 
 /// Which part of a spec failed to compile, so the config loader can point at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompileError {
     pub rule: usize,
+    /// `None`: the rule's top level; `Some(i)`: its `any[i]`.
+    pub group: Option<usize>,
     /// The config key (`regex`, `usernames`, …); `None` for the rule as a whole.
     pub key: Option<&'static str>,
     /// Index inside the key's list.
@@ -82,44 +181,46 @@ pub struct CompileError {
 /// small enough that a pathological one cannot take the daemon's memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-#[derive(Debug, Clone)]
-enum Condition {
-    Words {
-        matcher: AhoCorasick,
-        words: Vec<String>,
-    },
-    Regex {
-        set: RegexSet,
-        patterns: Vec<String>,
-    },
-    Links {
-        allow: Vec<String>,
-    },
-    MaxMentions(u32),
-    Usernames {
-        set: RegexSet,
-        patterns: Vec<String>,
-    },
-}
-
-#[derive(Debug, Clone)]
-struct Rule {
-    name: String,
-    action: Action,
-    conditions: Vec<Condition>,
-}
-
-/// The compiled rules, in config order (the order breaks ties between equal actions).
-#[derive(Debug, Clone, Default)]
-pub struct RuleSet {
-    rules: Vec<Rule>,
-}
-
 /// What the rules see of a comment.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct CommentView<'a> {
     pub text: &'a str,
     pub username: Option<&'a str>,
+    pub is_reply: bool,
+    pub media_id: Option<&'a str>,
+    pub media_type: Option<&'a str>,
+    /// The moderated account's own username, when known.
+    pub account_username: Option<&'a str>,
+    /// When the comment was written (unix seconds).
+    pub at: i64,
+    /// Earlier comments with the same [`RuleSet::text_key`], for `repeated`.
+    pub history: &'a [Seen],
+}
+
+impl<'a> CommentView<'a> {
+    pub fn new(text: &'a str, username: Option<&'a str>) -> CommentView<'a> {
+        CommentView {
+            text,
+            username,
+            ..CommentView::default()
+        }
+    }
+}
+
+/// An earlier comment with the same normalised text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub username: String,
+    pub at: i64,
+}
+
+/// Why one condition held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    /// E.g. `word "forex"`.
+    pub detail: String,
+    /// The matched span of the original text, where there is one.
+    pub span: Option<Range<usize>>,
 }
 
 /// One rule that matched, with the evidence for each of its conditions.
@@ -127,23 +228,193 @@ pub struct CommentView<'a> {
 pub struct Match {
     pub rule: String,
     pub action: Action,
-    /// E.g. `word "forex"`; several conditions are joined with ` and `.
+    pub dry_run: bool,
+    /// Evidence details joined with ` and `.
     pub reason: String,
+    pub evidence: Vec<Evidence>,
+    /// The rendered reply for `action = "reply"`.
+    pub reply: Option<String>,
+}
+
+// ------------------------------------------------------------------ compiled form
+
+#[derive(Debug, Clone)]
+enum Cond {
+    /// Index into the word lists; `negate` for `not_words`.
+    Words { list: usize, negate: bool },
+    Regex { list: usize, form: TextForm, negate: bool },
+    Links { allow: Vec<String> },
+    DenyDomains(Vec<String>),
+    Contact(Vec<ContactKind>),
+    MaxMentions(u32),
+    MentionsOnly,
+    MaxEmojis(u32),
+    EmojiOnly,
+    MaxCaps(f64),
+    MinLength(u32),
+    MaxLength(u32),
+    Usernames { set: RegexSet, patterns: Vec<String>, negate: bool },
+    Impersonation(ImpersonationSpec),
+    Repeated(RepeatedSpec),
+    IsReply(bool),
+    Media(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    conds: Vec<Cond>,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    name: String,
+    action: Action,
+    reply: Option<String>,
+    dry_run: bool,
+    all: Group,
+    any: Vec<Group>,
+}
+
+/// A regex list and where its patterns sit in the shared set.
+#[derive(Debug, Clone)]
+struct RegexList {
+    patterns: Vec<String>,
+    compiled: Vec<Regex>,
+    /// Index of the first pattern in the set of its text form.
+    offset: usize,
+}
+
+/// The compiled rules, in config order (the order breaks ties between equal actions).
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    /// Every word list's patterns (skeleton form) and originals.
+    word_lists: Vec<(Vec<normalize::Pattern>, Vec<String>)>,
+    /// One automaton over every word of every list; pattern id → (list, index).
+    words: Option<AhoCorasick>,
+    word_ids: Vec<(usize, usize)>,
+    regex_lists: Vec<RegexList>,
+    /// One set over every regex on the normalised text. (Regexes on the original text are
+    /// rare and run one by one.)
+    normalized_set: Option<RegexSet>,
+    /// Set pattern index → regex list.
+    normalized_owner: Vec<usize>,
+}
+
+/// Per-comment results shared by every rule.
+struct Scan<'a> {
+    n: &'a Normalized,
+    /// Per word list: the first verified match (word index, span).
+    words: Vec<Option<(usize, Range<usize>)>>,
+    /// Per regex list: the first matching pattern.
+    regex: Vec<Option<usize>>,
+    links: Option<Vec<detect::Link>>,
 }
 
 impl RuleSet {
     /// Compiles every spec, returning every problem rather than the first.
     pub fn compile(specs: &[RuleSpec]) -> Result<RuleSet, Vec<CompileError>> {
+        let mut set = RuleSet::default();
         let mut errors = Vec::new();
-        let mut rules = Vec::new();
+        let mut normalized_patterns = Vec::new();
         for (index, spec) in specs.iter().enumerate() {
-            match compile_rule(index, spec) {
-                Ok(rule) => rules.push(rule),
-                Err(mut e) => errors.append(&mut e),
+            let errors_before = errors.len();
+            let mut compile_group = |group: Option<usize>, c: &ConditionSpec, set: &mut RuleSet| {
+                let mut ctx = GroupCompiler {
+                    rule: index,
+                    group,
+                    errors: &mut errors,
+                    set,
+                    normalized_patterns: &mut normalized_patterns,
+                };
+                ctx.compile(c)
+            };
+            let all = compile_group(None, &spec.all, &mut set);
+            let any: Vec<Group> = spec
+                .any
+                .iter()
+                .enumerate()
+                .map(|(i, c)| compile_group(Some(i), c, &mut set))
+                .collect();
+            let err = |message: String| CompileError {
+                rule: index,
+                group: None,
+                key: None,
+                item: None,
+                message,
+            };
+            let positive = |g: &Group| g.conds.iter().any(Cond::is_positive);
+            if errors.len() == errors_before && !positive(&all) && !any.iter().any(positive) {
+                errors.push(err(format!(
+                    "rule {:?} has no condition that can match (a rule of only not_… conditions would match everything)",
+                    spec.name
+                )));
+            }
+            if any.iter().any(|g| g.conds.is_empty()) {
+                errors.push(err(format!("rule {:?} has an empty group in any", spec.name)));
+            }
+            match (spec.action, &spec.reply) {
+                (Action::Reply, None) => errors.push(CompileError {
+                    key: Some("reply"),
+                    ..err(format!("rule {:?} has action \"reply\" but no reply template", spec.name))
+                }),
+                (Action::Reply, Some(t)) if t.trim().is_empty() => errors.push(CompileError {
+                    key: Some("reply"),
+                    ..err("the reply template is empty".into())
+                }),
+                (a, Some(_)) if a != Action::Reply => errors.push(CompileError {
+                    key: Some("reply"),
+                    ..err(format!("a reply template needs action = \"reply\", not {:?}", a.as_str()))
+                }),
+                _ => {}
+            }
+            set.rules.push(Rule {
+                name: spec.name.clone(),
+                action: spec.action,
+                reply: spec.reply.clone(),
+                dry_run: spec.dry_run,
+                all,
+                any,
+            });
+        }
+        let all_words: Vec<&str> = set
+            .word_lists
+            .iter()
+            .flat_map(|(p, _)| p.iter().map(|p| p.skeleton.as_str()))
+            .collect();
+        if !all_words.is_empty() {
+            match AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&all_words)
+            {
+                Ok(ac) => set.words = Some(ac),
+                Err(e) => errors.push(CompileError {
+                    rule: 0,
+                    group: None,
+                    key: Some("words"),
+                    item: None,
+                    message: e.to_string(),
+                }),
+            }
+        }
+        if !normalized_patterns.is_empty() {
+            match RegexSetBuilder::new(&normalized_patterns)
+                .size_limit(REGEX_SIZE_LIMIT * normalized_patterns.len())
+                .dfa_size_limit(REGEX_SIZE_LIMIT * 8)
+                .build()
+            {
+                Ok(s) => set.normalized_set = Some(s),
+                Err(e) => errors.push(CompileError {
+                    rule: 0,
+                    group: None,
+                    key: Some("regex"),
+                    item: None,
+                    message: format!("the rules' regexes together are too large: {}", one_line(&e)),
+                }),
             }
         }
         if errors.is_empty() {
-            Ok(RuleSet { rules })
+            Ok(set)
         } else {
             Err(errors)
         }
@@ -158,6 +429,7 @@ impl RuleSet {
                 .filter(|r| names.iter().any(|n| n == &r.name))
                 .cloned()
                 .collect(),
+            ..self.clone()
         }
     }
 
@@ -173,24 +445,88 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
+    /// The longest `repeated` window of any rule: how much history the caller should pass.
+    pub fn history_window(&self) -> Option<Duration> {
+        self.rules
+            .iter()
+            .flat_map(|r| std::iter::once(&r.all).chain(&r.any))
+            .flat_map(|g| &g.conds)
+            .filter_map(|c| match c {
+                Cond::Repeated(r) => Some(r.window),
+                _ => None,
+            })
+            .max()
+    }
+
+    /// The key under which comments with the same normalised text are grouped for `repeated`.
+    pub fn text_key(text: &str) -> String {
+        use sha2::Digest;
+        let n = Normalized::new(text);
+        let digest = sha2::Sha256::digest(n.skeleton.as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Every rule that matches, in config order.
     pub fn matches(&self, comment: &CommentView<'_>) -> Vec<Match> {
         let normalized = Normalized::new(comment.text);
-        self.rules
-            .iter()
-            .filter_map(|rule| {
-                rule.check(comment, &normalized).map(|reason| Match {
+        let mut scan = self.scan(&normalized);
+        let mut out = Vec::new();
+        for rule in &self.rules {
+            if let Some(evidence) = rule.check(comment, &mut scan, self) {
+                out.push(Match {
                     rule: rule.name.clone(),
                     action: rule.action,
-                    reason,
-                })
-            })
-            .collect()
+                    dry_run: rule.dry_run,
+                    reason: evidence
+                        .iter()
+                        .map(|e| e.detail.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                    reply: rule
+                        .reply
+                        .as_ref()
+                        .map(|t| render(t, comment, &evidence)),
+                    evidence,
+                });
+            }
+        }
+        out
     }
 
-    /// The decision: `approve` wins, then delete > hide > flag; ties go to the earlier rule.
+    /// The decision: `approve` wins, then delete > hide > reply > flag; ties go to the earlier
+    /// rule.
     pub fn decide(&self, comment: &CommentView<'_>) -> Option<Match> {
         pick(self.matches(comment))
+    }
+
+    fn scan<'a>(&self, n: &'a Normalized) -> Scan<'a> {
+        let mut words = vec![None; self.word_lists.len()];
+        if let Some(ac) = &self.words {
+            for m in ac.find_overlapping_iter(&n.skeleton) {
+                let Some(&(list, index)) = self.word_ids.get(m.pattern().as_usize()) else {
+                    continue;
+                };
+                if words[list].is_some() {
+                    continue;
+                }
+                if let Some(span) = self.word_lists[list].0[index].verify(n, m.range()) {
+                    words[list] = Some((index, span));
+                }
+            }
+        }
+        let mut regex = vec![None; self.regex_lists.len()];
+        if let Some(set) = &self.normalized_set {
+            for i in set.matches(&n.folded).iter() {
+                let list = self.normalized_owner[i];
+                regex[list].get_or_insert(i - self.regex_lists[list].offset);
+            }
+        }
+        Scan {
+            n,
+            words,
+            regex,
+            links: None,
+        }
     }
 }
 
@@ -208,169 +544,349 @@ pub fn pick(matches: Vec<Match>) -> Option<Match> {
     best
 }
 
+/// Renders `{{username}}` and `{{match}}` (the first matched span of the original text).
+fn render(template: &str, comment: &CommentView<'_>, evidence: &[Evidence]) -> String {
+    let matched = evidence
+        .iter()
+        .find_map(|e| e.span.clone())
+        .and_then(|r| comment.text.get(r))
+        .unwrap_or("");
+    template
+        .replace("{{username}}", comment.username.unwrap_or(""))
+        .replace("{{match}}", matched)
+}
+
 impl Rule {
-    /// The reason when every condition holds, `None` otherwise.
-    fn check(&self, comment: &CommentView<'_>, n: &Normalized) -> Option<String> {
-        let mut reasons = Vec::with_capacity(self.conditions.len());
-        for condition in &self.conditions {
-            reasons.push(condition.check(comment, n)?);
+    fn check(&self, c: &CommentView<'_>, scan: &mut Scan<'_>, set: &RuleSet) -> Option<Vec<Evidence>> {
+        let mut evidence = self.all.check(c, scan, set)?;
+        if !self.any.is_empty() {
+            let more = self.any.iter().find_map(|g| g.check(c, scan, set))?;
+            evidence.extend(more);
         }
-        Some(reasons.join(" and "))
+        Some(evidence)
     }
 }
 
-impl Condition {
-    fn check(&self, comment: &CommentView<'_>, n: &Normalized) -> Option<String> {
+impl Group {
+    fn check(&self, c: &CommentView<'_>, scan: &mut Scan<'_>, set: &RuleSet) -> Option<Vec<Evidence>> {
+        let mut evidence = Vec::with_capacity(self.conds.len());
+        for cond in &self.conds {
+            if let Some(e) = cond.check(c, scan, set)? {
+                evidence.push(e);
+            }
+        }
+        Some(evidence)
+    }
+}
+
+fn ev(detail: String, span: Option<Range<usize>>) -> Option<Option<Evidence>> {
+    Some(Some(Evidence { detail, span }))
+}
+
+impl Cond {
+    fn is_positive(&self) -> bool {
+        !matches!(
+            self,
+            Cond::Words { negate: true, .. }
+                | Cond::Regex { negate: true, .. }
+                | Cond::Usernames { negate: true, .. }
+        )
+    }
+
+    /// `None`: the condition fails. `Some(None)`: it holds without evidence (a negative
+    /// condition). `Some(Some(e))`: it holds, because of `e`.
+    fn check(&self, c: &CommentView<'_>, scan: &mut Scan<'_>, set: &RuleSet) -> Option<Option<Evidence>> {
         match self {
-            Condition::Words { matcher, words } => matcher
-                .find(&n.words)
-                .map(|m| format!("word \"{}\"", words[m.pattern().as_usize()])),
-            Condition::Regex { set, patterns } => set
-                .matches(&n.folded)
-                .iter()
-                .next()
-                .map(|i| format!("regex \"{}\"", patterns[i])),
-            Condition::Links { allow } => find_links(comment.text)
-                .into_iter()
-                .find(|host| !domain_allowed(host, allow))
-                .map(|host| format!("link \"{host}\"")),
-            Condition::MaxMentions(max) => {
-                let count = count_mentions(comment.text);
-                (count > *max as usize).then(|| format!("{count} mentions (more than {max})"))
+            Cond::Words { list, negate } => match (&scan.words[*list], negate) {
+                (Some((i, span)), false) => {
+                    ev(format!("word \"{}\"", set.word_lists[*list].1[*i]), Some(span.clone()))
+                }
+                (None, true) => Some(None),
+                _ => None,
+            },
+            Cond::Regex { list, form, negate } => {
+                let regexes = &set.regex_lists[*list];
+                let hit = match form {
+                    TextForm::Normalized => scan.regex[*list].map(|i| {
+                        let span = regexes.compiled[i]
+                            .find(&scan.n.folded)
+                            .map(|m| scan.n.folded_to_original(m.range()));
+                        (i, span)
+                    }),
+                    TextForm::Original => regexes
+                        .compiled
+                        .iter()
+                        .enumerate()
+                        .find_map(|(i, r)| r.find(c.text).map(|m| (i, Some(m.range())))),
+                };
+                match (hit, negate) {
+                    (Some((i, span)), false) => ev(format!("regex \"{}\"", regexes.patterns[i]), span),
+                    (None, true) => Some(None),
+                    _ => None,
+                }
             }
-            Condition::Usernames { set, patterns } => {
-                let username = comment.username?;
-                set.matches(username)
+            Cond::Links { allow } => {
+                let links = scan.links.get_or_insert_with(|| detect::links(scan.n));
+                let l = links
                     .iter()
-                    .next()
-                    .map(|i| format!("username \"{username}\" matches \"{}\"", patterns[i]))
+                    .find(|l| !allow.iter().any(|d| detect::domain_matches(&l.host, d)))?;
+                ev(format!("link \"{}\"", l.host), l.span.clone())
+            }
+            Cond::DenyDomains(deny) => {
+                let links = scan.links.get_or_insert_with(|| detect::links(scan.n));
+                let l = links
+                    .iter()
+                    .find(|l| deny.iter().any(|d| detect::domain_matches(&l.host, d)))?;
+                ev(format!("denied domain \"{}\"", l.host), l.span.clone())
+            }
+            Cond::Contact(kinds) => kinds.iter().find_map(|k| {
+                detect::contact(scan.n, *k)
+                    .map(|(what, span)| Some(Evidence { detail: format!("{} contact \"{what}\"", k.as_str()), span }))
+            }),
+            Cond::MaxMentions(max) => {
+                let count = detect::mentions(c.text);
+                (count > *max as usize).then(|| Some(Evidence { detail: format!("{count} mentions (more than {max})"), span: None }))
+            }
+            Cond::MentionsOnly => detect::mentions_only(c.text)
+                .then(|| Some(Evidence { detail: "only mentions".into(), span: None })),
+            Cond::MaxEmojis(max) => {
+                let count = detect::emojis(c.text);
+                (count > *max as usize).then(|| Some(Evidence { detail: format!("{count} emoji (more than {max})"), span: None }))
+            }
+            Cond::EmojiOnly => detect::emoji_only(c.text)
+                .then(|| Some(Evidence { detail: "only emoji".into(), span: None })),
+            Cond::MaxCaps(max) => {
+                let ratio = detect::caps_ratio(c.text)?;
+                (ratio > *max).then(|| Some(Evidence { detail: format!("{:.0}% capitals (more than {:.0}%)", ratio * 100.0, max * 100.0), span: None }))
+            }
+            Cond::MinLength(min) => {
+                let len = c.text.chars().count();
+                (len >= *min as usize).then(|| Some(Evidence { detail: format!("length {len} (at least {min})"), span: None }))
+            }
+            Cond::MaxLength(max) => {
+                let len = c.text.chars().count();
+                (len <= *max as usize).then(|| Some(Evidence { detail: format!("length {len} (at most {max})"), span: None }))
+            }
+            Cond::Usernames { set, patterns, negate } => {
+                let username = c.username.unwrap_or("");
+                let hit = set.matches(username).iter().next();
+                match (hit, negate) {
+                    (Some(i), false) => ev(format!("username \"{username}\" matches \"{}\"", patterns[i]), None),
+                    (None, true) => Some(None),
+                    _ => None,
+                }
+            }
+            Cond::Impersonation(spec) => {
+                let username = c.username?;
+                if c.account_username.is_some_and(|a| a.eq_ignore_ascii_case(username)) {
+                    return None;
+                }
+                let brand = c
+                    .account_username
+                    .into_iter()
+                    .chain(spec.brands.iter().map(String::as_str))
+                    .find(|b| detect::impersonates(username, b, spec.max_distance))?;
+                ev(format!("username \"{username}\" impersonates \"{brand}\""), None)
+            }
+            Cond::Repeated(spec) => {
+                let since = c.at - i64::try_from(spec.window.as_secs()).unwrap_or(i64::MAX);
+                let window = humantime::format_duration(spec.window);
+                let recent = c.history.iter().filter(|s| s.at >= since && s.at <= c.at);
+                if let (Some(n), Some(user)) = (spec.per_user, c.username) {
+                    let same = 1 + recent.clone().filter(|s| s.username == user).count();
+                    if same >= n as usize {
+                        return ev(format!("same text {same} times from @{user} within {window}"), None);
+                    }
+                }
+                if let Some(k) = spec.users {
+                    let mut users: HashSet<&str> = recent.map(|s| s.username.as_str()).collect();
+                    if let Some(u) = c.username {
+                        users.insert(u);
+                    }
+                    if users.len() >= k as usize {
+                        return ev(format!("same text from {} users within {window}", users.len()), None);
+                    }
+                }
+                None
+            }
+            Cond::IsReply(want) => (c.is_reply == *want).then(|| {
+                Some(Evidence { detail: if *want { "is a reply".into() } else { "is not a reply".into() }, span: None })
+            }),
+            Cond::Media(list) => {
+                let hit = list.iter().find(|m| {
+                    c.media_id == Some(m.as_str()) || c.media_type.is_some_and(|t| t.eq_ignore_ascii_case(m))
+                })?;
+                ev(format!("media {hit}"), None)
             }
         }
     }
 }
 
-fn compile_rule(index: usize, spec: &RuleSpec) -> Result<Rule, Vec<CompileError>> {
-    let mut errors = Vec::new();
-    let err = |key: Option<&'static str>, item: Option<usize>, message: String| CompileError {
-        rule: index,
-        key,
-        item,
-        message,
-    };
-    let mut conditions = Vec::new();
+struct GroupCompiler<'a> {
+    rule: usize,
+    group: Option<usize>,
+    errors: &'a mut Vec<CompileError>,
+    set: &'a mut RuleSet,
+    normalized_patterns: &'a mut Vec<String>,
+}
 
-    if !spec.words.is_empty() {
-        let mut patterns = Vec::new();
-        for (i, w) in spec.words.iter().enumerate() {
-            let form = normalize::word_form(&normalize::fold(w));
-            if form.trim().is_empty() {
-                errors.push(err(
-                    Some("words"),
-                    Some(i),
-                    format!("word {w:?} has no letters or digits"),
-                ));
-            }
-            patterns.push(form);
-        }
-        match AhoCorasick::new(&patterns) {
-            Ok(matcher) => conditions.push(Condition::Words {
-                matcher,
-                words: spec.words.clone(),
-            }),
-            Err(e) => errors.push(err(Some("words"), None, e.to_string())),
-        }
-    }
-    if !spec.regex.is_empty() {
-        match compile_set("regex", &spec.regex, |p| p.to_string()) {
-            Ok(set) => conditions.push(Condition::Regex {
-                set,
-                patterns: spec.regex.clone(),
-            }),
-            Err((i, m)) => errors.push(err(Some("regex"), Some(i), m)),
-        }
-    }
-    if spec.links {
-        conditions.push(Condition::Links {
-            allow: spec
-                .allow_domains
-                .iter()
-                .map(|d| d.trim_start_matches('.').to_lowercase())
-                .collect(),
+impl GroupCompiler<'_> {
+    fn error(&mut self, key: &'static str, item: Option<usize>, message: String) {
+        self.errors.push(CompileError {
+            rule: self.rule,
+            group: self.group,
+            key: Some(key),
+            item,
+            message,
         });
-    } else if !spec.allow_domains.is_empty() {
-        errors.push(err(
-            Some("allow_domains"),
-            None,
-            "allow_domains needs links = true".to_string(),
-        ));
     }
-    if let Some(max) = spec.max_mentions {
-        conditions.push(Condition::MaxMentions(max));
+
+    fn words(&mut self, key: &'static str, words: &[String]) -> Option<usize> {
+        if words.is_empty() {
+            return None;
+        }
+        let list = self.set.word_lists.len();
+        let mut patterns = Vec::new();
+        for (i, w) in words.iter().enumerate() {
+            let p = normalize::Pattern::new(w);
+            if p.skeleton.trim().is_empty() {
+                self.error(key, Some(i), format!("word {w:?} has no letters or digits"));
+            }
+            self.set.word_ids.push((list, i));
+            patterns.push(p);
+        }
+        self.set.word_lists.push((patterns, words.to_vec()));
+        Some(list)
     }
-    if !spec.usernames.is_empty() {
-        match compile_set("usernames", &spec.usernames, |p| format!("(?i)^(?:{p})$")) {
-            Ok(set) => conditions.push(Condition::Usernames {
-                set,
-                patterns: spec.usernames.clone(),
-            }),
-            Err((i, m)) => errors.push(err(Some("usernames"), Some(i), m)),
+
+    fn regexes(&mut self, key: &'static str, patterns: &[String], form: TextForm) -> Option<usize> {
+        if patterns.is_empty() {
+            return None;
+        }
+        let mut compiled = Vec::new();
+        for (i, p) in patterns.iter().enumerate() {
+            match RegexBuilder::new(p).size_limit(REGEX_SIZE_LIMIT).build() {
+                Ok(r) => compiled.push(r),
+                Err(e) => self.error(key, Some(i), format!("invalid regex pattern {p:?}: {}", one_line(&e))),
+            }
+        }
+        if compiled.len() != patterns.len() {
+            return None;
+        }
+        let list = self.set.regex_lists.len();
+        let offset = self.normalized_patterns.len();
+        if form == TextForm::Normalized {
+            self.normalized_patterns.extend(patterns.iter().cloned());
+            self.set
+                .normalized_owner
+                .extend(std::iter::repeat_n(list, patterns.len()));
+        }
+        self.set.regex_lists.push(RegexList {
+            patterns: patterns.to_vec(),
+            compiled,
+            offset,
+        });
+        Some(list)
+    }
+
+    fn usernames(&mut self, key: &'static str, patterns: &[String], negate: bool) -> Option<Cond> {
+        if patterns.is_empty() {
+            return None;
+        }
+        let wrapped: Vec<String> = patterns.iter().map(|p| format!("(?i)^(?:{p})$")).collect();
+        for (i, w) in wrapped.iter().enumerate() {
+            if let Err(e) = RegexBuilder::new(w).size_limit(REGEX_SIZE_LIMIT).build() {
+                self.error(key, Some(i), format!("invalid username pattern {:?}: {}", patterns[i], one_line(&e)));
+                return None;
+            }
+        }
+        match RegexSetBuilder::new(&wrapped).size_limit(REGEX_SIZE_LIMIT).build() {
+            Ok(set) => Some(Cond::Usernames { set, patterns: patterns.to_vec(), negate }),
+            Err(e) => {
+                self.error(key, None, one_line(&e));
+                None
+            }
         }
     }
 
-    let action = match spec.action {
-        Some(a) => a,
-        None => {
-            errors.push(err(
-                None,
-                None,
-                format!("rule {:?} has no action", spec.name),
-            ));
-            Action::Flag
+    fn compile(&mut self, c: &ConditionSpec) -> Group {
+        let mut conds = Vec::new();
+        if let Some(list) = self.words("words", &c.words) {
+            conds.push(Cond::Words { list, negate: false });
         }
-    };
-    if conditions.is_empty() && errors.is_empty() {
-        errors.push(err(
-            None,
-            None,
-            format!(
-                "rule {:?} has no condition (words, regex, links, max_mentions or usernames)",
-                spec.name
-            ),
-        ));
+        if let Some(list) = self.words("not_words", &c.not_words) {
+            conds.push(Cond::Words { list, negate: true });
+        }
+        if let Some(list) = self.regexes("regex", &c.regex, c.regex_on) {
+            conds.push(Cond::Regex { list, form: c.regex_on, negate: false });
+        }
+        if let Some(list) = self.regexes("not_regex", &c.not_regex, c.regex_on) {
+            conds.push(Cond::Regex { list, form: c.regex_on, negate: true });
+        }
+        let domains = |v: &[String]| -> Vec<String> {
+            v.iter().map(|d| d.trim().trim_start_matches('.').to_lowercase()).collect()
+        };
+        if c.links {
+            conds.push(Cond::Links { allow: domains(&c.allow_domains) });
+        } else if !c.allow_domains.is_empty() {
+            self.error("allow_domains", None, "allow_domains needs links = true".into());
+        }
+        if !c.deny_domains.is_empty() {
+            conds.push(Cond::DenyDomains(domains(&c.deny_domains)));
+        }
+        if !c.contact.is_empty() {
+            conds.push(Cond::Contact(c.contact.clone()));
+        }
+        if let Some(m) = c.max_mentions {
+            conds.push(Cond::MaxMentions(m));
+        }
+        if c.mentions_only {
+            conds.push(Cond::MentionsOnly);
+        }
+        if let Some(m) = c.max_emojis {
+            conds.push(Cond::MaxEmojis(m));
+        }
+        if c.emoji_only {
+            conds.push(Cond::EmojiOnly);
+        }
+        if let Some(r) = c.max_caps_ratio {
+            if !(0.0..1.0).contains(&r) {
+                self.error("max_caps_ratio", None, format!("max_caps_ratio {r} must be at least 0 and below 1"));
+            }
+            conds.push(Cond::MaxCaps(r));
+        }
+        if let Some(m) = c.min_length {
+            conds.push(Cond::MinLength(m));
+        }
+        if let Some(m) = c.max_length {
+            conds.push(Cond::MaxLength(m));
+        }
+        if let Some(u) = self.usernames("usernames", &c.usernames, false) {
+            conds.push(u);
+        }
+        if let Some(u) = self.usernames("not_usernames", &c.not_usernames, true) {
+            conds.push(u);
+        }
+        if let Some(i) = &c.impersonation {
+            conds.push(Cond::Impersonation(i.clone()));
+        }
+        if let Some(r) = &c.repeated {
+            if r.per_user.is_none() && r.users.is_none() {
+                self.error("repeated", None, "repeated needs per_user or users".into());
+            }
+            if r.per_user == Some(0) || r.users == Some(0) {
+                self.error("repeated", None, "repeated thresholds must be at least 1".into());
+            }
+            conds.push(Cond::Repeated(r.clone()));
+        }
+        if let Some(r) = c.is_reply {
+            conds.push(Cond::IsReply(r));
+        }
+        if !c.media.is_empty() {
+            conds.push(Cond::Media(c.media.clone()));
+        }
+        Group { conds }
     }
-    if errors.is_empty() {
-        Ok(Rule {
-            name: spec.name.clone(),
-            action,
-            conditions,
-        })
-    } else {
-        Err(errors)
-    }
-}
-
-/// Compiles each pattern alone first (to name the bad one), then the set.
-fn compile_set(
-    key: &str,
-    patterns: &[String],
-    wrap: impl Fn(&str) -> String,
-) -> Result<RegexSet, (usize, String)> {
-    let wrapped: Vec<String> = patterns.iter().map(|p| wrap(p)).collect();
-    for (i, p) in wrapped.iter().enumerate() {
-        RegexBuilder::new(p)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
-            .map_err(|e| {
-                (
-                    i,
-                    format!("invalid {key} pattern {:?}: {}", patterns[i], one_line(&e)),
-                )
-            })?;
-    }
-    RegexSetBuilder::new(&wrapped)
-        .size_limit(REGEX_SIZE_LIMIT * patterns.len().max(1))
-        .build()
-        .map_err(|e| (0, format!("invalid {key} patterns: {}", one_line(&e))))
 }
 
 /// The regex crate's syntax errors span several lines (pattern, caret, message); a config
@@ -383,257 +899,5 @@ fn one_line(e: &regex::Error) -> String {
         .map_or_else(|| text.replace('\n', " "), str::to_string)
 }
 
-/// Hosts of every URL or bare domain in the text, lowercased.
-fn find_links(text: &str) -> Vec<String> {
-    let mut finder = linkify::LinkFinder::new();
-    finder.url_must_have_scheme(false);
-    finder.kinds(&[linkify::LinkKind::Url]);
-    finder
-        .links(text)
-        .filter_map(|link| host_of(link.as_str()))
-        .collect()
-}
-
-fn host_of(link: &str) -> Option<String> {
-    let rest = link.split_once("://").map_or(link, |(_, r)| r);
-    let host = rest
-        .split(['/', '?', '#'])
-        .next()?
-        .rsplit('@')
-        .next()?
-        .split(':')
-        .next()?
-        .trim_end_matches('.')
-        .to_lowercase();
-    (!host.is_empty()).then_some(host)
-}
-
-fn domain_allowed(host: &str, allow: &[String]) -> bool {
-    allow.iter().any(|d| {
-        host == d
-            || host
-                .strip_suffix(d.as_str())
-                .is_some_and(|p| p.ends_with('.'))
-    })
-}
-
-fn count_mentions(text: &str) -> usize {
-    static MENTION: std::sync::OnceLock<Option<Regex>> = std::sync::OnceLock::new();
-    MENTION
-        .get_or_init(|| Regex::new(r"(?:^|[^\w@])@[\w.]+").ok())
-        .as_ref()
-        .map_or(0, |re| re.find_iter(text).count())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec(name: &str, action: Action) -> RuleSpec {
-        RuleSpec {
-            name: name.into(),
-            action: Some(action),
-            ..RuleSpec::default()
-        }
-    }
-
-    fn example() -> RuleSet {
-        let specs = vec![
-            RuleSpec {
-                usernames: vec!["acme_support".into(), "acme".into()],
-                ..spec("trusted", Action::Approve)
-            },
-            RuleSpec {
-                words: vec![
-                    "crypto signal".into(),
-                    "forex".into(),
-                    "dm me to earn".into(),
-                ],
-                ..spec("scam", Action::Delete)
-            },
-            RuleSpec {
-                regex: vec![r"(?i)\bdm\s+@\w+\s+(for|to)\b".into()],
-                ..spec("scam-dm", Action::Delete)
-            },
-            RuleSpec {
-                words: vec!["idiot".into(), "scumbag".into()],
-                ..spec("profanity", Action::Hide)
-            },
-            RuleSpec {
-                links: true,
-                allow_domains: vec!["acme.com".into()],
-                ..spec("links", Action::Hide)
-            },
-            RuleSpec {
-                max_mentions: Some(3),
-                ..spec("mention-spam", Action::Hide)
-            },
-        ];
-        match RuleSet::compile(&specs) {
-            Ok(set) => set,
-            Err(e) => panic!("example rules must compile: {e:?}"),
-        }
-    }
-
-    /// (text, username, expected rule and action or None)
-    #[test]
-    fn decisions_on_the_example_rules() {
-        let rules = example();
-        type Case<'a> = (&'a str, Option<&'a str>, Option<(&'a str, Action)>);
-        let cases: &[Case] = &[
-            ("Love this colour!", Some("fan1"), None),
-            ("FOREX!", Some("x"), Some(("scam", Action::Delete))),
-            (
-                "Forex trading pays",
-                Some("x"),
-                Some(("scam", Action::Delete)),
-            ),
-            ("forexample this", Some("x"), None),
-            (
-                "join my CRYPTO   SIGNAL group",
-                Some("x"),
-                Some(("scam", Action::Delete)),
-            ),
-            ("crypto signals", Some("x"), None),
-            ("Fórex is great", Some("x"), Some(("scam", Action::Delete))),
-            (
-                "dm @bob for info",
-                Some("x"),
-                Some(("scam-dm", Action::Delete)),
-            ),
-            ("you idiot", Some("x"), Some(("profanity", Action::Hide))),
-            ("idiotic plan", Some("x"), None),
-            (
-                "see spam-shop.biz now",
-                Some("x"),
-                Some(("links", Action::Hide)),
-            ),
-            (
-                "https://evil.example.org/x?y=1",
-                Some("x"),
-                Some(("links", Action::Hide)),
-            ),
-            ("see https://acme.com/sale", Some("x"), None),
-            ("see shop.acme.com", Some("x"), None),
-            ("see notacme.com", Some("x"), Some(("links", Action::Hide))),
-            ("@a @b @c", Some("x"), None),
-            (
-                "@a @b @c @d",
-                Some("x"),
-                Some(("mention-spam", Action::Hide)),
-            ),
-            ("mail me a@b.com", Some("x"), None),
-            // Delete beats hide when both match.
-            ("idiot, forex", Some("x"), Some(("scam", Action::Delete))),
-            // Approve beats everything.
-            (
-                "forex idiot",
-                Some("acme_support"),
-                Some(("trusted", Action::Approve)),
-            ),
-            (
-                "forex idiot",
-                Some("ACME"),
-                Some(("trusted", Action::Approve)),
-            ),
-            (
-                "forex",
-                Some("acme_supporter"),
-                Some(("scam", Action::Delete)),
-            ),
-            ("forex", None, Some(("scam", Action::Delete))),
-        ];
-        for (text, username, expected) in cases {
-            let got = rules.decide(&CommentView {
-                text,
-                username: *username,
-            });
-            assert_eq!(
-                got.as_ref().map(|m| (m.rule.as_str(), m.action)),
-                *expected,
-                "{text:?} by {username:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn reasons_name_the_condition() {
-        let rules = example();
-        let cases = [
-            ("FOREX!", "word \"forex\""),
-            (
-                "dm @bob to win",
-                "regex \"(?i)\\bdm\\s+@\\w+\\s+(for|to)\\b\"",
-            ),
-            ("go to Spam.biz/now", "link \"spam.biz\""),
-            ("@a @b @c @d @e", "5 mentions (more than 3)"),
-        ];
-        for (text, reason) in cases {
-            let m = rules.decide(&CommentView {
-                text,
-                username: Some("x"),
-            });
-            assert_eq!(m.map(|m| m.reason).as_deref(), Some(reason), "{text}");
-        }
-    }
-
-    #[test]
-    fn conditions_in_one_rule_combine_with_and() {
-        let rules = RuleSet::compile(&[RuleSpec {
-            words: vec!["giveaway".into()],
-            max_mentions: Some(1),
-            ..spec("both", Action::Flag)
-        }])
-        .unwrap_or_default();
-        let decide = |text| {
-            rules
-                .decide(&CommentView {
-                    text,
-                    username: None,
-                })
-                .map(|m| m.reason)
-        };
-        assert_eq!(decide("giveaway"), None);
-        assert_eq!(decide("@a @b"), None);
-        assert_eq!(
-            decide("giveaway @a @b").as_deref(),
-            Some("word \"giveaway\" and 2 mentions (more than 1)")
-        );
-    }
-
-    #[test]
-    fn compile_reports_every_problem() {
-        let specs = vec![
-            RuleSpec {
-                regex: vec!["ok".into(), "(unclosed".into()],
-                ..spec("a", Action::Hide)
-            },
-            spec("empty", Action::Hide),
-            RuleSpec {
-                words: vec!["!!!".into()],
-                ..spec("c", Action::Hide)
-            },
-            RuleSpec {
-                usernames: vec!["[".into()],
-                ..spec("d", Action::Hide)
-            },
-        ];
-        let errors = RuleSet::compile(&specs).err().unwrap_or_default();
-        let located: Vec<_> = errors.iter().map(|e| (e.rule, e.key, e.item)).collect();
-        assert_eq!(
-            located,
-            vec![
-                (0, Some("regex"), Some(1)),
-                (1, None, None),
-                (2, Some("words"), Some(0)),
-                (3, Some("usernames"), Some(0)),
-            ]
-        );
-    }
-
-    #[test]
-    fn select_keeps_config_order() {
-        let rules = example().select(&["profanity".into(), "trusted".into()]);
-        assert_eq!(rules.names().collect::<Vec<_>>(), ["trusted", "profanity"]);
-    }
-}
+mod tests;

@@ -252,6 +252,30 @@ impl World {
                     None => gone(id),
                 }
             }
+            ("POST", [_, id, "replies"]) if self.owned_comment(id, account) => {
+                let Some(message) = query.get("message").filter(|m| !m.is_empty()) else {
+                    return error(400, 100, None, "(#100) The parameter message is required", false);
+                };
+                let Some(target) = self.live_comment(id).cloned() else {
+                    return gone(id);
+                };
+                let thread = target.parent_id.clone().unwrap_or(target.id.clone());
+                let new_id = self.new_id(18_000);
+                self.comments.push(Comment {
+                    id: new_id.clone(),
+                    media_id: target.media_id.clone(),
+                    parent_id: Some(thread),
+                    text: message.clone(),
+                    username: account.username.clone(),
+                    from_id: account.id.clone(),
+                    timestamp: Utc::now(),
+                    hidden: false,
+                    deleted: false,
+                    hide_calls: 0,
+                    delete_calls: 0,
+                });
+                ok(json!({"id": new_id}))
+            }
             ("POST", [_, id]) if self.owned_comment(id, account) => {
                 let hide = match query.get("hide").map(String::as_str) {
                     Some("true") => true,

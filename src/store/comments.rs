@@ -18,6 +18,8 @@ pub struct NewComment {
     pub text: Option<String>,
     /// Already normalised to the stored format.
     pub created_at: Option<String>,
+    /// [`crate::rules::RuleSet::text_key`] of the text.
+    pub text_key: Option<String>,
 }
 
 /// Why a comment was or was not run through the rules.
@@ -46,6 +48,8 @@ pub struct NewDecision {
     pub action: Action,
     pub reason: String,
     pub dry_run: bool,
+    /// The rendered reply, for `action = reply`.
+    pub message: Option<String>,
 }
 
 /// An outbox row still to be applied.
@@ -53,7 +57,10 @@ pub struct NewDecision {
 pub struct PendingAction {
     pub id: i64,
     pub comment_id: String,
+    /// The comment's thread parent, for replies.
+    pub parent_id: Option<String>,
     pub action: String,
+    pub message: Option<String>,
     /// Calls already started for it: above zero, the last outcome is unknown.
     pub attempts: i64,
 }
@@ -72,7 +79,53 @@ pub struct ActedComment {
     pub status: Option<String>,
 }
 
+/// A stored comment that the rules evaluated, with what was decided.
+#[derive(Debug, Clone)]
+pub struct StoredComment {
+    pub id: String,
+    pub media_id: String,
+    pub parent_id: Option<String>,
+    pub username: Option<String>,
+    pub text: Option<String>,
+    pub text_key: Option<String>,
+    /// Written at (or, if unknown, first seen at).
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub rule: Option<String>,
+    pub action: Option<String>,
+}
+
 impl Store {
+    /// Comments of an account first seen since `since` that went through the rules, oldest first.
+    pub async fn evaluated_comments_since(
+        &self,
+        account: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<StoredComment>, StoreError> {
+        type Row = (String, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, String, Option<String>, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT c.id, c.media_id, c.parent_id, c.username, c.text, c.text_key, c.created_at,
+                    c.first_seen_at, d.rule, d.action
+             FROM comments c LEFT JOIN decisions d ON d.comment_id = c.id
+             WHERE c.account = ?1 AND c.disposition = 'evaluated' AND c.first_seen_at >= ?2
+             ORDER BY c.first_seen_at, c.id",
+        )
+        .bind(account)
+        .bind(timefmt::format(since))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, media_id, parent_id, username, text, text_key, created, seen, rule, action)| {
+                let at = created
+                    .as_deref()
+                    .and_then(timefmt::parse)
+                    .or_else(|| timefmt::parse(&seen))
+                    .unwrap_or_default();
+                StoredComment { id, media_id, parent_id, username, text, text_key, at, rule, action }
+            })
+            .collect())
+    }
+
     /// Which of these comment ids are already recorded.
     pub async fn known_comment_ids(&self, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
         if ids.is_empty() {
@@ -100,8 +153,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO comments (id, account, media_id, parent_id, username, from_id, text,
-                                   created_at, first_seen_at, disposition)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                                   created_at, first_seen_at, disposition, text_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&c.id)
@@ -114,6 +167,7 @@ impl Store {
         .bind(&c.created_at)
         .bind(&now)
         .bind(disposition.as_str())
+        .bind(&c.text_key)
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -138,12 +192,13 @@ impl Store {
             .await?;
             if d.action.is_write() && !d.dry_run {
                 sqlx::query(
-                    "INSERT INTO actions (comment_id, account, action, status, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+                    "INSERT INTO actions (comment_id, account, action, message, status, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
                 )
                 .bind(&c.id)
                 .bind(&c.account)
                 .bind(d.action.as_str())
+                .bind(&d.message)
                 .bind(&now)
                 .execute(&mut *tx)
                 .await?;
@@ -156,8 +211,9 @@ impl Store {
     /// The account's pending actions, oldest first.
     pub async fn pending_actions(&self, account: &str) -> Result<Vec<PendingAction>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, comment_id, action, attempts FROM actions
-             WHERE account = ?1 AND status = 'pending' ORDER BY id",
+            "SELECT a.id, a.comment_id, c.parent_id, a.action, a.message, a.attempts
+             FROM actions a JOIN comments c ON c.id = a.comment_id
+             WHERE a.account = ?1 AND a.status = 'pending' ORDER BY a.id",
         )
         .bind(account)
         .fetch_all(&self.pool)
@@ -231,6 +287,37 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Earlier comments of the account with the same text key, first seen after `since`.
+    pub async fn same_text_since(
+        &self,
+        account: &str,
+        text_key: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<crate::rules::Seen>, StoreError> {
+        let rows: Vec<(Option<String>, Option<String>, String)> = sqlx::query_as(
+            "SELECT username, created_at, first_seen_at FROM comments
+             WHERE account = ?1 AND text_key = ?2 AND first_seen_at >= ?3",
+        )
+        .bind(account)
+        .bind(text_key)
+        .bind(timefmt::format(since))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(username, created, seen)| {
+                let at = created
+                    .as_deref()
+                    .and_then(timefmt::parse)
+                    .or_else(|| timefmt::parse(&seen))?;
+                Some(crate::rules::Seen {
+                    username: username.unwrap_or_default(),
+                    at: at.timestamp(),
+                })
+            })
+            .collect())
     }
 
     /// How many comments are recorded for an account.

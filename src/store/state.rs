@@ -16,6 +16,8 @@ pub struct AccountState {
     pub paused_until: Option<String>,
     pub paused_reason: Option<String>,
     pub last_error: Option<String>,
+    /// The account's own username, learned from its own comments or `/me`.
+    pub username: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -29,7 +31,7 @@ impl Store {
     pub async fn account_state(&self, account: &str) -> Result<AccountState, StoreError> {
         Ok(sqlx::query_as(
             "SELECT baseline_done_at, last_poll_at, last_poll_status, next_due_at, paused_until,
-                    paused_reason, last_error
+                    paused_reason, last_error, username
              FROM account_state WHERE account = ?1",
         )
         .bind(account)
@@ -74,6 +76,16 @@ impl Store {
         .bind(error)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    pub async fn set_account_username(&self, account: &str, username: &str) -> Result<(), StoreError> {
+        self.ensure_account(account).await?;
+        sqlx::query("UPDATE account_state SET username = ?2 WHERE account = ?1")
+            .bind(account)
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -14,8 +14,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::rules::{Action, RuleSet, RuleSpec};
+use crate::rules::RuleSet;
 use crate::tokens::TokenSource;
+
+mod rules;
 
 /// One thing wrong with a config file, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +71,9 @@ struct RawConfig {
     #[serde(default)]
     accounts: Vec<RawAccount>,
     #[serde(default)]
-    rules: Vec<RawRule>,
+    include: Vec<Spanned<String>>,
+    #[serde(default)]
+    rules: Vec<rules::RawRule>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -112,24 +116,6 @@ struct RawAccount {
 
 fn default_recent_media() -> Spanned<i64> {
     Spanned::new(0..0, 20)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    name: Spanned<String>,
-    action: Spanned<Action>,
-    #[serde(default)]
-    words: Vec<Spanned<String>>,
-    #[serde(default)]
-    regex: Vec<Spanned<String>>,
-    #[serde(default)]
-    links: bool,
-    #[serde(default)]
-    allow_domains: Vec<Spanned<String>>,
-    max_mentions: Option<u32>,
-    #[serde(default)]
-    usernames: Vec<Spanned<String>>,
 }
 
 // ---------------------------------------------------------------- resolved
@@ -240,8 +226,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// messages are resolved against it).
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let mut v = Validator {
-        path,
-        text,
+        files: vec![(path.to_path_buf(), text.to_string())],
+        file: 0,
         problems: Vec::new(),
     };
     let raw: RawConfig = match toml::from_str(text) {
@@ -259,27 +245,41 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
 }
 
-struct Validator<'a> {
-    path: &'a Path,
-    text: &'a str,
-    problems: Vec<Problem>,
+/// Collects problems across the config file and the rule files it includes.
+struct Validator {
+    /// (path, text) of every file read; 0 is config.toml.
+    files: Vec<(PathBuf, String)>,
+    /// The file spans refer to.
+    file: usize,
+    /// (file index, problem)
+    problems: Vec<(usize, Problem)>,
 }
 
-impl Validator<'_> {
+impl Validator {
+    fn path(&self) -> &Path {
+        &self.files[0].0
+    }
+
+    fn text(&self) -> &str {
+        &self.files[self.file].1
+    }
+
     fn problem(&mut self, span: &Range<usize>, message: String) {
-        let (line, col) = line_col(self.text, span.start);
-        self.problems.push(Problem {
-            path: self.path.to_path_buf(),
+        let (path, text) = &self.files[self.file];
+        let (line, col) = line_col(text, span.start);
+        let problem = Problem {
+            path: path.clone(),
             line,
             col,
             message,
-        });
+        };
+        self.problems.push((self.file, problem));
     }
 
     fn finish(mut self) -> ConfigError {
-        self.problems.sort_by_key(|p| (p.line, p.col));
+        self.problems.sort_by_key(|(f, p)| (*f, p.line, p.col));
         ConfigError {
-            problems: self.problems,
+            problems: self.problems.into_iter().map(|(_, p)| p).collect(),
         }
     }
 
@@ -299,7 +299,7 @@ impl Validator<'_> {
     fn resolve(&mut self, raw: RawConfig) -> Option<Config> {
         let daemon = self.daemon(raw.daemon);
         let graph = self.graph(raw.graph);
-        let (rules, rule_names) = self.rules(&raw.rules);
+        let (rules, names) = self.rules(raw.rules, &raw.include);
         let mut accounts = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         if raw.accounts.is_empty() {
@@ -313,15 +313,15 @@ impl Validator<'_> {
                 );
                 self.problem(&account.name.span(), msg);
             } else {
-                let (line, _) = line_col(self.text, account.name.span().start);
+                let (line, _) = line_col(self.text(), account.name.span().start);
                 seen.insert(name, line);
             }
-            if let Some(a) = self.account(account, &rules, &rule_names) {
+            if let Some(a) = self.account(account, &rules, &names) {
                 accounts.push(a);
             }
         }
         Some(Config {
-            path: self.path.to_path_buf(),
+            path: self.path().to_path_buf(),
             daemon,
             graph: graph?,
             accounts,
@@ -421,65 +421,11 @@ impl Validator<'_> {
         })
     }
 
-    fn rules(&mut self, raw: &[RawRule]) -> (Option<RuleSet>, Vec<String>) {
-        let mut names: HashMap<&str, ()> = HashMap::new();
-        let mut specs = Vec::new();
-        for rule in raw {
-            let name = rule.name.get_ref();
-            if name.trim().is_empty() {
-                self.problem(&rule.name.span(), "rules.name: must not be empty".into());
-            } else if names.insert(name, ()).is_some() {
-                self.problem(
-                    &rule.name.span(),
-                    format!("rules.name: duplicate rule name {name:?}"),
-                );
-            }
-            let strings = |v: &[Spanned<String>]| v.iter().map(|s| s.get_ref().clone()).collect();
-            specs.push(RuleSpec {
-                name: name.clone(),
-                action: Some(*rule.action.get_ref()),
-                words: strings(&rule.words),
-                regex: strings(&rule.regex),
-                links: rule.links,
-                allow_domains: strings(&rule.allow_domains),
-                max_mentions: rule.max_mentions,
-                usernames: strings(&rule.usernames),
-            });
-        }
-        let set = match RuleSet::compile(&specs) {
-            Ok(set) => Some(set),
-            Err(errors) => {
-                for e in errors {
-                    let rule = &raw[e.rule];
-                    let (key, span) = match (e.key, e.item) {
-                        (Some(key), item) => {
-                            let list = match key {
-                                "words" => &rule.words,
-                                "regex" => &rule.regex,
-                                "usernames" => &rule.usernames,
-                                _ => &rule.allow_domains,
-                            };
-                            let span = item
-                                .and_then(|i| list.get(i))
-                                .or(list.first())
-                                .map_or(rule.name.span(), |s| s.span());
-                            (format!("rules.{key}"), span)
-                        }
-                        (None, _) => ("rules".to_string(), rule.name.span()),
-                    };
-                    self.problem(&span, format!("{key}: {}", e.message));
-                }
-                None
-            }
-        };
-        (set, raw.iter().map(|r| r.name.get_ref().clone()).collect())
-    }
-
     fn account(
         &mut self,
         raw: RawAccount,
         rules: &Option<RuleSet>,
-        all_rules: &[String],
+        names: &rules::RuleNames,
     ) -> Option<AccountConfig> {
         let before = self.problems.len();
         let name = raw.name.get_ref().clone();
@@ -519,7 +465,7 @@ impl Validator<'_> {
                 }
             }
             (None, Some(file)) => {
-                let path = crate::tokens::resolve_token_path(self.path, file.get_ref());
+                let path = crate::tokens::resolve_token_path(self.path(), file.get_ref());
                 match crate::tokens::read_token_file(&path) {
                     Ok(_) => Some(TokenSource::File(path)),
                     Err(e) => {
@@ -591,28 +537,38 @@ impl Validator<'_> {
                 format!("accounts.recent_media: {recent} must be between 1 and 100"),
             );
         }
-        let rule_names: Vec<String> = match &raw.rules {
-            None => all_rules.to_vec(),
+        let selected: Vec<String> = match &raw.rules {
+            None => names.rules.clone(),
             Some(list) => {
+                let mut selected = Vec::new();
                 for r in list {
-                    if !all_rules.contains(r.get_ref()) {
-                        self.problem(
-                            &r.span(),
-                            format!(
-                                "accounts.rules: no rule named {:?} (known: {})",
-                                r.get_ref(),
-                                all_rules.join(", ")
-                            ),
-                        );
+                    match names.resolve(r.get_ref()) {
+                        Some(found) => selected.extend(found),
+                        None => {
+                            let sets = names.set_names();
+                            let sets = if sets.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; rule sets: {}", sets.join(", "))
+                            };
+                            self.problem(
+                                &r.span(),
+                                format!(
+                                    "accounts.rules: no rule or rule set named {:?} (rules: {}{sets})",
+                                    r.get_ref(),
+                                    names.rules.join(", "),
+                                ),
+                            )
+                        }
                     }
                 }
-                list.iter().map(|r| r.get_ref().clone()).collect()
+                selected
             }
         };
         if self.problems.len() != before {
             return None;
         }
-        let rules = rules.as_ref()?.select(&rule_names);
+        let rules = rules.as_ref()?.select(&selected);
         let rule_names = rules.names().map(str::to_string).collect();
         Some(AccountConfig {
             name,
@@ -717,7 +673,7 @@ words = ["forex"]
             (
                 "hourly_budget = 200",
                 "hourly_budget = 200\nrules = [\"nope\"]",
-                &["c.toml:12:10: accounts.rules: no rule named \"nope\""],
+                &["c.toml:12:10: accounts.rules: no rule or rule set named \"nope\" (rules: scam)"],
             ),
             (
                 "poll_interval = \"2m\"",

@@ -1,0 +1,321 @@
+//! Data-driven tests of the rule engine: evasions that must match, look-alike innocent text
+//! that must not, every condition, priority and approve semantics, reply rendering.
+
+use super::*;
+
+fn rule(name: &str, action: Action, all: ConditionSpec) -> RuleSpec {
+    RuleSpec::new(name, action, all)
+}
+
+fn words(w: &[&str]) -> ConditionSpec {
+    ConditionSpec {
+        words: w.iter().map(|s| s.to_string()).collect(),
+        ..ConditionSpec::default()
+    }
+}
+
+fn compile(specs: &[RuleSpec]) -> RuleSet {
+    match RuleSet::compile(specs) {
+        Ok(set) => set,
+        Err(e) => panic!("rules must compile: {e:?}"),
+    }
+}
+
+fn example() -> RuleSet {
+    compile(&[
+        rule(
+            "trusted",
+            Action::Approve,
+            ConditionSpec {
+                usernames: vec!["acme_support".into(), "acme".into()],
+                ..ConditionSpec::default()
+            },
+        ),
+        rule("scam", Action::Delete, words(&["crypto signal", "forex", "dm me to earn"])),
+        rule(
+            "scam-dm",
+            Action::Delete,
+            ConditionSpec {
+                regex: vec![r"(?i)\bdm\s+@\w+\s+(for|to)\b".into()],
+                ..ConditionSpec::default()
+            },
+        ),
+        rule("profanity", Action::Hide, words(&["idiot", "scumbag", "ass"])),
+        rule(
+            "links",
+            Action::Hide,
+            ConditionSpec {
+                links: true,
+                allow_domains: vec!["acme.com".into()],
+                ..ConditionSpec::default()
+            },
+        ),
+        rule(
+            "mention-spam",
+            Action::Hide,
+            ConditionSpec {
+                max_mentions: Some(3),
+                ..ConditionSpec::default()
+            },
+        ),
+    ])
+}
+
+fn decide(rules: &RuleSet, text: &str, username: Option<&str>) -> Option<(String, Action)> {
+    rules
+        .decide(&CommentView::new(text, username))
+        .map(|m| (m.rule, m.action))
+}
+
+#[test]
+fn evasions_match() {
+    let rules = compile(&[rule(
+        "scam",
+        Action::Delete,
+        words(&["crypto", "whatsapp me", "free money", "forex"]),
+    )]);
+    for text in [
+        "crypto",
+        "CRYPTO!!!",
+        "𝓬𝓻𝔂𝓹𝓽𝓸 pays",
+        "c r y p t 0",
+        "c.r.y.p.t.o",
+        "cr¥pto",
+        "сrурtо",
+        "ᴄʀʏᴘᴛᴏ",
+        "ⓒⓡⓨⓟⓣⓞ",
+        "ｃｒｙｐｔｏ",
+        "cry\u{200B}pto",
+        "crÿptö",
+        "cryyyyptooo",
+        "wh@tsapp me",
+        "WhatsApp   me!",
+        "FREE MONEY",
+        "free-money",
+        "freeeee moneyyyy",
+        "f0rex",
+        "F0R3X",
+        "🇫🇴🇷🇪🇽",
+    ] {
+        assert_eq!(decide(&rules, text, None).map(|d| d.0).as_deref(), Some("scam"), "{text:?} must match");
+    }
+}
+
+#[test]
+fn innocent_look_alikes_do_not_match() {
+    let rules = compile(&[
+        rule("p", Action::Hide, words(&["ass", "scam", "hell", "cum", "tit"])),
+        rule("s", Action::Delete, words(&["forex", "free money"])),
+    ]);
+    for text in [
+        "classic look",
+        "assassin's creed",
+        "pass the salt",
+        "as always",
+        "scampi and chips",
+        "hello there",
+        "shell shock",
+        "cucumber salad",
+        "the title",
+        "petite size",
+        "forexample",
+        "free of charge, money back",
+        "Scunthorpe United",
+        "assessment done",
+        "",
+    ] {
+        assert_eq!(decide(&rules, text, None), None, "{text:?} must not match");
+    }
+}
+
+#[test]
+fn example_decisions_and_priority() {
+    let rules = example();
+    type Case<'a> = (&'a str, Option<&'a str>, Option<(&'a str, Action)>);
+    let cases: &[Case] = &[
+        ("Love this colour!", Some("fan1"), None),
+        ("FOREX!", Some("x"), Some(("scam", Action::Delete))),
+        ("Fórex is great", Some("x"), Some(("scam", Action::Delete))),
+        ("join my CRYPTO   SIGNAL group", Some("x"), Some(("scam", Action::Delete))),
+        ("crypto signals", Some("x"), None),
+        ("dm @bob for info", Some("x"), Some(("scam-dm", Action::Delete))),
+        ("you idiot", Some("x"), Some(("profanity", Action::Hide))),
+        ("idiotic plan", Some("x"), None),
+        ("see spam-shop.biz now", Some("x"), Some(("links", Action::Hide))),
+        ("see https://acme.com/sale", Some("x"), None),
+        ("see shop.acme.com", Some("x"), None),
+        ("see notacme.com", Some("x"), Some(("links", Action::Hide))),
+        ("@a @b @c", Some("x"), None),
+        ("@a @b @c @d", Some("x"), Some(("mention-spam", Action::Hide))),
+        // Delete beats hide when both match, whatever the order.
+        ("idiot, forex", Some("x"), Some(("scam", Action::Delete))),
+        // Approve beats everything.
+        ("forex idiot", Some("acme_support"), Some(("trusted", Action::Approve))),
+        ("forex idiot", Some("ACME"), Some(("trusted", Action::Approve))),
+        ("forex", Some("acme_supporter"), Some(("scam", Action::Delete))),
+        ("forex", None, Some(("scam", Action::Delete))),
+    ];
+    for (text, username, expected) in cases {
+        let got = decide(&rules, text, *username);
+        assert_eq!(
+            got.as_ref().map(|(r, a)| (r.as_str(), *a)),
+            *expected,
+            "{text:?} by {username:?}"
+        );
+    }
+}
+
+#[test]
+fn ties_go_to_the_earlier_rule_and_reply_ranks_below_hide() {
+    let reply = RuleSpec {
+        reply: Some("Hi {{username}}".into()),
+        ..rule("polite", Action::Reply, words(&["refund"]))
+    };
+    let rules = compile(&[
+        rule("first", Action::Flag, words(&["refund"])),
+        reply,
+        rule("second", Action::Flag, words(&["refund"])),
+        rule("rude", Action::Hide, words(&["idiot"])),
+    ]);
+    assert_eq!(decide(&rules, "refund please", None).map(|d| d.0).as_deref(), Some("polite"));
+    assert_eq!(decide(&rules, "refund, idiot", None).map(|d| d.0).as_deref(), Some("rude"));
+    let flags = compile(&[
+        rule("first", Action::Flag, words(&["refund"])),
+        rule("second", Action::Flag, words(&["refund"])),
+    ]);
+    assert_eq!(decide(&flags, "refund", None).map(|d| d.0).as_deref(), Some("first"));
+}
+
+/// (condition, text, username, context tweak, should match)
+#[test]
+fn every_condition() {
+    let c = ConditionSpec::default;
+    type Tweak = fn(&mut CommentView<'static>);
+    let none: Tweak = |_| {};
+    let history = Box::leak(Box::new(vec![
+        Seen { username: "bot1".into(), at: 1000 },
+        Seen { username: "bot1".into(), at: 1500 },
+        Seen { username: "bot2".into(), at: 1600 },
+        Seen { username: "bot3".into(), at: 100 },
+    ]));
+    let cases: Vec<(ConditionSpec, &str, Option<&str>, Tweak, bool)> = vec![
+        (ConditionSpec { not_words: vec!["thanks".into()], words: vec!["refund".into()], ..c() }, "refund now", None, none, true),
+        (ConditionSpec { not_words: vec!["thanks".into()], words: vec!["refund".into()], ..c() }, "refund, thanks", None, none, false),
+        (ConditionSpec { regex: vec![r"\d{3,}\s*%".into()], ..c() }, "200 % returns", None, none, true),
+        (ConditionSpec { regex: vec!["forex".into()], regex_on: TextForm::Original, ..c() }, "FOREX", None, none, false),
+        (ConditionSpec { regex: vec!["FOREX".into()], regex_on: TextForm::Original, ..c() }, "FOREX", None, none, true),
+        (ConditionSpec { regex: vec!["forex".into()], ..c() }, "ＦＯＲＥＸ", None, none, true),
+        (ConditionSpec { regex: vec!["buy".into()], not_regex: vec!["don.t".into()], ..c() }, "don't buy", None, none, false),
+        (ConditionSpec { links: true, ..c() }, "go to spam(dot)biz", None, none, true),
+        (ConditionSpec { deny_domains: vec!["bit.ly".into()], ..c() }, "see https://bit.ly/x and acme.com", None, none, true),
+        (ConditionSpec { deny_domains: vec!["bit.ly".into()], ..c() }, "see acme.com", None, none, false),
+        (ConditionSpec { contact: ContactKind::ALL.to_vec(), ..c() }, "mail me: x@y.io", None, none, true),
+        (ConditionSpec { contact: vec![ContactKind::Phone], ..c() }, "call +44 7700 900123", None, none, true),
+        (ConditionSpec { contact: vec![ContactKind::Phone], ..c() }, "sold 3 in 2024", None, none, false),
+        (ConditionSpec { contact: vec![ContactKind::Whatsapp], ..c() }, "wh@tsapp +1555", None, none, true),
+        (ConditionSpec { mentions_only: true, ..c() }, "@a @b", None, none, true),
+        (ConditionSpec { mentions_only: true, ..c() }, "@a nice", None, none, false),
+        (ConditionSpec { max_emojis: Some(3), ..c() }, "🔥🔥🔥🔥", None, none, true),
+        (ConditionSpec { max_emojis: Some(3), ..c() }, "🔥🔥🔥 wow", None, none, false),
+        (ConditionSpec { emoji_only: true, ..c() }, "😍😍", None, none, true),
+        (ConditionSpec { max_caps_ratio: Some(0.7), ..c() }, "BUY THIS NOW PLEASE", None, none, true),
+        (ConditionSpec { max_caps_ratio: Some(0.7), ..c() }, "Buy this now please", None, none, false),
+        (ConditionSpec { min_length: Some(10), words: vec!["x".into()], ..c() }, "x", None, none, false),
+        (ConditionSpec { max_length: Some(3), ..c() }, "ok!", None, none, true),
+        (ConditionSpec { max_length: Some(3), ..c() }, "okay", None, none, false),
+        (ConditionSpec { usernames: vec![r"wealth\.mentor\d*".into()], ..c() }, "hi", Some("Wealth.Mentor22"), none, true),
+        (ConditionSpec { words: vec!["hi".into()], not_usernames: vec!["acme.*".into()], ..c() }, "hi", Some("acme_team"), none, false),
+        (ConditionSpec { impersonation: Some(ImpersonationSpec { brands: vec!["acme".into()], max_distance: 1 }), ..c() }, "hi", Some("acme.official"), none, true),
+        (ConditionSpec { impersonation: Some(ImpersonationSpec { brands: vec![], max_distance: 1 }), ..c() }, "hi", Some("acrne"), |v| v.account_username = Some("acme"), true),
+        (ConditionSpec { impersonation: Some(ImpersonationSpec { brands: vec![], max_distance: 1 }), ..c() }, "hi", Some("acme"), |v| v.account_username = Some("acme"), false),
+        (ConditionSpec { repeated: Some(RepeatedSpec { per_user: Some(3), users: None, window: Duration::from_secs(3600) }), ..c() }, "x", Some("bot1"), |v| { v.at = 2000; }, true),
+        (ConditionSpec { repeated: Some(RepeatedSpec { per_user: Some(4), users: None, window: Duration::from_secs(3600) }), ..c() }, "x", Some("bot1"), |v| { v.at = 2000; }, false),
+        (ConditionSpec { repeated: Some(RepeatedSpec { per_user: None, users: Some(4), window: Duration::from_secs(3600) }), ..c() }, "x", Some("bot4"), |v| { v.at = 2000; }, true),
+        (ConditionSpec { repeated: Some(RepeatedSpec { per_user: None, users: Some(4), window: Duration::from_secs(1000) }), ..c() }, "x", Some("bot4"), |v| { v.at = 2000; }, false),
+        (ConditionSpec { is_reply: Some(true), words: vec!["x".into()], ..c() }, "x", None, |v| v.is_reply = true, true),
+        (ConditionSpec { is_reply: Some(true), words: vec!["x".into()], ..c() }, "x", None, none, false),
+        (ConditionSpec { media: vec!["REELS".into()], ..c() }, "x", None, |v| v.media_type = Some("REELS"), true),
+        (ConditionSpec { media: vec!["179001".into()], ..c() }, "x", None, |v| v.media_id = Some("179002"), false),
+    ];
+    for (i, (cond, text, username, tweak, expected)) in cases.into_iter().enumerate() {
+        let rules = compile(&[rule("r", Action::Flag, cond)]);
+        let mut view = CommentView::new(text, username);
+        view.history = history;
+        tweak(&mut view);
+        let got = rules.decide(&view);
+        assert_eq!(got.is_some(), expected, "case {i}: {text:?} by {username:?}: {got:?}");
+    }
+}
+
+#[test]
+fn any_groups_or_together_and_and_with_the_rest() {
+    let spec = RuleSpec {
+        any: vec![words(&["giveaway"]), ConditionSpec { links: true, ..ConditionSpec::default() }],
+        ..rule("promo", Action::Hide, ConditionSpec { is_reply: Some(false), ..ConditionSpec::default() })
+    };
+    let rules = compile(&[spec]);
+    let check = |text, reply| {
+        let mut v = CommentView::new(text, None);
+        v.is_reply = reply;
+        rules.decide(&v).map(|m| m.reason)
+    };
+    assert_eq!(check("giveaway!", false).as_deref(), Some("is not a reply and word \"giveaway\""));
+    assert_eq!(check("see x.biz", false).as_deref(), Some("is not a reply and link \"x.biz\""));
+    assert_eq!(check("giveaway!", true), None);
+    assert_eq!(check("hello", false), None);
+}
+
+#[test]
+fn evidence_spans_and_reply_rendering() {
+    let spec = RuleSpec {
+        reply: Some("Hi @{{username}}, please don't share \"{{match}}\" here.".into()),
+        ..rule("nolinks", Action::Reply, ConditionSpec { links: true, ..ConditionSpec::default() })
+    };
+    let rules = compile(&[spec, rule("w", Action::Flag, words(&["free money"]))]);
+    let text = "Get ＦＲＥＥ   money at Spam.biz/now";
+    let all = rules.matches(&CommentView::new(text, Some("bob")));
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].reply.as_deref(), Some("Hi @bob, please don't share \"Spam.biz/now\" here."));
+    let span = all[1].evidence[0].span.clone().unwrap_or(0..0);
+    assert_eq!(&text[span], "ＦＲＥＥ   money");
+}
+
+#[test]
+fn compile_reports_every_problem() {
+    let specs = vec![
+        rule("a", Action::Hide, ConditionSpec { regex: vec!["ok".into(), "(unclosed".into()], ..ConditionSpec::default() }),
+        rule("empty", Action::Hide, ConditionSpec::default()),
+        rule("c", Action::Hide, words(&["!!!"])),
+        rule("d", Action::Hide, ConditionSpec { usernames: vec!["[".into()], ..ConditionSpec::default() }),
+        rule("e", Action::Reply, words(&["x"])),
+        rule("f", Action::Hide, ConditionSpec { not_words: vec!["x".into()], ..ConditionSpec::default() }),
+    ];
+    let errors = RuleSet::compile(&specs).err().unwrap_or_default();
+    let located: Vec<_> = errors.iter().map(|e| (e.rule, e.key, e.item)).collect();
+    assert_eq!(
+        located,
+        vec![
+            (0, Some("regex"), Some(1)),
+            (1, None, None),
+            (2, Some("words"), Some(0)),
+            (3, Some("usernames"), Some(0)),
+            (4, Some("reply"), None),
+            (5, None, None),
+        ],
+        "{errors:#?}"
+    );
+    assert_eq!(errors[0].message, "invalid regex pattern \"(unclosed\": unclosed group");
+}
+
+#[test]
+fn select_keeps_config_order() {
+    let rules = example().select(&["profanity".into(), "trusted".into()]);
+    assert_eq!(rules.names().collect::<Vec<_>>(), ["trusted", "profanity"]);
+    assert_eq!(decide(&rules, "forex", None), None);
+}
+
+#[test]
+fn text_keys_group_evasive_repeats() {
+    assert_eq!(RuleSet::text_key("FREE money!!"), RuleSet::text_key("free   mοney"));
+    assert_ne!(RuleSet::text_key("free money"), RuleSet::text_key("free honey"));
+}
