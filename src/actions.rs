@@ -1,4 +1,4 @@
-//! The outbox: hides and deletes, applied exactly once.
+//! The outbox: hides, deletes and replies, applied exactly once.
 //!
 //! A decision and its `pending` action row are committed together before any call. Before each
 //! call the row's `attempts` is raised, so after a crash a pending row with `attempts > 0` means
@@ -34,6 +34,14 @@ enum Observed {
     NeedsWrite,
 }
 
+/// The write an action makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write<'a> {
+    Hide,
+    Delete,
+    Reply(&'a str),
+}
+
 #[tracing::instrument(name = "action", skip_all, fields(comment_id = %a.comment_id, action = %a.action))]
 async fn apply_one(
     ctx: &AccountCtx,
@@ -41,18 +49,19 @@ async fn apply_one(
     a: &PendingAction,
 ) -> Result<bool, PollError> {
     let store = &ctx.store;
-    let hide = match a.action.as_str() {
-        "hide" => true,
-        "delete" => false,
-        other => {
+    let kind = match (a.action.as_str(), &a.message) {
+        ("hide", _) => Write::Hide,
+        ("delete", _) => Write::Delete,
+        ("reply", Some(message)) => Write::Reply(message),
+        (other, _) => {
             store
-                .action_failed(a.id, &format!("unknown action {other:?}"))
+                .action_failed(a.id, &format!("cannot apply action {other:?}"))
                 .await?;
             return Ok(false);
         }
     };
     if a.attempts > 0 {
-        match reconcile(ctx, token, a, hide).await {
+        match reconcile(ctx, token, a, kind).await {
             Ok(Observed::AlreadyDone(note)) => {
                 store.action_done(a.id, Some(note)).await?;
                 tracing::info!(message = "action reconciled", result = note);
@@ -68,18 +77,26 @@ async fn apply_one(
         return Ok(false);
     }
     store.action_started(a.id).await?;
-    let result = if hide {
-        ctx.budget
+    let result = match kind {
+        Write::Hide => ctx
+            .budget
             .call(|| ctx.client.set_hidden(token, &a.comment_id, true))
             .await
-    } else {
-        ctx.budget
+            .map(drop),
+        Write::Delete => ctx
+            .budget
             .call(|| ctx.client.delete(token, &a.comment_id))
             .await
+            .map(drop),
+        Write::Reply(message) => ctx
+            .budget
+            .call(|| ctx.client.reply(token, &a.comment_id, message))
+            .await
+            .map(drop),
     };
     match result {
-        Ok(_) => {
-            if !hide {
+        Ok(()) => {
+            if kind == Write::Delete {
                 store.note_deleted(&ctx.config.name, &a.comment_id).await?;
             }
             store.action_done(a.id, None).await?;
@@ -90,26 +107,61 @@ async fn apply_one(
     }
 }
 
-/// Reads the comment back to learn whether an earlier, interrupted write took effect.
+/// Reads the comment (for a reply: its thread) back to learn whether an earlier, interrupted
+/// write took effect. Replies are not idempotent: one is sent again only if it is not there.
 async fn reconcile(
     ctx: &AccountCtx,
     token: &SecretString,
     a: &PendingAction,
-    hide: bool,
+    kind: Write<'_>,
 ) -> Result<Observed, CallError> {
+    let gone = |e: &CallError| {
+        matches!(
+            e,
+            CallError::Graph(GraphError {
+                kind: ErrorKind::Gone,
+                ..
+            })
+        )
+    };
+    if let Write::Reply(message) = kind {
+        let thread = a.parent_id.as_deref().unwrap_or(&a.comment_id);
+        let mut after: Option<String> = None;
+        loop {
+            let page = match ctx
+                .budget
+                .call(|| ctx.client.replies_page(token, thread, after.as_deref()))
+                .await
+            {
+                Ok(p) => p.value,
+                Err(e) if gone(&e) => {
+                    return Ok(Observed::AlreadyDone("comment gone when reconciled"));
+                }
+                Err(e) => return Err(e),
+            };
+            let ours = page.items.iter().any(|r| {
+                r.from_id.as_deref() == Some(ctx.config.ig_user_id.as_str())
+                    && r.text.as_deref() == Some(message)
+            });
+            if ours {
+                return Ok(Observed::AlreadyDone("reply found when reconciled"));
+            }
+            match page.after {
+                Some(next) => after = Some(next),
+                None => return Ok(Observed::NeedsWrite),
+            }
+        }
+    }
     match ctx
         .budget
         .call(|| ctx.client.comment(token, &a.comment_id))
         .await
     {
-        Ok(reply) if hide && reply.value.hidden == Some(true) => {
+        Ok(reply) if kind == Write::Hide && reply.value.hidden == Some(true) => {
             Ok(Observed::AlreadyDone("already hidden when reconciled"))
         }
         Ok(_) => Ok(Observed::NeedsWrite),
-        Err(CallError::Graph(GraphError {
-            kind: ErrorKind::Gone,
-            ..
-        })) => Ok(Observed::AlreadyDone("comment gone when reconciled")),
+        Err(e) if gone(&e) => Ok(Observed::AlreadyDone("comment gone when reconciled")),
         Err(e) => Err(e),
     }
 }

@@ -20,9 +20,18 @@ pub fn explain(rules: &RuleSet, view: &CommentView<'_>) -> String {
     }
     for m in &matches {
         let dry = if m.dry_run { ", dry run" } else { "" };
-        let _ = writeln!(out, "matched rule {:?} ({}{dry})", m.rule, m.action.as_str());
+        let _ = writeln!(
+            out,
+            "matched rule {:?} ({}{dry})",
+            m.rule,
+            m.action.as_str()
+        );
         for e in &m.evidence {
-            match e.span.clone().and_then(|r| view.text.get(r.clone()).map(|t| (r, t))) {
+            match e
+                .span
+                .clone()
+                .and_then(|r| view.text.get(r.clone()).map(|t| (r, t)))
+            {
                 Some((r, t)) => {
                     let _ = writeln!(out, "  - {}: {t:?} at {}..{}", e.detail, r.start, r.end);
                 }
@@ -36,7 +45,12 @@ pub fn explain(rules: &RuleSet, view: &CommentView<'_>) -> String {
         }
     }
     if let Some(win) = pick(matches) {
-        let _ = writeln!(out, "decision: {} (rule {:?})", win.action.as_str(), win.rule);
+        let _ = writeln!(
+            out,
+            "decision: {} (rule {:?})",
+            win.action.as_str(),
+            win.rule
+        );
     }
     out
 }
@@ -82,7 +96,11 @@ impl EvalReport {
 
     pub fn f1(&self) -> f64 {
         let (p, r) = (self.precision(), self.recall());
-        if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
     }
 }
 
@@ -92,11 +110,31 @@ fn ratio(a: u64, b: u64) -> f64 {
 
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "rows: {} ({} labeled 1, {} labeled 0)", self.rows, self.tp + self.fn_, self.fp + self.tn)?;
-        let width = self.rules.iter().map(|r| r.rule.len()).max().unwrap_or(4).max(4);
-        writeln!(f, "{:<width$}  {:>6}  {:>6}  {:>6}", "rule", "hits", "TP", "FP")?;
+        writeln!(
+            f,
+            "rows: {} ({} labeled 1, {} labeled 0)",
+            self.rows,
+            self.tp + self.fn_,
+            self.fp + self.tn
+        )?;
+        let width = self
+            .rules
+            .iter()
+            .map(|r| r.rule.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        writeln!(
+            f,
+            "{:<width$}  {:>6}  {:>6}  {:>6}",
+            "rule", "hits", "TP", "FP"
+        )?;
         for r in &self.rules {
-            writeln!(f, "{:<width$}  {:>6}  {:>6}  {:>6}", r.rule, r.hits, r.true_positives, r.false_positives)?;
+            writeln!(
+                f,
+                "{:<width$}  {:>6}  {:>6}  {:>6}",
+                r.rule, r.hits, r.true_positives, r.false_positives
+            )?;
         }
         writeln!(f, "confusion matrix (moderated = hide, delete or flag):")?;
         writeln!(f, "              moderated  left alone")?;
@@ -118,16 +156,25 @@ pub fn eval(
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
     let headers = reader.headers()?.clone();
     let find = |name: &str| {
-        headers.iter().position(|h| h.trim() == name).ok_or_else(|| {
-            EvalError::MissingColumn(name.to_string(), headers.iter().collect::<Vec<_>>().join(", "))
-        })
+        headers
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or_else(|| {
+                EvalError::MissingColumn(
+                    name.to_string(),
+                    headers.iter().collect::<Vec<_>>().join(", "),
+                )
+            })
     };
     let (text_at, label_at) = (find(text_column)?, find(label_column)?);
     let username_at = headers.iter().position(|h| h.trim() == "username");
     let mut report = EvalReport {
         rules: rules
             .names()
-            .map(|r| RuleHits { rule: r.to_string(), ..RuleHits::default() })
+            .map(|r| RuleHits {
+                rule: r.to_string(),
+                ..RuleHits::default()
+            })
             .collect(),
         ..EvalReport::default()
     };
@@ -138,10 +185,17 @@ pub fn eval(
         let positive = match label {
             "1" => true,
             "0" => false,
-            other => return Err(EvalError::BadLabel { line, label: other.to_string() }),
+            other => {
+                return Err(EvalError::BadLabel {
+                    line,
+                    label: other.to_string(),
+                });
+            }
         };
         let text = record.get(text_at).unwrap_or("");
-        let username = username_at.and_then(|i| record.get(i)).filter(|u| !u.is_empty());
+        let username = username_at
+            .and_then(|i| record.get(i))
+            .filter(|u| !u.is_empty());
         let matches: Vec<Match> = rules.matches(&CommentView::new(text, username));
         for m in &matches {
             if let Some(r) = report.rules.iter_mut().find(|r| r.rule == m.rule) {
@@ -193,7 +247,8 @@ impl fmt::Display for ReplayReport {
             self.changes.len()
         )?;
         let show = |d: &Option<(String, String)>| {
-            d.as_ref().map_or_else(|| "nothing".to_string(), |(r, a)| format!("{a} ({r})"))
+            d.as_ref()
+                .map_or_else(|| "nothing".to_string(), |(r, a)| format!("{a} ({r})"))
         };
         for c in &self.changes {
             writeln!(
@@ -220,7 +275,11 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// Runs each account's current rules over its comments first seen since `since` that were
 /// evaluated when seen, and compares with what was decided then.
-pub async fn replay(config: &Config, store: &Store, since: DateTime<Utc>) -> Result<ReplayReport, StoreError> {
+pub async fn replay(
+    config: &Config,
+    store: &Store,
+    since: DateTime<Utc>,
+) -> Result<ReplayReport, StoreError> {
     let mut report = ReplayReport::default();
     for account in &config.accounts {
         let username = store.account_state(&account.name).await?.username;
@@ -246,7 +305,10 @@ pub async fn replay(config: &Config, store: &Store, since: DateTime<Utc>) -> Res
                 at,
                 history: &history,
             };
-            let now = account.rules.decide(&view).map(|m| (m.rule, m.action.as_str().to_string()));
+            let now = account
+                .rules
+                .decide(&view)
+                .map(|m| (m.rule, m.action.as_str().to_string()));
             let then = c.rule.clone().zip(c.action.clone());
             report.comments += 1;
             if now == then {
@@ -273,9 +335,30 @@ mod tests {
     #[test]
     fn eval_counts_on_a_labeled_fixture() -> Result<(), EvalError> {
         let rules = RuleSet::compile(&[
-            RuleSpec::new("scam", Action::Delete, ConditionSpec { words: vec!["forex".into()], ..ConditionSpec::default() }),
-            RuleSpec::new("rude", Action::Hide, ConditionSpec { words: vec!["idiot".into()], ..ConditionSpec::default() }),
-            RuleSpec::new("fans", Action::Approve, ConditionSpec { words: vec!["love".into()], ..ConditionSpec::default() }),
+            RuleSpec::new(
+                "scam",
+                Action::Delete,
+                ConditionSpec {
+                    words: vec!["forex".into()],
+                    ..ConditionSpec::default()
+                },
+            ),
+            RuleSpec::new(
+                "rude",
+                Action::Hide,
+                ConditionSpec {
+                    words: vec!["idiot".into()],
+                    ..ConditionSpec::default()
+                },
+            ),
+            RuleSpec::new(
+                "fans",
+                Action::Approve,
+                ConditionSpec {
+                    words: vec!["love".into()],
+                    ..ConditionSpec::default()
+                },
+            ),
         ])
         .unwrap_or_default();
         let csv = "id,text,label\n\
@@ -290,17 +373,34 @@ mod tests {
         let r = eval(&rules, csv.as_bytes(), "text", "label")?;
         // TP: rows 1, 2, 3. FN: 4. FP: 6 (row 5 is approved). TN: 5, 7, 8.
         assert_eq!((r.rows, r.tp, r.fn_, r.fp, r.tn), (8, 3, 1, 1, 3));
-        assert_eq!(r.rules[0], RuleHits { rule: "scam".into(), hits: 4, true_positives: 2, false_positives: 2 });
+        assert_eq!(
+            r.rules[0],
+            RuleHits {
+                rule: "scam".into(),
+                hits: 4,
+                true_positives: 2,
+                false_positives: 2
+            }
+        );
         assert!((r.precision() - 0.75).abs() < 1e-9);
         assert!((r.recall() - 0.75).abs() < 1e-9);
         assert!((r.f1() - 0.75).abs() < 1e-9);
         let shown = r.to_string();
-        assert!(shown.contains("precision 0.750\nrecall 0.750\nF1 0.750"), "{shown}");
+        assert!(
+            shown.contains("precision 0.750\nrecall 0.750\nF1 0.750"),
+            "{shown}"
+        );
 
         let bad = eval(&rules, "text,label\nx,maybe\n".as_bytes(), "text", "label");
-        assert_eq!(bad.err().map(|e| e.to_string()).as_deref(), Some("csv line 2: label \"maybe\" is not 0 or 1"));
+        assert_eq!(
+            bad.err().map(|e| e.to_string()).as_deref(),
+            Some("csv line 2: label \"maybe\" is not 0 or 1")
+        );
         let missing = eval(&rules, "body,label\nx,1\n".as_bytes(), "text", "label");
-        assert_eq!(missing.err().map(|e| e.to_string()).as_deref(), Some("csv has no column \"text\" (columns: body, label)"));
+        assert_eq!(
+            missing.err().map(|e| e.to_string()).as_deref(),
+            Some("csv has no column \"text\" (columns: body, label)")
+        );
         Ok(())
     }
 }

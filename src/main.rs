@@ -183,9 +183,12 @@ fn check_config(path: &std::path::Path) -> ExitCode {
 
 fn rules_command(command: RulesCommand) -> ExitCode {
     let (path, account) = match &command {
-        RulesCommand::Test { config, account, .. } | RulesCommand::Eval { config, account, .. } => {
-            (config.config.clone(), account.clone())
+        RulesCommand::Test {
+            config, account, ..
         }
+        | RulesCommand::Eval {
+            config, account, ..
+        } => (config.config.clone(), account.clone()),
         RulesCommand::Replay { config, .. } => (config.config.clone(), None),
     };
     let c = match config::load(&path) {
@@ -203,16 +206,24 @@ fn rules_command(command: RulesCommand) -> ExitCode {
         },
     };
     match command {
-        RulesCommand::Test { username, reply, text, .. } => {
+        RulesCommand::Test {
+            username,
+            reply,
+            text,
+            ..
+        } => {
             // The account's username (for impersonation) is read from the database if there is one.
-            let account_username = account.as_ref().filter(|_| c.daemon.database.exists()).and_then(|name| {
-                runtime().ok()?.block_on(async {
-                    let store = igmod::store::Store::open(&c.daemon.database).await.ok()?;
-                    let state = store.account_state(name).await.ok();
-                    store.close().await;
-                    state?.username
-                })
-            });
+            let account_username = account
+                .as_ref()
+                .filter(|_| c.daemon.database.exists())
+                .and_then(|name| {
+                    runtime().ok()?.block_on(async {
+                        let store = igmod::store::Store::open(&c.daemon.database).await.ok()?;
+                        let state = store.account_state(name).await.ok();
+                        store.close().await;
+                        state?.username
+                    })
+                });
             let view = CommentView {
                 is_reply: reply,
                 account_username: account_username.as_deref(),
@@ -221,7 +232,12 @@ fn rules_command(command: RulesCommand) -> ExitCode {
             print!("{}", evaluate::explain(&rules, &view));
             ExitCode::SUCCESS
         }
-        RulesCommand::Eval { text_column, label_column, file, .. } => {
+        RulesCommand::Eval {
+            text_column,
+            label_column,
+            file,
+            ..
+        } => {
             let input = match std::fs::File::open(&file) {
                 Ok(f) => f,
                 Err(e) => return exit(Err(anyhow::anyhow!("cannot open {}: {e}", file.display()))),
@@ -239,7 +255,8 @@ fn rules_command(command: RulesCommand) -> ExitCode {
                 let store = igmod::store::Store::open(&c.daemon.database)
                     .await
                     .with_context(|| format!("cannot open {}", c.daemon.database.display()))?;
-                let from = chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or_default();
+                let from =
+                    chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or_default();
                 let report = evaluate::replay(&c, &store, from).await?;
                 store.close().await;
                 print!("{report}");

@@ -45,7 +45,9 @@ impl AccountCtx {
         if let Ok(mut u) = self.username.lock() {
             *u = Some(username.to_string());
         }
-        self.store.set_account_username(&self.config.name, username).await
+        self.store
+            .set_account_username(&self.config.name, username)
+            .await
     }
 }
 
@@ -189,7 +191,27 @@ struct MediaReader<'a> {
 }
 
 impl MediaReader<'_> {
+    /// Reads what is new on the post, then records it oldest first (so `repeated` sees a bot
+    /// wave in the order it was written). What was read is recorded even if a later call fails.
     async fn read(&mut self, expected_new: i64) -> Result<(), PollError> {
+        let mut pages: Vec<Vec<(Comment, Option<String>)>> = Vec::new();
+        let collected = self.collect(expected_new, &mut pages).await;
+        let mut seen = HashSet::new();
+        for (comment, parent) in pages.into_iter().rev().flatten() {
+            if seen.insert(comment.id.clone()) {
+                self.record(&comment, parent.as_deref()).await?;
+            }
+        }
+        collected
+    }
+
+    /// Pages newest first until the new comments are found. Each entry of `pages` holds one
+    /// call's new comments, oldest first, each thread followed by its new replies.
+    async fn collect(
+        &mut self,
+        expected_new: i64,
+        pages: &mut Vec<Vec<(Comment, Option<String>)>>,
+    ) -> Result<(), PollError> {
         let ctx = self.ctx;
         let mut after: Option<String> = None;
         let mut long_threads = Vec::new();
@@ -210,18 +232,22 @@ impl MediaReader<'_> {
                 .collect();
             let known = ctx.store.known_comment_ids(&ids).await?;
             let mut reached_known = false;
-            for thread in &page.items {
+            let mut new = Vec::new();
+            for thread in page.items.iter().rev() {
                 if known.contains(&thread.comment.id) {
                     reached_known = true;
                 } else {
-                    self.record(&thread.comment, None).await?;
+                    new.push((thread.comment.clone(), None));
                 }
-                self.record_new(&thread.replies, &thread.comment.id, &known)
-                    .await?;
+                for reply in thread.replies.iter().filter(|r| !known.contains(&r.id)) {
+                    new.push((reply.clone(), Some(thread.comment.id.clone())));
+                }
                 if let Some(cursor) = &thread.more_replies {
                     long_threads.push((thread.comment.id.clone(), cursor.clone()));
                 }
             }
+            self.found += new.len() as i64;
+            pages.push(new);
             match page.after {
                 Some(next) if !(reached_known && self.found >= expected_new) => after = Some(next),
                 _ => break,
@@ -240,21 +266,17 @@ impl MediaReader<'_> {
                     .value;
                 let ids: Vec<&str> = page.items.iter().map(|c| c.id.as_str()).collect();
                 let known = ctx.store.known_comment_ids(&ids).await?;
-                self.record_new(&page.items, &parent, &known).await?;
+                let new: Vec<_> = page
+                    .items
+                    .into_iter()
+                    .filter(|r| !known.contains(&r.id))
+                    .map(|r| (r, Some(parent.clone())))
+                    .collect();
+                self.found += new.len() as i64;
+                // Newest pages go first in `pages`: these replies are newer than their thread.
+                pages.insert(0, new);
                 after = page.after;
             }
-        }
-        Ok(())
-    }
-
-    async fn record_new(
-        &mut self,
-        replies: &[Comment],
-        parent: &str,
-        known: &HashSet<String>,
-    ) -> Result<(), PollError> {
-        for reply in replies.iter().filter(|r| !known.contains(&r.id)) {
-            self.record(reply, Some(parent)).await?;
         }
         Ok(())
     }
@@ -270,10 +292,8 @@ impl MediaReader<'_> {
         } else {
             Disposition::Evaluated
         };
-        if disposition == Disposition::Own {
-            if let Some(u) = &c.username {
-                self.ctx.learn_username(u).await?;
-            }
+        if let (Disposition::Own, Some(u)) = (disposition, &c.username) {
+            self.ctx.learn_username(u).await?;
         }
         let text = c.text.as_deref().unwrap_or("");
         let created = c.timestamp.as_deref().and_then(timefmt::parse_graph);
@@ -283,7 +303,10 @@ impl MediaReader<'_> {
             let history = match cfg.rules.history_window() {
                 Some(window) => {
                     let since = at - chrono::Duration::from_std(window).unwrap_or_default();
-                    self.ctx.store.same_text_since(&cfg.name, &text_key, since).await?
+                    self.ctx
+                        .store
+                        .same_text_since(&cfg.name, &text_key, since)
+                        .await?
                 }
                 None => Vec::new(),
             };
@@ -325,7 +348,6 @@ impl MediaReader<'_> {
             .record_comment(&new, disposition, decision.as_ref())
             .await?
         {
-            self.found += 1;
             self.report.new_comments += 1;
             if let Some(d) = &decision {
                 self.report.decisions += 1;

@@ -558,3 +558,227 @@ async fn actions_interrupted_by_a_crash_are_reconciled_by_reading_first() {
         "no comment decided twice"
     );
 }
+
+const RULES_V2: &str = r#"
+[[rules]]
+name = "staff"
+action = "approve"
+usernames = ["acme_support"]
+
+[[rules]]
+name = "wa-bait"
+action = "delete"
+contact = ["whatsapp"]
+any = [{ contact = ["phone"] }, { regex = ['@[\w.]{3,}'] }]
+
+[[rules]]
+name = "lookalike"
+action = "hide"
+impersonation = { brands = ["acmeshoes"] }
+
+[[rules]]
+name = "wave"
+action = "hide"
+repeated = { users = 3, window = "1h" }
+min_length = 10
+
+[[rules]]
+name = "refund-help"
+action = "reply"
+reply = "Hi @{{username}}, sorry about your {{match}}! Please DM us your order number."
+words = ["refund", "broken"]
+is_reply = false
+
+[[rules]]
+name = "reels-only-flag"
+action = "flag"
+words = ["cringe"]
+media = ["REELS"]
+
+[[rules]]
+name = "trial-caps"
+action = "hide"
+dry_run = true
+max_caps_ratio = 0.8
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_action_and_context_condition_works_through_the_daemon() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let wa = env
+        .sim
+        .add_comment(&post, "deals", "wh@tsapp me +44 7700 900123");
+    let wa_innocent = env
+        .sim
+        .add_comment(&post, "fan", "my whatsapp group loves these");
+    let fake = env
+        .sim
+        .add_comment(&post, "acme.shoes.official", "DM us to claim your gift");
+    let staff = env
+        .sim
+        .add_comment(&post, "acme_support", "whatsapp us at +44 7700 900123");
+    let wave: Vec<String> = ["bot_a", "bot_b", "bot_c"]
+        .iter()
+        .map(|u| env.sim.add_comment(&post, u, "Amazing post, visit my page"))
+        .collect();
+    let refund = env.sim.add_comment(
+        &post,
+        "sad_customer",
+        "my shoes arrived BROKEN, I want a refund",
+    );
+    let refund_reply = env.sim.add_reply(&refund, "other", "same, refund please");
+    let cringe = env.sim.add_comment(&post, "critic", "cringe");
+    let shout = env
+        .sim
+        .add_comment(&post, "loud", "THIS IS THE BEST SHOE EVER");
+
+    let daemon = start(env.config_with_rules(&accounts, "", RULES_V2));
+    let db = env.pool().await;
+    wait_for("every decision acted on", T, || async {
+        deleted(&env, &wa)
+            && hidden(&env, &fake)
+            && hidden(&env, &wave[2])
+            && count(
+                &db,
+                "SELECT COUNT(*) FROM actions WHERE action = 'reply' AND status = 'done'",
+            )
+            .await
+                == 1
+    })
+    .await;
+    let polls = env.sim.calls_for(ACME);
+    wait_for("two more polls", T, || async {
+        env.sim.calls_for(ACME) >= polls + 2
+    })
+    .await;
+    daemon.stop().await;
+
+    // The reply was posted once, by the account, on the thread, with the template rendered.
+    let replies: Vec<_> = env
+        .sim
+        .comments()
+        .into_iter()
+        .filter(|c| c.parent_id.as_deref() == Some(refund.as_str()) && c.from_id == ACME)
+        .collect();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(
+        replies[0].text,
+        "Hi @sad_customer, sorry about your BROKEN! Please DM us your order number."
+    );
+    // The account's own reply is recorded as its own and not moderated.
+    assert_eq!(
+        text(
+            &db,
+            &format!(
+                "SELECT disposition FROM comments WHERE id = '{}'",
+                replies[0].id
+            )
+        )
+        .await
+        .as_deref(),
+        Some("own")
+    );
+    // A wave needs three users: the first two were seen alone.
+    assert!(!hidden(&env, &wave[0]) && !hidden(&env, &wave[1]));
+    let rule_of = |id: &str| {
+        format!(
+            "SELECT rule || '/' || action || '/' || dry_run FROM decisions WHERE comment_id = '{id}'"
+        )
+    };
+    assert_eq!(
+        text(&db, &rule_of(&wave[2])).await.as_deref(),
+        Some("wave/hide/0")
+    );
+    assert_eq!(
+        text(&db, &rule_of(&fake)).await.as_deref(),
+        Some("lookalike/hide/0")
+    );
+    assert_eq!(
+        text(&db, &rule_of(&staff)).await.as_deref(),
+        Some("staff/approve/0")
+    );
+    assert_eq!(text(&db, &rule_of(&wa_innocent)).await, None);
+    assert_eq!(
+        text(&db, &rule_of(&refund_reply)).await,
+        None,
+        "is_reply = false"
+    );
+    assert_eq!(text(&db, &rule_of(&cringe)).await, None, "not a reel");
+    assert_eq!(
+        text(&db, &rule_of(&shout)).await.as_deref(),
+        Some("trial-caps/hide/1"),
+        "per-rule dry run"
+    );
+    assert!(!hidden(&env, &shout));
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT COUNT(*) FROM actions WHERE comment_id = '{shout}'")
+        )
+        .await,
+        0
+    );
+    assert_eq!(count(&db, "SELECT SUM(hits) FROM rule_hits_daily").await, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_whose_outcome_is_unknown_is_never_sent_twice() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let asked = env.sim.add_comment(&post, "c1", "refund?");
+    let config = env.config_with_rules(&accounts, "", RULES_V2);
+    // The state a crash after a successful reply leaves: pending, one attempt, reply posted.
+    let store = Store::open(&env.db()).await.expect("store");
+    let c = NewComment {
+        id: asked.clone(),
+        account: "acme".into(),
+        media_id: post.clone(),
+        parent_id: None,
+        username: Some("c1".into()),
+        from_id: None,
+        text: Some("refund?".into()),
+        created_at: None,
+        text_key: None,
+    };
+    let message = "Hi @c1, sorry about your refund! Please DM us your order number.";
+    let d = NewDecision {
+        rule: "refund-help".into(),
+        action: Action::Reply,
+        reason: "t".into(),
+        dry_run: false,
+        message: Some(message.into()),
+    };
+    assert!(
+        store
+            .record_comment(&c, Disposition::Evaluated, Some(&d))
+            .await
+            .expect("record")
+    );
+    for a in store.pending_actions("acme").await.expect("pending") {
+        store.action_started(a.id).await.expect("started");
+    }
+    store.close().await;
+    env.sim.add_owner_reply_for_test(&asked, message);
+
+    let daemon = start(config);
+    let db = env.pool().await;
+    wait_for("reply action reconciled", T, || async {
+        count(&db, "SELECT COUNT(*) FROM actions WHERE status = 'done'").await == 1
+    })
+    .await;
+    daemon.stop().await;
+    let ours = env
+        .sim
+        .comments()
+        .into_iter()
+        .filter(|c| c.from_id == ACME)
+        .count();
+    assert_eq!(ours, 1, "the reply exists once");
+    assert_eq!(
+        text(&db, "SELECT last_error FROM actions").await.as_deref(),
+        Some("reply found when reconciled")
+    );
+}

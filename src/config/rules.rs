@@ -179,7 +179,9 @@ fn contact(v: &mut Validator, raw: Option<&Spanned<RawContact>>) -> Vec<ContactK
                 if kind.is_none() {
                     v.problem(
                         &raw.span(),
-                        format!("rules.contact: unknown kind {k:?} (email, phone, whatsapp, telegram)"),
+                        format!(
+                            "rules.contact: unknown kind {k:?} (email, phone, whatsapp, telegram)"
+                        ),
                     );
                 }
                 kind
@@ -214,7 +216,10 @@ fn repeated(v: &mut Validator, raw: &Spanned<RawRepeated>) -> Option<RepeatedSpe
             window,
         }),
         Ok(_) => {
-            v.problem(&raw.span(), "rules.repeated: window must be at least 1s".into());
+            v.problem(
+                &raw.span(),
+                "rules.repeated: window must be at least 1s".into(),
+            );
             None
         }
         Err(e) => {
@@ -234,6 +239,9 @@ pub struct RuleNames {
     pub rules: Vec<String>,
     /// Set name → its rules, in order.
     sets: Vec<(String, Vec<String>)>,
+    /// Sets of included files that failed to parse: already reported, so naming them is not
+    /// reported again.
+    broken: Vec<String>,
 }
 
 impl RuleNames {
@@ -246,6 +254,7 @@ impl RuleNames {
             .iter()
             .find(|(s, _)| s == name)
             .map(|(_, rules)| rules.clone())
+            .or_else(|| self.broken.iter().any(|b| b == name).then(Vec::new))
     }
 
     pub fn set_names(&self) -> Vec<&str> {
@@ -263,6 +272,7 @@ impl Validator {
         // (file index, default set, rule)
         let mut all: Vec<(usize, Option<String>, RawRule)> =
             main.into_iter().map(|r| (0, None, r)).collect();
+        let mut broken = Vec::new();
         for pattern in include {
             let files = match expand(self.path(), pattern.get_ref()) {
                 Ok(files) if !files.is_empty() => files,
@@ -289,9 +299,7 @@ impl Validator {
                         continue;
                     }
                 };
-                let stem = path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned());
+                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
                 self.files.push((path, text));
                 let index = self.files.len() - 1;
                 self.file = index;
@@ -300,13 +308,17 @@ impl Validator {
                     Err(e) => {
                         let span = e.span().unwrap_or(0..0);
                         self.problem(&span, e.message().trim().to_string());
+                        broken.extend(stem);
                     }
                 }
                 self.file = 0;
             }
         }
 
-        let mut names = RuleNames::default();
+        let mut names = RuleNames {
+            broken,
+            ..RuleNames::default()
+        };
         let mut seen: HashMap<String, ()> = HashMap::new();
         let mut specs = Vec::new();
         for (file, default_set, rule) in &all {
@@ -359,10 +371,14 @@ impl Validator {
                     let located = match (e.group, e.key) {
                         (_, Some("reply")) => rule.reply.as_ref().map(|r| r.span()),
                         (None, Some(key)) => rule.span_of(key, e.item),
-                        (Some(g), Some(key)) => rule.any.get(g).and_then(|g| g.span_of(key, e.item)),
+                        (Some(g), Some(key)) => {
+                            rule.any.get(g).and_then(|g| g.span_of(key, e.item))
+                        }
                         (_, None) => None,
                     };
-                    let key = e.key.map_or_else(|| "rules".to_string(), |k| format!("rules.{k}"));
+                    let key = e
+                        .key
+                        .map_or_else(|| "rules".to_string(), |k| format!("rules.{k}"));
                     let span = located.unwrap_or_else(|| rule.name.span());
                     self.problem(&span, format!("{key}: {}", e.message));
                 }
@@ -384,13 +400,18 @@ fn expand(config: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     if !name.contains('*') {
-        return Ok(if full.exists() { vec![full] } else { Vec::new() });
+        return Ok(if full.exists() {
+            vec![full]
+        } else {
+            Vec::new()
+        });
     }
     let dir = full.parent().unwrap_or(base);
     if dir.to_string_lossy().contains('*') {
         return Err(format!("{pattern:?}: only the file name may contain '*'"));
     }
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
     let mut out: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())

@@ -32,18 +32,17 @@ pub fn links(n: &Normalized) -> Vec<Link> {
         })
     });
     static OBFUSCATED: OnceLock<Option<Regex>> = OnceLock::new();
-    if let Some(ob) = re(
+    let obfuscated = re(
         &OBFUSCATED,
         r"\s*(?:[\(\[\{<]\s*(?:dot|\.)\s*[\)\]\}>]|\s(?:dot)\s)\s*",
-    ) {
-        if ob.is_match(&n.folded) {
-            let plain = ob.replace_all(&n.folded, ".");
-            find_links(&plain, |host, _| {
-                if !out.iter().any(|l| l.host == host) {
-                    out.push(Link { host, span: None });
-                }
-            });
-        }
+    );
+    if let Some(ob) = obfuscated.filter(|ob| ob.is_match(&n.folded)) {
+        let plain = ob.replace_all(&n.folded, ".");
+        find_links(&plain, |host, _| {
+            if !out.iter().any(|l| l.host == host) {
+                out.push(Link { host, span: None });
+            }
+        });
     }
     out
 }
@@ -58,10 +57,8 @@ fn find_links(text: &str, mut found: impl FnMut(String, Range<usize>)) {
     for link in finder.links(text) {
         let s = link.as_str();
         let has_scheme = s.contains("://");
-        if let Some(host) = host_of(s) {
-            if has_scheme || known_tld(&host) {
-                found(host, link.start()..link.end());
-            }
+        if let Some(host) = host_of(s).filter(|h| has_scheme || known_tld(h)) {
+            found(host, link.start()..link.end());
         }
     }
 }
@@ -93,10 +90,7 @@ fn known_tld(host: &str) -> bool {
 
 /// `host` is `domain` or one of its subdomains.
 pub fn domain_matches(host: &str, domain: &str) -> bool {
-    host == domain
-        || host
-            .strip_suffix(domain)
-            .is_some_and(|p| p.ends_with('.'))
+    host == domain || host.strip_suffix(domain).is_some_and(|p| p.ends_with('.'))
 }
 
 /// Kinds of contact details.
@@ -205,7 +199,10 @@ pub fn emoji_only(text: &str) -> bool {
         && text.chars().all(|c| {
             is_emoji(c)
                 || c.is_whitespace()
-                || matches!(c as u32, 0x200D | 0xFE0F | 0xFE0E | 0x1F3FB..=0x1F3FF | 0x20E3)
+                || matches!(
+                    c as u32,
+                    0x200D | 0xFE0F | 0xFE0E | 0x1F3FB..=0x1F3FF | 0x20E3
+                )
         })
 }
 
@@ -289,7 +286,10 @@ mod tests {
     use super::*;
 
     fn hosts(text: &str) -> Vec<String> {
-        links(&Normalized::new(text)).into_iter().map(|l| l.host).collect()
+        links(&Normalized::new(text))
+            .into_iter()
+            .map(|l| l.host)
+            .collect()
     }
 
     #[test]
@@ -319,8 +319,16 @@ mod tests {
         let found = |text: &str, kind| contact(&Normalized::new(text), kind).map(|f| f.0);
         use ContactKind::*;
         let cases = [
-            ("write to john.doe@gmail.com", Email, Some("john.doe@gmail.com")),
-            ("john (at) gmail (dot) com", Email, Some("john (at) gmail (dot) com")),
+            (
+                "write to john.doe@gmail.com",
+                Email,
+                Some("john.doe@gmail.com"),
+            ),
+            (
+                "john (at) gmail (dot) com",
+                Email,
+                Some("john (at) gmail (dot) com"),
+            ),
             ("call +1 (555) 010-9999", Phone, Some("+1 (555) 010-9999")),
             ("in 2024 we sold 300", Phone, None),
             ("wh@tsapp me", Whatsapp, Some("whatsapp")),

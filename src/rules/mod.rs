@@ -241,9 +241,18 @@ pub struct Match {
 #[derive(Debug, Clone)]
 enum Cond {
     /// Index into the word lists; `negate` for `not_words`.
-    Words { list: usize, negate: bool },
-    Regex { list: usize, form: TextForm, negate: bool },
-    Links { allow: Vec<String> },
+    Words {
+        list: usize,
+        negate: bool,
+    },
+    Regex {
+        list: usize,
+        form: TextForm,
+        negate: bool,
+    },
+    Links {
+        allow: Vec<String>,
+    },
     DenyDomains(Vec<String>),
     Contact(Vec<ContactKind>),
     MaxMentions(u32),
@@ -253,7 +262,11 @@ enum Cond {
     MaxCaps(f64),
     MinLength(u32),
     MaxLength(u32),
-    Usernames { set: RegexSet, patterns: Vec<String>, negate: bool },
+    Usernames {
+        set: RegexSet,
+        patterns: Vec<String>,
+        negate: bool,
+    },
     Impersonation(ImpersonationSpec),
     Repeated(RepeatedSpec),
     IsReply(bool),
@@ -289,10 +302,10 @@ struct RegexList {
 pub struct RuleSet {
     rules: Vec<Rule>,
     /// Every word list's patterns (skeleton form) and originals.
-    word_lists: Vec<(Vec<normalize::Pattern>, Vec<String>)>,
+    word_lists: Vec<Vec<String>>,
     /// One automaton over every word of every list; pattern id → (list, index).
     words: Option<AhoCorasick>,
-    word_ids: Vec<(usize, usize)>,
+    word_ids: Vec<(usize, usize, normalize::Pattern)>,
     regex_lists: Vec<RegexList>,
     /// One set over every regex on the normalised text. (Regexes on the original text are
     /// rare and run one by one.)
@@ -351,12 +364,18 @@ impl RuleSet {
                 )));
             }
             if any.iter().any(|g| g.conds.is_empty()) {
-                errors.push(err(format!("rule {:?} has an empty group in any", spec.name)));
+                errors.push(err(format!(
+                    "rule {:?} has an empty group in any",
+                    spec.name
+                )));
             }
             match (spec.action, &spec.reply) {
                 (Action::Reply, None) => errors.push(CompileError {
                     key: Some("reply"),
-                    ..err(format!("rule {:?} has action \"reply\" but no reply template", spec.name))
+                    ..err(format!(
+                        "rule {:?} has action \"reply\" but no reply template",
+                        spec.name
+                    ))
                 }),
                 (Action::Reply, Some(t)) if t.trim().is_empty() => errors.push(CompileError {
                     key: Some("reply"),
@@ -364,7 +383,10 @@ impl RuleSet {
                 }),
                 (a, Some(_)) if a != Action::Reply => errors.push(CompileError {
                     key: Some("reply"),
-                    ..err(format!("a reply template needs action = \"reply\", not {:?}", a.as_str()))
+                    ..err(format!(
+                        "a reply template needs action = \"reply\", not {:?}",
+                        a.as_str()
+                    ))
                 }),
                 _ => {}
             }
@@ -378,9 +400,9 @@ impl RuleSet {
             });
         }
         let all_words: Vec<&str> = set
-            .word_lists
+            .word_ids
             .iter()
-            .flat_map(|(p, _)| p.iter().map(|p| p.skeleton.as_str()))
+            .map(|(_, _, p)| p.skeleton.as_str())
             .collect();
         if !all_words.is_empty() {
             match AhoCorasick::builder()
@@ -409,7 +431,10 @@ impl RuleSet {
                     group: None,
                     key: Some("regex"),
                     item: None,
-                    message: format!("the rules' regexes together are too large: {}", one_line(&e)),
+                    message: format!(
+                        "the rules' regexes together are too large: {}",
+                        one_line(&e)
+                    ),
                 }),
             }
         }
@@ -482,10 +507,7 @@ impl RuleSet {
                         .map(|e| e.detail.as_str())
                         .collect::<Vec<_>>()
                         .join(" and "),
-                    reply: rule
-                        .reply
-                        .as_ref()
-                        .map(|t| render(t, comment, &evidence)),
+                    reply: rule.reply.as_ref().map(|t| render(t, comment, &evidence)),
                     evidence,
                 });
             }
@@ -503,13 +525,14 @@ impl RuleSet {
         let mut words = vec![None; self.word_lists.len()];
         if let Some(ac) = &self.words {
             for m in ac.find_overlapping_iter(&n.skeleton) {
-                let Some(&(list, index)) = self.word_ids.get(m.pattern().as_usize()) else {
+                let Some((list, index, pattern)) = self.word_ids.get(m.pattern().as_usize()) else {
                     continue;
                 };
+                let (list, index) = (*list, *index);
                 if words[list].is_some() {
                     continue;
                 }
-                if let Some(span) = self.word_lists[list].0[index].verify(n, m.range()) {
+                if let Some(span) = pattern.verify(n, m.range()) {
                     words[list] = Some((index, span));
                 }
             }
@@ -557,7 +580,12 @@ fn render(template: &str, comment: &CommentView<'_>, evidence: &[Evidence]) -> S
 }
 
 impl Rule {
-    fn check(&self, c: &CommentView<'_>, scan: &mut Scan<'_>, set: &RuleSet) -> Option<Vec<Evidence>> {
+    fn check(
+        &self,
+        c: &CommentView<'_>,
+        scan: &mut Scan<'_>,
+        set: &RuleSet,
+    ) -> Option<Vec<Evidence>> {
         let mut evidence = self.all.check(c, scan, set)?;
         if !self.any.is_empty() {
             let more = self.any.iter().find_map(|g| g.check(c, scan, set))?;
@@ -568,7 +596,12 @@ impl Rule {
 }
 
 impl Group {
-    fn check(&self, c: &CommentView<'_>, scan: &mut Scan<'_>, set: &RuleSet) -> Option<Vec<Evidence>> {
+    fn check(
+        &self,
+        c: &CommentView<'_>,
+        scan: &mut Scan<'_>,
+        set: &RuleSet,
+    ) -> Option<Vec<Evidence>> {
         let mut evidence = Vec::with_capacity(self.conds.len());
         for cond in &self.conds {
             if let Some(e) = cond.check(c, scan, set)? {
@@ -595,12 +628,18 @@ impl Cond {
 
     /// `None`: the condition fails. `Some(None)`: it holds without evidence (a negative
     /// condition). `Some(Some(e))`: it holds, because of `e`.
-    fn check(&self, c: &CommentView<'_>, scan: &mut Scan<'_>, set: &RuleSet) -> Option<Option<Evidence>> {
+    fn check(
+        &self,
+        c: &CommentView<'_>,
+        scan: &mut Scan<'_>,
+        set: &RuleSet,
+    ) -> Option<Option<Evidence>> {
         match self {
             Cond::Words { list, negate } => match (&scan.words[*list], negate) {
-                (Some((i, span)), false) => {
-                    ev(format!("word \"{}\"", set.word_lists[*list].1[*i]), Some(span.clone()))
-                }
+                (Some((i, span)), false) => ev(
+                    format!("word \"{}\"", set.word_lists[*list][*i]),
+                    Some(span.clone()),
+                ),
                 (None, true) => Some(None),
                 _ => None,
             },
@@ -620,7 +659,9 @@ impl Cond {
                         .find_map(|(i, r)| r.find(c.text).map(|m| (i, Some(m.range())))),
                 };
                 match (hit, negate) {
-                    (Some((i, span)), false) => ev(format!("regex \"{}\"", regexes.patterns[i]), span),
+                    (Some((i, span)), false) => {
+                        ev(format!("regex \"{}\"", regexes.patterns[i]), span)
+                    }
                     (None, true) => Some(None),
                     _ => None,
                 }
@@ -640,45 +681,96 @@ impl Cond {
                 ev(format!("denied domain \"{}\"", l.host), l.span.clone())
             }
             Cond::Contact(kinds) => kinds.iter().find_map(|k| {
-                detect::contact(scan.n, *k)
-                    .map(|(what, span)| Some(Evidence { detail: format!("{} contact \"{what}\"", k.as_str()), span }))
+                detect::contact(scan.n, *k).map(|(what, span)| {
+                    Some(Evidence {
+                        detail: format!("{} contact \"{what}\"", k.as_str()),
+                        span,
+                    })
+                })
             }),
             Cond::MaxMentions(max) => {
                 let count = detect::mentions(c.text);
-                (count > *max as usize).then(|| Some(Evidence { detail: format!("{count} mentions (more than {max})"), span: None }))
+                (count > *max as usize).then(|| {
+                    let noun = if count == 1 { "mention" } else { "mentions" };
+                    Some(Evidence {
+                        detail: format!("{count} {noun} (more than {max})"),
+                        span: None,
+                    })
+                })
             }
-            Cond::MentionsOnly => detect::mentions_only(c.text)
-                .then(|| Some(Evidence { detail: "only mentions".into(), span: None })),
+            Cond::MentionsOnly => detect::mentions_only(c.text).then(|| {
+                Some(Evidence {
+                    detail: "only mentions".into(),
+                    span: None,
+                })
+            }),
             Cond::MaxEmojis(max) => {
                 let count = detect::emojis(c.text);
-                (count > *max as usize).then(|| Some(Evidence { detail: format!("{count} emoji (more than {max})"), span: None }))
+                (count > *max as usize).then(|| {
+                    Some(Evidence {
+                        detail: format!("{count} emoji (more than {max})"),
+                        span: None,
+                    })
+                })
             }
-            Cond::EmojiOnly => detect::emoji_only(c.text)
-                .then(|| Some(Evidence { detail: "only emoji".into(), span: None })),
+            Cond::EmojiOnly => detect::emoji_only(c.text).then(|| {
+                Some(Evidence {
+                    detail: "only emoji".into(),
+                    span: None,
+                })
+            }),
             Cond::MaxCaps(max) => {
                 let ratio = detect::caps_ratio(c.text)?;
-                (ratio > *max).then(|| Some(Evidence { detail: format!("{:.0}% capitals (more than {:.0}%)", ratio * 100.0, max * 100.0), span: None }))
+                (ratio > *max).then(|| {
+                    Some(Evidence {
+                        detail: format!(
+                            "{:.0}% capitals (more than {:.0}%)",
+                            ratio * 100.0,
+                            max * 100.0
+                        ),
+                        span: None,
+                    })
+                })
             }
             Cond::MinLength(min) => {
                 let len = c.text.chars().count();
-                (len >= *min as usize).then(|| Some(Evidence { detail: format!("length {len} (at least {min})"), span: None }))
+                (len >= *min as usize).then(|| {
+                    Some(Evidence {
+                        detail: format!("length {len} (at least {min})"),
+                        span: None,
+                    })
+                })
             }
             Cond::MaxLength(max) => {
                 let len = c.text.chars().count();
-                (len <= *max as usize).then(|| Some(Evidence { detail: format!("length {len} (at most {max})"), span: None }))
+                (len <= *max as usize).then(|| {
+                    Some(Evidence {
+                        detail: format!("length {len} (at most {max})"),
+                        span: None,
+                    })
+                })
             }
-            Cond::Usernames { set, patterns, negate } => {
+            Cond::Usernames {
+                set,
+                patterns,
+                negate,
+            } => {
                 let username = c.username.unwrap_or("");
                 let hit = set.matches(username).iter().next();
                 match (hit, negate) {
-                    (Some(i), false) => ev(format!("username \"{username}\" matches \"{}\"", patterns[i]), None),
+                    (Some(i), false) => ev(
+                        format!("username \"{username}\" matches \"{}\"", patterns[i]),
+                        None,
+                    ),
                     (None, true) => Some(None),
                     _ => None,
                 }
             }
             Cond::Impersonation(spec) => {
                 let username = c.username?;
-                if c.account_username.is_some_and(|a| a.eq_ignore_ascii_case(username)) {
+                if c.account_username
+                    .is_some_and(|a| a.eq_ignore_ascii_case(username))
+                {
                     return None;
                 }
                 let brand = c
@@ -686,7 +778,10 @@ impl Cond {
                     .into_iter()
                     .chain(spec.brands.iter().map(String::as_str))
                     .find(|b| detect::impersonates(username, b, spec.max_distance))?;
-                ev(format!("username \"{username}\" impersonates \"{brand}\""), None)
+                ev(
+                    format!("username \"{username}\" impersonates \"{brand}\""),
+                    None,
+                )
             }
             Cond::Repeated(spec) => {
                 let since = c.at - i64::try_from(spec.window.as_secs()).unwrap_or(i64::MAX);
@@ -695,7 +790,10 @@ impl Cond {
                 if let (Some(n), Some(user)) = (spec.per_user, c.username) {
                     let same = 1 + recent.clone().filter(|s| s.username == user).count();
                     if same >= n as usize {
-                        return ev(format!("same text {same} times from @{user} within {window}"), None);
+                        return ev(
+                            format!("same text {same} times from @{user} within {window}"),
+                            None,
+                        );
                     }
                 }
                 if let Some(k) = spec.users {
@@ -704,17 +802,28 @@ impl Cond {
                         users.insert(u);
                     }
                     if users.len() >= k as usize {
-                        return ev(format!("same text from {} users within {window}", users.len()), None);
+                        return ev(
+                            format!("same text from {} users within {window}", users.len()),
+                            None,
+                        );
                     }
                 }
                 None
             }
             Cond::IsReply(want) => (c.is_reply == *want).then(|| {
-                Some(Evidence { detail: if *want { "is a reply".into() } else { "is not a reply".into() }, span: None })
+                Some(Evidence {
+                    detail: if *want {
+                        "is a reply".into()
+                    } else {
+                        "is not a reply".into()
+                    },
+                    span: None,
+                })
             }),
             Cond::Media(list) => {
                 let hit = list.iter().find(|m| {
-                    c.media_id == Some(m.as_str()) || c.media_type.is_some_and(|t| t.eq_ignore_ascii_case(m))
+                    c.media_id == Some(m.as_str())
+                        || c.media_type.is_some_and(|t| t.eq_ignore_ascii_case(m))
                 })?;
                 ev(format!("media {hit}"), None)
             }
@@ -746,16 +855,21 @@ impl GroupCompiler<'_> {
             return None;
         }
         let list = self.set.word_lists.len();
-        let mut patterns = Vec::new();
         for (i, w) in words.iter().enumerate() {
             let p = normalize::Pattern::new(w);
             if p.skeleton.trim().is_empty() {
                 self.error(key, Some(i), format!("word {w:?} has no letters or digits"));
+                continue;
             }
-            self.set.word_ids.push((list, i));
-            patterns.push(p);
+            // A phrase also matches written as one word: hashtags (#cryptosignals) and
+            // spaced-out letters (c r y p t o s i g n a l s) drop the spaces.
+            if p.skeleton.contains(' ') {
+                let joined = normalize::Pattern::new(&p.skeleton.replace(' ', ""));
+                self.set.word_ids.push((list, i, joined));
+            }
+            self.set.word_ids.push((list, i, p));
         }
-        self.set.word_lists.push((patterns, words.to_vec()));
+        self.set.word_lists.push(words.to_vec());
         Some(list)
     }
 
@@ -767,7 +881,11 @@ impl GroupCompiler<'_> {
         for (i, p) in patterns.iter().enumerate() {
             match RegexBuilder::new(p).size_limit(REGEX_SIZE_LIMIT).build() {
                 Ok(r) => compiled.push(r),
-                Err(e) => self.error(key, Some(i), format!("invalid regex pattern {p:?}: {}", one_line(&e))),
+                Err(e) => self.error(
+                    key,
+                    Some(i),
+                    format!("invalid regex pattern {p:?}: {}", one_line(&e)),
+                ),
             }
         }
         if compiled.len() != patterns.len() {
@@ -796,12 +914,27 @@ impl GroupCompiler<'_> {
         let wrapped: Vec<String> = patterns.iter().map(|p| format!("(?i)^(?:{p})$")).collect();
         for (i, w) in wrapped.iter().enumerate() {
             if let Err(e) = RegexBuilder::new(w).size_limit(REGEX_SIZE_LIMIT).build() {
-                self.error(key, Some(i), format!("invalid username pattern {:?}: {}", patterns[i], one_line(&e)));
+                self.error(
+                    key,
+                    Some(i),
+                    format!(
+                        "invalid username pattern {:?}: {}",
+                        patterns[i],
+                        one_line(&e)
+                    ),
+                );
                 return None;
             }
         }
-        match RegexSetBuilder::new(&wrapped).size_limit(REGEX_SIZE_LIMIT).build() {
-            Ok(set) => Some(Cond::Usernames { set, patterns: patterns.to_vec(), negate }),
+        match RegexSetBuilder::new(&wrapped)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+        {
+            Ok(set) => Some(Cond::Usernames {
+                set,
+                patterns: patterns.to_vec(),
+                negate,
+            }),
             Err(e) => {
                 self.error(key, None, one_line(&e));
                 None
@@ -812,24 +945,43 @@ impl GroupCompiler<'_> {
     fn compile(&mut self, c: &ConditionSpec) -> Group {
         let mut conds = Vec::new();
         if let Some(list) = self.words("words", &c.words) {
-            conds.push(Cond::Words { list, negate: false });
+            conds.push(Cond::Words {
+                list,
+                negate: false,
+            });
         }
         if let Some(list) = self.words("not_words", &c.not_words) {
             conds.push(Cond::Words { list, negate: true });
         }
         if let Some(list) = self.regexes("regex", &c.regex, c.regex_on) {
-            conds.push(Cond::Regex { list, form: c.regex_on, negate: false });
+            conds.push(Cond::Regex {
+                list,
+                form: c.regex_on,
+                negate: false,
+            });
         }
         if let Some(list) = self.regexes("not_regex", &c.not_regex, c.regex_on) {
-            conds.push(Cond::Regex { list, form: c.regex_on, negate: true });
+            conds.push(Cond::Regex {
+                list,
+                form: c.regex_on,
+                negate: true,
+            });
         }
         let domains = |v: &[String]| -> Vec<String> {
-            v.iter().map(|d| d.trim().trim_start_matches('.').to_lowercase()).collect()
+            v.iter()
+                .map(|d| d.trim().trim_start_matches('.').to_lowercase())
+                .collect()
         };
         if c.links {
-            conds.push(Cond::Links { allow: domains(&c.allow_domains) });
+            conds.push(Cond::Links {
+                allow: domains(&c.allow_domains),
+            });
         } else if !c.allow_domains.is_empty() {
-            self.error("allow_domains", None, "allow_domains needs links = true".into());
+            self.error(
+                "allow_domains",
+                None,
+                "allow_domains needs links = true".into(),
+            );
         }
         if !c.deny_domains.is_empty() {
             conds.push(Cond::DenyDomains(domains(&c.deny_domains)));
@@ -851,7 +1003,11 @@ impl GroupCompiler<'_> {
         }
         if let Some(r) = c.max_caps_ratio {
             if !(0.0..1.0).contains(&r) {
-                self.error("max_caps_ratio", None, format!("max_caps_ratio {r} must be at least 0 and below 1"));
+                self.error(
+                    "max_caps_ratio",
+                    None,
+                    format!("max_caps_ratio {r} must be at least 0 and below 1"),
+                );
             }
             conds.push(Cond::MaxCaps(r));
         }
@@ -875,7 +1031,11 @@ impl GroupCompiler<'_> {
                 self.error("repeated", None, "repeated needs per_user or users".into());
             }
             if r.per_user == Some(0) || r.users == Some(0) {
-                self.error("repeated", None, "repeated thresholds must be at least 1".into());
+                self.error(
+                    "repeated",
+                    None,
+                    "repeated thresholds must be at least 1".into(),
+                );
             }
             conds.push(Cond::Repeated(r.clone()));
         }

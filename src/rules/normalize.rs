@@ -26,6 +26,9 @@ use std::ops::Range;
 
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
+/// A word's characters with their original byte ranges.
+type Word = Vec<(char, (u32, u32))>;
+
 /// One character of the skeleton.
 #[derive(Debug, Clone, Copy)]
 pub struct SkelChar {
@@ -99,8 +102,8 @@ impl Normalized {
 
     fn build_skeleton(&mut self) {
         // 5. words
-        let mut words: Vec<Vec<(char, (u32, u32))>> = Vec::new();
-        let mut current: Vec<(char, (u32, u32))> = Vec::new();
+        let mut words: Vec<Word> = Vec::new();
+        let mut current: Word = Vec::new();
         let chars: Vec<(char, (u32, u32))> = self
             .folded
             .chars()
@@ -125,7 +128,7 @@ impl Normalized {
             words.push(current);
         }
         // 6. join runs of single-character words
-        let mut joined: Vec<(Vec<(char, (u32, u32))>, bool)> = Vec::with_capacity(words.len());
+        let mut joined: Vec<(Word, bool)> = Vec::with_capacity(words.len());
         let mut i = 0;
         while i < words.len() {
             let mut j = i;

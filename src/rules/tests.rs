@@ -31,7 +31,11 @@ fn example() -> RuleSet {
                 ..ConditionSpec::default()
             },
         ),
-        rule("scam", Action::Delete, words(&["crypto signal", "forex", "dm me to earn"])),
+        rule(
+            "scam",
+            Action::Delete,
+            words(&["crypto signal", "forex", "dm me to earn"]),
+        ),
         rule(
             "scam-dm",
             Action::Delete,
@@ -40,7 +44,11 @@ fn example() -> RuleSet {
                 ..ConditionSpec::default()
             },
         ),
-        rule("profanity", Action::Hide, words(&["idiot", "scumbag", "ass"])),
+        rule(
+            "profanity",
+            Action::Hide,
+            words(&["idiot", "scumbag", "ass"]),
+        ),
         rule(
             "links",
             Action::Hide,
@@ -92,19 +100,29 @@ fn evasions_match() {
         "WhatsApp   me!",
         "FREE MONEY",
         "free-money",
+        "#freemoney",
+        "f r e e m o n e y",
         "freeeee moneyyyy",
         "f0rex",
         "F0R3X",
         "🇫🇴🇷🇪🇽",
     ] {
-        assert_eq!(decide(&rules, text, None).map(|d| d.0).as_deref(), Some("scam"), "{text:?} must match");
+        assert_eq!(
+            decide(&rules, text, None).map(|d| d.0).as_deref(),
+            Some("scam"),
+            "{text:?} must match"
+        );
     }
 }
 
 #[test]
 fn innocent_look_alikes_do_not_match() {
     let rules = compile(&[
-        rule("p", Action::Hide, words(&["ass", "scam", "hell", "cum", "tit"])),
+        rule(
+            "p",
+            Action::Hide,
+            words(&["ass", "scam", "hell", "cum", "tit"]),
+        ),
         rule("s", Action::Delete, words(&["forex", "free money"])),
     ]);
     for text in [
@@ -136,23 +154,51 @@ fn example_decisions_and_priority() {
         ("Love this colour!", Some("fan1"), None),
         ("FOREX!", Some("x"), Some(("scam", Action::Delete))),
         ("Fórex is great", Some("x"), Some(("scam", Action::Delete))),
-        ("join my CRYPTO   SIGNAL group", Some("x"), Some(("scam", Action::Delete))),
+        (
+            "join my CRYPTO   SIGNAL group",
+            Some("x"),
+            Some(("scam", Action::Delete)),
+        ),
         ("crypto signals", Some("x"), None),
-        ("dm @bob for info", Some("x"), Some(("scam-dm", Action::Delete))),
+        (
+            "dm @bob for info",
+            Some("x"),
+            Some(("scam-dm", Action::Delete)),
+        ),
         ("you idiot", Some("x"), Some(("profanity", Action::Hide))),
         ("idiotic plan", Some("x"), None),
-        ("see spam-shop.biz now", Some("x"), Some(("links", Action::Hide))),
+        (
+            "see spam-shop.biz now",
+            Some("x"),
+            Some(("links", Action::Hide)),
+        ),
         ("see https://acme.com/sale", Some("x"), None),
         ("see shop.acme.com", Some("x"), None),
         ("see notacme.com", Some("x"), Some(("links", Action::Hide))),
         ("@a @b @c", Some("x"), None),
-        ("@a @b @c @d", Some("x"), Some(("mention-spam", Action::Hide))),
+        (
+            "@a @b @c @d",
+            Some("x"),
+            Some(("mention-spam", Action::Hide)),
+        ),
         // Delete beats hide when both match, whatever the order.
         ("idiot, forex", Some("x"), Some(("scam", Action::Delete))),
         // Approve beats everything.
-        ("forex idiot", Some("acme_support"), Some(("trusted", Action::Approve))),
-        ("forex idiot", Some("ACME"), Some(("trusted", Action::Approve))),
-        ("forex", Some("acme_supporter"), Some(("scam", Action::Delete))),
+        (
+            "forex idiot",
+            Some("acme_support"),
+            Some(("trusted", Action::Approve)),
+        ),
+        (
+            "forex idiot",
+            Some("ACME"),
+            Some(("trusted", Action::Approve)),
+        ),
+        (
+            "forex",
+            Some("acme_supporter"),
+            Some(("scam", Action::Delete)),
+        ),
         ("forex", None, Some(("scam", Action::Delete))),
     ];
     for (text, username, expected) in cases {
@@ -177,13 +223,26 @@ fn ties_go_to_the_earlier_rule_and_reply_ranks_below_hide() {
         rule("second", Action::Flag, words(&["refund"])),
         rule("rude", Action::Hide, words(&["idiot"])),
     ]);
-    assert_eq!(decide(&rules, "refund please", None).map(|d| d.0).as_deref(), Some("polite"));
-    assert_eq!(decide(&rules, "refund, idiot", None).map(|d| d.0).as_deref(), Some("rude"));
+    assert_eq!(
+        decide(&rules, "refund please", None)
+            .map(|d| d.0)
+            .as_deref(),
+        Some("polite")
+    );
+    assert_eq!(
+        decide(&rules, "refund, idiot", None)
+            .map(|d| d.0)
+            .as_deref(),
+        Some("rude")
+    );
     let flags = compile(&[
         rule("first", Action::Flag, words(&["refund"])),
         rule("second", Action::Flag, words(&["refund"])),
     ]);
-    assert_eq!(decide(&flags, "refund", None).map(|d| d.0).as_deref(), Some("first"));
+    assert_eq!(
+        decide(&flags, "refund", None).map(|d| d.0).as_deref(),
+        Some("first")
+    );
 }
 
 /// (condition, text, username, context tweak, should match)
@@ -193,49 +252,433 @@ fn every_condition() {
     type Tweak = fn(&mut CommentView<'static>);
     let none: Tweak = |_| {};
     let history = Box::leak(Box::new(vec![
-        Seen { username: "bot1".into(), at: 1000 },
-        Seen { username: "bot1".into(), at: 1500 },
-        Seen { username: "bot2".into(), at: 1600 },
-        Seen { username: "bot3".into(), at: 100 },
+        Seen {
+            username: "bot1".into(),
+            at: 1000,
+        },
+        Seen {
+            username: "bot1".into(),
+            at: 1500,
+        },
+        Seen {
+            username: "bot2".into(),
+            at: 1600,
+        },
+        Seen {
+            username: "bot3".into(),
+            at: 100,
+        },
     ]));
     let cases: Vec<(ConditionSpec, &str, Option<&str>, Tweak, bool)> = vec![
-        (ConditionSpec { not_words: vec!["thanks".into()], words: vec!["refund".into()], ..c() }, "refund now", None, none, true),
-        (ConditionSpec { not_words: vec!["thanks".into()], words: vec!["refund".into()], ..c() }, "refund, thanks", None, none, false),
-        (ConditionSpec { regex: vec![r"\d{3,}\s*%".into()], ..c() }, "200 % returns", None, none, true),
-        (ConditionSpec { regex: vec!["forex".into()], regex_on: TextForm::Original, ..c() }, "FOREX", None, none, false),
-        (ConditionSpec { regex: vec!["FOREX".into()], regex_on: TextForm::Original, ..c() }, "FOREX", None, none, true),
-        (ConditionSpec { regex: vec!["forex".into()], ..c() }, "ＦＯＲＥＸ", None, none, true),
-        (ConditionSpec { regex: vec!["buy".into()], not_regex: vec!["don.t".into()], ..c() }, "don't buy", None, none, false),
-        (ConditionSpec { links: true, ..c() }, "go to spam(dot)biz", None, none, true),
-        (ConditionSpec { deny_domains: vec!["bit.ly".into()], ..c() }, "see https://bit.ly/x and acme.com", None, none, true),
-        (ConditionSpec { deny_domains: vec!["bit.ly".into()], ..c() }, "see acme.com", None, none, false),
-        (ConditionSpec { contact: ContactKind::ALL.to_vec(), ..c() }, "mail me: x@y.io", None, none, true),
-        (ConditionSpec { contact: vec![ContactKind::Phone], ..c() }, "call +44 7700 900123", None, none, true),
-        (ConditionSpec { contact: vec![ContactKind::Phone], ..c() }, "sold 3 in 2024", None, none, false),
-        (ConditionSpec { contact: vec![ContactKind::Whatsapp], ..c() }, "wh@tsapp +1555", None, none, true),
-        (ConditionSpec { mentions_only: true, ..c() }, "@a @b", None, none, true),
-        (ConditionSpec { mentions_only: true, ..c() }, "@a nice", None, none, false),
-        (ConditionSpec { max_emojis: Some(3), ..c() }, "🔥🔥🔥🔥", None, none, true),
-        (ConditionSpec { max_emojis: Some(3), ..c() }, "🔥🔥🔥 wow", None, none, false),
-        (ConditionSpec { emoji_only: true, ..c() }, "😍😍", None, none, true),
-        (ConditionSpec { max_caps_ratio: Some(0.7), ..c() }, "BUY THIS NOW PLEASE", None, none, true),
-        (ConditionSpec { max_caps_ratio: Some(0.7), ..c() }, "Buy this now please", None, none, false),
-        (ConditionSpec { min_length: Some(10), words: vec!["x".into()], ..c() }, "x", None, none, false),
-        (ConditionSpec { max_length: Some(3), ..c() }, "ok!", None, none, true),
-        (ConditionSpec { max_length: Some(3), ..c() }, "okay", None, none, false),
-        (ConditionSpec { usernames: vec![r"wealth\.mentor\d*".into()], ..c() }, "hi", Some("Wealth.Mentor22"), none, true),
-        (ConditionSpec { words: vec!["hi".into()], not_usernames: vec!["acme.*".into()], ..c() }, "hi", Some("acme_team"), none, false),
-        (ConditionSpec { impersonation: Some(ImpersonationSpec { brands: vec!["acme".into()], max_distance: 1 }), ..c() }, "hi", Some("acme.official"), none, true),
-        (ConditionSpec { impersonation: Some(ImpersonationSpec { brands: vec![], max_distance: 1 }), ..c() }, "hi", Some("acrne"), |v| v.account_username = Some("acme"), true),
-        (ConditionSpec { impersonation: Some(ImpersonationSpec { brands: vec![], max_distance: 1 }), ..c() }, "hi", Some("acme"), |v| v.account_username = Some("acme"), false),
-        (ConditionSpec { repeated: Some(RepeatedSpec { per_user: Some(3), users: None, window: Duration::from_secs(3600) }), ..c() }, "x", Some("bot1"), |v| { v.at = 2000; }, true),
-        (ConditionSpec { repeated: Some(RepeatedSpec { per_user: Some(4), users: None, window: Duration::from_secs(3600) }), ..c() }, "x", Some("bot1"), |v| { v.at = 2000; }, false),
-        (ConditionSpec { repeated: Some(RepeatedSpec { per_user: None, users: Some(4), window: Duration::from_secs(3600) }), ..c() }, "x", Some("bot4"), |v| { v.at = 2000; }, true),
-        (ConditionSpec { repeated: Some(RepeatedSpec { per_user: None, users: Some(4), window: Duration::from_secs(1000) }), ..c() }, "x", Some("bot4"), |v| { v.at = 2000; }, false),
-        (ConditionSpec { is_reply: Some(true), words: vec!["x".into()], ..c() }, "x", None, |v| v.is_reply = true, true),
-        (ConditionSpec { is_reply: Some(true), words: vec!["x".into()], ..c() }, "x", None, none, false),
-        (ConditionSpec { media: vec!["REELS".into()], ..c() }, "x", None, |v| v.media_type = Some("REELS"), true),
-        (ConditionSpec { media: vec!["179001".into()], ..c() }, "x", None, |v| v.media_id = Some("179002"), false),
+        (
+            ConditionSpec {
+                not_words: vec!["thanks".into()],
+                words: vec!["refund".into()],
+                ..c()
+            },
+            "refund now",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                not_words: vec!["thanks".into()],
+                words: vec!["refund".into()],
+                ..c()
+            },
+            "refund, thanks",
+            None,
+            none,
+            false,
+        ),
+        (
+            ConditionSpec {
+                regex: vec![r"\d{3,}\s*%".into()],
+                ..c()
+            },
+            "200 % returns",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                regex: vec!["forex".into()],
+                regex_on: TextForm::Original,
+                ..c()
+            },
+            "FOREX",
+            None,
+            none,
+            false,
+        ),
+        (
+            ConditionSpec {
+                regex: vec!["FOREX".into()],
+                regex_on: TextForm::Original,
+                ..c()
+            },
+            "FOREX",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                regex: vec!["forex".into()],
+                ..c()
+            },
+            "ＦＯＲＥＸ",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                regex: vec!["buy".into()],
+                not_regex: vec!["don.t".into()],
+                ..c()
+            },
+            "don't buy",
+            None,
+            none,
+            false,
+        ),
+        (
+            ConditionSpec { links: true, ..c() },
+            "go to spam(dot)biz",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                deny_domains: vec!["bit.ly".into()],
+                ..c()
+            },
+            "see https://bit.ly/x and acme.com",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                deny_domains: vec!["bit.ly".into()],
+                ..c()
+            },
+            "see acme.com",
+            None,
+            none,
+            false,
+        ),
+        (
+            ConditionSpec {
+                contact: ContactKind::ALL.to_vec(),
+                ..c()
+            },
+            "mail me: x@y.io",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                contact: vec![ContactKind::Phone],
+                ..c()
+            },
+            "call +44 7700 900123",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                contact: vec![ContactKind::Phone],
+                ..c()
+            },
+            "sold 3 in 2024",
+            None,
+            none,
+            false,
+        ),
+        (
+            ConditionSpec {
+                contact: vec![ContactKind::Whatsapp],
+                ..c()
+            },
+            "wh@tsapp +1555",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                mentions_only: true,
+                ..c()
+            },
+            "@a @b",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                mentions_only: true,
+                ..c()
+            },
+            "@a nice",
+            None,
+            none,
+            false,
+        ),
+        (
+            ConditionSpec {
+                max_emojis: Some(3),
+                ..c()
+            },
+            "🔥🔥🔥🔥",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                max_emojis: Some(3),
+                ..c()
+            },
+            "🔥🔥🔥 wow",
+            None,
+            none,
+            false,
+        ),
+        (
+            ConditionSpec {
+                emoji_only: true,
+                ..c()
+            },
+            "😍😍",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                max_caps_ratio: Some(0.7),
+                ..c()
+            },
+            "BUY THIS NOW PLEASE",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                max_caps_ratio: Some(0.7),
+                ..c()
+            },
+            "Buy this now please",
+            None,
+            none,
+            false,
+        ),
+        (
+            ConditionSpec {
+                min_length: Some(10),
+                words: vec!["x".into()],
+                ..c()
+            },
+            "x",
+            None,
+            none,
+            false,
+        ),
+        (
+            ConditionSpec {
+                max_length: Some(3),
+                ..c()
+            },
+            "ok!",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                max_length: Some(3),
+                ..c()
+            },
+            "okay",
+            None,
+            none,
+            false,
+        ),
+        (
+            ConditionSpec {
+                usernames: vec![r"wealth\.mentor\d*".into()],
+                ..c()
+            },
+            "hi",
+            Some("Wealth.Mentor22"),
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                words: vec!["hi".into()],
+                not_usernames: vec!["acme.*".into()],
+                ..c()
+            },
+            "hi",
+            Some("acme_team"),
+            none,
+            false,
+        ),
+        (
+            ConditionSpec {
+                impersonation: Some(ImpersonationSpec {
+                    brands: vec!["acme".into()],
+                    max_distance: 1,
+                }),
+                ..c()
+            },
+            "hi",
+            Some("acme.official"),
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                impersonation: Some(ImpersonationSpec {
+                    brands: vec![],
+                    max_distance: 1,
+                }),
+                ..c()
+            },
+            "hi",
+            Some("acrne"),
+            |v| v.account_username = Some("acme"),
+            true,
+        ),
+        (
+            ConditionSpec {
+                impersonation: Some(ImpersonationSpec {
+                    brands: vec![],
+                    max_distance: 1,
+                }),
+                ..c()
+            },
+            "hi",
+            Some("acme"),
+            |v| v.account_username = Some("acme"),
+            false,
+        ),
+        (
+            ConditionSpec {
+                repeated: Some(RepeatedSpec {
+                    per_user: Some(3),
+                    users: None,
+                    window: Duration::from_secs(3600),
+                }),
+                ..c()
+            },
+            "x",
+            Some("bot1"),
+            |v| {
+                v.at = 2000;
+            },
+            true,
+        ),
+        (
+            ConditionSpec {
+                repeated: Some(RepeatedSpec {
+                    per_user: Some(4),
+                    users: None,
+                    window: Duration::from_secs(3600),
+                }),
+                ..c()
+            },
+            "x",
+            Some("bot1"),
+            |v| {
+                v.at = 2000;
+            },
+            false,
+        ),
+        (
+            ConditionSpec {
+                repeated: Some(RepeatedSpec {
+                    per_user: None,
+                    users: Some(4),
+                    window: Duration::from_secs(3600),
+                }),
+                ..c()
+            },
+            "x",
+            Some("bot4"),
+            |v| {
+                v.at = 2000;
+            },
+            true,
+        ),
+        (
+            ConditionSpec {
+                repeated: Some(RepeatedSpec {
+                    per_user: None,
+                    users: Some(4),
+                    window: Duration::from_secs(1000),
+                }),
+                ..c()
+            },
+            "x",
+            Some("bot4"),
+            |v| {
+                v.at = 2000;
+            },
+            false,
+        ),
+        (
+            ConditionSpec {
+                is_reply: Some(true),
+                words: vec!["x".into()],
+                ..c()
+            },
+            "x",
+            None,
+            |v| v.is_reply = true,
+            true,
+        ),
+        (
+            ConditionSpec {
+                is_reply: Some(true),
+                words: vec!["x".into()],
+                ..c()
+            },
+            "x",
+            None,
+            none,
+            false,
+        ),
+        (
+            ConditionSpec {
+                media: vec!["REELS".into()],
+                ..c()
+            },
+            "x",
+            None,
+            |v| v.media_type = Some("REELS"),
+            true,
+        ),
+        (
+            ConditionSpec {
+                media: vec!["179001".into()],
+                ..c()
+            },
+            "x",
+            None,
+            |v| v.media_id = Some("179002"),
+            false,
+        ),
     ];
     for (i, (cond, text, username, tweak, expected)) in cases.into_iter().enumerate() {
         let rules = compile(&[rule("r", Action::Flag, cond)]);
@@ -243,15 +686,32 @@ fn every_condition() {
         view.history = history;
         tweak(&mut view);
         let got = rules.decide(&view);
-        assert_eq!(got.is_some(), expected, "case {i}: {text:?} by {username:?}: {got:?}");
+        assert_eq!(
+            got.is_some(),
+            expected,
+            "case {i}: {text:?} by {username:?}: {got:?}"
+        );
     }
 }
 
 #[test]
 fn any_groups_or_together_and_and_with_the_rest() {
     let spec = RuleSpec {
-        any: vec![words(&["giveaway"]), ConditionSpec { links: true, ..ConditionSpec::default() }],
-        ..rule("promo", Action::Hide, ConditionSpec { is_reply: Some(false), ..ConditionSpec::default() })
+        any: vec![
+            words(&["giveaway"]),
+            ConditionSpec {
+                links: true,
+                ..ConditionSpec::default()
+            },
+        ],
+        ..rule(
+            "promo",
+            Action::Hide,
+            ConditionSpec {
+                is_reply: Some(false),
+                ..ConditionSpec::default()
+            },
+        )
     };
     let rules = compile(&[spec]);
     let check = |text, reply| {
@@ -259,8 +719,14 @@ fn any_groups_or_together_and_and_with_the_rest() {
         v.is_reply = reply;
         rules.decide(&v).map(|m| m.reason)
     };
-    assert_eq!(check("giveaway!", false).as_deref(), Some("is not a reply and word \"giveaway\""));
-    assert_eq!(check("see x.biz", false).as_deref(), Some("is not a reply and link \"x.biz\""));
+    assert_eq!(
+        check("giveaway!", false).as_deref(),
+        Some("is not a reply and word \"giveaway\"")
+    );
+    assert_eq!(
+        check("see x.biz", false).as_deref(),
+        Some("is not a reply and link \"x.biz\"")
+    );
     assert_eq!(check("giveaway!", true), None);
     assert_eq!(check("hello", false), None);
 }
@@ -269,13 +735,23 @@ fn any_groups_or_together_and_and_with_the_rest() {
 fn evidence_spans_and_reply_rendering() {
     let spec = RuleSpec {
         reply: Some("Hi @{{username}}, please don't share \"{{match}}\" here.".into()),
-        ..rule("nolinks", Action::Reply, ConditionSpec { links: true, ..ConditionSpec::default() })
+        ..rule(
+            "nolinks",
+            Action::Reply,
+            ConditionSpec {
+                links: true,
+                ..ConditionSpec::default()
+            },
+        )
     };
     let rules = compile(&[spec, rule("w", Action::Flag, words(&["free money"]))]);
     let text = "Get ＦＲＥＥ   money at Spam.biz/now";
     let all = rules.matches(&CommentView::new(text, Some("bob")));
     assert_eq!(all.len(), 2);
-    assert_eq!(all[0].reply.as_deref(), Some("Hi @bob, please don't share \"Spam.biz/now\" here."));
+    assert_eq!(
+        all[0].reply.as_deref(),
+        Some("Hi @bob, please don't share \"Spam.biz/now\" here.")
+    );
     let span = all[1].evidence[0].span.clone().unwrap_or(0..0);
     assert_eq!(&text[span], "ＦＲＥＥ   money");
 }
@@ -283,12 +759,33 @@ fn evidence_spans_and_reply_rendering() {
 #[test]
 fn compile_reports_every_problem() {
     let specs = vec![
-        rule("a", Action::Hide, ConditionSpec { regex: vec!["ok".into(), "(unclosed".into()], ..ConditionSpec::default() }),
+        rule(
+            "a",
+            Action::Hide,
+            ConditionSpec {
+                regex: vec!["ok".into(), "(unclosed".into()],
+                ..ConditionSpec::default()
+            },
+        ),
         rule("empty", Action::Hide, ConditionSpec::default()),
         rule("c", Action::Hide, words(&["!!!"])),
-        rule("d", Action::Hide, ConditionSpec { usernames: vec!["[".into()], ..ConditionSpec::default() }),
+        rule(
+            "d",
+            Action::Hide,
+            ConditionSpec {
+                usernames: vec!["[".into()],
+                ..ConditionSpec::default()
+            },
+        ),
         rule("e", Action::Reply, words(&["x"])),
-        rule("f", Action::Hide, ConditionSpec { not_words: vec!["x".into()], ..ConditionSpec::default() }),
+        rule(
+            "f",
+            Action::Hide,
+            ConditionSpec {
+                not_words: vec!["x".into()],
+                ..ConditionSpec::default()
+            },
+        ),
     ];
     let errors = RuleSet::compile(&specs).err().unwrap_or_default();
     let located: Vec<_> = errors.iter().map(|e| (e.rule, e.key, e.item)).collect();
@@ -304,7 +801,10 @@ fn compile_reports_every_problem() {
         ],
         "{errors:#?}"
     );
-    assert_eq!(errors[0].message, "invalid regex pattern \"(unclosed\": unclosed group");
+    assert_eq!(
+        errors[0].message,
+        "invalid regex pattern \"(unclosed\": unclosed group"
+    );
 }
 
 #[test]
@@ -316,6 +816,12 @@ fn select_keeps_config_order() {
 
 #[test]
 fn text_keys_group_evasive_repeats() {
-    assert_eq!(RuleSet::text_key("FREE money!!"), RuleSet::text_key("free   mοney"));
-    assert_ne!(RuleSet::text_key("free money"), RuleSet::text_key("free honey"));
+    assert_eq!(
+        RuleSet::text_key("FREE money!!"),
+        RuleSet::text_key("free   mοney")
+    );
+    assert_ne!(
+        RuleSet::text_key("free money"),
+        RuleSet::text_key("free honey")
+    );
 }

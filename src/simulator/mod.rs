@@ -117,6 +117,28 @@ impl Simulator {
         self.insert(&media, Some(parent_id), username, None, text)
     }
 
+    /// Adds a reply from the media's owner account to a comment (as if igmod had posted it).
+    pub fn add_owner_reply_for_test(&self, parent_id: &str, text: &str) -> String {
+        let (media, owner) = {
+            let w = lock(&self.world);
+            let media = w
+                .comments
+                .iter()
+                .find(|c| c.id == parent_id)
+                .map(|c| c.media_id.clone())
+                .unwrap_or_default();
+            let owner = w
+                .media
+                .iter()
+                .find(|m| m.id == media)
+                .and_then(|m| w.accounts.get(&m.owner))
+                .map(|a| (a.id.clone(), a.username.clone()))
+                .unwrap_or_default();
+            (media, owner)
+        };
+        self.insert(&media, Some(parent_id), &owner.1, Some(&owner.0), text)
+    }
+
     /// Adds a comment written by the media's owner account.
     pub fn add_owner_comment(&self, media_id: &str, text: &str) -> String {
         let owner = {

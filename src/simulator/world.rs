@@ -254,7 +254,13 @@ impl World {
             }
             ("POST", [_, id, "replies"]) if self.owned_comment(id, account) => {
                 let Some(message) = query.get("message").filter(|m| !m.is_empty()) else {
-                    return error(400, 100, None, "(#100) The parameter message is required", false);
+                    return error(
+                        400,
+                        100,
+                        None,
+                        "(#100) The parameter message is required",
+                        false,
+                    );
                 };
                 let Some(target) = self.live_comment(id).cloned() else {
                     return gone(id);

@@ -101,7 +101,18 @@ impl Store {
         account: &str,
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<StoredComment>, StoreError> {
-        type Row = (String, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, String, Option<String>, Option<String>);
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+        );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT c.id, c.media_id, c.parent_id, c.username, c.text, c.text_key, c.created_at,
                     c.first_seen_at, d.rule, d.action
@@ -115,14 +126,37 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, media_id, parent_id, username, text, text_key, created, seen, rule, action)| {
-                let at = created
-                    .as_deref()
-                    .and_then(timefmt::parse)
-                    .or_else(|| timefmt::parse(&seen))
-                    .unwrap_or_default();
-                StoredComment { id, media_id, parent_id, username, text, text_key, at, rule, action }
-            })
+            .map(
+                |(
+                    id,
+                    media_id,
+                    parent_id,
+                    username,
+                    text,
+                    text_key,
+                    created,
+                    seen,
+                    rule,
+                    action,
+                )| {
+                    let at = created
+                        .as_deref()
+                        .and_then(timefmt::parse)
+                        .or_else(|| timefmt::parse(&seen))
+                        .unwrap_or_default();
+                    StoredComment {
+                        id,
+                        media_id,
+                        parent_id,
+                        username,
+                        text,
+                        text_key,
+                        at,
+                        rule,
+                        action,
+                    }
+                },
+            )
             .collect())
     }
 

@@ -15,7 +15,9 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use comments::{ActedComment, Disposition, NewComment, NewDecision, PendingAction, StoredComment};
+pub use comments::{
+    ActedComment, Disposition, NewComment, NewDecision, PendingAction, StoredComment,
+};
 pub use state::{AccountState, TokenHealth};
 
 #[derive(Debug, thiserror::Error)]

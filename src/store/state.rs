@@ -79,7 +79,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_account_username(&self, account: &str, username: &str) -> Result<(), StoreError> {
+    pub async fn set_account_username(
+        &self,
+        account: &str,
+        username: &str,
+    ) -> Result<(), StoreError> {
         self.ensure_account(account).await?;
         sqlx::query("UPDATE account_state SET username = ?2 WHERE account = ?1")
             .bind(account)

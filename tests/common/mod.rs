@@ -57,6 +57,11 @@ pub struct Env {
 
 impl Env {
     pub async fn new() -> Env {
+        // Logs go to the test's captured output: shown only when a test fails.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info,sqlx=warn,tokio_cron_scheduler=warn")
+            .with_test_writer()
+            .try_init();
         let sim = Simulator::start().await.expect("simulator starts");
         let dir = tempfile::tempdir().expect("temp dir");
         Env { sim, dir }
@@ -84,11 +89,21 @@ impl Env {
         self.dir.path().join("igmod.db")
     }
 
-    /// Writes config.toml and returns its path.
+    /// Writes config.toml (with the README's example rules) and returns its path.
     pub fn write_config(&self, accounts: &str, daemon_extra: &str) -> PathBuf {
+        self.write_config_with_rules(accounts, daemon_extra, RULES)
+    }
+
+    /// Writes config.toml with the given `[[rules]]` and returns its path.
+    pub fn write_config_with_rules(
+        &self,
+        accounts: &str,
+        daemon_extra: &str,
+        rules: &str,
+    ) -> PathBuf {
         let path = self.dir.path().join("config.toml");
         let text = format!(
-            "[daemon]\ndatabase = \"{}\"\n{daemon_extra}\n\n[graph]\nfacebook_base_url = \"{base}\"\ninstagram_base_url = \"{base}\"\napi_version = \"v25.0\"\ntimeout = \"3s\"\n\n{accounts}{RULES}",
+            "[daemon]\ndatabase = \"{}\"\n{daemon_extra}\n\n[graph]\nfacebook_base_url = \"{base}\"\ninstagram_base_url = \"{base}\"\napi_version = \"v25.0\"\ntimeout = \"3s\"\n\n{accounts}{rules}",
             self.db().display(),
             base = self.sim.base_url()
         );
@@ -97,7 +112,11 @@ impl Env {
     }
 
     pub fn config(&self, accounts: &str, daemon_extra: &str) -> Config {
-        let path = self.write_config(accounts, daemon_extra);
+        self.config_with_rules(accounts, daemon_extra, RULES)
+    }
+
+    pub fn config_with_rules(&self, accounts: &str, daemon_extra: &str, rules: &str) -> Config {
+        let path = self.write_config_with_rules(accounts, daemon_extra, rules);
         let config = match config::load(&path) {
             Ok(c) => c,
             Err(e) => panic!("test config is invalid:\n{e}"),
