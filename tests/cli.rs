@@ -21,6 +21,13 @@ fn example_dir(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, path)
 }
 
+/// 1-based line of the first line of `text` starting with `prefix`.
+fn line_of(text: &str, prefix: &str) -> usize {
+    text.lines()
+        .position(|l| l.starts_with(prefix))
+        .map_or(0, |i| i + 1)
+}
+
 fn igmod() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_igmod"));
     c.env_remove("IGMOD_CONFIG").env_remove("RUST_LOG");
@@ -85,17 +92,24 @@ fn a_bad_config_is_refused_with_every_problem_located_and_exit_78() {
         assert_eq!(lines.len(), 3, "{err}");
         assert!(
             lines[0].starts_with(&format!(
-                "{p}:33:17: accounts.poll_interval: invalid duration \"2 fortnights\""
+                "{p}:{}:17: accounts.poll_interval: invalid duration \"2 fortnights\"",
+                line_of(&bad, "poll_interval")
             )),
             "{err}"
         );
         assert_eq!(
             lines[1],
-            format!("{p}:35:17: accounts.hourly_budget: 0 must be between 1 and 1000000")
+            format!(
+                "{p}:{}:17: accounts.hourly_budget: 0 must be between 1 and 1000000",
+                line_of(&bad, "hourly_budget")
+            )
         );
         assert_eq!(
             lines[2],
-            format!("{p}:63:10: rules.regex: invalid regex pattern \"(unclosed\": unclosed group")
+            format!(
+                "{p}:{}:10: rules.regex: invalid regex pattern \"(unclosed\": unclosed group",
+                line_of(&bad, "regex = ['(unclosed")
+            )
         );
     }
     // A missing token variable is a config error too.
@@ -104,12 +118,11 @@ fn a_bad_config_is_refused_with_every_problem_located_and_exit_78() {
         .arg(&path)
         .env_remove("IGMOD_TOKEN_ACME"));
     assert_eq!(code, 78);
-    assert!(
-        err.contains(
-            ":30:13: accounts.token_env: environment variable IGMOD_TOKEN_ACME is not set"
-        ),
-        "{err}"
+    let expected = format!(
+        ":{}:13: accounts.token_env: environment variable IGMOD_TOKEN_ACME is not set",
+        line_of(&bad, "token_env")
     );
+    assert!(err.contains(&expected), "{err}");
     // A syntax error.
     std::fs::write(&path, "[daemon\n").expect("write");
     let (code, _, err) = run(igmod().args(["check-config", "-c"]).arg(&path));
@@ -350,7 +363,7 @@ fn problems_in_included_rule_files_are_located_in_those_files() {
         .env("IGMOD_TOKEN_ACME", "x"));
     assert_eq!(code, 78, "{err}");
     let s = starter.display().to_string();
-    let line_of = |needle: &str| {
+    let broken_line = |needle: &str| {
         broken
             .lines()
             .position(|l| l.starts_with(needle))
@@ -360,12 +373,15 @@ fn problems_in_included_rule_files_are_located_in_those_files() {
     assert!(
         err.contains(&format!(
             "{s}:{}:1: unknown field `emoji_count`",
-            line_of("emoji_count")
+            broken_line("emoji_count")
         )),
         "{err}"
     );
     assert!(
-        err.contains(":39:32: accounts.rules: no rule or rule set named \"nosuchset\""),
+        err.contains(&format!(
+            ":{}:32: accounts.rules: no rule or rule set named \"nosuchset\"",
+            line_of(&text, "rules = [")
+        )),
         "{err}"
     );
     assert!(

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-use super::normalize::{Normalized, fold_confusable};
+use super::normalize::{Normalized, Pattern, fold_confusable};
 
 /// A link found in a comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,14 +144,18 @@ pub fn contact(n: &Normalized, kind: ContactKind) -> Option<(String, Option<Rang
             )
         })
     };
-    let skeleton_word = |words: &[&str]| {
-        words.iter().find_map(|w| {
-            let p = super::normalize::Pattern::new(w);
-            n.skeleton
-                .match_indices(&p.skeleton)
-                .find_map(|(at, s)| p.verify(n, at..at + s.len()))
-                .map(|span| (w.to_string(), Some(span)))
-        })
+    static WA_WORDS: OnceLock<Vec<(&'static str, Pattern)>> = OnceLock::new();
+    static TG_WORDS: OnceLock<Vec<(&'static str, Pattern)>> = OnceLock::new();
+    let skeleton_word = |cell: &'static OnceLock<Vec<(&'static str, Pattern)>>,
+                         words: &[&'static str]| {
+        cell.get_or_init(|| words.iter().map(|w| (*w, Pattern::new(w))).collect())
+            .iter()
+            .find_map(|(w, p)| {
+                n.skeleton
+                    .match_indices(&p.skeleton)
+                    .find_map(|(at, s)| p.verify(n, at..at + s.len()))
+                    .map(|span| (w.to_string(), Some(span)))
+            })
     };
     match kind {
         ContactKind::Email => folded(re(
@@ -159,10 +163,14 @@ pub fn contact(n: &Normalized, kind: ContactKind) -> Option<(String, Option<Rang
             r"[\w.+-]+\s*(?:@|\(at\)|\[at\])\s*[\w-]+(?:\s*(?:\.|\(dot\)|\[dot\])\s*[a-z]{2,})+",
         )),
         ContactKind::Phone => folded(re(&PHONE, r"\+?\(?\d(?:[\s().-]{0,2}\d){8,14}")),
-        ContactKind::Whatsapp => folded(re(&WA_LINK, r"\bwa\.me/\S*"))
-            .or_else(|| skeleton_word(&["whatsapp", "whats app", "watsapp", "whatsap", "watsap"])),
+        ContactKind::Whatsapp => folded(re(&WA_LINK, r"\bwa\.me/\S*")).or_else(|| {
+            skeleton_word(
+                &WA_WORDS,
+                &["whatsapp", "whats app", "watsapp", "whatsap", "watsap"],
+            )
+        }),
         ContactKind::Telegram => folded(re(&TG_LINK, r"\bt\.me/\S*"))
-            .or_else(|| skeleton_word(&["telegram", "telegrm", "tg me"])),
+            .or_else(|| skeleton_word(&TG_WORDS, &["telegram", "telegrm", "tg me"])),
     }
 }
 

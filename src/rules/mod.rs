@@ -879,7 +879,10 @@ impl GroupCompiler<'_> {
         }
         let mut compiled = Vec::new();
         for (i, p) in patterns.iter().enumerate() {
-            match RegexBuilder::new(p).size_limit(REGEX_SIZE_LIMIT).build() {
+            match RegexBuilder::new(&ascii_word_boundaries(p))
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+            {
                 Ok(r) => compiled.push(r),
                 Err(e) => self.error(
                     key,
@@ -894,7 +897,8 @@ impl GroupCompiler<'_> {
         let list = self.set.regex_lists.len();
         let offset = self.normalized_patterns.len();
         if form == TextForm::Normalized {
-            self.normalized_patterns.extend(patterns.iter().cloned());
+            self.normalized_patterns
+                .extend(patterns.iter().map(|p| ascii_word_boundaries(p)));
             self.set
                 .normalized_owner
                 .extend(std::iter::repeat_n(list, patterns.len()));
@@ -1047,6 +1051,40 @@ impl GroupCompiler<'_> {
         }
         Group { conds }
     }
+}
+
+/// Rewrites `\b`/`\B` to their ASCII forms. A Unicode word boundary makes the regex crate
+/// leave its fast lazy DFA for a slow engine on any non-ASCII haystack (measured: 500 µs
+/// instead of 0.6 µs per comment for 50 patterns); the folded text is Latin letters anyway.
+fn ascii_word_boundaries(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars();
+    // Inside a character class `\b` is a backspace and stays as written.
+    let mut class_depth = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '[' => class_depth += 1,
+            ']' => class_depth = class_depth.saturating_sub(1),
+            '\\' => {
+                match chars.next() {
+                    Some(b @ ('b' | 'B')) if class_depth == 0 => {
+                        out.push_str("(?-u:\\");
+                        out.push(b);
+                        out.push(')');
+                    }
+                    Some(other) => {
+                        out.push('\\');
+                        out.push(other);
+                    }
+                    None => out.push('\\'),
+                }
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The regex crate's syntax errors span several lines (pattern, caret, message); a config

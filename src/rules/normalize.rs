@@ -26,9 +26,6 @@ use std::ops::Range;
 
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
-/// A word's characters with their original byte ranges.
-type Word = Vec<(char, (u32, u32))>;
-
 /// One character of the skeleton.
 #[derive(Debug, Clone, Copy)]
 pub struct SkelChar {
@@ -101,75 +98,86 @@ impl Normalized {
     }
 
     fn build_skeleton(&mut self) {
-        // 5. words
-        let mut words: Vec<Word> = Vec::new();
-        let mut current: Word = Vec::new();
         let chars: Vec<(char, (u32, u32))> = self
             .folded
             .chars()
             .zip(self.folded_map.iter().map(|m| (m.1, m.2)))
             .collect();
-        for (i, &(c, orig)) in chars.iter().enumerate() {
+        self.skeleton.reserve(self.folded.len());
+        self.skel.reserve(chars.len());
+        self.skel_index.reserve(self.folded.len() + 1);
+        // 5. words, as ranges of `chars`
+        let mut words: Vec<(usize, usize)> = Vec::with_capacity(chars.len() / 4 + 1);
+        let mut start: Option<usize> = None;
+        for (i, &(c, _)) in chars.iter().enumerate() {
             let wordy = c.is_alphanumeric()
                 || match c {
                     // `@` inside a word is a letter; at the start it begins a mention.
-                    '@' => !current.is_empty() && next_is_alnum(&chars, i),
+                    '@' => start.is_some() && next_is_alnum(&chars, i),
                     // `$` before a letter is an `s` (`$cam`, `ca$h`).
                     '$' => next_is_alnum(&chars, i),
                     _ => false,
                 };
             if wordy {
-                current.push((c, orig));
-            } else if !current.is_empty() {
-                words.push(std::mem::take(&mut current));
+                start.get_or_insert(i);
+            } else if let Some(s) = start.take() {
+                words.push((s, i));
             }
         }
-        if !current.is_empty() {
-            words.push(current);
+        if let Some(s) = start {
+            words.push((s, chars.len()));
         }
-        // 6. join runs of single-character words
-        let mut joined: Vec<(Word, bool)> = Vec::with_capacity(words.len());
+        // 6. runs of three or more single-character words become one word
         let mut i = 0;
         while i < words.len() {
             let mut j = i;
-            while j < words.len() && words[j].len() == 1 {
+            while j < words.len() && words[j].1 - words[j].0 == 1 {
                 j += 1;
             }
+            if i > 0 {
+                self.push_skel(' ', (0, 0), true, true);
+            }
             if j - i >= 3 {
-                joined.push((words[i..j].iter().map(|w| w[0]).collect(), true));
+                self.emit(&chars, words[i..j].iter().map(|w| w.0), true);
                 i = j;
             } else {
-                joined.push((std::mem::take(&mut words[i]), false));
+                self.emit(&chars, words[i].0..words[i].1, false);
                 i += 1;
             }
         }
-        // 7 + 8. leet, fold l→i, collapse repeats
-        for (w, (word, spaced)) in joined.iter().enumerate() {
-            if w > 0 {
-                self.push_skel(' ', (0, 0), true, true);
-            }
-            let has_letter = word.iter().any(|(c, _)| c.is_alphabetic());
-            let start = self.skel.len();
-            for &(c, orig) in word {
-                let c = if has_letter { unleet(c) } else { c };
-                let prev_same = self.skel.len() > start && self.skeleton.ends_with(c);
-                if prev_same {
-                    if let Some(last) = self.skel.last_mut() {
-                        last.run = last.run.saturating_add(1);
-                        last.orig.1 = orig.1;
-                    }
-                } else {
-                    self.push_skel(c, orig, *spaced, *spaced);
+        self.skel_index.push(self.skel.len() as u32);
+    }
+
+    /// 7 + 8: one word into the skeleton: leet undone (if it has a letter), `l` folded into
+    /// `i`, repeats collapsed into runs.
+    fn emit(
+        &mut self,
+        chars: &[(char, (u32, u32))],
+        word: impl Iterator<Item = usize> + Clone,
+        spaced: bool,
+    ) {
+        let has_letter = word.clone().any(|k| chars[k].0.is_alphabetic());
+        let start = self.skel.len();
+        let mut last: Option<char> = None;
+        for k in word {
+            let (c, orig) = chars[k];
+            let c = if has_letter { unleet(c) } else { c };
+            if last == Some(c) {
+                if let Some(prev) = self.skel.last_mut() {
+                    prev.run = prev.run.saturating_add(1);
+                    prev.orig.1 = orig.1;
                 }
-            }
-            if let Some(first) = self.skel.get_mut(start) {
-                first.start_ok = true;
-            }
-            if let Some(last) = self.skel.last_mut() {
-                last.end_ok = true;
+            } else {
+                self.push_skel(c, orig, spaced, spaced);
+                last = Some(c);
             }
         }
-        self.skel_index.push(self.skel.len() as u32);
+        if let Some(first) = self.skel.get_mut(start) {
+            first.start_ok = true;
+        }
+        if let Some(end) = self.skel.last_mut() {
+            end.end_ok = true;
+        }
     }
 
     fn push_skel(&mut self, c: char, orig: (u32, u32), start_ok: bool, end_ok: bool) {

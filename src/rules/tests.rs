@@ -825,3 +825,16 @@ fn text_keys_group_evasive_repeats() {
         RuleSet::text_key("free honey")
     );
 }
+
+#[test]
+fn word_boundaries_become_ascii_and_escapes_survive() {
+    for (input, expected) in [
+        (r"\bdm\b", r"(?-u:\b)dm(?-u:\b)"),
+        (r"\\b", r"\\b"),
+        (r"a\Bb\d", r"a(?-u:\B)b\d"),
+        (r"[\b]x\b", r"[\b]x(?-u:\b)"),
+        (r"[a\]\b]\b", r"[a\]\b](?-u:\b)"),
+    ] {
+        assert_eq!(super::ascii_word_boundaries(input), expected, "{input}");
+    }
+}

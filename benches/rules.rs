@@ -1,0 +1,219 @@
+//! Rule engine throughput: `cargo bench --bench rules`.
+//!
+//! A generated corpus of 100,000 realistic comments (emoji, mentions, links, several scripts,
+//! 5–300 characters, a share of spam and evasions) runs through the example rules, the
+//! starter pack, one rule with 1,000 extra words and one with 50 regexes, on one core. The same
+//! corpus runs through `rustrict`'s default profanity check for comparison.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Instant;
+
+use igmod::rules::{CommentView, RuleSet};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rustrict::CensorStr;
+
+const COMMENTS: usize = 100_000;
+
+const FRAGMENTS: &[&str] = &[
+    "Love this colour",
+    "where can I buy this",
+    "so cozy",
+    "need this in blue",
+    "amazing quality",
+    "classic look",
+    "my sister has one",
+    "is it back in stock",
+    "great shot",
+    "can't wait",
+    "Me encanta 😍",
+    "¿Dónde lo compro?",
+    "J'adore ce modèle",
+    "Das ist wunderschön",
+    "Che bello!",
+    "Очень красиво",
+    "とてもかわいい",
+    "太好看了",
+    "정말 예뻐요",
+    "جميل جدا",
+    "सुंदर है",
+    "🔥🔥🔥",
+    "👏👏",
+    "❤️",
+    "😍😍😍",
+    "🙌",
+    "@ana",
+    "@bruno.silva",
+    "@carla_m",
+    "look at this",
+    "check https://acme.com/shop",
+    "ordered from acme.com",
+    "#ootd",
+    "#style",
+    "lol",
+    "omg",
+];
+
+const SPAM: &[&str] = &[
+    "I made $5000 this week with a crypto signal group, DM me to earn",
+    "Join my 𝓯𝓸𝓻𝓮𝔁 team 💰 daily profit",
+    "I invested with @mrs.annafx and got $4,000 profit",
+    "wh@tsapp me +44 7700 900123",
+    "Cheap followers at spamfollowers.biz",
+    "check my bio 🔥",
+    "c r y p t 0 signals",
+    "Congratulations you won! DM to claim your prize",
+    "recovery expert helped me recover my funds",
+    "what an idiot idea",
+];
+
+fn corpus(seed: u64) -> Vec<(String, String)> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..COMMENTS)
+        .map(|i| {
+            let mut text = String::new();
+            if rng.random_bool(0.08) {
+                text.push_str(SPAM[rng.random_range(0..SPAM.len())]);
+            }
+            let target = rng.random_range(5..=300);
+            while text.chars().count() < target {
+                if !text.is_empty() {
+                    text.push(' ');
+                }
+                text.push_str(FRAGMENTS[rng.random_range(0..FRAGMENTS.len())]);
+            }
+            let text: String = text.chars().take(300).collect();
+            (text, format!("user_{}", i % 5000))
+        })
+        .collect()
+}
+
+fn rules() -> RuleSet {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let example =
+        std::fs::read_to_string(Path::new(root).join("config.toml.example")).unwrap_or_default();
+    let example_rules = example.find("[[rules]]").map_or("", |i| &example[i..]);
+    let starter =
+        std::fs::read_to_string(Path::new(root).join("rules/starter.toml")).unwrap_or_default();
+    let mut rng = StdRng::seed_from_u64(99);
+    let word = |rng: &mut StdRng| -> String {
+        (0..rng.random_range(4..10))
+            .map(|_| char::from(rng.random_range(b'a'..=b'z')))
+            .collect()
+    };
+    let words: Vec<String> = (0..1000)
+        .map(|i| {
+            if i % 10 == 0 {
+                format!("\"{} {}\"", word(&mut rng), word(&mut rng))
+            } else {
+                format!("\"{}\"", word(&mut rng))
+            }
+        })
+        .collect();
+    let regexes: Vec<String> = (0..50)
+        .map(|i| {
+            format!(
+                "'\\b{}\\d{{2,}}\\b|{}\\s+{}'",
+                word(&mut rng),
+                word(&mut rng),
+                if i % 2 == 0 { "now" } else { "today" }
+            )
+        })
+        .collect();
+    let text = format!(
+        "[[accounts]]\nname = \"bench\"\nig_user_id = \"1\"\nlogin = \"instagram\"\ntoken_env = \"PATH\"\npoll_interval = \"1m\"\nhourly_budget = 100\n\n\
+         {example_rules}\n{starter}\n\
+         [[rules]]\nname = \"extra-words\"\naction = \"hide\"\nwords = [{}]\n\n\
+         [[rules]]\nname = \"extra-regex\"\naction = \"flag\"\nregex = [{}]\n",
+        words.join(", "),
+        regexes.join(", ")
+    );
+    match igmod::config::parse(Path::new("bench.toml"), &text) {
+        Ok(c) => c.rules,
+        Err(e) => panic!("bench rules invalid:\n{e}"),
+    }
+}
+
+fn main() {
+    let corpus = corpus(7);
+    let rules = rules();
+    let bytes: usize = corpus.iter().map(|(t, _)| t.len()).sum();
+    println!(
+        "corpus: {} comments, {:.1} MB, mean {:.0} bytes; rules: {} (example + starter pack + 1,000 words + 50 regexes)",
+        corpus.len(),
+        bytes as f64 / 1e6,
+        bytes as f64 / corpus.len() as f64,
+        rules.len()
+    );
+
+    if std::env::var_os("BENCH_BREAKDOWN").is_some() {
+        let start = Instant::now();
+        for (text, _) in &corpus {
+            black_box(igmod::rules::Normalized::new(text));
+        }
+        println!(
+            "normalize only: {:.0}/s",
+            corpus.len() as f64 / start.elapsed().as_secs_f64()
+        );
+        for name in [
+            "scam",
+            "extra-words",
+            "extra-regex",
+            "starter-testimonial-scam",
+            "starter-contact-bait",
+            "links",
+            "starter-link-drop",
+            "starter-impersonation",
+            "mention-spam",
+        ] {
+            let one = rules.select(&[name.to_string()]);
+            let start = Instant::now();
+            for (text, user) in corpus.iter().take(20_000) {
+                black_box(one.decide(&CommentView::new(text, Some(user))));
+            }
+            println!("{name}: {:.0}/s", 20_000.0 / start.elapsed().as_secs_f64());
+        }
+    }
+    // Warm up, then measure igmod (single thread = one core).
+    let mut decided = 0usize;
+    for (text, user) in corpus.iter().take(5_000) {
+        decided += usize::from(rules.decide(&CommentView::new(text, Some(user))).is_some());
+    }
+    let runs = 3;
+    let mut best = f64::MAX;
+    for _ in 0..runs {
+        decided = 0;
+        let start = Instant::now();
+        for (text, user) in &corpus {
+            decided +=
+                usize::from(black_box(rules.decide(&CommentView::new(text, Some(user)))).is_some());
+        }
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    let igmod_rate = corpus.len() as f64 / best;
+    println!(
+        "igmod:    {:>10.0} comments/s per core ({decided} decided, best of {runs} runs)",
+        igmod_rate
+    );
+
+    let start = Instant::now();
+    let mut flagged = 0usize;
+    for (text, _) in &corpus {
+        flagged += usize::from(black_box(text.as_str().is_inappropriate()));
+    }
+    let rustrict_rate = corpus.len() as f64 / start.elapsed().as_secs_f64();
+    println!(
+        "rustrict: {:>10.0} comments/s per core ({flagged} flagged, default is_inappropriate)",
+        rustrict_rate
+    );
+    println!("ratio igmod / rustrict: {:.2}", igmod_rate / rustrict_rate);
+    println!(
+        "target 500,000 comments/s per core: {}",
+        if igmod_rate >= 500_000.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+}
