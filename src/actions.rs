@@ -7,7 +7,7 @@
 
 use secrecy::SecretString;
 
-use crate::budget::CallError;
+use crate::budget::{CallError, CallKind};
 use crate::graph::{ErrorKind, GraphError};
 use crate::poller::{AccountCtx, PollError};
 use crate::store::PendingAction;
@@ -72,25 +72,25 @@ async fn apply_one(
         }
     }
     // Check the gate before counting an attempt, so a refused call leaves no false "unknown".
-    let (left, _) = ctx.budget.remaining().await?;
-    if left == 0 || ctx.budget.paused_until().is_some() {
+    let (left, _) = ctx.budget.remaining(CallKind::Write).await?;
+    if left == 0 || ctx.budget.paused_until().await?.is_some() {
         return Ok(false);
     }
     store.action_started(a.id).await?;
     let result = match kind {
         Write::Hide => ctx
             .budget
-            .call(|| ctx.client.set_hidden(token, &a.comment_id, true))
+            .call(CallKind::Write, || ctx.client.set_hidden(token, &a.comment_id, true))
             .await
             .map(drop),
         Write::Delete => ctx
             .budget
-            .call(|| ctx.client.delete(token, &a.comment_id))
+            .call(CallKind::Write, || ctx.client.delete(token, &a.comment_id))
             .await
             .map(drop),
         Write::Reply(message) => ctx
             .budget
-            .call(|| ctx.client.reply(token, &a.comment_id, message))
+            .call(CallKind::Write, || ctx.client.reply(token, &a.comment_id, message))
             .await
             .map(drop),
     };
@@ -130,7 +130,7 @@ async fn reconcile(
         loop {
             let page = match ctx
                 .budget
-                .call(|| ctx.client.replies_page(token, thread, after.as_deref()))
+                .call(CallKind::Write, || ctx.client.replies_page(token, thread, after.as_deref()))
                 .await
             {
                 Ok(p) => p.value,
@@ -154,7 +154,7 @@ async fn reconcile(
     }
     match ctx
         .budget
-        .call(|| ctx.client.comment(token, &a.comment_id))
+        .call(CallKind::Write, || ctx.client.comment(token, &a.comment_id))
         .await
     {
         Ok(reply) if kind == Write::Hide && reply.value.hidden == Some(true) => {

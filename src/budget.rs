@@ -1,16 +1,25 @@
 //! The per-account call gate. Every Graph API request goes through [`Budget::call`], which
-//! 1. refuses when the account is paused (throttled by Meta) or its `hourly_budget` of calls in
-//!    the rolling hour is spent — counted from the SQLite ledger, so restarts do not reset it;
+//! 1. refuses when the app or the account is paused (throttled by Meta), or when the rolling
+//!    hour's calls reached the limit for the call's kind — counted from the SQLite ledger, so
+//!    restarts do not reset it. Reads may use `hourly_budget` minus the `action_reserve`; writes
+//!    (hide, delete, reply, and the reads that reconcile them) may use all of it, so actions
+//!    never starve behind reads;
 //! 2. records each HTTP request in the ledger, success or not;
 //! 3. retries transient failures with exponential backoff and jitter, a bounded number of times;
-//! 4. turns Meta's throttling signals (codes 4/17/32/613/80001/80002, usage headers at 95 %)
-//!    into a pause stored in SQLite that is never shortened by a later, smaller hint.
+//! 4. turns Meta's throttling signals into pauses stored in SQLite that are never shortened by a
+//!    later, smaller hint: codes 4 (the whole app), 17/32/341/613/80001/80002 (this account) for
+//!    `estimated_time_to_regain_access`, else an exponential back-off with jitter capped at one
+//!    hour; usage headers at 95 % or more pause too.
 //!
-//! The in-memory governor is only a cache of the ledger, rebuilt from it at start.
+//! Pacing: [`Budget::effective_interval`] stretches an account's poll interval so that its
+//! reads spread evenly over the hour (never a burst at the top of the hour), and further while
+//! Meta's usage headers are above `slowdown_at`. The in-memory governor is a cache of the
+//! ledger, rebuilt from it at start.
 
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -23,8 +32,56 @@ use crate::timefmt;
 
 /// Above this usage percentage an account is paused.
 const PAUSE_AT_PCT: u32 = 95;
-/// Pause when Meta throttles without saying for how long.
-const DEFAULT_THROTTLE_PAUSE: Duration = Duration::from_secs(5 * 60);
+/// First step of the back-off when Meta throttles without saying for how long.
+const THROTTLE_BASE: Duration = Duration::from_secs(60);
+/// Longest back-off.
+const THROTTLE_CAP: Duration = Duration::from_secs(3600);
+/// Pause when usage headers say 95 % without a regain hint.
+const USAGE_PAUSE: Duration = Duration::from_secs(5 * 60);
+
+/// Whether a call reads or acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// Polling: limited to the budget minus the action reserve.
+    Read,
+    /// Hide, delete, reply, the reads that reconcile them, token refresh: the whole budget.
+    Write,
+}
+
+/// An account's budget settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Calls per rolling hour, all kinds.
+    pub hourly: u32,
+    /// Percentage of `hourly` kept for writes.
+    pub action_reserve_pct: u32,
+    /// Usage percentage above which polls slow down.
+    pub slowdown_at: u32,
+}
+
+impl Policy {
+    /// Calls per rolling hour that reads may use (at least one).
+    pub fn read_limit(&self) -> u32 {
+        let reserve = u64::from(self.hourly) * u64::from(self.action_reserve_pct.min(90)) / 100;
+        (self.hourly - u32::try_from(reserve).unwrap_or(0)).max(1)
+    }
+
+    fn limit(&self, kind: CallKind) -> u32 {
+        match kind {
+            CallKind::Read => self.read_limit(),
+            CallKind::Write => self.hourly,
+        }
+    }
+}
+
+/// Back-off after `strikes` throttling answers in a row without a hint: 1, 2, 4, … minutes,
+/// capped at an hour, with full jitter over the upper half.
+pub fn throttle_backoff(strikes: i64) -> Duration {
+    let exp = u32::try_from(strikes.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+    let d = THROTTLE_BASE.saturating_mul(1u32 << exp).min(THROTTLE_CAP);
+    let secs = d.as_secs().max(1);
+    Duration::from_secs(rand::rng().random_range(secs / 2..=secs))
+}
 
 /// Transient-failure retries.
 #[derive(Debug, Clone, Copy)]
@@ -59,8 +116,12 @@ impl RetryPolicy {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    #[error("hourly budget of {budget} calls is spent; next call allowed at {}", timefmt::format(*.until))]
-    Exhausted { budget: u32, until: DateTime<Utc> },
+    #[error("{kind:?} budget of {budget} calls per hour is spent; next call allowed at {}", timefmt::format(*.until))]
+    Exhausted {
+        kind: CallKind,
+        budget: u32,
+        until: DateTime<Utc>,
+    },
     #[error("account paused until {} ({reason})", timefmt::format(*.until))]
     Paused {
         until: DateTime<Utc>,
@@ -87,10 +148,16 @@ impl CallError {
 pub struct Budget {
     store: Store,
     account: String,
-    hourly: u32,
+    policy: Policy,
     retry: RetryPolicy,
     limiter: DefaultDirectRateLimiter,
     paused_until: Mutex<Option<DateTime<Utc>>>,
+    /// Latest usage percentage from Meta's headers.
+    usage_pct: Mutex<Option<u32>>,
+    /// Read calls sent since start (the scheduler diffs it per poll).
+    reads: AtomicU64,
+    /// Moving average of read calls per poll.
+    reads_per_poll: Mutex<f64>,
 }
 
 impl Budget {
@@ -98,42 +165,76 @@ impl Budget {
     pub async fn new(
         store: Store,
         account: &str,
-        hourly: u32,
+        policy: Policy,
         retry: RetryPolicy,
     ) -> Result<Budget, StoreError> {
-        let per_hour = NonZeroU32::new(hourly).unwrap_or(NonZeroU32::MIN);
+        let per_hour = NonZeroU32::new(policy.hourly).unwrap_or(NonZeroU32::MIN);
         let limiter = RateLimiter::direct(Quota::per_hour(per_hour));
         let used = store.calls_since(account, Utc::now() - hour()).await?.len();
         if let Some(n) = u32::try_from(used).ok().and_then(NonZeroU32::new) {
             // Spend what the ledger says was spent; more than the burst just empties it.
             let _ = limiter.check_n(n.min(per_hour));
         }
-        let paused_until = store
-            .account_state(account)
-            .await?
+        let state = store.account_state(account).await?;
+        let paused_until = state
             .paused_until
             .and_then(|p| timefmt::parse(&p))
             .filter(|p| *p > Utc::now());
         Ok(Budget {
             store,
             account: account.to_string(),
-            hourly,
+            policy,
             retry,
             limiter,
             paused_until: Mutex::new(paused_until),
+            usage_pct: Mutex::new(state.usage_pct.and_then(|p| u32::try_from(p).ok())),
+            reads: AtomicU64::new(0),
+            reads_per_poll: Mutex::new(1.0),
         })
     }
 
-    /// Calls left in the rolling hour, and when the next one frees up if none are.
-    pub async fn remaining(&self) -> Result<(u32, Option<DateTime<Utc>>), StoreError> {
+    /// Read calls sent since start.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// Feeds one poll's read calls into the moving average that paces polls.
+    pub fn poll_cost(&self, reads: u64) {
+        if let Ok(mut avg) = self.reads_per_poll.lock() {
+            *avg = 0.7 * *avg + 0.3 * reads.max(1) as f64;
+        }
+    }
+
+    /// The interval between polls: the configured one, or longer when the read budget spread
+    /// evenly over the hour allows fewer polls, and longer still while Meta's usage headers
+    /// are above `slowdown_at` (up to four times at 95 %).
+    pub fn effective_interval(&self, configured: Duration) -> Duration {
+        let per_poll = self.reads_per_poll.lock().map_or(1.0, |a| a.max(1.0));
+        let paced = Duration::from_secs_f64(3600.0 * per_poll / f64::from(self.policy.read_limit()));
+        let mut interval = configured.max(paced);
+        let usage = self.usage_pct.lock().ok().and_then(|u| *u);
+        if let Some(pct) = usage.filter(|p| *p > self.policy.slowdown_at) {
+            let span = PAUSE_AT_PCT.saturating_sub(self.policy.slowdown_at).max(1);
+            let over = pct.saturating_sub(self.policy.slowdown_at).min(span);
+            interval = interval.mul_f64(1.0 + 3.0 * f64::from(over) / f64::from(span));
+        }
+        interval.min(THROTTLE_CAP * 24)
+    }
+
+    /// Calls of this kind left in the rolling hour, and when the next one frees up if none are.
+    pub async fn remaining(
+        &self,
+        kind: CallKind,
+    ) -> Result<(u32, Option<DateTime<Utc>>), StoreError> {
+        let limit = self.policy.limit(kind);
         let now = Utc::now();
         let calls = self.store.calls_since(&self.account, now - hour()).await?;
         let used = u32::try_from(calls.len()).unwrap_or(u32::MAX);
-        if used < self.hourly {
-            return Ok((self.hourly - used, None));
+        if used < limit {
+            return Ok((limit - used, None));
         }
         // The call that must leave the window before one more fits.
-        let index = (used - self.hourly) as usize;
+        let index = (used - limit) as usize;
         let frees = calls
             .get(index)
             .map(|t| *t + hour())
@@ -141,21 +242,42 @@ impl Budget {
         Ok((0, Some(frees)))
     }
 
-    /// When the account may call again, if it is paused now.
-    pub fn paused_until(&self) -> Option<DateTime<Utc>> {
-        let guard = self.paused_until.lock().ok()?;
-        guard.filter(|p| *p > Utc::now())
+    /// When the account may call again, if it (or the whole app) is paused now.
+    pub async fn paused_until(&self) -> Result<Option<(DateTime<Utc>, String)>, StoreError> {
+        let now = Utc::now();
+        let mine = self
+            .paused_until
+            .lock()
+            .ok()
+            .and_then(|g| *g)
+            .filter(|p| *p > now);
+        let app = self
+            .store
+            .app_paused_until()
+            .await?
+            .filter(|(p, _)| *p > now);
+        Ok(match (mine, app) {
+            (_, Some((until, reason))) if mine.is_none_or(|m| m < until) => Some((until, reason)),
+            (Some(until), _) => {
+                let reason = self.store.account_state(&self.account).await?.paused_reason;
+                Some((until, reason.unwrap_or_else(|| "paused".into())))
+            }
+            _ => None,
+        })
     }
 
     /// Sends one logical request through the gate: budget check, ledger, retries, pauses.
-    pub async fn call<T, F, Fut>(&self, mut send: F) -> Result<Reply<T>, CallError>
+    pub async fn call<T, F, Fut>(&self, kind: CallKind, mut send: F) -> Result<Reply<T>, CallError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Reply<T>, GraphError>>,
     {
         let mut attempt = 1;
         loop {
-            self.admit().await?;
+            self.admit(kind).await?;
+            if kind == CallKind::Read {
+                self.reads.fetch_add(1, Ordering::Relaxed);
+            }
             let started = Utc::now();
             let result = send().await;
             let call = match &result {
@@ -187,13 +309,21 @@ impl Budget {
                         attempt += 1;
                     }
                     ErrorKind::Throttled { regain, app_wide } => {
-                        let pause = regain.unwrap_or(DEFAULT_THROTTLE_PAUSE);
-                        let reason = if app_wide {
-                            "app rate limited by meta"
-                        } else {
-                            "account rate limited by meta"
-                        };
-                        self.pause(pause, reason).await?;
+                        let strikes = self.store.add_throttle_strike(&self.account).await?;
+                        let pause = regain.unwrap_or_else(|| throttle_backoff(strikes));
+                        let code = e.code.unwrap_or(0);
+                        if app_wide {
+                            let until = Utc::now() + chrono::Duration::from_std(pause).unwrap_or_else(|_| hour());
+                            tracing::warn!(
+                                message = "meta throttled the whole app (code 4): pausing every account",
+                                until = %timefmt::format(until)
+                            );
+                            self.store
+                                .set_app_paused(until, "app rate limited by meta (code 4)")
+                                .await?;
+                        }
+                        self.pause(pause, &format!("rate limited by meta (code {code}, strike {strikes})"))
+                            .await?;
                         return Err(e.into());
                     }
                     _ => return Err(e.into()),
@@ -202,20 +332,15 @@ impl Budget {
         }
     }
 
-    async fn admit(&self) -> Result<(), CallError> {
-        if let Some(until) = self.paused_until() {
-            let reason = self
-                .store
-                .account_state(&self.account)
-                .await?
-                .paused_reason
-                .unwrap_or_else(|| "paused".into());
+    async fn admit(&self, kind: CallKind) -> Result<(), CallError> {
+        if let Some((until, reason)) = self.paused_until().await? {
             return Err(CallError::Paused { until, reason });
         }
-        let (left, frees) = self.remaining().await?;
+        let (left, frees) = self.remaining(kind).await?;
         if left == 0 {
             return Err(CallError::Exhausted {
-                budget: self.hourly,
+                kind,
+                budget: self.policy.limit(kind),
                 until: frees.unwrap_or_else(|| Utc::now() + hour()),
             });
         }
@@ -226,8 +351,18 @@ impl Budget {
     }
 
     async fn observe_usage(&self, call: &CallInfo) -> Result<(), StoreError> {
-        if let Some(pct) = call.usage.max_pct().filter(|p| *p >= PAUSE_AT_PCT) {
-            let pause = call.usage.regain.unwrap_or(DEFAULT_THROTTLE_PAUSE);
+        let Some(pct) = call.usage.max_pct() else {
+            return Ok(()); // no header: unknown, not 0 %
+        };
+        let previous = self.usage_pct.lock().ok().and_then(|mut u| u.replace(pct));
+        if previous != Some(pct) {
+            self.store.set_usage(&self.account, pct).await?;
+            if pct > self.policy.slowdown_at && previous.is_none_or(|p| p <= self.policy.slowdown_at) {
+                tracing::warn!(message = "meta usage above slowdown threshold: polling slower", usage_pct = pct);
+            }
+        }
+        if pct >= PAUSE_AT_PCT {
+            let pause = call.usage.regain.unwrap_or(USAGE_PAUSE);
             self.pause(pause, &format!("meta usage at {pct}%")).await?;
         }
         Ok(())
@@ -307,14 +442,62 @@ mod tests {
         store
             .record_call("other", now, "GET", "/x", Some(200))
             .await?;
-        let budget = Budget::new(store.clone(), "a", 3, RetryPolicy::default()).await?;
-        let (left, frees) = budget.remaining().await?;
+        let policy = |hourly| Policy { hourly, action_reserve_pct: 0, slowdown_at: 75 };
+        let budget = Budget::new(store.clone(), "a", policy(3), RetryPolicy::default()).await?;
+        let (left, frees) = budget.remaining(CallKind::Read).await?;
         assert_eq!(left, 0);
         // Three calls in the window (50, 20, 10 minutes ago): the oldest frees a slot in 10 min.
         let frees = frees.map(|f| (f - now).num_seconds());
         assert!(frees.is_some_and(|s| (595..=600).contains(&s)), "{frees:?}");
-        let budget = Budget::new(store.clone(), "a", 5, RetryPolicy::default()).await?;
-        assert_eq!(budget.remaining().await?.0, 2);
+        let budget = Budget::new(store.clone(), "a", policy(5), RetryPolicy::default()).await?;
+        assert_eq!(budget.remaining(CallKind::Read).await?.0, 2);
+        // A 40 % reserve: reads may use 3 of 5 (all spent), writes all 5 (2 left).
+        let reserved = Policy { hourly: 5, action_reserve_pct: 40, slowdown_at: 75 };
+        let budget = Budget::new(store.clone(), "a", reserved, RetryPolicy::default()).await?;
+        assert_eq!(budget.remaining(CallKind::Read).await?.0, 0);
+        assert_eq!(budget.remaining(CallKind::Write).await?.0, 2);
+        Ok(())
+    }
+
+    #[test]
+    fn read_limits_keep_the_reserve() {
+        for (hourly, pct, reads) in [(200, 20, 160), (10, 20, 8), (1, 20, 1), (5, 0, 5), (100, 100, 10)] {
+            let p = Policy { hourly, action_reserve_pct: pct, slowdown_at: 75 };
+            assert_eq!(p.read_limit(), reads, "{hourly} with {pct}%");
+        }
+    }
+
+    #[test]
+    fn throttle_backoff_doubles_with_jitter_and_caps_at_an_hour() {
+        for (strikes, lo, hi) in [(1, 30, 60), (2, 60, 120), (3, 120, 240), (7, 1800, 3600), (30, 1800, 3600)] {
+            for _ in 0..20 {
+                let d = throttle_backoff(strikes).as_secs();
+                assert!((lo..=hi).contains(&d), "strike {strikes}: {d}s");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn effective_interval_spreads_reads_over_the_hour_and_slows_on_usage()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(&dir.path().join("b.db")).await?;
+        let policy = Policy { hourly: 100, action_reserve_pct: 20, slowdown_at: 75 };
+        let budget = Budget::new(store.clone(), "a", policy, RetryPolicy::default()).await?;
+        let secs = |d: Duration| d.as_secs();
+        // 80 reads an hour at one call per poll: at most one poll every 45 s.
+        assert_eq!(secs(budget.effective_interval(Duration::from_secs(10))), 45);
+        assert_eq!(secs(budget.effective_interval(Duration::from_secs(120))), 120);
+        // Polls that cost more calls are spaced further apart.
+        for _ in 0..30 {
+            budget.poll_cost(4);
+        }
+        assert!((178..=180).contains(&secs(budget.effective_interval(Duration::from_secs(10)))));
+        // Usage at 85 % (half-way from 75 to 95): 2.5 times slower.
+        if let Ok(mut u) = budget.usage_pct.lock() {
+            *u = Some(85);
+        }
+        assert!((447..=450).contains(&secs(budget.effective_interval(Duration::from_secs(120)))));
         Ok(())
     }
 }

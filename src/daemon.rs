@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
 
-use crate::budget::{Budget, RetryPolicy};
+use crate::budget::{Budget, Policy, RetryPolicy};
 use crate::config::{Config, Schedule};
 use crate::graph::{self, GraphError};
 use crate::poller::AccountCtx;
@@ -51,13 +51,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             &config.graph.api_version,
             config.graph.timeout,
         )?;
-        let budget = Budget::new(
-            store.clone(),
-            &account.name,
-            account.hourly_budget,
-            RetryPolicy::default(),
-        )
-        .await?;
+        let policy = Policy {
+            hourly: account.hourly_budget,
+            action_reserve_pct: account.action_reserve,
+            slowdown_at: account.slowdown_at,
+        };
+        let budget = Budget::new(store.clone(), &account.name, policy, RetryPolicy::default()).await?;
         let wake = Arc::new(Notify::new());
         if let Schedule::Cron(expr) = &account.schedule {
             let wake = wake.clone();

@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use std::collections::HashSet;
 
 use crate::actions;
-use crate::budget::{Budget, CallError};
+use crate::budget::{Budget, CallError, CallKind};
 use crate::config::AccountConfig;
 use crate::graph::{self, Comment, ErrorKind};
 use crate::rules::CommentView;
@@ -72,6 +72,18 @@ pub enum PollError {
 }
 
 impl PollError {
+    /// Errors after which no action can be applied in this poll either.
+    pub fn blocks_actions(&self) -> bool {
+        match self {
+            PollError::Call(CallError::Exhausted { .. }) => false,
+            PollError::Call(CallError::Graph(e)) => matches!(
+                e.kind,
+                ErrorKind::TokenInvalid { .. } | ErrorKind::Throttled { .. }
+            ),
+            _ => true,
+        }
+    }
+
     /// Errors that make the rest of this poll pointless: no budget, paused, dead token, no
     /// database. Others (a post that vanished, a transient failure that outlived its retries)
     /// skip one post and let the poll go on.
@@ -93,10 +105,11 @@ pub async fn poll(ctx: &AccountCtx) -> Result<PollReport, PollError> {
     let token = ctx.config.token.load()?;
     let mut report = PollReport::default();
     let read = read_comments(ctx, &token, &mut report).await;
-    if matches!(&read, Err(e) if e.stops_poll()) {
+    if matches!(&read, Err(e) if e.blocks_actions()) {
         return read.map(|()| report);
     }
-    // Pending actions are applied even when some post could not be read.
+    // Pending actions are applied even when some post could not be read, and when the read
+    // budget is spent: they have their own reserve.
     report.actions_done = actions::apply_pending(ctx, &token).await?;
     read.map(|()| report)
 }
@@ -116,7 +129,7 @@ async fn read_comments(
             .is_none();
     let media = ctx
         .budget
-        .call(|| {
+        .call(CallKind::Read, || {
             ctx.client
                 .list_media(token, &cfg.ig_user_id, cfg.recent_media)
         })
@@ -218,7 +231,7 @@ impl MediaReader<'_> {
         loop {
             let page = ctx
                 .budget
-                .call(|| {
+                .call(CallKind::Read, || {
                     ctx.client
                         .comments_page(self.token, self.media_id, after.as_deref())
                 })
@@ -261,7 +274,7 @@ impl MediaReader<'_> {
             while let Some(cursor) = after {
                 let page = ctx
                     .budget
-                    .call(|| ctx.client.replies_page(self.token, &parent, Some(&cursor)))
+                    .call(CallKind::Read, || ctx.client.replies_page(self.token, &parent, Some(&cursor)))
                     .await?
                     .value;
                 let ids: Vec<&str> = page.items.iter().map(|c| c.id.as_str()).collect();

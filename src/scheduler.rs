@@ -87,9 +87,15 @@ pub async fn run_account(
             return Ended::Shutdown;
         }
         let started = Utc::now();
-        let mut next = next_due(&ctx.config.schedule, started);
-        match poller::poll(&ctx).await {
+        let reads_before = ctx.budget.reads();
+        let result = poller::poll(&ctx).await;
+        ctx.budget.poll_cost(ctx.budget.reads() - reads_before);
+        let mut next = next_poll(&ctx, started).await;
+        match result {
             Ok(r) => {
+                if let Err(e) = ctx.store.clear_throttle_strikes(&name).await {
+                    tracing::error!(message = "cannot record poll", error = %e);
+                }
                 tracing::info!(
                     message = "poll done",
                     media = r.media,
@@ -140,6 +146,31 @@ async fn record_poll(ctx: &AccountCtx, status: &str, error: Option<&str>) {
         .await
     {
         tracing::error!(message = "cannot record poll", error = %e);
+    }
+}
+
+/// When the next poll is due: the schedule, stretched to the account's effective interval
+/// (budget pacing, Meta's usage), which is stored for `status`.
+async fn next_poll(ctx: &AccountCtx, started: DateTime<Utc>) -> DateTime<Utc> {
+    let configured = match &ctx.config.schedule {
+        Schedule::Every(d) => *d,
+        Schedule::Cron(_) => (next_due(&ctx.config.schedule, started) - started)
+            .to_std()
+            .unwrap_or_default(),
+    };
+    let effective = ctx.budget.effective_interval(configured);
+    if let Err(e) = ctx
+        .store
+        .set_effective_interval(&ctx.config.name, effective.as_secs())
+        .await
+    {
+        tracing::warn!(message = "cannot record effective interval", error = %e);
+    }
+    let earliest = started + chrono::Duration::from_std(effective).unwrap_or_default();
+    match &ctx.config.schedule {
+        Schedule::Every(_) => earliest,
+        // The first cron time at or after the stretched interval.
+        Schedule::Cron(_) => next_due(&ctx.config.schedule, earliest - chrono::Duration::milliseconds(1)),
     }
 }
 

@@ -312,9 +312,10 @@ async fn dry_run_decides_and_records_but_acts_on_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hourly_budget_holds_across_a_restart() {
     let env = Env::new().await;
+    // No action reserve: reads may use all five calls.
     let accounts = env
-        .account("acme", ACME, "backfill = true")
-        .replace("hourly_budget = 500", "hourly_budget = 5");
+        .account("acme", ACME, "backfill = true\naction_reserve = 0")
+        .replace("hourly_budget = 20000", "hourly_budget = 5");
     for _ in 0..3 {
         let post = env.sim.add_media(ACME);
         for i in 0..60 {

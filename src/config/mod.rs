@@ -112,6 +112,8 @@ struct RawAccount {
     #[serde(default)]
     backfill: bool,
     rules: Option<Vec<Spanned<String>>>,
+    action_reserve: Option<Spanned<i64>>,
+    slowdown_at: Option<Spanned<i64>>,
 }
 
 fn default_recent_media() -> Spanned<i64> {
@@ -187,6 +189,10 @@ pub struct AccountConfig {
     pub hourly_budget: u32,
     /// How many newest media to watch.
     pub recent_media: u32,
+    /// Percentage of `hourly_budget` that reads may not use (kept for hides, deletes, replies).
+    pub action_reserve: u32,
+    /// Meta usage percentage above which polls slow down.
+    pub slowdown_at: u32,
     /// Moderate comments that were already there at the first poll.
     pub backfill: bool,
     /// The rules that apply to this account, in file order.
@@ -530,6 +536,19 @@ impl Validator {
                 format!("accounts.hourly_budget: {budget} must be between 1 and 1000000"),
             );
         }
+        let percent = |v: &mut Self, key: &str, value: &Option<Spanned<i64>>, default: i64, range: std::ops::RangeInclusive<i64>| {
+            let Some(value) = value else { return default as u32 };
+            let n = *value.get_ref();
+            if !range.contains(&n) {
+                v.problem(
+                    &value.span(),
+                    format!("accounts.{key}: {n} must be a percentage between {} and {}", range.start(), range.end()),
+                );
+            }
+            n.clamp(0, 100) as u32
+        };
+        let action_reserve = percent(self, "action_reserve", &raw.action_reserve, 20, 0..=90);
+        let slowdown_at = percent(self, "slowdown_at", &raw.slowdown_at, 75, 1..=94);
         let recent = *raw.recent_media.get_ref();
         if !(1..=100).contains(&recent) {
             self.problem(
@@ -578,6 +597,8 @@ impl Validator {
             schedule: schedule?,
             hourly_budget: u32::try_from(budget).ok()?,
             recent_media: u32::try_from(recent).ok()?,
+            action_reserve,
+            slowdown_at,
             backfill: raw.backfill,
             rules,
             rule_names,

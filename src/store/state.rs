@@ -18,6 +18,11 @@ pub struct AccountState {
     pub last_error: Option<String>,
     /// The account's own username, learned from its own comments or `/me`.
     pub username: Option<String>,
+    /// Consecutive throttling answers without a regain hint (for exponential back-off).
+    pub throttle_strikes: i64,
+    /// Largest usage percentage in Meta's last usage headers.
+    pub usage_pct: Option<i64>,
+    pub effective_interval_secs: Option<i64>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -31,7 +36,8 @@ impl Store {
     pub async fn account_state(&self, account: &str) -> Result<AccountState, StoreError> {
         Ok(sqlx::query_as(
             "SELECT baseline_done_at, last_poll_at, last_poll_status, next_due_at, paused_until,
-                    paused_reason, last_error, username
+                    paused_reason, last_error, username, throttle_strikes, usage_pct,
+                    effective_interval_secs
              FROM account_state WHERE account = ?1",
         )
         .bind(account)
@@ -124,6 +130,76 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Records a throttling answer: one more strike for the back-off. Returns the new count.
+    pub async fn add_throttle_strike(&self, account: &str) -> Result<i64, StoreError> {
+        self.ensure_account(account).await?;
+        let row: (i64,) = sqlx::query_as(
+            "UPDATE account_state SET throttle_strikes = throttle_strikes + 1 WHERE account = ?1
+             RETURNING throttle_strikes",
+        )
+        .bind(account)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.0)
+    }
+
+    /// A poll went through: the back-off starts again from the bottom.
+    pub async fn clear_throttle_strikes(&self, account: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE account_state SET throttle_strikes = 0 WHERE account = ?1 AND throttle_strikes != 0",
+        )
+        .bind(account)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Remembers the usage percentage Meta last reported for the account.
+    pub async fn set_usage(&self, account: &str, pct: u32) -> Result<(), StoreError> {
+        self.ensure_account(account).await?;
+        sqlx::query("UPDATE account_state SET usage_pct = ?2, usage_at = ?3 WHERE account = ?1")
+            .bind(account)
+            .bind(i64::from(pct))
+            .bind(timefmt::now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_effective_interval(&self, account: &str, secs: u64) -> Result<(), StoreError> {
+        self.ensure_account(account).await?;
+        sqlx::query("UPDATE account_state SET effective_interval_secs = ?2 WHERE account = ?1")
+            .bind(account)
+            .bind(i64::try_from(secs).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Pauses every account (Meta throttled the whole app, code 4); never shortened.
+    pub async fn set_app_paused(&self, until: DateTime<Utc>, reason: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE app_state SET paused_until = ?1, paused_reason = ?2
+             WHERE id = 1 AND (paused_until IS NULL OR paused_until < ?1)",
+        )
+        .bind(timefmt::format(until))
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The app-wide pause, if one is set (past or future).
+    pub async fn app_paused_until(&self) -> Result<Option<(DateTime<Utc>, String)>, StoreError> {
+        let row: Option<(Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT paused_until, paused_reason FROM app_state WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|(until, reason)| {
+            Some((timefmt::parse(&until?)?, reason.unwrap_or_default()))
+        }))
     }
 
     /// `comments_count` last fully read, per media.

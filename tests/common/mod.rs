@@ -80,7 +80,7 @@ impl Env {
         let file = self.dir.path().join(format!("{name}.token"));
         std::fs::write(&file, format!("{token}\n")).expect("token file");
         format!(
-            "[[accounts]]\nname = \"{name}\"\nig_user_id = \"{id}\"\nlogin = \"instagram\"\ntoken_file = \"{}\"\npoll_interval = \"1s\"\nhourly_budget = 500\n{extra}\n\n",
+            "[[accounts]]\nname = \"{name}\"\nig_user_id = \"{id}\"\nlogin = \"instagram\"\ntoken_file = \"{}\"\npoll_interval = \"1s\"\nhourly_budget = 20000\n{extra}\n\n",
             file.display()
         )
     }
