@@ -80,7 +80,9 @@ async fn apply_one(
     let result = match kind {
         Write::Hide => ctx
             .budget
-            .call(CallKind::Write, || ctx.client.set_hidden(token, &a.comment_id, true))
+            .call(CallKind::Write, || {
+                ctx.client.set_hidden(token, &a.comment_id, true)
+            })
             .await
             .map(drop),
         Write::Delete => ctx
@@ -90,7 +92,9 @@ async fn apply_one(
             .map(drop),
         Write::Reply(message) => ctx
             .budget
-            .call(CallKind::Write, || ctx.client.reply(token, &a.comment_id, message))
+            .call(CallKind::Write, || {
+                ctx.client.reply(token, &a.comment_id, message)
+            })
             .await
             .map(drop),
     };
@@ -130,7 +134,9 @@ async fn reconcile(
         loop {
             let page = match ctx
                 .budget
-                .call(CallKind::Write, || ctx.client.replies_page(token, thread, after.as_deref()))
+                .call(CallKind::Write, || {
+                    ctx.client.replies_page(token, thread, after.as_deref())
+                })
                 .await
             {
                 Ok(p) => p.value,

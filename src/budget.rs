@@ -210,7 +210,8 @@ impl Budget {
     /// are above `slowdown_at` (up to four times at 95 %).
     pub fn effective_interval(&self, configured: Duration) -> Duration {
         let per_poll = self.reads_per_poll.lock().map_or(1.0, |a| a.max(1.0));
-        let paced = Duration::from_secs_f64(3600.0 * per_poll / f64::from(self.policy.read_limit()));
+        let paced =
+            Duration::from_secs_f64(3600.0 * per_poll / f64::from(self.policy.read_limit()));
         let mut interval = configured.max(paced);
         let usage = self.usage_pct.lock().ok().and_then(|u| *u);
         if let Some(pct) = usage.filter(|p| *p > self.policy.slowdown_at) {
@@ -313,7 +314,8 @@ impl Budget {
                         let pause = regain.unwrap_or_else(|| throttle_backoff(strikes));
                         let code = e.code.unwrap_or(0);
                         if app_wide {
-                            let until = Utc::now() + chrono::Duration::from_std(pause).unwrap_or_else(|_| hour());
+                            let until = Utc::now()
+                                + chrono::Duration::from_std(pause).unwrap_or_else(|_| hour());
                             tracing::warn!(
                                 message = "meta throttled the whole app (code 4): pausing every account",
                                 until = %timefmt::format(until)
@@ -322,8 +324,11 @@ impl Budget {
                                 .set_app_paused(until, "app rate limited by meta (code 4)")
                                 .await?;
                         }
-                        self.pause(pause, &format!("rate limited by meta (code {code}, strike {strikes})"))
-                            .await?;
+                        self.pause(
+                            pause,
+                            &format!("rate limited by meta (code {code}, strike {strikes})"),
+                        )
+                        .await?;
                         return Err(e.into());
                     }
                     _ => return Err(e.into()),
@@ -357,8 +362,13 @@ impl Budget {
         let previous = self.usage_pct.lock().ok().and_then(|mut u| u.replace(pct));
         if previous != Some(pct) {
             self.store.set_usage(&self.account, pct).await?;
-            if pct > self.policy.slowdown_at && previous.is_none_or(|p| p <= self.policy.slowdown_at) {
-                tracing::warn!(message = "meta usage above slowdown threshold: polling slower", usage_pct = pct);
+            if pct > self.policy.slowdown_at
+                && previous.is_none_or(|p| p <= self.policy.slowdown_at)
+            {
+                tracing::warn!(
+                    message = "meta usage above slowdown threshold: polling slower",
+                    usage_pct = pct
+                );
             }
         }
         if pct >= PAUSE_AT_PCT {
@@ -442,7 +452,11 @@ mod tests {
         store
             .record_call("other", now, "GET", "/x", Some(200))
             .await?;
-        let policy = |hourly| Policy { hourly, action_reserve_pct: 0, slowdown_at: 75 };
+        let policy = |hourly| Policy {
+            hourly,
+            action_reserve_pct: 0,
+            slowdown_at: 75,
+        };
         let budget = Budget::new(store.clone(), "a", policy(3), RetryPolicy::default()).await?;
         let (left, frees) = budget.remaining(CallKind::Read).await?;
         assert_eq!(left, 0);
@@ -452,7 +466,11 @@ mod tests {
         let budget = Budget::new(store.clone(), "a", policy(5), RetryPolicy::default()).await?;
         assert_eq!(budget.remaining(CallKind::Read).await?.0, 2);
         // A 40 % reserve: reads may use 3 of 5 (all spent), writes all 5 (2 left).
-        let reserved = Policy { hourly: 5, action_reserve_pct: 40, slowdown_at: 75 };
+        let reserved = Policy {
+            hourly: 5,
+            action_reserve_pct: 40,
+            slowdown_at: 75,
+        };
         let budget = Budget::new(store.clone(), "a", reserved, RetryPolicy::default()).await?;
         assert_eq!(budget.remaining(CallKind::Read).await?.0, 0);
         assert_eq!(budget.remaining(CallKind::Write).await?.0, 2);
@@ -461,15 +479,31 @@ mod tests {
 
     #[test]
     fn read_limits_keep_the_reserve() {
-        for (hourly, pct, reads) in [(200, 20, 160), (10, 20, 8), (1, 20, 1), (5, 0, 5), (100, 100, 10)] {
-            let p = Policy { hourly, action_reserve_pct: pct, slowdown_at: 75 };
+        for (hourly, pct, reads) in [
+            (200, 20, 160),
+            (10, 20, 8),
+            (1, 20, 1),
+            (5, 0, 5),
+            (100, 100, 10),
+        ] {
+            let p = Policy {
+                hourly,
+                action_reserve_pct: pct,
+                slowdown_at: 75,
+            };
             assert_eq!(p.read_limit(), reads, "{hourly} with {pct}%");
         }
     }
 
     #[test]
     fn throttle_backoff_doubles_with_jitter_and_caps_at_an_hour() {
-        for (strikes, lo, hi) in [(1, 30, 60), (2, 60, 120), (3, 120, 240), (7, 1800, 3600), (30, 1800, 3600)] {
+        for (strikes, lo, hi) in [
+            (1, 30, 60),
+            (2, 60, 120),
+            (3, 120, 240),
+            (7, 1800, 3600),
+            (30, 1800, 3600),
+        ] {
             for _ in 0..20 {
                 let d = throttle_backoff(strikes).as_secs();
                 assert!((lo..=hi).contains(&d), "strike {strikes}: {d}s");
@@ -482,12 +516,19 @@ mod tests {
     -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let store = Store::open(&dir.path().join("b.db")).await?;
-        let policy = Policy { hourly: 100, action_reserve_pct: 20, slowdown_at: 75 };
+        let policy = Policy {
+            hourly: 100,
+            action_reserve_pct: 20,
+            slowdown_at: 75,
+        };
         let budget = Budget::new(store.clone(), "a", policy, RetryPolicy::default()).await?;
         let secs = |d: Duration| d.as_secs();
         // 80 reads an hour at one call per poll: at most one poll every 45 s.
         assert_eq!(secs(budget.effective_interval(Duration::from_secs(10))), 45);
-        assert_eq!(secs(budget.effective_interval(Duration::from_secs(120))), 120);
+        assert_eq!(
+            secs(budget.effective_interval(Duration::from_secs(120))),
+            120
+        );
         // Polls that cost more calls are spaced further apart.
         for _ in 0..30 {
             budget.poll_cost(4);

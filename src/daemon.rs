@@ -56,7 +56,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             action_reserve_pct: account.action_reserve,
             slowdown_at: account.slowdown_at,
         };
-        let budget = Budget::new(store.clone(), &account.name, policy, RetryPolicy::default()).await?;
+        let budget =
+            Budget::new(store.clone(), &account.name, policy, RetryPolicy::default()).await?;
         let wake = Arc::new(Notify::new());
         if let Schedule::Cron(expr) = &account.schedule {
             let wake = wake.clone();

@@ -274,7 +274,9 @@ impl MediaReader<'_> {
             while let Some(cursor) = after {
                 let page = ctx
                     .budget
-                    .call(CallKind::Read, || ctx.client.replies_page(self.token, &parent, Some(&cursor)))
+                    .call(CallKind::Read, || {
+                        ctx.client.replies_page(self.token, &parent, Some(&cursor))
+                    })
                     .await?
                     .value;
                 let ids: Vec<&str> = page.items.iter().map(|c| c.id.as_str()).collect();

@@ -170,7 +170,10 @@ async fn next_poll(ctx: &AccountCtx, started: DateTime<Utc>) -> DateTime<Utc> {
     match &ctx.config.schedule {
         Schedule::Every(_) => earliest,
         // The first cron time at or after the stretched interval.
-        Schedule::Cron(_) => next_due(&ctx.config.schedule, earliest - chrono::Duration::milliseconds(1)),
+        Schedule::Cron(_) => next_due(
+            &ctx.config.schedule,
+            earliest - chrono::Duration::milliseconds(1),
+        ),
     }
 }
 

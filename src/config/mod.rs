@@ -536,13 +536,23 @@ impl Validator {
                 format!("accounts.hourly_budget: {budget} must be between 1 and 1000000"),
             );
         }
-        let percent = |v: &mut Self, key: &str, value: &Option<Spanned<i64>>, default: i64, range: std::ops::RangeInclusive<i64>| {
-            let Some(value) = value else { return default as u32 };
+        let percent = |v: &mut Self,
+                       key: &str,
+                       value: &Option<Spanned<i64>>,
+                       default: i64,
+                       range: std::ops::RangeInclusive<i64>| {
+            let Some(value) = value else {
+                return default as u32;
+            };
             let n = *value.get_ref();
             if !range.contains(&n) {
                 v.problem(
                     &value.span(),
-                    format!("accounts.{key}: {n} must be a percentage between {} and {}", range.start(), range.end()),
+                    format!(
+                        "accounts.{key}: {n} must be a percentage between {} and {}",
+                        range.start(),
+                        range.end()
+                    ),
                 );
             }
             n.clamp(0, 100) as u32

@@ -84,6 +84,8 @@ impl Simulator {
                 token: token.to_string(),
                 token_dead: None,
                 throttled_until: None,
+                throttle_silent: false,
+                usage_override: None,
             },
         );
     }
@@ -236,6 +238,25 @@ impl Simulator {
             a.throttled_until = chrono::Duration::from_std(for_)
                 .ok()
                 .map(|d| Utc::now() + d);
+            a.throttle_silent = false;
+        }
+    }
+
+    /// The account answers 80002 for the given time, without any usage header (no hint).
+    pub fn throttle_silently(&self, ig_user_id: &str, for_: std::time::Duration) {
+        if let Some(a) = lock(&self.world).accounts.get_mut(ig_user_id) {
+            a.throttled_until = chrono::Duration::from_std(for_)
+                .ok()
+                .map(|d| Utc::now() + d);
+            a.throttle_silent = true;
+        }
+    }
+
+    /// From now on every answer for the account carries usage headers with this percentage
+    /// and minutes to regain access (`None`: computed from the calls made).
+    pub fn set_usage(&self, ig_user_id: &str, usage: Option<(u32, u32)>) {
+        if let Some(a) = lock(&self.world).accounts.get_mut(ig_user_id) {
+            a.usage_override = usage;
         }
     }
 }

@@ -17,6 +17,10 @@ pub struct Account {
     pub token_dead: Option<i64>,
     /// Set: calls answer 80002 until then.
     pub throttled_until: Option<DateTime<Utc>>,
+    /// Throttled answers carry no usage headers (no regain hint).
+    pub throttle_silent: bool,
+    /// Forced usage headers: (percentage, minutes to regain access).
+    pub usage_override: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Clone)]
@@ -132,7 +136,10 @@ impl World {
         let answer = self.route(method, path, query, token.as_deref(), account.as_ref());
         let mut answer = answer;
         if let Some(a) = &account {
-            answer.headers.extend(self.usage_headers(a));
+            let silent = a.throttle_silent && answer.status != 200;
+            if !silent {
+                answer.headers.extend(self.usage_headers(a));
+            }
         }
         self.requests.push(Request {
             method: method.to_string(),
@@ -522,9 +529,10 @@ impl World {
             + 1;
         let pct = (calls * 100 / u64::from(self.allowance.max(1))).min(100);
         let throttled = a.throttled_until.filter(|t| *t > Utc::now());
-        let (pct, regain) = match throttled {
-            Some(t) => (100, ((t - Utc::now()).num_seconds() + 59) / 60),
-            None => (pct, 0),
+        let (pct, regain) = match (a.usage_override, throttled) {
+            (Some((pct, regain)), _) => (u64::from(pct), i64::from(regain)),
+            (None, Some(t)) => (100, ((t - Utc::now()).num_seconds() + 59) / 60),
+            (None, None) => (pct, 0),
         };
         vec![
             ("x-app-usage", json!({"call_count": pct / 2, "total_time": pct / 3, "total_cputime": pct / 3}).to_string()),

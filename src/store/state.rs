@@ -179,7 +179,11 @@ impl Store {
     }
 
     /// Pauses every account (Meta throttled the whole app, code 4); never shortened.
-    pub async fn set_app_paused(&self, until: DateTime<Utc>, reason: &str) -> Result<(), StoreError> {
+    pub async fn set_app_paused(
+        &self,
+        until: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE app_state SET paused_until = ?1, paused_reason = ?2
              WHERE id = 1 AND (paused_until IS NULL OR paused_until < ?1)",
