@@ -16,6 +16,7 @@
 //! - [`simulator`]: a stateful Graph API simulator for the demo and the tests. Shares no types with [`graph`].
 //! - [`demo`]: `igmod demo`: the simulator, the real daemon, and a summary.
 //! - [`evaluate`]: `rules test`, `rules eval` (precision/recall on labeled CSV), `rules replay`.
+//! - [`report`]: `igmod status` and `igmod audit`, as tables or JSON.
 //! - [`logging`]: tracing subscriber set-up (stderr/journald or rotated files, text or JSON).
 //! - [`timefmt`]: the one timestamp format used in SQLite, and tolerant parsing of Meta's.
 
@@ -28,6 +29,7 @@ pub mod evaluate;
 pub mod graph;
 pub mod logging;
 pub mod poller;
+pub mod report;
 pub mod rules;
 pub mod scheduler;
 pub mod simulator;

@@ -45,6 +45,35 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Per account: token, polls, effective interval, budget, throttling, last 24 h, last error.
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recent decisions with the comment, rule, reason and action status.
+    Audit {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        account: Option<String>,
+        /// How far back (e.g. 24h, 7d).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+        /// Only this action (approve, delete, hide, reply, flag).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this rule.
+        #[arg(long)]
+        rule: Option<String>,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 200)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the real daemon against the bundled Graph API simulator and show what it did.
     Demo {
         /// How long to let comments arrive.
@@ -105,6 +134,27 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig(arg) => check_config(&arg.config),
         Command::Rules { command } => rules_command(command),
+        Command::Status { config, json } => status(&config.config, json),
+        Command::Audit {
+            config,
+            account,
+            since,
+            action,
+            rule,
+            limit,
+            json,
+        } => {
+            let filter = igmod::store::AuditFilter {
+                account,
+                since: Some(
+                    chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or_default(),
+                ),
+                action,
+                rule,
+                limit,
+            };
+            audit(&config.config, filter, json)
+        }
         Command::Run(arg) => run(&arg.config),
         Command::Demo { seconds, dir } => {
             let _guard = logging::init(config::LogFormat::Text, None);
@@ -264,6 +314,59 @@ fn rules_command(command: RulesCommand) -> ExitCode {
             })
         })),
     }
+}
+
+/// Opens the configured database for reading reports; it must exist already.
+async fn open_existing(c: &config::Config) -> anyhow::Result<igmod::store::Store> {
+    if !c.daemon.database.exists() {
+        anyhow::bail!(
+            "no database at {} yet: has igmod run?",
+            c.daemon.database.display()
+        );
+    }
+    igmod::store::Store::open(&c.daemon.database)
+        .await
+        .with_context(|| format!("cannot open {}", c.daemon.database.display()))
+}
+
+fn status(path: &std::path::Path, json: bool) -> ExitCode {
+    let c = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => return config_failed(&e),
+    };
+    exit(runtime().and_then(|rt| {
+        rt.block_on(async {
+            let store = open_existing(&c).await?;
+            let rows = igmod::report::status(&c, &store).await?;
+            store.close().await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", igmod::report::status_table(&rows));
+            }
+            Ok(())
+        })
+    }))
+}
+
+fn audit(path: &std::path::Path, filter: igmod::store::AuditFilter, json: bool) -> ExitCode {
+    let c = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => return config_failed(&e),
+    };
+    exit(runtime().and_then(|rt| {
+        rt.block_on(async {
+            let store = open_existing(&c).await?;
+            let rows = igmod::report::audit(&store, &filter).await?;
+            store.close().await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", igmod::report::audit_table(&rows));
+            }
+            Ok(())
+        })
+    }))
 }
 
 fn run(path: &std::path::Path) -> ExitCode {

@@ -506,8 +506,49 @@ async fn rules_replay_reports_what_todays_rules_would_change() {
     .await;
     daemon.stop().await;
 
-    // The operator adds a word to the profanity rule and replays.
+    // What operators read after a real run: status and audit, as tables and JSON.
     let path = env.dir.path().join("config.toml");
+    let (code, out, err) = run(igmod().args(["status", "-c"]).arg(&path));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!("acme (ig user {ACME})\n  token:      ok")),
+        "{out}"
+    );
+    assert!(out.contains("last 24 h:  3 comments seen, 1 decided (delete 1), 1 actions applied, 0 pending, 0 failed"), "{out}");
+    let (_, out, _) = run(igmod().args(["status", "--json", "-c"]).arg(&path));
+    let json: serde_json::Value = serde_json::from_str(&out).expect("status json");
+    assert_eq!(json[0]["account"], "acme");
+    assert_eq!(json[0]["hourly_budget"], 20000);
+    assert!(
+        json[0]["calls_last_hour"].as_i64().is_some_and(|c| c >= 3),
+        "{out}"
+    );
+    let (code, out, _) = run(igmod()
+        .args(["audit", "--action", "delete", "-c"])
+        .arg(&path));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&format!(
+            "[acme] {scam} delete (done) rule scam: word \"forex\" — @bot: \"forex\""
+        )),
+        "{out}"
+    );
+    let (_, out, _) = run(igmod()
+        .args(["audit", "--json", "--rule", "profanity", "-c"])
+        .arg(&path));
+    assert_eq!(out.trim(), "[]");
+    let db = env.pool().await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM recent_actions WHERE status = 'done'"
+        )
+        .await,
+        1
+    );
+    db.close().await;
+
+    // The operator adds a word to the profanity rule and replays.
     let text = std::fs::read_to_string(&path).expect("config").replace(
         "words = [\"idiot\", \"scumbag\"]",
         "words = [\"idiot\", \"scumbag\", \"trash\"]",

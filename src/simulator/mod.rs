@@ -181,6 +181,7 @@ impl Simulator {
             deleted: false,
             hide_calls: 0,
             delete_calls: 0,
+            acted_at: None,
         });
         id
     }

@@ -47,6 +47,8 @@ pub struct Comment {
     pub hide_calls: u32,
     /// `DELETE` calls received.
     pub delete_calls: u32,
+    /// When it was first hidden or deleted.
+    pub acted_at: Option<DateTime<Utc>>,
 }
 
 /// One request the simulator answered.
@@ -286,6 +288,7 @@ impl World {
                     deleted: false,
                     hide_calls: 0,
                     delete_calls: 0,
+                    acted_at: None,
                 });
                 ok(json!({"id": new_id}))
             }
@@ -307,6 +310,7 @@ impl World {
                     Some(c) => {
                         if hide {
                             c.hide_calls += 1;
+                            c.acted_at.get_or_insert_with(Utc::now);
                         }
                         c.hidden = hide;
                         ok(json!({"success": true}))
@@ -323,6 +327,7 @@ impl World {
                         if !c.deleted {
                             found = true;
                             c.deleted = true;
+                            c.acted_at.get_or_insert_with(Utc::now);
                         }
                     }
                 }

@@ -7,6 +7,7 @@
 
 mod comments;
 mod ledger;
+mod report;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use comments::{
     ActedComment, Disposition, NewComment, NewDecision, PendingAction, StoredComment,
 };
+pub use report::{Activity, AuditFilter, AuditRow};
 pub use state::{AccountState, TokenHealth};
 
 #[derive(Debug, thiserror::Error)]

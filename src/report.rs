@@ -1,0 +1,183 @@
+//! `igmod status` and `igmod audit`: what operators read, as a table or as JSON.
+
+use std::fmt::Write as _;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::config::{Config, Schedule};
+use crate::store::{Activity, AuditFilter, AuditRow, Store, StoreError};
+use crate::timefmt;
+
+/// One account's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountStatus {
+    pub account: String,
+    pub ig_user_id: String,
+    /// `ok`, `invalid`, or `unknown` before the first poll.
+    pub token: String,
+    pub token_problem: Option<String>,
+    pub last_poll_at: Option<String>,
+    pub last_poll_status: Option<String>,
+    pub next_poll_at: Option<String>,
+    pub configured_interval: String,
+    pub effective_interval_secs: Option<i64>,
+    pub calls_last_hour: i64,
+    pub hourly_budget: u32,
+    pub paused_until: Option<String>,
+    pub paused_reason: Option<String>,
+    pub usage_pct: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_24h: Activity,
+}
+
+pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>, StoreError> {
+    let now = Utc::now();
+    let mut out = Vec::new();
+    for a in &config.accounts {
+        let state = store.account_state(&a.name).await?;
+        let token = store.token_health(&a.name).await?;
+        let calls = store
+            .calls_since(&a.name, now - chrono::Duration::hours(1))
+            .await?
+            .len();
+        let paused = state
+            .paused_until
+            .clone()
+            .filter(|p| timefmt::parse(p).is_some_and(|t| t > now));
+        out.push(AccountStatus {
+            account: a.name.clone(),
+            ig_user_id: a.ig_user_id.clone(),
+            token: token
+                .as_ref()
+                .map_or_else(|| "unknown".into(), |t| t.status.clone()),
+            token_problem: token.and_then(|t| t.invalid_reason),
+            last_poll_at: state.last_poll_at,
+            last_poll_status: state.last_poll_status,
+            next_poll_at: state.next_due_at,
+            configured_interval: match &a.schedule {
+                Schedule::Every(d) => humantime::format_duration(*d).to_string(),
+                Schedule::Cron(c) => format!("cron {c}"),
+            },
+            effective_interval_secs: state.effective_interval_secs,
+            calls_last_hour: i64::try_from(calls).unwrap_or(i64::MAX),
+            hourly_budget: a.hourly_budget,
+            paused_reason: paused.as_ref().and(state.paused_reason),
+            paused_until: paused,
+            usage_pct: state.usage_pct,
+            last_error: state.last_error,
+            last_24h: store
+                .activity(&a.name, now - chrono::Duration::hours(24))
+                .await?,
+        });
+    }
+    Ok(out)
+}
+
+/// The human table for `igmod status`.
+pub fn status_table(rows: &[AccountStatus]) -> String {
+    let mut s = String::new();
+    for r in rows {
+        let _ = writeln!(s, "{} (ig user {})", r.account, r.ig_user_id);
+        let token = match &r.token_problem {
+            Some(p) => format!("{} — {p}", r.token),
+            None => format!("{} (days left: unknown)", r.token),
+        };
+        let _ = writeln!(s, "  token:      {token}");
+        let _ = writeln!(
+            s,
+            "  polls:      last {} ({}), next {}",
+            r.last_poll_at.as_deref().unwrap_or("never"),
+            r.last_poll_status.as_deref().unwrap_or("-"),
+            r.next_poll_at.as_deref().unwrap_or("at start")
+        );
+        let effective = r.effective_interval_secs.map_or_else(
+            || "-".to_string(),
+            |e| {
+                humantime::format_duration(std::time::Duration::from_secs(e.max(0) as u64))
+                    .to_string()
+            },
+        );
+        let _ = writeln!(
+            s,
+            "  interval:   configured {}, effective {effective}",
+            r.configured_interval
+        );
+        let usage = r
+            .usage_pct
+            .map_or_else(|| "unknown".to_string(), |u| format!("{u}%"));
+        let _ = writeln!(
+            s,
+            "  budget:     {} of {} calls in the last hour; meta usage {usage}",
+            r.calls_last_hour, r.hourly_budget
+        );
+        match (&r.paused_until, &r.paused_reason) {
+            (Some(until), reason) => {
+                let _ = writeln!(
+                    s,
+                    "  throttling: paused until {until} ({})",
+                    reason.as_deref().unwrap_or("-")
+                );
+            }
+            _ => {
+                let _ = writeln!(s, "  throttling: none");
+            }
+        }
+        let a = &r.last_24h;
+        let by: Vec<String> = a
+            .by_action
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  last 24 h:  {} comments seen, {} decided ({}), {} actions applied, {} pending, {} failed",
+            a.comments_seen,
+            a.decided,
+            if by.is_empty() {
+                "none".to_string()
+            } else {
+                by.join(", ")
+            },
+            a.acted,
+            a.pending_actions,
+            a.failed_actions
+        );
+        if let Some(e) = &r.last_error {
+            let _ = writeln!(s, "  last error: {e}");
+        }
+    }
+    s
+}
+
+pub async fn audit(store: &Store, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
+    store.audit(filter).await
+}
+
+/// The human table for `igmod audit`.
+pub fn audit_table(rows: &[AuditRow]) -> String {
+    let mut s = String::new();
+    if rows.is_empty() {
+        s.push_str("no decisions match\n");
+    }
+    for r in rows {
+        let status = match (&r.action_status, r.dry_run) {
+            (_, true) => "dry run".to_string(),
+            (Some(st), false) => st.clone(),
+            (None, false) => "recorded".to_string(),
+        };
+        let text: String = r.text.as_deref().unwrap_or("").chars().take(80).collect();
+        let _ = writeln!(
+            s,
+            "{} [{}] {} {} ({status}) rule {}: {} — @{}: {text:?}",
+            r.decided_at,
+            r.account,
+            r.comment_id,
+            r.action,
+            r.rule,
+            r.reason,
+            r.username.as_deref().unwrap_or("?"),
+        );
+    }
+    s
+}
