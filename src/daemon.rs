@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -20,8 +21,6 @@ use crate::store::{Store, StoreError};
 
 /// How long in-flight polls may take to finish after shutdown was asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
-/// Ledger rows are kept this long (the budget needs one hour; the rest is for operators).
-const LEDGER_KEEP: chrono::Duration = chrono::Duration::days(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -76,18 +75,42 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         let cancel = cancel.clone();
         tasks.spawn(async move { (name, scheduler::run_account(ctx, wake, cancel).await) });
     }
+    // Retention, daily at 03:30 UTC: comment text is personal data.
     let prune_store = store.clone();
-    jobs.add(Job::new_async("0 17 * * * *", move |_, _| {
+    let retain =
+        chrono::Duration::from_std(config.daemon.retain).unwrap_or(chrono::Duration::days(90));
+    jobs.add(Job::new_async("0 30 3 * * *", move |_, _| {
         let store = prune_store.clone();
         Box::pin(async move {
-            match store.prune_calls(chrono::Utc::now() - LEDGER_KEEP).await {
-                Ok(n) => tracing::debug!(message = "call ledger pruned", rows = n),
-                Err(e) => tracing::warn!(message = "cannot prune call ledger", error = %e),
+            match store.prune(chrono::Utc::now() - retain).await {
+                Ok(p) => tracing::info!(
+                    message = "retention: old personal data pruned",
+                    comment_texts = p.comments,
+                    reply_texts = p.replies,
+                    ledger_rows = p.calls
+                ),
+                Err(e) => tracing::warn!(message = "retention job failed", error = %e),
             }
         })
     })?)
     .await?;
+    // Heartbeat of the cron scheduler itself: the watchdog is fed only while it fires.
+    let heartbeat = Arc::new(AtomicI64::new(chrono::Utc::now().timestamp()));
+    let beat = heartbeat.clone();
+    jobs.add(Job::new("*/10 * * * * *", move |_, _| {
+        beat.store(chrono::Utc::now().timestamp(), Ordering::Relaxed);
+    })?)
+    .await?;
     jobs.start().await?;
+
+    let status = format!("polling {} account(s)", config.accounts.len());
+    notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&status),
+    ]);
+    if let Some(period) = sd_notify::watchdog_enabled() {
+        tasks.spawn(watchdog(period, heartbeat, store.clone(), cancel.clone()));
+    }
 
     tokio::pin!(shutdown);
     loop {
@@ -96,6 +119,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             joined = tasks.join_next(), if !tasks.is_empty() => log_end(joined),
         }
     }
+    notify(&[
+        sd_notify::NotifyState::Stopping,
+        sd_notify::NotifyState::Status("stopping: letting in-flight polls finish"),
+    ]);
     tracing::info!(
         message = "shutting down: letting in-flight polls finish",
         grace_secs = SHUTDOWN_GRACE.as_secs()
@@ -120,6 +147,43 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     store.close().await;
     tracing::info!(message = "igmod stopped");
     Ok(())
+}
+
+/// Tells systemd (when run with `Type=notify`) about the daemon's state. Outside systemd
+/// (`NOTIFY_SOCKET` unset) it does nothing.
+fn notify(state: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::warn!(message = "cannot notify systemd", error = %e);
+    }
+}
+
+/// Sends `WATCHDOG=1` every half period, but only while the daemon is really alive: the cron
+/// scheduler fired within the last 30 s and the database answers. A hung scheduler or a dead
+/// database lets systemd's watchdog restart the service.
+async fn watchdog(
+    period: Duration,
+    heartbeat: Arc<AtomicI64>,
+    store: Store,
+    cancel: CancellationToken,
+) -> (String, Ended) {
+    let mut tick = tokio::time::interval(period / 2);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return ("watchdog".into(), Ended::Shutdown),
+            _ = tick.tick() => {}
+        }
+        let fresh = chrono::Utc::now().timestamp() - heartbeat.load(Ordering::Relaxed) <= 30;
+        let db_ok = store.account_state("").await.is_ok();
+        if fresh && db_ok {
+            notify(&[sd_notify::NotifyState::Watchdog]);
+        } else {
+            tracing::error!(
+                message = "not feeding the systemd watchdog",
+                scheduler_alive = fresh,
+                database_ok = db_ok
+            );
+        }
+    }
 }
 
 fn log_end(joined: Option<Result<(String, Ended), tokio::task::JoinError>>) {

@@ -17,13 +17,31 @@ pub struct LogGuard {
 }
 
 /// Installs the global subscriber. Call once, early, and keep the guard in `main`.
-pub fn init(format: LogFormat, dir: Option<&Path>) -> LogGuard {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+/// `RUST_LOG` wins over `level`, which wins over the default filter.
+pub fn init(format: LogFormat, dir: Option<&Path>, keep: usize, level: Option<&str>) -> LogGuard {
+    let filter = EnvFilter::try_from_default_env()
+        .ok()
+        .or_else(|| level.and_then(|l| EnvFilter::try_new(l).ok()))
+        .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let (writer, guard) = match dir {
         Some(dir) => {
-            let appender = tracing_appender::rolling::daily(dir, "igmod.log");
+            let appender = match tracing_appender::rolling::Builder::new()
+                .rotation(tracing_appender::rolling::Rotation::DAILY)
+                .filename_prefix("igmod")
+                .filename_suffix("log")
+                .max_log_files(keep.max(1))
+                .build(dir)
+            {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!(
+                        "igmod: cannot write logs in {}: {e}; logging to stderr",
+                        dir.display()
+                    );
+                    return init(format, None, keep, level);
+                }
+            };
             let (w, g) = tracing_appender::non_blocking::NonBlockingBuilder::default()
                 .lossy(false)
                 .finish(appender);

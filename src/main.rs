@@ -157,7 +157,7 @@ fn main() -> ExitCode {
         }
         Command::Run(arg) => run(&arg.config),
         Command::Demo { seconds, dir } => {
-            let _guard = logging::init(config::LogFormat::Text, None);
+            let _guard = logging::init(config::LogFormat::Text, None, 1, None);
             exit(runtime().and_then(|rt| rt.block_on(demo::run(seconds, dir))))
         }
     }
@@ -374,7 +374,12 @@ fn run(path: &std::path::Path) -> ExitCode {
         Ok(c) => c,
         Err(e) => return config_failed(&e),
     };
-    let _guard = logging::init(c.daemon.log_format, c.daemon.log_dir.as_deref());
+    let _guard = logging::init(
+        c.daemon.log_format,
+        c.daemon.log_dir.as_deref(),
+        c.daemon.log_keep,
+        c.daemon.log_level.as_deref(),
+    );
     exit(runtime().and_then(|rt| {
         rt.block_on(async {
             let shutdown = shutdown_signal()?;

@@ -329,7 +329,8 @@ async fn cron_schedule_json_logs_and_log_dir_work_in_the_binary() {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    assert!(name.starts_with("igmod.log."), "daily file name: {name}");
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_eq!(name, format!("igmod.{today}.log"), "daily file name");
     let text = std::fs::read_to_string(&files[0]).expect("log");
     let applied: Vec<serde_json::Value> = text
         .lines()
@@ -567,5 +568,63 @@ async fn rules_replay_reports_what_todays_rules_would_change() {
             "[acme] {later_rude} \"these are trash\": nothing → hide (profanity)"
         )),
         "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_systemd_it_reports_ready_feeds_the_watchdog_and_says_stopping() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    env.sim.add_media(ACME);
+    let config = env.write_config(&accounts, "");
+    let socket_path = env.dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut child = igmod()
+        .args(["run", "-c"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "1000000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 512];
+    while messages
+        .iter()
+        .filter(|m: &&String| m.contains("WATCHDOG=1"))
+        .count()
+        < 2
+    {
+        let n = socket.recv(&mut buf).expect("a notification");
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    kill(child.id(), "-TERM");
+    loop {
+        let n = socket.recv(&mut buf).expect("a notification");
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let stopping = m.contains("STOPPING=1");
+        messages.push(m);
+        if stopping {
+            break;
+        }
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        messages[0], "READY=1\nSTATUS=polling 1 account(s)\n",
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .last()
+            .is_some_and(|m| m.starts_with("STOPPING=1\n")),
+        "{messages:?}"
     );
 }

@@ -85,6 +85,9 @@ struct RawDaemon {
     #[serde(default)]
     log_format: LogFormat,
     log_dir: Option<Spanned<String>>,
+    log_keep: Option<Spanned<i64>>,
+    log_level: Option<Spanned<String>>,
+    retain: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -143,6 +146,12 @@ pub struct DaemonConfig {
     pub log_format: LogFormat,
     /// Daily-rotated log files here; `None`: stderr (journald under systemd).
     pub log_dir: Option<PathBuf>,
+    /// How many daily log files to keep.
+    pub log_keep: usize,
+    /// A `tracing` filter (`info`, `debug`, `info,igmod=debug`); `RUST_LOG` overrides it.
+    pub log_level: Option<String>,
+    /// Comment texts, usernames, reply texts and the call ledger older than this are pruned.
+    pub retain: Duration,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -344,11 +353,55 @@ impl Validator {
             Some(db) => PathBuf::from(db.into_inner()),
             None => PathBuf::from("/var/lib/igmod/igmod.db"),
         };
+        let log_keep = match raw.log_keep {
+            Some(k) if !(1..=3650).contains(k.get_ref()) => {
+                self.problem(
+                    &k.span(),
+                    format!(
+                        "daemon.log_keep: {} must be between 1 and 3650",
+                        k.get_ref()
+                    ),
+                );
+                14
+            }
+            Some(k) => *k.get_ref() as usize,
+            None => 14,
+        };
+        let bad_level = raw.log_level.as_ref().and_then(|level| {
+            tracing_subscriber::EnvFilter::try_new(level.get_ref())
+                .err()
+                .map(|e| {
+                    (
+                        level.span(),
+                        format!(
+                            "daemon.log_level: invalid filter {:?}: {e}",
+                            level.get_ref()
+                        ),
+                    )
+                })
+        });
+        if let Some((span, message)) = bad_level {
+            self.problem(&span, message);
+        }
+        let retain = match &raw.retain {
+            None => Duration::from_secs(90 * 86_400),
+            Some(r) => match self.duration("daemon.retain", r) {
+                Some(d) if d < Duration::from_secs(86_400) => {
+                    self.problem(&r.span(), "daemon.retain: must be at least 1d".into());
+                    d
+                }
+                Some(d) => d,
+                None => Duration::from_secs(90 * 86_400),
+            },
+        };
         DaemonConfig {
             database,
             dry_run: raw.dry_run,
             log_format: raw.log_format,
             log_dir: raw.log_dir.map(|d| PathBuf::from(d.into_inner())),
+            log_keep,
+            log_level: raw.log_level.map(Spanned::into_inner),
+            retain,
         }
     }
 
@@ -724,6 +777,15 @@ words = ["forex"]
                 &["c.toml:15:10: unknown variant `nuke`"],
             ),
             ("[daemon]", "[daemon", &["c.toml:2:8:"]),
+            (
+                "database = \"/tmp/x.db\"",
+                "database = \"/tmp/x.db\"\nretain = \"2h\"\nlog_keep = 0\nlog_level = \"info,[\"",
+                &[
+                    "c.toml:4:10: daemon.retain: must be at least 1d",
+                    "c.toml:5:12: daemon.log_keep: 0 must be between 1 and 3650",
+                    "c.toml:6:13: daemon.log_level: invalid filter",
+                ],
+            ),
         ];
         for (from, to, expected) in cases {
             let text = GOOD.replacen(from, to, 1);

@@ -4,6 +4,14 @@
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError};
+
+/// What a retention run forgot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub comments: u64,
+    pub replies: u64,
+    pub calls: u64,
+}
 use crate::timefmt;
 
 impl Store {
@@ -42,12 +50,41 @@ impl Store {
         Ok(rows.iter().filter_map(|r| timefmt::parse(&r.0)).collect())
     }
 
-    /// Deletes ledger rows older than `before`.
-    pub async fn prune_calls(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM api_calls WHERE at < ?1")
-            .bind(timefmt::format(before))
-            .execute(&self.pool)
+    /// Retention: forgets comment texts, usernames, reply texts and ledger rows from before
+    /// `before`. Decisions and actions keep their ids, rule, action and status.
+    pub async fn prune(&self, before: DateTime<Utc>) -> Result<Pruned, StoreError> {
+        let before = timefmt::format(before);
+        let mut tx = self.begin_write().await?;
+        let comments = sqlx::query(
+            "UPDATE comments SET text = NULL, username = NULL
+             WHERE first_seen_at < ?1 AND (text IS NOT NULL OR username IS NOT NULL)",
+        )
+        .bind(&before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let replies = sqlx::query(
+            "UPDATE actions SET message = NULL WHERE updated_at < ?1 AND message IS NOT NULL",
+        )
+        .bind(&before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let calls = sqlx::query("DELETE FROM api_calls WHERE at < ?1")
+            .bind(&before)
+            .execute(&mut *tx)
             .await?
-            .rows_affected())
+            .rows_affected();
+        tx.commit().await?;
+        // Give freed pages back to the file system (databases created by igmod use
+        // incremental auto-vacuum).
+        sqlx::query("PRAGMA incremental_vacuum")
+            .execute(&self.pool)
+            .await?;
+        Ok(Pruned {
+            comments,
+            replies,
+            calls,
+        })
     }
 }

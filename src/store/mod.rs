@@ -19,6 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use comments::{
     ActedComment, Disposition, NewComment, NewDecision, PendingAction, StoredComment,
 };
+pub use ledger::Pruned;
 pub use report::{Activity, AuditFilter, AuditRow};
 pub use state::{AccountState, TokenHealth};
 
@@ -59,6 +60,7 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            .auto_vacuum(sqlx::sqlite::SqliteAutoVacuum::Incremental)
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -103,6 +105,88 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn retention_forgets_old_personal_data_and_keeps_the_audit_skeleton()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(&dir.path().join("r.db")).await?;
+        for (id, seen) in [
+            ("old", "2026-01-01T00:00:00.000Z"),
+            ("new", "2026-11-27T00:00:00.000Z"),
+        ] {
+            sqlx::query(
+                "INSERT INTO comments (id, account, media_id, username, text, first_seen_at, disposition)
+                 VALUES (?1, 'a', 'm', 'someone', 'some text', ?2, 'evaluated')",
+            )
+            .bind(id)
+            .bind(seen)
+            .execute(&store.pool)
+            .await?;
+            sqlx::query(
+                "INSERT INTO decisions (comment_id, account, rule, action, dry_run, reason, decided_at)
+                 VALUES (?1, 'a', 'polite', 'reply', 0, 'word \"x\"', ?2)",
+            )
+            .bind(id)
+            .bind(seen)
+            .execute(&store.pool)
+            .await?;
+            sqlx::query(
+                "INSERT INTO actions (comment_id, account, action, message, status, created_at, updated_at)
+                 VALUES (?1, 'a', 'reply', 'Hi someone', 'done', ?2, ?2)",
+            )
+            .bind(id)
+            .bind(seen)
+            .execute(&store.pool)
+            .await?;
+            sqlx::query("INSERT INTO api_calls (account, at, method, endpoint, status) VALUES ('a', ?1, 'GET', '/x', 200)")
+                .bind(seen)
+                .execute(&store.pool)
+                .await?;
+        }
+        let cutoff = crate::timefmt::parse("2026-06-01T00:00:00Z").unwrap_or_default();
+        let pruned = store.prune(cutoff).await?;
+        assert_eq!(
+            pruned,
+            Pruned {
+                comments: 1,
+                replies: 1,
+                calls: 1
+            }
+        );
+        let rows: Vec<(String, Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT id, username, text FROM comments ORDER BY id")
+                .fetch_all(&store.pool)
+                .await?;
+        assert_eq!(
+            rows,
+            vec![
+                (
+                    "new".into(),
+                    Some("someone".into()),
+                    Some("some text".into())
+                ),
+                ("old".into(), None, None)
+            ]
+        );
+        let kept: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT d.comment_id, d.rule, a.status, a.message FROM decisions d JOIN actions a USING (comment_id) ORDER BY 1",
+        )
+        .fetch_all(&store.pool)
+        .await?;
+        assert_eq!(
+            kept[1],
+            ("old".into(), "polite".into(), "done".into(), None)
+        );
+        assert_eq!(kept[0].3.as_deref(), Some("Hi someone"));
+        let calls: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM api_calls")
+            .fetch_one(&store.pool)
+            .await?;
+        assert_eq!(calls.0, 1);
+        // A second run finds nothing more to prune.
+        assert_eq!(store.prune(cutoff).await?, Pruned::default());
+        Ok(())
+    }
 
     #[tokio::test]
     async fn database_is_created_private_and_migrated() -> Result<(), Box<dyn std::error::Error>> {
