@@ -1,4 +1,4 @@
-//! The outbox: hides, deletes and replies, applied exactly once.
+//! The outbox: hides, deletes, replies (and operators' unhides), applied exactly once.
 //!
 //! A decision and its `pending` action row are committed together before any call. Before each
 //! call the row's `attempts` is raised, so after a crash a pending row with `attempts > 0` means
@@ -40,9 +40,15 @@ enum Write<'a> {
     Hide,
     Delete,
     Reply(&'a str),
+    /// An operator's `igmod undo` that did not finish: the daemon completes it.
+    Unhide,
 }
 
-#[tracing::instrument(name = "action", skip_all, fields(comment_id = %a.comment_id, action = %a.action))]
+#[tracing::instrument(
+    name = "action",
+    skip_all,
+    fields(comment_id = %a.comment_id, action = %a.action, rule = a.rule.as_deref().unwrap_or("-"))
+)]
 async fn apply_one(
     ctx: &AccountCtx,
     token: &SecretString,
@@ -53,6 +59,7 @@ async fn apply_one(
         ("hide", _) => Write::Hide,
         ("delete", _) => Write::Delete,
         ("reply", Some(message)) => Write::Reply(message),
+        ("unhide", _) => Write::Unhide,
         (other, _) => {
             store
                 .action_failed(a.id, &format!("cannot apply action {other:?}"))
@@ -82,6 +89,13 @@ async fn apply_one(
             .budget
             .call(CallKind::Write, || {
                 ctx.client.set_hidden(token, &a.comment_id, true)
+            })
+            .await
+            .map(drop),
+        Write::Unhide => ctx
+            .budget
+            .call(CallKind::Write, || {
+                ctx.client.set_hidden(token, &a.comment_id, false)
             })
             .await
             .map(drop),
@@ -165,6 +179,9 @@ async fn reconcile(
     {
         Ok(reply) if kind == Write::Hide && reply.value.hidden == Some(true) => {
             Ok(Observed::AlreadyDone("already hidden when reconciled"))
+        }
+        Ok(reply) if kind == Write::Unhide && reply.value.hidden == Some(false) => {
+            Ok(Observed::AlreadyDone("already visible when reconciled"))
         }
         Ok(_) => Ok(Observed::NeedsWrite),
         Err(e) if gone(&e) => Ok(Observed::AlreadyDone("comment gone when reconciled")),

@@ -7,13 +7,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use std::collections::HashMap;
+
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::budget::{Budget, Policy, RetryPolicy};
-use crate::config::{Config, Schedule};
+use crate::config::{AccountConfig, Config, Schedule};
 use crate::graph::{self, GraphError};
 use crate::poller::AccountCtx;
 use crate::scheduler::{self, Ended};
@@ -34,6 +37,113 @@ pub enum DaemonError {
 
 /// Runs the daemon until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    let (_keep, reloads) = mpsc::channel(1);
+    run_with_reload(config, shutdown, reloads).await
+}
+
+/// One running account: how to stop it, and how to know it stopped.
+struct Running {
+    /// What it runs with; a reload restarts the account when this changes.
+    fingerprint: String,
+    cancel: CancellationToken,
+    cron_job: Option<Uuid>,
+    /// Resolves when the task has ended (its sender is dropped).
+    done: oneshot::Receiver<()>,
+}
+
+/// Everything an account task needs from the daemon.
+struct Shared<'a> {
+    store: &'a Store,
+    jobs: &'a JobScheduler,
+    cancel: &'a CancellationToken,
+}
+
+/// Starts one account's task. It first waits for `after` (the same account's previous task,
+/// still finishing its in-flight poll after a reload), so an account never polls twice at once.
+async fn start_account(
+    shared: &Shared<'_>,
+    config: &Config,
+    account: &AccountConfig,
+    after: Option<oneshot::Receiver<()>>,
+    tasks: &mut JoinSet<(String, Ended)>,
+) -> Result<Running, DaemonError> {
+    let client = graph::Client::new(
+        config.graph.base_url(account.login),
+        &config.graph.api_version,
+        config.graph.timeout,
+    )?;
+    let policy = Policy {
+        hourly: account.hourly_budget,
+        action_reserve_pct: account.action_reserve,
+        slowdown_at: account.slowdown_at,
+    };
+    let budget = Budget::new(
+        shared.store.clone(),
+        &account.name,
+        policy,
+        RetryPolicy::default(),
+    )
+    .await?;
+    let wake = Arc::new(Notify::new());
+    let cron_job = match &account.schedule {
+        Schedule::Cron(expr) => {
+            let wake = wake.clone();
+            Some(
+                shared
+                    .jobs
+                    .add(Job::new(expr.as_str(), move |_, _| wake.notify_one())?)
+                    .await?,
+            )
+        }
+        Schedule::Every(_) => None,
+    };
+    let ctx = Arc::new(AccountCtx {
+        config: account.clone(),
+        client,
+        budget,
+        store: shared.store.clone(),
+        dry_run: config.daemon.dry_run,
+        username: std::sync::Mutex::new(shared.store.account_state(&account.name).await?.username),
+    });
+    let name = account.name.clone();
+    let cancel = shared.cancel.child_token();
+    let stop = cancel.clone();
+    let (done_tx, done) = oneshot::channel::<()>();
+    tasks.spawn(async move {
+        if let Some(previous) = after {
+            let _ = previous.await;
+        }
+        let ended = scheduler::run_account(ctx, wake, stop).await;
+        drop(done_tx);
+        (name, ended)
+    });
+    Ok(Running {
+        fingerprint: fingerprint(config, account),
+        cancel,
+        cron_job,
+        done,
+    })
+}
+
+/// What an account runs with, as text: equal fingerprints need no restart on reload.
+fn fingerprint(config: &Config, account: &AccountConfig) -> String {
+    format!(
+        "{:?}|{:?}|{:?}|{}|{:?}",
+        account.describe(),
+        config.graph,
+        config.daemon.dry_run,
+        account.rule_names.join(","),
+        account.rule_specs
+    )
+}
+
+/// Runs the daemon until `shutdown` resolves; each message on `reloads` re-reads the config
+/// file (SIGHUP).
+pub async fn run_with_reload(
+    mut config: Config,
+    shutdown: impl Future<Output = ()>,
+    mut reloads: mpsc::Receiver<()>,
+) -> Result<(), DaemonError> {
     let store = Store::open(&config.daemon.database).await?;
     tracing::info!(
         message = "igmod started",
@@ -44,36 +154,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let cancel = CancellationToken::new();
     let jobs = JobScheduler::new().await?;
     let mut tasks = JoinSet::new();
-    for account in &config.accounts {
-        let client = graph::Client::new(
-            config.graph.base_url(account.login),
-            &config.graph.api_version,
-            config.graph.timeout,
-        )?;
-        let policy = Policy {
-            hourly: account.hourly_budget,
-            action_reserve_pct: account.action_reserve,
-            slowdown_at: account.slowdown_at,
+    let mut running: HashMap<String, Running> = HashMap::new();
+    {
+        let shared = Shared {
+            store: &store,
+            jobs: &jobs,
+            cancel: &cancel,
         };
-        let budget =
-            Budget::new(store.clone(), &account.name, policy, RetryPolicy::default()).await?;
-        let wake = Arc::new(Notify::new());
-        if let Schedule::Cron(expr) = &account.schedule {
-            let wake = wake.clone();
-            jobs.add(Job::new(expr.as_str(), move |_, _| wake.notify_one())?)
-                .await?;
+        for account in &config.accounts {
+            let r = start_account(&shared, &config, account, None, &mut tasks).await?;
+            running.insert(account.name.clone(), r);
         }
-        let ctx = Arc::new(AccountCtx {
-            config: account.clone(),
-            client,
-            budget,
-            store: store.clone(),
-            dry_run: config.daemon.dry_run,
-            username: std::sync::Mutex::new(store.account_state(&account.name).await?.username),
-        });
-        let name = account.name.clone();
-        let cancel = cancel.clone();
-        tasks.spawn(async move { (name, scheduler::run_account(ctx, wake, cancel).await) });
     }
     // Retention, daily at 03:30 UTC: comment text is personal data.
     let prune_store = store.clone();
@@ -117,6 +208,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         tokio::select! {
             _ = &mut shutdown => break,
             joined = tasks.join_next(), if !tasks.is_empty() => log_end(joined),
+            Some(()) = reloads.recv() => {
+                // systemd ≥ 253 wants the monotonic time with RELOADING=1.
+                match sd_notify::NotifyState::monotonic_usec_now() {
+                    Ok(now) => notify(&[sd_notify::NotifyState::Reloading, now]),
+                    Err(_) => notify(&[sd_notify::NotifyState::Reloading]),
+                }
+                let shared = Shared { store: &store, jobs: &jobs, cancel: &cancel };
+                if let Some(new) = reload(&shared, &config, &mut running, &mut tasks).await {
+                    config = new;
+                }
+                let status = format!("polling {} account(s)", config.accounts.len());
+                notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status(&status)]);
+            }
         }
     }
     notify(&[
@@ -147,6 +251,81 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     store.close().await;
     tracing::info!(message = "igmod stopped");
     Ok(())
+}
+
+/// Re-reads the config file. If it is invalid, logs every problem and keeps the running
+/// config. If valid, stops removed accounts (after their in-flight poll), starts added ones,
+/// and restarts those whose settings or rules changed. Returns the new config when applied.
+async fn reload(
+    shared: &Shared<'_>,
+    old: &Config,
+    running: &mut HashMap<String, Running>,
+    tasks: &mut JoinSet<(String, Ended)>,
+) -> Option<Config> {
+    let new = match crate::config::load(&old.path) {
+        Ok(c) => c,
+        Err(e) => {
+            for p in &e.problems {
+                tracing::error!(message = "reload refused, keeping the running config", problem = %p);
+            }
+            return None;
+        }
+    };
+    if new.daemon.database != old.daemon.database
+        || new.daemon.log_dir != old.daemon.log_dir
+        || new.daemon.log_format != old.daemon.log_format
+        || new.daemon.log_level != old.daemon.log_level
+    {
+        tracing::warn!(
+            message = "database and log settings apply at the next restart; everything else is applied now"
+        );
+    }
+    let mut stopped = Vec::new();
+    for name in running.keys().cloned().collect::<Vec<_>>() {
+        if !new.accounts.iter().any(|a| a.name == name) {
+            stopped.push(name);
+        }
+    }
+    for name in &stopped {
+        if let Some(r) = running.remove(name) {
+            r.cancel.cancel();
+            if let Some(job) = r.cron_job {
+                let _ = shared.jobs.remove(&job).await;
+            }
+            tracing::info!(message = "reload: account removed; it stops after its in-flight poll", account = %name);
+        }
+    }
+    for account in &new.accounts {
+        let fp = fingerprint(&new, account);
+        let previous = match running.remove(&account.name) {
+            Some(r) if r.fingerprint == fp => {
+                running.insert(account.name.clone(), r);
+                continue;
+            }
+            Some(r) => {
+                r.cancel.cancel();
+                if let Some(job) = r.cron_job {
+                    let _ = shared.jobs.remove(&job).await;
+                }
+                tracing::info!(message = "reload: account changed; restarting it after its in-flight poll", account = %account.name);
+                Some(r.done)
+            }
+            None => {
+                tracing::info!(message = "reload: account added", account = %account.name);
+                None
+            }
+        };
+        match start_account(shared, &new, account, previous, tasks).await {
+            Ok(r) => {
+                running.insert(account.name.clone(), r);
+            }
+            Err(e) => {
+                tracing::error!(message = "reload: cannot start account", account = %account.name, error = %e)
+            }
+        }
+    }
+    tracing::info!(message = "config reloaded", accounts = new.accounts.len());
+    Some(new)
 }
 
 /// Tells systemd (when run with `Type=notify`) about the daemon's state. Outside systemd

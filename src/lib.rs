@@ -16,6 +16,7 @@
 //! - [`simulator`]: a stateful Graph API simulator for the demo and the tests. Shares no types with [`graph`].
 //! - [`demo`]: `igmod demo`: the simulator, the real daemon, and a summary.
 //! - [`evaluate`]: `rules test`, `rules eval` (precision/recall on labeled CSV), `rules replay`.
+//! - [`undo`]: `igmod undo`: unhide what igmod hid, recorded like every action.
 //! - [`report`]: `igmod status` and `igmod audit`, as tables or JSON.
 //! - [`logging`]: tracing subscriber set-up (stderr/journald or rotated files, text or JSON).
 //! - [`timefmt`]: the one timestamp format used in SQLite, and tolerant parsing of Meta's.
@@ -36,6 +37,7 @@ pub mod simulator;
 pub mod store;
 pub mod timefmt;
 pub mod tokens;
+pub mod undo;
 
 /// Exit code for configuration errors (sysexits.h `EX_CONFIG`), so systemd's
 /// `RestartPreventExitStatus=78` stops a crash loop on a bad config.

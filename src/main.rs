@@ -74,6 +74,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Unhide what igmod hid (one comment, or every hide of a rule since a time). Deletes cannot
+    /// be undone.
+    Undo {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The comment to unhide.
+        #[arg(required_unless_present = "rule")]
+        comment_id: Option<String>,
+        /// Every comment this rule hid...
+        #[arg(long)]
+        rule: Option<String>,
+        /// ...since this long ago (with --rule).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+    },
     /// Run the real daemon against the bundled Graph API simulator and show what it did.
     Demo {
         /// How long to let comments arrive.
@@ -135,6 +150,12 @@ fn main() -> ExitCode {
         Command::CheckConfig(arg) => check_config(&arg.config),
         Command::Rules { command } => rules_command(command),
         Command::Status { config, json } => status(&config.config, json),
+        Command::Undo {
+            config,
+            comment_id,
+            rule,
+            since,
+        } => undo(&config.config, comment_id, rule, since),
         Command::Audit {
             config,
             account,
@@ -369,6 +390,37 @@ fn audit(path: &std::path::Path, filter: igmod::store::AuditFilter, json: bool) 
     }))
 }
 
+fn undo(
+    path: &std::path::Path,
+    comment_id: Option<String>,
+    rule: Option<String>,
+    since: std::time::Duration,
+) -> ExitCode {
+    let c = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => return config_failed(&e),
+    };
+    let since = rule
+        .as_ref()
+        .map(|_| chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or_default());
+    exit(runtime().and_then(|rt| {
+        rt.block_on(async {
+            let store = open_existing(&c).await?;
+            let report =
+                igmod::undo::undo(&c, &store, comment_id.as_deref(), rule.as_deref(), since)
+                    .await?;
+            store.close().await;
+            for line in &report.lines {
+                println!("{line}");
+            }
+            if report.failed > 0 {
+                anyhow::bail!("{} unhide(s) failed", report.failed);
+            }
+            Ok(())
+        })
+    }))
+}
+
 fn run(path: &std::path::Path) -> ExitCode {
     let c = match config::load(path) {
         Ok(c) => c,
@@ -382,26 +434,32 @@ fn run(path: &std::path::Path) -> ExitCode {
     );
     exit(runtime().and_then(|rt| {
         rt.block_on(async {
-            let shutdown = shutdown_signal()?;
-            daemon::run(c, shutdown).await.map_err(anyhow::Error::from)
+            let (shutdown, reloads) = signals()?;
+            daemon::run_with_reload(c, shutdown, reloads)
+                .await
+                .map_err(anyhow::Error::from)
         })
     }))
 }
 
-/// Resolves on the first SIGTERM or SIGINT; a second one exits at once. SIGHUP is logged.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+/// Signals: the first SIGTERM or SIGINT resolves the returned future (graceful stop); a
+/// second one exits at once; each SIGHUP sends a reload request.
+fn signals() -> anyhow::Result<(
+    impl std::future::Future<Output = ()>,
+    tokio::sync::mpsc::Receiver<()>,
+)> {
     use futures::StreamExt;
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .context("cannot install signal handlers")?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<()>(4);
     tokio::spawn(async move {
         let mut tx = Some(tx);
         while let Some(signal) = signals.next().await {
             if signal == SIGHUP {
-                tracing::warn!(
-                    message = "SIGHUP received; reloading is not supported yet: restart igmod to apply config changes"
-                );
+                tracing::info!(message = "SIGHUP received: reloading the config");
+                let _ = reload_tx.try_send(());
                 continue;
             }
             match tx.take() {
@@ -416,7 +474,10 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
             }
         }
     });
-    Ok(async move {
-        let _ = rx.await;
-    })
+    Ok((
+        async move {
+            let _ = rx.await;
+        },
+        reload_rx,
+    ))
 }

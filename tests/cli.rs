@@ -628,3 +628,204 @@ async fn under_systemd_it_reports_ready_feeds_the_watchdog_and_says_stopping() {
         "{messages:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_adds_and_removes_accounts_and_a_broken_config_keeps_the_old_one() {
+    let env = Env::new().await;
+    let acme = env.account("acme", ACME, "backfill = true");
+    let globex = env.account("globex", common::GLOBEX, "backfill = true");
+    let acme_post = env.sim.add_media(ACME);
+    let globex_post = env.sim.add_media(common::GLOBEX);
+    let globex_scam = env.sim.add_comment(&globex_post, "bot", "forex");
+    let config = env.write_config(&acme, "");
+    let logs = env.dir.path().join("stderr.log");
+    let mut child = igmod()
+        .args(["run", "-c"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&logs).expect("log"))
+        .spawn()
+        .expect("spawn");
+    wait_for("acme polled", T, || async { env.sim.calls_for(ACME) >= 2 }).await;
+    assert_eq!(env.sim.calls_for(common::GLOBEX), 0);
+
+    // Add globex.
+    env.write_config(&(acme.clone() + &globex), "");
+    kill(child.id(), "-HUP");
+    wait_for("globex polled after reload", T, || async {
+        env.sim.comment(&globex_scam).is_some_and(|c| c.deleted)
+    })
+    .await;
+
+    // Remove acme: its polls stop.
+    env.write_config(&globex, "");
+    kill(child.id(), "-HUP");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let acme_calls = env.sim.calls_for(ACME);
+    let acme_scam = env.sim.add_comment(&acme_post, "bot", "forex");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        env.sim.calls_for(ACME),
+        acme_calls,
+        "a removed account is not polled"
+    );
+    assert!(env.sim.comment(&acme_scam).is_some_and(|c| !c.deleted));
+
+    // A broken config is refused; globex keeps running on the old one.
+    let path = env.write_config(
+        &globex.replace("hourly_budget = 20000", "hourly_budget = -1"),
+        "",
+    );
+    kill(child.id(), "-HUP");
+    let later = env.sim.add_comment(&globex_post, "bot", "crypto signal");
+    wait_for("globex still moderates", T, || async {
+        env.sim.comment(&later).is_some_and(|c| c.deleted)
+    })
+    .await;
+    kill(child.id(), "-TERM");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+    let log = std::fs::read_to_string(&logs).expect("log");
+    assert!(
+        log.contains("reload refused, keeping the running config"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("{}:", path.display())),
+        "the problem names file:line:col: {log}"
+    );
+    assert!(
+        log.contains("accounts.hourly_budget: -1 must be between 1 and 1000000"),
+        "{log}"
+    );
+    assert!(
+        log.contains("reload: account added account=globex"),
+        "{log}"
+    );
+    assert!(
+        log.contains("reload: account removed; it stops after its in-flight poll account=acme"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undo_unhides_what_a_rule_hid_and_says_deletes_cannot_come_back() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let rude1 = env.sim.add_comment(&post, "a", "idiot");
+    let rude2 = env.sim.add_comment(&post, "b", "scumbag");
+    let scam = env.sim.add_comment(&post, "c", "forex");
+    let config = env.write_config(&accounts, "");
+    let daemon = common::start(igmod::config::load(&config).expect("config"));
+    wait_for("actions applied", T, || async {
+        [&rude1, &rude2]
+            .iter()
+            .all(|id| env.sim.comment(id).is_some_and(|c| c.hidden))
+            && env.sim.comment(&scam).is_some_and(|c| c.deleted)
+    })
+    .await;
+    daemon.stop().await;
+
+    let (code, out, err) = run(igmod().args(["undo", "-c"]).arg(&config).arg(&rude1));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        format!("{rude1}: unhidden (was hidden by rule profanity)\n")
+    );
+    assert!(env.sim.comment(&rude1).is_some_and(|c| !c.hidden));
+    assert!(
+        env.sim.comment(&rude2).is_some_and(|c| c.hidden),
+        "only the named comment"
+    );
+
+    let (code, out, _) = run(igmod()
+        .args(["undo", "--rule", "profanity", "--since", "1h", "-c"])
+        .arg(&config));
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        format!("{rude1}: already unhidden\n{rude2}: unhidden (was hidden by rule profanity)\n")
+    );
+    let (_, out, _) = run(igmod().args(["undo", "-c"]).arg(&config).arg(&scam));
+    assert_eq!(
+        out,
+        format!("{scam}: deleted by rule scam; deletes cannot be undone\n")
+    );
+
+    let db = env.pool().await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM actions WHERE action = 'unhide' AND status = 'done'"
+        )
+        .await,
+        2
+    );
+    // The daemon leaves unhidden comments alone: a comment is decided once.
+    let daemon = common::start(igmod::config::load(&config).expect("config"));
+    let polls = env.sim.calls_for(ACME);
+    wait_for("two more polls", T, || async {
+        env.sim.calls_for(ACME) >= polls + 2
+    })
+    .await;
+    daemon.stop().await;
+    assert!(
+        env.sim
+            .comment(&rude2)
+            .is_some_and(|c| !c.hidden && c.hide_calls == 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_files_are_named_by_day_and_capped_at_log_keep() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    env.sim.add_media(ACME);
+    let log_dir = env.dir.path().join("logs");
+    std::fs::create_dir_all(&log_dir).expect("log dir");
+    // Written in day order: tracing-appender ages files by creation time (by the date in the
+    // name where the file system keeps no creation time).
+    for day in 1..=6 {
+        std::fs::write(log_dir.join(format!("igmod.2026-01-0{day}.log")), "old\n")
+            .expect("old log");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(log_dir.join("unrelated.txt"), "keep me\n").expect("other file");
+    let config = env.write_config(
+        &accounts,
+        &format!("log_dir = \"{}\"\nlog_keep = 3", log_dir.display()),
+    );
+    let mut child = igmod()
+        .args(["run", "-c"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for("a poll", T, || async { env.sim.calls_for(ACME) >= 1 }).await;
+    kill(child.id(), "-TERM");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+    let mut names: Vec<String> = std::fs::read_dir(&log_dir)
+        .expect("logs")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_eq!(
+        names,
+        vec![
+            "igmod.2026-01-05.log".to_string(),
+            "igmod.2026-01-06.log".to_string(),
+            format!("igmod.{today}.log"),
+            "unrelated.txt".to_string()
+        ]
+    );
+}

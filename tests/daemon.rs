@@ -783,3 +783,41 @@ async fn a_reply_whose_outcome_is_unknown_is_never_sent_twice() {
         Some("reply found when reconciled")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unhide_interrupted_by_a_crash_is_completed_by_the_daemon() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let rude = env.sim.add_comment(&post, "troll", "idiot");
+    let config = env.config(&accounts, "");
+    let daemon = start(config.clone());
+    wait_for("hidden", T, || async { hidden(&env, &rude) }).await;
+    daemon.stop().await;
+    // `igmod undo` recorded its unhide and started the call, then died.
+    let store = Store::open(&env.db()).await.expect("store");
+    let id = store.record_unhide("acme", &rude).await.expect("unhide");
+    store.action_started(id).await.expect("started");
+    store.close().await;
+
+    let daemon = start(config);
+    wait_for("unhidden", T, || async {
+        env.sim.comment(&rude).is_some_and(|c| !c.hidden)
+    })
+    .await;
+    daemon.stop().await;
+    let db = env.pool().await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM actions WHERE action = 'unhide' AND status = 'done'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        env.sim.comment(&rude).map(|c| c.hide_calls),
+        Some(1),
+        "never hidden again"
+    );
+}

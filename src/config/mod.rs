@@ -208,6 +208,27 @@ pub struct AccountConfig {
     pub rules: RuleSet,
     /// Names of those rules (for summaries).
     pub rule_names: Vec<String>,
+    /// Those rules as written (a reload restarts the account when they change).
+    pub rule_specs: Vec<crate::rules::RuleSpec>,
+}
+
+impl AccountConfig {
+    /// Every setting but the rules, as text (a reload compares it).
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} {:?} {:?} {:?} {} {} {} {} {}",
+            self.name,
+            self.ig_user_id,
+            self.login,
+            self.token,
+            self.schedule,
+            self.hourly_budget,
+            self.recent_media,
+            self.backfill,
+            self.action_reserve,
+            self.slowdown_at
+        )
+    }
 }
 
 impl GraphConfig {
@@ -651,7 +672,13 @@ impl Validator {
             return None;
         }
         let rules = rules.as_ref()?.select(&selected);
-        let rule_names = rules.names().map(str::to_string).collect();
+        let rule_names: Vec<String> = rules.names().map(str::to_string).collect();
+        let rule_specs = names
+            .specs
+            .iter()
+            .filter(|s| rule_names.contains(&s.name))
+            .cloned()
+            .collect();
         Some(AccountConfig {
             name,
             ig_user_id: id.clone(),
@@ -665,6 +692,7 @@ impl Validator {
             backfill: raw.backfill,
             rules,
             rule_names,
+            rule_specs,
         })
     }
 }

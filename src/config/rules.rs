@@ -242,6 +242,8 @@ pub struct RuleNames {
     /// Sets of included files that failed to parse: already reported, so naming them is not
     /// reported again.
     broken: Vec<String>,
+    /// Every rule as written, in order (a reload compares them).
+    pub specs: Vec<RuleSpec>,
 }
 
 impl RuleNames {
@@ -386,6 +388,7 @@ impl Validator {
                 None
             }
         };
+        names.specs = specs;
         (compiled, names)
     }
 }

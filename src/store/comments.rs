@@ -60,6 +60,8 @@ pub struct PendingAction {
     /// The comment's thread parent, for replies.
     pub parent_id: Option<String>,
     pub action: String,
+    /// The rule that decided it (`None` for an operator's unhide).
+    pub rule: Option<String>,
     pub message: Option<String>,
     /// Calls already started for it: above zero, the last outcome is unknown.
     pub attempts: i64,
@@ -245,8 +247,9 @@ impl Store {
     /// The account's pending actions, oldest first.
     pub async fn pending_actions(&self, account: &str) -> Result<Vec<PendingAction>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT a.id, a.comment_id, c.parent_id, a.action, a.message, a.attempts
+            "SELECT a.id, a.comment_id, c.parent_id, a.action, d.rule, a.message, a.attempts
              FROM actions a JOIN comments c ON c.id = a.comment_id
+             LEFT JOIN decisions d ON d.comment_id = a.comment_id
              WHERE a.account = ?1 AND a.status = 'pending' ORDER BY a.id",
         )
         .bind(account)
@@ -360,6 +363,59 @@ impl Store {
             .bind(account)
             .fetch_one(&self.pool)
             .await?;
+        Ok(row.0)
+    }
+}
+
+/// A comment igmod acted on, for `igmod undo`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UndoCandidate {
+    pub comment_id: String,
+    pub account: String,
+    pub action: String,
+    pub rule: Option<String>,
+    /// An `unhide` already recorded for it: (status).
+    pub unhide_status: Option<String>,
+}
+
+impl Store {
+    /// Hides and deletes igmod applied, by comment id or by rule since a time.
+    pub async fn undo_candidates(
+        &self,
+        comment_id: Option<&str>,
+        rule: Option<&str>,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<UndoCandidate>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT a.comment_id, a.account, a.action, d.rule,
+                    (SELECT u.status FROM actions u WHERE u.comment_id = a.comment_id AND u.action = 'unhide') AS unhide_status
+             FROM actions a LEFT JOIN decisions d ON d.comment_id = a.comment_id
+             WHERE a.action IN ('hide', 'delete') AND a.status = 'done'
+               AND (?1 IS NULL OR a.comment_id = ?1) AND (?2 IS NULL OR d.rule = ?2)
+               AND (?3 IS NULL OR d.decided_at >= ?3)
+             ORDER BY a.id",
+        )
+        .bind(comment_id)
+        .bind(rule)
+        .bind(since.map(timefmt::format))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records an operator's unhide as a pending action (or returns the existing one's id).
+    pub async fn record_unhide(&self, account: &str, comment_id: &str) -> Result<i64, StoreError> {
+        let now = timefmt::now();
+        let row: (i64,) = sqlx::query_as(
+            "INSERT INTO actions (comment_id, account, action, status, created_at, updated_at)
+             VALUES (?1, ?2, 'unhide', 'pending', ?3, ?3)
+             ON CONFLICT (comment_id, action) DO UPDATE SET status = 'pending', updated_at = excluded.updated_at
+             RETURNING id",
+        )
+        .bind(comment_id)
+        .bind(account)
+        .bind(&now)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(row.0)
     }
 }

@@ -17,7 +17,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use comments::{
-    ActedComment, Disposition, NewComment, NewDecision, PendingAction, StoredComment,
+    ActedComment, Disposition, NewComment, NewDecision, PendingAction, StoredComment, UndoCandidate,
 };
 pub use ledger::Pruned;
 pub use report::{Activity, AuditFilter, AuditRow};
