@@ -38,7 +38,7 @@ pub enum DaemonError {
 /// Runs the daemon until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
     let (_keep, reloads) = mpsc::channel(1);
-    run_with_reload(config, shutdown, reloads).await
+    run_with_reload(config, shutdown, reloads, |_| {}).await
 }
 
 /// One running account: how to stop it, and how to know it stopped.
@@ -139,10 +139,12 @@ fn fingerprint(config: &Config, account: &AccountConfig) -> String {
 
 /// Runs the daemon until `shutdown` resolves; each message on `reloads` re-reads the config
 /// file (SIGHUP).
+/// `on_reload` sees each applied config (`main` uses it to change the log level).
 pub async fn run_with_reload(
     mut config: Config,
     shutdown: impl Future<Output = ()>,
     mut reloads: mpsc::Receiver<()>,
+    on_reload: impl Fn(&Config),
 ) -> Result<(), DaemonError> {
     let store = Store::open(&config.daemon.database).await?;
     tracing::info!(
@@ -216,6 +218,7 @@ pub async fn run_with_reload(
                 }
                 let shared = Shared { store: &store, jobs: &jobs, cancel: &cancel };
                 if let Some(new) = reload(&shared, &config, &mut running, &mut tasks).await {
+                    on_reload(&new);
                     config = new;
                 }
                 let status = format!("polling {} account(s)", config.accounts.len());

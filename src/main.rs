@@ -426,7 +426,7 @@ fn run(path: &std::path::Path) -> ExitCode {
         Ok(c) => c,
         Err(e) => return config_failed(&e),
     };
-    let _guard = logging::init(
+    let guard = logging::init(
         c.daemon.log_format,
         c.daemon.log_dir.as_deref(),
         c.daemon.log_keep,
@@ -435,9 +435,11 @@ fn run(path: &std::path::Path) -> ExitCode {
     exit(runtime().and_then(|rt| {
         rt.block_on(async {
             let (shutdown, reloads) = signals()?;
-            daemon::run_with_reload(c, shutdown, reloads)
-                .await
-                .map_err(anyhow::Error::from)
+            daemon::run_with_reload(c, shutdown, reloads, |new| {
+                guard.set_level(new.daemon.log_level.as_deref())
+            })
+            .await
+            .map_err(anyhow::Error::from)
         })
     }))
 }

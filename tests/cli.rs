@@ -829,3 +829,84 @@ async fn log_files_are_named_by_day_and_capped_at_log_keep() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_poll_lets_it_finish_and_exits_0() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let scam = env.sim.add_comment(&post, "bot", "forex");
+    env.sim.set_delay(Duration::from_millis(700));
+    let config = env.write_config(&accounts, "");
+    let mut child = igmod()
+        .args(["run", "-c"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // The first call (the media list) has been answered: the poll is under way.
+    wait_for("poll under way", T, || async {
+        env.sim.requests().len() >= 1
+    })
+    .await;
+    let stopped_at = std::time::Instant::now();
+    kill(child.id(), "-TERM");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        stopped_at.elapsed() < igmod::daemon::SHUTDOWN_GRACE,
+        "within the grace period"
+    );
+    // The in-flight poll finished: the scam it had read was deleted, and recorded as done.
+    assert!(
+        env.sim
+            .comment(&scam)
+            .is_some_and(|c| c.deleted && c.delete_calls == 1)
+    );
+    let db = env.pool().await;
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM actions WHERE status = 'done'").await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_changes_the_log_level() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    env.sim.add_media(ACME);
+    env.write_config(&accounts, "log_level = \"warn\"");
+    let config = env.dir.path().join("config.toml");
+    let logs = env.dir.path().join("stderr.log");
+    let mut child = igmod()
+        .args(["run", "-c"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&logs).expect("log"))
+        .spawn()
+        .expect("spawn");
+    wait_for("three polls", T, || async { env.sim.calls_for(ACME) >= 3 }).await;
+    let quiet = std::fs::read_to_string(&logs).expect("log");
+    assert!(
+        !quiet.contains("poll done"),
+        "warn level hides info lines: {quiet}"
+    );
+    env.write_config(&accounts, "log_level = \"info\"");
+    kill(child.id(), "-HUP");
+    let polls = env.sim.calls_for(ACME);
+    wait_for("two more polls", T, || async {
+        env.sim.calls_for(ACME) >= polls + 2
+    })
+    .await;
+    kill(child.id(), "-TERM");
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    let loud = std::fs::read_to_string(&logs).expect("log");
+    assert!(
+        loud.contains("poll done"),
+        "info level after reload: {loud}"
+    );
+}

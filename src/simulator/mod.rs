@@ -228,6 +228,11 @@ impl Simulator {
         }
     }
 
+    /// Every answer from now on waits this long.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        lock(&self.world).delay = delay;
+    }
+
     /// The next `n` requests answer HTTP 500 with a transient code 2.
     pub fn fail_next(&self, n: u32) {
         lock(&self.world).fail_next = n;
@@ -287,6 +292,10 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
+    let delay = lock(&world).delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let answer = lock(&world).handle(method.as_str(), uri.path(), &query, bearer.as_deref());
     let mut response = Response::builder()
         .status(answer.status)

@@ -82,6 +82,8 @@ pub struct World {
     next_id: u64,
     /// Calls per hour that count as 100 % in the usage headers.
     pub allowance: u32,
+    /// Every answer waits this long (a slow API).
+    pub delay: std::time::Duration,
 }
 
 impl World {
