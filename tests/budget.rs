@@ -75,12 +75,13 @@ async fn a_120_comment_burst_is_moderated_within_a_budget_of_30() {
         }
     }
     // 24 reads an hour (20 % reserve): polls are paced to one every 150 s, so the burst is
-    // read by the next poll; shorten the wait by making that poll due now.
+    // read by the next poll; shorten the wait by making that poll due now (once the daemon
+    // has stopped, so it cannot write its own due time over ours).
+    daemon.stop().await;
     sqlx::query("UPDATE account_state SET next_due_at = NULL")
         .execute(&db)
         .await
         .expect("due now");
-    daemon.stop().await;
     let daemon = start(config);
     wait_for("every scam of the burst deleted", T, || async {
         scams

@@ -847,7 +847,7 @@ async fn sigterm_during_a_poll_lets_it_finish_and_exits_0() {
         .expect("spawn");
     // The first call (the media list) has been answered: the poll is under way.
     wait_for("poll under way", T, || async {
-        env.sim.requests().len() >= 1
+        !env.sim.requests().is_empty()
     })
     .await;
     let stopped_at = std::time::Instant::now();
