@@ -293,3 +293,62 @@ mod tests {
         assert!(error_envelope(br#"{"data":[]}"#).is_none());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "\\PC{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("data".to_string()),
+                        Just("id".to_string()),
+                        Just("paging".to_string()),
+                        Just("replies".to_string()),
+                        Just("from".to_string()),
+                        Just("error".to_string()),
+                        Just("next".to_string()),
+                        Just("cursors".to_string()),
+                        "[a-z]{1,6}",
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn decoders_never_panic_on_arbitrary_json(value in json()) {
+            let bytes = serde_json::to_vec(&value).unwrap_or_default();
+            if let Ok(page) = serde_json::from_slice::<Paged<Comment>>(&bytes) {
+                let _ = page.next_after();
+                let _: Vec<_> = page.data.into_iter().filter_map(Comment::into_thread).collect();
+            }
+            if let Ok(page) = serde_json::from_slice::<Paged<Media>>(&bytes) {
+                let _: Vec<_> = page.data.into_iter().filter_map(Media::into_domain).collect();
+            }
+            let _ = error_envelope(&bytes);
+        }
+
+        #[test]
+        fn decoders_never_panic_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = serde_json::from_slice::<Paged<Comment>>(&bytes);
+            let _ = error_envelope(&bytes);
+        }
+    }
+}

@@ -838,3 +838,43 @@ fn word_boundaries_become_ascii_and_escapes_survive() {
         assert_eq!(super::ascii_word_boundaries(input), expected, "{input}");
     }
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn normalising_never_panics_and_is_idempotent(text in "\\PC{0,120}") {
+            let once = Normalized::new(&text);
+            let twice = Normalized::new(&once.folded);
+            // Folding is a projection: folding folded text changes nothing, and the words
+            // built from it are the same.
+            prop_assert_eq!(&twice.folded, &once.folded);
+            prop_assert_eq!(&twice.skeleton, &once.skeleton);
+        }
+
+        #[test]
+        fn evaluating_never_panics(text in "\\PC{0,200}", user in "[a-z_.]{0,20}") {
+            let rules = example();
+            let _ = rules.matches(&CommentView::new(&text, Some(&user)));
+        }
+
+        /// Letters with no leet digit or look-alike among the generated characters.
+        #[test]
+        fn a_word_never_matches_text_without_its_letters(
+            word in "[bcdfghjkmnpqruvwxyz]{3,8}",
+            text in "[ -~]{0,200}",
+        ) {
+            let missing = word.chars().next().unwrap_or('b');
+            let text: String = text
+                .chars()
+                .filter(|c| c.to_ascii_lowercase() != missing)
+                .collect();
+            let rules = compile(&[rule("w", Action::Hide, words(&[word.as_str()]))]);
+            prop_assert!(rules.decide(&CommentView::new(&text, None)).is_none(), "{} in {:?}", word, text);
+        }
+    }
+}
