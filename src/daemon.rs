@@ -67,23 +67,7 @@ async fn start_account(
     after: Option<oneshot::Receiver<()>>,
     tasks: &mut JoinSet<(String, Ended)>,
 ) -> Result<Running, DaemonError> {
-    let client = graph::Client::new(
-        config.graph.base_url(account.login),
-        &config.graph.api_version,
-        config.graph.timeout,
-    )?;
-    let policy = Policy {
-        hourly: account.hourly_budget,
-        action_reserve_pct: account.action_reserve,
-        slowdown_at: account.slowdown_at,
-    };
-    let budget = Budget::new(
-        shared.store.clone(),
-        &account.name,
-        policy,
-        RetryPolicy::default(),
-    )
-    .await?;
+    let (client, budget) = client_and_budget(config, account, shared.store).await?;
     let wake = Arc::new(Notify::new());
     let cron_job = match &account.schedule {
         Schedule::Cron(expr) => {
@@ -123,6 +107,26 @@ async fn start_account(
         cron_job,
         done,
     })
+}
+
+/// The Graph API client and the call gate of one account (the daemon's and `igmod undo`'s).
+pub async fn client_and_budget(
+    config: &Config,
+    account: &AccountConfig,
+    store: &Store,
+) -> Result<(graph::Client, Budget), DaemonError> {
+    let client = graph::Client::new(
+        config.graph.base_url(account.login),
+        &config.graph.api_version,
+        config.graph.timeout,
+    )?;
+    let policy = Policy {
+        hourly: account.hourly_budget,
+        action_reserve_pct: account.action_reserve,
+        slowdown_at: account.slowdown_at,
+    };
+    let budget = Budget::new(store.clone(), &account.name, policy, RetryPolicy::default()).await?;
+    Ok((client, budget))
 }
 
 /// What an account runs with, as text: equal fingerprints need no restart on reload.

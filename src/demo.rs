@@ -12,8 +12,8 @@ use crate::simulator::{Simulator, Traffic};
 use crate::store::Store;
 use crate::{config, daemon};
 
-/// The rules from the README's example config.
-const RULES: &str = r#"
+/// The rules of the README's example config (the tests use them too).
+pub const RULES: &str = r#"
 [[rules]]
 name = "trusted"
 action = "approve"
@@ -163,7 +163,7 @@ pub async fn run(seconds: u64, dir: Option<PathBuf>) -> anyhow::Result<()> {
             d.action,
             d.account,
             d.username.as_deref().unwrap_or("?"),
-            truncate(d.text.as_deref().unwrap_or(""), 60),
+            crate::evaluate::truncate(d.text.as_deref().unwrap_or(""), 60),
             d.rule,
             d.reason,
         );
@@ -193,12 +193,4 @@ fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     f.write_all(text.as_bytes())?;
     Ok(())
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n).collect::<String>())
-    }
 }

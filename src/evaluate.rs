@@ -265,7 +265,8 @@ impl fmt::Display for ReplayReport {
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
+/// The first `n` characters, with an ellipsis when cut.
+pub(crate) fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {

@@ -5,17 +5,17 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::budget::{Budget, CallError, CallKind, Policy, RetryPolicy};
+use crate::budget::{CallError, CallKind};
 use crate::config::Config;
-use crate::graph::{self, ErrorKind};
+use crate::graph::ErrorKind;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UndoError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot build graph api client: {0}")]
-    Graph(#[from] graph::GraphError),
+    #[error(transparent)]
+    Setup(#[from] crate::daemon::DaemonError),
 }
 
 /// What undo did, one line per comment.
@@ -71,18 +71,7 @@ pub async fn undo(
                 continue;
             }
         };
-        let client = graph::Client::new(
-            config.graph.base_url(account.login),
-            &config.graph.api_version,
-            config.graph.timeout,
-        )?;
-        let policy = Policy {
-            hourly: account.hourly_budget,
-            action_reserve_pct: account.action_reserve,
-            slowdown_at: account.slowdown_at,
-        };
-        let budget =
-            Budget::new(store.clone(), &account.name, policy, RetryPolicy::default()).await?;
+        let (client, budget) = crate::daemon::client_and_budget(config, account, store).await?;
         let id = store.record_unhide(&account.name, &c.comment_id).await?;
         store.action_started(id).await?;
         let result = budget

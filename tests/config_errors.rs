@@ -33,47 +33,252 @@ any = [{ words = ["y"] }]
 /// (what to replace, with what, the key the message must name, a text on the line it must point at)
 const CASES: &[(&str, &str, &str, &str)] = &[
     ("[daemon]", "[daemon", "", "[daemon"),
-    ("database = \"/tmp", "database = \"/tmp\n", "", "igmod-never-created"),
-    ("[daemon]", "colour = \"red\"\n[daemon]", "unknown field `colour`", "colour"),
-    ("database =", "verbose = true\ndatabase =", "unknown field `verbose`", "verbose"),
-    ("timeout = \"30s\"", "timeout = \"30s\"\nretries = 3", "unknown field `retries`", "retries"),
-    ("hourly_budget = 200", "hourly_budget = 200\nbudget = 3", "unknown field `budget`", "budget = 3"),
-    ("words = [\"forex\"]", "words = [\"forex\"]\nmax_links = 2", "unknown field `max_links`", "max_links"),
-    ("any = [{ words = [\"y\"] }]", "any = [{ wordz = [\"y\"] }]", "unknown field `wordz`", "wordz"),
-    ("hourly_budget = 200", "hourly_budget = \"200\"", "invalid type", "hourly_budget"),
-    ("database = \"/tmp/igmod-never-created.db\"", "database = \"/tmp/x.db\"\ndry_run = \"yes\"", "invalid type", "dry_run"),
-    ("words = [\"forex\"]", "words = \"forex\"", "invalid type", "words = \"forex\""),
-    ("rules = [\"scam\"]\n", "rules = [\"scam\"]\n\n[[accounts]]\nname = \"acme\"\nig_user_id = \"1\"\nlogin = \"instagram\"\ntoken_env = \"IGMOD_TEST_TOKEN\"\npoll_interval = \"1m\"\nhourly_budget = 1\n", "accounts.name: duplicate account name", "name = \"acme\"\nig_user_id = \"1\""),
-    ("name = \"polite\"", "name = \"scam\"", "rules.name: duplicate rule name", "name = \"scam\"\naction = \"flag\""),
-    ("poll_interval = \"2m\"", "poll_interval = \"2 minutes please\"", "accounts.poll_interval: invalid duration", "poll_interval"),
-    ("timeout = \"30s\"", "timeout = \"soon\"", "graph.timeout: invalid duration", "timeout"),
-    ("poll_interval = \"2m\"", "poll_interval = \"500ms\"", "accounts.poll_interval: must be at least 1s", "poll_interval"),
-    ("words = [\"forex\"]", "regex = ['(forex']", "rules.regex: invalid regex pattern", "regex"),
-    ("usernames = [\"x\"]", "usernames = [\"x(\"]", "rules.usernames: invalid username pattern", "usernames"),
-    ("poll_interval = \"2m\"", "poll_cron = \"*/2 * * * *\"", "accounts.poll_cron: cron expression \"*/2 * * * *\" has 5 fields", "poll_cron"),
-    ("poll_interval = \"2m\"", "poll_cron = \"a b c d e f\"", "accounts.poll_cron: invalid cron expression", "poll_cron"),
-    ("poll_interval = \"2m\"", "poll_interval = \"2m\"\npoll_cron = \"0 * * * * *\"", "accounts.poll_interval: set either poll_interval or poll_cron", "poll_interval"),
-    ("poll_interval = \"2m\"\n", "", "accounts: account \"acme\" needs poll_interval or poll_cron", "name = \"acme\""),
-    ("token_env = \"IGMOD_TEST_TOKEN\"", "token_env = \"IGMOD_SURELY_MISSING\"", "accounts.token_env: environment variable IGMOD_SURELY_MISSING is not set", "token_env"),
-    ("token_env = \"IGMOD_TEST_TOKEN\"", "token_file = \"/nonexistent/acme.token\"", "accounts.token_file: cannot read token file /nonexistent/acme.token", "token_file"),
-    ("token_env = \"IGMOD_TEST_TOKEN\"", "token_env = \"IGMOD_TEST_TOKEN\"\ntoken_file = \"/x\"", "accounts.token_env: set either token_env or token_file", "token_env"),
-    ("rules = [\"scam\"]", "rules = [\"scam\", \"starter\"]", "accounts.rules: no rule or rule set named \"starter\"", "rules = ["),
-    ("hourly_budget = 200", "hourly_budget = 0", "accounts.hourly_budget: 0 must be between", "hourly_budget"),
-    ("hourly_budget = 200", "hourly_budget = 200\nrecent_media = 500", "accounts.recent_media: 500 must be between 1 and 100", "recent_media"),
-    ("action = \"delete\"", "action = \"nuke\"", "unknown variant `nuke`", "action = \"nuke\""),
-    ("login = \"instagram\"", "login = \"twitter\"", "unknown variant `twitter`", "login"),
-    ("timeout = \"30s\"", "timeout = \"30s\"\napi_version = \"25\"", "graph.api_version: \"25\" is not a version", "api_version"),
-    ("timeout = \"30s\"", "timeout = \"30s\"\ninstagram_base_url = \"ftp://x\"", "graph.instagram_base_url: \"ftp://x\" is not an http(s) URL", "instagram_base_url"),
-    ("hourly_budget = 200", "hourly_budget = 200\naction_reserve = 95", "accounts.action_reserve: 95 must be a percentage between 0 and 90", "action_reserve"),
-    ("action = \"flag\"", "action = \"reply\"", "rules.reply: rule \"polite\" has action \"reply\" but no reply template", "name = \"polite\""),
-    ("usernames = [\"x\"]", "usernames = [\"x\"]\nmax_caps_ratio = 1.5", "rules.max_caps_ratio: max_caps_ratio 1.5 must be at least 0 and below 1", "max_caps_ratio"),
-    ("[daemon]", "include = [\"rules/nothing-here.toml\"]\n[daemon]", "include: \"rules/nothing-here.toml\" matches no file", "include"),
-    ("ig_user_id = \"1784\"", "ig_user_id = \"abc\"", "accounts.ig_user_id: \"abc\" must be a numeric id", "ig_user_id"),
-    ("database = \"/tmp/igmod-never-created.db\"", "database = \"/tmp/x.db\"\nlog_format = \"xml\"", "unknown variant `xml`", "log_format"),
-    ("words = [\"forex\"]", "words = [\"forex\"]\nrepeated = { users = 3, window = \"often\" }", "rules.repeated: invalid window \"often\"", "repeated"),
-    ("words = [\"forex\"]", "words = [\"forex\"]\ncontact = [\"fax\"]", "rules.contact: unknown kind \"fax\"", "contact"),
-    ("words = [\"forex\"]", "words = [\"!!!\"]", "rules.words: word \"!!!\" has no letters or digits", "words"),
-    ("database = \"/tmp/igmod-never-created.db\"", "database = \"/tmp/x.db\"\nretain = \"1h\"", "daemon.retain: must be at least 1d", "retain"),
+    (
+        "database = \"/tmp",
+        "database = \"/tmp\n",
+        "",
+        "igmod-never-created",
+    ),
+    (
+        "[daemon]",
+        "colour = \"red\"\n[daemon]",
+        "unknown field `colour`",
+        "colour",
+    ),
+    (
+        "database =",
+        "verbose = true\ndatabase =",
+        "unknown field `verbose`",
+        "verbose",
+    ),
+    (
+        "timeout = \"30s\"",
+        "timeout = \"30s\"\nretries = 3",
+        "unknown field `retries`",
+        "retries",
+    ),
+    (
+        "hourly_budget = 200",
+        "hourly_budget = 200\nbudget = 3",
+        "unknown field `budget`",
+        "budget = 3",
+    ),
+    (
+        "words = [\"forex\"]",
+        "words = [\"forex\"]\nmax_links = 2",
+        "unknown field `max_links`",
+        "max_links",
+    ),
+    (
+        "any = [{ words = [\"y\"] }]",
+        "any = [{ wordz = [\"y\"] }]",
+        "unknown field `wordz`",
+        "wordz",
+    ),
+    (
+        "hourly_budget = 200",
+        "hourly_budget = \"200\"",
+        "invalid type",
+        "hourly_budget",
+    ),
+    (
+        "database = \"/tmp/igmod-never-created.db\"",
+        "database = \"/tmp/x.db\"\ndry_run = \"yes\"",
+        "invalid type",
+        "dry_run",
+    ),
+    (
+        "words = [\"forex\"]",
+        "words = \"forex\"",
+        "invalid type",
+        "words = \"forex\"",
+    ),
+    (
+        "rules = [\"scam\"]\n",
+        "rules = [\"scam\"]\n\n[[accounts]]\nname = \"acme\"\nig_user_id = \"1\"\nlogin = \"instagram\"\ntoken_env = \"IGMOD_TEST_TOKEN\"\npoll_interval = \"1m\"\nhourly_budget = 1\n",
+        "accounts.name: duplicate account name",
+        "name = \"acme\"\nig_user_id = \"1\"",
+    ),
+    (
+        "name = \"polite\"",
+        "name = \"scam\"",
+        "rules.name: duplicate rule name",
+        "name = \"scam\"\naction = \"flag\"",
+    ),
+    (
+        "poll_interval = \"2m\"",
+        "poll_interval = \"2 minutes please\"",
+        "accounts.poll_interval: invalid duration",
+        "poll_interval",
+    ),
+    (
+        "timeout = \"30s\"",
+        "timeout = \"soon\"",
+        "graph.timeout: invalid duration",
+        "timeout",
+    ),
+    (
+        "poll_interval = \"2m\"",
+        "poll_interval = \"500ms\"",
+        "accounts.poll_interval: must be at least 1s",
+        "poll_interval",
+    ),
+    (
+        "words = [\"forex\"]",
+        "regex = ['(forex']",
+        "rules.regex: invalid regex pattern",
+        "regex",
+    ),
+    (
+        "usernames = [\"x\"]",
+        "usernames = [\"x(\"]",
+        "rules.usernames: invalid username pattern",
+        "usernames",
+    ),
+    (
+        "poll_interval = \"2m\"",
+        "poll_cron = \"*/2 * * * *\"",
+        "accounts.poll_cron: cron expression \"*/2 * * * *\" has 5 fields",
+        "poll_cron",
+    ),
+    (
+        "poll_interval = \"2m\"",
+        "poll_cron = \"a b c d e f\"",
+        "accounts.poll_cron: invalid cron expression",
+        "poll_cron",
+    ),
+    (
+        "poll_interval = \"2m\"",
+        "poll_interval = \"2m\"\npoll_cron = \"0 * * * * *\"",
+        "accounts.poll_interval: set either poll_interval or poll_cron",
+        "poll_interval",
+    ),
+    (
+        "poll_interval = \"2m\"\n",
+        "",
+        "accounts: account \"acme\" needs poll_interval or poll_cron",
+        "name = \"acme\"",
+    ),
+    (
+        "token_env = \"IGMOD_TEST_TOKEN\"",
+        "token_env = \"IGMOD_SURELY_MISSING\"",
+        "accounts.token_env: environment variable IGMOD_SURELY_MISSING is not set",
+        "token_env",
+    ),
+    (
+        "token_env = \"IGMOD_TEST_TOKEN\"",
+        "token_file = \"/nonexistent/acme.token\"",
+        "accounts.token_file: cannot read token file /nonexistent/acme.token",
+        "token_file",
+    ),
+    (
+        "token_env = \"IGMOD_TEST_TOKEN\"",
+        "token_env = \"IGMOD_TEST_TOKEN\"\ntoken_file = \"/x\"",
+        "accounts.token_env: set either token_env or token_file",
+        "token_env",
+    ),
+    (
+        "rules = [\"scam\"]",
+        "rules = [\"scam\", \"starter\"]",
+        "accounts.rules: no rule or rule set named \"starter\"",
+        "rules = [",
+    ),
+    (
+        "hourly_budget = 200",
+        "hourly_budget = 0",
+        "accounts.hourly_budget: 0 must be between",
+        "hourly_budget",
+    ),
+    (
+        "hourly_budget = 200",
+        "hourly_budget = 200\nrecent_media = 500",
+        "accounts.recent_media: 500 must be between 1 and 100",
+        "recent_media",
+    ),
+    (
+        "action = \"delete\"",
+        "action = \"nuke\"",
+        "unknown variant `nuke`",
+        "action = \"nuke\"",
+    ),
+    (
+        "login = \"instagram\"",
+        "login = \"twitter\"",
+        "unknown variant `twitter`",
+        "login",
+    ),
+    (
+        "timeout = \"30s\"",
+        "timeout = \"30s\"\napi_version = \"25\"",
+        "graph.api_version: \"25\" is not a version",
+        "api_version",
+    ),
+    (
+        "timeout = \"30s\"",
+        "timeout = \"30s\"\ninstagram_base_url = \"ftp://x\"",
+        "graph.instagram_base_url: \"ftp://x\" is not an http(s) URL",
+        "instagram_base_url",
+    ),
+    (
+        "hourly_budget = 200",
+        "hourly_budget = 200\naction_reserve = 95",
+        "accounts.action_reserve: 95 must be a percentage between 0 and 90",
+        "action_reserve",
+    ),
+    (
+        "action = \"flag\"",
+        "action = \"reply\"",
+        "rules.reply: rule \"polite\" has action \"reply\" but no reply template",
+        "name = \"polite\"",
+    ),
+    (
+        "usernames = [\"x\"]",
+        "usernames = [\"x\"]\nmax_caps_ratio = 1.5",
+        "rules.max_caps_ratio: max_caps_ratio 1.5 must be at least 0 and below 1",
+        "max_caps_ratio",
+    ),
+    (
+        "[daemon]",
+        "include = [\"rules/nothing-here.toml\"]\n[daemon]",
+        "include: \"rules/nothing-here.toml\" matches no file",
+        "include",
+    ),
+    (
+        "ig_user_id = \"1784\"",
+        "ig_user_id = \"abc\"",
+        "accounts.ig_user_id: \"abc\" must be a numeric id",
+        "ig_user_id",
+    ),
+    (
+        "database = \"/tmp/igmod-never-created.db\"",
+        "database = \"/tmp/x.db\"\nlog_format = \"xml\"",
+        "unknown variant `xml`",
+        "log_format",
+    ),
+    (
+        "words = [\"forex\"]",
+        "words = [\"forex\"]\nrepeated = { users = 3, window = \"often\" }",
+        "rules.repeated: invalid window \"often\"",
+        "repeated",
+    ),
+    (
+        "words = [\"forex\"]",
+        "words = [\"forex\"]\ncontact = [\"fax\"]",
+        "rules.contact: unknown kind \"fax\"",
+        "contact",
+    ),
+    (
+        "words = [\"forex\"]",
+        "words = [\"!!!\"]",
+        "rules.words: word \"!!!\" has no letters or digits",
+        "words",
+    ),
+    (
+        "database = \"/tmp/igmod-never-created.db\"",
+        "database = \"/tmp/x.db\"\nretain = \"1h\"",
+        "daemon.retain: must be at least 1d",
+        "retain",
+    ),
 ];
 
 #[test]
@@ -87,7 +292,11 @@ fn every_broken_config_is_refused_with_file_line_column_and_key() {
         .env("IGMOD_TEST_TOKEN", "t")
         .output()
         .expect("run");
-    assert!(ok.status.success(), "the base config is valid: {}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "the base config is valid: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(CASES.len() >= 30);
     let p = path.display().to_string();
     for (i, (from, to, key, marker)) in CASES.iter().enumerate() {
@@ -103,8 +312,14 @@ fn every_broken_config_is_refused_with_file_line_column_and_key() {
                 .output()
                 .expect("run");
             let err = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(78), "case {i} ({to:?}) with {sub}: {err}");
-            let line = text.find(marker).map_or(0, |at| text[..at].matches('\n').count() + 1);
+            assert_eq!(
+                out.status.code(),
+                Some(78),
+                "case {i} ({to:?}) with {sub}: {err}"
+            );
+            let line = text
+                .find(marker)
+                .map_or(0, |at| text[..at].matches('\n').count() + 1);
             let problem = err
                 .lines()
                 .find(|l| l.contains(key))
@@ -113,7 +328,10 @@ fn every_broken_config_is_refused_with_file_line_column_and_key() {
                 .strip_prefix(&format!("{p}:{line}:"))
                 .unwrap_or_else(|| panic!("case {i}: expected {p}:{line}:COL in {problem:?}"));
             let col = rest.split(':').next().and_then(|c| c.parse::<usize>().ok());
-            assert!(col.is_some_and(|c| c >= 1), "case {i}: column in {problem:?}");
+            assert!(
+                col.is_some_and(|c| c >= 1),
+                "case {i}: column in {problem:?}"
+            );
         }
     }
 }

@@ -17,38 +17,7 @@ pub const ACME: &str = "17841400000000001";
 pub const GLOBEX: &str = "17841400000000002";
 
 /// The rules of the README's example.
-pub const RULES: &str = r#"
-[[rules]]
-name = "trusted"
-action = "approve"
-usernames = ["acme_support", "acme"]
-
-[[rules]]
-name = "scam"
-action = "delete"
-words = ["crypto signal", "forex", "dm me to earn"]
-
-[[rules]]
-name = "scam-dm"
-action = "delete"
-regex = ['(?i)\bdm\s+@\w+\s+(for|to)\b']
-
-[[rules]]
-name = "profanity"
-action = "hide"
-words = ["idiot", "scumbag"]
-
-[[rules]]
-name = "links"
-action = "hide"
-links = true
-allow_domains = ["acme.com"]
-
-[[rules]]
-name = "mention-spam"
-action = "hide"
-max_mentions = 3
-"#;
+pub const RULES: &str = igmod::demo::RULES;
 
 pub struct Env {
     pub sim: Simulator,
