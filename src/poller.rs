@@ -37,8 +37,8 @@ impl AccountCtx {
         self.username.lock().ok().and_then(|u| u.clone())
     }
 
-    /// Remembers the account's username (seen on its own comments), in memory and SQLite.
-    async fn learn_username(&self, username: &str) -> Result<(), StoreError> {
+    /// Remembers the account's username (from `/me` or its own comments), in memory and SQLite.
+    pub async fn learn_username(&self, username: &str) -> Result<(), StoreError> {
         if self.username().as_deref() == Some(username) {
             return Ok(());
         }

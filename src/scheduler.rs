@@ -71,6 +71,9 @@ pub async fn run_account(
 ) -> Ended {
     let name = ctx.config.name.clone();
     let mut token_ok_recorded = false;
+    if let Some(reason) = check_token_owner(&ctx).await {
+        return stop_account(&ctx, reason).await;
+    }
     loop {
         let due = match ctx.store.account_state(&name).await {
             Ok(state) => {
@@ -111,16 +114,7 @@ pub async fn run_account(
             }
             Err(e) => {
                 if let Some(reason) = token_dead(&e) {
-                    tracing::error!(
-                        message = "ACCOUNT STOPPED: its access token is not usable; put a new token in its source and restart or reload igmod",
-                        token_source = %ctx.config.token.describe(),
-                        error = %reason
-                    );
-                    if let Err(se) = ctx.store.set_token_health(&name, Some(&reason)).await {
-                        tracing::error!(message = "cannot record token health", error = %se);
-                    }
-                    record_poll(&ctx, "token_invalid", Some(&reason)).await;
-                    return Ended::TokenDead(reason);
+                    return stop_account(&ctx, reason).await;
                 }
                 match &e {
                     PollError::Call(CallError::Exhausted { until, .. }) => {
@@ -136,6 +130,66 @@ pub async fn run_account(
         if let Err(e) = ctx.store.set_next_due(&name, next).await {
             tracing::error!(message = "cannot store next due time", error = %e);
         }
+    }
+}
+
+/// Stops the account loudly: its token cannot be used. Other accounts go on.
+async fn stop_account(ctx: &AccountCtx, reason: String) -> Ended {
+    tracing::error!(
+        message = "ACCOUNT STOPPED: its access token is not usable; put a new token in its source and restart or reload igmod",
+        token_source = %ctx.config.token.describe(),
+        error = %reason
+    );
+    if let Err(e) = ctx
+        .store
+        .set_token_health(&ctx.config.name, Some(&reason))
+        .await
+    {
+        tracing::error!(message = "cannot record token health", error = %e);
+    }
+    record_poll(ctx, "token_invalid", Some(&reason)).await;
+    Ended::TokenDead(reason)
+}
+
+/// At start, for Instagram Login: asks `/me` who the token belongs to. A token of another
+/// account is a setup mistake that would otherwise show up as permission errors on every
+/// call; the username it returns lets `impersonation` know the account's own name. Returns
+/// the reason to stop the account, if any; a transient failure only logs (polling goes on).
+async fn check_token_owner(ctx: &AccountCtx) -> Option<String> {
+    if ctx.config.login != crate::config::Login::Instagram {
+        return None;
+    }
+    let token = match ctx.config.token.load() {
+        Ok(t) => t,
+        Err(e) => return Some(format!("cannot load token: {e}")),
+    };
+    match ctx
+        .budget
+        .call(crate::budget::CallKind::Read, || ctx.client.me(&token))
+        .await
+    {
+        Ok(reply) => {
+            let (user_id, username) = reply.value;
+            if user_id != ctx.config.ig_user_id {
+                return Some(format!(
+                    "the token belongs to Instagram user {user_id}, but the account is configured with ig_user_id {}",
+                    ctx.config.ig_user_id
+                ));
+            }
+            if let Some(u) = username {
+                if let Err(e) = ctx.learn_username(&u).await {
+                    tracing::warn!(message = "cannot record the account's username", error = %e);
+                }
+            }
+            None
+        }
+        Err(e) => match token_dead(&PollError::Call(e)) {
+            Some(reason) => Some(reason),
+            None => {
+                tracing::warn!(message = "cannot check who the token belongs to; polling anyway");
+                None
+            }
+        },
     }
 }
 

@@ -821,3 +821,52 @@ async fn an_unhide_interrupted_by_a_crash_is_completed_by_the_daemon() {
         "never hidden again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_of_another_account_stops_that_account_at_start_and_names_both_ids() {
+    let env = Env::new().await;
+    // acme's config points at globex's user id: a copy-paste mistake.
+    let accounts = env
+        .account("acme", ACME, "backfill = true")
+        .replace(ACME, GLOBEX)
+        + &env.account("other", "17841400000000009", "backfill = true");
+    env.sim.add_account(GLOBEX, "globex", "unused-token");
+    let post = env.sim.add_media("17841400000000009");
+    let scam = env.sim.add_comment(&post, "bot", "forex");
+    let daemon = start(env.config(&accounts, ""));
+    let db = env.pool().await;
+    wait_for("acme stopped, other works", T, || async {
+        deleted(&env, &scam)
+            && count(
+                &db,
+                "SELECT COUNT(*) FROM tokens WHERE account = 'acme' AND status = 'invalid'",
+            )
+            .await
+                == 1
+    })
+    .await;
+    daemon.stop().await;
+    let reason = text(
+        &db,
+        "SELECT invalid_reason FROM tokens WHERE account = 'acme'",
+    )
+    .await
+    .unwrap_or_default();
+    assert_eq!(
+        reason,
+        format!(
+            "the token belongs to Instagram user {ACME}, but the account is configured with ig_user_id {GLOBEX}"
+        )
+    );
+    assert_eq!(env.sim.calls_for(ACME), 1, "only /me");
+    // /me also taught the other account its own username (for impersonation checks).
+    assert_eq!(
+        text(
+            &db,
+            "SELECT username FROM account_state WHERE account = 'other'"
+        )
+        .await
+        .as_deref(),
+        Some("other")
+    );
+}

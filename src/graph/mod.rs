@@ -157,6 +157,23 @@ impl Client {
         })
     }
 
+    /// Who the token belongs to (Instagram Login): `(user_id, username)`.
+    pub async fn me(
+        &self,
+        token: &SecretString,
+    ) -> Result<Reply<(String, Option<String>)>, GraphError> {
+        let reply = self
+            .send::<wire::Me>(Method::GET, token, "/me", &[("fields", "user_id,username")])
+            .await?;
+        match reply.value.into_domain() {
+            Some(me) => Ok(Reply {
+                value: me,
+                call: reply.call,
+            }),
+            None => Err(decode_error(reply.call, "/me answered without a user id")),
+        }
+    }
+
     /// One page of a media's top-level comments (newest first), replies inline.
     pub async fn comments_page(
         &self,

@@ -158,6 +158,26 @@ impl Success {
 }
 
 #[derive(Deserialize)]
+pub struct Me {
+    #[serde(default)]
+    user_id: Option<Value>,
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    username: Option<Value>,
+}
+
+impl Me {
+    pub fn into_domain(self) -> Option<(String, Option<String>)> {
+        let id = self
+            .user_id
+            .and_then(id_string)
+            .or_else(|| self.id.and_then(id_string))?;
+        Some((id, self.username.and_then(text)))
+    }
+}
+
+#[derive(Deserialize)]
 pub struct Created {
     #[serde(default)]
     id: Option<Value>,
