@@ -176,10 +176,12 @@ async fn check_token_owner(ctx: &AccountCtx) -> Option<String> {
                     ctx.config.ig_user_id
                 ));
             }
-            if let Some(u) = username {
-                if let Err(e) = ctx.learn_username(&u).await {
-                    tracing::warn!(message = "cannot record the account's username", error = %e);
-                }
+            let learned = match &username {
+                Some(u) => ctx.learn_username(u).await,
+                None => Ok(()),
+            };
+            if let Err(e) = learned {
+                tracing::warn!(message = "cannot record the account's username", error = %e);
             }
             None
         }
