@@ -278,13 +278,9 @@ async fn reload(
             return None;
         }
     };
-    if new.daemon.database != old.daemon.database
-        || new.daemon.log_dir != old.daemon.log_dir
-        || new.daemon.log_format != old.daemon.log_format
-        || new.daemon.log_level != old.daemon.log_level
-    {
+    if new.daemon.database != old.daemon.database || new.daemon.retain != old.daemon.retain {
         tracing::warn!(
-            message = "database and log settings apply at the next restart; everything else is applied now"
+            message = "database and retention changes apply at the next restart; everything else applies now"
         );
     }
     let mut stopped = Vec::new();

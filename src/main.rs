@@ -178,7 +178,14 @@ fn main() -> ExitCode {
         }
         Command::Run(arg) => run(&arg.config),
         Command::Demo { seconds, dir } => {
-            let _guard = logging::init(config::LogFormat::Text, None, 1, None);
+            let _guard = logging::init(
+                logging::Destination {
+                    format: config::LogFormat::Text,
+                    dir: None,
+                    keep: 1,
+                },
+                None,
+            );
             exit(runtime().and_then(|rt| rt.block_on(demo::run(seconds, dir))))
         }
     }
@@ -427,19 +434,15 @@ fn run(path: &std::path::Path) -> ExitCode {
         Err(e) => return config_failed(&e),
     };
     let guard = logging::init(
-        c.daemon.log_format,
-        c.daemon.log_dir.as_deref(),
-        c.daemon.log_keep,
+        logging::Destination::of(&c.daemon),
         c.daemon.log_level.as_deref(),
     );
     exit(runtime().and_then(|rt| {
         rt.block_on(async {
             let (shutdown, reloads) = signals()?;
-            daemon::run_with_reload(c, shutdown, reloads, |new| {
-                guard.set_level(new.daemon.log_level.as_deref())
-            })
-            .await
-            .map_err(anyhow::Error::from)
+            daemon::run_with_reload(c, shutdown, reloads, |new| guard.apply(&new.daemon))
+                .await
+                .map_err(anyhow::Error::from)
         })
     }))
 }

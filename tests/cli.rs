@@ -875,7 +875,7 @@ async fn sigterm_during_a_poll_lets_it_finish_and_exits_0() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reload_changes_the_log_level() {
+async fn a_reload_changes_the_log_level_format_and_destination() {
     let env = Env::new().await;
     let accounts = env.account("acme", ACME, "backfill = true");
     env.sim.add_media(ACME);
@@ -902,11 +902,38 @@ async fn a_reload_changes_the_log_level() {
         env.sim.calls_for(ACME) >= polls + 2
     })
     .await;
-    kill(child.id(), "-TERM");
-    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
     let loud = std::fs::read_to_string(&logs).expect("log");
     assert!(
         loud.contains("poll done"),
         "info level after reload: {loud}"
     );
+
+    // Another reload moves the logs into daily JSON files.
+    let log_dir = env.dir.path().join("logs");
+    std::fs::create_dir_all(&log_dir).expect("log dir");
+    env.write_config(
+        &accounts,
+        &format!(
+            "log_level = \"info\"\nlog_format = \"json\"\nlog_dir = \"{}\"",
+            log_dir.display()
+        ),
+    );
+    kill(child.id(), "-HUP");
+    let polls = env.sim.calls_for(ACME);
+    wait_for("two more polls", T, || async {
+        env.sim.calls_for(ACME) >= polls + 2
+    })
+    .await;
+    kill(child.id(), "-TERM");
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let file =
+        std::fs::read_to_string(log_dir.join(format!("igmod.{today}.log"))).expect("log file");
+    let polls_logged = file
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON lines"))
+        .filter(|v| v["fields"]["message"] == "poll done")
+        .count();
+    assert!(polls_logged >= 2, "{file}");
+    assert!(file.contains("log output changed"), "{file}");
 }
