@@ -50,12 +50,12 @@ impl LogGuard {
     /// Applies a reloaded `[daemon]` section: level at once (`RUST_LOG`, when set, still wins),
     /// and format, directory or number of files kept by switching the output.
     pub fn apply(&self, daemon: &DaemonConfig) {
-        if std::env::var_os("RUST_LOG").is_none() {
-            if let Some(set) = &self.set_filter {
-                if let Err(e) = set(filter(daemon.log_level.as_deref())) {
-                    tracing::warn!(message = "cannot change the log level", error = %e);
-                }
-            }
+        let set_filter = self
+            .set_filter
+            .as_ref()
+            .filter(|_| std::env::var_os("RUST_LOG").is_none());
+        if let Some(Err(e)) = set_filter.map(|set| set(filter(daemon.log_level.as_deref()))) {
+            tracing::warn!(message = "cannot change the log level", error = %e);
         }
         let wanted = Destination::of(daemon);
         let Ok(mut current) = self.current.lock() else {
