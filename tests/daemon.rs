@@ -870,3 +870,38 @@ async fn a_token_of_another_account_stops_that_account_at_start_and_names_both_i
         Some("other")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_newest_recent_media_posts_are_watched() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true\nrecent_media = 2");
+    let oldest = env.sim.add_media(ACME);
+    let middle = env.sim.add_media(ACME);
+    let newest = env.sim.add_media(ACME);
+    let ignored = env.sim.add_comment(&oldest, "bot", "forex");
+    let watched: Vec<String> = [&middle, &newest]
+        .iter()
+        .map(|p| env.sim.add_comment(p, "bot", "forex"))
+        .collect();
+    let daemon = start(env.config(&accounts, ""));
+    wait_for("scams on the two newest posts deleted", T, || async {
+        watched.iter().all(|c| deleted(&env, c))
+    })
+    .await;
+    let polls = env.sim.calls_for(ACME);
+    wait_for("another poll", T, || async {
+        env.sim.calls_for(ACME) > polls
+    })
+    .await;
+    daemon.stop().await;
+    assert!(
+        !deleted(&env, &ignored),
+        "the third-newest post is not watched"
+    );
+    assert!(
+        env.sim
+            .requests()
+            .iter()
+            .all(|r| r.path != format!("/v25.0/{oldest}/comments"))
+    );
+}
