@@ -13,8 +13,10 @@
 //!
 //! Pacing: [`Budget::effective_interval`] stretches an account's poll interval so that its
 //! reads spread evenly over the hour (never a burst at the top of the hour), and further while
-//! Meta's usage headers are above `slowdown_at`. The in-memory governor is a cache of the
-//! ledger, rebuilt from it at start.
+//! Meta's usage headers are above `slowdown_at`. Within a poll, a governor limiter spaces an
+//! account's requests to at most [`CALLS_PER_SECOND`], so even a 500-comment burst never
+//! fires a volley of simultaneous requests at Meta. The hourly cap itself is the SQLite ledger,
+//! which a restart cannot reset (a token bucket in memory could).
 
 use std::future::Future;
 use std::num::NonZeroU32;
@@ -29,6 +31,12 @@ use rand::Rng;
 use crate::graph::{CallInfo, ErrorKind, GraphError, Reply};
 use crate::store::{Store, StoreError};
 use crate::timefmt;
+
+/// The fastest an account sends requests, whatever its budget.
+pub const CALLS_PER_SECOND: NonZeroU32 = match NonZeroU32::new(10) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
 
 /// Above this usage percentage an account is paused.
 const PAUSE_AT_PCT: u32 = 95;
@@ -161,20 +169,14 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// Builds the gate, rebuilding the in-memory limiter and pause from SQLite.
+    /// Builds the gate, reading the pause and the last usage from SQLite.
     pub async fn new(
         store: Store,
         account: &str,
         policy: Policy,
         retry: RetryPolicy,
     ) -> Result<Budget, StoreError> {
-        let per_hour = NonZeroU32::new(policy.hourly).unwrap_or(NonZeroU32::MIN);
-        let limiter = RateLimiter::direct(Quota::per_hour(per_hour));
-        let used = store.calls_since(account, Utc::now() - hour()).await?.len();
-        if let Some(n) = u32::try_from(used).ok().and_then(NonZeroU32::new) {
-            // Spend what the ledger says was spent; more than the burst just empties it.
-            let _ = limiter.check_n(n.min(per_hour));
-        }
+        let limiter = RateLimiter::direct(Quota::per_second(CALLS_PER_SECOND));
         let state = store.account_state(account).await?;
         let paused_until = state
             .paused_until
@@ -349,9 +351,8 @@ impl Budget {
                 until: frees.unwrap_or_else(|| Utc::now() + hour()),
             });
         }
-        // The ledger allows it; keep the cache in step (it cannot refuse what the ledger allows
-        // by more than its own rounding, and the ledger is the truth).
-        let _ = self.limiter.check();
+        // Politeness inside a poll: space the requests out.
+        self.limiter.until_ready().await;
         Ok(())
     }
 
