@@ -72,16 +72,10 @@ pub enum PollError {
 }
 
 impl PollError {
-    /// Errors after which no action can be applied in this poll either.
+    /// Errors after which no action can be applied in this poll either: those that stop the
+    /// poll, except a spent read budget (actions have their own reserve).
     pub fn blocks_actions(&self) -> bool {
-        match self {
-            PollError::Call(CallError::Exhausted { .. }) => false,
-            PollError::Call(CallError::Graph(e)) => matches!(
-                e.kind,
-                ErrorKind::TokenInvalid { .. } | ErrorKind::Throttled { .. }
-            ),
-            _ => true,
-        }
+        self.stops_poll() && !matches!(self, PollError::Call(CallError::Exhausted { .. }))
     }
 
     /// Errors that make the rest of this poll pointless: no budget, paused, dead token, no
