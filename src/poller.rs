@@ -71,6 +71,15 @@ pub enum PollError {
     Token(#[from] TokenError),
 }
 
+impl From<crate::tokens::CurrentError> for PollError {
+    fn from(e: crate::tokens::CurrentError) -> Self {
+        match e {
+            crate::tokens::CurrentError::Source(t) => PollError::Token(t),
+            crate::tokens::CurrentError::Store(s) => PollError::Store(s),
+        }
+    }
+}
+
 impl PollError {
     /// Errors after which no action can be applied in this poll either: those that stop the
     /// poll, except a spent read budget (actions have their own reserve).
@@ -96,7 +105,11 @@ impl PollError {
 /// where it stopped.
 #[tracing::instrument(name = "poll", skip_all)]
 pub async fn poll(ctx: &AccountCtx) -> Result<PollReport, PollError> {
-    let token = ctx.config.token.load()?;
+    let token = crate::tokens::current(&ctx.store, &ctx.config).await?;
+    let token =
+        crate::tokens::maybe_refresh(&ctx.store, &ctx.budget, &ctx.client, &ctx.config, &token)
+            .await?
+            .unwrap_or(token);
     let mut report = PollReport::default();
     let read = read_comments(ctx, &token, &mut report).await;
     if matches!(&read, Err(e) if e.blocks_actions()) {

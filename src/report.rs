@@ -17,6 +17,9 @@ pub struct AccountStatus {
     /// `ok`, `invalid`, or `unknown` before the first poll.
     pub token: String,
     pub token_problem: Option<String>,
+    pub token_expires_at: Option<String>,
+    /// Whole days until the token expires, when known.
+    pub token_days_left: Option<i64>,
     pub last_poll_at: Option<String>,
     pub last_poll_status: Option<String>,
     pub next_poll_at: Option<String>,
@@ -51,6 +54,12 @@ pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>
             token: token
                 .as_ref()
                 .map_or_else(|| "unknown".into(), |t| t.status.clone()),
+            token_days_left: token
+                .as_ref()
+                .and_then(|t| t.expires_at.as_deref())
+                .and_then(timefmt::parse)
+                .map(|e| (e - now).num_days()),
+            token_expires_at: token.as_ref().and_then(|t| t.expires_at.clone()),
             token_problem: token.and_then(|t| t.invalid_reason),
             last_poll_at: state.last_poll_at,
             last_poll_status: state.last_poll_status,
@@ -79,9 +88,10 @@ pub fn status_table(rows: &[AccountStatus]) -> String {
     let mut s = String::new();
     for r in rows {
         let _ = writeln!(s, "{} (ig user {})", r.account, r.ig_user_id);
-        let token = match &r.token_problem {
-            Some(p) => format!("{} — {p}", r.token),
-            None => format!("{} (days left: unknown)", r.token),
+        let token = match (&r.token_problem, r.token_days_left) {
+            (Some(p), _) => format!("{} — {p}", r.token),
+            (None, Some(days)) => format!("{}, {days} days left", r.token),
+            (None, None) => format!("{} (expiry not known yet)", r.token),
         };
         let _ = writeln!(s, "  token:      {token}");
         let _ = writeln!(

@@ -159,7 +159,7 @@ async fn check_token_owner(ctx: &AccountCtx) -> Option<String> {
     if ctx.config.login != crate::config::Login::Instagram {
         return None;
     }
-    let token = match ctx.config.token.load() {
+    let token = match crate::tokens::current(&ctx.store, &ctx.config).await {
         Ok(t) => t,
         Err(e) => return Some(format!("cannot load token: {e}")),
     };

@@ -118,3 +118,119 @@ mod tests {
         );
     }
 }
+
+/// Errors choosing the token to use.
+#[derive(Debug, thiserror::Error)]
+pub enum CurrentError {
+    #[error(transparent)]
+    Source(#[from] TokenError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// A fingerprint of an operator-supplied token: a truncated SHA-256, never the token.
+pub fn source_hash(token: &SecretString) -> String {
+    use secrecy::ExposeSecret;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(token.expose_secret().as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The token to use now: the one igmod refreshed, unless the operator has since put a
+/// different token into the env/file (that one wins, and its expiry is unknown again).
+pub async fn current(
+    store: &crate::store::Store,
+    account: &crate::config::AccountConfig,
+) -> Result<SecretString, CurrentError> {
+    let supplied = account.token.load()?;
+    let hash = source_hash(&supplied);
+    let record = store.token_record(&account.name).await?;
+    if record.source_hash.as_deref() != Some(hash.as_str()) {
+        if record.source_hash.is_some() {
+            tracing::info!(message = "a new token was supplied by the operator: using it");
+        }
+        store.set_token_source(&account.name, &hash).await?;
+        return Ok(supplied);
+    }
+    Ok(record.token.map_or(supplied, SecretString::from))
+}
+
+/// Instagram Login: refreshes the token when its expiry is unknown or less than
+/// `refresh_before` away, persisting the new one (and its expiry) before anyone uses it.
+/// A refused refresh (a token younger than 24 h, a transient failure) is retried a day later,
+/// never in a loop. Logs louder as the end nears. Returns the new token when it refreshed.
+pub async fn maybe_refresh(
+    store: &crate::store::Store,
+    budget: &crate::budget::Budget,
+    client: &crate::graph::Client,
+    account: &crate::config::AccountConfig,
+    token: &SecretString,
+) -> Result<Option<SecretString>, crate::store::StoreError> {
+    use chrono::Utc;
+    if account.login != crate::config::Login::Instagram {
+        return Ok(None);
+    }
+    let now = Utc::now();
+    let record = store.token_record(&account.name).await?;
+    let parse = |s: &Option<String>| s.as_deref().and_then(crate::timefmt::parse);
+    if parse(&record.next_check_at).is_some_and(|t| t > now) {
+        return Ok(None);
+    }
+    let expires = parse(&record.expires_at);
+    let before =
+        chrono::Duration::from_std(account.refresh_before).unwrap_or(chrono::Duration::days(10));
+    let day = chrono::Duration::days(1);
+    if let Some(e) = expires {
+        let days_left = (e - now).num_hours() as f64 / 24.0;
+        if days_left < 3.0 {
+            tracing::error!(
+                message = "access token expires in under 3 days; put a new long-lived token in its source and reload",
+                days_left, token_source = %account.token.describe()
+            );
+        } else if days_left < 14.0 {
+            tracing::warn!(message = "access token expires in under 14 days", days_left);
+        }
+        if e - now > before {
+            // Look again when the refresh window opens (or tomorrow, for the log).
+            store
+                .set_token_check(&account.name, (e - before).min(now + day), None)
+                .await?;
+            return Ok(None);
+        }
+    }
+    let refreshed = budget
+        .call(crate::budget::CallKind::Write, || {
+            client.refresh_instagram_token(token)
+        })
+        .await;
+    match refreshed {
+        Ok(reply) => {
+            let (new, expires_in) = reply.value;
+            let secs = i64::try_from(expires_in).unwrap_or(i64::MAX / 2);
+            let expires_at = now + chrono::Duration::seconds(secs);
+            {
+                use secrecy::ExposeSecret;
+                store
+                    .store_refreshed_token(&account.name, new.expose_secret(), expires_at)
+                    .await?;
+            }
+            tracing::info!(
+                message = "access token refreshed",
+                days_left = secs / 86_400
+            );
+            Ok(Some(new))
+        }
+        Err(e) => {
+            // Meta refuses tokens under 24 h old; the expiry is then at most 60 days away.
+            tracing::warn!(message = "token refresh refused; trying again in 24 h", error = %e);
+            store
+                .set_token_check(
+                    &account.name,
+                    now + day,
+                    Some(now + chrono::Duration::days(60)),
+                )
+                .await?;
+            Ok(None)
+        }
+    }
+}

@@ -63,7 +63,7 @@ pub async fn undo(
             ));
             continue;
         };
-        let token = match account.token.load() {
+        let token = match crate::tokens::current(store, account).await {
             Ok(t) => t,
             Err(e) => {
                 report.failed += 1;

@@ -117,6 +117,7 @@ struct RawAccount {
     rules: Option<Vec<Spanned<String>>>,
     action_reserve: Option<Spanned<i64>>,
     slowdown_at: Option<Spanned<i64>>,
+    refresh_before: Option<Spanned<String>>,
 }
 
 fn default_recent_media() -> Spanned<i64> {
@@ -202,6 +203,8 @@ pub struct AccountConfig {
     pub action_reserve: u32,
     /// Meta usage percentage above which polls slow down.
     pub slowdown_at: u32,
+    /// Refresh an Instagram Login token when less than this remains.
+    pub refresh_before: Duration,
     /// Moderate comments that were already there at the first poll.
     pub backfill: bool,
     /// The rules that apply to this account, in file order.
@@ -216,7 +219,7 @@ impl AccountConfig {
     /// Every setting but the rules, as text (a reload compares it).
     pub fn describe(&self) -> String {
         format!(
-            "{} {} {:?} {:?} {:?} {} {} {} {} {}",
+            "{} {} {:?} {:?} {:?} {} {} {} {} {} {:?}",
             self.name,
             self.ig_user_id,
             self.login,
@@ -226,7 +229,8 @@ impl AccountConfig {
             self.recent_media,
             self.backfill,
             self.action_reserve,
-            self.slowdown_at
+            self.slowdown_at,
+            self.refresh_before
         )
     }
 }
@@ -631,6 +635,21 @@ impl Validator {
             }
             n.clamp(0, 100) as u32
         };
+        let refresh_before = match &raw.refresh_before {
+            None => Some(Duration::from_secs(10 * 86_400)),
+            Some(r) => match self.duration("accounts.refresh_before", r) {
+                Some(d)
+                    if d < Duration::from_secs(86_400) || d > Duration::from_secs(59 * 86_400) =>
+                {
+                    self.problem(
+                        &r.span(),
+                        "accounts.refresh_before: must be between 1d and 59d".into(),
+                    );
+                    None
+                }
+                d => d,
+            },
+        };
         let action_reserve = percent(self, "action_reserve", &raw.action_reserve, 20, 0..=90);
         let slowdown_at = percent(self, "slowdown_at", &raw.slowdown_at, 75, 1..=94);
         let recent = *raw.recent_media.get_ref();
@@ -689,6 +708,7 @@ impl Validator {
             recent_media: u32::try_from(recent).ok()?,
             action_reserve,
             slowdown_at,
+            refresh_before: refresh_before?,
             backfill: raw.backfill,
             rules,
             rule_names,

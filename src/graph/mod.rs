@@ -95,6 +95,8 @@ pub struct Client {
     base: String,
     /// `/v25.0`, the path prefix used in ledger endpoints.
     prefix: String,
+    /// `https://graph.instagram.com`: the token endpoints are not versioned.
+    root: String,
 }
 
 impl Client {
@@ -121,6 +123,7 @@ impl Client {
             http,
             base: format!("{}/{}", base_url.trim_end_matches('/'), api_version),
             prefix: format!("/{api_version}"),
+            root: base_url.trim_end_matches('/').to_string(),
         })
     }
 
@@ -155,6 +158,30 @@ impl Client {
                 .collect(),
             call: reply.call,
         })
+    }
+
+    /// Refreshes a long-lived Instagram Login token (GET only; the token must be at least 24
+    /// hours old and not expired). Returns the new token and its lifetime in seconds.
+    pub async fn refresh_instagram_token(
+        &self,
+        token: &SecretString,
+    ) -> Result<Reply<(SecretString, u64)>, GraphError> {
+        let reply = self
+            .send_to::<wire::Refreshed>(
+                Method::GET,
+                token,
+                format!("{}/refresh_access_token", self.root),
+                "/refresh_access_token".to_string(),
+                &[("grant_type", "ig_refresh_token")],
+            )
+            .await?;
+        match reply.value.into_domain() {
+            Some(v) => Ok(Reply {
+                value: v,
+                call: reply.call,
+            }),
+            None => Err(decode_error(reply.call, "refresh answered without a token")),
+        }
     }
 
     /// Who the token belongs to (Instagram Login): `(user_id, username)`.
@@ -321,6 +348,21 @@ impl Client {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<Reply<T>, GraphError> {
+        let (url, endpoint) = (
+            format!("{}{path}", self.base),
+            format!("{}{path}", self.prefix),
+        );
+        self.send_to(method, token, url, endpoint, query).await
+    }
+
+    async fn send_to<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        token: &SecretString,
+        url: String,
+        endpoint: String,
+        query: &[(&str, &str)],
+    ) -> Result<Reply<T>, GraphError> {
         let method_name = match method {
             Method::POST => "POST",
             Method::DELETE => "DELETE",
@@ -328,13 +370,13 @@ impl Client {
         };
         let mut call = CallInfo {
             method: method_name,
-            endpoint: format!("{}{path}", self.prefix),
+            endpoint,
             status: None,
             usage: Usage::default(),
         };
         let result = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .request(method, url)
             .bearer_auth(token.expose_secret())
             .query(query)
             .send()

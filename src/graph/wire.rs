@@ -157,6 +157,28 @@ impl Success {
     }
 }
 
+/// `{"access_token":"...","token_type":"bearer","expires_in":5183944}`
+#[derive(Deserialize)]
+pub struct Refreshed {
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<Value>,
+}
+
+impl Refreshed {
+    pub fn into_domain(self) -> Option<(secrecy::SecretString, u64)> {
+        let token = self.access_token.filter(|t| !t.is_empty())?;
+        let expires_in = self
+            .expires_in
+            .as_ref()
+            .and_then(as_i64)
+            .and_then(|s| u64::try_from(s).ok())
+            .unwrap_or(60 * 86_400);
+        Some((secrecy::SecretString::from(token), expires_in))
+    }
+}
+
 #[derive(Deserialize)]
 pub struct Me {
     #[serde(default)]

@@ -86,6 +86,10 @@ impl Simulator {
                 throttled_until: None,
                 throttle_silent: false,
                 usage_override: None,
+                other_tokens: Vec::new(),
+                revoke_on_refresh: false,
+                refresh_too_young: false,
+                refreshes: 0,
             },
         );
     }
@@ -226,6 +230,38 @@ impl Simulator {
         if let Some(a) = lock(&self.world).accounts.get_mut(ig_user_id) {
             a.token_dead = Some(subcode);
         }
+    }
+
+    /// Another token that works for the account (an operator's replacement).
+    pub fn add_token(&self, ig_user_id: &str, token: &str) {
+        if let Some(a) = lock(&self.world).accounts.get_mut(ig_user_id) {
+            a.other_tokens.push(token.to_string());
+        }
+    }
+
+    /// The account's current token (after refreshes).
+    pub fn token_of(&self, ig_user_id: &str) -> Option<String> {
+        lock(&self.world)
+            .accounts
+            .get(ig_user_id)
+            .map(|a| a.token.clone())
+    }
+
+    /// Refresh behaviour: whether a refresh revokes the old token, whether it answers "too
+    /// young".
+    pub fn set_refresh(&self, ig_user_id: &str, revoke_old: bool, too_young: bool) {
+        if let Some(a) = lock(&self.world).accounts.get_mut(ig_user_id) {
+            a.revoke_on_refresh = revoke_old;
+            a.refresh_too_young = too_young;
+        }
+    }
+
+    /// Successful token refreshes of the account.
+    pub fn refreshes(&self, ig_user_id: &str) -> u32 {
+        lock(&self.world)
+            .accounts
+            .get(ig_user_id)
+            .map_or(0, |a| a.refreshes)
     }
 
     /// Every answer from now on waits this long.

@@ -21,6 +21,14 @@ pub struct Account {
     pub throttle_silent: bool,
     /// Forced usage headers: (percentage, minutes to regain access).
     pub usage_override: Option<(u32, u32)>,
+    /// Other tokens that also work (an operator's new one, or the one before a refresh).
+    pub other_tokens: Vec<String>,
+    /// A refresh invalidates the token it replaces.
+    pub revoke_on_refresh: bool,
+    /// Refreshes answer "too young" (under 24 h old).
+    pub refresh_too_young: bool,
+    /// Successful refreshes.
+    pub refreshes: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -101,7 +109,9 @@ impl World {
     }
 
     fn account_by_token(&self, token: &str) -> Option<&Account> {
-        self.accounts.values().find(|a| a.token == token)
+        self.accounts
+            .values()
+            .find(|a| a.token == token || a.other_tokens.iter().any(|t| t == token))
     }
 
     fn comments_count(&self, media_id: &str) -> usize {
@@ -208,6 +218,41 @@ impl World {
         let limit = query.get("limit").and_then(|l| l.parse().ok());
         let after = query.get("after").map(String::as_str);
         match (method, segments.as_slice()) {
+            ("GET", ["refresh_access_token"]) => {
+                if query.get("grant_type").map(String::as_str) != Some("ig_refresh_token") {
+                    return error(
+                        400,
+                        100,
+                        None,
+                        "(#100) grant_type must be ig_refresh_token",
+                        false,
+                    );
+                }
+                let id = account.id.clone();
+                let Some(a) = self.accounts.get_mut(&id) else {
+                    return error(400, 190, None, "Invalid OAuth access token", false);
+                };
+                if a.refresh_too_young {
+                    return error(
+                        400,
+                        100,
+                        None,
+                        "(#100) The access token is too new to be refreshed",
+                        false,
+                    );
+                }
+                a.refreshes += 1;
+                let new = format!(
+                    "{}-refreshed-{}",
+                    a.token.split("-refreshed-").next().unwrap_or("t"),
+                    a.refreshes
+                );
+                let old = std::mem::replace(&mut a.token, new.clone());
+                if !a.revoke_on_refresh {
+                    a.other_tokens.push(old);
+                }
+                ok(json!({"access_token": new, "token_type": "bearer", "expires_in": 5_183_944}))
+            }
             ("GET", [_, "me"]) => {
                 ok(json!({"user_id": account.id, "username": account.username, "id": account.id}))
             }

@@ -30,6 +30,17 @@ pub struct TokenHealth {
     pub status: String,
     pub invalid_reason: Option<String>,
     pub checked_at: String,
+    pub expires_at: Option<String>,
+}
+
+/// What igmod keeps about an account's token.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct TokenRecord {
+    /// A token igmod refreshed (secret).
+    pub token: Option<String>,
+    pub source_hash: Option<String>,
+    pub expires_at: Option<String>,
+    pub next_check_at: Option<String>,
 }
 
 impl Store {
@@ -274,9 +285,77 @@ impl Store {
         Ok(())
     }
 
+    pub async fn token_record(&self, account: &str) -> Result<TokenRecord, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT token, source_hash, expires_at, next_check_at FROM tokens WHERE account = ?1",
+        )
+        .bind(account)
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or_default())
+    }
+
+    /// The operator supplied a token with this hash for the first time: it wins over any token
+    /// igmod refreshed before, and its expiry is unknown.
+    pub async fn set_token_source(&self, account: &str, hash: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tokens (account, status, checked_at, source_hash) VALUES (?1, 'ok', ?2, ?3)
+             ON CONFLICT (account) DO UPDATE SET source_hash = excluded.source_hash, token = NULL,
+                 expires_at = NULL, refreshed_at = NULL, next_check_at = NULL, status = 'ok',
+                 invalid_reason = NULL, checked_at = excluded.checked_at",
+        )
+        .bind(account)
+        .bind(timefmt::now())
+        .bind(hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Persists a refreshed token and its expiry in one statement, before it is used.
+    pub async fn store_refreshed_token(
+        &self,
+        account: &str,
+        token: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE tokens SET token = ?2, expires_at = ?3, refreshed_at = ?4, next_check_at = NULL,
+                 status = 'ok', invalid_reason = NULL, checked_at = ?4
+             WHERE account = ?1",
+        )
+        .bind(account)
+        .bind(token)
+        .bind(timefmt::format(expires_at))
+        .bind(timefmt::now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// When to look at the token again, and (if still unknown) an upper bound of its expiry.
+    pub async fn set_token_check(
+        &self,
+        account: &str,
+        next_check_at: DateTime<Utc>,
+        expires_at_if_unknown: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE tokens SET next_check_at = ?2, expires_at = COALESCE(expires_at, ?3) WHERE account = ?1",
+        )
+        .bind(account)
+        .bind(timefmt::format(next_check_at))
+        .bind(expires_at_if_unknown.map(timefmt::format))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn token_health(&self, account: &str) -> Result<Option<TokenHealth>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT status, invalid_reason, checked_at FROM tokens WHERE account = ?1",
+            "SELECT status, invalid_reason, checked_at, expires_at FROM tokens WHERE account = ?1",
         )
         .bind(account)
         .fetch_optional(&self.pool)
