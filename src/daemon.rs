@@ -301,9 +301,18 @@ async fn reload(
     for account in &new.accounts {
         let fp = fingerprint(&new, account);
         let previous = match running.remove(&account.name) {
-            Some(r) if r.fingerprint == fp => {
-                running.insert(account.name.clone(), r);
-                continue;
+            Some(mut r) if r.fingerprint == fp => {
+                // A task that ended (its token was dead) starts again: the operator may have
+                // put a new token in its file or environment before reloading.
+                if !matches!(r.done.try_recv(), Err(oneshot::error::TryRecvError::Closed)) {
+                    running.insert(account.name.clone(), r);
+                    continue;
+                }
+                tracing::info!(message = "reload: retrying an account that had stopped", account = %account.name);
+                if let Some(job) = r.cron_job {
+                    let _ = shared.jobs.remove(&job).await;
+                }
+                None
             }
             Some(r) => {
                 r.cancel.cancel();

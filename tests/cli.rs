@@ -957,3 +957,48 @@ async fn a_reload_changes_the_log_level_format_and_destination() {
     assert!(polls_logged >= 2, "{file}");
     assert!(file.contains("log output changed"), "{file}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_dead_token_a_new_token_and_a_reload_bring_the_account_back() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    env.sim.kill_token(ACME, 463);
+    env.config(&accounts, ""); // also creates the database, so the test can read it
+    let config = env.dir.path().join("config.toml");
+    let mut child = igmod()
+        .args(["run", "-c"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let db = env.pool().await;
+    wait_for("token marked invalid", T, || async {
+        count(&db, "SELECT COUNT(*) FROM tokens WHERE status = 'invalid'").await == 1
+    })
+    .await;
+    // No busy loop on a dead token.
+    let calls = env.sim.calls_for(ACME);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(env.sim.calls_for(ACME), calls);
+
+    env.sim.replace_token(ACME, "EAAG-SECRET-fresh-login");
+    std::fs::write(
+        env.dir.path().join("acme.token"),
+        "EAAG-SECRET-fresh-login\n",
+    )
+    .expect("token");
+    kill(child.id(), "-HUP");
+    let scam = env.sim.add_comment(&post, "bot", "forex");
+    wait_for("polling again", T, || async {
+        env.sim.comment(&scam).is_some_and(|c| c.deleted)
+    })
+    .await;
+    kill(child.id(), "-TERM");
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM tokens WHERE status = 'ok'").await,
+        1
+    );
+}

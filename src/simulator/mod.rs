@@ -232,6 +232,15 @@ impl Simulator {
         }
     }
 
+    /// The account gets a new working token (and the dead one is forgotten).
+    pub fn replace_token(&self, ig_user_id: &str, token: &str) {
+        if let Some(a) = lock(&self.world).accounts.get_mut(ig_user_id) {
+            a.token = token.to_string();
+            a.token_dead = None;
+            a.other_tokens.clear();
+        }
+    }
+
     /// Another token that works for the account (an operator's replacement).
     pub fn add_token(&self, ig_user_id: &str, token: &str) {
         if let Some(a) = lock(&self.world).accounts.get_mut(ig_user_id) {
