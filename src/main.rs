@@ -357,7 +357,12 @@ async fn open_existing(c: &config::Config) -> anyhow::Result<igmod::store::Store
         .with_context(|| format!("cannot open {}", c.daemon.database.display()))
 }
 
-fn status(path: &std::path::Path, json: bool) -> ExitCode {
+/// Loads the config, opens the existing database, runs `f` against both and closes it.
+fn with_database<F, Fut>(path: &std::path::Path, f: F) -> ExitCode
+where
+    F: FnOnce(config::Config, igmod::store::Store) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let c = match config::load(path) {
         Ok(c) => c,
         Err(e) => return config_failed(&e),
@@ -365,36 +370,35 @@ fn status(path: &std::path::Path, json: bool) -> ExitCode {
     exit(runtime().and_then(|rt| {
         rt.block_on(async {
             let store = open_existing(&c).await?;
-            let rows = igmod::report::status(&c, &store).await?;
+            let result = f(c, store.clone()).await;
             store.close().await;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                print!("{}", igmod::report::status_table(&rows));
-            }
-            Ok(())
+            result
         })
     }))
 }
 
+fn status(path: &std::path::Path, json: bool) -> ExitCode {
+    with_database(path, |c, store| async move {
+        let rows = igmod::report::status(&c, &store).await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        } else {
+            print!("{}", igmod::report::status_table(&rows));
+        }
+        Ok(())
+    })
+}
+
 fn audit(path: &std::path::Path, filter: igmod::store::AuditFilter, json: bool) -> ExitCode {
-    let c = match config::load(path) {
-        Ok(c) => c,
-        Err(e) => return config_failed(&e),
-    };
-    exit(runtime().and_then(|rt| {
-        rt.block_on(async {
-            let store = open_existing(&c).await?;
-            let rows = igmod::report::audit(&store, &filter).await?;
-            store.close().await;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                print!("{}", igmod::report::audit_table(&rows));
-            }
-            Ok(())
-        })
-    }))
+    with_database(path, |_, store| async move {
+        let rows = igmod::report::audit(&store, &filter).await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        } else {
+            print!("{}", igmod::report::audit_table(&rows));
+        }
+        Ok(())
+    })
 }
 
 fn undo(
@@ -403,29 +407,20 @@ fn undo(
     rule: Option<String>,
     since: std::time::Duration,
 ) -> ExitCode {
-    let c = match config::load(path) {
-        Ok(c) => c,
-        Err(e) => return config_failed(&e),
-    };
     let since = rule
         .as_ref()
         .map(|_| chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or_default());
-    exit(runtime().and_then(|rt| {
-        rt.block_on(async {
-            let store = open_existing(&c).await?;
-            let report =
-                igmod::undo::undo(&c, &store, comment_id.as_deref(), rule.as_deref(), since)
-                    .await?;
-            store.close().await;
-            for line in &report.lines {
-                println!("{line}");
-            }
-            if report.failed > 0 {
-                anyhow::bail!("{} unhide(s) failed", report.failed);
-            }
-            Ok(())
-        })
-    }))
+    with_database(path, |c, store| async move {
+        let report =
+            igmod::undo::undo(&c, &store, comment_id.as_deref(), rule.as_deref(), since).await?;
+        for line in &report.lines {
+            println!("{line}");
+        }
+        if report.failed > 0 {
+            anyhow::bail!("{} unhide(s) failed", report.failed);
+        }
+        Ok(())
+    })
 }
 
 fn run(path: &std::path::Path) -> ExitCode {
