@@ -220,6 +220,10 @@ pub async fn maybe_refresh(
             );
             Ok(Some(new))
         }
+        // Our own gate said no (budget spent, account paused): try again at the next poll.
+        Err(
+            crate::budget::CallError::Exhausted { .. } | crate::budget::CallError::Paused { .. },
+        ) => Ok(None),
         Err(e) => {
             // Meta refuses tokens under 24 h old; the expiry is then at most 60 days away.
             tracing::warn!(message = "token refresh refused; trying again in 24 h", error = %e);

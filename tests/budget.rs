@@ -160,6 +160,11 @@ async fn usage_at_100_percent_pauses_for_the_regain_time_while_others_poll() {
     daemon.stop().await;
     assert_eq!(env.sim.calls_for(ACME), acme_calls, "no calls while paused");
     assert_eq!(acme_calls, 1);
+    assert_eq!(
+        text(&db, "SELECT expires_at FROM tokens WHERE account = 'acme'").await,
+        None,
+        "a refresh our own pause blocked says nothing about the token's age"
+    );
     let until = secs_from_now(
         &text(
             &db,

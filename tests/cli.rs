@@ -865,9 +865,10 @@ async fn sigterm_during_a_poll_lets_it_finish_and_exits_0() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    // The first call (the media list) has been answered: the poll is under way.
+    // The media list has been answered (after /me and the token refresh): the poll is under way.
+    let media = format!("/v25.0/{ACME}/media");
     wait_for("poll under way", T, || async {
-        !env.sim.requests().is_empty()
+        env.sim.requests().iter().any(|r| r.path == media)
     })
     .await;
     let stopped_at = std::time::Instant::now();
