@@ -74,6 +74,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Access tokens: expiry and refresh.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Unhide what igmod hid (one comment, or every hide of a rule since a time). Deletes cannot
     /// be undone.
     Undo {
@@ -97,6 +102,21 @@ enum Command {
         /// Where to put the demo's config and audit database (default: a new temp dir, kept).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Per account: where the token comes from, its state and how many days it has left.
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Refresh an account's Instagram Login token now (stored, then used by the daemon).
+    Refresh {
+        #[command(flatten)]
+        config: ConfigArg,
+        account: String,
     },
 }
 
@@ -150,6 +170,12 @@ fn main() -> ExitCode {
         Command::CheckConfig(arg) => check_config(&arg.config),
         Command::Rules { command } => rules_command(command),
         Command::Status { config, json } => status(&config.config, json),
+        Command::Token {
+            command: TokenCommand::Status { config },
+        } => token_status(&config.config),
+        Command::Token {
+            command: TokenCommand::Refresh { config, account },
+        } => token_refresh(&config.config, account),
         Command::Undo {
             config,
             comment_id,
@@ -398,6 +424,67 @@ fn audit(path: &std::path::Path, filter: igmod::store::AuditFilter, json: bool) 
             print!("{}", igmod::report::audit_table(&rows));
         }
         Ok(())
+    })
+}
+
+fn token_status(path: &std::path::Path) -> ExitCode {
+    with_database(path, |c, store| async move {
+        let now = chrono::Utc::now();
+        for a in &c.accounts {
+            let record = store.token_record(&a.name).await?;
+            let health = store.token_health(&a.name).await?;
+            let state = match &health {
+                Some(h) if h.status == "invalid" => {
+                    format!("INVALID: {}", h.invalid_reason.as_deref().unwrap_or("?"))
+                }
+                Some(_) => "ok".to_string(),
+                None => "not used yet".to_string(),
+            };
+            let expiry = match record.expires_at.as_deref().and_then(igmod::timefmt::parse) {
+                Some(e) => format!(
+                    "expires {} ({} days left)",
+                    igmod::timefmt::format(e),
+                    (e - now).num_days()
+                ),
+                None => "expiry not known yet".to_string(),
+            };
+            let refreshed = if record.token.is_some() {
+                ", refreshed by igmod"
+            } else {
+                ""
+            };
+            println!(
+                "{}: {state}; {expiry}{refreshed}; from {}",
+                a.name,
+                a.token.describe()
+            );
+        }
+        Ok(())
+    })
+}
+
+fn token_refresh(path: &std::path::Path, account: String) -> ExitCode {
+    with_database(path, |c, store| async move {
+        let Some(a) = c.accounts.iter().find(|a| a.name == account) else {
+            anyhow::bail!("no account named {account:?}");
+        };
+        if a.login != config::Login::Instagram {
+            anyhow::bail!("{account}: only Instagram Login tokens can be refreshed by igmod yet");
+        }
+        let token = igmod::tokens::current(&store, a).await?;
+        let (client, budget) = igmod::daemon::client_and_budget(&c, a, &store).await?;
+        match igmod::tokens::maybe_refresh(&store, &budget, &client, a, &token, true).await? {
+            igmod::tokens::Refresh::Refreshed(_, days) => {
+                println!("{account}: token refreshed; it is valid for {days} days");
+                Ok(())
+            }
+            igmod::tokens::Refresh::Refused(why) => {
+                anyhow::bail!("{account}: refresh refused: {why}")
+            }
+            igmod::tokens::Refresh::NotDue => {
+                anyhow::bail!("{account}: cannot call now (budget spent or account paused)")
+            }
+        }
     })
 }
 

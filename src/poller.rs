@@ -106,10 +106,19 @@ impl PollError {
 #[tracing::instrument(name = "poll", skip_all)]
 pub async fn poll(ctx: &AccountCtx) -> Result<PollReport, PollError> {
     let token = crate::tokens::current(&ctx.store, &ctx.config).await?;
-    let token =
-        crate::tokens::maybe_refresh(&ctx.store, &ctx.budget, &ctx.client, &ctx.config, &token)
-            .await?
-            .unwrap_or(token);
+    let token = match crate::tokens::maybe_refresh(
+        &ctx.store,
+        &ctx.budget,
+        &ctx.client,
+        &ctx.config,
+        &token,
+        false,
+    )
+    .await?
+    {
+        crate::tokens::Refresh::Refreshed(new, _) => new,
+        crate::tokens::Refresh::NotDue | crate::tokens::Refresh::Refused(_) => token,
+    };
     let mut report = PollReport::default();
     let read = read_comments(ctx, &token, &mut report).await;
     if matches!(&read, Err(e) if e.blocks_actions()) {

@@ -155,26 +155,38 @@ pub async fn current(
     Ok(record.token.map_or(supplied, SecretString::from))
 }
 
+/// What [`maybe_refresh`] did.
+#[derive(Debug)]
+pub enum Refresh {
+    /// A new token, persisted, valid for this many days.
+    Refreshed(SecretString, i64),
+    /// Not due (or not an Instagram Login token, or the call had to wait for budget or a pause).
+    NotDue,
+    /// Meta refused; tried again in 24 h.
+    Refused(String),
+}
+
 /// Instagram Login: refreshes the token when its expiry is unknown or less than
-/// `refresh_before` away, persisting the new one (and its expiry) before anyone uses it.
-/// A refused refresh (a token younger than 24 h, a transient failure) is retried a day later,
-/// never in a loop. Logs louder as the end nears. Returns the new token when it refreshed.
+/// `refresh_before` away (or now, with `force`), persisting the new one and its expiry before
+/// anyone uses it. A refused refresh (a token younger than 24 h, a transient failure) is
+/// retried a day later, never in a loop. Logs louder as the end nears.
 pub async fn maybe_refresh(
     store: &crate::store::Store,
     budget: &crate::budget::Budget,
     client: &crate::graph::Client,
     account: &crate::config::AccountConfig,
     token: &SecretString,
-) -> Result<Option<SecretString>, crate::store::StoreError> {
+    force: bool,
+) -> Result<Refresh, crate::store::StoreError> {
     use chrono::Utc;
     if account.login != crate::config::Login::Instagram {
-        return Ok(None);
+        return Ok(Refresh::NotDue);
     }
     let now = Utc::now();
     let record = store.token_record(&account.name).await?;
     let parse = |s: &Option<String>| s.as_deref().and_then(crate::timefmt::parse);
-    if parse(&record.next_check_at).is_some_and(|t| t > now) {
-        return Ok(None);
+    if !force && parse(&record.next_check_at).is_some_and(|t| t > now) {
+        return Ok(Refresh::NotDue);
     }
     let expires = parse(&record.expires_at);
     let before =
@@ -190,12 +202,12 @@ pub async fn maybe_refresh(
         } else if days_left < 14.0 {
             tracing::warn!(message = "access token expires in under 14 days", days_left);
         }
-        if e - now > before {
+        if !force && e - now > before {
             // Look again when the refresh window opens (or tomorrow, for the log).
             store
                 .set_token_check(&account.name, (e - before).min(now + day), None)
                 .await?;
-            return Ok(None);
+            return Ok(Refresh::NotDue);
         }
     }
     let refreshed = budget
@@ -218,12 +230,12 @@ pub async fn maybe_refresh(
                 message = "access token refreshed",
                 days_left = secs / 86_400
             );
-            Ok(Some(new))
+            Ok(Refresh::Refreshed(new, secs / 86_400))
         }
         // Our own gate said no (budget spent, account paused): try again at the next poll.
         Err(
             crate::budget::CallError::Exhausted { .. } | crate::budget::CallError::Paused { .. },
-        ) => Ok(None),
+        ) => Ok(Refresh::NotDue),
         Err(e) => {
             // Meta refuses tokens under 24 h old; the expiry is then at most 60 days away.
             tracing::warn!(message = "token refresh refused; trying again in 24 h", error = %e);
@@ -234,7 +246,7 @@ pub async fn maybe_refresh(
                     Some(now + chrono::Duration::days(60)),
                 )
                 .await?;
-            Ok(None)
+            Ok(Refresh::Refused(e.to_string()))
         }
     }
 }

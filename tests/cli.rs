@@ -1003,3 +1003,45 @@ async fn after_a_dead_token_a_new_token_and_a_reload_bring_the_account_back() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_status_and_token_refresh_for_operators() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    env.sim.add_media(ACME);
+    env.config(&accounts, "");
+    let config = env.dir.path().join("config.toml");
+    let (code, out, err) = run(igmod().args(["token", "status", "-c"]).arg(&config));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        format!(
+            "acme: not used yet; expiry not known yet; from file {}\n",
+            env.dir.path().join("acme.token").display()
+        )
+    );
+    let (code, out, err) = run(igmod()
+        .args(["token", "refresh", "acme", "-c"])
+        .arg(&config));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "acme: token refreshed; it is valid for 59 days\n");
+    assert_eq!(env.sim.refreshes(ACME), 1);
+    let (_, out, _) = run(igmod().args(["token", "status", "-c"]).arg(&config));
+    assert!(out.starts_with("acme: ok; expires "), "{out}");
+    assert!(
+        out.contains("(59 days left), refreshed by igmod; from file"),
+        "{out}"
+    );
+    assert!(!out.contains("EAAG"), "no token in the output: {out}");
+    // Meta refuses: the command says so and fails.
+    env.sim.set_refresh(ACME, false, true);
+    let (code, _, err) = run(igmod()
+        .args(["token", "refresh", "acme", "-c"])
+        .arg(&config));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("acme: refresh refused: GET /refresh_access_token: request rejected"),
+        "{err}"
+    );
+    assert!(!err.contains("EAAG"), "no token in the error: {err}");
+}
