@@ -7,7 +7,7 @@
 //! - [`poller`]: one poll of one account: media list, new comments, rules, decisions, then [`actions`].
 //! - [`actions`]: the outbox. Pending rows are written before a Graph API write and closed after it;
 //!   outcomes unknown at a crash are reconciled by reading the comment back first.
-//! - [`tokens`]: where an account's token comes from (environment or file) and its recorded health.
+//! - [`tokens`]: where an account's token comes from, which one to use, and its refresh before expiry.
 //! - [`budget`]: the per-account call gate: rolling-hour ledger in SQLite, pacing, retries, pauses.
 //! - [`graph`]: the only code that knows Graph API URLs, headers, JSON shapes and error codes.
 //! - [`rules`]: pure moderation rules: comment in, decision and evidence out. No IO.

@@ -1,8 +1,9 @@
-//! Where an account's access token comes from, and how its health is recorded.
+//! Where an account's access token comes from, which token to use, and keeping it alive.
 //!
 //! Tokens are [`SecretString`] from the moment they are read: their `Debug` prints
-//! `[REDACTED]`, and the only code that exposes them is the `Authorization` header in `graph`.
-//! Error messages here name the variable or the file, never the value.
+//! `[REDACTED]`. They are exposed in three places only: the `Authorization` header in `graph`,
+//! the hash of an operator-supplied token (to notice a new one), and storing a refreshed token
+//! in the `tokens` table. Error messages here name the variable or the file, never the value.
 
 use std::path::{Path, PathBuf};
 
