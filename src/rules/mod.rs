@@ -616,6 +616,11 @@ fn ev(detail: String, span: Option<Range<usize>>) -> Option<Option<Evidence>> {
     Some(Some(Evidence { detail, span }))
 }
 
+/// Evidence that points at no span of the text (counts, lengths, context).
+fn unspanned(detail: String) -> Option<Evidence> {
+    Some(Evidence { detail, span: None })
+}
+
 impl Cond {
     fn is_positive(&self) -> bool {
         !matches!(
@@ -692,63 +697,35 @@ impl Cond {
                 let count = detect::mentions(c.text);
                 (count > *max as usize).then(|| {
                     let noun = if count == 1 { "mention" } else { "mentions" };
-                    Some(Evidence {
-                        detail: format!("{count} {noun} (more than {max})"),
-                        span: None,
-                    })
+                    unspanned(format!("{count} {noun} (more than {max})"))
                 })
             }
-            Cond::MentionsOnly => detect::mentions_only(c.text).then(|| {
-                Some(Evidence {
-                    detail: "only mentions".into(),
-                    span: None,
-                })
-            }),
+            Cond::MentionsOnly => {
+                detect::mentions_only(c.text).then(|| unspanned("only mentions".into()))
+            }
             Cond::MaxEmojis(max) => {
                 let count = detect::emojis(c.text);
-                (count > *max as usize).then(|| {
-                    Some(Evidence {
-                        detail: format!("{count} emoji (more than {max})"),
-                        span: None,
-                    })
-                })
+                (count > *max as usize)
+                    .then(|| unspanned(format!("{count} emoji (more than {max})")))
             }
-            Cond::EmojiOnly => detect::emoji_only(c.text).then(|| {
-                Some(Evidence {
-                    detail: "only emoji".into(),
-                    span: None,
-                })
-            }),
+            Cond::EmojiOnly => detect::emoji_only(c.text).then(|| unspanned("only emoji".into())),
             Cond::MaxCaps(max) => {
                 let ratio = detect::caps_ratio(c.text)?;
                 (ratio > *max).then(|| {
-                    Some(Evidence {
-                        detail: format!(
-                            "{:.0}% capitals (more than {:.0}%)",
-                            ratio * 100.0,
-                            max * 100.0
-                        ),
-                        span: None,
-                    })
+                    unspanned(format!(
+                        "{:.0}% capitals (more than {:.0}%)",
+                        ratio * 100.0,
+                        max * 100.0
+                    ))
                 })
             }
             Cond::MinLength(min) => {
                 let len = c.text.chars().count();
-                (len >= *min as usize).then(|| {
-                    Some(Evidence {
-                        detail: format!("length {len} (at least {min})"),
-                        span: None,
-                    })
-                })
+                (len >= *min as usize).then(|| unspanned(format!("length {len} (at least {min})")))
             }
             Cond::MaxLength(max) => {
                 let len = c.text.chars().count();
-                (len <= *max as usize).then(|| {
-                    Some(Evidence {
-                        detail: format!("length {len} (at most {max})"),
-                        span: None,
-                    })
-                })
+                (len <= *max as usize).then(|| unspanned(format!("length {len} (at most {max})")))
             }
             Cond::Usernames {
                 set,
@@ -811,14 +788,14 @@ impl Cond {
                 None
             }
             Cond::IsReply(want) => (c.is_reply == *want).then(|| {
-                Some(Evidence {
-                    detail: if *want {
-                        "is a reply".into()
+                unspanned(
+                    if *want {
+                        "is a reply"
                     } else {
-                        "is not a reply".into()
-                    },
-                    span: None,
-                })
+                        "is not a reply"
+                    }
+                    .into(),
+                )
             }),
             Cond::Media(list) => {
                 let hit = list.iter().find(|m| {
