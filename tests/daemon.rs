@@ -10,6 +10,49 @@ use igmod::store::{Disposition, NewComment, NewDecision, Store};
 
 const T: Duration = Duration::from_secs(20);
 
+/// Writes the state a crash between "call started" and "outcome recorded" leaves: the comment,
+/// its decision and a pending action with one attempt.
+async fn crashed_mid_action(
+    env: &Env,
+    media_id: &str,
+    comment_id: &str,
+    rule: &str,
+    action: Action,
+    message: Option<&str>,
+) {
+    let store = Store::open(&env.db()).await.expect("store");
+    let c = NewComment {
+        id: comment_id.to_string(),
+        account: "acme".into(),
+        media_id: media_id.to_string(),
+        parent_id: None,
+        username: Some("x".into()),
+        from_id: None,
+        text: Some("x".into()),
+        created_at: None,
+        text_key: None,
+    };
+    let d = NewDecision {
+        rule: rule.into(),
+        action,
+        reason: "test".into(),
+        dry_run: false,
+        message: message.map(str::to_string),
+    };
+    assert!(
+        store
+            .record_comment(&c, Disposition::Evaluated, Some(&d))
+            .await
+            .expect("record")
+    );
+    for a in store.pending_actions("acme").await.expect("pending") {
+        if a.comment_id == comment_id {
+            store.action_started(a.id).await.expect("started");
+        }
+    }
+    store.close().await;
+}
+
 fn deleted(env: &Env, id: &str) -> bool {
     env.sim.comment(id).is_some_and(|c| c.deleted)
 }
@@ -479,40 +522,16 @@ async fn actions_interrupted_by_a_crash_are_reconciled_by_reading_first() {
     let config = env.config(&accounts, "");
 
     // The state a crash leaves: decisions recorded, calls started (attempts = 1), outcome unknown.
-    let store = Store::open(&env.db()).await.expect("store");
-    for (id, action, rule) in [
-        (&hidden_already, Action::Hide, "profanity"),
-        (&not_deleted_yet, Action::Delete, "scam"),
-    ] {
-        let c = NewComment {
-            id: id.to_string(),
-            account: "acme".into(),
-            media_id: post.clone(),
-            parent_id: None,
-            username: Some("x".into()),
-            from_id: None,
-            text: Some("x".into()),
-            created_at: None,
-            text_key: None,
-        };
-        let d = NewDecision {
-            rule: rule.into(),
-            action,
-            reason: "test".into(),
-            dry_run: false,
-            message: None,
-        };
-        assert!(
-            store
-                .record_comment(&c, Disposition::Evaluated, Some(&d))
-                .await
-                .expect("record")
-        );
-    }
-    for a in store.pending_actions("acme").await.expect("pending") {
-        store.action_started(a.id).await.expect("started");
-    }
-    store.close().await;
+    crashed_mid_action(
+        &env,
+        &post,
+        &hidden_already,
+        "profanity",
+        Action::Hide,
+        None,
+    )
+    .await;
+    crashed_mid_action(&env, &post, &not_deleted_yet, "scam", Action::Delete, None).await;
     // The hide had reached Instagram before the crash; the delete had not.
     env.sim.set_hidden_by_person(&hidden_already, true);
 
@@ -732,36 +751,16 @@ async fn a_reply_whose_outcome_is_unknown_is_never_sent_twice() {
     let asked = env.sim.add_comment(&post, "c1", "refund?");
     let config = env.config_with_rules(&accounts, "", RULES_V2);
     // The state a crash after a successful reply leaves: pending, one attempt, reply posted.
-    let store = Store::open(&env.db()).await.expect("store");
-    let c = NewComment {
-        id: asked.clone(),
-        account: "acme".into(),
-        media_id: post.clone(),
-        parent_id: None,
-        username: Some("c1".into()),
-        from_id: None,
-        text: Some("refund?".into()),
-        created_at: None,
-        text_key: None,
-    };
     let message = "Hi @c1, sorry about your refund! Please DM us your order number.";
-    let d = NewDecision {
-        rule: "refund-help".into(),
-        action: Action::Reply,
-        reason: "t".into(),
-        dry_run: false,
-        message: Some(message.into()),
-    };
-    assert!(
-        store
-            .record_comment(&c, Disposition::Evaluated, Some(&d))
-            .await
-            .expect("record")
-    );
-    for a in store.pending_actions("acme").await.expect("pending") {
-        store.action_started(a.id).await.expect("started");
-    }
-    store.close().await;
+    crashed_mid_action(
+        &env,
+        &post,
+        &asked,
+        "refund-help",
+        Action::Reply,
+        Some(message),
+    )
+    .await;
     env.sim.add_owner_reply_for_test(&asked, message);
 
     let daemon = start(config);
