@@ -2,19 +2,22 @@
 //! look-alike usernames. Pure functions over the text and its normalised forms.
 
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use regex::Regex;
 
-use super::normalize::{Normalized, Pattern, fold_confusable};
+use super::normalize::{
+    Normalized, Pattern, classes_word, fold_confusable, is_lower, is_upper, unleet,
+};
 
 /// A link found in a comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
     /// Lowercased host, e.g. `spam.biz`.
     pub host: String,
-    /// Span in the original text when it could be mapped (not for de-obfuscated links).
-    pub span: Option<Range<usize>>,
+    /// Span in the folded text (not for de-obfuscated links); mapped to the original only
+    /// for evidence, since most links found are allowed ones.
+    pub folded: Option<Range<usize>>,
 }
 
 fn re(cell: &'static OnceLock<Option<Regex>>, pattern: &str) -> Option<&'static Regex> {
@@ -28,7 +31,7 @@ pub fn links(n: &Normalized) -> Vec<Link> {
     find_links(&n.folded, |host, r| {
         out.push(Link {
             host,
-            span: Some(n.folded_to_original(r)),
+            folded: Some(r),
         })
     });
     static OBFUSCATED: OnceLock<Option<Regex>> = OnceLock::new();
@@ -36,11 +39,14 @@ pub fn links(n: &Normalized) -> Vec<Link> {
         &OBFUSCATED,
         r"\s*(?:[\(\[\{<]\s*(?:dot|\.)\s*[\)\]\}>]|\s(?:dot)\s)\s*",
     );
-    if let Some(ob) = obfuscated.filter(|ob| ob.is_match(&n.folded)) {
+    // Every obfuscation has "dot" or a bracket before a dot; most comments have neither.
+    let f = &n.folded;
+    let maybe = f.contains("dot") || (f.contains('.') && f.contains(['(', '[', '{', '<']));
+    if let Some(ob) = obfuscated.filter(|ob| maybe && ob.is_match(f)) {
         let plain = ob.replace_all(&n.folded, ".");
         find_links(&plain, |host, _| {
             if !out.iter().any(|l| l.host == host) {
-                out.push(Link { host, span: None });
+                out.push(Link { host, folded: None });
             }
         });
     }
@@ -144,49 +150,100 @@ pub fn contact(n: &Normalized, kind: ContactKind) -> Option<(String, Option<Rang
             )
         })
     };
-    static WA_WORDS: OnceLock<Vec<(&'static str, Pattern)>> = OnceLock::new();
-    static TG_WORDS: OnceLock<Vec<(&'static str, Pattern)>> = OnceLock::new();
-    let skeleton_word = |cell: &'static OnceLock<Vec<(&'static str, Pattern)>>,
-                         words: &[&'static str]| {
-        cell.get_or_init(|| words.iter().map(|w| (*w, Pattern::new(w))).collect())
-            .iter()
-            .find_map(|(w, p)| {
-                n.skeleton
-                    .match_indices(&p.skeleton)
-                    .find_map(|(at, s)| p.verify(n, at..at + s.len()))
-                    .map(|span| (w.to_string(), Some(span)))
-            })
+    static WA_WORDS: OnceLock<Words> = OnceLock::new();
+    static TG_WORDS: OnceLock<Words> = OnceLock::new();
+    let skeleton_word = |cell: &'static OnceLock<Words>, words: &[&'static str]| {
+        let words = cell.get_or_init(|| Words::new(words));
+        let ac = words.ac.as_ref()?;
+        ac.find_overlapping_iter(&n.skeleton).find_map(|m| {
+            let (w, p) = words.patterns.get(m.pattern().as_usize())?;
+            p.verify(n, m.range())
+                .map(|span| (w.to_string(), Some(span)))
+        })
     };
+    // Cheap tests that rule a kind out before its regex runs: an address needs an `@` or an
+    // "at", a phone number nine digits.
+    let f = &n.folded;
     match kind {
+        ContactKind::Email if !f.contains('@') && !f.contains("(at)") && !f.contains("[at]") => {
+            None
+        }
+        ContactKind::Phone if f.bytes().filter(u8::is_ascii_digit).count() < 9 => None,
         ContactKind::Email => folded(re(
             &EMAIL,
             r"[\w.+-]+\s*(?:@|\(at\)|\[at\])\s*[\w-]+(?:\s*(?:\.|\(dot\)|\[dot\])\s*[a-z]{2,})+",
         )),
-        ContactKind::Phone => folded(re(&PHONE, r"\+?\(?\d(?:[\s().-]{0,2}\d){8,14}")),
-        ContactKind::Whatsapp => folded(re(&WA_LINK, r"\bwa\.me/\S*")).or_else(|| {
-            skeleton_word(
-                &WA_WORDS,
-                &["whatsapp", "whats app", "watsapp", "whatsap", "watsap"],
-            )
-        }),
-        ContactKind::Telegram => folded(re(&TG_LINK, r"\bt\.me/\S*"))
+        ContactKind::Phone => folded(re(&PHONE, r"\+?\(?[0-9](?:[\s().-]{0,2}[0-9]){8,14}")),
+        ContactKind::Whatsapp => f
+            .contains("wa.me")
+            .then(|| folded(re(&WA_LINK, r"\bwa\.me/\S*")))
+            .flatten()
+            .or_else(|| {
+                skeleton_word(
+                    &WA_WORDS,
+                    &["whatsapp", "whats app", "watsapp", "whatsap", "watsap"],
+                )
+            }),
+        ContactKind::Telegram => f
+            .contains("t.me")
+            .then(|| folded(re(&TG_LINK, r"\bt\.me/\S*")))
+            .flatten()
             .or_else(|| skeleton_word(&TG_WORDS, &["telegram", "telegrm", "tg me"])),
+    }
+}
+
+/// A fixed word list in skeleton form, searched in one pass.
+struct Words {
+    patterns: Vec<(&'static str, Pattern)>,
+    ac: Option<aho_corasick::AhoCorasick>,
+}
+
+impl Words {
+    fn new(words: &[&'static str]) -> Words {
+        let patterns: Vec<_> = words.iter().map(|w| (*w, Pattern::new(w))).collect();
+        let ac = aho_corasick::AhoCorasick::new(patterns.iter().map(|(_, p)| &p.skeleton)).ok();
+        Words { patterns, ac }
     }
 }
 
 /// Number of @mentions.
 pub fn mentions(text: &str) -> usize {
-    static MENTION: OnceLock<Option<Regex>> = OnceLock::new();
-    re(&MENTION, r"(?:^|[^\w@])@[\w.]+").map_or(0, |r| r.find_iter(text).count())
+    mention_spans(text).count()
+}
+
+/// Byte ranges of the @mentions: an `@` not preceded by a word character or another `@`,
+/// followed by word characters and dots.
+fn mention_spans(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b'@', bytes).filter_map(move |at| {
+        let before = text[..at].chars().next_back();
+        if before.is_some_and(|c| c == '@' || classes_word(c)) {
+            return None;
+        }
+        let len: usize = text[at + 1..]
+            .chars()
+            .take_while(|c| *c == '.' || classes_word(*c))
+            .map(char::len_utf8)
+            .sum();
+        (len > 0).then_some(at..at + 1 + len)
+    })
 }
 
 /// The text is only @mentions (and spaces/punctuation).
 pub fn mentions_only(text: &str) -> bool {
-    static MENTION: OnceLock<Option<Regex>> = OnceLock::new();
-    let Some(r) = re(&MENTION, r"@[\w.]+") else {
-        return false;
-    };
-    mentions(text) > 0 && !r.replace_all(text, "").chars().any(char::is_alphanumeric)
+    let mut rest_start = 0;
+    let mut any = false;
+    for span in mention_spans(text) {
+        if text[rest_start..span.start]
+            .chars()
+            .any(char::is_alphanumeric)
+        {
+            return false;
+        }
+        rest_start = span.end;
+        any = true;
+    }
+    any && !text[rest_start..].chars().any(char::is_alphanumeric)
 }
 
 /// Whether a character is (part of) an emoji.
@@ -198,6 +255,19 @@ fn is_emoji(c: char) -> bool {
 
 /// Emoji characters (skin-tone modifiers, joiners and variation selectors not counted).
 pub fn emojis(text: &str) -> usize {
+    // Every emoji range is encoded with a lead byte of E2, E3 or F0: decode only there.
+    let bytes = text.as_bytes();
+    memchr::memchr3_iter(0xE2, 0xE3, 0xF0, bytes)
+        .filter(|at| {
+            text.get(*at..)
+                .and_then(|s| s.chars().next())
+                .is_some_and(is_emoji)
+        })
+        .count()
+}
+
+#[cfg(test)]
+fn emojis_by_char(text: &str) -> usize {
     text.chars().filter(|c| is_emoji(*c)).count()
 }
 
@@ -218,10 +288,10 @@ pub fn emoji_only(text: &str) -> bool {
 pub fn caps_ratio(text: &str) -> Option<f64> {
     let (mut upper, mut cased) = (0u32, 0u32);
     for c in text.chars() {
-        if c.is_uppercase() {
+        if is_upper(c) {
             upper += 1;
             cased += 1;
-        } else if c.is_lowercase() {
+        } else if is_lower(c) {
             cased += 1;
         }
     }
@@ -231,11 +301,16 @@ pub fn caps_ratio(text: &str) -> Option<f64> {
 /// A username reduced to the letters it looks like: confusables and leet folded, separators
 /// (`_`, `.`) and repeats dropped.
 pub fn username_skeleton(name: &str) -> String {
-    let n = Normalized::new(&name.replace(['_', '.', '-'], ""));
+    let stripped: String = name
+        .chars()
+        .filter(|c| !matches!(c, '_' | '.' | '-'))
+        .collect();
+    let skeleton =
+        ascii_word_skeleton(&stripped).unwrap_or_else(|| Normalized::new(&stripped).skeleton);
     // Multi-letter look-alikes: `rn` reads as `m`, `vv` as `w`.
-    let joined: String = n.skeleton.chars().filter(|c| c.is_alphanumeric()).collect();
+    let joined: String = skeleton.chars().filter(|c| c.is_alphanumeric()).collect();
     let joined = joined.replace("rn", "m").replace("vv", "w");
-    let mut out = String::new();
+    let mut out = String::with_capacity(joined.len());
     for c in joined.chars() {
         let c = fold_confusable(c);
         if !out.ends_with(c) {
@@ -243,6 +318,24 @@ pub fn username_skeleton(name: &str) -> String {
         }
     }
     out
+}
+
+/// The skeleton of one ASCII word, the common username, without building every form;
+/// `None` for anything else.
+fn ascii_word_skeleton(word: &str) -> Option<String> {
+    if word.is_empty() || !word.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let has_letter = word.bytes().any(|b| b.is_ascii_alphabetic());
+    let mut out = String::with_capacity(word.len());
+    for b in word.bytes() {
+        let c = char::from(b.to_ascii_lowercase());
+        let c = if has_letter { unleet(c) } else { c };
+        if !out.ends_with(c) {
+            out.push(c);
+        }
+    }
+    Some(out)
 }
 
 /// Words impersonators add to a brand name.
@@ -253,25 +346,38 @@ const OFFICIAL_SUFFIXES: &[&str] = &[
 
 /// Whether `username` looks like `brand` without being it: its skeleton is within
 /// `max_distance` edits of the brand's, or is the brand plus an "official"-sounding word.
+#[cfg(test)]
 pub fn impersonates(username: &str, brand: &str, max_distance: usize) -> bool {
-    if username.eq_ignore_ascii_case(brand) {
+    let u = username_skeleton(username);
+    let b = username_skeleton(brand);
+    impersonates_skeleton(username, &u, brand, &b, max_distance)
+}
+
+/// [`impersonates`] with both skeletons already computed (a rule computes its brands' once).
+pub fn impersonates_skeleton(
+    username: &str,
+    u: &str,
+    brand: &str,
+    b: &str,
+    max_distance: usize,
+) -> bool {
+    if username.eq_ignore_ascii_case(brand) || b.len() < 3 {
         return false;
     }
-    let (u, b) = (username_skeleton(username), username_skeleton(brand));
-    if b.len() < 3 {
-        return false;
-    }
-    if u == b || levenshtein(&u, &b) <= max_distance {
+    if u == b || levenshtein(u, b) <= max_distance {
         return true;
     }
-    let rest = u
-        .strip_prefix(&b)
-        .or_else(|| u.strip_suffix(&b))
-        .unwrap_or("");
-    !rest.is_empty()
-        && OFFICIAL_SUFFIXES
+    static SUFFIXES: LazyLock<Vec<String>> = LazyLock::new(|| {
+        OFFICIAL_SUFFIXES
             .iter()
-            .any(|s| rest == username_skeleton(s).as_str())
+            .map(|s| username_skeleton(s))
+            .collect()
+    });
+    let rest = u
+        .strip_prefix(b)
+        .or_else(|| u.strip_suffix(b))
+        .unwrap_or("");
+    !rest.is_empty() && SUFFIXES.iter().any(|s| rest == s)
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {
@@ -358,10 +464,30 @@ mod tests {
         assert!(mentions_only("@a @b!!"));
         assert!(!mentions_only("@a look"));
         assert_eq!(emojis("🔥🔥👍🏽 hi ❤️"), 4);
+        for text in [
+            "🔥🔥👍🏽 hi ❤️",
+            "⏰ ⭐ ☀ 〰 ㊗ 🀄 🃏 🅰",
+            "plain",
+            "é ü ñ 中文 ☺",
+        ] {
+            assert_eq!(emojis(text), emojis_by_char(text), "{text}");
+        }
+        assert_eq!(mentions("@a@b .@c email@x.com @"), 2);
+        assert!(mentions_only("@ana, @bruno.silva!"));
         assert!(emoji_only("🔥 👍🏽❤️"));
         assert!(!emoji_only("🔥 ok"));
         assert_eq!(caps_ratio("BUY NOW CHEAP"), Some(1.0));
         assert_eq!(caps_ratio("OK"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_usernames_take_a_shortcut_to_the_same_skeleton(word in "[a-zA-Z0-9]{1,16}") {
+            proptest::prop_assert_eq!(
+                ascii_word_skeleton(&word),
+                Some(Normalized::new(&word).skeleton)
+            );
+        }
     }
 
     #[test]

@@ -267,7 +267,11 @@ enum Cond {
         patterns: Vec<String>,
         negate: bool,
     },
-    Impersonation(ImpersonationSpec),
+    Impersonation {
+        max_distance: usize,
+        /// Each brand with its username skeleton.
+        brands: Vec<(String, String)>,
+    },
     Repeated(RepeatedSpec),
     IsReply(bool),
     Media(Vec<String>),
@@ -317,11 +321,12 @@ pub struct RuleSet {
 /// Per-comment results shared by every rule.
 struct Scan<'a> {
     n: &'a Normalized,
-    /// Per word list: the first verified match (word index, span).
-    words: Vec<Option<(usize, Range<usize>)>>,
+    /// Per word list: the first verified match (word index, pattern id, skeleton range).
+    words: Vec<Option<(usize, usize, Range<usize>)>>,
     /// Per regex list: the first matching pattern.
     regex: Vec<Option<usize>>,
     links: Option<Vec<detect::Link>>,
+    emojis: Option<usize>,
 }
 
 impl RuleSet {
@@ -407,6 +412,9 @@ impl RuleSet {
         if !all_words.is_empty() {
             match AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
+                // A full DFA: one table lookup per byte, worth its memory for a list that is
+                // searched in every comment.
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 .build(&all_words)
             {
                 Ok(ac) => set.words = Some(ac),
@@ -532,8 +540,8 @@ impl RuleSet {
                 if words[list].is_some() {
                     continue;
                 }
-                if let Some(span) = pattern.verify(n, m.range()) {
-                    words[list] = Some((index, span));
+                if pattern.hits(n, m.range()) {
+                    words[list] = Some((index, m.pattern().as_usize(), m.range()));
                 }
             }
         }
@@ -549,6 +557,7 @@ impl RuleSet {
             words,
             regex,
             links: None,
+            emojis: None,
         }
     }
 }
@@ -602,7 +611,7 @@ impl Group {
         scan: &mut Scan<'_>,
         set: &RuleSet,
     ) -> Option<Vec<Evidence>> {
-        let mut evidence = Vec::with_capacity(self.conds.len());
+        let mut evidence = Vec::new();
         for cond in &self.conds {
             if let Some(e) = cond.check(c, scan, set)? {
                 evidence.push(e);
@@ -641,9 +650,11 @@ impl Cond {
     ) -> Option<Option<Evidence>> {
         match self {
             Cond::Words { list, negate } => match (&scan.words[*list], negate) {
-                (Some((i, span)), false) => ev(
+                (Some((i, id, at)), false) => ev(
                     format!("word \"{}\"", set.word_lists[*list][*i]),
-                    Some(span.clone()),
+                    set.word_ids
+                        .get(*id)
+                        .and_then(|(_, _, p)| p.span(scan.n, at.clone())),
                 ),
                 (None, true) => Some(None),
                 _ => None,
@@ -676,14 +687,20 @@ impl Cond {
                 let l = links
                     .iter()
                     .find(|l| !allow.iter().any(|d| detect::domain_matches(&l.host, d)))?;
-                ev(format!("link \"{}\"", l.host), l.span.clone())
+                ev(
+                    format!("link \"{}\"", l.host),
+                    l.folded.clone().map(|r| scan.n.folded_to_original(r)),
+                )
             }
             Cond::DenyDomains(deny) => {
                 let links = scan.links.get_or_insert_with(|| detect::links(scan.n));
                 let l = links
                     .iter()
                     .find(|l| deny.iter().any(|d| detect::domain_matches(&l.host, d)))?;
-                ev(format!("denied domain \"{}\"", l.host), l.span.clone())
+                ev(
+                    format!("denied domain \"{}\"", l.host),
+                    l.folded.clone().map(|r| scan.n.folded_to_original(r)),
+                )
             }
             Cond::Contact(kinds) => kinds.iter().find_map(|k| {
                 detect::contact(scan.n, *k).map(|(what, span)| {
@@ -704,11 +721,14 @@ impl Cond {
                 detect::mentions_only(c.text).then(|| unspanned("only mentions".into()))
             }
             Cond::MaxEmojis(max) => {
-                let count = detect::emojis(c.text);
+                let count = *scan.emojis.get_or_insert_with(|| detect::emojis(c.text));
                 (count > *max as usize)
                     .then(|| unspanned(format!("{count} emoji (more than {max})")))
             }
-            Cond::EmojiOnly => detect::emoji_only(c.text).then(|| unspanned("only emoji".into())),
+            Cond::EmojiOnly => {
+                let any = *scan.emojis.get_or_insert_with(|| detect::emojis(c.text)) > 0;
+                (any && detect::emoji_only(c.text)).then(|| unspanned("only emoji".into()))
+            }
             Cond::MaxCaps(max) => {
                 let ratio = detect::caps_ratio(c.text)?;
                 (ratio > *max).then(|| {
@@ -743,18 +763,23 @@ impl Cond {
                     _ => None,
                 }
             }
-            Cond::Impersonation(spec) => {
+            Cond::Impersonation {
+                max_distance,
+                brands,
+            } => {
                 let username = c.username?;
                 if c.account_username
                     .is_some_and(|a| a.eq_ignore_ascii_case(username))
                 {
                     return None;
                 }
-                let brand = c
+                let u = detect::username_skeleton(username);
+                let own = c
                     .account_username
-                    .into_iter()
-                    .chain(spec.brands.iter().map(String::as_str))
-                    .find(|b| detect::impersonates(username, b, spec.max_distance))?;
+                    .map(|a| (a.to_string(), detect::username_skeleton(a)));
+                let (brand, _) = own.iter().chain(brands).find(|(b, skel)| {
+                    detect::impersonates_skeleton(username, &u, b, skel, *max_distance)
+                })?;
                 ev(
                     format!("username \"{username}\" impersonates \"{brand}\""),
                     None,
@@ -773,7 +798,10 @@ impl Cond {
                         );
                     }
                 }
-                if let Some(k) = spec.users {
+                if let Some(k) = spec
+                    .users
+                    .filter(|k| recent.clone().count() + 1 >= *k as usize)
+                {
                     let mut users: HashSet<&str> = recent.map(|s| s.username.as_str()).collect();
                     if let Some(u) = c.username {
                         users.insert(u);
@@ -1005,7 +1033,14 @@ impl GroupCompiler<'_> {
             conds.push(u);
         }
         if let Some(i) = &c.impersonation {
-            conds.push(Cond::Impersonation(i.clone()));
+            conds.push(Cond::Impersonation {
+                max_distance: i.max_distance,
+                brands: i
+                    .brands
+                    .iter()
+                    .map(|b| (b.clone(), detect::username_skeleton(b)))
+                    .collect(),
+            });
         }
         if let Some(r) = &c.repeated {
             if r.per_user.is_none() && r.users.is_none() {

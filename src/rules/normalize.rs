@@ -22,7 +22,9 @@
 //! word boundaries with every run at least as long as the pattern's: `free` matches
 //! `FREEEE` and `f.r.e.e` but not `fre`; `ass` does not match `as`, `class` or `assassin`.
 
+use std::cell::OnceCell;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
@@ -40,151 +42,367 @@ pub struct SkelChar {
 }
 
 /// A comment's text in every form the conditions use.
+///
+/// Only the two strings are built up front. The maps back to the original text are needed
+/// only for evidence and word verification, which touch a small share of comments, so they
+/// are built on first use by running the same pipeline again with bookkeeping.
 #[derive(Debug, Clone, Default)]
 pub struct Normalized {
+    original: String,
     /// NFKD, marks and format characters dropped, lowercased, confusables folded.
     pub folded: String,
-    /// For each char of `folded`: (byte offset in `folded`, original byte range).
-    folded_map: Vec<(u32, u32, u32)>,
     /// Words separated by single spaces, leet undone, repeats collapsed.
     pub skeleton: String,
+    /// Some single letters were joined into a word (`f r e e`), inside which any position is a
+    /// word boundary.
+    joined: bool,
+    /// Per char of `skeleton`: how many times it repeated.
+    runs: Vec<u16>,
+    detail: OnceCell<Detail>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Detail {
+    /// For each char of `folded`: (byte offset in `folded`, original byte range).
+    folded_map: Vec<(u32, u32, u32)>,
     /// One entry per char of `skeleton` (spaces included).
-    pub skel: Vec<SkelChar>,
+    skel: Vec<SkelChar>,
     /// Byte offset in `skeleton` → index in `skel`.
     skel_index: Vec<u32>,
 }
 
 impl Normalized {
     pub fn new(text: &str) -> Self {
-        let mut n = Normalized::default();
-        n.fold(text);
-        n.build_skeleton();
-        n
+        let mut folded = String::with_capacity(text.len());
+        fold(text, &mut folded, None);
+        let mut skeleton = Plain {
+            text: String::with_capacity(folded.len()),
+            runs: Vec::with_capacity(folded.len()),
+            joined: false,
+        };
+        skeletonize(&folded, &mut skeleton);
+        Normalized {
+            original: text.to_string(),
+            folded,
+            skeleton: skeleton.text,
+            joined: skeleton.joined,
+            runs: skeleton.runs,
+            detail: OnceCell::new(),
+        }
     }
 
-    fn fold(&mut self, text: &str) {
-        self.folded.reserve(text.len());
-        for (at, ch) in text.char_indices() {
-            let end = (at + ch.len_utf8()) as u32;
-            let at = at as u32;
-            if ch.is_ascii() {
-                let c = ch.to_ascii_lowercase();
-                self.folded_map.push((self.folded.len() as u32, at, end));
-                self.folded.push(c);
-                continue;
+    fn detail(&self) -> &Detail {
+        self.detail.get_or_init(|| {
+            let mut folded = String::with_capacity(self.folded.len());
+            let mut folded_map = Vec::with_capacity(self.folded.len());
+            fold(&self.original, &mut folded, Some(&mut folded_map));
+            let mut sink = Mapped {
+                map: &folded_map,
+                skeleton: String::with_capacity(self.skeleton.len()),
+                skel: Vec::with_capacity(folded_map.len()),
+                skel_index: Vec::with_capacity(self.skeleton.len() + 1),
+            };
+            skeletonize(&folded, &mut sink);
+            sink.skel_index.push(sink.skel.len() as u32);
+            debug_assert_eq!(sink.skeleton, self.skeleton);
+            Detail {
+                skel: sink.skel,
+                skel_index: sink.skel_index,
+                folded_map,
             }
-            let (folded, map) = (&mut self.folded, &mut self.folded_map);
-            decompose_compatible(ch, |d| {
-                if is_combining_mark(d) || is_format(d) {
-                    return;
-                }
-                for l in d.to_lowercase() {
-                    map.push((folded.len() as u32, at, end));
-                    folded.push(fold_confusable(l));
-                }
-            });
-        }
+        })
+    }
+
+    /// One entry per char of `skeleton` (spaces included).
+    pub fn skel(&self) -> &[SkelChar] {
+        &self.detail().skel
     }
 
     /// Original byte range of a byte range of `folded`.
     pub fn folded_to_original(&self, r: Range<usize>) -> Range<usize> {
-        let find = |b: usize| self.folded_map.partition_point(|m| (m.0 as usize) < b);
+        let map = &self.detail().folded_map;
+        let find = |b: usize| map.partition_point(|m| (m.0 as usize) < b);
         let first = find(r.start);
         let last = find(r.end).saturating_sub(1).max(first);
-        match (self.folded_map.get(first), self.folded_map.get(last)) {
+        match (map.get(first), map.get(last)) {
             (Some(a), Some(b)) => a.1 as usize..b.2 as usize,
             _ => 0..0,
         }
     }
 
-    fn build_skeleton(&mut self) {
-        let chars: Vec<(char, (u32, u32))> = self
-            .folded
-            .chars()
-            .zip(self.folded_map.iter().map(|m| (m.1, m.2)))
-            .collect();
-        self.skeleton.reserve(self.folded.len());
-        self.skel.reserve(chars.len());
-        self.skel_index.reserve(self.folded.len() + 1);
-        // 5. words, as ranges of `chars`
-        let mut words: Vec<(usize, usize)> = Vec::with_capacity(chars.len() / 4 + 1);
-        let mut start: Option<usize> = None;
-        for (i, &(c, _)) in chars.iter().enumerate() {
-            let wordy = c.is_alphanumeric()
-                || match c {
-                    // `@` inside a word is a letter; at the start it begins a mention.
-                    '@' => start.is_some() && next_is_alnum(&chars, i),
-                    // `$` before a letter is an `s` (`$cam`, `ca$h`).
-                    '$' => next_is_alnum(&chars, i),
-                    _ => false,
-                };
-            if wordy {
-                start.get_or_insert(i);
-            } else if let Some(s) = start.take() {
-                words.push((s, i));
-            }
-        }
-        if let Some(s) = start {
-            words.push((s, chars.len()));
-        }
-        // 6. runs of three or more single-character words become one word
-        let mut i = 0;
-        while i < words.len() {
-            let mut j = i;
-            while j < words.len() && words[j].1 - words[j].0 == 1 {
-                j += 1;
-            }
-            if i > 0 {
-                self.push_skel(' ', (0, 0), true, true);
-            }
-            if j - i >= 3 {
-                self.emit(&chars, words[i..j].iter().map(|w| w.0), true);
-                i = j;
-            } else {
-                self.emit(&chars, words[i].0..words[i].1, false);
-                i += 1;
-            }
-        }
-        self.skel_index.push(self.skel.len() as u32);
+    /// Index in `skel` of a byte offset in `skeleton`.
+    pub fn skel_at(&self, byte: usize) -> usize {
+        self.detail().skel_index.get(byte).copied().unwrap_or(0) as usize
     }
+}
 
-    /// 7 + 8: one word into the skeleton: leet undone (if it has a letter), `l` folded into
-    /// `i`, repeats collapsed into runs.
-    fn emit(
-        &mut self,
-        chars: &[(char, (u32, u32))],
-        word: impl Iterator<Item = usize> + Clone,
-        spaced: bool,
-    ) {
-        let has_letter = word.clone().any(|k| chars[k].0.is_alphabetic());
-        let start = self.skel.len();
-        let mut last: Option<char> = None;
-        for k in word {
-            let (c, orig) = chars[k];
-            let c = if has_letter { unleet(c) } else { c };
-            if last == Some(c) {
-                if let Some(prev) = self.skel.last_mut() {
-                    prev.run = prev.run.saturating_add(1);
-                    prev.orig.1 = orig.1;
+/// Steps 1–4 for the whole text; `map` records, per folded char, its byte offset in `folded`
+/// and the original char's byte range.
+fn fold(text: &str, folded: &mut String, mut map: Option<&mut Vec<(u32, u32, u32)>>) {
+    if map.is_none() {
+        fold_fast(text, folded);
+        return;
+    }
+    for (at, ch) in text.char_indices() {
+        let mut push = |c: char| {
+            if let Some(map) = map.as_deref_mut() {
+                map.push((folded.len() as u32, at as u32, (at + ch.len_utf8()) as u32));
+            }
+            folded.push(c);
+        };
+        if ch.is_ascii() {
+            push(ch.to_ascii_lowercase());
+            continue;
+        }
+        match lookup(ch) {
+            Some(entry) if entry & DROP != 0 => {}
+            Some(entry) if entry & SLOW == 0 => {
+                push(char::from_u32(entry & CHAR).unwrap_or(ch));
+            }
+            None if is_pictograph(ch) => push(ch),
+            _ => fold_slow(ch, push),
+        }
+    }
+}
+
+/// [`fold`] without the map: ASCII runs are copied and lowercased in bulk.
+fn fold_fast(text: &str, folded: &mut String) {
+    let mut rest = text;
+    while !rest.is_empty() {
+        let ascii = rest
+            .bytes()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
+        if ascii > 0 {
+            let from = folded.len();
+            folded.push_str(&rest[..ascii]);
+            folded[from..].make_ascii_lowercase();
+            rest = &rest[ascii..];
+        }
+        let mut chars = rest.chars();
+        let Some(ch) = chars.next() else { break };
+        match lookup(ch) {
+            Some(entry) if entry & DROP != 0 => {}
+            Some(entry) if entry & SLOW == 0 => {
+                folded.push(char::from_u32(entry & CHAR).unwrap_or(ch));
+            }
+            None if is_pictograph(ch) => folded.push(ch),
+            _ => fold_slow(ch, |c| folded.push(c)),
+        }
+        rest = chars.as_str();
+    }
+}
+
+/// The full steps 1–4 for one character.
+fn fold_slow(ch: char, mut push: impl FnMut(char)) {
+    decompose_compatible(ch, |d| {
+        if is_combining_mark(d) || is_format(d) {
+            return;
+        }
+        for l in d.to_lowercase() {
+            push(fold_confusable(l));
+        }
+    });
+}
+
+// Table entries: the folded char in the low bits, then flags.
+const CHAR: u32 = 0x1F_FFFF;
+const ALNUM: u32 = 1 << 24;
+const ALPHA: u32 = 1 << 25;
+const UPPER: u32 = 1 << 26;
+const LOWER: u32 = 1 << 27;
+/// Folds to nothing.
+const DROP: u32 = 1 << 28;
+/// Folds to several characters: take the slow path.
+const SLOW: u32 = 1 << 29;
+
+/// Steps 1–4 and the character classes for every character of the Basic Multilingual Plane,
+/// computed once: per character, the Unicode tables are binary searches, and a comment in a
+/// non-Latin script would otherwise pay several of them per character.
+static TABLE: LazyLock<Box<[u32]>> = LazyLock::new(|| {
+    (0..0x1_0000u32)
+        .map(|u| {
+            let Some(c) = char::from_u32(u) else {
+                return SLOW;
+            };
+            // Hangul syllables stay composed, as NFKC keeps them: decomposing them into jamo
+            // would only make Korean text three times longer.
+            let hangul = (0xAC00..=0xD7A3).contains(&u);
+            let mut out = [None; 2];
+            let mut n = 0;
+            fold_slow(c, |f| {
+                if let Some(slot) = out.get_mut(n) {
+                    *slot = Some(f);
                 }
-            } else {
-                self.push_skel(c, orig, spaced, spaced);
-                last = Some(c);
+                n += 1;
+            });
+            let mut entry = match (n, out[0]) {
+                _ if hangul => u,
+                (0, _) => DROP,
+                (1, Some(f)) => f as u32,
+                _ => SLOW,
+            };
+            for (yes, flag) in [
+                (c.is_alphanumeric(), ALNUM),
+                (c.is_alphabetic(), ALPHA),
+                (c.is_uppercase(), UPPER),
+                (c.is_lowercase(), LOWER),
+            ] {
+                if yes {
+                    entry |= flag;
+                }
             }
+            entry
+        })
+        .collect()
+});
+
+/// The table entry of a BMP character; `None` above it.
+fn lookup(c: char) -> Option<u32> {
+    TABLE.get(c as usize).copied()
+}
+
+/// Emoji and pictographs outside the BMP: no letters, no case, nothing to fold.
+fn is_pictograph(c: char) -> bool {
+    matches!(c as u32, 0x1F300..=0x1FAFF)
+}
+
+/// Character classes through the table (`ALNUM | ALPHA | UPPER | LOWER` bits).
+#[inline]
+pub(crate) fn classes(c: char) -> u32 {
+    if c.is_ascii() {
+        return ASCII_CLASSES[c as usize];
+    }
+    classes_non_ascii(c)
+}
+
+const ASCII_CLASSES: [u32; 128] = {
+    let mut t = [0u32; 128];
+    let mut b = 0u8;
+    while b < 128 {
+        let mut f = 0;
+        if b.is_ascii_alphanumeric() {
+            f |= ALNUM;
         }
-        if let Some(first) = self.skel.get_mut(start) {
-            first.start_ok = true;
+        if b.is_ascii_alphabetic() {
+            f |= ALPHA;
         }
-        if let Some(end) = self.skel.last_mut() {
-            end.end_ok = true;
+        if b.is_ascii_uppercase() {
+            f |= UPPER;
+        }
+        if b.is_ascii_lowercase() {
+            f |= LOWER;
+        }
+        t[b as usize] = f;
+        b += 1;
+    }
+    t
+};
+
+fn classes_non_ascii(c: char) -> u32 {
+    if let Some(entry) = lookup(c) {
+        return entry & (ALNUM | ALPHA | UPPER | LOWER);
+    }
+    if is_pictograph(c) {
+        return 0;
+    }
+    let mut f = 0;
+    for (yes, flag) in [
+        (c.is_alphanumeric(), ALNUM),
+        (c.is_alphabetic(), ALPHA),
+        (c.is_uppercase(), UPPER),
+        (c.is_lowercase(), LOWER),
+    ] {
+        if yes {
+            f |= flag;
         }
     }
+    f
+}
 
-    fn push_skel(&mut self, c: char, orig: (u32, u32), start_ok: bool, end_ok: bool) {
+#[inline]
+pub(crate) fn is_upper(c: char) -> bool {
+    classes(c) & UPPER != 0
+}
+
+#[inline]
+pub(crate) fn is_lower(c: char) -> bool {
+    classes(c) & LOWER != 0
+}
+
+/// A regex `\\w` character: a letter, digit or `_`.
+#[inline]
+pub(crate) fn classes_word(c: char) -> bool {
+    c == '_' || is_alnum(c)
+}
+
+#[inline]
+fn is_alnum(c: char) -> bool {
+    classes(c) & ALNUM != 0
+}
+
+#[inline]
+fn is_alpha(c: char) -> bool {
+    classes(c) & ALPHA != 0
+}
+
+/// Where steps 5–8 put the skeleton: the plain string, or the string with maps for evidence.
+trait SkelSink {
+    /// A new skeleton char from folded char `at`.
+    fn push(&mut self, c: char, at: usize, start_ok: bool, end_ok: bool);
+    /// The last skeleton char repeats once more, at folded char `at`.
+    fn extend_run(&mut self, at: usize);
+    /// Number of skeleton chars so far.
+    fn len(&self) -> usize;
+    /// Marks a word as `[start, len())`.
+    fn word(&mut self, start: usize);
+}
+
+struct Plain {
+    text: String,
+    runs: Vec<u16>,
+    joined: bool,
+}
+
+impl SkelSink for Plain {
+    fn push(&mut self, c: char, at: usize, start_ok: bool, _: bool) {
+        self.joined |= start_ok && at != SPACE;
+        self.text.push(c);
+        self.runs.push(1);
+    }
+    fn extend_run(&mut self, _: usize) {
+        if let Some(run) = self.runs.last_mut() {
+            *run = run.saturating_add(1);
+        }
+    }
+    fn len(&self) -> usize {
+        0
+    }
+    fn word(&mut self, _: usize) {}
+}
+
+struct Mapped<'a> {
+    map: &'a [(u32, u32, u32)],
+    skeleton: String,
+    skel: Vec<SkelChar>,
+    skel_index: Vec<u32>,
+}
+
+impl Mapped<'_> {
+    /// The map entry of the folded char at byte `at`.
+    fn find(&self, at: usize) -> Option<&(u32, u32, u32)> {
+        let i = self.map.partition_point(|m| (m.0 as usize) < at);
+        self.map.get(i).filter(|m| m.0 as usize == at)
+    }
+}
+
+impl SkelSink for Mapped<'_> {
+    fn push(&mut self, c: char, at: usize, start_ok: bool, end_ok: bool) {
         for _ in 0..c.len_utf8() {
             self.skel_index.push(self.skel.len() as u32);
         }
         self.skeleton.push(c);
+        let orig = self.find(at).map_or((0, 0), |m| (m.1, m.2));
         self.skel.push(SkelChar {
             orig,
             run: 1,
@@ -192,15 +410,102 @@ impl Normalized {
             end_ok,
         });
     }
-
-    /// Index in `skel` of a byte offset in `skeleton`.
-    pub fn skel_at(&self, byte: usize) -> usize {
-        self.skel_index.get(byte).copied().unwrap_or(0) as usize
+    fn extend_run(&mut self, at: usize) {
+        let end = self.find(at).map(|m| m.2);
+        if let Some(prev) = self.skel.last_mut() {
+            prev.run = prev.run.saturating_add(1);
+            if let Some(end) = end {
+                prev.orig.1 = end;
+            }
+        }
+    }
+    fn len(&self) -> usize {
+        self.skel.len()
+    }
+    fn word(&mut self, start: usize) {
+        if let Some(first) = self.skel.get_mut(start) {
+            first.start_ok = true;
+        }
+        if let Some(end) = self.skel.last_mut() {
+            end.end_ok = true;
+        }
     }
 }
 
-fn next_is_alnum(chars: &[(char, (u32, u32))], i: usize) -> bool {
-    chars.get(i + 1).is_some_and(|(c, _)| c.is_alphanumeric())
+/// Separator between words; maps to no original text.
+const SPACE: usize = usize::MAX;
+
+/// Steps 5–8 over the folded text.
+fn skeletonize(folded: &str, sink: &mut impl SkelSink) {
+    // 5. words, as byte ranges of `folded`, with their length in chars
+    let mut words: Vec<(usize, usize, bool)> = Vec::with_capacity(folded.len() / 4 + 1);
+    let mut start: Option<usize> = None;
+    let mut chars_in_word = 0usize;
+    let next_is_alnum = |i: usize| folded[i + 1..].chars().next().is_some_and(is_alnum);
+    for (i, c) in folded.char_indices() {
+        let wordy = is_alnum(c)
+            || match c {
+                // `@` inside a word is a letter; at the start it begins a mention.
+                '@' => start.is_some() && next_is_alnum(i),
+                // `$` before a letter is an `s` (`$cam`, `ca$h`).
+                '$' => next_is_alnum(i),
+                _ => false,
+            };
+        if wordy {
+            start.get_or_insert(i);
+            chars_in_word += 1;
+        } else if let Some(s) = start.take() {
+            words.push((s, i, chars_in_word == 1));
+            chars_in_word = 0;
+        }
+    }
+    if let Some(s) = start {
+        words.push((s, folded.len(), chars_in_word == 1));
+    }
+    // 6. runs of three or more single-character words become one word
+    let mut i = 0;
+    while i < words.len() {
+        let mut j = i;
+        while j < words.len() && words[j].2 {
+            j += 1;
+        }
+        if i > 0 {
+            sink.push(' ', SPACE, true, true);
+        }
+        if j - i >= 3 {
+            let joined = words[i..j]
+                .iter()
+                .filter_map(|w| folded[w.0..].chars().next().map(|c| (w.0, c)));
+            emit(joined, true, sink);
+            i = j;
+        } else {
+            let (a, b, _) = words[i];
+            emit(
+                folded[a..b].char_indices().map(|(k, c)| (a + k, c)),
+                false,
+                sink,
+            );
+            i += 1;
+        }
+    }
+}
+
+/// 7 + 8: one word (chars with their byte offsets in `folded`) into the skeleton: leet undone
+/// (if it has a letter), `l` folded into `i`, repeats collapsed into runs.
+fn emit(word: impl Iterator<Item = (usize, char)> + Clone, spaced: bool, sink: &mut impl SkelSink) {
+    let has_letter = word.clone().any(|(_, c)| is_alpha(c));
+    let start = sink.len();
+    let mut last: Option<char> = None;
+    for (at, c) in word {
+        let c = if has_letter { unleet(c) } else { c };
+        if last == Some(c) {
+            sink.extend_run(at);
+        } else {
+            sink.push(c, at, spaced, spaced);
+            last = Some(c);
+        }
+    }
+    sink.word(start);
 }
 
 /// Invisible format characters that spammers put inside words.
@@ -212,7 +517,7 @@ fn is_format(c: char) -> bool {
 }
 
 /// Leetspeak inside a word that has letters; `l` joins `i` and `1`.
-fn unleet(c: char) -> char {
+pub(crate) fn unleet(c: char) -> char {
     match c {
         '0' => 'o',
         '1' | 'l' | '!' | '|' => 'i',
@@ -310,26 +615,67 @@ impl Pattern {
     pub fn new(word: &str) -> Pattern {
         let n = Normalized::new(word);
         Pattern {
-            runs: n.skel.iter().map(|s| s.run).collect(),
-            skeleton: n.skeleton,
+            runs: n.skel().iter().map(|s| s.run).collect(),
+            skeleton: n.skeleton.clone(),
         }
     }
 
     /// Whether an occurrence of this pattern's skeleton at `bytes` of `n.skeleton` is a real
     /// match: on word boundaries, with every run at least as long. Returns the original span.
     pub fn verify(&self, n: &Normalized, bytes: Range<usize>) -> Option<Range<usize>> {
+        if self.hits(n, bytes.clone()) {
+            self.span(n, bytes)
+        } else {
+            None
+        }
+    }
+
+    /// [`Pattern::verify`] without the span. The maps are built only when joined letters or
+    /// a repeated letter in the pattern need them.
+    pub fn hits(&self, n: &Normalized, bytes: Range<usize>) -> bool {
+        if !n.joined {
+            // Without joined letters a boundary is a space or an end.
+            let sk = n.skeleton.as_bytes();
+            let start_ok = bytes.start == 0 || sk.get(bytes.start - 1) == Some(&b' ');
+            let end_ok = bytes.end >= sk.len() || sk.get(bytes.end) == Some(&b' ');
+            if !start_ok || !end_ok {
+                return false;
+            }
+            let first = if sk.is_ascii() {
+                bytes.start
+            } else {
+                n.skeleton
+                    .get(..bytes.start)
+                    .map_or(0, |s| s.chars().count())
+            };
+            let got = n.runs.get(first..first + self.runs.len()).unwrap_or(&[]);
+            return got.len() == self.runs.len()
+                && self.runs.iter().zip(got).all(|(want, got)| got >= want);
+        }
+        let first = n.skel_at(bytes.start);
+        let Some(last) = self.runs.len().checked_sub(1).map(|l| first + l) else {
+            return false;
+        };
+        let skel = n.skel();
+        let (Some(a), Some(b)) = (skel.get(first), skel.get(last)) else {
+            return false;
+        };
+        a.start_ok
+            && b.end_ok
+            && self
+                .runs
+                .iter()
+                .zip(&skel[first..=last])
+                .all(|(want, got)| got.run >= *want)
+    }
+
+    /// The original span of a hit at `bytes` of `n.skeleton`.
+    pub fn span(&self, n: &Normalized, bytes: Range<usize>) -> Option<Range<usize>> {
         let first = n.skel_at(bytes.start);
         let last = first + self.runs.len().checked_sub(1)?;
-        let (a, b) = (n.skel.get(first)?, n.skel.get(last)?);
-        if !a.start_ok || !b.end_ok {
-            return None;
-        }
-        let runs_ok = self
-            .runs
-            .iter()
-            .zip(&n.skel[first..=last])
-            .all(|(want, got)| got.run >= *want);
-        runs_ok.then_some(a.orig.0 as usize..b.orig.1 as usize)
+        let skel = n.skel();
+        let (a, b) = (skel.get(first)?, skel.get(last)?);
+        Some(a.orig.0 as usize..b.orig.1 as usize)
     }
 }
 
