@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use std::collections::HashMap;
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
@@ -56,6 +56,8 @@ struct Shared<'a> {
     store: &'a Store,
     jobs: &'a JobScheduler,
     cancel: &'a CancellationToken,
+    /// Bumped by the token check job; every account validates its token when it changes.
+    token_checks: &'a watch::Sender<u64>,
 }
 
 /// Starts one account's task. It first waits for `after` (the same account's previous task,
@@ -87,17 +89,19 @@ async fn start_account(
         budget,
         store: shared.store.clone(),
         dry_run: config.daemon.dry_run,
+        app: config.app.clone(),
         username: std::sync::Mutex::new(shared.store.account_state(&account.name).await?.username),
     });
     let name = account.name.clone();
     let cancel = shared.cancel.child_token();
     let stop = cancel.clone();
     let (done_tx, done) = oneshot::channel::<()>();
+    let checks = shared.token_checks.subscribe();
     tasks.spawn(async move {
         if let Some(previous) = after {
             let _ = previous.await;
         }
-        let ended = scheduler::run_account(ctx, wake, stop).await;
+        let ended = scheduler::run_account(ctx, wake, checks, stop).await;
         drop(done_tx);
         (name, ended)
     });
@@ -132,9 +136,10 @@ pub async fn client_and_budget(
 /// What an account runs with, as text: equal fingerprints need no restart on reload.
 fn fingerprint(config: &Config, account: &AccountConfig) -> String {
     format!(
-        "{:?}|{:?}|{:?}|{}|{:?}",
+        "{:?}|{:?}|{:?}|{:?}|{}|{:?}",
         account.describe(),
         config.graph,
+        config.app,
         config.daemon.dry_run,
         account.rule_names.join(","),
         account.rule_specs
@@ -157,15 +162,32 @@ pub async fn run_with_reload(
         database = %config.daemon.database.display(),
         dry_run = config.daemon.dry_run
     );
+    for note in config.notes() {
+        tracing::warn!(message = "config note", note = %note);
+    }
+    for file in crate::tokens::exposed_files(&config) {
+        tracing::warn!(message = "a file with secrets is readable by others", file = %file);
+    }
     let cancel = CancellationToken::new();
     let jobs = JobScheduler::new().await?;
     let mut tasks = JoinSet::new();
     let mut running: HashMap<String, Running> = HashMap::new();
+    // Token validation every `token_check` (default 6 h), on top of the one at each start.
+    let token_checks = Arc::new(watch::Sender::new(0u64));
+    let bump = token_checks.clone();
+    jobs.add(Job::new(
+        config.daemon.token_check.as_str(),
+        move |_, _| {
+            bump.send_modify(|n| *n += 1);
+        },
+    )?)
+    .await?;
     {
         let shared = Shared {
             store: &store,
             jobs: &jobs,
             cancel: &cancel,
+            token_checks: &token_checks,
         };
         for account in &config.accounts {
             let r = start_account(&shared, &config, account, None, &mut tasks).await?;
@@ -220,7 +242,12 @@ pub async fn run_with_reload(
                     Ok(now) => notify(&[sd_notify::NotifyState::Reloading, now]),
                     Err(_) => notify(&[sd_notify::NotifyState::Reloading]),
                 }
-                let shared = Shared { store: &store, jobs: &jobs, cancel: &cancel };
+                let shared = Shared {
+                    store: &store,
+                    jobs: &jobs,
+                    cancel: &cancel,
+                    token_checks: &token_checks,
+                };
                 if let Some(new) = reload(&shared, &config, &mut running, &mut tasks).await {
                     on_reload(&new);
                     config = new;
@@ -278,9 +305,12 @@ async fn reload(
             return None;
         }
     };
-    if new.daemon.database != old.daemon.database || new.daemon.retain != old.daemon.retain {
+    if new.daemon.database != old.daemon.database
+        || new.daemon.retain != old.daemon.retain
+        || new.daemon.token_check != old.daemon.token_check
+    {
         tracing::warn!(
-            message = "database and retention changes apply at the next restart; everything else applies now"
+            message = "database, retention and token_check changes apply at the next restart; everything else applies now"
         );
     }
     let mut stopped = Vec::new();

@@ -262,6 +262,14 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         "graph: api {} timeout {:?}",
         c.graph.api_version, c.graph.timeout
     );
+    match &c.app {
+        Some(app) => println!(
+            "app: {} (secret from {})",
+            app.app_id,
+            app.secret.describe()
+        ),
+        None => println!("app: none"),
+    }
     println!("rules: {}", c.rules.names().collect::<Vec<_>>().join(", "));
     println!("accounts:");
     for a in &c.accounts {
@@ -281,6 +289,12 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             if a.backfill { "on" } else { "off" },
             a.rule_names.join(", ")
         );
+    }
+    for note in c.notes() {
+        println!("note: {note}");
+    }
+    for warning in igmod::tokens::exposed_files(&c) {
+        println!("warning: {warning}");
     }
     ExitCode::SUCCESS
 }
@@ -441,20 +455,36 @@ fn token_status(path: &std::path::Path) -> ExitCode {
                 None => "not used yet".to_string(),
             };
             let expiry = match record.expires_at.as_deref().and_then(igmod::timefmt::parse) {
+                _ if record.never_expires => "never expires (Page token)".to_string(),
                 Some(e) => format!(
                     "expires {} ({} days left)",
                     igmod::timefmt::format(e),
                     (e - now).num_days()
                 ),
+                None if a.login == config::Login::Facebook && c.app.is_none() => {
+                    "expiry unknown (no [app] to ask debug_token)".to_string()
+                }
                 None => "expiry not known yet".to_string(),
             };
+            let data_access = health
+                .as_ref()
+                .and_then(|h| h.data_access_expires_at.as_deref())
+                .and_then(igmod::timefmt::parse)
+                .map(|e| {
+                    format!(
+                        "; data access until {} ({} days left)",
+                        igmod::timefmt::format(e),
+                        (e - now).num_days()
+                    )
+                })
+                .unwrap_or_default();
             let refreshed = if record.token.is_some() {
                 ", refreshed by igmod"
             } else {
                 ""
             };
             println!(
-                "{}: {state}; {expiry}{refreshed}; from {}",
+                "{}: {state}; {expiry}{refreshed}{data_access}; from {}",
                 a.name,
                 a.token.describe()
             );
@@ -468,12 +498,22 @@ fn token_refresh(path: &std::path::Path, account: String) -> ExitCode {
         let Some(a) = c.accounts.iter().find(|a| a.name == account) else {
             anyhow::bail!("no account named {account:?}");
         };
-        if a.login != config::Login::Instagram {
-            anyhow::bail!("{account}: only Instagram Login tokens can be refreshed by igmod yet");
+        if a.login == config::Login::Facebook && c.app.is_none() {
+            anyhow::bail!(
+                "{account}: a Facebook Login token can only be extended with the app's credentials; add [app] to the config"
+            );
         }
         let token = igmod::tokens::current(&store, a).await?;
         let (client, budget) = igmod::daemon::client_and_budget(&c, a, &store).await?;
-        match igmod::tokens::maybe_refresh(&store, &budget, &client, a, &token, true).await? {
+        let app = c.app.as_ref();
+        if igmod::store::Store::token_record(&store, &a.name)
+            .await?
+            .never_expires
+        {
+            println!("{account}: a Page token never expires; nothing to refresh");
+            return Ok(());
+        }
+        match igmod::tokens::maybe_refresh(&store, &budget, &client, a, app, &token, true).await? {
             igmod::tokens::Refresh::Refreshed(_, days) => {
                 println!("{account}: token refreshed; it is valid for {days} days");
                 Ok(())
@@ -482,7 +522,9 @@ fn token_refresh(path: &std::path::Path, account: String) -> ExitCode {
                 anyhow::bail!("{account}: refresh refused: {why}")
             }
             igmod::tokens::Refresh::NotDue => {
-                anyhow::bail!("{account}: cannot call now (budget spent or account paused)")
+                anyhow::bail!(
+                    "{account}: cannot refresh now (budget spent, account paused, or the app secret unreadable: see the log)"
+                )
             }
         }
     })

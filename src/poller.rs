@@ -28,6 +28,8 @@ pub struct AccountCtx {
     pub budget: Budget,
     pub store: Store,
     pub dry_run: bool,
+    /// The Meta app (Facebook Login introspection and exchange).
+    pub app: Option<crate::config::AppConfig>,
     /// The account's own username once known (for `impersonation`), cached from SQLite.
     pub username: std::sync::Mutex<Option<String>>,
 }
@@ -111,6 +113,7 @@ pub async fn poll(ctx: &AccountCtx) -> Result<PollReport, PollError> {
         &ctx.budget,
         &ctx.client,
         &ctx.config,
+        ctx.app.as_ref(),
         &token,
         false,
     )

@@ -20,6 +20,14 @@ pub struct AccountStatus {
     pub token_expires_at: Option<String>,
     /// Whole days until the token expires, when known.
     pub token_days_left: Option<i64>,
+    /// A Page token (Facebook Login): it does not expire.
+    pub token_never_expires: bool,
+    /// `USER`/`PAGE` (Facebook Login with `[app]`).
+    pub token_type: Option<String>,
+    /// Whole days until Facebook data access ends (90 days without the user's activity).
+    pub data_access_days_left: Option<i64>,
+    /// The last time a validation found the token usable.
+    pub token_validated_at: Option<String>,
     pub last_poll_at: Option<String>,
     pub last_poll_status: Option<String>,
     pub next_poll_at: Option<String>,
@@ -60,6 +68,14 @@ pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>
                 .and_then(timefmt::parse)
                 .map(|e| (e - now).num_days()),
             token_expires_at: token.as_ref().and_then(|t| t.expires_at.clone()),
+            token_never_expires: token.as_ref().is_some_and(|t| t.never_expires),
+            token_type: token.as_ref().and_then(|t| t.token_type.clone()),
+            data_access_days_left: token
+                .as_ref()
+                .and_then(|t| t.data_access_expires_at.as_deref())
+                .and_then(timefmt::parse)
+                .map(|e| (e - now).num_days()),
+            token_validated_at: token.as_ref().and_then(|t| t.validated_at.clone()),
             token_problem: token.and_then(|t| t.invalid_reason),
             last_poll_at: state.last_poll_at,
             last_poll_status: state.last_poll_status,
@@ -88,11 +104,17 @@ pub fn status_table(rows: &[AccountStatus]) -> String {
     let mut s = String::new();
     for r in rows {
         let _ = writeln!(s, "{} (ig user {})", r.account, r.ig_user_id);
-        let token = match (&r.token_problem, r.token_days_left) {
+        let mut token = match (&r.token_problem, r.token_days_left) {
             (Some(p), _) => format!("{} — {p}", r.token),
+            (None, _) if r.token_never_expires => {
+                format!("{}, never expires (Page token)", r.token)
+            }
             (None, Some(days)) => format!("{}, {days} days left", r.token),
-            (None, None) => format!("{} (expiry not known yet)", r.token),
+            (None, None) => format!("{} (expiry unknown)", r.token),
         };
+        if let Some(days) = r.data_access_days_left {
+            let _ = write!(token, "; data access {days} days left");
+        }
         let _ = writeln!(s, "  token:      {token}");
         let _ = writeln!(
             s,

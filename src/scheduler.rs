@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::budget::CallError;
@@ -67,11 +67,13 @@ pub enum Ended {
 pub async fn run_account(
     ctx: Arc<AccountCtx>,
     wake: Arc<Notify>,
+    mut validate: watch::Receiver<u64>,
     shutdown: CancellationToken,
 ) -> Ended {
     let name = ctx.config.name.clone();
     let mut token_ok_recorded = false;
-    if let Some(reason) = check_token_owner(&ctx).await {
+    validate.mark_unchanged();
+    if let Some(reason) = validate_token(&ctx).await {
         return stop_account(&ctx, reason).await;
     }
     loop {
@@ -86,8 +88,15 @@ pub async fn run_account(
                 Utc::now() + chrono::Duration::seconds(30)
             }
         };
-        if !wait_until(due, &ctx.config.schedule, &wake, &shutdown).await {
-            return Ended::Shutdown;
+        match wait_until(due, &ctx.config.schedule, &wake, &mut validate, &shutdown).await {
+            Woke::Shutdown => return Ended::Shutdown,
+            Woke::Validate => {
+                if let Some(reason) = validate_token(&ctx).await {
+                    return stop_account(&ctx, reason).await;
+                }
+                continue;
+            }
+            Woke::Due => {}
         }
         let started = Utc::now();
         let reads_before = ctx.budget.reads();
@@ -151,31 +160,26 @@ async fn stop_account(ctx: &AccountCtx, reason: String) -> Ended {
     Ended::TokenDead(reason)
 }
 
-/// At start, for Instagram Login: asks `/me` who the token belongs to. A token of another
-/// account is a setup mistake that would otherwise show up as permission errors on every
-/// call; the username it returns lets `impersonation` know the account's own name. Returns
-/// the reason to stop the account, if any; a transient failure only logs (polling goes on).
-async fn check_token_owner(ctx: &AccountCtx) -> Option<String> {
-    if ctx.config.login != crate::config::Login::Instagram {
-        return None;
-    }
+/// Validates the account's token (at start and at each `token_check`): see
+/// [`crate::tokens::validate`]. Returns the reason to stop the account, if any; a failure to
+/// check (network, budget) only logs, and polling goes on. The username it learns lets
+/// `impersonation` know the account's own name.
+async fn validate_token(ctx: &AccountCtx) -> Option<String> {
     let token = match crate::tokens::current(&ctx.store, &ctx.config).await {
         Ok(t) => t,
         Err(e) => return Some(format!("cannot load token: {e}")),
     };
-    match ctx
-        .budget
-        .call(crate::budget::CallKind::Read, || ctx.client.me(&token))
-        .await
-    {
-        Ok(reply) => {
-            let (user_id, username) = reply.value;
-            if user_id != ctx.config.ig_user_id {
-                return Some(format!(
-                    "the token belongs to Instagram user {user_id}, but the account is configured with ig_user_id {}",
-                    ctx.config.ig_user_id
-                ));
-            }
+    let checked = crate::tokens::validate(
+        &ctx.store,
+        &ctx.budget,
+        &ctx.client,
+        &ctx.config,
+        ctx.app.as_ref(),
+        &token,
+    )
+    .await;
+    match checked {
+        Ok(Ok(crate::tokens::Validation::Usable(username))) => {
             let learned = match &username {
                 Some(u) => ctx.learn_username(u).await,
                 None => Ok(()),
@@ -185,13 +189,18 @@ async fn check_token_owner(ctx: &AccountCtx) -> Option<String> {
             }
             None
         }
-        Err(e) => match token_dead(&PollError::Call(e)) {
+        Ok(Ok(crate::tokens::Validation::Unusable(reason))) => Some(reason),
+        Ok(Err(e)) => match token_dead(&PollError::Call(e)) {
             Some(reason) => Some(reason),
             None => {
-                tracing::warn!(message = "cannot check who the token belongs to; polling anyway");
+                tracing::warn!(message = "cannot validate the token now; polling anyway");
                 None
             }
         },
+        Err(e) => {
+            tracing::warn!(message = "cannot record the token check", error = %e);
+            None
+        }
     }
 }
 
@@ -233,32 +242,52 @@ async fn next_poll(ctx: &AccountCtx, started: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
+/// Why [`wait_until`] returned.
+enum Woke {
+    Due,
+    /// The token check job fired.
+    Validate,
+    Shutdown,
+}
+
 /// Sleeps until `due` (for cron schedules: until the cron job's wake-up at or after `due`, or
-/// `due + CRON_GRACE`). Returns `false` on shutdown.
+/// `due + CRON_GRACE`), or until the token check job fires.
 async fn wait_until(
     due: DateTime<Utc>,
     schedule: &Schedule,
     wake: &Notify,
+    validate: &mut watch::Receiver<u64>,
     shutdown: &CancellationToken,
-) -> bool {
+) -> Woke {
     let grace = match schedule {
         Schedule::Cron(_) => CRON_GRACE,
         Schedule::Every(_) => Duration::ZERO,
     };
+    let mut checks = true;
     loop {
         let now = Utc::now();
         let deadline = due + chrono::Duration::from_std(grace).unwrap_or_default();
+        if shutdown.is_cancelled() {
+            return Woke::Shutdown;
+        }
         if now >= deadline {
-            return !shutdown.is_cancelled();
+            return Woke::Due;
         }
         let sleep = (deadline - now).to_std().unwrap_or_default();
         tokio::select! {
-            _ = shutdown.cancelled() => return false,
-            _ = tokio::time::sleep(sleep) => return true,
+            _ = shutdown.cancelled() => return Woke::Shutdown,
+            _ = tokio::time::sleep(sleep) => return Woke::Due,
+            changed = validate.changed(), if checks => {
+                if changed.is_ok() {
+                    return Woke::Validate;
+                }
+                // The daemon dropped the sender (shutting down): no more checks to wait for.
+                checks = false;
+            }
             _ = wake.notified() => {
                 // Early or duplicate wake-ups are ignored: the due time decides.
                 if Utc::now() + chrono::Duration::milliseconds(500) >= due {
-                    return true;
+                    return Woke::Due;
                 }
             }
         }

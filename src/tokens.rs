@@ -120,6 +120,47 @@ mod tests {
     }
 }
 
+/// Files holding secrets (or config) that group or others can read: config.toml, every token
+/// file, the app secret file, and the systemd environment file named by `IGMOD_ENV_FILE`
+/// (the unit sets it next to `EnvironmentFile=`). One message per file, with the fix.
+pub fn exposed_files(config: &crate::config::Config) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files: Vec<PathBuf> = vec![config.path.clone()];
+    let sources = config
+        .accounts
+        .iter()
+        .map(|a| &a.token)
+        .chain(config.app.iter().map(|a| &a.secret));
+    for source in sources {
+        if let TokenSource::File(p) = source
+            && !files.contains(p)
+        {
+            files.push(p.clone());
+        }
+    }
+    if let Some(env) = std::env::var_os("IGMOD_ENV_FILE") {
+        files.push(PathBuf::from(env));
+    }
+    files
+        .iter()
+        .filter_map(|path| {
+            let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+            (mode & 0o044 != 0).then(|| {
+                format!(
+                    "{} is readable by {} (mode {mode:04o}); run: chmod 600 {}",
+                    path.display(),
+                    match (mode & 0o040 != 0, mode & 0o004 != 0) {
+                        (true, true) => "group and others",
+                        (true, false) => "its group",
+                        _ => "others",
+                    },
+                    path.display()
+                )
+            })
+        })
+        .collect()
+}
+
 /// Errors choosing the token to use.
 #[derive(Debug, thiserror::Error)]
 pub enum CurrentError {
@@ -161,30 +202,239 @@ pub async fn current(
 pub enum Refresh {
     /// A new token, persisted, valid for this many days.
     Refreshed(SecretString, i64),
-    /// Not due (or not an Instagram Login token, or the call had to wait for budget or a pause).
+    /// Not due (a Page token, no `[app]` for Facebook Login, or the call had to wait for budget
+    /// or a pause).
     NotDue,
     /// Meta refused; tried again in 24 h.
     Refused(String),
 }
 
-/// Instagram Login: refreshes the token when its expiry is unknown or less than
-/// `refresh_before` away (or now, with `force`), persisting the new one and its expiry before
-/// anyone uses it. A refused refresh (a token younger than 24 h, a transient failure) is
-/// retried a day later, never in a loop. Logs louder as the end nears.
+/// The permissions a Facebook Login token needs to read and moderate comments.
+pub const FACEBOOK_REQUIRED: [&str; 2] = ["instagram_basic", "instagram_manage_comments"];
+/// Needed to find the Page's Instagram account; a token can work without them.
+pub const FACEBOOK_RECOMMENDED: [&str; 2] = ["pages_read_engagement", "pages_show_list"];
+
+/// Reads the app secret now and pairs it with the app id.
+pub fn app_credentials(
+    app: &crate::config::AppConfig,
+) -> Result<crate::graph::AppCredentials, TokenError> {
+    Ok(crate::graph::AppCredentials {
+        id: app.app_id.clone(),
+        secret: app.secret.load()?,
+    })
+}
+
+/// What a validation found.
+#[derive(Debug)]
+pub enum Validation {
+    /// The token works for this account; the account's username when the check said it.
+    Usable(Option<String>),
+    /// The token cannot be used for this account: stop it, with this reason.
+    Unusable(String),
+}
+
+/// Validates a token (at start and at each `token_check`): Instagram Login asks `/me`;
+/// Facebook Login asks `debug_token` with the app token when `[app]` is set (validity, type,
+/// expiry, data-access expiry, permissions, all recorded), then whether the token can see the
+/// configured Instagram account. A call that fails is returned as is: the caller decides
+/// (a dead token stops the account, anything else only logs).
+pub async fn validate(
+    store: &crate::store::Store,
+    budget: &crate::budget::Budget,
+    client: &crate::graph::Client,
+    account: &crate::config::AccountConfig,
+    app: Option<&crate::config::AppConfig>,
+    token: &SecretString,
+) -> Result<Result<Validation, crate::budget::CallError>, crate::store::StoreError> {
+    use crate::budget::CallKind::Read;
+    use crate::config::Login;
+    if account.login == Login::Facebook
+        && let Some(app) = app
+    {
+        match introspect(store, budget, client, account, app, token).await? {
+            Ok(Some(unusable)) => return Ok(Ok(Validation::Unusable(unusable))),
+            Ok(None) => {}
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    let who = match account.login {
+        Login::Instagram => budget.call(Read, || client.me(token)).await,
+        Login::Facebook => {
+            budget
+                .call(Read, || client.ig_account(token, &account.ig_user_id))
+                .await
+        }
+    };
+    let (id, username) = match who {
+        Ok(reply) => reply.value,
+        Err(e) => return Ok(Err(e)),
+    };
+    if id != account.ig_user_id {
+        return Ok(Ok(Validation::Unusable(format!(
+            "the token belongs to Instagram user {id}, but the account is configured with ig_user_id {}",
+            account.ig_user_id
+        ))));
+    }
+    store.token_validated(&account.name).await?;
+    Ok(Ok(Validation::Usable(username)))
+}
+
+/// `debug_token`: records what Meta says and returns why the token is unusable, if it is.
+/// App credentials Meta refuses are logged and skipped (the plain check still runs): they
+/// say nothing about the account's token.
+async fn introspect(
+    store: &crate::store::Store,
+    budget: &crate::budget::Budget,
+    client: &crate::graph::Client,
+    account: &crate::config::AccountConfig,
+    app: &crate::config::AppConfig,
+    token: &SecretString,
+) -> Result<Result<Option<String>, crate::budget::CallError>, crate::store::StoreError> {
+    use crate::budget::{CallError, CallKind::Read};
+    let creds = match app_credentials(app) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(message = "cannot read the app secret; token expiry and permissions cannot be checked", error = %e);
+            return Ok(Ok(None));
+        }
+    };
+    let info = match budget
+        .call(Read, || client.debug_token(&creds, token))
+        .await
+    {
+        Ok(reply) => reply.value,
+        Err(CallError::Graph(g))
+            if matches!(
+                g.kind,
+                crate::graph::ErrorKind::TokenInvalid { .. }
+                    | crate::graph::ErrorKind::BadRequest
+                    | crate::graph::ErrorKind::Permission
+            ) =>
+        {
+            tracing::error!(
+                message = "Meta refused the [app] credentials for debug_token; check app_id and the app secret. Token expiry and permissions cannot be checked",
+                error = %g
+            );
+            return Ok(Ok(None));
+        }
+        Err(e) => return Ok(Err(e)),
+    };
+    if !info.is_valid {
+        return Ok(Ok(Some(format!(
+            "Facebook says the token is not valid{}",
+            info.error
+                .as_deref()
+                .map(|e| format!(": {}", crate::graph::scrub(e)))
+                .unwrap_or_default()
+        ))));
+    }
+    let at = |t: Option<i64>| {
+        t.filter(|t| *t > 0)
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+    };
+    let never = info.expires_at == Some(0);
+    let scopes = info.scopes.join(",");
+    store
+        .record_token_info(
+            &account.name,
+            &crate::store::TokenInfoRow {
+                token_type: info.kind.as_deref(),
+                never_expires: never,
+                expires_at: at(info.expires_at),
+                data_access_expires_at: at(info.data_access_expires_at),
+                scopes: &scopes,
+            },
+        )
+        .await?;
+    let missing: Vec<&str> = FACEBOOK_REQUIRED
+        .iter()
+        .copied()
+        .filter(|p| !info.scopes.iter().any(|s| s == p))
+        .collect();
+    if !missing.is_empty() {
+        return Ok(Ok(Some(format!(
+            "the token lacks the permission {}: igmod cannot read or moderate comments without it; \
+             make a new token that grants {}",
+            missing.join(" and "),
+            FACEBOOK_REQUIRED.join(", ")
+        ))));
+    }
+    let weak: Vec<&str> = FACEBOOK_RECOMMENDED
+        .iter()
+        .copied()
+        .filter(|p| !info.scopes.iter().any(|s| s == p))
+        .collect();
+    if !weak.is_empty() {
+        tracing::warn!(message = "the token lacks recommended permissions", missing = %weak.join(", "));
+    }
+    let now = chrono::Utc::now();
+    if let Some(end) = at(info.data_access_expires_at) {
+        warn_near_end(
+            "data access",
+            (end - now).num_hours() as f64 / 24.0,
+            account,
+        );
+    }
+    tracing::info!(
+        message = "token validated",
+        token_type = info.kind.as_deref().unwrap_or("?"),
+        expires = %if never { "never".to_string() } else {
+            at(info.expires_at).map_or("not said".into(), crate::timefmt::format)
+        }
+    );
+    Ok(Ok(None))
+}
+
+/// Warns under 14 days and errors under 3, with what to do.
+fn warn_near_end(what: &str, days_left: f64, account: &crate::config::AccountConfig) {
+    if days_left < 3.0 {
+        tracing::error!(
+            message = "token ends in under 3 days; put a new long-lived token in its source and run `systemctl reload igmod`",
+            what, days_left, token_source = %account.token.describe()
+        );
+    } else if days_left < 14.0 {
+        tracing::warn!(
+            message = "token ends in under 14 days; igmod refreshes it when it can, otherwise make a new one",
+            what,
+            days_left
+        );
+    }
+}
+
+/// Keeps a token alive: Instagram Login tokens are refreshed (`refresh_access_token`),
+/// Facebook Login user tokens re-exchanged (`fb_exchange_token`, needs `[app]`), when the
+/// expiry is less than `refresh_before` away (or now, with `force`). Instagram tokens of
+/// unknown expiry are refreshed to learn it; Page tokens (they never expire) never are. The new
+/// token and its expiry are persisted before anyone uses them. A refused attempt is retried a
+/// day later, never in a loop.
 pub async fn maybe_refresh(
     store: &crate::store::Store,
     budget: &crate::budget::Budget,
     client: &crate::graph::Client,
     account: &crate::config::AccountConfig,
+    app: Option<&crate::config::AppConfig>,
     token: &SecretString,
     force: bool,
 ) -> Result<Refresh, crate::store::StoreError> {
+    use crate::config::Login;
     use chrono::Utc;
-    if account.login != crate::config::Login::Instagram {
-        return Ok(Refresh::NotDue);
-    }
     let now = Utc::now();
     let record = store.token_record(&account.name).await?;
+    let facebook = account.login == Login::Facebook;
+    let creds = match (facebook, app) {
+        (false, _) => None,
+        (true, None) => return Ok(Refresh::NotDue),
+        (true, Some(app)) => match app_credentials(app) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::error!(message = "cannot read the app secret; cannot extend the token", error = %e);
+                return Ok(Refresh::NotDue);
+            }
+        },
+    };
+    if record.never_expires || (facebook && record.token_type.as_deref() == Some("PAGE")) {
+        return Ok(Refresh::NotDue);
+    }
     let parse = |s: &Option<String>| s.as_deref().and_then(crate::timefmt::parse);
     if !force && parse(&record.next_check_at).is_some_and(|t| t > now) {
         return Ok(Refresh::NotDue);
@@ -193,38 +443,57 @@ pub async fn maybe_refresh(
     let before =
         chrono::Duration::from_std(account.refresh_before).unwrap_or(chrono::Duration::days(10));
     let day = chrono::Duration::days(1);
-    if let Some(e) = expires {
-        let days_left = (e - now).num_hours() as f64 / 24.0;
-        if days_left < 3.0 {
-            tracing::error!(
-                message = "access token expires in under 3 days; put a new long-lived token in its source and reload",
-                days_left, token_source = %account.token.describe()
-            );
-        } else if days_left < 14.0 {
-            tracing::warn!(message = "access token expires in under 14 days", days_left);
+    match expires {
+        Some(e) => {
+            warn_near_end("expiry", (e - now).num_hours() as f64 / 24.0, account);
+            if !force && e - now > before {
+                // Look again when the refresh window opens (or tomorrow, for the log).
+                store
+                    .set_token_check(&account.name, (e - before).min(now + day), None)
+                    .await?;
+                return Ok(Refresh::NotDue);
+            }
         }
-        if !force && e - now > before {
-            // Look again when the refresh window opens (or tomorrow, for the log).
-            store
-                .set_token_check(&account.name, (e - before).min(now + day), None)
-                .await?;
-            return Ok(Refresh::NotDue);
-        }
+        // A Facebook token's expiry comes from debug_token; without it, nothing to go on.
+        None if facebook && !force => return Ok(Refresh::NotDue),
+        None => {}
     }
-    let refreshed = budget
-        .call(crate::budget::CallKind::Write, || {
-            client.refresh_instagram_token(token)
-        })
-        .await;
+    let refreshed = match &creds {
+        None => budget
+            .call(crate::budget::CallKind::Write, || {
+                client.refresh_instagram_token(token)
+            })
+            .await
+            .map(|r| (r.value.0, Some(r.value.1))),
+        Some(creds) => budget
+            .call(crate::budget::CallKind::Write, || {
+                client.exchange_facebook_token(creds, token)
+            })
+            .await
+            .map(|r| r.value),
+    };
     match refreshed {
-        Ok(reply) => {
-            let (new, expires_in) = reply.value;
-            let secs = i64::try_from(expires_in).unwrap_or(i64::MAX / 2);
+        Ok((new, expires_in)) => {
+            // Meta always says for these endpoints; if not, assume the documented 60 days
+            // (a Facebook token's next debug_token corrects it).
+            let secs = expires_in
+                .and_then(|s| i64::try_from(s).ok())
+                .unwrap_or(60 * 86_400);
             let expires_at = now + chrono::Duration::seconds(secs);
             {
                 use secrecy::ExposeSecret;
                 store
                     .store_refreshed_token(&account.name, new.expose_secret(), expires_at)
+                    .await?;
+            }
+            if expires.is_some_and(|old| expires_at <= old + day) {
+                // Whether re-exchanging a Facebook token extends it is not documented.
+                tracing::warn!(
+                    message = "Meta did not extend the token; a person must log in again and supply a new one before it ends",
+                    ends = %crate::timefmt::format(expires_at)
+                );
+                store
+                    .set_token_check(&account.name, now + day, None)
                     .await?;
             }
             tracing::info!(
@@ -238,14 +507,12 @@ pub async fn maybe_refresh(
             crate::budget::CallError::Exhausted { .. } | crate::budget::CallError::Paused { .. },
         ) => Ok(Refresh::NotDue),
         Err(e) => {
-            // Meta refuses tokens under 24 h old; the expiry is then at most 60 days away.
+            // Meta refuses Instagram tokens under 24 h old; the expiry is then at most 60
+            // days away.
             tracing::warn!(message = "token refresh refused; trying again in 24 h", error = %e);
+            let bound = (!facebook).then(|| now + chrono::Duration::days(60));
             store
-                .set_token_check(
-                    &account.name,
-                    now + day,
-                    Some(now + chrono::Duration::days(60)),
-                )
+                .set_token_check(&account.name, now + day, bound)
                 .await?;
             Ok(Refresh::Refused(e.to_string()))
         }

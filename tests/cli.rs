@@ -1045,3 +1045,71 @@ async fn token_status_and_token_refresh_for_operators() {
     );
     assert!(!err.contains("EAAG"), "no token in the error: {err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_says_what_is_lost_without_app_and_which_files_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new().await;
+    let accounts = env
+        .account("acme", ACME, "")
+        .replace("login = \"instagram\"", "login = \"facebook\"");
+    let config = env.write_config(&accounts, "");
+    let token_file = env.dir.path().join("acme.token");
+    let chmod = |p: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    chmod(&config, 0o644);
+    chmod(&token_file, 0o640);
+    let (code, out, err) = run(igmod().args(["check-config", "-c"]).arg(&config));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("app: none"), "{out}");
+    assert!(
+        out.contains("note: no [app] section: the Facebook Login tokens of acme cannot be introspected or extended"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "warning: {} is readable by group and others (mode 0644); run: chmod 600 {}",
+            config.display(),
+            config.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "warning: {} is readable by its group (mode 0640)",
+            token_file.display()
+        )),
+        "{out}"
+    );
+
+    // With [app] and private files: no note, no warning.
+    let accounts = env.app() + &accounts;
+    let config = env.write_config(&accounts, "");
+    for p in [&config, &token_file, &env.dir.path().join("app.secret")] {
+        chmod(p, 0o600);
+    }
+    let (code, out, err) = run(igmod().args(["check-config", "-c"]).arg(&config));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("app: {} (secret from file", Env::APP_ID)),
+        "{out}"
+    );
+    assert!(!out.contains("note:") && !out.contains("warning:"), "{out}");
+    assert!(!out.contains(Env::APP_SECRET), "{out}");
+
+    // A missing app secret is a config error like a missing token.
+    let broken = accounts.replace(
+        "app_secret_file",
+        "app_secret_env = \"IGMOD_NO_SUCH_SECRET\"\n#",
+    );
+    let config = env.write_config(&broken, "");
+    let (code, _, err) = run(igmod().args(["check-config", "-c"]).arg(&config));
+    assert_eq!(code, 78, "{err}");
+    assert!(
+        err.contains(
+            "app.app_secret_env: environment variable IGMOD_NO_SUCH_SECRET is not set or empty"
+        ),
+        "{err}"
+    );
+}

@@ -279,6 +279,30 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "daemon.retain: must be at least 1d",
         "retain",
     ),
+    (
+        "[graph]",
+        "[app]\napp_id = \"my-app\"\napp_secret_env = \"IGMOD_TEST_TOKEN\"\n\n[graph]",
+        "app.app_id",
+        "my-app",
+    ),
+    (
+        "[graph]",
+        "[app]\napp_id = \"42\"\napp_secret_env = \"IGMOD_SURELY_MISSING\"\n\n[graph]",
+        "app.app_secret_env",
+        "IGMOD_SURELY_MISSING",
+    ),
+    (
+        "[graph]",
+        "[app]\napp_id = \"42\"\napp_secret = \"inline-secret\"\n\n[graph]",
+        "unknown field `app_secret`",
+        "inline-secret",
+    ),
+    (
+        "database =",
+        "token_check = \"0 */6 * * *\"\ndatabase =",
+        "daemon.token_check",
+        "token_check",
+    ),
 ];
 
 #[test]

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ACME, Env, GLOBEX, count, start, text, wait_for};
+use common::{ACME, ALL_SCOPES, Env, GLOBEX, INITECH, count, start, text, wait_for};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -150,4 +150,408 @@ async fn a_token_the_operator_replaces_wins_over_the_refreshed_one() {
     )
     .await;
     assert_eq!(refresh_calls, 2, "one refresh, then one refused attempt");
+}
+
+async fn token_row(db: &sqlx::SqlitePool, account: &str, column: &str) -> Option<String> {
+    text(
+        db,
+        &format!("SELECT CAST({column} AS TEXT) FROM tokens WHERE account = '{account}'"),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_facebook_page_token_is_introspected_and_never_refreshed() {
+    let env = Env::new().await;
+    let accounts = env.app()
+        + &env.facebook_account("acme", ACME, "PAGE", None, &ALL_SCOPES, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let scam = env.sim.add_comment(&post, "bot", "forex");
+    let config = env.config(&accounts, "");
+    let db = env.pool().await;
+    let daemon = start(config.clone());
+    wait_for("moderated through graph.facebook.com", T, || async {
+        env.sim.comment(&scam).is_some_and(|c| c.deleted)
+    })
+    .await;
+    // A few more polls: still no exchange, no refresh.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    daemon.stop().await;
+    assert_eq!(
+        env.sim.exchanges(ACME),
+        0,
+        "a Page token is never exchanged"
+    );
+    assert_eq!(env.sim.requests_to("/refresh_access_token"), 0);
+    assert_eq!(
+        env.sim.requests_to("/debug_token"),
+        1,
+        "validated once at start"
+    );
+    assert_eq!(
+        token_row(&db, "acme", "token_type").await.as_deref(),
+        Some("PAGE")
+    );
+    assert_eq!(
+        token_row(&db, "acme", "never_expires").await.as_deref(),
+        Some("1")
+    );
+    assert_eq!(token_row(&db, "acme", "expires_at").await, None);
+    assert_eq!(
+        token_row(&db, "acme", "scopes").await.as_deref(),
+        Some(ALL_SCOPES.join(",").as_str())
+    );
+    let data_access = token_row(&db, "acme", "data_access_expires_at")
+        .await
+        .unwrap_or_default();
+    assert!(
+        (79..=80).contains(&days_from_now(&data_access)),
+        "{data_access}"
+    );
+
+    // What the operator sees.
+    let store = igmod::store::Store::open(&env.db()).await.expect("store");
+    let rows = igmod::report::status(&config, &store)
+        .await
+        .expect("status");
+    let table = igmod::report::status_table(&rows);
+    assert!(
+        table.contains("token:      ok, never expires (Page token); data access 79 days left"),
+        "{table}"
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_facebook_user_token_near_its_end_is_exchanged_and_the_new_one_is_used() {
+    let env = Env::new().await;
+    let accounts = env.app()
+        + &env.facebook_account(
+            "acme",
+            ACME,
+            "USER",
+            Some(5),
+            &ALL_SCOPES,
+            "backfill = true",
+        )
+        + &env.facebook_account(
+            "globex",
+            GLOBEX,
+            "USER",
+            Some(40),
+            &ALL_SCOPES,
+            "backfill = true",
+        );
+    let post = env.sim.add_media(ACME);
+    env.sim.add_media(GLOBEX);
+    let config = env.config(&accounts, "");
+    let db = env.pool().await;
+    let daemon = start(config);
+    wait_for("acme's token exchanged", T, || async {
+        env.sim.exchanges(ACME) == 1
+    })
+    .await;
+    // Only the exchanged token works from now on.
+    let new = env.sim.token_of(ACME).unwrap_or_default();
+    env.sim.replace_token(ACME, &new);
+    let scam = env.sim.add_comment(&post, "bot", "forex");
+    wait_for("polling with the exchanged token", T, || async {
+        env.sim.comment(&scam).is_some_and(|c| c.deleted)
+    })
+    .await;
+    daemon.stop().await;
+    assert_eq!(token_row(&db, "acme", "token").await, Some(new));
+    let expires = token_row(&db, "acme", "expires_at")
+        .await
+        .unwrap_or_default();
+    assert!((59..=60).contains(&days_from_now(&expires)), "{expires}");
+    assert_eq!(
+        env.sim.exchanges(GLOBEX),
+        0,
+        "40 days left is more than refresh_before"
+    );
+    assert_eq!(token_row(&db, "globex", "token").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_accounts_failing_refresh_and_missing_permission_leave_the_others_alone() {
+    let env = Env::new().await;
+    let accounts = env.app()
+        // acme: a user token 2 days from its end whose exchange Meta refuses.
+        + &env.facebook_account("acme", ACME, "USER", Some(2), &ALL_SCOPES, "backfill = true")
+        // globex: an Instagram Login token of unknown expiry, refreshed normally.
+        + &env.account("globex", GLOBEX, "backfill = true")
+        // initech: a token without instagram_manage_comments.
+        + &env.facebook_account(
+            "initech",
+            INITECH,
+            "PAGE",
+            None,
+            &["instagram_basic", "pages_show_list"],
+            "backfill = true",
+        );
+    env.sim.fail_exchanges(ACME);
+    let posts = [ACME, GLOBEX, INITECH].map(|a| env.sim.add_media(a));
+    let config = env.config(&accounts, "");
+    let db = env.pool().await;
+    let daemon = start(config);
+    let scams = posts
+        .iter()
+        .map(|p| env.sim.add_comment(p, "bot", "forex"))
+        .collect::<Vec<_>>();
+    wait_for("acme and globex moderate", T, || async {
+        scams[..2]
+            .iter()
+            .all(|id| env.sim.comment(id).is_some_and(|c| c.deleted))
+    })
+    .await;
+    wait_for("globex refreshed", T, || async {
+        env.sim.refreshes(GLOBEX) == 1
+    })
+    .await;
+    daemon.stop().await;
+    // acme: one attempt (Meta's code 1 is transient: 4 tries with backoff), then the next
+    // tomorrow, not at every poll; still moderating with its token.
+    assert_eq!(env.sim.exchanges(ACME), 0);
+    let exchange_calls = "SELECT COUNT(*) FROM api_calls WHERE account = 'acme' AND endpoint LIKE '%/oauth/access_token'";
+    assert_eq!(count(&db, exchange_calls).await, 4);
+    let next = token_row(&db, "acme", "next_check_at")
+        .await
+        .unwrap_or_default();
+    assert!(
+        igmod::timefmt::parse(&next).is_some_and(|t| (t - chrono::Utc::now()).num_hours() >= 23),
+        "{next}"
+    );
+    assert_eq!(
+        token_row(&db, "acme", "status").await.as_deref(),
+        Some("ok")
+    );
+    // initech: stopped, saying which permission is missing; nothing of it was moderated.
+    assert_eq!(
+        token_row(&db, "initech", "status").await.as_deref(),
+        Some("invalid")
+    );
+    let reason = token_row(&db, "initech", "invalid_reason")
+        .await
+        .unwrap_or_default();
+    assert!(
+        reason.contains("lacks the permission instagram_manage_comments"),
+        "{reason}"
+    );
+    assert!(env.sim.comment(&scams[2]).is_some_and(|c| !c.deleted));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_check_job_revalidates_between_polls_and_stops_a_dead_token() {
+    let env = Env::new().await;
+    let accounts = env.app()
+        + &env
+            .facebook_account("acme", ACME, "PAGE", None, &ALL_SCOPES, "backfill = true")
+            .replace("poll_interval = \"1s\"", "poll_interval = \"1h\"")
+        + &env.account("globex", GLOBEX, "backfill = true");
+    env.sim.add_media(ACME);
+    let globex_post = env.sim.add_media(GLOBEX);
+    // Every second instead of every six hours.
+    let config = env.config(&accounts, "token_check = \"* * * * * *\"");
+    let db = env.pool().await;
+    let daemon = start(config);
+    wait_for("three validations", T, || async {
+        env.sim.requests_to("/debug_token") >= 3
+    })
+    .await;
+    let media_lists = env.sim.requests_to(&format!("/{ACME}/media"));
+    assert_eq!(media_lists, 1, "validations do not poll: one poll an hour");
+    // The Page token dies (a password change); acme does not poll again for an hour, so only
+    // the token check can notice.
+    env.sim.kill_token(ACME, 460);
+    wait_for("acme stopped by the token check", T, || async {
+        token_row(&db, "acme", "status").await.as_deref() == Some("invalid")
+    })
+    .await;
+    let reason = token_row(&db, "acme", "invalid_reason")
+        .await
+        .unwrap_or_default();
+    assert!(
+        reason.contains("Facebook says the token is not valid"),
+        "{reason}"
+    );
+    // globex goes on.
+    let scam = env.sim.add_comment(&globex_post, "bot", "forex");
+    wait_for("globex still moderates", T, || async {
+        env.sim.comment(&scam).is_some_and(|c| c.deleted)
+    })
+    .await;
+    let checks = env.sim.requests_to("/debug_token");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        env.sim.requests_to("/debug_token"),
+        checks,
+        "a stopped account is not checked in a loop"
+    );
+    daemon.stop().await;
+}
+
+/// Runs `igmod` with its stdout and stderr in files.
+fn spawn_igmod(
+    config: &std::path::Path,
+    out: &std::path::Path,
+    err: &std::path::Path,
+) -> std::process::Child {
+    let file = |p: &std::path::Path| std::fs::File::create(p).expect("output file");
+    std::process::Command::new(env!("CARGO_BIN_EXE_igmod"))
+        .env_remove("RUST_LOG")
+        .args(["run", "-c"])
+        .arg(config)
+        .stdout(file(out))
+        .stderr(file(err))
+        .spawn()
+        .expect("spawn")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_or_app_secret_leaks_through_refreshes_a_190_transient_errors_and_paging() {
+    let env = Env::new().await;
+    let accounts = env.app()
+        // acme: Instagram Login, expiry unknown → refreshed; 60 comments → a paging.next URL.
+        + &env.account("acme", ACME, "backfill = true")
+        // globex: Facebook Login user token 5 days from its end → debug_token and exchanged.
+        + &env.facebook_account("globex", GLOBEX, "USER", Some(5), &ALL_SCOPES, "backfill = true")
+        // initech: its token is dead from the start (code 190).
+        + &env.account("initech", INITECH, "backfill = true");
+    env.sim.kill_token(INITECH, 463);
+    let post = env.sim.add_media(ACME);
+    for i in 0..60 {
+        env.sim.add_comment(&post, &format!("fan{i}"), "lovely");
+    }
+    env.sim.add_comment(&post, "bot", "forex");
+    env.sim.add_media(GLOBEX);
+    env.sim.fail_next(2);
+    let log_dir = env.dir.path().join("logs");
+    std::fs::create_dir_all(&log_dir).expect("log dir");
+    let config = env
+        .config(
+            &accounts,
+            &format!(
+                "log_level = \"debug,sqlx=warn\"\nlog_dir = \"{}\"",
+                log_dir.display()
+            ),
+        )
+        .path;
+    let (out, err) = (env.dir.path().join("stdout"), env.dir.path().join("stderr"));
+    let mut child = spawn_igmod(&config, &out, &err);
+    let db = env.pool().await;
+    wait_for(
+        "refresh, exchange, dead token and every comment",
+        T,
+        || async {
+            env.sim.refreshes(ACME) == 1
+                && env.sim.exchanges(GLOBEX) == 1
+                && count(
+                    &db,
+                    "SELECT COUNT(*) FROM tokens WHERE account = 'initech' AND status = 'invalid'",
+                )
+                .await
+                    == 1
+                && count(&db, "SELECT COUNT(*) FROM comments").await == 61
+        },
+    )
+    .await;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+
+    let secrets = [
+        Env::token("acme"),
+        Env::token("globex"),
+        Env::token("initech"),
+        Env::APP_SECRET.to_string(),
+    ];
+    let mut outputs = vec![
+        (
+            "stdout".to_string(),
+            std::fs::read_to_string(&out).expect("stdout"),
+        ),
+        (
+            "stderr".to_string(),
+            std::fs::read_to_string(&err).expect("stderr"),
+        ),
+    ];
+    for entry in std::fs::read_dir(&log_dir).expect("logs").flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        outputs.push((entry.path().display().to_string(), text));
+    }
+    let logs: String = outputs.iter().map(|(_, t)| t.as_str()).collect();
+    // The run did go through everything the leak check is about.
+    for expected in [
+        "access token refreshed",
+        "token validated",
+        "transient graph api error, retrying",
+        "ACCOUNT STOPPED",
+        "code 190, subcode 463",
+        "shutting down",
+    ] {
+        assert!(
+            logs.contains(expected),
+            "missing {expected:?} in the logs:\n{logs}"
+        );
+    }
+    assert!(!logs.contains("panicked"), "{logs}");
+    for (name, text) in &outputs {
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{secret} leaked into {name}"
+            );
+        }
+        assert!(
+            !text.contains("access_token="),
+            "a URL with a token leaked into {name}"
+        );
+        assert!(
+            !text.contains("client_secret"),
+            "a token exchange URL leaked into {name}"
+        );
+    }
+    // The database: refreshed tokens in tokens.token, nothing anywhere else; never the app
+    // secret or the dead token.
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\'",
+    )
+    .fetch_all(&db)
+    .await
+    .expect("tables");
+    let mut holders = Vec::new();
+    for (table,) in &tables {
+        let columns: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT name FROM pragma_table_info('{table}')"
+        )))
+        .fetch_all(&db)
+        .await
+        .expect("columns");
+        for (column,) in &columns {
+            for secret in &secrets {
+                let hits = count(
+                    &db,
+                    &format!("SELECT COUNT(*) FROM \"{table}\" WHERE CAST(\"{column}\" AS TEXT) LIKE '%{secret}%'"),
+                )
+                .await;
+                if hits > 0 {
+                    holders.push(format!("{table}.{column}: {secret}"));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        holders,
+        [
+            format!("tokens.token: {}", Env::token("acme")),
+            format!("tokens.token: {}", Env::token("globex")),
+        ],
+        "where secrets are stored"
+    );
 }

@@ -68,6 +68,7 @@ struct RawConfig {
     daemon: RawDaemon,
     #[serde(default)]
     graph: RawGraph,
+    app: Option<Spanned<RawApp>>,
     #[serde(default)]
     accounts: Vec<RawAccount>,
     #[serde(default)]
@@ -88,6 +89,15 @@ struct RawDaemon {
     log_keep: Option<Spanned<i64>>,
     log_level: Option<Spanned<String>>,
     retain: Option<Spanned<String>>,
+    token_check: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    app_id: Spanned<String>,
+    app_secret_env: Option<Spanned<String>>,
+    app_secret_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -133,6 +143,8 @@ pub struct Config {
     pub path: PathBuf,
     pub daemon: DaemonConfig,
     pub graph: GraphConfig,
+    /// The Meta app, for Facebook Login token introspection and exchange.
+    pub app: Option<AppConfig>,
     pub accounts: Vec<AccountConfig>,
     /// Every rule in the file, compiled, in file order.
     pub rules: RuleSet,
@@ -153,6 +165,35 @@ pub struct DaemonConfig {
     pub log_level: Option<String>,
     /// Comment texts, usernames, reply texts and the call ledger older than this are pruned.
     pub retain: Duration,
+    /// When every account's token is validated again (cron with seconds, UTC).
+    pub token_check: String,
+}
+
+/// `[app]`: the Meta app's id and where its secret lives (never inline, like tokens).
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub app_id: String,
+    pub secret: TokenSource,
+}
+
+impl Config {
+    /// Things that work but lose something, for `check-config` and the start-up log.
+    pub fn notes(&self) -> Vec<String> {
+        let facebook: Vec<&str> = self
+            .accounts
+            .iter()
+            .filter(|a| a.login == Login::Facebook)
+            .map(|a| a.name.as_str())
+            .collect();
+        let mut notes = Vec::new();
+        if self.app.is_none() && !facebook.is_empty() {
+            notes.push(format!(
+                "no [app] section: the Facebook Login tokens of {} cannot be introspected or extended;                  igmod checks them with a plain call, cannot see their expiry, permissions or data-access                  expiry (status shows \"unknown\"), and cannot re-exchange a user token before it                  lapses. Add [app] app_id and app_secret_env or app_secret_file to get all of that.",
+                facebook.join(", ")
+            ));
+        }
+        notes
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -339,6 +380,7 @@ impl Validator {
     fn resolve(&mut self, raw: RawConfig) -> Option<Config> {
         let daemon = self.daemon(raw.daemon);
         let graph = self.graph(raw.graph);
+        let app = raw.app.and_then(|a| self.app(a));
         let (rules, names) = self.rules(raw.rules, &raw.include);
         let mut accounts = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
@@ -366,6 +408,7 @@ impl Validator {
             graph: graph?,
             accounts,
             rules: rules?,
+            app,
         })
     }
 
@@ -419,6 +462,15 @@ impl Validator {
                 None => Duration::from_secs(90 * 86_400),
             },
         };
+        let token_check = match raw.token_check {
+            None => "0 0 */6 * * *".to_string(),
+            Some(c) => {
+                if let Err(e) = crate::scheduler::parse_cron(c.get_ref()) {
+                    self.problem(&c.span(), format!("daemon.token_check: {e}"));
+                }
+                c.into_inner()
+            }
+        };
         DaemonConfig {
             database,
             dry_run: raw.dry_run,
@@ -427,6 +479,82 @@ impl Validator {
             log_keep,
             log_level: raw.log_level.map(Spanned::into_inner),
             retain,
+            token_check,
+        }
+    }
+
+    fn app(&mut self, raw: Spanned<RawApp>) -> Option<AppConfig> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let id = raw.app_id.get_ref();
+        let mut ok = true;
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+            self.problem(
+                &raw.app_id.span(),
+                format!("app.app_id: {id:?} must be the numeric app id in a string"),
+            );
+            ok = false;
+        }
+        let secret = self.secret_source(
+            "app.app_secret_env",
+            "app.app_secret_file",
+            raw.app_secret_env,
+            raw.app_secret_file,
+            &span,
+            "app: [app] needs app_secret_env or app_secret_file",
+        );
+        Some(AppConfig {
+            app_id: id.clone(),
+            secret: secret.filter(|_| ok)?,
+        })
+    }
+
+    /// A secret's source: exactly one of an environment variable or a file, which must hold
+    /// something now (a missing token is a start-up error, not a poll error later).
+    fn secret_source(
+        &mut self,
+        env_key: &str,
+        file_key: &str,
+        env: Option<Spanned<String>>,
+        file: Option<Spanned<String>>,
+        span: &Range<usize>,
+        missing: &str,
+    ) -> Option<TokenSource> {
+        match (env, file) {
+            (Some(env), None) => {
+                let var = env.get_ref();
+                match std::env::var(var) {
+                    Ok(v) if !v.trim().is_empty() => Some(TokenSource::Env(var.clone())),
+                    _ => {
+                        self.problem(
+                            &env.span(),
+                            format!("{env_key}: environment variable {var} is not set or empty"),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, Some(file)) => {
+                let path = crate::tokens::resolve_token_path(self.path(), file.get_ref());
+                match crate::tokens::read_token_file(&path) {
+                    Ok(_) => Some(TokenSource::File(path)),
+                    Err(e) => {
+                        self.problem(&file.span(), format!("{file_key}: {e}"));
+                        None
+                    }
+                }
+            }
+            (Some(env), Some(_)) => {
+                self.problem(
+                    &env.span(),
+                    format!("{env_key}: set either {env_key} or {file_key}, not both"),
+                );
+                None
+            }
+            (None, None) => {
+                self.problem(span, missing.to_string());
+                None
+            }
         }
     }
 

@@ -179,6 +179,72 @@ impl Refreshed {
     }
 }
 
+impl Refreshed {
+    /// An exchanged token: `expires_in` may be missing (a token that does not expire).
+    pub fn into_exchanged(self) -> Option<(secrecy::SecretString, Option<u64>)> {
+        let token = self.access_token.filter(|t| !t.is_empty())?;
+        let expires_in = self
+            .expires_in
+            .as_ref()
+            .and_then(as_i64)
+            .and_then(|s| u64::try_from(s).ok());
+        Some((secrecy::SecretString::from(token), expires_in))
+    }
+}
+
+/// `{"data":{"app_id","type","is_valid","expires_at","data_access_expires_at","scopes",...}}`
+#[derive(Deserialize)]
+pub struct DebugToken {
+    #[serde(default)]
+    data: Option<Value>,
+}
+
+/// What `debug_token` says about a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub is_valid: bool,
+    /// `USER`, `PAGE`, …
+    pub kind: Option<String>,
+    /// Unix seconds; `Some(0)`: never expires; `None`: not said.
+    pub expires_at: Option<i64>,
+    pub data_access_expires_at: Option<i64>,
+    pub scopes: Vec<String>,
+    /// Meta's reason when the token is not valid.
+    pub error: Option<String>,
+}
+
+impl DebugToken {
+    pub fn into_domain(self) -> Option<TokenInfo> {
+        let data = self.data?;
+        let data = data.as_object()?;
+        let int = |k: &str| data.get(k).and_then(as_i64);
+        Some(TokenInfo {
+            is_valid: data
+                .get("is_valid")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            kind: data.get("type").and_then(Value::as_str).map(str::to_string),
+            expires_at: int("expires_at"),
+            data_access_expires_at: int("data_access_expires_at"),
+            scopes: data
+                .get("scopes")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            error: data
+                .get("error")
+                .and_then(|e| e.get("message"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        })
+    }
+}
+
 #[derive(Deserialize)]
 pub struct Me {
     #[serde(default)]

@@ -90,8 +90,66 @@ impl Simulator {
                 revoke_on_refresh: false,
                 refresh_too_young: false,
                 refreshes: 0,
+                facebook: None,
             },
         );
+    }
+
+    /// The Meta app's credentials (`debug_token`, `fb_exchange_token`).
+    pub fn set_app(&self, app_id: &str, secret: &str) {
+        lock(&self.world).app = Some((app_id.to_string(), secret.to_string()));
+    }
+
+    /// Makes an account a Facebook Login one: `kind` `USER` or `PAGE`, `expires_in_days`
+    /// `None` for a token that never expires, the permissions it grants.
+    pub fn set_facebook(
+        &self,
+        ig_user_id: &str,
+        kind: &str,
+        expires_in_days: Option<i64>,
+        data_access_days: i64,
+        scopes: &[&str],
+    ) {
+        let now = Utc::now().timestamp();
+        if let Some(a) = lock(&self.world).accounts.get_mut(ig_user_id) {
+            a.facebook = Some(world::FacebookToken {
+                kind: kind.to_string(),
+                expires_at: expires_in_days.map_or(0, |d| now + d * 86_400),
+                data_access_expires_at: now + data_access_days * 86_400,
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                exchanges: 0,
+                exchange_fails: false,
+            });
+        }
+    }
+
+    /// `fb_exchange_token` calls for the account fail from now on.
+    pub fn fail_exchanges(&self, ig_user_id: &str) {
+        if let Some(fb) = lock(&self.world)
+            .accounts
+            .get_mut(ig_user_id)
+            .and_then(|a| a.facebook.as_mut())
+        {
+            fb.exchange_fails = true;
+        }
+    }
+
+    /// Successful `fb_exchange_token` calls for the account.
+    pub fn exchanges(&self, ig_user_id: &str) -> u32 {
+        lock(&self.world)
+            .accounts
+            .get(ig_user_id)
+            .and_then(|a| a.facebook.as_ref())
+            .map_or(0, |f| f.exchanges)
+    }
+
+    /// Requests answered on a path ending with `suffix` (e.g. `/debug_token`).
+    pub fn requests_to(&self, suffix: &str) -> usize {
+        lock(&self.world)
+            .requests
+            .iter()
+            .filter(|r| r.path.ends_with(suffix))
+            .count()
     }
 
     /// Adds a post (newest so far) and returns its id.

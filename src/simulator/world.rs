@@ -29,6 +29,23 @@ pub struct Account {
     pub refresh_too_young: bool,
     /// Successful refreshes.
     pub refreshes: u32,
+    /// Facebook Login: what `debug_token` says (`None`: an Instagram Login account).
+    pub facebook: Option<FacebookToken>,
+}
+
+/// A Facebook Login token's facts, as `debug_token` reports them.
+#[derive(Debug, Clone)]
+pub struct FacebookToken {
+    /// `USER` or `PAGE`.
+    pub kind: String,
+    /// Unix seconds; 0: never expires.
+    pub expires_at: i64,
+    pub data_access_expires_at: i64,
+    pub scopes: Vec<String>,
+    /// Successful `fb_exchange_token` calls.
+    pub exchanges: u32,
+    /// `fb_exchange_token` answers an error.
+    pub exchange_fails: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +109,8 @@ pub struct World {
     pub allowance: u32,
     /// Every answer waits this long (a slow API).
     pub delay: std::time::Duration,
+    /// The Meta app's (id, secret), for `debug_token` and `fb_exchange_token`.
+    pub app: Option<(String, String)>,
 }
 
 impl World {
@@ -112,6 +131,87 @@ impl World {
         self.accounts
             .values()
             .find(|a| a.token == token || a.other_tokens.iter().any(|t| t == token))
+    }
+
+    fn app_token_ok(&self, query: &HashMap<String, String>) -> bool {
+        let given = query.get("access_token").map(String::as_str);
+        self.app
+            .as_ref()
+            .is_some_and(|(id, secret)| given == Some(format!("{id}|{secret}").as_str()))
+    }
+
+    /// `GET /debug_token?input_token=…&access_token=APP_ID|APP_SECRET`: HTTP 200 even for a
+    /// dead token, as Meta answers.
+    fn debug_token(&self, query: &HashMap<String, String>) -> Answer {
+        if !self.app_token_ok(query) {
+            return error(
+                400,
+                190,
+                None,
+                "Invalid OAuth access token - Cannot parse access token",
+                false,
+            );
+        }
+        let input = query.get("input_token").map(String::as_str).unwrap_or("");
+        let Some(account) = self.account_by_token(input) else {
+            return ok(json!({"data": {"is_valid": false, "scopes": [],
+                "error": {"code": 190, "message": "Invalid OAuth access token."}}}));
+        };
+        let app_id = self.app.as_ref().map(|a| a.0.clone()).unwrap_or_default();
+        let Some(fb) = &account.facebook else {
+            return ok(json!({"data": {"is_valid": false, "scopes": [],
+                "error": {"code": 190, "message": "This is an Instagram Login token."}}}));
+        };
+        if account.token_dead.is_some() {
+            return ok(
+                json!({"data": {"app_id": app_id, "type": fb.kind, "is_valid": false,
+                "expires_at": fb.expires_at, "scopes": fb.scopes,
+                "error": {"code": 190, "subcode": 463, "message": "Session has expired."}}}),
+            );
+        }
+        ok(json!({"data": {
+            "app_id": app_id, "type": fb.kind, "application": "igmod-sim", "is_valid": true,
+            "expires_at": fb.expires_at, "data_access_expires_at": fb.data_access_expires_at,
+            "issued_at": Utc::now().timestamp() - 3600, "scopes": fb.scopes,
+            "user_id": format!("10{}", account.id.chars().rev().take(8).collect::<String>()),
+        }}))
+    }
+
+    /// `GET /oauth/access_token?grant_type=fb_exchange_token&client_id&client_secret&fb_exchange_token`
+    fn exchange(&mut self, query: &HashMap<String, String>) -> Answer {
+        let q = |k: &str| query.get(k).map(String::as_str).unwrap_or("");
+        let app_ok = self
+            .app
+            .as_ref()
+            .is_some_and(|(id, secret)| q("client_id") == id && q("client_secret") == secret);
+        if q("grant_type") != "fb_exchange_token" || !app_ok {
+            return error(400, 1, None, "Error validating client secret.", false);
+        }
+        let Some(id) = self
+            .account_by_token(q("fb_exchange_token"))
+            .map(|a| a.id.clone())
+        else {
+            return error(400, 190, None, "Invalid OAuth access token.", false);
+        };
+        let Some(a) = self.accounts.get_mut(&id) else {
+            return error(400, 190, None, "Invalid OAuth access token.", false);
+        };
+        let Some(fb) = a.facebook.as_mut() else {
+            return error(400, 190, None, "Invalid OAuth access token.", false);
+        };
+        if fb.exchange_fails {
+            return error(400, 1, None, "An unknown error occurred", false);
+        }
+        fb.exchanges += 1;
+        fb.expires_at = Utc::now().timestamp() + 5_184_000;
+        let new = format!(
+            "{}-exchanged-{}",
+            a.token.split("-exchanged-").next().unwrap_or("t"),
+            fb.exchanges
+        );
+        let old = std::mem::replace(&mut a.token, new.clone());
+        a.other_tokens.push(old);
+        ok(json!({"access_token": new, "token_type": "bearer", "expires_in": 5_183_944}))
     }
 
     fn comments_count(&self, media_id: &str) -> usize {
@@ -181,6 +281,12 @@ impl World {
                 "An unexpected error has occurred. Please retry your request later.",
                 true,
             );
+        }
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match (method, segments.as_slice()) {
+            ("GET", [_, "debug_token"]) => return self.debug_token(query),
+            ("GET", [_, "oauth", "access_token"]) => return self.exchange(query),
+            _ => {}
         }
         let Some(account) = account else {
             return error(
@@ -252,6 +358,9 @@ impl World {
                     a.other_tokens.push(old);
                 }
                 ok(json!({"access_token": new, "token_type": "bearer", "expires_in": 5_183_944}))
+            }
+            ("GET", [_, id]) if *id == account.id => {
+                ok(json!({"id": account.id, "username": account.username}))
             }
             ("GET", [_, "me"]) => {
                 ok(json!({"user_id": account.id, "username": account.username, "id": account.id}))

@@ -21,7 +21,7 @@ pub use comments::{
 };
 pub use ledger::Pruned;
 pub use report::{Activity, AuditFilter, AuditRow};
-pub use state::{AccountState, TokenHealth, TokenRecord};
+pub use state::{AccountState, TokenHealth, TokenInfoRow, TokenRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -31,6 +31,12 @@ pub struct TokenHealth {
     pub invalid_reason: Option<String>,
     pub checked_at: String,
     pub expires_at: Option<String>,
+    /// `USER`/`PAGE` (Facebook Login, from debug_token).
+    pub token_type: Option<String>,
+    pub never_expires: bool,
+    pub data_access_expires_at: Option<String>,
+    pub scopes: Option<String>,
+    pub validated_at: Option<String>,
 }
 
 /// What igmod keeps about an account's token.
@@ -41,6 +47,8 @@ pub struct TokenRecord {
     pub source_hash: Option<String>,
     pub expires_at: Option<String>,
     pub next_check_at: Option<String>,
+    pub token_type: Option<String>,
+    pub never_expires: bool,
 }
 
 impl Store {
@@ -287,7 +295,8 @@ impl Store {
 
     pub async fn token_record(&self, account: &str) -> Result<TokenRecord, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT token, source_hash, expires_at, next_check_at FROM tokens WHERE account = ?1",
+            "SELECT token, source_hash, expires_at, next_check_at, token_type, never_expires
+             FROM tokens WHERE account = ?1",
         )
         .bind(account)
         .fetch_optional(&self.pool)
@@ -302,7 +311,9 @@ impl Store {
             "INSERT INTO tokens (account, status, checked_at, source_hash) VALUES (?1, 'ok', ?2, ?3)
              ON CONFLICT (account) DO UPDATE SET source_hash = excluded.source_hash, token = NULL,
                  expires_at = NULL, refreshed_at = NULL, next_check_at = NULL, status = 'ok',
-                 invalid_reason = NULL, checked_at = excluded.checked_at",
+                 invalid_reason = NULL, checked_at = excluded.checked_at, token_type = NULL,
+                 never_expires = 0, data_access_expires_at = NULL, scopes = NULL,
+                 validated_at = NULL",
         )
         .bind(account)
         .bind(timefmt::now())
@@ -355,10 +366,57 @@ impl Store {
 
     pub async fn token_health(&self, account: &str) -> Result<Option<TokenHealth>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT status, invalid_reason, checked_at, expires_at FROM tokens WHERE account = ?1",
+            "SELECT status, invalid_reason, checked_at, expires_at, token_type, never_expires,
+                    data_access_expires_at, scopes, validated_at
+             FROM tokens WHERE account = ?1",
         )
         .bind(account)
         .fetch_optional(&self.pool)
         .await?)
     }
+
+    /// What a validation learned about the token (`expires_at = None` with `never_expires`:
+    /// a Page token; `None` without it: not said).
+    pub async fn record_token_info(
+        &self,
+        account: &str,
+        info: &TokenInfoRow<'_>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE tokens SET token_type = ?2, never_expires = ?3,
+                 expires_at = CASE WHEN ?3 THEN NULL ELSE COALESCE(?4, expires_at) END,
+                 data_access_expires_at = ?5, scopes = ?6, validated_at = ?7, checked_at = ?7
+             WHERE account = ?1",
+        )
+        .bind(account)
+        .bind(info.token_type)
+        .bind(info.never_expires)
+        .bind(info.expires_at.map(timefmt::format))
+        .bind(info.data_access_expires_at.map(timefmt::format))
+        .bind(info.scopes)
+        .bind(timefmt::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A validation found the token usable (no introspection: a plain call answered).
+    pub async fn token_validated(&self, account: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tokens SET validated_at = ?2, checked_at = ?2 WHERE account = ?1")
+            .bind(account)
+            .bind(timefmt::now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The columns [`Store::record_token_info`] writes.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenInfoRow<'a> {
+    pub token_type: Option<&'a str>,
+    pub never_expires: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    pub scopes: &'a str,
 }

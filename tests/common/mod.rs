@@ -15,6 +15,15 @@ use tokio_util::sync::CancellationToken;
 
 pub const ACME: &str = "17841400000000001";
 pub const GLOBEX: &str = "17841400000000002";
+pub const INITECH: &str = "17841400000000003";
+
+/// Every permission a Facebook Login token needs.
+pub const ALL_SCOPES: [&str; 4] = [
+    "instagram_basic",
+    "instagram_manage_comments",
+    "pages_read_engagement",
+    "pages_show_list",
+];
 
 /// The rules of the README's example.
 pub const RULES: &str = igmod::demo::RULES;
@@ -52,6 +61,39 @@ impl Env {
             "[[accounts]]\nname = \"{name}\"\nig_user_id = \"{id}\"\nlogin = \"instagram\"\ntoken_file = \"{}\"\npoll_interval = \"1s\"\nhourly_budget = 20000\n{extra}\n\n",
             file.display()
         )
+    }
+
+    /// A distinctive app secret, so leak checks can look for it.
+    pub const APP_SECRET: &'static str = "APPSECRET-5be1d0c4e9";
+    pub const APP_ID: &'static str = "990011223344";
+
+    /// Registers the Meta app in the simulator, writes its secret file, and returns the
+    /// `[app]` table.
+    pub fn app(&self) -> String {
+        self.sim.set_app(Self::APP_ID, Self::APP_SECRET);
+        let file = self.dir.path().join("app.secret");
+        std::fs::write(&file, format!("{}\n", Self::APP_SECRET)).expect("secret file");
+        format!(
+            "[app]\napp_id = \"{}\"\napp_secret_file = \"{}\"\n\n",
+            Self::APP_ID,
+            file.display()
+        )
+    }
+
+    /// Like [`Env::account`], for a Facebook Login token of `kind` (`USER`/`PAGE`) that ends in
+    /// `days` (`None`: never) and grants `scopes`.
+    pub fn facebook_account(
+        &self,
+        name: &str,
+        id: &str,
+        kind: &str,
+        days: Option<i64>,
+        scopes: &[&str],
+        extra: &str,
+    ) -> String {
+        let table = self.account(name, id, extra);
+        self.sim.set_facebook(id, kind, days, 80, scopes);
+        table.replace("login = \"instagram\"", "login = \"facebook\"")
     }
 
     pub fn db(&self) -> PathBuf {
