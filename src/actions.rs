@@ -84,29 +84,31 @@ async fn apply_one(
         return Ok(false);
     }
     store.action_started(a.id).await?;
+    // Never retried blindly: a lost answer may hide a write that took effect, so the next
+    // attempt reads the comment back first (attempts > 0 above).
     let result = match kind {
         Write::Hide => ctx
             .budget
-            .call(CallKind::Write, || {
+            .call_once(CallKind::Write, || {
                 ctx.client.set_hidden(token, &a.comment_id, true)
             })
             .await
             .map(drop),
         Write::Unhide => ctx
             .budget
-            .call(CallKind::Write, || {
+            .call_once(CallKind::Write, || {
                 ctx.client.set_hidden(token, &a.comment_id, false)
             })
             .await
             .map(drop),
         Write::Delete => ctx
             .budget
-            .call(CallKind::Write, || ctx.client.delete(token, &a.comment_id))
+            .call_once(CallKind::Write, || ctx.client.delete(token, &a.comment_id))
             .await
             .map(drop),
         Write::Reply(message) => ctx
             .budget
-            .call(CallKind::Write, || {
+            .call_once(CallKind::Write, || {
                 ctx.client.reply(token, &a.comment_id, message)
             })
             .await

@@ -270,7 +270,31 @@ impl Budget {
     }
 
     /// Sends one logical request through the gate: budget check, ledger, retries, pauses.
-    pub async fn call<T, F, Fut>(&self, kind: CallKind, mut send: F) -> Result<Reply<T>, CallError>
+    pub async fn call<T, F, Fut>(&self, kind: CallKind, send: F) -> Result<Reply<T>, CallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Reply<T>, GraphError>>,
+    {
+        self.gate(kind, true, send).await
+    }
+
+    /// Like [`Budget::call`], without retrying a transient failure: for writes that must not
+    /// be repeated blindly. A write whose answer was lost may have taken effect; the caller
+    /// reads the object back before writing again.
+    pub async fn call_once<T, F, Fut>(&self, kind: CallKind, send: F) -> Result<Reply<T>, CallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Reply<T>, GraphError>>,
+    {
+        self.gate(kind, false, send).await
+    }
+
+    async fn gate<T, F, Fut>(
+        &self,
+        kind: CallKind,
+        retry: bool,
+        mut send: F,
+    ) -> Result<Reply<T>, CallError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Reply<T>, GraphError>>,
@@ -281,26 +305,25 @@ impl Budget {
             if kind == CallKind::Read {
                 self.reads.fetch_add(1, Ordering::Relaxed);
             }
+            // Ledgered before it is sent: a crash mid-call can only over-count the budget.
             let started = Utc::now();
+            let row = self
+                .store
+                .record_call(&self.account, started, "?", Store::INTERRUPTED, None)
+                .await?;
             let result = send().await;
             let call = match &result {
                 Ok(r) => &r.call,
                 Err(e) => &e.call,
             };
             self.store
-                .record_call(
-                    &self.account,
-                    started,
-                    call.method,
-                    &call.endpoint,
-                    call.status,
-                )
+                .finish_call(row, call.method, &call.endpoint, call.status)
                 .await?;
             self.observe_usage(call).await?;
             match result {
                 Ok(reply) => return Ok(reply),
                 Err(e) => match e.kind {
-                    ErrorKind::Transient if attempt < self.retry.attempts => {
+                    ErrorKind::Transient if retry && attempt < self.retry.attempts => {
                         let delay = self.retry.delay(attempt);
                         tracing::warn!(
                             message = "transient graph api error, retrying",

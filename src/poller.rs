@@ -54,13 +54,16 @@ impl AccountCtx {
 }
 
 /// What a poll did, for the log.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PollReport {
     pub media: usize,
     pub media_read: usize,
     pub new_comments: usize,
     pub decisions: usize,
     pub actions_done: usize,
+    /// Posts that could not be read this time (already logged), and the last reason.
+    pub skipped_posts: usize,
+    pub skipped_because: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +86,14 @@ impl From<crate::tokens::CurrentError> for PollError {
 }
 
 impl PollError {
+    /// The database cannot take writes (see [`StoreError::cannot_write`]).
+    pub fn database_unwritable(&self) -> bool {
+        match self {
+            PollError::Store(e) | PollError::Call(CallError::Store(e)) => e.cannot_write(),
+            _ => false,
+        }
+    }
+
     /// Errors after which no action can be applied in this poll either: those that stop the
     /// poll, except a spent read budget (actions have their own reserve).
     pub fn blocks_actions(&self) -> bool {
@@ -161,7 +172,6 @@ async fn read_comments(
         .collect();
     let known_newest = ctx.store.known_comment_ids(&newest).await?;
     report.media = media.len();
-    let mut skipped = None;
     for m in &media {
         let last = counts.get(&m.id).copied();
         let newest_known = m
@@ -196,7 +206,8 @@ async fn read_comments(
             Err(e) if e.stops_poll() => return Err(e),
             Err(e) => {
                 tracing::warn!(message = "skipping post for this poll", media_id = %m.id, error = %e);
-                skipped = Some(e);
+                report.skipped_posts += 1;
+                report.skipped_because = Some(e.to_string());
             }
         }
     }
@@ -208,7 +219,7 @@ async fn read_comments(
             comments = report.new_comments
         );
     }
-    skipped.map_or(Ok(()), Err)
+    Ok(())
 }
 
 struct MediaReader<'a> {

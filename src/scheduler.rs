@@ -114,9 +114,13 @@ pub async fn run_account(
                     media_read = r.media_read,
                     new_comments = r.new_comments,
                     decisions = r.decisions,
-                    actions_done = r.actions_done
+                    actions_done = r.actions_done,
+                    skipped_posts = r.skipped_posts
                 );
-                record_poll(&ctx, "ok", None).await;
+                match &r.skipped_because {
+                    None => record_poll(&ctx, "ok", None).await,
+                    Some(why) => record_poll(&ctx, "partial", Some(why)).await,
+                }
                 if !token_ok_recorded {
                     token_ok_recorded = ctx.store.set_token_health(&name, None).await.is_ok();
                 }
@@ -124,6 +128,16 @@ pub async fn run_account(
             Err(e) => {
                 if let Some(reason) = token_dead(&e) {
                     return stop_account(&ctx, reason).await;
+                }
+                if e.database_unwritable() {
+                    tracing::error!(
+                        message = "DATABASE CANNOT BE WRITTEN (read-only, disk full or I/O error): polling stopped so that nothing is read or done without a record; igmod checks every 30 s and resumes by itself",
+                        error = %e
+                    );
+                    if !wait_for_writable(&ctx, &shutdown).await {
+                        return Ended::Shutdown;
+                    }
+                    continue;
                 }
                 match &e {
                     PollError::Call(CallError::Exhausted { until, .. }) => {
@@ -138,6 +152,23 @@ pub async fn run_account(
         }
         if let Err(e) = ctx.store.set_next_due(&name, next).await {
             tracing::error!(message = "cannot store next due time", error = %e);
+        }
+    }
+}
+
+/// How often a stopped account checks whether the database takes writes again.
+const WRITABLE_CHECK: Duration = Duration::from_secs(30);
+
+/// Waits until a probe write succeeds. Returns `false` on shutdown.
+async fn wait_for_writable(ctx: &AccountCtx, shutdown: &CancellationToken) -> bool {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(WRITABLE_CHECK) => {}
+        }
+        if ctx.store.probe_write().await.is_ok() {
+            tracing::info!(message = "the database takes writes again: polling resumes");
+            return true;
         }
     }
 }
@@ -190,13 +221,14 @@ async fn validate_token(ctx: &AccountCtx) -> Option<String> {
             None
         }
         Ok(Ok(crate::tokens::Validation::Unusable(reason))) => Some(reason),
-        Ok(Err(e)) => match token_dead(&PollError::Call(e)) {
-            Some(reason) => Some(reason),
-            None => {
-                tracing::warn!(message = "cannot validate the token now; polling anyway");
-                None
+        Ok(Err(e)) => {
+            let e = PollError::Call(e);
+            let dead = token_dead(&e);
+            if dead.is_none() {
+                tracing::warn!(message = "cannot validate the token now; polling anyway", error = %e);
             }
-        },
+            dead
+        }
         Err(e) => {
             tracing::warn!(message = "cannot record the token check", error = %e);
             None

@@ -36,6 +36,9 @@ pub struct CallInfo {
     /// `None` when no response arrived.
     pub status: Option<u16>,
     pub usage: Usage,
+    /// Meta's `x-fb-trace-id` response header: names the answer in a log line even when its
+    /// body was not JSON.
+    pub trace: Option<String>,
 }
 
 /// A successful call's value and what the call was.
@@ -125,6 +128,7 @@ impl Client {
                     endpoint: String::new(),
                     status: None,
                     usage: Usage::default(),
+                    trace: None,
                 }),
             })?;
         Ok(Client {
@@ -157,6 +161,9 @@ impl Client {
                 ],
             )
             .await?;
+        if !reply.value.data.iter().all(wire::Media::complete) {
+            return Err(decode_error(reply.call, INCOMPLETE));
+        }
         Ok(Reply {
             value: reply
                 .value
@@ -326,6 +333,9 @@ impl Client {
                 &query,
             )
             .await?;
+        if !reply.value.data.iter().all(wire::Comment::complete) {
+            return Err(decode_error(reply.call, INCOMPLETE));
+        }
         let after = reply.value.next_after();
         let items = reply
             .value
@@ -359,6 +369,9 @@ impl Client {
                 &query,
             )
             .await?;
+        if !reply.value.data.iter().all(wire::Comment::complete) {
+            return Err(decode_error(reply.call, INCOMPLETE));
+        }
         let after = reply.value.next_after();
         let items = reply
             .value
@@ -480,6 +493,7 @@ impl Client {
             endpoint,
             status: None,
             usage: Usage::default(),
+            trace: None,
         };
         let mut request = self.http.request(method, url).query(query);
         if let Some(token) = bearer {
@@ -503,6 +517,16 @@ impl Client {
         let status = response.status().as_u16();
         call.status = Some(status);
         call.usage = usage::parse(response.headers());
+        call.trace = response
+            .headers()
+            .get("x-fb-trace-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .take(64)
+                    .collect()
+            });
         let body = match response.bytes().await {
             Ok(b) => b,
             Err(e) => {
@@ -511,7 +535,7 @@ impl Client {
                     code: None,
                     subcode: None,
                     message: error::scrub(&error_chain(&e.without_url())),
-                    fbtrace_id: None,
+                    fbtrace_id: call.trace.clone(),
                     call: Box::new(call),
                 });
             }
@@ -529,7 +553,7 @@ impl Client {
                 code: err.code,
                 subcode: err.error_subcode,
                 message: error::scrub(err.message.as_deref().unwrap_or("")),
-                fbtrace_id: err.fbtrace_id,
+                fbtrace_id: err.fbtrace_id.or_else(|| call.trace.clone()),
                 call: Box::new(call),
             });
         }
@@ -540,16 +564,21 @@ impl Client {
                 code: None,
                 subcode: None,
                 message: format!("unexpected response of {} bytes", body.len()),
-                fbtrace_id: None,
+                fbtrace_id: call.trace.clone(),
                 call: Box::new(call),
             });
         }
-        match serde_json::from_slice::<T>(&body) {
+        match serde_json::from_slice::<T>(&wire::repair_surrogates(&body)) {
             Ok(value) => Ok(Reply { value, call }),
             Err(e) => Err(decode_error(call, &format!("malformed response body: {e}"))),
         }
     }
 }
+
+/// A list answer with an item missing what igmod needs to decide on it. Skipping the item would
+/// lose the comment for good (the post's count would say it was read), so the call is retried.
+const INCOMPLETE: &str =
+    "an item in the answer lacks its id, text, username or count; asking again";
 
 fn decode_error(call: CallInfo, message: &str) -> GraphError {
     GraphError {
@@ -557,7 +586,7 @@ fn decode_error(call: CallInfo, message: &str) -> GraphError {
         code: None,
         subcode: None,
         message: error::scrub(message),
-        fbtrace_id: None,
+        fbtrace_id: call.trace.clone(),
         call: Box::new(call),
     }
 }

@@ -58,6 +58,12 @@ pub struct Media {
 }
 
 impl Media {
+    /// Has what the poller needs: an id and a numeric comment count.
+    pub fn complete(&self) -> bool {
+        self.id.clone().and_then(id_string).is_some()
+            && self.comments_count.as_ref().and_then(as_i64).is_some()
+    }
+
     pub fn into_domain(self) -> Option<DomainMedia> {
         Some(DomainMedia {
             id: id_string(self.id?)?,
@@ -102,6 +108,25 @@ struct From {
 }
 
 impl Comment {
+    /// Has what a decision needs: an id, the text and the author's username (and so do its
+    /// inline replies). Deciding on a comment whose text went missing would be deciding on
+    /// the wrong text, once and for good.
+    pub fn complete(&self) -> bool {
+        let username = self.username.as_ref().is_some_and(Value::is_string)
+            || self
+                .from
+                .as_ref()
+                .and_then(|f| f.username.as_ref())
+                .is_some_and(Value::is_string);
+        self.id.clone().and_then(id_string).is_some()
+            && self.text.as_ref().is_some_and(Value::is_string)
+            && username
+            && self
+                .replies
+                .as_ref()
+                .is_none_or(|r| r.data.iter().all(Comment::complete))
+    }
+
     pub fn into_thread(self) -> Option<Thread> {
         let more_replies = self.replies.as_ref().and_then(Paged::next_after);
         let replies = self
@@ -338,6 +363,62 @@ fn text(v: Value) -> Option<String> {
     }
 }
 
+/// Replaces `\\u` escapes of unpaired UTF-16 surrogates with U+FFFD. Such escapes are valid
+/// JSON text but not valid Unicode, and serde_json refuses the whole answer over one of them:
+/// one comment written with a broken emoji would block its post for good.
+pub fn repair_surrogates(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let lower = memchr::memmem::find(body, b"\\ud").is_some();
+    let upper = memchr::memmem::find(body, b"\\uD").is_some();
+    if !lower && !upper {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    let hex = |at: usize| -> Option<u16> {
+        let digits = body.get(at..at + 4)?;
+        u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+    };
+    let unicode_escape = |at: usize| -> Option<u16> {
+        (body.get(at) == Some(&b'\\') && body.get(at + 1) == Some(&b'u'))
+            .then(|| hex(at + 2))
+            .flatten()
+    };
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] != b'\\' {
+            out.push(body[i]);
+            i += 1;
+            continue;
+        }
+        match unicode_escape(i) {
+            Some(0xD800..=0xDBFF) => match unicode_escape(i + 6) {
+                Some(0xDC00..=0xDFFF) => {
+                    out.extend_from_slice(&body[i..i + 12]);
+                    i += 12;
+                }
+                _ => {
+                    out.extend_from_slice(b"\\ufffd");
+                    i += 6;
+                }
+            },
+            Some(0xDC00..=0xDFFF) => {
+                out.extend_from_slice(b"\\ufffd");
+                i += 6;
+            }
+            Some(_) => {
+                out.extend_from_slice(&body[i..i + 6]);
+                i += 6;
+            }
+            // Any other escape (`\\\\`, `\\"`, …): copy both bytes so an escaped backslash
+            // is never read as the start of an escape.
+            None => {
+                out.extend_from_slice(&body[i..(i + 2).min(body.len())]);
+                i += 2;
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,6 +516,44 @@ mod properties {
                 .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
             ]
         })
+    }
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters_and_pairs_survive() {
+        let cases = [
+            (r#"{"text":"a\ud83d b"}"#, "a\u{fffd} b"),
+            (r#"{"text":"\udc00x\ud800"}"#, "\u{fffd}x\u{fffd}"),
+            (r#"{"text":"\ud83d\udd25"}"#, "🔥"),
+            (r#"{"text":"\\ud800 is text"}"#, "\\ud800 is text"),
+            (r#"{"text":"plain"}"#, "plain"),
+        ];
+        for (body, text) in cases {
+            let value: Value =
+                serde_json::from_slice(&repair_surrogates(body.as_bytes())).unwrap_or(Value::Null);
+            assert_eq!(value["text"].as_str(), Some(text), "{body}");
+        }
+    }
+
+    #[test]
+    fn items_missing_what_a_decision_needs_are_incomplete() {
+        let complete =
+            |json: &str| serde_json::from_str::<Comment>(json).is_ok_and(|c| c.complete());
+        assert!(complete(r#"{"id":"1","text":"hi","username":"a"}"#));
+        assert!(complete(
+            r#"{"id":"1","text":"","from":{"id":"2","username":"a"}}"#
+        ));
+        assert!(!complete(r#"{"id":"1","username":"a"}"#));
+        assert!(!complete(r#"{"id":"1","text":null,"username":"a"}"#));
+        assert!(!complete(r#"{"id":"1","text":7,"username":"a"}"#));
+        assert!(!complete(r#"{"text":"hi","username":"a"}"#));
+        assert!(!complete(r#"{"id":"1","text":"hi"}"#));
+        assert!(!complete(
+            r#"{"id":"1","text":"hi","username":"a","replies":{"data":[{"id":"2","username":"b"}]}}"#
+        ));
+        let media = |json: &str| serde_json::from_str::<Media>(json).is_ok_and(|m| m.complete());
+        assert!(media(r#"{"id":"1","comments_count":3}"#));
+        assert!(!media(r#"{"id":"1"}"#));
+        assert!(!media(r#"{"id":"1","comments_count":"many"}"#));
     }
 
     proptest! {

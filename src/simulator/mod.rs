@@ -8,6 +8,7 @@
 //! Architecture invariant: it shares no types or code with `graph`; it writes JSON from its own
 //! structures, so a client bug cannot hide behind a struct both sides use.
 
+mod faults;
 mod fields;
 mod traffic;
 mod world;
@@ -331,6 +332,50 @@ impl Simulator {
             .map_or(0, |a| a.refreshes)
     }
 
+    /// Switches fault injection on: `transient` and `garbage` are shares of requests (0–1),
+    /// `slow` how long a slow answer takes. The same `seed` gives the same faults.
+    pub fn inject_faults(
+        &self,
+        seed: u64,
+        transient: f64,
+        garbage: f64,
+        slow: std::time::Duration,
+    ) {
+        lock(&self.world).faults = Some(faults::Faults::new(seed, transient, garbage, slow));
+    }
+
+    /// Switches fault injection off (what was injected stays readable).
+    pub fn stop_faults(&self) {
+        if let Some(f) = lock(&self.world).faults.as_mut() {
+            f.transient = 0.0;
+            f.garbage = 0.0;
+        }
+    }
+
+    /// Faults injected so far: by kind, and each (trace id, kind, path).
+    pub fn faults_injected(
+        &self,
+    ) -> (
+        std::collections::BTreeMap<&'static str, u32>,
+        Vec<(String, &'static str, String)>,
+    ) {
+        lock(&self.world)
+            .faults
+            .as_ref()
+            .map(|f| (f.injected.clone(), f.log.clone()))
+            .unwrap_or_default()
+    }
+
+    /// A person deletes the comment just before igmod's next hide or delete of it arrives
+    /// (that call then answers 100/33).
+    pub fn vanish_before_action(&self, comment_id: &str) {
+        lock(&self.world).vanish.insert(comment_id.to_string());
+    }
+
+    /// Marks text that the simulator sends with an unpaired UTF-16 surrogate escape in place
+    /// of each `\u{E000}`.
+    pub const BROKEN_EMOJI: char = '\u{E000}';
+
     /// Every answer from now on waits this long.
     pub fn set_delay(&self, delay: std::time::Duration) {
         lock(&self.world).delay = delay;
@@ -400,13 +445,32 @@ async fn handle(
         tokio::time::sleep(delay).await;
     }
     let answer = lock(&world).handle(method.as_str(), uri.path(), &query, bearer.as_deref());
-    let mut response = Response::builder()
-        .status(answer.status)
-        .header("content-type", "application/json; charset=UTF-8");
+    if !answer.delay.is_zero() {
+        tokio::time::sleep(answer.delay).await;
+    }
+    let mut response = Response::builder().status(answer.status);
+    if !answer.headers.iter().any(|(k, _)| *k == "content-type") {
+        response = response.header("content-type", "application/json; charset=UTF-8");
+    }
     for (k, v) in answer.headers {
         response = response.header(k, v);
     }
+    let body = if answer.cut {
+        // Half the body, then the connection drops.
+        let mut half = answer.body.into_bytes();
+        half.truncate(half.len() / 2);
+        let parts: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+            Ok(half),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "cut",
+            )),
+        ];
+        Body::from_stream(futures::stream::iter(parts))
+    } else {
+        Body::from(answer.body)
+    };
     response
-        .body(Body::from(answer.body))
+        .body(body)
         .unwrap_or_else(|_| Response::new(Body::from("{}")))
 }

@@ -87,10 +87,15 @@ pub struct Request {
 }
 
 /// An answer: status, extra headers, JSON body (or raw text).
+#[derive(Debug, Default)]
 pub struct Answer {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
+    /// Wait this long before answering (a slow answer).
+    pub delay: std::time::Duration,
+    /// Send the head and half the body, then drop the connection.
+    pub cut: bool,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +116,10 @@ pub struct World {
     pub delay: std::time::Duration,
     /// The Meta app's (id, secret), for `debug_token` and `fb_exchange_token`.
     pub app: Option<(String, String)>,
+    /// Comments a person deletes just before igmod's hide or delete arrives.
+    pub vanish: std::collections::HashSet<String>,
+    /// Fault injection, when switched on.
+    pub faults: Option<super::faults::Faults>,
 }
 
 impl World {
@@ -247,8 +256,26 @@ impl World {
             .as_deref()
             .and_then(|t| self.account_by_token(t))
             .cloned();
-        let answer = self.route(method, path, query, token.as_deref(), account.as_ref());
-        let mut answer = answer;
+        let before = match self.faults.as_mut() {
+            Some(f) => f.before(path),
+            None => super::faults::Before::Route { spoil: None },
+        };
+        let mut answer: Answer = match before {
+            super::faults::Before::Answer(a) => a,
+            super::faults::Before::Route { spoil } => {
+                let mut answer =
+                    self.route(method, path, query, token.as_deref(), account.as_ref());
+                // A private-use marker in a comment's text stands for a broken emoji: the
+                // answer carries an unpaired surrogate escape there, as some clients send.
+                if answer.body.contains('\u{E000}') {
+                    answer.body = answer.body.replace('\u{E000}', "\\ud83d");
+                }
+                if let Some(f) = self.faults.as_mut() {
+                    f.after(path, spoil, &mut answer);
+                }
+                answer
+            }
+        };
         if let Some(a) = &account {
             let silent = a.throttle_silent && answer.status != 200;
             if !silent {
@@ -447,6 +474,15 @@ impl World {
                     acted_at: None,
                 });
                 ok(json!({"id": new_id}))
+            }
+            ("POST" | "DELETE", [_, id])
+                if self.owned_comment(id, account) && self.vanish.remove(*id) =>
+            {
+                // A person deleted it between igmod's listing and igmod's action.
+                if let Some(c) = self.comments.iter_mut().find(|c| c.id == *id) {
+                    c.deleted = true;
+                }
+                gone(id)
             }
             ("POST", [_, id]) if self.owned_comment(id, account) => {
                 let hide = match query.get("hide").map(String::as_str) {
@@ -763,8 +799,8 @@ fn decode_cursor(s: &str) -> Option<usize> {
 fn ok(body: Value) -> Answer {
     Answer {
         status: 200,
-        headers: Vec::new(),
         body: body.to_string(),
+        ..Answer::default()
     }
 }
 
@@ -790,6 +826,8 @@ pub fn error(
     let trace: String = format!("A{:x}", rand::random::<u64>());
     Answer {
         status,
+        delay: std::time::Duration::ZERO,
+        cut: false,
         headers: Vec::new(),
         body: json!({"error": {
             "message": message,

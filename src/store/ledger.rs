@@ -16,6 +16,9 @@ use crate::timefmt;
 
 impl Store {
     /// Records one HTTP request sent to the Graph API. `endpoint` is a path without query.
+    /// The endpoint of a call recorded before sending whose answer never got recorded.
+    pub const INTERRUPTED: &'static str = "(interrupted)";
+
     pub async fn record_call(
         &self,
         account: &str,
@@ -23,13 +26,33 @@ impl Store {
         method: &str,
         endpoint: &str,
         status: Option<u16>,
-    ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO api_calls (account, at, method, endpoint, status) VALUES (?1, ?2, ?3, ?4, ?5)")
+    ) -> Result<i64, StoreError> {
+        let id = sqlx::query("INSERT INTO api_calls (account, at, method, endpoint, status) VALUES (?1, ?2, ?3, ?4, ?5)")
             .bind(account)
             .bind(timefmt::format(at))
             .bind(method)
             .bind(endpoint)
             .bind(status.map(i64::from))
+            .execute(&self.pool)
+            .await?
+            .last_insert_rowid();
+        Ok(id)
+    }
+
+    /// Completes a call recorded (as [`INTERRUPTED`]) before it was sent: what it was and the
+    /// answer's status. A crash between the two leaves the row counted against the budget.
+    pub async fn finish_call(
+        &self,
+        id: i64,
+        method: &str,
+        endpoint: &str,
+        status: Option<u16>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_calls SET status = ?2, method = ?3, endpoint = ?4 WHERE id = ?1")
+            .bind(id)
+            .bind(status.map(i64::from))
+            .bind(method)
+            .bind(endpoint)
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -38,6 +38,21 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
 }
 
+impl StoreError {
+    /// The database cannot take writes: read-only, disk full, I/O error, or gone. Polling on
+    /// would read comments and call the API without being able to record anything.
+    pub fn cannot_write(&self) -> bool {
+        let code = match self {
+            StoreError::Sql(sqlx::Error::Database(e)) => e.code(),
+            StoreError::Sql(sqlx::Error::Io(_)) => return true,
+            _ => return false,
+        };
+        // SQLite primary result codes: READONLY 8, IOERR 10, FULL 13, CANTOPEN 14.
+        code.and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 8 | 10 | 13 | 14))
+    }
+}
+
 /// How long a write waits for a lock held by someone else (an operator's long `sqlite3`
 /// query, say) before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -72,6 +87,18 @@ impl Store {
             })?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Store { pool })
+    }
+
+    /// A real, committed write, to see whether the database takes writes again.
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM _probe").execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO _probe (at) VALUES (?1)")
+            .bind(crate::timefmt::now())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Closes the pool, checkpointing the WAL.
