@@ -13,7 +13,7 @@ mod fields;
 mod traffic;
 mod world;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -41,6 +41,9 @@ impl Drop for Simulator {
 }
 
 type Shared = Arc<Mutex<world::World>>;
+
+/// One injected fault: (trace id, kind, request path).
+pub type FaultRecord = (String, &'static str, String);
 
 fn lock(world: &Shared) -> MutexGuard<'_, world::World> {
     match world.lock() {
@@ -353,12 +356,7 @@ impl Simulator {
     }
 
     /// Faults injected so far: by kind, and each (trace id, kind, path).
-    pub fn faults_injected(
-        &self,
-    ) -> (
-        std::collections::BTreeMap<&'static str, u32>,
-        Vec<(String, &'static str, String)>,
-    ) {
+    pub fn faults_injected(&self) -> (BTreeMap<&'static str, u32>, Vec<FaultRecord>) {
         lock(&self.world)
             .faults
             .as_ref()
