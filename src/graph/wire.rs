@@ -175,7 +175,7 @@ impl Success {
                 code: None,
                 subcode: None,
                 message: "write answered without success:true".into(),
-                fbtrace_id: None,
+                fbtrace_id: call.trace.clone(),
                 call: Box::new(call),
             })
         }
@@ -306,7 +306,7 @@ impl Created {
                 code: None,
                 subcode: None,
                 message: "write answered without an id".into(),
-                fbtrace_id: None,
+                fbtrace_id: call.trace.clone(),
                 call: Box::new(call),
             }),
         }

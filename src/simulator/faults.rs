@@ -89,6 +89,13 @@ impl Faults {
             },
             _ => return Before::Route { spoil: Some((kind, trace)) },
         };
+        // Meta's error body names the same trace as the header.
+        if let Ok(mut body) = serde_json::from_str::<Value>(&answer.body)
+            && let Some(error) = body.get_mut("error").and_then(Value::as_object_mut)
+        {
+            error.insert("fbtrace_id".into(), Value::from(trace.clone()));
+            answer.body = body.to_string();
+        }
         answer.headers.push(("x-fb-trace-id", trace));
         Before::Answer(answer)
     }
