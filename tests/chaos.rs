@@ -396,3 +396,206 @@ async fn under_20_percent_transient_faults_and_5_percent_garbage_every_comment_i
          {reconciled}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_deleted_between_listing_and_action_is_closed_as_gone_once() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let scam = env.sim.add_comment(&post, "bot", "forex");
+    let rude = env.sim.add_comment(&post, "troll", "idiot");
+    env.sim.vanish_before_action(&scam);
+    env.sim.vanish_before_action(&rude);
+    let config = env.config(&accounts, "").path;
+    let log = env.dir.path().join("igmod.log");
+    let child = spawn(&config, &log);
+    let db = env.pool().await;
+    wait_for("both actions closed", Duration::from_secs(20), || async {
+        count(&db, "SELECT COUNT(*) FROM actions WHERE status = 'done'").await == 2
+    })
+    .await;
+    // A few more polls: nothing is tried again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    signal(&child, "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
+    let writes = env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET" && (r.path.ends_with(&scam) || r.path.ends_with(&rude)))
+        .count();
+    assert_eq!(writes, 2, "one write each, answered 100/33, never repeated");
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM actions WHERE status = 'done' AND last_error = 'comment already gone'").await,
+        2
+    );
+    let logs = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(logs.matches("comment already gone").count(), 2, "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_polling_clearly_and_nothing_is_done_without_a_record() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let first = env.sim.add_comment(&post, "bot", "forex");
+    let config = env.config(&accounts, "").path;
+    let db = env.pool().await;
+    let log = env.dir.path().join("igmod.log");
+    // The database may not grow past 1 MB: the file size limit makes SQLite's writes fail with
+    // "database or disk is full", exactly as a full disk does (SIGXFSZ ignored, as a full
+    // disk sends no signal).
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 1024; exec {} run -c {}",
+        env!("CARGO_BIN_EXE_igmod"),
+        config.display()
+    );
+    let stderr = std::fs::File::create(&log).expect("log");
+    let child = Command::new("sh")
+        .args(["-c", &script])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn");
+    wait_for(
+        "the first scam deleted",
+        Duration::from_secs(20),
+        || async { env.sim.comment(&first).is_some_and(|c| c.deleted) },
+    )
+    .await;
+    // Comments of 100 KB fill the megabyte within a few polls.
+    let big: Vec<String> = (0..12)
+        .map(|i| {
+            env.sim.add_comment(
+                &post,
+                &format!("fan{i}"),
+                &format!("{} forex", "lorem ".repeat(17_000)),
+            )
+        })
+        .collect();
+    wait_for(
+        "igmod saying the database cannot be written",
+        Duration::from_secs(30),
+        || async {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("DATABASE CANNOT BE WRITTEN")
+        },
+    )
+    .await;
+    // Polling has stopped: no more calls to the API while the database cannot record them.
+    let calls = env.sim.calls_for(ACME);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        env.sim.calls_for(ACME),
+        calls,
+        "polling goes on without a record"
+    );
+    let mut child = child;
+    assert!(child.try_wait().ok().flatten().is_none(), "igmod exited");
+    // Nothing was acted on that is not recorded as decided.
+    for id in &big {
+        let acted = env.sim.comment(id).is_some_and(|c| c.deleted);
+        let recorded = count(
+            &db,
+            &format!("SELECT COUNT(*) FROM decisions WHERE comment_id = '{id}'"),
+        )
+        .await;
+        assert!(
+            !acted || recorded == 1,
+            "{id} deleted without a recorded decision"
+        );
+    }
+    let logs = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        logs.matches("DATABASE CANNOT BE WRITTEN").count(),
+        1,
+        "said once: {logs}"
+    );
+    assert!(logs.contains("full"), "{logs}");
+    signal(&child, "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
+}
+
+#[test]
+fn a_database_that_cannot_be_created_is_refused_at_start_with_the_reason() {
+    let dir = tempfile::tempdir().expect("dir");
+    let token = dir.path().join("t");
+    std::fs::write(&token, "EAAG-x").expect("token");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndatabase = \"/proc/igmod/igmod.db\"\n\n[[accounts]]\nname = \"acme\"\nig_user_id = \"1\"\nlogin = \"instagram\"\ntoken_file = \"{}\"\npoll_interval = \"1m\"\nhourly_budget = 100\n\n[[rules]]\nname = \"r\"\naction = \"flag\"\nwords = [\"x\"]\n",
+            token.display()
+        ),
+    )
+    .expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_igmod"))
+        .args(["run", "-c"])
+        .arg(&config)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("/proc/igmod/igmod.db"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_locked_by_an_operator_makes_igmod_wait_not_fail() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let config = env.config(&accounts, "").path;
+    let log = env.dir.path().join("igmod.log");
+    let child = spawn(&config, &log);
+    let db = env.pool().await;
+    wait_for("first poll", Duration::from_secs(20), || async {
+        count(
+            &db,
+            "SELECT COUNT(*) FROM account_state WHERE last_poll_at IS NOT NULL",
+        )
+        .await
+            == 1
+    })
+    .await;
+    // An operator holds the write lock (as a long `sqlite3` session with BEGIN IMMEDIATE
+    // does) for 4 seconds while a scam arrives.
+    let mut conn = db.acquire().await.expect("connection");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *conn)
+        .await
+        .expect("lock");
+    let scam = env.sim.add_comment(&post, "bot", "forex");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let deleted_while_locked = env.sim.comment(&scam).is_some_and(|c| c.deleted);
+    sqlx::query("ROLLBACK")
+        .execute(&mut *conn)
+        .await
+        .expect("unlock");
+    drop(conn);
+    wait_for(
+        "the scam deleted once the lock is gone",
+        Duration::from_secs(20),
+        || async { env.sim.comment(&scam).is_some_and(|c| c.deleted) },
+    )
+    .await;
+    signal(&child, "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
+    assert!(
+        !deleted_while_locked,
+        "acted before the decision could be recorded"
+    );
+    let logs = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!logs.contains("database is locked"), "{logs}");
+    assert!(!logs.contains("ERROR"), "{logs}");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM decisions WHERE action = 'delete'"
+        )
+        .await,
+        1
+    );
+}

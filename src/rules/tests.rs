@@ -854,6 +854,8 @@ mod properties {
             // built from it are the same.
             prop_assert_eq!(&twice.folded, &once.folded);
             prop_assert_eq!(&twice.skeleton, &once.skeleton);
+            // The maps built later for evidence describe the same skeleton, char for char.
+            prop_assert_eq!(once.skel().len(), once.skeleton.chars().count());
         }
 
         #[test]
