@@ -132,8 +132,10 @@ async fn sigkill_at_random_moments_loses_no_decision_and_repeats_no_action() {
         env.sim.add_media(ACME),
         env.sim.add_media(GLOBEX),
     ];
-    // Every request takes a little while, so kills land mid-call too.
+    // Every request takes a little while, and a write's answer comes 250 ms after it took
+    // effect, so kills land mid-call, and mid-write with the outcome unknown to igmod.
     env.sim.set_delay(Duration::from_millis(30));
+    env.sim.set_write_delay(Duration::from_millis(250));
     let config = env.config(&accounts, "").path;
     let log = env.dir.path().join("igmod.log");
 

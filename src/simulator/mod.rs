@@ -374,6 +374,12 @@ impl Simulator {
     /// of each `\u{E000}`.
     pub const BROKEN_EMOJI: char = '\u{E000}';
 
+    /// Every write (POST, DELETE) takes effect at once but is answered this much later: a
+    /// crash in between leaves igmod not knowing whether it happened.
+    pub fn set_write_delay(&self, delay: std::time::Duration) {
+        lock(&self.world).write_delay = delay;
+    }
+
     /// Every answer from now on waits this long.
     pub fn set_delay(&self, delay: std::time::Duration) {
         lock(&self.world).delay = delay;
@@ -442,9 +448,17 @@ async fn handle(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let answer = lock(&world).handle(method.as_str(), uri.path(), &query, bearer.as_deref());
+    let (answer, write_delay) = {
+        let mut w = lock(&world);
+        let answer = w.handle(method.as_str(), uri.path(), &query, bearer.as_deref());
+        (answer, w.write_delay)
+    };
     if !answer.delay.is_zero() {
         tokio::time::sleep(answer.delay).await;
+    }
+    if method != Method::GET && !write_delay.is_zero() {
+        // The write has taken effect; its answer is still on the way.
+        tokio::time::sleep(write_delay).await;
     }
     let mut response = Response::builder().status(answer.status);
     if !answer.headers.iter().any(|(k, _)| *k == "content-type") {

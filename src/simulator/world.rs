@@ -114,6 +114,8 @@ pub struct World {
     pub allowance: u32,
     /// Every answer waits this long (a slow API).
     pub delay: std::time::Duration,
+    /// Writes are answered this long after they took effect.
+    pub write_delay: std::time::Duration,
     /// The Meta app's (id, secret), for `debug_token` and `fb_exchange_token`.
     pub app: Option<(String, String)>,
     /// Comments a person deletes just before igmod's hide or delete arrives.
