@@ -321,7 +321,17 @@ impl Budget {
                 .await?;
             self.observe_usage(call).await?;
             match result {
-                Ok(reply) => return Ok(reply),
+                Ok(reply) => {
+                    if !reply.call.odd.is_empty() {
+                        tracing::warn!(
+                            message = "answer had fields with unexpected values; used the rest",
+                            endpoint = %reply.call.endpoint,
+                            fields = %reply.call.odd.join(", "),
+                            fbtrace_id = reply.call.trace.as_deref().unwrap_or("-")
+                        );
+                    }
+                    return Ok(reply);
+                }
                 Err(e) => match e.kind {
                     ErrorKind::Transient if retry && attempt < self.retry.attempts => {
                         let delay = self.retry.delay(attempt);

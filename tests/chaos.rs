@@ -320,10 +320,12 @@ async fn under_20_percent_transient_faults_and_5_percent_garbage_every_comment_i
     let mut logged_twice = Vec::new();
     let mut unlogged: std::collections::BTreeMap<&str, u32> = Default::default();
     for (trace, kind, path) in &faults {
-        let lines: Vec<&str> = logs
-            .lines()
-            .filter(|l| l.contains(&format!("{trace})")) || l.contains(&format!("{trace} ")))
-            .collect();
+        // The trace id, not followed by another digit (FAULT1 is not FAULT12).
+        let names = |l: &str| {
+            l.match_indices(trace.as_str())
+                .any(|(at, t)| !l[at + t.len()..].starts_with(|c: char| c.is_ascii_digit()))
+        };
+        let lines: Vec<&str> = logs.lines().filter(|l| names(l)).collect();
         if lines.len() > 1 {
             logged_twice.push(format!("{trace} {kind} {path}: {lines:#?}"));
         }
@@ -338,7 +340,8 @@ async fn under_20_percent_transient_faults_and_5_percent_garbage_every_comment_i
                     "poll failed",
                     "action will be retried",
                     "refused",
-                    "cannot validate"
+                    "cannot validate",
+                    "used the rest"
                 ]
                 .iter()
                 .any(|did| line.contains(did)),
@@ -382,11 +385,7 @@ async fn under_20_percent_transient_faults_and_5_percent_garbage_every_comment_i
         assert!(
             matches!(
                 *kind,
-                "slow past timeout"
-                    | "connection cut"
-                    | "field missing"
-                    | "field null"
-                    | "field wrong type"
+                "slow past timeout" | "connection cut" | "field missing"
             ),
             "{n} faults of kind {kind} left no trace in the log"
         );
@@ -394,8 +393,8 @@ async fn under_20_percent_transient_faults_and_5_percent_garbage_every_comment_i
     println!(
         "figures: {total} comments ({moderated} to moderate) in {elapsed:.0} s, {requests} requests \
          ({rate:.1}/s); faults injected: {by_kind:?}; without a trace id in the log (timeouts and \
-         early cuts, counted by message; nulls in fields igmod can do without): {unlogged:?}; duplicate writes {duplicates}; writes repeated after a read-back \
-         {reconciled}"
+         early cuts, counted by message; a missing field igmod can do without): {unlogged:?}; duplicate writes \
+         {duplicates}; writes repeated after a read-back {reconciled}"
     );
 }
 

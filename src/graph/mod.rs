@@ -39,6 +39,9 @@ pub struct CallInfo {
     /// Meta's `x-fb-trace-id` response header: names the answer in a log line even when its
     /// body was not JSON.
     pub trace: Option<String>,
+    /// Fields of a successful answer that were null or of the wrong type (see
+    /// [`wire::odd_fields`]); the budget layer logs them.
+    pub odd: Vec<String>,
 }
 
 /// A successful call's value and what the call was.
@@ -129,6 +132,7 @@ impl Client {
                     status: None,
                     usage: Usage::default(),
                     trace: None,
+                    odd: Vec::new(),
                 }),
             })?;
         Ok(Client {
@@ -494,6 +498,7 @@ impl Client {
             status: None,
             usage: Usage::default(),
             trace: None,
+            odd: Vec::new(),
         };
         let mut request = self.http.request(method, url).query(query);
         if let Some(token) = bearer {
@@ -568,8 +573,12 @@ impl Client {
                 call: Box::new(call),
             });
         }
-        match serde_json::from_slice::<T>(&wire::repair_surrogates(&body)) {
-            Ok(value) => Ok(Reply { value, call }),
+        let body = wire::repair_surrogates(&body);
+        match serde_json::from_slice::<T>(&body) {
+            Ok(value) => {
+                call.odd = wire::odd_fields(&body);
+                Ok(Reply { value, call })
+            }
             Err(e) => Err(decode_error(call, &format!("malformed response body: {e}"))),
         }
     }
@@ -581,11 +590,16 @@ const INCOMPLETE: &str =
     "an item in the answer lacks its id, text, username or count; asking again";
 
 fn decode_error(call: CallInfo, message: &str) -> GraphError {
+    let message = if call.odd.is_empty() {
+        message.to_string()
+    } else {
+        format!("{message} ({})", call.odd.join(", "))
+    };
     GraphError {
         kind: ErrorKind::Transient,
         code: None,
         subcode: None,
-        message: error::scrub(message),
+        message: error::scrub(&message),
         fbtrace_id: call.trace.clone(),
         call: Box::new(call),
     }

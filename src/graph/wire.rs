@@ -60,8 +60,7 @@ pub struct Media {
 impl Media {
     /// Has what the poller needs: an id and a numeric comment count.
     pub fn complete(&self) -> bool {
-        self.id.clone().and_then(id_string).is_some()
-            && self.comments_count.as_ref().and_then(as_i64).is_some()
+        is_id(self.id.as_ref()) && self.comments_count.as_ref().and_then(as_i64).is_some()
     }
 
     pub fn into_domain(self) -> Option<DomainMedia> {
@@ -118,7 +117,7 @@ impl Comment {
                 .as_ref()
                 .and_then(|f| f.username.as_ref())
                 .is_some_and(Value::is_string);
-        self.id.clone().and_then(id_string).is_some()
+        is_id(self.id.as_ref())
             && self.text.as_ref().is_some_and(Value::is_string)
             && username
             && self
@@ -348,6 +347,12 @@ fn as_i64(v: &Value) -> Option<i64> {
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
+/// Meta's ids are numeric strings; a number where an id belongs is a corrupted answer (and a
+/// large one may have lost digits on the way).
+fn is_id(v: Option<&Value>) -> bool {
+    v.and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+}
+
 fn id_string(v: Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s),
@@ -361,6 +366,56 @@ fn text(v: Value) -> Option<String> {
         Value::String(s) => Some(s),
         _ => None,
     }
+}
+
+/// Fields of an answer whose value is null or of a type Meta never sends for them
+/// (`"text": 7`), as `key: what`. igmod reads what it can; these are logged, not silently
+/// defaulted.
+pub fn odd_fields(body: &[u8]) -> Vec<String> {
+    fn expected(key: &str) -> Option<&'static str> {
+        Some(match key {
+            "id" | "user_id" => "id",
+            "text" | "username" | "timestamp" | "media_product_type" | "permalink" | "after"
+            | "before" | "next" | "access_token" | "token_type" => "string",
+            "comments_count" | "like_count" | "expires_in" => "number",
+            "hidden" | "success" => "bool",
+            "from" | "replies" | "comments" | "paging" | "cursors" | "media" => "object",
+            "data" => "array",
+            _ => return None,
+        })
+    }
+    fn walk(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map {
+                    let fits = match expected(key) {
+                        None => true,
+                        Some("id") => v.is_string(),
+                        Some("string") => v.is_string(),
+                        Some("number") => as_i64(v).is_some(),
+                        Some("bool") => v.is_boolean(),
+                        Some("object") => v.is_object(),
+                        Some(_) => v.is_array(),
+                    };
+                    if !fits {
+                        let what = if v.is_null() { "null" } else { "wrong type" };
+                        let entry = format!("{key}: {what}");
+                        if !out.contains(&entry) {
+                            out.push(entry);
+                        }
+                    }
+                    walk(v, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(value) = serde_json::from_slice::<Value>(body) {
+        walk(&value, &mut out);
+    }
+    out
 }
 
 /// Replaces `\\u` escapes of unpaired UTF-16 surrogates with U+FFFD. Such escapes are valid
@@ -532,6 +587,26 @@ mod properties {
                 serde_json::from_slice(&repair_surrogates(body.as_bytes())).unwrap_or(Value::Null);
             assert_eq!(value["text"].as_str(), Some(text), "{body}");
         }
+    }
+
+    #[test]
+    fn nulls_and_wrong_types_are_named_by_key_never_by_value() {
+        let mut odd = odd_fields(
+            br#"{"data":[{"id":"1","text":"hi","username":null,"timestamp":7,"hidden":"no"}],
+                "paging":{"cursors":{"after":"QV"}},"error_subcode":null}"#,
+        );
+        odd.sort();
+        assert_eq!(
+            odd,
+            [
+                "hidden: wrong type",
+                "timestamp: wrong type",
+                "username: null"
+            ]
+        );
+        assert!(odd_fields(br#"{"data":[{"id":"17","comments_count":"3"}]}"#).is_empty());
+        assert_eq!(odd_fields(br#"{"data":[{"id":17}]}"#), ["id: wrong type"]);
+        assert!(odd_fields(b"not json").is_empty());
     }
 
     #[test]
