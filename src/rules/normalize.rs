@@ -98,6 +98,7 @@ impl Normalized {
             fold(&self.original, &mut folded, Some(&mut folded_map));
             let mut sink = Mapped {
                 map: &folded_map,
+                cursor: 0,
                 skeleton: String::with_capacity(self.skeleton.len()),
                 skel: Vec::with_capacity(folded_map.len()),
                 skel_index: Vec::with_capacity(self.skeleton.len() + 1),
@@ -383,16 +384,34 @@ impl SkelSink for Plain {
 
 struct Mapped<'a> {
     map: &'a [(u32, u32, u32)],
+    /// Where the last lookup ended: the skeleton visits folded chars in order.
+    cursor: usize,
     skeleton: String,
     skel: Vec<SkelChar>,
     skel_index: Vec<u32>,
 }
 
 impl Mapped<'_> {
-    /// The map entry of the folded char at byte `at`.
-    fn find(&self, at: usize) -> Option<&(u32, u32, u32)> {
-        let i = self.map.partition_point(|m| (m.0 as usize) < at);
-        self.map.get(i).filter(|m| m.0 as usize == at)
+    /// The map entry of the folded char at byte `at`. Lookups come in increasing order, so
+    /// a cursor walks the map once instead of a binary search per char.
+    fn find(&mut self, at: usize) -> Option<(u32, u32, u32)> {
+        if at == SPACE {
+            return None;
+        }
+        if self.map.get(self.cursor).is_some_and(|m| m.0 as usize > at) {
+            self.cursor = 0;
+        }
+        while self
+            .map
+            .get(self.cursor)
+            .is_some_and(|m| (m.0 as usize) < at)
+        {
+            self.cursor += 1;
+        }
+        self.map
+            .get(self.cursor)
+            .filter(|m| m.0 as usize == at)
+            .copied()
     }
 }
 
