@@ -513,7 +513,14 @@ fn token_refresh(path: &std::path::Path, account: String) -> ExitCode {
             println!("{account}: a Page token never expires; nothing to refresh");
             return Ok(());
         }
-        match igmod::tokens::maybe_refresh(&store, &budget, &client, a, app, &token, true).await? {
+        let cx = igmod::tokens::TokenCtx {
+            store: &store,
+            budget: &budget,
+            client: &client,
+            account: a,
+            app,
+        };
+        match igmod::tokens::maybe_refresh(cx, &token, true).await? {
             igmod::tokens::Refresh::Refreshed(_, days) => {
                 println!("{account}: token refreshed; it is valid for {days} days");
                 Ok(())

@@ -35,6 +35,17 @@ pub struct AccountCtx {
 }
 
 impl AccountCtx {
+    /// What the token functions need of this account.
+    pub fn tokens(&self) -> crate::tokens::TokenCtx<'_> {
+        crate::tokens::TokenCtx {
+            store: &self.store,
+            budget: &self.budget,
+            client: &self.client,
+            account: &self.config,
+            app: self.app.as_ref(),
+        }
+    }
+
     fn username(&self) -> Option<String> {
         self.username.lock().ok().and_then(|u| u.clone())
     }
@@ -119,17 +130,7 @@ impl PollError {
 #[tracing::instrument(name = "poll", skip_all)]
 pub async fn poll(ctx: &AccountCtx) -> Result<PollReport, PollError> {
     let token = crate::tokens::current(&ctx.store, &ctx.config).await?;
-    let token = match crate::tokens::maybe_refresh(
-        &ctx.store,
-        &ctx.budget,
-        &ctx.client,
-        &ctx.config,
-        ctx.app.as_ref(),
-        &token,
-        false,
-    )
-    .await?
-    {
+    let token = match crate::tokens::maybe_refresh(ctx.tokens(), &token, false).await? {
         crate::tokens::Refresh::Refreshed(new, _) => new,
         crate::tokens::Refresh::NotDue | crate::tokens::Refresh::Refused(_) => token,
     };

@@ -200,15 +200,7 @@ async fn validate_token(ctx: &AccountCtx) -> Option<String> {
         Ok(t) => t,
         Err(e) => return Some(format!("cannot load token: {e}")),
     };
-    let checked = crate::tokens::validate(
-        &ctx.store,
-        &ctx.budget,
-        &ctx.client,
-        &ctx.config,
-        ctx.app.as_ref(),
-        &token,
-    )
-    .await;
+    let checked = crate::tokens::validate(ctx.tokens(), &token).await;
     match checked {
         Ok(Ok(crate::tokens::Validation::Usable(username))) => {
             let learned = match &username {

@@ -224,6 +224,17 @@ pub fn app_credentials(
     })
 }
 
+/// What keeping one account's token alive works with.
+#[derive(Clone, Copy)]
+pub struct TokenCtx<'a> {
+    pub store: &'a crate::store::Store,
+    pub budget: &'a crate::budget::Budget,
+    pub client: &'a crate::graph::Client,
+    pub account: &'a crate::config::AccountConfig,
+    /// The Meta app (`[app]`), for Facebook Login.
+    pub app: Option<&'a crate::config::AppConfig>,
+}
+
 /// What a validation found.
 #[derive(Debug)]
 pub enum Validation {
@@ -239,19 +250,22 @@ pub enum Validation {
 /// configured Instagram account. A call that fails is returned as is: the caller decides
 /// (a dead token stops the account, anything else only logs).
 pub async fn validate(
-    store: &crate::store::Store,
-    budget: &crate::budget::Budget,
-    client: &crate::graph::Client,
-    account: &crate::config::AccountConfig,
-    app: Option<&crate::config::AppConfig>,
+    cx: TokenCtx<'_>,
     token: &SecretString,
 ) -> Result<Result<Validation, crate::budget::CallError>, crate::store::StoreError> {
+    let TokenCtx {
+        store,
+        budget,
+        client,
+        account,
+        app,
+    } = cx;
     use crate::budget::CallKind::Read;
     use crate::config::Login;
     if account.login == Login::Facebook
         && let Some(app) = app
     {
-        match introspect(store, budget, client, account, app, token).await? {
+        match introspect(cx, app, token).await? {
             Ok(Some(unusable)) => return Ok(Ok(Validation::Unusable(unusable))),
             Ok(None) => {}
             Err(e) => return Ok(Err(e)),
@@ -283,13 +297,17 @@ pub async fn validate(
 /// App credentials Meta refuses are logged and skipped (the plain check still runs): they
 /// say nothing about the account's token.
 async fn introspect(
-    store: &crate::store::Store,
-    budget: &crate::budget::Budget,
-    client: &crate::graph::Client,
-    account: &crate::config::AccountConfig,
+    cx: TokenCtx<'_>,
     app: &crate::config::AppConfig,
     token: &SecretString,
 ) -> Result<Result<Option<String>, crate::budget::CallError>, crate::store::StoreError> {
+    let TokenCtx {
+        store,
+        budget,
+        client,
+        account,
+        ..
+    } = cx;
     use crate::budget::{CallError, CallKind::Read};
     let creds = match app_credentials(app) {
         Ok(c) => c,
@@ -408,14 +426,17 @@ fn warn_near_end(what: &str, days_left: f64, account: &crate::config::AccountCon
 /// token and its expiry are persisted before anyone uses them. A refused attempt is retried a
 /// day later, never in a loop.
 pub async fn maybe_refresh(
-    store: &crate::store::Store,
-    budget: &crate::budget::Budget,
-    client: &crate::graph::Client,
-    account: &crate::config::AccountConfig,
-    app: Option<&crate::config::AppConfig>,
+    cx: TokenCtx<'_>,
     token: &SecretString,
     force: bool,
 ) -> Result<Refresh, crate::store::StoreError> {
+    let TokenCtx {
+        store,
+        budget,
+        client,
+        account,
+        app,
+    } = cx;
     use crate::config::Login;
     use chrono::Utc;
     let now = Utc::now();

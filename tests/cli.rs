@@ -250,32 +250,12 @@ async fn the_binary_moderates_stops_cleanly_on_sigterm_and_resumes_without_repea
         !log.contains("access_token"),
         "a paging URL leaked into the log"
     );
-    let tables: Vec<(String,)> = sqlx::query_as(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\'",
-    )
-    .fetch_all(&db)
-    .await
-    .expect("tables");
-    let mut holders = Vec::new();
-    for (table,) in &tables {
-        let columns: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT name FROM pragma_table_info('{table}')"
-        )))
-        .fetch_all(&db)
-        .await
-        .expect("columns");
-        for (column,) in &columns {
-            let hits = count(
-                &db,
-                &format!("SELECT COUNT(*) FROM \"{table}\" WHERE CAST(\"{column}\" AS TEXT) LIKE '%{token}%'"),
-            )
-            .await;
-            if hits > 0 {
-                holders.push(format!("{table}.{column}"));
-            }
-        }
-    }
-    assert_eq!(holders, ["tokens.token"], "where tokens are stored");
+    let holders = common::secret_holders(&db, std::slice::from_ref(&token)).await;
+    assert_eq!(
+        holders,
+        [format!("tokens.token: {token}")],
+        "where tokens are stored"
+    );
     db.close().await;
 }
 

@@ -519,33 +519,7 @@ async fn no_token_or_app_secret_leaks_through_refreshes_a_190_transient_errors_a
     }
     // The database: refreshed tokens in tokens.token, nothing anywhere else; never the app
     // secret or the dead token.
-    let tables: Vec<(String,)> = sqlx::query_as(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\'",
-    )
-    .fetch_all(&db)
-    .await
-    .expect("tables");
-    let mut holders = Vec::new();
-    for (table,) in &tables {
-        let columns: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT name FROM pragma_table_info('{table}')"
-        )))
-        .fetch_all(&db)
-        .await
-        .expect("columns");
-        for (column,) in &columns {
-            for secret in &secrets {
-                let hits = count(
-                    &db,
-                    &format!("SELECT COUNT(*) FROM \"{table}\" WHERE CAST(\"{column}\" AS TEXT) LIKE '%{secret}%'"),
-                )
-                .await;
-                if hits > 0 {
-                    holders.push(format!("{table}.{column}: {secret}"));
-                }
-            }
-        }
-    }
+    let holders = common::secret_holders(&db, &secrets).await;
     assert_eq!(
         holders,
         [

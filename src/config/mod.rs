@@ -545,9 +545,14 @@ impl Validator {
                 }
             }
             (Some(env), Some(_)) => {
+                let short = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
                 self.problem(
                     &env.span(),
-                    format!("{env_key}: set either {env_key} or {file_key}, not both"),
+                    format!(
+                        "{env_key}: set either {} or {}, not both",
+                        short(env_key),
+                        short(file_key)
+                    ),
                 );
                 None
             }
@@ -660,47 +665,14 @@ impl Validator {
                 format!("accounts.ig_user_id: {id:?} must be a numeric id in a string"),
             );
         }
-        let token = match (raw.token_env, raw.token_file) {
-            (Some(env), None) => {
-                let var = env.get_ref();
-                match std::env::var(var) {
-                    Ok(v) if !v.trim().is_empty() => Some(TokenSource::Env(var.clone())),
-                    _ => {
-                        self.problem(
-                            &env.span(),
-                            format!(
-                                "accounts.token_env: environment variable {var} is not set or empty"
-                            ),
-                        );
-                        None
-                    }
-                }
-            }
-            (None, Some(file)) => {
-                let path = crate::tokens::resolve_token_path(self.path(), file.get_ref());
-                match crate::tokens::read_token_file(&path) {
-                    Ok(_) => Some(TokenSource::File(path)),
-                    Err(e) => {
-                        self.problem(&file.span(), format!("accounts.token_file: {e}"));
-                        None
-                    }
-                }
-            }
-            (Some(env), Some(_)) => {
-                self.problem(
-                    &env.span(),
-                    "accounts.token_env: set either token_env or token_file, not both".into(),
-                );
-                None
-            }
-            (None, None) => {
-                self.problem(
-                    &raw.name.span(),
-                    format!("accounts: account {name:?} needs token_env or token_file"),
-                );
-                None
-            }
-        };
+        let token = self.secret_source(
+            "accounts.token_env",
+            "accounts.token_file",
+            raw.token_env,
+            raw.token_file,
+            &raw.name.span(),
+            &format!("accounts: account {name:?} needs token_env or token_file"),
+        );
         let schedule = match (raw.poll_interval, raw.poll_cron) {
             (Some(every), None) => match self.duration("accounts.poll_interval", &every) {
                 Some(d) if d < Duration::from_secs(1) => {

@@ -237,23 +237,13 @@ static TABLE: LazyLock<Box<[u32]>> = LazyLock::new(|| {
                 }
                 n += 1;
             });
-            let mut entry = match (n, out[0]) {
+            let entry = match (n, out[0]) {
                 _ if hangul => u,
                 (0, _) => DROP,
                 (1, Some(f)) => f as u32,
                 _ => SLOW,
             };
-            for (yes, flag) in [
-                (c.is_alphanumeric(), ALNUM),
-                (c.is_alphabetic(), ALPHA),
-                (c.is_uppercase(), UPPER),
-                (c.is_lowercase(), LOWER),
-            ] {
-                if yes {
-                    entry |= flag;
-                }
-            }
-            entry
+            entry | unicode_classes(c)
         })
         .collect()
 });
@@ -307,6 +297,11 @@ fn classes_non_ascii(c: char) -> u32 {
     if is_pictograph(c) {
         return 0;
     }
+    unicode_classes(c)
+}
+
+/// The class bits from the Unicode tables (the slow way, behind the table).
+fn unicode_classes(c: char) -> u32 {
     let mut f = 0;
     for (yes, flag) in [
         (c.is_alphanumeric(), ALNUM),

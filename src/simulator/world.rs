@@ -155,13 +155,7 @@ impl World {
     /// dead token, as Meta answers.
     fn debug_token(&self, query: &HashMap<String, String>) -> Answer {
         if !self.app_token_ok(query) {
-            return error(
-                400,
-                190,
-                None,
-                "Invalid OAuth access token - Cannot parse access token",
-                false,
-            );
+            return bad_token();
         }
         let input = query.get("input_token").map(String::as_str).unwrap_or("");
         let Some(account) = self.account_by_token(input) else {
@@ -318,13 +312,7 @@ impl World {
             _ => {}
         }
         let Some(account) = account else {
-            return error(
-                400,
-                190,
-                None,
-                "Invalid OAuth access token - Cannot parse access token",
-                false,
-            );
+            return bad_token();
         };
         if let Some(sub) = account.token_dead {
             return error(
@@ -804,6 +792,16 @@ fn ok(body: Value) -> Answer {
         body: body.to_string(),
         ..Answer::default()
     }
+}
+
+fn bad_token() -> Answer {
+    error(
+        400,
+        190,
+        None,
+        "Invalid OAuth access token - Cannot parse access token",
+        false,
+    )
 }
 
 fn gone(id: &str) -> Answer {

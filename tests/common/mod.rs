@@ -221,3 +221,34 @@ pub async fn text(pool: &SqlitePool, sql: &str) -> Option<String> {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
         .flatten()
 }
+
+/// `table.column` for every column of every igmod table holding one of `secrets`, as
+/// `table.column: secret`, in table order.
+pub async fn secret_holders(pool: &SqlitePool, secrets: &[String]) -> Vec<String> {
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\'",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("tables");
+    let mut holders = Vec::new();
+    for (table,) in &tables {
+        let columns: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT name FROM pragma_table_info('{table}')"
+        )))
+        .fetch_all(pool)
+        .await
+        .expect("columns");
+        for (column,) in &columns {
+            for secret in secrets {
+                let sql = format!(
+                    "SELECT COUNT(*) FROM \"{table}\" WHERE CAST(\"{column}\" AS TEXT) LIKE '%{secret}%'"
+                );
+                if count(pool, &sql).await > 0 {
+                    holders.push(format!("{table}.{column}: {secret}"));
+                }
+            }
+        }
+    }
+    holders
+}
