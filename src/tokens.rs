@@ -253,17 +253,10 @@ pub async fn validate(
     cx: TokenCtx<'_>,
     token: &SecretString,
 ) -> Result<Result<Validation, crate::budget::CallError>, crate::store::StoreError> {
-    let TokenCtx {
-        store,
-        budget,
-        client,
-        account,
-        app,
-    } = cx;
     use crate::budget::CallKind::Read;
     use crate::config::Login;
-    if account.login == Login::Facebook
-        && let Some(app) = app
+    if cx.account.login == Login::Facebook
+        && let Some(app) = cx.app
     {
         match introspect(cx, app, token).await? {
             Ok(Some(unusable)) => return Ok(Ok(Validation::Unusable(unusable))),
@@ -271,11 +264,11 @@ pub async fn validate(
             Err(e) => return Ok(Err(e)),
         }
     }
-    let who = match account.login {
-        Login::Instagram => budget.call(Read, || client.me(token)).await,
+    let who = match cx.account.login {
+        Login::Instagram => cx.budget.call(Read, || cx.client.me(token)).await,
         Login::Facebook => {
-            budget
-                .call(Read, || client.ig_account(token, &account.ig_user_id))
+            cx.budget
+                .call(Read, || cx.client.ig_account(token, &cx.account.ig_user_id))
                 .await
         }
     };
@@ -283,13 +276,13 @@ pub async fn validate(
         Ok(reply) => reply.value,
         Err(e) => return Ok(Err(e)),
     };
-    if id != account.ig_user_id {
+    if id != cx.account.ig_user_id {
         return Ok(Ok(Validation::Unusable(format!(
             "the token belongs to Instagram user {id}, but the account is configured with ig_user_id {}",
-            account.ig_user_id
+            cx.account.ig_user_id
         ))));
     }
-    store.token_validated(&account.name).await?;
+    cx.store.token_validated(&cx.account.name).await?;
     Ok(Ok(Validation::Usable(username)))
 }
 
