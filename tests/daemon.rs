@@ -132,27 +132,20 @@ async fn moderates_scam_profanity_links_and_replies_and_leaves_the_rest() {
             "SELECT rule || ': ' || action || ': ' || reason FROM decisions WHERE comment_id = '{id}'"
         )
     };
-    assert_eq!(
-        text(&db, &reason(&scam)).await.as_deref(),
-        Some("scam: delete: word \"forex\"")
-    );
-    assert_eq!(
-        text(&db, &reason(&rude)).await.as_deref(),
-        Some("profanity: hide: word \"idiot\"")
-    );
-    assert_eq!(
-        text(&db, &reason(&link)).await.as_deref(),
-        Some("links: hide: link \"spamfollowers.biz\"")
-    );
-    assert_eq!(
-        text(&db, &reason(&rude_reply)).await.as_deref(),
-        Some("profanity: hide: word \"scumbag\"")
-    );
-    assert_eq!(
-        text(&db, &reason(&trusted)).await.as_deref(),
-        Some("trusted: approve: username \"acme_support\" matches \"acme_support\"")
-    );
-    assert_eq!(text(&db, &reason(&friendly)).await, None);
+    let expected = [
+        (&scam, Some("scam: delete: word \"forex\"")),
+        (&rude, Some("profanity: hide: word \"idiot\"")),
+        (&link, Some("links: hide: link \"spamfollowers.biz\"")),
+        (&rude_reply, Some("profanity: hide: word \"scumbag\"")),
+        (
+            &trusted,
+            Some("trusted: approve: username \"acme_support\" matches \"acme_support\""),
+        ),
+        (&friendly, None),
+    ];
+    for (id, decision) in expected {
+        assert_eq!(text(&db, &reason(id)).await.as_deref(), decision, "{id}");
+    }
     assert_eq!(
         text(
             &db,
@@ -707,30 +700,18 @@ async fn every_kind_of_action_and_context_condition_works_through_the_daemon() {
             "SELECT rule || '/' || action || '/' || dry_run FROM decisions WHERE comment_id = '{id}'"
         )
     };
-    assert_eq!(
-        text(&db, &rule_of(&wave[2])).await.as_deref(),
-        Some("wave/hide/0")
-    );
-    assert_eq!(
-        text(&db, &rule_of(&fake)).await.as_deref(),
-        Some("lookalike/hide/0")
-    );
-    assert_eq!(
-        text(&db, &rule_of(&staff)).await.as_deref(),
-        Some("staff/approve/0")
-    );
-    assert_eq!(text(&db, &rule_of(&wa_innocent)).await, None);
-    assert_eq!(
-        text(&db, &rule_of(&refund_reply)).await,
-        None,
-        "is_reply = false"
-    );
-    assert_eq!(text(&db, &rule_of(&cringe)).await, None, "not a reel");
-    assert_eq!(
-        text(&db, &rule_of(&shout)).await.as_deref(),
-        Some("trial-caps/hide/1"),
-        "per-rule dry run"
-    );
+    let expected = [
+        (&wave[2], Some("wave/hide/0"), "the third user of a wave"),
+        (&fake, Some("lookalike/hide/0"), "impersonation"),
+        (&staff, Some("staff/approve/0"), "approve"),
+        (&wa_innocent, None, "whatsapp mentioned without a number"),
+        (&refund_reply, None, "is_reply = false"),
+        (&cringe, None, "not a reel"),
+        (&shout, Some("trial-caps/hide/1"), "per-rule dry run"),
+    ];
+    for (id, decision, why) in expected {
+        assert_eq!(text(&db, &rule_of(id)).await.as_deref(), decision, "{why}");
+    }
     assert!(!hidden(&env, &shout));
     assert_eq!(
         count(
