@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ACME, Env, GLOBEX, count, wait_for};
+use common::{ACME, Env, GLOBEX, count, spawn_daemon, wait_for};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -17,22 +16,6 @@ fn seed() -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(rand::random)
-}
-
-fn spawn(config: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_igmod"))
-        .env_remove("RUST_LOG")
-        .args(["run", "-c"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn igmod")
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -154,7 +137,7 @@ async fn sigkill_at_random_moments_loses_no_decision_and_repeats_no_action() {
     let kills = 24;
     let started = Instant::now();
     for i in 1..=kills {
-        let child = spawn(&config, &log);
+        let child = spawn_daemon(&config, Some(&log));
         let after = Duration::from_millis(rng.random_range(150..1600));
         let alive = Instant::now();
         while alive.elapsed() < after {
@@ -173,7 +156,7 @@ async fn sigkill_at_random_moments_loses_no_decision_and_repeats_no_action() {
     }
 
     // One last clean run finishes whatever the kills interrupted.
-    let child = spawn(&config, &log);
+    let child = spawn_daemon(&config, Some(&log));
     let db = env.pool().await;
     let total = expected.len() as i64;
     wait_for(
@@ -271,7 +254,7 @@ async fn under_20_percent_transient_faults_and_5_percent_garbage_every_comment_i
     env.sim
         .inject_faults(seed, 0.20, 0.05, Duration::from_millis(1500));
     let log = env.dir.path().join("igmod.log");
-    let mut child = spawn(&config, &log);
+    let mut child = spawn_daemon(&config, Some(&log));
     let started = Instant::now();
     for i in 0..250 {
         let (text, expect) = TEXTS[rng.random_range(0..TEXTS.len())];
@@ -409,7 +392,7 @@ async fn a_comment_deleted_between_listing_and_action_is_closed_as_gone_once() {
     env.sim.vanish_before_action(&rude);
     let config = env.config(&accounts, "").path;
     let log = env.dir.path().join("igmod.log");
-    let child = spawn(&config, &log);
+    let child = spawn_daemon(&config, Some(&log));
     let db = env.pool().await;
     wait_for("both actions closed", Duration::from_secs(20), || async {
         count(&db, "SELECT COUNT(*) FROM actions WHERE status = 'done'").await == 2
@@ -550,7 +533,7 @@ async fn a_database_locked_by_an_operator_makes_igmod_wait_not_fail() {
     let post = env.sim.add_media(ACME);
     let config = env.config(&accounts, "").path;
     let log = env.dir.path().join("igmod.log");
-    let child = spawn(&config, &log);
+    let child = spawn_daemon(&config, Some(&log));
     let db = env.pool().await;
     wait_for("first poll", Duration::from_secs(20), || async {
         count(

@@ -189,21 +189,7 @@ async fn the_binary_moderates_stops_cleanly_on_sigterm_and_resumes_without_repea
     let config = env.write_config(&accounts, "");
     let logs = env.dir.path().join("stderr.log");
 
-    let start = || {
-        igmod()
-            .args(["run", "-c"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&logs)
-                    .expect("log"),
-            )
-            .spawn()
-            .expect("spawn")
-    };
+    let start = || common::spawn_daemon(&config, Some(&logs));
     let mut child = start();
     wait_for("first actions", T, || async {
         env.sim.comment(&scam).is_some_and(|c| c.deleted)
@@ -639,13 +625,7 @@ async fn sighup_adds_and_removes_accounts_and_a_broken_config_keeps_the_old_one(
     let globex_scam = env.sim.add_comment(&globex_post, "bot", "forex");
     let config = env.write_config(&acme, "");
     let logs = env.dir.path().join("stderr.log");
-    let mut child = igmod()
-        .args(["run", "-c"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&logs).expect("log"))
-        .spawn()
-        .expect("spawn");
+    let mut child = common::spawn_daemon(&config, Some(&logs));
     wait_for("acme polled", T, || async { env.sim.calls_for(ACME) >= 2 }).await;
     assert_eq!(env.sim.calls_for(common::GLOBEX), 0);
 
@@ -799,13 +779,7 @@ async fn log_files_are_named_by_day_and_capped_at_log_keep() {
         &accounts,
         &format!("log_dir = \"{}\"\nlog_keep = 3", log_dir.display()),
     );
-    let mut child = igmod()
-        .args(["run", "-c"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = common::spawn_daemon(&config, None);
     wait_for("a poll", T, || async { env.sim.calls_for(ACME) >= 1 }).await;
     kill(child.id(), "-TERM");
     let status = tokio::task::spawn_blocking(move || child.wait())
@@ -838,13 +812,7 @@ async fn sigterm_during_a_poll_lets_it_finish_and_exits_0() {
     let scam = env.sim.add_comment(&post, "bot", "forex");
     env.sim.set_delay(Duration::from_millis(700));
     let config = env.write_config(&accounts, "");
-    let mut child = igmod()
-        .args(["run", "-c"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = common::spawn_daemon(&config, None);
     // The media list has been answered (after /me and the token refresh): the poll is under way.
     let media = format!("/v25.0/{ACME}/media");
     wait_for("poll under way", T, || async {
@@ -883,13 +851,7 @@ async fn a_reload_changes_the_log_level_format_and_destination() {
     env.write_config(&accounts, "log_level = \"warn\"");
     let config = env.dir.path().join("config.toml");
     let logs = env.dir.path().join("stderr.log");
-    let mut child = igmod()
-        .args(["run", "-c"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&logs).expect("log"))
-        .spawn()
-        .expect("spawn");
+    let mut child = common::spawn_daemon(&config, Some(&logs));
     wait_for("three polls", T, || async { env.sim.calls_for(ACME) >= 3 }).await;
     let quiet = std::fs::read_to_string(&logs).expect("log");
     assert!(
@@ -947,13 +909,7 @@ async fn after_a_dead_token_a_new_token_and_a_reload_bring_the_account_back() {
     env.sim.kill_token(ACME, 463);
     env.config(&accounts, ""); // also creates the database, so the test can read it
     let config = env.dir.path().join("config.toml");
-    let mut child = igmod()
-        .args(["run", "-c"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = common::spawn_daemon(&config, None);
     let db = env.pool().await;
     wait_for("token marked invalid", T, || async {
         count(&db, "SELECT COUNT(*) FROM tokens WHERE status = 'invalid'").await == 1

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use igmod::config::{self, Config};
@@ -251,4 +251,27 @@ pub async fn secret_holders(pool: &SqlitePool, secrets: &[String]) -> Vec<String
         }
     }
     holders
+}
+
+/// Starts the real `igmod run -c config`, its stderr appended to `stderr` (or dropped), its
+/// stdout dropped.
+pub fn spawn_daemon(config: &Path, stderr: Option<&Path>) -> std::process::Child {
+    let stderr = match stderr {
+        Some(path) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map(std::process::Stdio::from)
+            .expect("log file"),
+        None => std::process::Stdio::null(),
+    };
+    std::process::Command::new(env!("CARGO_BIN_EXE_igmod"))
+        .env_remove("IGMOD_CONFIG")
+        .env_remove("RUST_LOG")
+        .args(["run", "-c"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn igmod")
 }
