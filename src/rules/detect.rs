@@ -154,6 +154,9 @@ pub fn contact(n: &Normalized, kind: ContactKind) -> Option<(String, Option<Rang
     static TG_WORDS: OnceLock<Words> = OnceLock::new();
     let skeleton_word = |cell: &'static OnceLock<Words>, words: &[&'static str]| {
         let words = cell.get_or_init(|| Words::new(words));
+        if !words.maybe_in(&n.skeleton) {
+            return None;
+        }
         let ac = words.ac.as_ref()?;
         ac.find_overlapping_iter(&n.skeleton).find_map(|m| {
             let (w, p) = words.patterns.get(m.pattern().as_usize())?;
@@ -196,13 +199,35 @@ pub fn contact(n: &Normalized, kind: ContactKind) -> Option<(String, Option<Rang
 struct Words {
     patterns: Vec<(&'static str, Pattern)>,
     ac: Option<aho_corasick::AhoCorasick>,
+    /// The last three bytes of each pattern: a skeleton holding none of them cannot match,
+    /// and most comments are ruled out by a few vectorised substring searches.
+    tails: Vec<Vec<u8>>,
 }
 
 impl Words {
     fn new(words: &[&'static str]) -> Words {
         let patterns: Vec<_> = words.iter().map(|w| (*w, Pattern::new(w))).collect();
         let ac = aho_corasick::AhoCorasick::new(patterns.iter().map(|(_, p)| &p.skeleton)).ok();
-        Words { patterns, ac }
+        let mut tails: Vec<Vec<u8>> = patterns
+            .iter()
+            .map(|(_, p)| {
+                let b = p.skeleton.as_bytes();
+                b[b.len().saturating_sub(3)..].to_vec()
+            })
+            .collect();
+        tails.sort();
+        tails.dedup();
+        Words {
+            patterns,
+            ac,
+            tails,
+        }
+    }
+
+    fn maybe_in(&self, skeleton: &str) -> bool {
+        self.tails
+            .iter()
+            .any(|t| memchr::memmem::find(skeleton.as_bytes(), t).is_some())
     }
 }
 
