@@ -214,7 +214,8 @@ impl Client {
         app: &AppCredentials,
         token: &SecretString,
     ) -> Result<Reply<wire::TokenInfo>, GraphError> {
-        let app_token = format!("{}|{}", app.id, app.secret.expose_secret());
+        // The app token is as secret as the app secret it contains.
+        let app_token = SecretString::from(format!("{}|{}", app.id, app.secret.expose_secret()));
         let reply = self
             .send_to::<wire::DebugToken>(
                 Method::GET,
@@ -223,7 +224,7 @@ impl Client {
                 format!("{}/debug_token", self.prefix),
                 &[
                     ("input_token", token.expose_secret()),
-                    ("access_token", &app_token),
+                    ("access_token", app_token.expose_secret()),
                 ],
             )
             .await?;
