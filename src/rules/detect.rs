@@ -54,7 +54,15 @@ pub fn links(n: &Normalized) -> Vec<Link> {
 }
 
 fn find_links(text: &str, mut found: impl FnMut(String, Range<usize>)) {
-    if !text.contains('.') {
+    // A bare host needs a dot with a letter or digit after it ("..." and "end." do not
+    // count); a link with a scheme counts whatever its host.
+    let dotted = memchr::memchr_iter(b'.', text.as_bytes()).any(|at| {
+        text[at + 1..]
+            .chars()
+            .next()
+            .is_some_and(char::is_alphanumeric)
+    });
+    if !dotted && !(text.contains('.') && text.contains("://")) {
         return;
     }
     let mut finder = linkify::LinkFinder::new();
@@ -332,6 +340,13 @@ pub fn username_skeleton(name: &str) -> String {
         .collect();
     let skeleton =
         ascii_word_skeleton(&stripped).unwrap_or_else(|| Normalized::new(&stripped).skeleton);
+    if skeleton.bytes().all(|b| b.is_ascii_alphanumeric())
+        && !skeleton.contains("rn")
+        && !skeleton.contains("vv")
+    {
+        // Already letters and digits, runs collapsed, nothing below to fold.
+        return skeleton;
+    }
     // Multi-letter look-alikes: `rn` reads as `m`, `vv` as `w`.
     let joined: String = skeleton.chars().filter(|c| c.is_alphanumeric()).collect();
     let joined = joined.replace("rn", "m").replace("vv", "w");
@@ -442,6 +457,9 @@ mod tests {
             ("node.js and e.g. this", &[]),
             ("i.e. nothing", &[]),
             ("3.14 is pi", &[]),
+            ("the end... really.", &[]),
+            // With a scheme any host counts, even one cut short before its TLD.
+            ("open https://intranet. now", &["intranet"]),
             ("polka dot dress", &[]),
             // An e-mail address is a contact, not a link.
             ("mail me a@b.com", &[]),
@@ -505,6 +523,21 @@ mod tests {
         assert_eq!(caps_ratio("OK"), None);
     }
 
+    /// `username_skeleton` without its shortcuts: the whole pipeline, every time.
+    fn username_skeleton_the_long_way(name: &str) -> String {
+        let n = Normalized::new(&name.replace(['_', '.', '-'], ""));
+        let joined: String = n.skeleton.chars().filter(|c| c.is_alphanumeric()).collect();
+        let joined = joined.replace("rn", "m").replace("vv", "w");
+        let mut out = String::new();
+        for c in joined.chars() {
+            let c = fold_confusable(c);
+            if !out.ends_with(c) {
+                out.push(c);
+            }
+        }
+        out
+    }
+
     proptest::proptest! {
         #[test]
         fn ascii_usernames_take_a_shortcut_to_the_same_skeleton(word in "[a-zA-Z0-9]{1,16}") {
@@ -512,6 +545,11 @@ mod tests {
                 ascii_word_skeleton(&word),
                 Some(Normalized::new(&word).skeleton)
             );
+        }
+
+        #[test]
+        fn username_skeletons_match_the_long_way(name in "[a-zA-Z0-9_.\\-]{0,16}|\\PC{0,12}") {
+            proptest::prop_assert_eq!(username_skeleton(&name), username_skeleton_the_long_way(&name));
         }
     }
 
