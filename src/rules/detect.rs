@@ -62,7 +62,8 @@ fn find_links(text: &str, mut found: impl FnMut(String, Range<usize>)) {
             .next()
             .is_some_and(char::is_alphanumeric)
     });
-    if !dotted && !(text.contains('.') && text.contains("://")) {
+    let schemed = text.contains('.') && text.contains("://");
+    if !(dotted || schemed) {
         return;
     }
     let mut finder = linkify::LinkFinder::new();
