@@ -51,6 +51,24 @@ pub struct Reply<T> {
     pub call: CallInfo,
 }
 
+impl<T> Reply<T> {
+    /// The wire value turned into its domain form, or a decode error saying what was
+    /// `missing` (retried like any malformed answer).
+    fn convert<U>(
+        self,
+        f: impl FnOnce(T) -> Option<U>,
+        missing: &str,
+    ) -> Result<Reply<U>, GraphError> {
+        match f(self.value) {
+            Some(value) => Ok(Reply {
+                value,
+                call: self.call,
+            }),
+            None => Err(decode_error(self.call, missing)),
+        }
+    }
+}
+
 /// A post, as far as moderation cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Media {
@@ -199,13 +217,7 @@ impl Client {
                 ],
             )
             .await?;
-        match reply.value.into_domain() {
-            Some(v) => Ok(Reply {
-                value: v,
-                call: reply.call,
-            }),
-            None => Err(decode_error(reply.call, "refresh answered without a token")),
-        }
+        reply.convert(|v| v.into_domain(), "refresh answered without a token")
     }
 
     /// Facebook Login: what Meta knows about a token (`debug_token`, with the app token).
@@ -228,16 +240,7 @@ impl Client {
                 ],
             )
             .await?;
-        match reply.value.into_domain() {
-            Some(v) => Ok(Reply {
-                value: v,
-                call: reply.call,
-            }),
-            None => Err(decode_error(
-                reply.call,
-                "debug_token answered without data",
-            )),
-        }
+        reply.convert(|v| v.into_domain(), "debug_token answered without data")
     }
 
     /// Facebook Login: exchanges a user token for a long-lived one (`fb_exchange_token`).
@@ -261,16 +264,10 @@ impl Client {
                 ],
             )
             .await?;
-        match reply.value.into_exchanged() {
-            Some(v) => Ok(Reply {
-                value: v,
-                call: reply.call,
-            }),
-            None => Err(decode_error(
-                reply.call,
-                "token exchange answered without a token",
-            )),
-        }
+        reply.convert(
+            |v| v.into_exchanged(),
+            "token exchange answered without a token",
+        )
     }
 
     /// Facebook Login: whether the token can see the Instagram account, and its username.
@@ -287,16 +284,7 @@ impl Client {
                 &[("fields", "id,username")],
             )
             .await?;
-        match reply.value.into_domain() {
-            Some(me) => Ok(Reply {
-                value: me,
-                call: reply.call,
-            }),
-            None => Err(decode_error(
-                reply.call,
-                "the account answered without an id",
-            )),
-        }
+        reply.convert(|v| v.into_domain(), "the account answered without an id")
     }
 
     /// Who the token belongs to (Instagram Login): `(user_id, username)`.
@@ -307,13 +295,7 @@ impl Client {
         let reply = self
             .send::<wire::Me>(Method::GET, token, "/me", &[("fields", "user_id,username")])
             .await?;
-        match reply.value.into_domain() {
-            Some(me) => Ok(Reply {
-                value: me,
-                call: reply.call,
-            }),
-            None => Err(decode_error(reply.call, "/me answered without a user id")),
-        }
+        reply.convert(|v| v.into_domain(), "/me answered without a user id")
     }
 
     /// One page of a media's top-level comments (newest first), replies inline.
@@ -404,13 +386,10 @@ impl Client {
                 &[("fields", COMMENT_FIELDS)],
             )
             .await?;
-        match reply.value.into_thread() {
-            Some(t) => Ok(Reply {
-                value: t.comment,
-                call: reply.call,
-            }),
-            None => Err(decode_error(reply.call, "comment without an id")),
-        }
+        reply.convert(
+            |v| v.into_thread().map(|t| t.comment),
+            "comment without an id",
+        )
     }
 
     /// Hides (or unhides) a comment.

@@ -191,15 +191,10 @@ pub struct Refreshed {
 }
 
 impl Refreshed {
+    /// A refreshed Instagram token: without `expires_in`, the documented 60 days.
     pub fn into_domain(self) -> Option<(secrecy::SecretString, u64)> {
-        let token = self.access_token.filter(|t| !t.is_empty())?;
-        let expires_in = self
-            .expires_in
-            .as_ref()
-            .and_then(as_i64)
-            .and_then(|s| u64::try_from(s).ok())
-            .unwrap_or(60 * 86_400);
-        Some((secrecy::SecretString::from(token), expires_in))
+        self.into_exchanged()
+            .map(|(token, expires_in)| (token, expires_in.unwrap_or(60 * 86_400)))
     }
 }
 
