@@ -4,10 +4,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ACME, Env, GLOBEX, count, spawn_daemon, wait_for};
+use common::{ACME, Env, GLOBEX, count, kill, spawn_daemon, wait_exit, wait_for};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -16,20 +16,6 @@ fn seed() -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(rand::random)
-}
-
-fn signal(child: &Child, sig: &str) {
-    let _ = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status();
-}
-
-async fn wait_exit(mut child: Child) -> Option<i32> {
-    tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .and_then(|s| s.code())
 }
 
 /// What a comment should come to.
@@ -147,7 +133,7 @@ async fn sigkill_at_random_moments_loses_no_decision_and_repeats_no_action() {
                 .min(after.saturating_sub(alive.elapsed()).as_millis() as u64);
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
-        signal(&child, "-KILL");
+        kill(child.id(), "-KILL");
         let code = wait_exit(child).await;
         println!(
             "kill {i:2}: SIGKILL after {:4} ms (exit {code:?})",
@@ -168,7 +154,7 @@ async fn sigkill_at_random_moments_loses_no_decision_and_repeats_no_action() {
         },
     )
     .await;
-    signal(&child, "-TERM");
+    kill(child.id(), "-TERM");
     assert_eq!(wait_exit(child).await, Some(0));
 
     // Exactly once in the database: every comment recorded once, one decision for each that
@@ -279,7 +265,7 @@ async fn under_20_percent_transient_faults_and_5_percent_garbage_every_comment_i
         "the daemon exited under faults"
     );
     env.sim.stop_faults();
-    signal(&child, "-TERM");
+    kill(child.id(), "-TERM");
     assert_eq!(wait_exit(child).await, Some(0));
 
     let (moderated, duplicates, reconciled) = check_outcomes(&env, &expected);
@@ -400,7 +386,7 @@ async fn a_comment_deleted_between_listing_and_action_is_closed_as_gone_once() {
     .await;
     // A few more polls: nothing is tried again.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    signal(&child, "-TERM");
+    kill(child.id(), "-TERM");
     assert_eq!(wait_exit(child).await, Some(0));
     let writes = env
         .sim
@@ -498,7 +484,7 @@ async fn a_full_disk_stops_polling_clearly_and_nothing_is_done_without_a_record(
         "said once: {logs}"
     );
     assert!(logs.contains("full"), "{logs}");
-    signal(&child, "-TERM");
+    kill(child.id(), "-TERM");
     assert_eq!(wait_exit(child).await, Some(0));
 }
 
@@ -565,7 +551,7 @@ async fn a_database_locked_by_an_operator_makes_igmod_wait_not_fail() {
         || async { env.sim.comment(&scam).is_some_and(|c| c.deleted) },
     )
     .await;
-    signal(&child, "-TERM");
+    kill(child.id(), "-TERM");
     assert_eq!(wait_exit(child).await, Some(0));
     assert!(
         !deleted_while_locked,

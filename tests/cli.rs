@@ -5,7 +5,7 @@ mod common;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{ACME, Env, count, wait_for};
+use common::{ACME, Env, count, kill, wait_exit, wait_for};
 
 const T: Duration = Duration::from_secs(20);
 const EXAMPLE: &str = include_str!("../config.toml.example");
@@ -170,14 +170,6 @@ fn rules_test_explains_decisions_on_the_example_rules() {
     }
 }
 
-fn kill(pid: u32, signal: &str) {
-    let status = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_moderates_stops_cleanly_on_sigterm_and_resumes_without_repeats() {
     let env = Env::new().await;
@@ -190,31 +182,23 @@ async fn the_binary_moderates_stops_cleanly_on_sigterm_and_resumes_without_repea
     let logs = env.dir.path().join("stderr.log");
 
     let start = || common::spawn_daemon(&config, Some(&logs));
-    let mut child = start();
+    let child = start();
     wait_for("first actions", T, || async {
         env.sim.comment(&scam).is_some_and(|c| c.deleted)
             && env.sim.comment(&rude).is_some_and(|c| c.hidden)
     })
     .await;
     kill(child.id(), "-TERM");
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert_eq!(status.code(), Some(0), "SIGTERM exits 0");
+    assert_eq!(wait_exit(child).await, Some(0), "SIGTERM exits 0");
 
-    let mut child = start();
+    let child = start();
     let later = env.sim.add_comment(&post, "bot", "crypto signal");
     wait_for("new scam after restart", T, || async {
         env.sim.comment(&later).is_some_and(|c| c.deleted)
     })
     .await;
     kill(child.id(), "-INT");
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert_eq!(status.code(), Some(0), "SIGINT exits 0");
+    assert_eq!(wait_exit(child).await, Some(0), "SIGINT exits 0");
 
     for id in [&scam, &later] {
         assert_eq!(env.sim.comment(id).map(|c| c.delete_calls), Some(1));
@@ -290,11 +274,7 @@ async fn cron_schedule_json_logs_and_log_dir_work_in_the_binary() {
     .await;
     kill(child.id(), "-TERM");
     let stderr = child.stderr.take();
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(wait_exit(child).await, Some(0));
     let mut err = String::new();
     if let Some(mut s) = stderr {
         std::io::Read::read_to_string(&mut s, &mut err).expect("stderr");
@@ -568,7 +548,7 @@ async fn under_systemd_it_reports_ready_feeds_the_watchdog_and_says_stopping() {
     socket
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
-    let mut child = igmod()
+    let child = igmod()
         .args(["run", "-c"])
         .arg(&config)
         .env("NOTIFY_SOCKET", &socket_path)
@@ -598,11 +578,7 @@ async fn under_systemd_it_reports_ready_feeds_the_watchdog_and_says_stopping() {
             break;
         }
     }
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(wait_exit(child).await, Some(0));
     assert_eq!(
         messages[0], "READY=1\nSTATUS=polling 1 account(s)\n",
         "{messages:?}"
@@ -625,7 +601,7 @@ async fn sighup_adds_and_removes_accounts_and_a_broken_config_keeps_the_old_one(
     let globex_scam = env.sim.add_comment(&globex_post, "bot", "forex");
     let config = env.write_config(&acme, "");
     let logs = env.dir.path().join("stderr.log");
-    let mut child = common::spawn_daemon(&config, Some(&logs));
+    let child = common::spawn_daemon(&config, Some(&logs));
     wait_for("acme polled", T, || async { env.sim.calls_for(ACME) >= 2 }).await;
     assert_eq!(env.sim.calls_for(common::GLOBEX), 0);
 
@@ -663,11 +639,7 @@ async fn sighup_adds_and_removes_accounts_and_a_broken_config_keeps_the_old_one(
     })
     .await;
     kill(child.id(), "-TERM");
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(wait_exit(child).await, Some(0));
     let log = std::fs::read_to_string(&logs).expect("log");
     assert!(
         log.contains("reload refused, keeping the running config"),
@@ -779,14 +751,10 @@ async fn log_files_are_named_by_day_and_capped_at_log_keep() {
         &accounts,
         &format!("log_dir = \"{}\"\nlog_keep = 3", log_dir.display()),
     );
-    let mut child = common::spawn_daemon(&config, None);
+    let child = common::spawn_daemon(&config, None);
     wait_for("a poll", T, || async { env.sim.calls_for(ACME) >= 1 }).await;
     kill(child.id(), "-TERM");
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(wait_exit(child).await, Some(0));
     let mut names: Vec<String> = std::fs::read_dir(&log_dir)
         .expect("logs")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -812,7 +780,7 @@ async fn sigterm_during_a_poll_lets_it_finish_and_exits_0() {
     let scam = env.sim.add_comment(&post, "bot", "forex");
     env.sim.set_delay(Duration::from_millis(700));
     let config = env.write_config(&accounts, "");
-    let mut child = common::spawn_daemon(&config, None);
+    let child = common::spawn_daemon(&config, None);
     // The media list has been answered (after /me and the token refresh): the poll is under way.
     let media = format!("/v25.0/{ACME}/media");
     wait_for("poll under way", T, || async {
@@ -821,11 +789,7 @@ async fn sigterm_during_a_poll_lets_it_finish_and_exits_0() {
     .await;
     let stopped_at = std::time::Instant::now();
     kill(child.id(), "-TERM");
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(wait_exit(child).await, Some(0));
     assert!(
         stopped_at.elapsed() < igmod::daemon::SHUTDOWN_GRACE,
         "within the grace period"

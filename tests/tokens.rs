@@ -438,7 +438,7 @@ async fn no_token_or_app_secret_leaks_through_refreshes_a_190_transient_errors_a
         )
         .path;
     let (out, err) = (env.dir.path().join("stdout"), env.dir.path().join("stderr"));
-    let mut child = spawn_igmod(&config, &out, &err);
+    let child = spawn_igmod(&config, &out, &err);
     let db = env.pool().await;
     wait_for(
         "refresh, exchange, dead token and every comment",
@@ -456,14 +456,8 @@ async fn no_token_or_app_secret_leaks_through_refreshes_a_190_transient_errors_a
         },
     )
     .await;
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert_eq!(status.code(), Some(0));
+    common::kill(child.id(), "-TERM");
+    assert_eq!(common::wait_exit(child).await, Some(0));
 
     let secrets = [
         Env::token("acme"),

@@ -275,3 +275,21 @@ pub fn spawn_daemon(config: &Path, stderr: Option<&Path>) -> std::process::Child
         .spawn()
         .expect("spawn igmod")
 }
+
+/// Sends `signal` (e.g. `-TERM`) to a process.
+pub fn kill(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// Waits for a child without blocking the runtime; its exit code (`None`: killed by a signal).
+pub async fn wait_exit(mut child: std::process::Child) -> Option<i32> {
+    tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait")
+        .code()
+}
