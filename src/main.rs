@@ -454,30 +454,31 @@ fn token_status(path: &std::path::Path) -> ExitCode {
                 Some(_) => "ok".to_string(),
                 None => "not used yet".to_string(),
             };
-            let expiry = match record.expires_at.as_deref().and_then(igmod::timefmt::parse) {
+            // "DATE (N days left)" for a stored time.
+            let until = |stored: Option<&str>| {
+                stored.and_then(igmod::timefmt::parse).map(|e| {
+                    format!(
+                        "{} ({} days left)",
+                        igmod::timefmt::format(e),
+                        (e - now).num_days()
+                    )
+                })
+            };
+            let expiry = match until(record.expires_at.as_deref()) {
                 _ if record.never_expires => "never expires (Page token)".to_string(),
-                Some(e) => format!(
-                    "expires {} ({} days left)",
-                    igmod::timefmt::format(e),
-                    (e - now).num_days()
-                ),
+                Some(e) => format!("expires {e}"),
                 None if a.login == config::Login::Facebook && c.app.is_none() => {
                     "expiry unknown (no [app] to ask debug_token)".to_string()
                 }
                 None => "expiry not known yet".to_string(),
             };
-            let data_access = health
-                .as_ref()
-                .and_then(|h| h.data_access_expires_at.as_deref())
-                .and_then(igmod::timefmt::parse)
-                .map(|e| {
-                    format!(
-                        "; data access until {} ({} days left)",
-                        igmod::timefmt::format(e),
-                        (e - now).num_days()
-                    )
-                })
-                .unwrap_or_default();
+            let data_access = until(
+                health
+                    .as_ref()
+                    .and_then(|h| h.data_access_expires_at.as_deref()),
+            )
+            .map(|e| format!("; data access until {e}"))
+            .unwrap_or_default();
             let refreshed = if record.token.is_some() {
                 ", refreshed by igmod"
             } else {

@@ -62,19 +62,16 @@ pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>
             token: token
                 .as_ref()
                 .map_or_else(|| "unknown".into(), |t| t.status.clone()),
-            token_days_left: token
-                .as_ref()
-                .and_then(|t| t.expires_at.as_deref())
-                .and_then(timefmt::parse)
-                .map(|e| (e - now).num_days()),
+            token_days_left: days_left(token.as_ref().and_then(|t| t.expires_at.as_deref()), now),
             token_expires_at: token.as_ref().and_then(|t| t.expires_at.clone()),
             token_never_expires: token.as_ref().is_some_and(|t| t.never_expires),
             token_type: token.as_ref().and_then(|t| t.token_type.clone()),
-            data_access_days_left: token
-                .as_ref()
-                .and_then(|t| t.data_access_expires_at.as_deref())
-                .and_then(timefmt::parse)
-                .map(|e| (e - now).num_days()),
+            data_access_days_left: days_left(
+                token
+                    .as_ref()
+                    .and_then(|t| t.data_access_expires_at.as_deref()),
+                now,
+            ),
             token_validated_at: token.as_ref().and_then(|t| t.validated_at.clone()),
             token_problem: token.and_then(|t| t.invalid_reason),
             last_poll_at: state.last_poll_at,
@@ -97,6 +94,13 @@ pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>
         });
     }
     Ok(out)
+}
+
+/// Whole days from `now` until a stored time, when there is one.
+fn days_left(stored: Option<&str>, now: chrono::DateTime<Utc>) -> Option<i64> {
+    stored
+        .and_then(timefmt::parse)
+        .map(|e| (e - now).num_days())
 }
 
 /// The human table for `igmod status`.
