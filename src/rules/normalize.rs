@@ -18,6 +18,10 @@
 //! 8. collapse repeated letters to one, remembering each run's length (`freeeee` = `fre` with
 //!    an `e` run of 5).
 //!
+//! The pipeline is written twice: `Stream`, one pass that every comment goes through, and the
+//! generic `fold` + `skeletonize`, which also record the maps back to the original and run
+//! only when evidence needs a span. A property test holds the two equal.
+//!
 //! A word pattern goes through the same pipeline, and matches where its skeleton appears on
 //! word boundaries with every run at least as long as the pattern's: `free` matches
 //! `FREEEE` and `f.r.e.e` but not `fre`; `ass` does not match `as`, `class` or `assassin`.
@@ -73,11 +77,26 @@ struct Detail {
 
 impl Normalized {
     pub fn new(text: &str) -> Self {
+        let (folded, skeleton) = Stream::new(text.len()).run(text);
+        Normalized {
+            original: text.to_string(),
+            folded,
+            skeleton: skeleton.text,
+            joined: skeleton.joined,
+            runs: skeleton.runs,
+            detail: OnceCell::new(),
+        }
+    }
+
+    /// [`Normalized::new`] through the generic pipeline only (the oracle for the fast path).
+    #[cfg(test)]
+    pub(crate) fn the_long_way(text: &str) -> Self {
         let mut folded = String::with_capacity(text.len());
-        fold(text, &mut folded, None);
+        let mut map = Vec::new();
+        fold(text, &mut folded, &mut map);
         let mut skeleton = Plain {
-            text: String::with_capacity(folded.len()),
-            runs: Vec::with_capacity(folded.len()),
+            text: String::new(),
+            runs: Vec::new(),
             joined: false,
         };
         skeletonize(&folded, &mut skeleton);
@@ -91,11 +110,17 @@ impl Normalized {
         }
     }
 
+    /// For tests comparing the fast and generic pipelines.
+    #[cfg(test)]
+    pub(crate) fn plain_parts(&self) -> (&str, &str, bool, &[u16]) {
+        (&self.folded, &self.skeleton, self.joined, &self.runs)
+    }
+
     fn detail(&self) -> &Detail {
         self.detail.get_or_init(|| {
             let mut folded = String::with_capacity(self.folded.len());
             let mut folded_map = Vec::with_capacity(self.folded.len());
-            fold(&self.original, &mut folded, Some(&mut folded_map));
+            fold(&self.original, &mut folded, &mut folded_map);
             let mut sink = Mapped {
                 map: &folded_map,
                 cursor: 0,
@@ -139,16 +164,10 @@ impl Normalized {
 
 /// Steps 1–4 for the whole text; `map` records, per folded char, its byte offset in `folded`
 /// and the original char's byte range.
-fn fold(text: &str, folded: &mut String, mut map: Option<&mut Vec<(u32, u32, u32)>>) {
-    if map.is_none() {
-        fold_fast(text, folded);
-        return;
-    }
+fn fold(text: &str, folded: &mut String, map: &mut Vec<(u32, u32, u32)>) {
     for (at, ch) in text.char_indices() {
         let mut push = |c: char| {
-            if let Some(map) = map.as_deref_mut() {
-                map.push((folded.len() as u32, at as u32, (at + ch.len_utf8()) as u32));
-            }
+            map.push((folded.len() as u32, at as u32, (at + ch.len_utf8()) as u32));
             folded.push(c);
         };
         if ch.is_ascii() {
@@ -163,34 +182,6 @@ fn fold(text: &str, folded: &mut String, mut map: Option<&mut Vec<(u32, u32, u32
             None if is_pictograph(ch) => push(ch),
             _ => fold_slow(ch, push),
         }
-    }
-}
-
-/// [`fold`] without the map: ASCII runs are copied and lowercased in bulk.
-fn fold_fast(text: &str, folded: &mut String) {
-    let mut rest = text;
-    while !rest.is_empty() {
-        let ascii = rest
-            .bytes()
-            .position(|b| !b.is_ascii())
-            .unwrap_or(rest.len());
-        if ascii > 0 {
-            let from = folded.len();
-            folded.push_str(&rest[..ascii]);
-            folded[from..].make_ascii_lowercase();
-            rest = &rest[ascii..];
-        }
-        let mut chars = rest.chars();
-        let Some(ch) = chars.next() else { break };
-        match lookup(ch) {
-            Some(entry) if entry & DROP != 0 => {}
-            Some(entry) if entry & SLOW == 0 => {
-                folded.push(char::from_u32(entry & CHAR).unwrap_or(ch));
-            }
-            None if is_pictograph(ch) => folded.push(ch),
-            _ => fold_slow(ch, |c| folded.push(c)),
-        }
-        rest = chars.as_str();
     }
 }
 
@@ -501,6 +492,302 @@ fn skeletonize(folded: &str, sink: &mut impl SkelSink) {
             );
             i += 1;
         }
+    }
+}
+
+/// Steps 1–8 in one pass for [`Normalized::new`]: the same result as [`fold`] then
+/// [`skeletonize`] into a [`Plain`] sink, but each character is decoded once, ASCII goes
+/// through byte tables, and the skeleton is written as the folded text grows. The rare cases
+/// that need hindsight (a word with leet digits in it, three single letters in a row) rewrite
+/// the end of the skeleton when they are recognised.
+struct Stream {
+    folded: String,
+    out: Plain,
+    /// Folded byte offset where the current word began, if inside one.
+    word: Option<usize>,
+    /// Where the current word begins in the skeleton (bytes) and in `runs`.
+    word_skel: usize,
+    word_runs: usize,
+    word_chars: usize,
+    /// Folded byte offset just after the current word's last character.
+    word_end: usize,
+    word_letter: bool,
+    /// The word has a character leetspeak would change (a digit, `@`, `$`).
+    word_leet: bool,
+    /// The last skeleton character of the current word (for collapsing repeats).
+    last: char,
+    /// `@` or `$` waiting for the next character to know whether it is part of a word.
+    held: Option<(u8, usize)>,
+    /// Single-character words in a row: their folded offsets, and where the first began in
+    /// the skeleton and in `runs`.
+    singles: Vec<usize>,
+    singles_skel: usize,
+    singles_runs: usize,
+}
+
+impl Stream {
+    fn new(len: usize) -> Stream {
+        Stream {
+            folded: String::with_capacity(len),
+            out: Plain {
+                text: String::with_capacity(len),
+                runs: Vec::with_capacity(len),
+                joined: false,
+            },
+            word: None,
+            word_skel: 0,
+            word_runs: 0,
+            word_chars: 0,
+            word_end: 0,
+            word_letter: false,
+            word_leet: false,
+            last: '\0',
+            held: None,
+            singles: Vec::new(),
+            singles_skel: 0,
+            singles_runs: 0,
+        }
+    }
+
+    fn run(mut self, text: &str) -> (String, Plain) {
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b.is_ascii_alphanumeric() && self.held.is_none() {
+                let len = bytes[i..]
+                    .iter()
+                    .position(|b| !b.is_ascii_alphanumeric())
+                    .unwrap_or(bytes.len() - i);
+                self.ascii_word(&bytes[i..i + len]);
+                i += len;
+                continue;
+            }
+            if b.is_ascii() {
+                self.ascii(b.to_ascii_lowercase());
+                i += 1;
+                continue;
+            }
+            let Some(ch) = text[i..].chars().next() else {
+                break;
+            };
+            i += ch.len_utf8();
+            match lookup(ch) {
+                Some(entry) if entry & DROP != 0 => {}
+                Some(entry) if entry & SLOW == 0 => {
+                    let f = char::from_u32(entry & CHAR).unwrap_or(ch);
+                    self.char(f, entry & ALNUM != 0 && f == ch, entry & ALPHA != 0);
+                }
+                None if is_pictograph(ch) => self.char(ch, false, false),
+                _ => fold_slow(ch, |c| {
+                    let cl = classes(c);
+                    self.char(c, cl & ALNUM != 0, cl & ALPHA != 0)
+                }),
+            }
+        }
+        self.release_held(false);
+        self.end_word();
+        self.end_singles(None);
+        (self.folded, self.out)
+    }
+
+    /// A run of ASCII letters and digits: [`Stream::wordy`] for each, with the bookkeeping
+    /// that only the first two characters need done by it, and the rest in a tight loop.
+    fn ascii_word(&mut self, run: &[u8]) {
+        let head = run.len().min(2);
+        for &b in &run[..head] {
+            let b = b.to_ascii_lowercase();
+            let at = self.folded.len();
+            self.folded.push(char::from(b));
+            self.wordy(char::from(b), at, b.is_ascii_alphabetic());
+        }
+        let Some(rest) = run.get(head..).filter(|r| !r.is_empty()) else {
+            return;
+        };
+        let at = self.folded.len();
+        for &b in rest {
+            self.folded.push(char::from(b.to_ascii_lowercase()));
+        }
+        let out = &mut self.out;
+        let mut last = self.last;
+        let (mut letter, mut leet) = (false, false);
+        for &b in &self.folded.as_bytes()[at..] {
+            letter |= b.is_ascii_alphabetic();
+            leet |= matches!(b, b'0' | b'1' | b'3' | b'4' | b'5' | b'7');
+            let c = char::from(if b == b'l' { b'i' } else { b });
+            if c == last {
+                if let Some(run) = out.runs.last_mut() {
+                    *run = run.saturating_add(1);
+                }
+            } else {
+                out.text.push(c);
+                out.runs.push(1);
+                last = c;
+            }
+        }
+        self.last = last;
+        self.word_letter |= letter;
+        self.word_leet |= leet;
+        self.word_chars += rest.len();
+        self.word_end = self.folded.len();
+    }
+
+    /// One folded ASCII character.
+    #[inline]
+    fn ascii(&mut self, b: u8) {
+        if self.held.is_some() {
+            self.release_held(b.is_ascii_alphanumeric());
+        }
+        let at = self.folded.len();
+        self.folded.push(char::from(b));
+        if b.is_ascii_alphanumeric() {
+            self.wordy(char::from(b), at, b.is_ascii_alphabetic());
+        } else if b == b'@' || b == b'$' {
+            self.held = Some((b, at));
+        } else {
+            self.end_word();
+        }
+    }
+
+    /// One folded non-ASCII character. `alnum`/`alpha` are its classes, when the table's
+    /// classes (of the original character) are known to be the folded character's own.
+    fn char(&mut self, c: char, alnum: bool, alpha: bool) {
+        let (alnum, alpha) = if c.is_ascii() || !alnum {
+            let cl = classes(c);
+            (cl & ALNUM != 0, cl & ALPHA != 0)
+        } else {
+            (alnum, alpha)
+        };
+        if c.is_ascii() {
+            // A look-alike folded to ASCII: `@`, `$` and separators behave as typed.
+            if !alnum {
+                if self.held.is_some() {
+                    self.release_held(false);
+                }
+                let at = self.folded.len();
+                self.folded.push(c);
+                if c == '@' || c == '$' {
+                    self.held = Some((c as u8, at));
+                } else {
+                    self.end_word();
+                }
+                return;
+            }
+        }
+        if self.held.is_some() {
+            self.release_held(alnum);
+        }
+        let at = self.folded.len();
+        self.folded.push(c);
+        if alnum {
+            self.wordy(c, at, alpha);
+        } else {
+            self.end_word();
+        }
+    }
+
+    /// Decides a held `@`/`$` now that the next character is known.
+    fn release_held(&mut self, next_alnum: bool) {
+        let Some((b, at)) = self.held.take() else {
+            return;
+        };
+        // `@` inside a word is a letter (at the start it begins a mention); `$` before a
+        // letter or digit is an `s`.
+        let wordy = next_alnum && (b == b'$' || self.word.is_some());
+        if wordy {
+            self.wordy(char::from(b), at, false);
+        } else {
+            self.end_word();
+        }
+    }
+
+    #[inline]
+    fn wordy(&mut self, c: char, at: usize, alpha: bool) {
+        if self.word.is_none() {
+            self.word = Some(at);
+            if !self.out.text.is_empty() {
+                self.out.text.push(' ');
+                self.out.runs.push(1);
+            }
+            self.word_skel = self.out.text.len();
+            self.word_runs = self.out.runs.len();
+            self.word_chars = 0;
+            self.word_letter = false;
+            self.word_leet = false;
+            self.last = '\0';
+        }
+        self.word_chars += 1;
+        if self.word_chars == 2 {
+            // Not a single character after all: the singles before it end here.
+            self.end_singles(self.word);
+        }
+        self.word_end = at + c.len_utf8();
+        self.word_letter |= alpha;
+        // `l` is always in a word with a letter (itself), so it can be undone at once.
+        let c = if c == 'l' { 'i' } else { c };
+        self.word_leet |= matches!(c, '0' | '1' | '3' | '4' | '5' | '7' | '@' | '$');
+        if c == self.last {
+            if let Some(run) = self.out.runs.last_mut() {
+                *run = run.saturating_add(1);
+            }
+        } else {
+            self.out.text.push(c);
+            self.out.runs.push(1);
+            self.last = c;
+        }
+    }
+
+    fn end_word(&mut self) {
+        let Some(start) = self.word.take() else {
+            return;
+        };
+        if self.word_letter && self.word_leet {
+            // Undo leetspeak now that the word is known to have a letter: write it again.
+            self.out.text.truncate(self.word_skel);
+            self.out.runs.truncate(self.word_runs);
+            let folded = std::mem::take(&mut self.folded);
+            let chars = folded[start..self.word_end]
+                .char_indices()
+                .map(|(k, c)| (start + k, c));
+            emit(chars, false, &mut self.out);
+            self.folded = folded;
+        }
+        if self.word_chars == 1 {
+            if self.singles.is_empty() {
+                self.singles_skel = self.word_skel;
+                self.singles_runs = self.word_runs;
+            }
+            self.singles.push(start);
+        }
+    }
+
+    /// Three or more single characters in a row become one word. `current`: the folded
+    /// offset of the first character of a word begun after them (already written).
+    fn end_singles(&mut self, current: Option<usize>) {
+        if self.singles.len() >= 3 {
+            let folded = std::mem::take(&mut self.folded);
+            self.out.text.truncate(self.singles_skel);
+            self.out.runs.truncate(self.singles_runs);
+            let joined = self
+                .singles
+                .iter()
+                .filter_map(|&at| folded[at..].chars().next().map(|c| (at, c)));
+            emit(joined, true, &mut self.out);
+            if let Some(at) = current {
+                // Write the current word's first character again after the joined word.
+                self.out.text.push(' ');
+                self.out.runs.push(1);
+                self.word_skel = self.out.text.len();
+                self.word_runs = self.out.runs.len();
+                let c = folded[at..].chars().next().unwrap_or(' ');
+                let c = if c == 'l' { 'i' } else { c };
+                self.out.text.push(c);
+                self.out.runs.push(1);
+                self.last = c;
+            }
+            self.folded = folded;
+        }
+        self.singles.clear();
     }
 }
 

@@ -858,6 +858,18 @@ mod properties {
             prop_assert_eq!(once.skel().len(), once.skeleton.chars().count());
         }
 
+        /// The fast path of normalisation (byte by byte for ASCII, no word list) gives exactly
+        /// what the generic pipeline gives, runs and joined letters included. The text mixes
+        /// the characters the word rules treat specially with any others.
+        #[test]
+        fn the_fast_normaliser_agrees_with_the_generic_one(
+            text in "([a-zA-Z0-9@$.!| _-]|\\PC){0,80}|[a-c1@$ .]{0,40}|\\PC{0,60}",
+        ) {
+            let fast = Normalized::new(&text);
+            let slow = Normalized::the_long_way(&text);
+            prop_assert_eq!(fast.plain_parts(), slow.plain_parts());
+        }
+
         #[test]
         fn evaluating_never_panics(text in "\\PC{0,200}", user in "[a-z_.]{0,20}") {
             let rules = example();
