@@ -147,6 +147,20 @@ impl ContactKind {
 
 /// The first contact detail of the given kind: (what was found, original span).
 pub fn contact(n: &Normalized, kind: ContactKind) -> Option<(String, Option<Range<usize>>)> {
+    find_contact(n, kind, true)
+}
+
+/// Whether there is a contact detail of the given kind ([`contact`] without the span, which
+/// would map the folded text back to the original).
+pub fn has_contact(n: &Normalized, kind: ContactKind) -> bool {
+    find_contact(n, kind, false).is_some()
+}
+
+fn find_contact(
+    n: &Normalized,
+    kind: ContactKind,
+    spans: bool,
+) -> Option<(String, Option<Range<usize>>)> {
     static EMAIL: OnceLock<Option<Regex>> = OnceLock::new();
     static PHONE: OnceLock<Option<Regex>> = OnceLock::new();
     static WA_LINK: OnceLock<Option<Regex>> = OnceLock::new();
@@ -155,7 +169,7 @@ pub fn contact(n: &Normalized, kind: ContactKind) -> Option<(String, Option<Rang
         r.and_then(|r| r.find(&n.folded)).map(|m| {
             (
                 m.as_str().to_string(),
-                Some(n.folded_to_original(m.range())),
+                spans.then(|| n.folded_to_original(m.range())),
             )
         })
     };
@@ -169,6 +183,9 @@ pub fn contact(n: &Normalized, kind: ContactKind) -> Option<(String, Option<Rang
         let ac = words.ac.as_ref()?;
         ac.find_overlapping_iter(&n.skeleton).find_map(|m| {
             let (w, p) = words.patterns.get(m.pattern().as_usize())?;
+            if !spans {
+                return p.hits(n, m.range()).then(|| (w.to_string(), None));
+            }
             p.verify(n, m.range())
                 .map(|span| (w.to_string(), Some(span)))
         })
@@ -210,7 +227,7 @@ struct Words {
     ac: Option<aho_corasick::AhoCorasick>,
     /// The last three bytes of each pattern: a skeleton holding none of them cannot match,
     /// and most comments are ruled out by a few vectorised substring searches.
-    tails: Vec<Vec<u8>>,
+    tails: Vec<memchr::memmem::Finder<'static>>,
 }
 
 impl Words {
@@ -229,14 +246,17 @@ impl Words {
         Words {
             patterns,
             ac,
-            tails,
+            tails: tails
+                .into_iter()
+                .map(|t| memchr::memmem::Finder::new(&t).into_owned())
+                .collect(),
         }
     }
 
     fn maybe_in(&self, skeleton: &str) -> bool {
         self.tails
             .iter()
-            .any(|t| memchr::memmem::find(skeleton.as_bytes(), t).is_some())
+            .any(|t| t.find(skeleton.as_bytes()).is_some())
     }
 }
 

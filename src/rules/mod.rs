@@ -280,6 +280,9 @@ enum Cond {
 #[derive(Debug, Clone)]
 struct Group {
     conds: Vec<Cond>,
+    /// Indices into `conds`, cheapest test first: a comment is usually ruled out by a
+    /// precomputed word or regex result before a detector runs.
+    order: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -327,6 +330,17 @@ struct Scan<'a> {
     regex: Vec<Option<usize>>,
     links: Option<Vec<detect::Link>>,
     emojis: Option<usize>,
+}
+
+impl Scan<'_> {
+    fn links(&mut self) -> &[detect::Link] {
+        let n = self.n;
+        self.links.get_or_insert_with(|| detect::links(n))
+    }
+
+    fn emojis(&mut self, text: &str) -> usize {
+        *self.emojis.get_or_insert_with(|| detect::emojis(text))
+    }
 }
 
 impl RuleSet {
@@ -589,22 +603,40 @@ fn render(template: &str, comment: &CommentView<'_>, evidence: &[Evidence]) -> S
 }
 
 impl Rule {
+    /// Whether the rule matches, and then why. Evidence (spans, text) is built only for a
+    /// rule known to match: most comments match nothing, and a span can cost more than the
+    /// test.
     fn check(
         &self,
         c: &CommentView<'_>,
         scan: &mut Scan<'_>,
         set: &RuleSet,
     ) -> Option<Vec<Evidence>> {
+        if !self.all.holds(c, scan, set) {
+            return None;
+        }
+        let group = if self.any.is_empty() {
+            None
+        } else {
+            Some(self.any.iter().find(|g| g.holds(c, scan, set))?)
+        };
         let mut evidence = self.all.check(c, scan, set)?;
-        if !self.any.is_empty() {
-            let more = self.any.iter().find_map(|g| g.check(c, scan, set))?;
-            evidence.extend(more);
+        if let Some(g) = group {
+            evidence.extend(g.check(c, scan, set)?);
         }
         Some(evidence)
     }
 }
 
 impl Group {
+    fn holds(&self, c: &CommentView<'_>, scan: &mut Scan<'_>, set: &RuleSet) -> bool {
+        self.order.iter().all(|&i| {
+            self.conds
+                .get(i)
+                .is_some_and(|cond| cond.holds(c, scan, set))
+        })
+    }
+
     fn check(
         &self,
         c: &CommentView<'_>,
@@ -631,6 +663,74 @@ fn unspanned(detail: String) -> Option<Evidence> {
 }
 
 impl Cond {
+    /// Rough cost of [`Cond::holds`], for ordering a group's tests.
+    fn cost(&self) -> u8 {
+        match self {
+            Cond::IsReply(_) | Cond::Media(_) | Cond::Words { .. } => 0,
+            Cond::Regex {
+                form: TextForm::Normalized,
+                ..
+            } => 0,
+            Cond::MinLength(_) | Cond::MaxLength(_) | Cond::Usernames { .. } => 1,
+            Cond::MaxMentions(_) | Cond::MaxEmojis(_) | Cond::Repeated(_) => 2,
+            Cond::MentionsOnly | Cond::EmojiOnly | Cond::MaxCaps(_) => 3,
+            Cond::Contact(_) | Cond::Impersonation { .. } => 4,
+            Cond::Links { .. } | Cond::DenyDomains(_) => 5,
+            Cond::Regex {
+                form: TextForm::Original,
+                ..
+            } => 6,
+        }
+    }
+
+    /// Whether the condition holds, without building its evidence. Must agree with
+    /// [`Cond::check`] returning `Some` (a test runs both over every condition).
+    fn holds(&self, c: &CommentView<'_>, scan: &mut Scan<'_>, set: &RuleSet) -> bool {
+        match self {
+            Cond::Words { list, negate } => scan.words[*list].is_some() != *negate,
+            Cond::Regex { list, form, negate } => {
+                let hit = match form {
+                    TextForm::Normalized => scan.regex[*list].is_some(),
+                    TextForm::Original => set.regex_lists[*list]
+                        .compiled
+                        .iter()
+                        .any(|r| r.is_match(c.text)),
+                };
+                hit != *negate
+            }
+            Cond::Links { allow } => scan
+                .links()
+                .iter()
+                .any(|l| !allow.iter().any(|d| detect::domain_matches(&l.host, d))),
+            Cond::DenyDomains(deny) => scan
+                .links()
+                .iter()
+                .any(|l| deny.iter().any(|d| detect::domain_matches(&l.host, d))),
+            Cond::Contact(kinds) => kinds.iter().any(|k| detect::has_contact(scan.n, *k)),
+            Cond::MaxMentions(max) => detect::mentions(c.text) > *max as usize,
+            Cond::MentionsOnly => detect::mentions_only(c.text),
+            Cond::MaxEmojis(max) => scan.emojis(c.text) > *max as usize,
+            Cond::EmojiOnly => scan.emojis(c.text) > 0 && detect::emoji_only(c.text),
+            Cond::MaxCaps(max) => detect::caps_ratio(c.text).is_some_and(|r| r > *max),
+            Cond::MinLength(min) => c.text.chars().count() >= *min as usize,
+            Cond::MaxLength(max) => c.text.chars().count() <= *max as usize,
+            Cond::Usernames { set, negate, .. } => {
+                set.is_match(c.username.unwrap_or("")) != *negate
+            }
+            Cond::Impersonation { brands, .. }
+                if brands.is_empty() && c.account_username.is_none() =>
+            {
+                false
+            }
+            Cond::IsReply(want) => c.is_reply == *want,
+            Cond::Media(list) => list.iter().any(|m| {
+                c.media_id == Some(m.as_str())
+                    || c.media_type.is_some_and(|t| t.eq_ignore_ascii_case(m))
+            }),
+            Cond::Impersonation { .. } | Cond::Repeated(_) => self.check(c, scan, set).is_some(),
+        }
+    }
+
     fn is_positive(&self) -> bool {
         !matches!(
             self,
@@ -1061,7 +1161,9 @@ impl GroupCompiler<'_> {
         if !c.media.is_empty() {
             conds.push(Cond::Media(c.media.clone()));
         }
-        Group { conds }
+        let mut order: Vec<usize> = (0..conds.len()).collect();
+        order.sort_by_key(|&i| conds[i].cost());
+        Group { conds, order }
     }
 }
 

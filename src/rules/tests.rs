@@ -691,6 +691,18 @@ fn every_condition() {
             expected,
             "case {i}: {text:?} by {username:?}: {got:?}"
         );
+        // The quick test and the evidence-building check agree on every condition.
+        let n = Normalized::new(text);
+        let mut scan = rules.scan(&n);
+        for r in &rules.rules {
+            for cond in std::iter::once(&r.all).chain(&r.any).flat_map(|g| &g.conds) {
+                assert_eq!(
+                    cond.holds(&view, &mut scan, &rules),
+                    cond.check(&view, &mut scan, &rules).is_some(),
+                    "case {i}: {cond:?} on {text:?}"
+                );
+            }
+        }
     }
 }
 
