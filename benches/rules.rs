@@ -171,9 +171,13 @@ fn main() {
         } else {
             rules_with(true, false, false)
         };
+        // `BENCH_LIMIT=n`: one pass over the first n comments (for counting instructions).
+        let limit = std::env::var("BENCH_LIMIT")
+            .ok()
+            .and_then(|n| n.parse().ok());
         let start = Instant::now();
-        for _ in 0..10 {
-            for (text, user) in &corpus {
+        for _ in 0..if limit.is_some() { 1 } else { 10 } {
+            for (text, user) in corpus.iter().take(limit.unwrap_or(usize::MAX)) {
                 black_box(packs.decide(&CommentView::new(text, Some(user))));
             }
         }

@@ -20,6 +20,18 @@ pub struct Link {
     pub folded: Option<Range<usize>>,
 }
 
+/// Substrings the detectors look for before running a regex, with their searchers built once.
+type Needle = LazyLock<memchr::memmem::Finder<'static>>;
+static DOT: Needle = LazyLock::new(|| memchr::memmem::Finder::new("dot"));
+static AT_ROUND: Needle = LazyLock::new(|| memchr::memmem::Finder::new("(at)"));
+static AT_SQUARE: Needle = LazyLock::new(|| memchr::memmem::Finder::new("[at]"));
+static WA_ME: Needle = LazyLock::new(|| memchr::memmem::Finder::new("wa.me"));
+static T_ME: Needle = LazyLock::new(|| memchr::memmem::Finder::new("t.me"));
+
+fn contains(haystack: &str, needle: &Needle) -> bool {
+    needle.find(haystack.as_bytes()).is_some()
+}
+
 fn re(cell: &'static OnceLock<Option<Regex>>, pattern: &str) -> Option<&'static Regex> {
     cell.get_or_init(|| Regex::new(pattern).ok()).as_ref()
 }
@@ -41,7 +53,10 @@ pub fn links(n: &Normalized) -> Vec<Link> {
     );
     // Every obfuscation has "dot" or a bracket before a dot; most comments have neither.
     let f = &n.folded;
-    let maybe = f.contains("dot") || (f.contains('.') && f.contains(['(', '[', '{', '<']));
+    let maybe = contains(f, &DOT)
+        || (memchr::memchr(b'.', f.as_bytes()).is_some()
+            && (memchr::memchr3(b'(', b'[', b'{', f.as_bytes()).is_some()
+                || memchr::memchr(b'<', f.as_bytes()).is_some()));
     if let Some(ob) = obfuscated.filter(|ob| maybe && ob.is_match(f)) {
         let plain = ob.replace_all(&n.folded, ".");
         find_links(&plain, |host, _| {
@@ -194,7 +209,11 @@ fn find_contact(
     // "at", a phone number nine digits.
     let f = &n.folded;
     match kind {
-        ContactKind::Email if !f.contains('@') && !f.contains("(at)") && !f.contains("[at]") => {
+        ContactKind::Email
+            if memchr::memchr(b'@', f.as_bytes()).is_none()
+                && !contains(f, &AT_ROUND)
+                && !contains(f, &AT_SQUARE) =>
+        {
             None
         }
         ContactKind::Phone if f.bytes().filter(u8::is_ascii_digit).count() < 9 => None,
@@ -203,8 +222,7 @@ fn find_contact(
             r"[\w.+-]+\s*(?:@|\(at\)|\[at\])\s*[\w-]+(?:\s*(?:\.|\(dot\)|\[dot\])\s*[a-z]{2,})+",
         )),
         ContactKind::Phone => folded(re(&PHONE, r"\+?\(?[0-9](?:[\s().-]{0,2}[0-9]){8,14}")),
-        ContactKind::Whatsapp => f
-            .contains("wa.me")
+        ContactKind::Whatsapp => contains(f, &WA_ME)
             .then(|| folded(re(&WA_LINK, r"\bwa\.me/\S*")))
             .flatten()
             .or_else(|| {
@@ -213,8 +231,7 @@ fn find_contact(
                     &["whatsapp", "whats app", "watsapp", "whatsap", "watsap"],
                 )
             }),
-        ContactKind::Telegram => f
-            .contains("t.me")
+        ContactKind::Telegram => contains(f, &T_ME)
             .then(|| folded(re(&TG_LINK, r"\bt\.me/\S*")))
             .flatten()
             .or_else(|| skeleton_word(&TG_WORDS, &["telegram", "telegrm", "tg me"])),

@@ -60,15 +60,19 @@ pub struct Normalized {
     /// Some single letters were joined into a word (`f r e e`), inside which any position is a
     /// word boundary.
     joined: bool,
-    /// Per char of `skeleton`: how many times it repeated.
-    runs: Vec<u16>,
+    /// The skeleton characters that repeated: (char index in `skeleton`, times), in order.
+    /// Most characters do not repeat, so only those that do are listed.
+    repeats: Vec<(u32, u16)>,
+    /// Characters in `skeleton`.
+    chars: usize,
+    /// For each char of `folded`: (byte offset in `folded`, original byte range). Built on
+    /// first use (evidence for a regex, link or contact needs only this one).
+    folded_map: OnceCell<Vec<(u32, u32, u32)>>,
     detail: OnceCell<Detail>,
 }
 
 #[derive(Debug, Clone, Default)]
 struct Detail {
-    /// For each char of `folded`: (byte offset in `folded`, original byte range).
-    folded_map: Vec<(u32, u32, u32)>,
     /// One entry per char of `skeleton` (spaces included).
     skel: Vec<SkelChar>,
     /// Byte offset in `skeleton` → index in `skel`.
@@ -83,9 +87,18 @@ impl Normalized {
             folded,
             skeleton: skeleton.text,
             joined: skeleton.joined,
-            runs: skeleton.runs,
+            repeats: skeleton.repeats,
+            chars: skeleton.chars,
+            folded_map: OnceCell::new(),
             detail: OnceCell::new(),
         }
+    }
+
+    /// How many times the skeleton character at `index` repeated.
+    fn run_at(&self, index: usize) -> u16 {
+        self.repeats
+            .binary_search_by_key(&index, |r| r.0 as usize)
+            .map_or(1, |i| self.repeats[i].1)
     }
 
     /// [`Normalized::new`] through the generic pipeline only (the oracle for the fast path).
@@ -94,47 +107,53 @@ impl Normalized {
         let mut folded = String::with_capacity(text.len());
         let mut map = Vec::new();
         fold(text, &mut folded, &mut map);
-        let mut skeleton = Plain {
-            text: String::new(),
-            runs: Vec::new(),
-            joined: false,
-        };
+        let mut skeleton = Plain::new(0);
         skeletonize(&folded, &mut skeleton);
         Normalized {
             original: text.to_string(),
             folded,
             skeleton: skeleton.text,
             joined: skeleton.joined,
-            runs: skeleton.runs,
+            repeats: skeleton.repeats,
+            chars: skeleton.chars,
+            folded_map: OnceCell::new(),
             detail: OnceCell::new(),
         }
     }
 
     /// For tests comparing the fast and generic pipelines.
     #[cfg(test)]
-    pub(crate) fn plain_parts(&self) -> (&str, &str, bool, &[u16]) {
-        (&self.folded, &self.skeleton, self.joined, &self.runs)
+    pub(crate) fn plain_parts(&self) -> (&str, &str, bool, &[(u32, u16)]) {
+        (&self.folded, &self.skeleton, self.joined, &self.repeats)
+    }
+
+    fn folded_map(&self) -> &[(u32, u32, u32)] {
+        self.folded_map.get_or_init(|| {
+            let mut folded = String::with_capacity(self.folded.len());
+            let mut folded_map = Vec::with_capacity(self.folded.len());
+            fold(&self.original, &mut folded, &mut folded_map);
+            debug_assert_eq!(folded, self.folded);
+            folded_map
+        })
     }
 
     fn detail(&self) -> &Detail {
         self.detail.get_or_init(|| {
-            let mut folded = String::with_capacity(self.folded.len());
-            let mut folded_map = Vec::with_capacity(self.folded.len());
-            fold(&self.original, &mut folded, &mut folded_map);
+            let folded = &self.folded;
+            let folded_map = self.folded_map();
             let mut sink = Mapped {
-                map: &folded_map,
+                map: folded_map,
                 cursor: 0,
                 skeleton: String::with_capacity(self.skeleton.len()),
                 skel: Vec::with_capacity(folded_map.len()),
                 skel_index: Vec::with_capacity(self.skeleton.len() + 1),
             };
-            skeletonize(&folded, &mut sink);
+            skeletonize(folded, &mut sink);
             sink.skel_index.push(sink.skel.len() as u32);
             debug_assert_eq!(sink.skeleton, self.skeleton);
             Detail {
                 skel: sink.skel,
                 skel_index: sink.skel_index,
-                folded_map,
             }
         })
     }
@@ -146,7 +165,7 @@ impl Normalized {
 
     /// Original byte range of a byte range of `folded`.
     pub fn folded_to_original(&self, r: Range<usize>) -> Range<usize> {
-        let map = &self.detail().folded_map;
+        let map = self.folded_map();
         let find = |b: usize| map.partition_point(|m| (m.0 as usize) < b);
         let first = find(r.start);
         let last = find(r.end).saturating_sub(1).max(first);
@@ -345,22 +364,65 @@ trait SkelSink {
     fn word(&mut self, start: usize);
 }
 
+/// The skeleton without maps: its text, the characters that repeated, whether letters were
+/// joined.
 struct Plain {
     text: String,
-    runs: Vec<u16>,
+    /// Characters in `text`.
+    chars: usize,
+    repeats: Vec<(u32, u16)>,
     joined: bool,
+}
+
+/// A point in a [`Plain`] skeleton to go back to: (bytes, chars).
+type Mark = (usize, usize);
+
+impl Plain {
+    fn new(capacity: usize) -> Plain {
+        Plain {
+            text: String::with_capacity(capacity),
+            chars: 0,
+            repeats: Vec::new(),
+            joined: false,
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, c: char) {
+        self.text.push(c);
+        self.chars += 1;
+    }
+
+    /// The last character repeats once more.
+    #[inline]
+    fn repeat(&mut self) {
+        let index = self.chars.saturating_sub(1) as u32;
+        match self.repeats.last_mut() {
+            Some((i, run)) if *i == index => *run = run.saturating_add(1),
+            _ => self.repeats.push((index, 2)),
+        }
+    }
+
+    fn mark(&self) -> Mark {
+        (self.text.len(), self.chars)
+    }
+
+    fn truncate(&mut self, (bytes, chars): Mark) {
+        self.text.truncate(bytes);
+        self.chars = chars;
+        while self.repeats.last().is_some_and(|r| r.0 as usize >= chars) {
+            self.repeats.pop();
+        }
+    }
 }
 
 impl SkelSink for Plain {
     fn push(&mut self, c: char, at: usize, start_ok: bool, _: bool) {
         self.joined |= start_ok && at != SPACE;
-        self.text.push(c);
-        self.runs.push(1);
+        self.add(c);
     }
     fn extend_run(&mut self, _: usize) {
-        if let Some(run) = self.runs.last_mut() {
-            *run = run.saturating_add(1);
-        }
+        self.repeat();
     }
     fn len(&self) -> usize {
         0
@@ -505,9 +567,8 @@ struct Stream {
     out: Plain,
     /// Folded byte offset where the current word began, if inside one.
     word: Option<usize>,
-    /// Where the current word begins in the skeleton (bytes) and in `runs`.
-    word_skel: usize,
-    word_runs: usize,
+    /// Where the current word begins in the skeleton.
+    word_at: Mark,
     word_chars: usize,
     /// Folded byte offset just after the current word's last character.
     word_end: usize,
@@ -519,24 +580,18 @@ struct Stream {
     /// `@` or `$` waiting for the next character to know whether it is part of a word.
     held: Option<(u8, usize)>,
     /// Single-character words in a row: their folded offsets, and where the first began in
-    /// the skeleton and in `runs`.
+    /// the skeleton.
     singles: Vec<usize>,
-    singles_skel: usize,
-    singles_runs: usize,
+    singles_at: Mark,
 }
 
 impl Stream {
     fn new(len: usize) -> Stream {
         Stream {
             folded: String::with_capacity(len),
-            out: Plain {
-                text: String::with_capacity(len),
-                runs: Vec::with_capacity(len),
-                joined: false,
-            },
+            out: Plain::new(len),
             word: None,
-            word_skel: 0,
-            word_runs: 0,
+            word_at: (0, 0),
             word_chars: 0,
             word_end: 0,
             word_letter: false,
@@ -544,8 +599,7 @@ impl Stream {
             last: '\0',
             held: None,
             singles: Vec::new(),
-            singles_skel: 0,
-            singles_runs: 0,
+            singles_at: (0, 0),
         }
     }
 
@@ -559,7 +613,7 @@ impl Stream {
                     .iter()
                     .position(|b| !b.is_ascii_alphanumeric())
                     .unwrap_or(bytes.len() - i);
-                self.ascii_word(&bytes[i..i + len]);
+                self.ascii_word(&text[i..i + len]);
                 i += len;
                 continue;
             }
@@ -591,23 +645,23 @@ impl Stream {
         (self.folded, self.out)
     }
 
-    /// A run of ASCII letters and digits: [`Stream::wordy`] for each, with the bookkeeping
-    /// that only the first two characters need done by it, and the rest in a tight loop.
-    fn ascii_word(&mut self, run: &[u8]) {
-        let head = run.len().min(2);
-        for &b in &run[..head] {
-            let b = b.to_ascii_lowercase();
-            let at = self.folded.len();
-            self.folded.push(char::from(b));
-            self.wordy(char::from(b), at, b.is_ascii_alphabetic());
-        }
-        let Some(rest) = run.get(head..).filter(|r| !r.is_empty()) else {
-            return;
-        };
+    /// A run of ASCII letters and digits: what [`Stream::wordy`] does for each character, in
+    /// bulk (most of a comment's text goes through here).
+    fn ascii_word(&mut self, run: &str) {
         let at = self.folded.len();
-        for &b in rest {
-            self.folded.push(char::from(b.to_ascii_lowercase()));
+        self.folded.push_str(run);
+        self.folded[at..].make_ascii_lowercase();
+        if self.word.is_none() {
+            if run.len() >= 2 {
+                // Not a single character: the singles before it end here.
+                self.end_singles(None);
+            }
+            self.start_word(at);
+        } else if self.word_chars == 1 {
+            self.end_singles(self.word);
         }
+        self.word_chars += run.len();
+        self.word_end = self.folded.len();
         let out = &mut self.out;
         let mut last = self.last;
         let (mut letter, mut leet) = (false, false);
@@ -616,20 +670,15 @@ impl Stream {
             leet |= matches!(b, b'0' | b'1' | b'3' | b'4' | b'5' | b'7');
             let c = char::from(if b == b'l' { b'i' } else { b });
             if c == last {
-                if let Some(run) = out.runs.last_mut() {
-                    *run = run.saturating_add(1);
-                }
+                out.repeat();
             } else {
-                out.text.push(c);
-                out.runs.push(1);
+                out.add(c);
                 last = c;
             }
         }
         self.last = last;
         self.word_letter |= letter;
         self.word_leet |= leet;
-        self.word_chars += rest.len();
-        self.word_end = self.folded.len();
     }
 
     /// One folded ASCII character.
@@ -702,19 +751,21 @@ impl Stream {
     }
 
     #[inline]
+    fn start_word(&mut self, at: usize) {
+        self.word = Some(at);
+        if !self.out.text.is_empty() {
+            self.out.add(' ');
+        }
+        self.word_at = self.out.mark();
+        self.word_chars = 0;
+        self.word_letter = false;
+        self.word_leet = false;
+        self.last = '\0';
+    }
+
     fn wordy(&mut self, c: char, at: usize, alpha: bool) {
         if self.word.is_none() {
-            self.word = Some(at);
-            if !self.out.text.is_empty() {
-                self.out.text.push(' ');
-                self.out.runs.push(1);
-            }
-            self.word_skel = self.out.text.len();
-            self.word_runs = self.out.runs.len();
-            self.word_chars = 0;
-            self.word_letter = false;
-            self.word_leet = false;
-            self.last = '\0';
+            self.start_word(at);
         }
         self.word_chars += 1;
         if self.word_chars == 2 {
@@ -727,12 +778,9 @@ impl Stream {
         let c = if c == 'l' { 'i' } else { c };
         self.word_leet |= matches!(c, '0' | '1' | '3' | '4' | '5' | '7' | '@' | '$');
         if c == self.last {
-            if let Some(run) = self.out.runs.last_mut() {
-                *run = run.saturating_add(1);
-            }
+            self.out.repeat();
         } else {
-            self.out.text.push(c);
-            self.out.runs.push(1);
+            self.out.add(c);
             self.last = c;
         }
     }
@@ -743,8 +791,7 @@ impl Stream {
         };
         if self.word_letter && self.word_leet {
             // Undo leetspeak now that the word is known to have a letter: write it again.
-            self.out.text.truncate(self.word_skel);
-            self.out.runs.truncate(self.word_runs);
+            self.out.truncate(self.word_at);
             let folded = std::mem::take(&mut self.folded);
             let chars = folded[start..self.word_end]
                 .char_indices()
@@ -754,8 +801,7 @@ impl Stream {
         }
         if self.word_chars == 1 {
             if self.singles.is_empty() {
-                self.singles_skel = self.word_skel;
-                self.singles_runs = self.word_runs;
+                self.singles_at = self.word_at;
             }
             self.singles.push(start);
         }
@@ -766,8 +812,7 @@ impl Stream {
     fn end_singles(&mut self, current: Option<usize>) {
         if self.singles.len() >= 3 {
             let folded = std::mem::take(&mut self.folded);
-            self.out.text.truncate(self.singles_skel);
-            self.out.runs.truncate(self.singles_runs);
+            self.out.truncate(self.singles_at);
             let joined = self
                 .singles
                 .iter()
@@ -775,14 +820,11 @@ impl Stream {
             emit(joined, true, &mut self.out);
             if let Some(at) = current {
                 // Write the current word's first character again after the joined word.
-                self.out.text.push(' ');
-                self.out.runs.push(1);
-                self.word_skel = self.out.text.len();
-                self.word_runs = self.out.runs.len();
+                self.out.add(' ');
+                self.word_at = self.out.mark();
                 let c = folded[at..].chars().next().unwrap_or(' ');
                 let c = if c == 'l' { 'i' } else { c };
-                self.out.text.push(c);
-                self.out.runs.push(1);
+                self.out.add(c);
                 self.last = c;
             }
             self.folded = folded;
@@ -949,9 +991,12 @@ impl Pattern {
                     .get(..bytes.start)
                     .map_or(0, |s| s.chars().count())
             };
-            let got = n.runs.get(first..first + self.runs.len()).unwrap_or(&[]);
-            return got.len() == self.runs.len()
-                && self.runs.iter().zip(got).all(|(want, got)| got >= want);
+            return first + self.runs.len() <= n.chars
+                && self
+                    .runs
+                    .iter()
+                    .enumerate()
+                    .all(|(k, want)| *want <= 1 || n.run_at(first + k) >= *want);
         }
         let first = n.skel_at(bytes.start);
         let Some(last) = self.runs.len().checked_sub(1).map(|l| first + l) else {
