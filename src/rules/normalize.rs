@@ -608,10 +608,10 @@ impl Stream {
         let mut i = 0;
         while i < bytes.len() {
             let b = bytes[i];
-            if b.is_ascii_alphanumeric() && self.held.is_none() {
+            if BYTE[usize::from(b)] & B_ALNUM != 0 && self.held.is_none() {
                 let len = bytes[i..]
                     .iter()
-                    .position(|b| !b.is_ascii_alphanumeric())
+                    .position(|&b| BYTE[usize::from(b)] & B_ALNUM == 0)
                     .unwrap_or(bytes.len() - i);
                 self.ascii_word(&text[i..i + len]);
                 i += len;
@@ -664,10 +664,9 @@ impl Stream {
         self.word_end = self.folded.len();
         let out = &mut self.out;
         let mut last = self.last;
-        let (mut letter, mut leet) = (false, false);
+        let mut seen = 0u8;
         for &b in &self.folded.as_bytes()[at..] {
-            letter |= b.is_ascii_alphabetic();
-            leet |= matches!(b, b'0' | b'1' | b'3' | b'4' | b'5' | b'7');
+            seen |= BYTE[usize::from(b)];
             let c = char::from(if b == b'l' { b'i' } else { b });
             if c == last {
                 out.repeat();
@@ -677,8 +676,8 @@ impl Stream {
             }
         }
         self.last = last;
-        self.word_letter |= letter;
-        self.word_leet |= leet;
+        self.word_letter |= seen & B_ALPHA != 0;
+        self.word_leet |= seen & B_LEET != 0;
     }
 
     /// One folded ASCII character.
@@ -785,10 +784,14 @@ impl Stream {
         }
     }
 
+    #[inline]
     fn end_word(&mut self) {
-        let Some(start) = self.word.take() else {
-            return;
-        };
+        if let Some(start) = self.word.take() {
+            self.finish_word(start);
+        }
+    }
+
+    fn finish_word(&mut self, start: usize) {
         if self.word_letter && self.word_leet {
             // Undo leetspeak now that the word is known to have a letter: write it again.
             self.out.truncate(self.word_at);
@@ -809,7 +812,14 @@ impl Stream {
 
     /// Three or more single characters in a row become one word. `current`: the folded
     /// offset of the first character of a word begun after them (already written).
+    #[inline]
     fn end_singles(&mut self, current: Option<usize>) {
+        if !self.singles.is_empty() {
+            self.join_singles(current);
+        }
+    }
+
+    fn join_singles(&mut self, current: Option<usize>) {
         if self.singles.len() >= 3 {
             let folded = std::mem::take(&mut self.folded);
             self.out.truncate(self.singles_at);
@@ -858,6 +868,29 @@ fn is_format(c: char) -> bool {
         | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F
         | 0xFEFF | 0xFFA0 | 0x1D173..=0x1D17A | 0xE0000..=0xE0FFF)
 }
+
+/// ASCII classes for the byte loops: a letter or digit, a letter, a digit leetspeak uses.
+const BYTE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0usize;
+    while b < 128 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() {
+            t[b] |= B_ALNUM;
+        }
+        if c.is_ascii_alphabetic() {
+            t[b] |= B_ALPHA;
+        }
+        if matches!(c, b'0' | b'1' | b'3' | b'4' | b'5' | b'7') {
+            t[b] |= B_LEET;
+        }
+        b += 1;
+    }
+    t
+};
+const B_ALNUM: u8 = 1;
+const B_ALPHA: u8 = 2;
+const B_LEET: u8 = 4;
 
 /// Leetspeak inside a word that has letters; `l` joins `i` and `1`.
 pub(crate) fn unleet(c: char) -> char {
