@@ -175,20 +175,25 @@ fn main() {
         let limit = std::env::var("BENCH_LIMIT")
             .ok()
             .and_then(|n| n.parse().ok());
-        let start = Instant::now();
+        let mut best = f64::MAX;
+        let mut done = 0;
         for _ in 0..if limit.is_some() { 1 } else { 10 } {
+            let start = Instant::now();
+            done = 0;
             for (text, user) in corpus.iter().take(limit.unwrap_or(usize::MAX)) {
                 black_box(packs.decide(&CommentView::new(text, Some(user))));
+                done += 1;
             }
+            best = best.min(start.elapsed().as_secs_f64());
         }
         println!(
-            "{}: {:.0}/s",
+            "{}: {:.0}/s (best pass of 10)",
             if std::env::var_os("BENCH_FULL").is_some() {
                 "all rules"
             } else {
                 "example + starter only"
             },
-            10.0 * corpus.len() as f64 / start.elapsed().as_secs_f64()
+            done as f64 / best
         );
         return;
     }

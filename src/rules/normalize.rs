@@ -82,6 +82,10 @@ struct Detail {
 impl Normalized {
     pub fn new(text: &str) -> Self {
         let (folded, skeleton) = Stream::new(text.len()).run(text);
+        Normalized::from_parts(text, folded, skeleton)
+    }
+
+    fn from_parts(text: &str, folded: String, skeleton: Plain) -> Self {
         Normalized {
             original: text.to_string(),
             folded,
@@ -109,16 +113,7 @@ impl Normalized {
         fold(text, &mut folded, &mut map);
         let mut skeleton = Plain::new(0);
         skeletonize(&folded, &mut skeleton);
-        Normalized {
-            original: text.to_string(),
-            folded,
-            skeleton: skeleton.text,
-            joined: skeleton.joined,
-            repeats: skeleton.repeats,
-            chars: skeleton.chars,
-            folded_map: OnceCell::new(),
-            detail: OnceCell::new(),
-        }
+        Normalized::from_parts(text, folded, skeleton)
     }
 
     /// For tests comparing the fast and generic pipelines.
