@@ -7,7 +7,9 @@
 //!
 //! `BENCH_BREAKDOWN=1` also times normalisation alone and each part of the rules alone;
 //! `BENCH_NORMALIZE=1`, `BENCH_PACKS=1` and `BENCH_FULL=1` run only normalisation, only the
-//! example and starter rules, or all rules, ten times over (for `perf record`).
+//! example and starter rules, or all rules, ten times over (for `perf record`); with
+//! `BENCH_LIMIT=n` the last two make one pass over the first n comments, for counting
+//! instructions under `valgrind --tool=cachegrind`, which the machine's neighbours cannot move.
 
 use std::hint::black_box;
 use std::path::Path;
