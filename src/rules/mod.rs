@@ -328,8 +328,10 @@ struct Scan<'a> {
     words: Vec<Option<(usize, usize, Range<usize>)>>,
     /// Per regex list: the first matching pattern.
     regex: Vec<Option<usize>>,
+    /// Detector results, computed by the first rule that asks.
     links: Option<Vec<detect::Link>>,
     emojis: Option<usize>,
+    mentions: Option<usize>,
 }
 
 impl Scan<'_> {
@@ -340,6 +342,10 @@ impl Scan<'_> {
 
     fn emojis(&mut self, text: &str) -> usize {
         *self.emojis.get_or_insert_with(|| detect::emojis(text))
+    }
+
+    fn mentions(&mut self, text: &str) -> usize {
+        *self.mentions.get_or_insert_with(|| detect::mentions(text))
     }
 }
 
@@ -572,6 +578,7 @@ impl RuleSet {
             regex,
             links: None,
             emojis: None,
+            mentions: None,
         }
     }
 }
@@ -653,6 +660,18 @@ impl Group {
     }
 }
 
+/// `text.chars().count() >= n`, without counting when the byte length decides it (a
+/// character is one to four bytes).
+fn length_at_least(text: &str, n: usize) -> bool {
+    if text.len() < n {
+        false
+    } else if text.len() >= n.saturating_mul(4) {
+        true
+    } else {
+        text.chars().count() >= n
+    }
+}
+
 fn ev(detail: String, span: Option<Range<usize>>) -> Option<Option<Evidence>> {
     Some(Some(Evidence { detail, span }))
 }
@@ -707,13 +726,13 @@ impl Cond {
                 .iter()
                 .any(|l| deny.iter().any(|d| detect::domain_matches(&l.host, d))),
             Cond::Contact(kinds) => kinds.iter().any(|k| detect::has_contact(scan.n, *k)),
-            Cond::MaxMentions(max) => detect::mentions(c.text) > *max as usize,
+            Cond::MaxMentions(max) => scan.mentions(c.text) > *max as usize,
             Cond::MentionsOnly => detect::mentions_only(c.text),
             Cond::MaxEmojis(max) => scan.emojis(c.text) > *max as usize,
             Cond::EmojiOnly => scan.emojis(c.text) > 0 && detect::emoji_only(c.text),
             Cond::MaxCaps(max) => detect::caps_ratio(c.text).is_some_and(|r| r > *max),
-            Cond::MinLength(min) => c.text.chars().count() >= *min as usize,
-            Cond::MaxLength(max) => c.text.chars().count() <= *max as usize,
+            Cond::MinLength(min) => length_at_least(c.text, *min as usize),
+            Cond::MaxLength(max) => !length_at_least(c.text, *max as usize + 1),
             Cond::Usernames { set, negate, .. } => {
                 set.is_match(c.username.unwrap_or("")) != *negate
             }
@@ -811,7 +830,7 @@ impl Cond {
                 })
             }),
             Cond::MaxMentions(max) => {
-                let count = detect::mentions(c.text);
+                let count = scan.mentions(c.text);
                 (count > *max as usize).then(|| {
                     let noun = if count == 1 { "mention" } else { "mentions" };
                     unspanned(format!("{count} {noun} (more than {max})"))

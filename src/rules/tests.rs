@@ -883,6 +883,11 @@ mod properties {
         }
 
         #[test]
+        fn lengths_are_counted_in_characters(text in "\\PC{0,40}|[a-z]{0,40}", n in 0usize..50) {
+            prop_assert_eq!(super::length_at_least(&text, n), text.chars().count() >= n);
+        }
+
+        #[test]
         fn evaluating_never_panics(text in "\\PC{0,200}", user in "[a-z_.]{0,20}") {
             let rules = example();
             let _ = rules.matches(&CommentView::new(&text, Some(&user)));
