@@ -60,11 +60,9 @@ pub struct Normalized {
     /// Some single letters were joined into a word (`f r e e`), inside which any position is a
     /// word boundary.
     joined: bool,
-    /// The skeleton characters that repeated: (char index in `skeleton`, times), in order.
+    /// The skeleton characters that repeated: (byte offset in `skeleton`, times), in order.
     /// Most characters do not repeat, so only those that do are listed.
     repeats: Vec<(u32, u16)>,
-    /// Characters in `skeleton`.
-    chars: usize,
     /// For each char of `folded`: (byte offset in `folded`, original byte range). Built on
     /// first use (evidence for a regex, link or contact needs only this one).
     folded_map: OnceCell<Vec<(u32, u32, u32)>>,
@@ -92,16 +90,15 @@ impl Normalized {
             skeleton: skeleton.text,
             joined: skeleton.joined,
             repeats: skeleton.repeats,
-            chars: skeleton.chars,
             folded_map: OnceCell::new(),
             detail: OnceCell::new(),
         }
     }
 
-    /// How many times the skeleton character at `index` repeated.
-    fn run_at(&self, index: usize) -> u16 {
+    /// How many times the skeleton character at byte `at` repeated.
+    fn run_at(&self, at: usize) -> u16 {
         self.repeats
-            .binary_search_by_key(&index, |r| r.0 as usize)
+            .binary_search_by_key(&at, |r| r.0 as usize)
             .map_or(1, |i| self.repeats[i].1)
     }
 
@@ -363,20 +360,17 @@ trait SkelSink {
 /// joined.
 struct Plain {
     text: String,
-    /// Characters in `text`.
-    chars: usize,
     repeats: Vec<(u32, u16)>,
     joined: bool,
 }
 
-/// A point in a [`Plain`] skeleton to go back to: (bytes, chars).
-type Mark = (usize, usize);
+/// A point in a [`Plain`] skeleton to go back to: its length in bytes.
+type Mark = usize;
 
 impl Plain {
     fn new(capacity: usize) -> Plain {
         Plain {
             text: String::with_capacity(capacity),
-            chars: 0,
             repeats: Vec::new(),
             joined: false,
         }
@@ -385,27 +379,29 @@ impl Plain {
     #[inline]
     fn add(&mut self, c: char) {
         self.text.push(c);
-        self.chars += 1;
     }
 
     /// The last character repeats once more.
     #[inline]
     fn repeat(&mut self) {
-        let index = self.chars.saturating_sub(1) as u32;
+        let last = match self.text.as_bytes().last() {
+            Some(b) if b.is_ascii() => 1,
+            _ => self.text.chars().next_back().map_or(0, char::len_utf8),
+        };
+        let at = (self.text.len() - last) as u32;
         match self.repeats.last_mut() {
-            Some((i, run)) if *i == index => *run = run.saturating_add(1),
-            _ => self.repeats.push((index, 2)),
+            Some((i, run)) if *i == at => *run = run.saturating_add(1),
+            _ => self.repeats.push((at, 2)),
         }
     }
 
     fn mark(&self) -> Mark {
-        (self.text.len(), self.chars)
+        self.text.len()
     }
 
-    fn truncate(&mut self, (bytes, chars): Mark) {
+    fn truncate(&mut self, bytes: Mark) {
         self.text.truncate(bytes);
-        self.chars = chars;
-        while self.repeats.last().is_some_and(|r| r.0 as usize >= chars) {
+        while self.repeats.last().is_some_and(|r| r.0 as usize >= bytes) {
             self.repeats.pop();
         }
     }
@@ -586,7 +582,7 @@ impl Stream {
             folded: String::with_capacity(len),
             out: Plain::new(len),
             word: None,
-            word_at: (0, 0),
+            word_at: 0,
             word_chars: 0,
             word_end: 0,
             word_letter: false,
@@ -594,7 +590,7 @@ impl Stream {
             last: '\0',
             held: None,
             singles: Vec::new(),
-            singles_at: (0, 0),
+            singles_at: 0,
         }
     }
 
@@ -980,13 +976,24 @@ pub fn fold_confusable(c: char) -> char {
 pub struct Pattern {
     pub skeleton: String,
     pub runs: Vec<u16>,
+    /// The letters that repeat: (byte offset in `skeleton`, times).
+    repeats: Vec<(usize, u16)>,
 }
 
 impl Pattern {
     pub fn new(word: &str) -> Pattern {
         let n = Normalized::new(word);
+        let runs: Vec<u16> = n.skel().iter().map(|s| s.run).collect();
+        let repeats = n
+            .skeleton
+            .char_indices()
+            .zip(&runs)
+            .filter(|(_, run)| **run > 1)
+            .map(|((at, _), run)| (at, *run))
+            .collect();
         Pattern {
-            runs: n.skel().iter().map(|s| s.run).collect(),
+            runs,
+            repeats,
             skeleton: n.skeleton.clone(),
         }
     }
@@ -1012,19 +1019,12 @@ impl Pattern {
             if !start_ok || !end_ok {
                 return false;
             }
-            let first = if sk.is_ascii() {
-                bytes.start
-            } else {
-                n.skeleton
-                    .get(..bytes.start)
-                    .map_or(0, |s| s.chars().count())
-            };
-            return first + self.runs.len() <= n.chars
-                && self
-                    .runs
-                    .iter()
-                    .enumerate()
-                    .all(|(k, want)| *want <= 1 || n.run_at(first + k) >= *want);
+            // The hit is this pattern's skeleton, byte for byte: its repeated letters sit at
+            // the same offsets from the hit's start.
+            return self
+                .repeats
+                .iter()
+                .all(|(at, want)| n.run_at(bytes.start + at) >= *want);
         }
         let first = n.skel_at(bytes.start);
         let Some(last) = self.runs.len().checked_sub(1).map(|l| first + l) else {

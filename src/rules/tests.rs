@@ -103,6 +103,7 @@ fn evasions_match() {
         "#freemoney",
         "f r e e m o n e y",
         "freeeee moneyyyy",
+        "Очень 😍 freeee money",
         "f0rex",
         "F0R3X",
         "🇫🇴🇷🇪🇽",
@@ -139,6 +140,9 @@ fn innocent_look_alikes_do_not_match() {
         "forexample",
         "free of charge, money back",
         "Scunthorpe United",
+        // A run shorter than the word's (`fre` for `free`), after non-Latin text.
+        "とてもかわいい fre money",
+        "Очень as well",
         "assessment done",
         "",
     ] {
