@@ -658,7 +658,7 @@ impl Stream {
         let mut seen = 0u8;
         for &b in &self.folded.as_bytes()[at..] {
             seen |= BYTE[usize::from(b)];
-            let c = char::from(if b == b'l' { b'i' } else { b });
+            let c = l_as_i(char::from(b));
             if c == last {
                 out.repeat();
             } else {
@@ -688,31 +688,20 @@ impl Stream {
         }
     }
 
-    /// One folded non-ASCII character. `alnum`/`alpha` are its classes, when the table's
-    /// classes (of the original character) are known to be the folded character's own.
+    /// One folded character from a non-ASCII one. `alnum`/`alpha` are its classes, when the
+    /// table's classes (of the original character) are known to be the folded character's own.
     fn char(&mut self, c: char, alnum: bool, alpha: bool) {
-        let (alnum, alpha) = if c.is_ascii() || !alnum {
+        if c.is_ascii() {
+            // A look-alike folded to ASCII behaves as if typed so (`@`, `$` included).
+            self.ascii(c as u8);
+            return;
+        }
+        let (alnum, alpha) = if alnum {
+            (alnum, alpha)
+        } else {
             let cl = classes(c);
             (cl & ALNUM != 0, cl & ALPHA != 0)
-        } else {
-            (alnum, alpha)
         };
-        if c.is_ascii() {
-            // A look-alike folded to ASCII: `@`, `$` and separators behave as typed.
-            if !alnum {
-                if self.held.is_some() {
-                    self.release_held(false);
-                }
-                let at = self.folded.len();
-                self.folded.push(c);
-                if c == '@' || c == '$' {
-                    self.held = Some((c as u8, at));
-                } else {
-                    self.end_word();
-                }
-                return;
-            }
-        }
         if self.held.is_some() {
             self.release_held(alnum);
         }
@@ -764,8 +753,7 @@ impl Stream {
         }
         self.word_end = at + c.len_utf8();
         self.word_letter |= alpha;
-        // `l` is always in a word with a letter (itself), so it can be undone at once.
-        let c = if c == 'l' { 'i' } else { c };
+        let c = l_as_i(c);
         self.word_leet |= matches!(c, '0' | '1' | '3' | '4' | '5' | '7' | '@' | '$');
         if c == self.last {
             self.out.repeat();
@@ -823,8 +811,7 @@ impl Stream {
                 // Write the current word's first character again after the joined word.
                 self.out.add(' ');
                 self.word_at = self.out.mark();
-                let c = folded[at..].chars().next().unwrap_or(' ');
-                let c = if c == 'l' { 'i' } else { c };
+                let c = l_as_i(folded[at..].chars().next().unwrap_or(' '));
                 self.out.add(c);
                 self.last = c;
             }
@@ -832,6 +819,13 @@ impl Stream {
         }
         self.singles.clear();
     }
+}
+
+/// The part of [`unleet`] the one-pass normaliser applies as it writes: `l` is always in a
+/// word with a letter (itself), so it can be undone before the word is known.
+#[inline]
+fn l_as_i(c: char) -> char {
+    if c == 'l' { 'i' } else { c }
 }
 
 /// 7 + 8: one word (chars with their byte offsets in `folded`) into the skeleton: leet undone
