@@ -8,8 +8,9 @@
 //! through [`CommentView`].
 //!
 //! Speed: a comment is normalised once ([`normalize`]); every `words`/`not_words` list of every
-//! rule is one Aho-Corasick automaton, every regex one `RegexSet` per text form, so the cost of a
-//! comment barely grows with the number of rules.
+//! rule is one Aho-Corasick automaton, so the cost of a comment barely grows with the number of
+//! word lists. A `regex` list on the normalised text is one `RegexSet`, run only when a rule
+//! reaches it (its cheaper conditions held) and at most once per comment.
 
 mod detect;
 mod normalize;
@@ -281,7 +282,7 @@ enum Cond {
 struct Group {
     conds: Vec<Cond>,
     /// Indices into `conds`, cheapest test first: a comment is usually ruled out by a
-    /// precomputed word or regex result before a detector runs.
+    /// precomputed word result before a regex or detector runs.
     order: Vec<usize>,
 }
 
@@ -295,13 +296,13 @@ struct Rule {
     any: Vec<Group>,
 }
 
-/// A regex list and where its patterns sit in the shared set.
+/// A regex list: its patterns, each compiled, and (on the normalised text) all of them as one
+/// set, which answers "does any match" in one pass.
 #[derive(Debug, Clone)]
 struct RegexList {
     patterns: Vec<String>,
     compiled: Vec<Regex>,
-    /// Index of the first pattern in the set of its text form.
-    offset: usize,
+    set: Option<regex_automata::meta::Regex>,
 }
 
 /// The compiled rules, in config order (the order breaks ties between equal actions).
@@ -314,11 +315,6 @@ pub struct RuleSet {
     words: Option<AhoCorasick>,
     word_ids: Vec<(usize, usize, normalize::Pattern)>,
     regex_lists: Vec<RegexList>,
-    /// One set over every regex on the normalised text. (Regexes on the original text are
-    /// rare and run one by one.)
-    normalized_set: Option<RegexSet>,
-    /// Set pattern index → regex list.
-    normalized_owner: Vec<usize>,
 }
 
 /// Per-comment results shared by every rule.
@@ -326,8 +322,8 @@ struct Scan<'a> {
     n: &'a Normalized,
     /// Per word list: the first verified match (word index, pattern id, skeleton range).
     words: Vec<Option<(usize, usize, Range<usize>)>>,
-    /// Per regex list: the first matching pattern.
-    regex: Vec<Option<usize>>,
+    /// Per regex list on the normalised text, once a rule asked: the first matching pattern.
+    regex: Vec<Option<Option<usize>>>,
     /// Detector results, computed by the first rule that asks.
     links: Option<Vec<detect::Link>>,
     emojis: Option<usize>,
@@ -347,6 +343,25 @@ impl Scan<'_> {
     fn mentions(&mut self, text: &str) -> usize {
         *self.mentions.get_or_insert_with(|| detect::mentions(text))
     }
+
+    /// The first pattern of a normalised-text regex list that matches. Most lists match
+    /// nothing in most comments, and "any match" is a faster search than "which ones".
+    fn regex(&mut self, set: &RuleSet, list: usize) -> Option<usize> {
+        let n = self.n;
+        let folded = &n.folded;
+        *self.regex[list].get_or_insert_with(|| {
+            let regexes = set.regex_lists.get(list)?;
+            match &regexes.set {
+                Some(s) if s.is_match(folded.as_str()) => {
+                    let mut which = regex_automata::PatternSet::new(s.pattern_len());
+                    s.which_overlapping_matches(&regex_automata::Input::new(folded), &mut which);
+                    which.iter().next().map(|p| p.as_usize())
+                }
+                Some(_) => None,
+                None => regexes.compiled.iter().position(|r| r.is_match(folded)),
+            }
+        })
+    }
 }
 
 impl RuleSet {
@@ -354,7 +369,6 @@ impl RuleSet {
     pub fn compile(specs: &[RuleSpec]) -> Result<RuleSet, Vec<CompileError>> {
         let mut set = RuleSet::default();
         let mut errors = Vec::new();
-        let mut normalized_patterns = Vec::new();
         for (index, spec) in specs.iter().enumerate() {
             let errors_before = errors.len();
             let mut compile_group = |group: Option<usize>, c: &ConditionSpec, set: &mut RuleSet| {
@@ -363,7 +377,6 @@ impl RuleSet {
                     group,
                     errors: &mut errors,
                     set,
-                    normalized_patterns: &mut normalized_patterns,
                 };
                 ctx.compile(c)
             };
@@ -444,25 +457,6 @@ impl RuleSet {
                     key: Some("words"),
                     item: None,
                     message: e.to_string(),
-                }),
-            }
-        }
-        if !normalized_patterns.is_empty() {
-            match RegexSetBuilder::new(&normalized_patterns)
-                .size_limit(REGEX_SIZE_LIMIT * normalized_patterns.len())
-                .dfa_size_limit(REGEX_SIZE_LIMIT * 8)
-                .build()
-            {
-                Ok(s) => set.normalized_set = Some(s),
-                Err(e) => errors.push(CompileError {
-                    rule: 0,
-                    group: None,
-                    key: Some("regex"),
-                    item: None,
-                    message: format!(
-                        "the rules' regexes together are too large: {}",
-                        one_line(&e)
-                    ),
                 }),
             }
         }
@@ -565,17 +559,10 @@ impl RuleSet {
                 }
             }
         }
-        let mut regex = vec![None; self.regex_lists.len()];
-        if let Some(set) = &self.normalized_set {
-            for i in set.matches(&n.folded).iter() {
-                let list = self.normalized_owner[i];
-                regex[list].get_or_insert(i - self.regex_lists[list].offset);
-            }
-        }
         Scan {
             n,
             words,
-            regex,
+            regex: vec![None; self.regex_lists.len()],
             links: None,
             emojis: None,
             mentions: None,
@@ -686,12 +673,14 @@ impl Cond {
     fn cost(&self) -> u8 {
         match self {
             Cond::IsReply(_) | Cond::Media(_) | Cond::Words { .. } => 0,
+            Cond::MinLength(_) | Cond::MaxLength(_) | Cond::Usernames { .. } => 1,
             Cond::Regex {
                 form: TextForm::Normalized,
                 ..
-            } => 0,
-            Cond::MinLength(_) | Cond::MaxLength(_) | Cond::Usernames { .. } => 1,
-            Cond::MaxMentions(_) | Cond::MaxEmojis(_) | Cond::Repeated(_) => 2,
+            }
+            | Cond::MaxMentions(_)
+            | Cond::MaxEmojis(_)
+            | Cond::Repeated(_) => 2,
             Cond::MentionsOnly | Cond::EmojiOnly | Cond::MaxCaps(_) => 3,
             Cond::Contact(_) | Cond::Impersonation { .. } => 4,
             Cond::Links { .. } | Cond::DenyDomains(_) => 5,
@@ -709,7 +698,7 @@ impl Cond {
             Cond::Words { list, negate } => scan.words[*list].is_some() != *negate,
             Cond::Regex { list, form, negate } => {
                 let hit = match form {
-                    TextForm::Normalized => scan.regex[*list].is_some(),
+                    TextForm::Normalized => scan.regex(set, *list).is_some(),
                     TextForm::Original => set.regex_lists[*list]
                         .compiled
                         .iter()
@@ -781,7 +770,7 @@ impl Cond {
             Cond::Regex { list, form, negate } => {
                 let regexes = &set.regex_lists[*list];
                 let hit = match form {
-                    TextForm::Normalized => scan.regex[*list].map(|i| {
+                    TextForm::Normalized => scan.regex(set, *list).map(|i| {
                         let span = regexes.compiled[i]
                             .find(&scan.n.folded)
                             .map(|m| scan.n.folded_to_original(m.range()));
@@ -960,7 +949,6 @@ struct GroupCompiler<'a> {
     group: Option<usize>,
     errors: &'a mut Vec<CompileError>,
     set: &'a mut RuleSet,
-    normalized_patterns: &'a mut Vec<String>,
 }
 
 impl GroupCompiler<'_> {
@@ -1018,19 +1006,36 @@ impl GroupCompiler<'_> {
         if compiled.len() != patterns.len() {
             return None;
         }
+        // One regex is its own set; several on the normalised text become one set.
+        let set = if form == TextForm::Normalized && patterns.len() > 1 {
+            let wrapped: Vec<String> = patterns.iter().map(|p| ascii_word_boundaries(p)).collect();
+            match regex_automata::meta::Regex::builder()
+                .configure(
+                    regex_automata::meta::Config::new()
+                        .auto_prefilter(false)
+                        .nfa_size_limit(Some(REGEX_SIZE_LIMIT * patterns.len()))
+                        .hybrid_cache_capacity(REGEX_SIZE_LIMIT * 8),
+                )
+                .build_many(&wrapped)
+            {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    self.error(
+                        key,
+                        None,
+                        format!("the list's regexes together are too large: {e}"),
+                    );
+                    return None;
+                }
+            }
+        } else {
+            None
+        };
         let list = self.set.regex_lists.len();
-        let offset = self.normalized_patterns.len();
-        if form == TextForm::Normalized {
-            self.normalized_patterns
-                .extend(patterns.iter().map(|p| ascii_word_boundaries(p)));
-            self.set
-                .normalized_owner
-                .extend(std::iter::repeat_n(list, patterns.len()));
-        }
         self.set.regex_lists.push(RegexList {
             patterns: patterns.to_vec(),
             compiled,
-            offset,
+            set,
         });
         Some(list)
     }

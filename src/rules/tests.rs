@@ -824,6 +824,29 @@ fn compile_reports_every_problem() {
 }
 
 #[test]
+fn a_regex_too_large_to_compile_is_refused_by_name() {
+    let spec = rule(
+        "huge",
+        Action::Hide,
+        ConditionSpec {
+            regex: vec!["fine".into(), r"\w{5000}".into()],
+            ..ConditionSpec::default()
+        },
+    );
+    let errors = RuleSet::compile(&[spec]).err().unwrap_or_default();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!((errors[0].key, errors[0].item), (Some("regex"), Some(1)));
+    assert!(
+        errors[0]
+            .message
+            .starts_with("invalid regex pattern \"\\\\w{5000}\": ")
+            && errors[0].message.contains("size limit"),
+        "{}",
+        errors[0].message
+    );
+}
+
+#[test]
 fn select_keeps_config_order() {
     let rules = example().select(&["profanity".into(), "trusted".into()]);
     assert_eq!(rules.names().collect::<Vec<_>>(), ["trusted", "profanity"]);
