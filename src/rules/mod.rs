@@ -7,13 +7,15 @@
 //! State that rules need (earlier comments with the same text, the account's username) comes in
 //! through [`CommentView`].
 //!
-//! Speed: a comment is normalised once ([`normalize`]); every `words`/`not_words` list of every
-//! rule is one Aho-Corasick automaton, so the cost of a comment barely grows with the number of
-//! word lists. A `regex` list on the normalised text is one `RegexSet`, run only when a rule
+//! Speed: a comment is normalised once ([`normalize`]); the words of every `words`/`not_words`
+//! list of every rule are looked up together, each word of the comment once ([`words`]; an
+//! Aho-Corasick automaton over all of them when spaced-out letters were joined), so the cost of
+//! a comment barely grows with the number of word lists. A `regex` list on the normalised text is one `RegexSet`, run only when a rule
 //! reaches it (its cheaper conditions held) and at most once per comment.
 
 mod detect;
 mod normalize;
+mod words;
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -314,6 +316,8 @@ pub struct RuleSet {
     /// One automaton over every word of every list; pattern id → (list, index).
     words: Option<AhoCorasick>,
     word_ids: Vec<(usize, usize, normalize::Pattern)>,
+    /// The same patterns by first word, for skeletons without joined letters.
+    word_index: words::WordIndex,
     regex_lists: Vec<RegexList>,
 }
 
@@ -442,6 +446,7 @@ impl RuleSet {
             .iter()
             .map(|(_, _, p)| p.skeleton.as_str())
             .collect();
+        set.word_index = words::WordIndex::new(all_words.iter().copied());
         if !all_words.is_empty() {
             match AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
@@ -544,6 +549,26 @@ impl RuleSet {
     }
 
     fn scan<'a>(&self, n: &'a Normalized) -> Scan<'a> {
+        Scan {
+            n,
+            words: if n.joined() {
+                self.words_by_automaton(n)
+            } else {
+                self.words_by_index(n)
+            },
+            regex: vec![None; self.regex_lists.len()],
+            links: None,
+            emojis: None,
+            mentions: None,
+        }
+    }
+}
+
+impl RuleSet {
+    /// Per word list, the first verified match (word index, pattern id, skeleton range):
+    /// the one that ends first, the longest of those, the first listed of those (the order
+    /// in which the automaton reports them).
+    fn words_by_automaton(&self, n: &Normalized) -> Vec<Option<(usize, usize, Range<usize>)>> {
         let mut words = vec![None; self.word_lists.len()];
         if let Some(ac) = &self.words {
             for m in ac.find_overlapping_iter(&n.skeleton) {
@@ -559,14 +584,40 @@ impl RuleSet {
                 }
             }
         }
-        Scan {
-            n,
-            words,
-            regex: vec![None; self.regex_lists.len()],
-            links: None,
-            emojis: None,
-            mentions: None,
+        words
+    }
+
+    /// [`RuleSet::words_by_automaton`] for a skeleton without joined letters, where every
+    /// match starts at a word: each word is looked up among the patterns' first words.
+    fn words_by_index(&self, n: &Normalized) -> Vec<Option<(usize, usize, Range<usize>)>> {
+        let mut words: Vec<Option<(usize, usize, Range<usize>)>> =
+            vec![None; self.word_lists.len()];
+        let sk = n.skeleton.as_bytes();
+        let mut start = 0;
+        while start < sk.len() {
+            let (end, hash) = words::word_at(sk, start);
+            for &id in self.word_index.candidates(end - start, hash) {
+                let id = id as usize;
+                let Some((list, index, pattern)) = self.word_ids.get(id) else {
+                    continue;
+                };
+                let p = pattern.skeleton.as_bytes();
+                let hit = start..start + p.len();
+                if !sk[start..].starts_with(p) || !pattern.hits(n, hit.clone()) {
+                    continue;
+                }
+                // Keep the match the automaton would report first.
+                let better = words[*list].as_ref().is_none_or(|(_, best_id, best)| {
+                    (hit.end, std::cmp::Reverse(hit.len()), id)
+                        < (best.end, std::cmp::Reverse(best.len()), *best_id)
+                });
+                if better {
+                    words[*list] = Some((*index, id, hit));
+                }
+            }
+            start = end + 1;
         }
+        words
     }
 }
 

@@ -95,6 +95,12 @@ impl Normalized {
         }
     }
 
+    /// Some single letters were joined into a word (`f r e e`): a word match may start or end
+    /// inside a word.
+    pub fn joined(&self) -> bool {
+        self.joined
+    }
+
     /// How many times the skeleton character at byte `at` repeated.
     fn run_at(&self, at: usize) -> u16 {
         self.repeats

@@ -909,6 +909,41 @@ mod properties {
             prop_assert_eq!(fast.plain_parts(), slow.plain_parts());
         }
 
+        /// Looking words up by their first word finds what the automaton finds, in every
+        /// text it is used for (no joined letters): the same word of each list, at the same
+        /// place. The words share prefixes, repeat letters, span several words, are longer
+        /// than eight bytes (the lookup reads eight at a time) and repeat across lists.
+        #[test]
+        fn the_word_index_agrees_with_the_automaton(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just("free"), Just("FREEE"), Just("fre"), Just("money"), Just("m0ney"),
+                    Just("moneyy"), Just("crypto"), Just("cryptocurrency"), Just("signals"),
+                    Just("ass"), Just("class"), Just("assassin"), Just("#freemoney"),
+                    Just("ＦＲＥＥ"), Just("é"), Just("😍"), Just("@free"), Just("12345678"),
+                    Just("abcdefgh"), Just("abcdefghi"), Just("x"), Just("to"),
+                ],
+                0..24,
+            ),
+            seps in proptest::collection::vec(prop_oneof![Just(" "), Just("  "), Just(", "), Just("-"), Just("")], 24),
+        ) {
+            let text: String = parts
+                .iter()
+                .zip(&seps)
+                .flat_map(|(p, s)| [*p, *s])
+                .collect();
+            let rules = compile(&[
+                rule("a", Action::Hide, words(&["free money", "free", "fre", "freee", "money"])),
+                rule("b", Action::Hide, words(&["crypto signals", "cryptocurrency", "ass", "abcdefgh"])),
+                rule("c", Action::Flag, words(&["abcdefghi", "12345678", "free", "to", "money free money"])),
+                // Two words that end at the same place: the longer is reported.
+                rule("d", Action::Flag, words(&["money", "free money", "signals", "crypto signals"])),
+            ]);
+            let n = Normalized::new(&text);
+            prop_assume!(!n.joined());
+            prop_assert_eq!(rules.words_by_index(&n), rules.words_by_automaton(&n), "{}", text);
+        }
+
         #[test]
         fn lengths_are_counted_in_characters(text in "\\PC{0,40}|[a-z]{0,40}", n in 0usize..50) {
             prop_assert_eq!(super::length_at_least(&text, n), text.chars().count() >= n);
