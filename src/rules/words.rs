@@ -14,6 +14,9 @@ pub struct WordIndex {
     slots: Vec<(u64, u32, u32)>,
     /// Pattern ids, grouped by first word, each group in increasing order.
     ids: Vec<u32>,
+    /// One bit per first word's hash (4 KiB, always in cache): most words of a comment are
+    /// no pattern's first word, and this says so without touching the table.
+    filter: Vec<u64>,
     /// Bounds on a first word's length in bytes: a longer or shorter word is not looked up.
     shortest: usize,
     longest: usize,
@@ -37,6 +40,7 @@ impl WordIndex {
         let mut index = WordIndex {
             slots: vec![(0, 0, 0); size],
             ids: Vec::with_capacity(by_word.len()),
+            filter: vec![0; FILTER_WORDS],
             shortest: by_word.iter().map(|w| w.1).min().unwrap_or(usize::MAX),
             longest: by_word.iter().map(|w| w.1).max().unwrap_or(0),
         };
@@ -49,6 +53,8 @@ impl WordIndex {
                 slot = (slot + 1) & (size - 1);
             }
             index.slots[slot] = (h, start, group.len() as u32);
+            let (word, bit) = filter_bit(h);
+            index.filter[word] |= bit;
         }
         index
     }
@@ -58,6 +64,10 @@ impl WordIndex {
     #[inline]
     pub fn candidates(&self, len: usize, h: u64) -> &[u32] {
         if len < self.shortest || len > self.longest {
+            return &[];
+        }
+        let (word, bit) = filter_bit(h);
+        if self.filter.get(word).is_none_or(|w| w & bit == 0) {
             return &[];
         }
         let mask = self.slots.len() - 1;
@@ -78,6 +88,15 @@ impl WordIndex {
             slot = (slot + 1) & mask;
         }
     }
+}
+
+const FILTER_WORDS: usize = 512;
+
+/// A hash's bit in the filter (from the hash's top bits; the table uses the bottom ones).
+#[inline]
+fn filter_bit(h: u64) -> (usize, u64) {
+    let bit = (h >> 49) as usize % (FILTER_WORDS * 64);
+    (bit / 64, 1 << (bit % 64))
 }
 
 /// The word starting at byte `start` of a skeleton (words separated by single spaces): where
