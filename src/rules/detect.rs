@@ -38,7 +38,7 @@ fn re(cell: &'static OnceLock<Option<Regex>>, pattern: &str) -> Option<&'static 
 
 /// Every URL or bare domain with a real top-level domain, including obfuscated ones
 /// (`site(dot)com`, `site [.] com`, `site dot com`).
-pub fn links(n: &Normalized) -> Vec<Link> {
+pub fn links(n: &Normalized<'_>) -> Vec<Link> {
     let mut out = Vec::new();
     find_links(&n.folded, |host, r| {
         out.push(Link {
@@ -161,18 +161,18 @@ impl ContactKind {
 }
 
 /// The first contact detail of the given kind: (what was found, original span).
-pub fn contact(n: &Normalized, kind: ContactKind) -> Option<(String, Option<Range<usize>>)> {
+pub fn contact(n: &Normalized<'_>, kind: ContactKind) -> Option<(String, Option<Range<usize>>)> {
     find_contact(n, kind, true)
 }
 
 /// Whether there is a contact detail of the given kind ([`contact`] without the span, which
 /// would map the folded text back to the original).
-pub fn has_contact(n: &Normalized, kind: ContactKind) -> bool {
+pub fn has_contact(n: &Normalized<'_>, kind: ContactKind) -> bool {
     find_contact(n, kind, false).is_some()
 }
 
 fn find_contact(
-    n: &Normalized,
+    n: &Normalized<'_>,
     kind: ContactKind,
     spans: bool,
 ) -> Option<(String, Option<Range<usize>>)> {
@@ -563,7 +563,8 @@ mod tests {
 
     /// `username_skeleton` without its shortcuts: the whole pipeline, every time.
     fn username_skeleton_the_long_way(name: &str) -> String {
-        let n = Normalized::new(&name.replace(['_', '.', '-'], ""));
+        let plain = name.replace(['_', '.', '-'], "");
+        let n = Normalized::new(&plain);
         let joined: String = n.skeleton.chars().filter(|c| c.is_alphanumeric()).collect();
         let joined = joined.replace("rn", "m").replace("vv", "w");
         let mut out = String::new();

@@ -323,7 +323,7 @@ pub struct RuleSet {
 
 /// Per-comment results shared by every rule.
 struct Scan<'a> {
-    n: &'a Normalized,
+    n: &'a Normalized<'a>,
     /// Per word list: the first verified match (word index, pattern id, skeleton range).
     words: Vec<Option<(usize, usize, Range<usize>)>>,
     /// Per regex list on the normalised text, once a rule asked: the first matching pattern.
@@ -548,7 +548,7 @@ impl RuleSet {
         pick(self.matches(comment))
     }
 
-    fn scan<'a>(&self, n: &'a Normalized) -> Scan<'a> {
+    fn scan<'a>(&self, n: &'a Normalized<'a>) -> Scan<'a> {
         Scan {
             n,
             words: if n.joined() {
@@ -568,7 +568,7 @@ impl RuleSet {
     /// Per word list, the first verified match (word index, pattern id, skeleton range):
     /// the one that ends first, the longest of those, the first listed of those (the order
     /// in which the automaton reports them).
-    fn words_by_automaton(&self, n: &Normalized) -> Vec<Option<(usize, usize, Range<usize>)>> {
+    fn words_by_automaton(&self, n: &Normalized<'_>) -> Vec<Option<(usize, usize, Range<usize>)>> {
         let mut words = vec![None; self.word_lists.len()];
         if let Some(ac) = &self.words {
             for m in ac.find_overlapping_iter(&n.skeleton) {
@@ -589,7 +589,7 @@ impl RuleSet {
 
     /// [`RuleSet::words_by_automaton`] for a skeleton without joined letters, where every
     /// match starts at a word: each word is looked up among the patterns' first words.
-    fn words_by_index(&self, n: &Normalized) -> Vec<Option<(usize, usize, Range<usize>)>> {
+    fn words_by_index(&self, n: &Normalized<'_>) -> Vec<Option<(usize, usize, Range<usize>)>> {
         let mut words: Vec<Option<(usize, usize, Range<usize>)>> =
             vec![None; self.word_lists.len()];
         let sk = n.skeleton.as_bytes();

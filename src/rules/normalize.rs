@@ -51,8 +51,10 @@ pub struct SkelChar {
 /// only for evidence and word verification, which touch a small share of comments, so they
 /// are built on first use by running the same pipeline again with bookkeeping.
 #[derive(Debug, Clone, Default)]
-pub struct Normalized {
-    original: String,
+pub struct Normalized<'t> {
+    /// Borrowed: the comment outlives its evaluation, and a copy would cost an allocation
+    /// per comment for the few that need evidence.
+    original: &'t str,
     /// NFKD, marks and format characters dropped, lowercased, confusables folded.
     pub folded: String,
     /// Words separated by single spaces, leet undone, repeats collapsed.
@@ -77,15 +79,15 @@ struct Detail {
     skel_index: Vec<u32>,
 }
 
-impl Normalized {
-    pub fn new(text: &str) -> Self {
+impl<'t> Normalized<'t> {
+    pub fn new(text: &'t str) -> Self {
         let (folded, skeleton) = Stream::new(text.len()).run(text);
         Normalized::from_parts(text, folded, skeleton)
     }
 
-    fn from_parts(text: &str, folded: String, skeleton: Plain) -> Self {
+    fn from_parts(text: &'t str, folded: String, skeleton: Plain) -> Self {
         Normalized {
-            original: text.to_string(),
+            original: text,
             folded,
             skeleton: skeleton.text,
             joined: skeleton.joined,
@@ -110,7 +112,7 @@ impl Normalized {
 
     /// [`Normalized::new`] through the generic pipeline only (the oracle for the fast path).
     #[cfg(test)]
-    pub(crate) fn the_long_way(text: &str) -> Self {
+    pub(crate) fn the_long_way(text: &'t str) -> Self {
         let mut folded = String::with_capacity(text.len());
         let mut map = Vec::new();
         fold(text, &mut folded, &mut map);
@@ -129,7 +131,7 @@ impl Normalized {
         self.folded_map.get_or_init(|| {
             let mut folded = String::with_capacity(self.folded.len());
             let mut folded_map = Vec::with_capacity(self.folded.len());
-            fold(&self.original, &mut folded, &mut folded_map);
+            fold(self.original, &mut folded, &mut folded_map);
             debug_assert_eq!(folded, self.folded);
             folded_map
         })
@@ -1000,7 +1002,7 @@ impl Pattern {
 
     /// Whether an occurrence of this pattern's skeleton at `bytes` of `n.skeleton` is a real
     /// match: on word boundaries, with every run at least as long. Returns the original span.
-    pub fn verify(&self, n: &Normalized, bytes: Range<usize>) -> Option<Range<usize>> {
+    pub fn verify(&self, n: &Normalized<'_>, bytes: Range<usize>) -> Option<Range<usize>> {
         if self.hits(n, bytes.clone()) {
             self.span(n, bytes)
         } else {
@@ -1010,7 +1012,7 @@ impl Pattern {
 
     /// [`Pattern::verify`] without the span. The maps are built only when joined letters or
     /// a repeated letter in the pattern need them.
-    pub fn hits(&self, n: &Normalized, bytes: Range<usize>) -> bool {
+    pub fn hits(&self, n: &Normalized<'_>, bytes: Range<usize>) -> bool {
         if !n.joined {
             // Without joined letters a boundary is a space or an end.
             let sk = n.skeleton.as_bytes();
@@ -1044,7 +1046,7 @@ impl Pattern {
     }
 
     /// The original span of a hit at `bytes` of `n.skeleton`.
-    pub fn span(&self, n: &Normalized, bytes: Range<usize>) -> Option<Range<usize>> {
+    pub fn span(&self, n: &Normalized<'_>, bytes: Range<usize>) -> Option<Range<usize>> {
         let first = n.skel_at(bytes.start);
         let last = first + self.runs.len().checked_sub(1)?;
         let skel = n.skel();
