@@ -592,31 +592,19 @@ impl RuleSet {
     fn words_by_index(&self, n: &Normalized<'_>) -> Vec<Option<(usize, usize, Range<usize>)>> {
         let mut words: Vec<Option<(usize, usize, Range<usize>)>> =
             vec![None; self.word_lists.len()];
-        let sk = n.skeleton.as_bytes();
-        let mut start = 0;
-        while start < sk.len() {
-            let (end, hash) = words::word_at(sk, start);
-            for &id in self.word_index.candidates(end - start, hash) {
-                let id = id as usize;
+        let text = |id: usize| self.word_ids.get(id).map(|w| w.2.skeleton.as_bytes());
+        self.word_index
+            .each_start(n.skeleton.as_bytes(), text, |id, hit| {
                 let Some((list, index, pattern)) = self.word_ids.get(id) else {
-                    continue;
+                    return;
                 };
-                let p = pattern.skeleton.as_bytes();
-                let hit = start..start + p.len();
-                if !sk[start..].starts_with(p) || !pattern.hits(n, hit.clone()) {
-                    continue;
-                }
-                // Keep the match the automaton would report first.
                 let better = words[*list].as_ref().is_none_or(|(_, best_id, best)| {
-                    (hit.end, std::cmp::Reverse(hit.len()), id)
-                        < (best.end, std::cmp::Reverse(best.len()), *best_id)
+                    words::reported_before((id, &hit), (*best_id, best))
                 });
-                if better {
+                if better && pattern.hits(n, hit.clone()) {
                     words[*list] = Some((*index, id, hit));
                 }
-            }
-            start = end + 1;
-        }
+            });
         words
     }
 }

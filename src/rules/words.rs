@@ -7,6 +7,8 @@
 //! A skeleton with joined letters (`f r e e`, inside which any position is a boundary) still
 //! goes through the automaton.
 
+use std::ops::Range;
+
 /// Pattern ids grouped by the hash of their first word, in an open-addressed table.
 #[derive(Debug, Clone, Default)]
 pub struct WordIndex {
@@ -88,6 +90,37 @@ impl WordIndex {
             slot = (slot + 1) & mask;
         }
     }
+}
+
+impl WordIndex {
+    /// Calls `found(id, range)` for every pattern whose skeleton `text(id)` starts at a word
+    /// of `sk` (words separated by single spaces), word by word. Whether the pattern ends on
+    /// a word boundary with long enough runs is the caller's [`super::normalize::Pattern::hits`].
+    pub fn each_start<'p>(
+        &self,
+        sk: &[u8],
+        text: impl Fn(usize) -> Option<&'p [u8]>,
+        mut found: impl FnMut(usize, Range<usize>),
+    ) {
+        let mut start = 0;
+        while start < sk.len() {
+            let (end, hash) = word_at(sk, start);
+            for &id in self.candidates(end - start, hash) {
+                let id = id as usize;
+                if let Some(p) = text(id).filter(|p| sk[start..].starts_with(p)) {
+                    found(id, start..start + p.len());
+                }
+            }
+            start = end + 1;
+        }
+    }
+}
+
+/// The order in which an overlapping Aho-Corasick search reports matches: by end, longest
+/// first, then by pattern id. Both ways of finding words report the first match in this order.
+pub fn reported_before(a: (usize, &Range<usize>), b: (usize, &Range<usize>)) -> bool {
+    let key = |(id, r): (usize, &Range<usize>)| (r.end, std::cmp::Reverse(r.len()), id);
+    key(a) < key(b)
 }
 
 const FILTER_WORDS: usize = 512;
