@@ -522,30 +522,28 @@ impl RuleSet {
     pub fn matches(&self, comment: &CommentView<'_>) -> Vec<Match> {
         let normalized = Normalized::new(comment.text);
         let mut scan = self.scan(&normalized);
-        let mut out = Vec::new();
-        for rule in &self.rules {
-            if let Some(evidence) = rule.check(comment, &mut scan, self) {
-                out.push(Match {
-                    rule: rule.name.clone(),
-                    action: rule.action,
-                    dry_run: rule.dry_run,
-                    reason: evidence
-                        .iter()
-                        .map(|e| e.detail.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" and "),
-                    reply: rule.reply.as_ref().map(|t| render(t, comment, &evidence)),
-                    evidence,
-                });
-            }
-        }
-        out
+        self.rules
+            .iter()
+            .filter_map(|rule| rule.check(comment, &mut scan, self))
+            .collect()
     }
 
     /// The decision: `approve` wins, then delete > hide > reply > flag; ties go to the earlier
-    /// rule.
+    /// rule. The same as [`pick`] over [`RuleSet::matches`], but a rule that could not beat
+    /// the one found so far is not tested, and evidence is built for the winner alone.
     pub fn decide(&self, comment: &CommentView<'_>) -> Option<Match> {
-        pick(self.matches(comment))
+        let normalized = Normalized::new(comment.text);
+        let mut scan = self.scan(&normalized);
+        let mut best: Option<&Rule> = None;
+        for rule in &self.rules {
+            if best.is_some_and(|b| rule.action.priority() <= b.action.priority()) {
+                continue;
+            }
+            if rule.holds(comment, &mut scan, self) {
+                best = Some(rule);
+            }
+        }
+        best?.check(comment, &mut scan, self)
     }
 
     fn scan<'a>(&self, n: &'a Normalized<'a>) -> Scan<'a> {
@@ -636,15 +634,15 @@ fn render(template: &str, comment: &CommentView<'_>, evidence: &[Evidence]) -> S
 }
 
 impl Rule {
-    /// Whether the rule matches, and then why. Evidence (spans, text) is built only for a
-    /// rule known to match: most comments match nothing, and a span can cost more than the
-    /// test.
-    fn check(
-        &self,
-        c: &CommentView<'_>,
-        scan: &mut Scan<'_>,
-        set: &RuleSet,
-    ) -> Option<Vec<Evidence>> {
+    /// Whether the rule matches, without evidence.
+    fn holds(&self, c: &CommentView<'_>, scan: &mut Scan<'_>, set: &RuleSet) -> bool {
+        self.all.holds(c, scan, set)
+            && (self.any.is_empty() || self.any.iter().any(|g| g.holds(c, scan, set)))
+    }
+
+    /// The match, if the rule matches. Evidence (spans, text) is built only for a rule known
+    /// to match: most comments match nothing, and a span can cost more than the test.
+    fn check(&self, c: &CommentView<'_>, scan: &mut Scan<'_>, set: &RuleSet) -> Option<Match> {
         if !self.all.holds(c, scan, set) {
             return None;
         }
@@ -657,7 +655,18 @@ impl Rule {
         if let Some(g) = group {
             evidence.extend(g.check(c, scan, set)?);
         }
-        Some(evidence)
+        Some(Match {
+            rule: self.name.clone(),
+            action: self.action,
+            dry_run: self.dry_run,
+            reason: evidence
+                .iter()
+                .map(|e| e.detail.as_str())
+                .collect::<Vec<_>>()
+                .join(" and "),
+            reply: self.reply.as_ref().map(|t| render(t, c, &evidence)),
+            evidence,
+        })
     }
 }
 

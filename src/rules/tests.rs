@@ -882,6 +882,19 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
 
+    /// Every rule of `config.toml.example`, the starter pack included (its account's token
+    /// read from a variable that is always set).
+    fn example_config() -> RuleSet {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml.example");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .replace("\"IGMOD_TOKEN_ACME\"", "\"PATH\"");
+        match crate::config::parse(&path, &text) {
+            Ok(config) => config.rules,
+            Err(e) => panic!("config.toml.example must load: {e}"),
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(400))]
 
@@ -942,6 +955,39 @@ mod properties {
             let n = Normalized::new(&text);
             prop_assume!(!n.joined());
             prop_assert_eq!(rules.words_by_index(&n), rules.words_by_automaton(&n), "{}", text);
+        }
+
+        /// `decide` skips rules that cannot win and builds evidence for the winner alone; it
+        /// must pick exactly what picking from every match picks. Texts mix innocent
+        /// fragments with spam that several example and starter rules match at once.
+        #[test]
+        fn deciding_picks_what_every_match_would(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    3 => proptest::sample::select(vec![
+                        "love this", "forex", "crypto signal", "idiot", "dm me to earn",
+                        "check my bio", "spam.biz", "acme.com", "@ana", "@bruno.silva",
+                        "$5000 profit", "whatsapp +44 7700 900123", "🔥🔥🔥🔥🔥🔥",
+                        "DM @mrs.annafx for", "recover my funds", "cheap followers",
+                        "WIN A FREE IPHONE",
+                    ])
+                    .prop_map(String::from),
+                    1 => "\\PC{0,12}",
+                ],
+                0..12,
+            ),
+            user in prop_oneof![
+                proptest::sample::select(vec!["acme_support", "acme.offical"]).prop_map(String::from),
+                "[a-z_.]{1,12}",
+            ],
+        ) {
+            let text = parts.join(" ");
+            static RULES: std::sync::LazyLock<[RuleSet; 2]> =
+                std::sync::LazyLock::new(|| [example(), example_config()]);
+            for rules in RULES.iter() {
+                let view = CommentView::new(&text, Some(&user));
+                prop_assert_eq!(rules.decide(&view), pick(rules.matches(&view)), "{}", text);
+            }
         }
 
         #[test]
