@@ -69,6 +69,9 @@ pub struct Normalized<'t> {
     /// first use (evidence for a regex, link or contact needs only this one).
     folded_map: OnceCell<Vec<(u32, u32, u32)>>,
     detail: OnceCell<Detail>,
+    /// Each skeleton word's original byte range, built on first use (a word's evidence in
+    /// text without joined letters needs only this, not the maps).
+    word_spans: OnceCell<Vec<(u32, u32)>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -81,7 +84,7 @@ struct Detail {
 
 impl<'t> Normalized<'t> {
     pub fn new(text: &'t str) -> Self {
-        let (folded, skeleton) = Stream::new(text.len()).run(text);
+        let (folded, skeleton, _) = Stream::new(text.len()).run(text);
         Normalized::from_parts(text, folded, skeleton)
     }
 
@@ -94,6 +97,7 @@ impl<'t> Normalized<'t> {
             repeats: skeleton.repeats,
             folded_map: OnceCell::new(),
             detail: OnceCell::new(),
+            word_spans: OnceCell::new(),
         }
     }
 
@@ -156,6 +160,25 @@ impl<'t> Normalized<'t> {
                 skel_index: sink.skel_index,
             }
         })
+    }
+
+    /// The original byte range of skeleton bytes `bytes` that start and end on word
+    /// boundaries, in text without joined letters: from the first word's start to the last
+    /// word's end. The one-pass normaliser runs again, noting where each word begins and ends,
+    /// which costs far less than the maps.
+    pub fn word_span(&self, bytes: Range<usize>) -> Option<Range<usize>> {
+        if self.joined {
+            return None;
+        }
+        let spans = self.word_spans.get_or_init(|| {
+            let mut stream = Stream::new(self.original.len());
+            stream.spans = Some(Vec::new());
+            stream.run(self.original).2.unwrap_or_default()
+        });
+        let sk = self.skeleton.as_bytes();
+        let first = memchr::memchr_iter(b' ', sk.get(..bytes.start)?).count();
+        let last = first + memchr::memchr_iter(b' ', sk.get(bytes.clone())?).count();
+        Some(spans.get(first)?.0 as usize..spans.get(last)?.1 as usize)
     }
 
     /// One entry per char of `skeleton` (spaces included).
@@ -576,8 +599,14 @@ struct Stream {
     word_leet: bool,
     /// The last skeleton character of the current word (for collapsing repeats).
     last: char,
-    /// `@` or `$` waiting for the next character to know whether it is part of a word.
-    held: Option<(u8, usize)>,
+    /// `@` or `$` waiting for the next character to know whether it is part of a word, with
+    /// its original byte range.
+    held: Option<(u8, usize, (u32, u32))>,
+    /// The original byte range of the character being processed.
+    cur: (u32, u32),
+    /// When asked for: each word's original byte range, in skeleton order (right only when no
+    /// letters were joined).
+    spans: Option<Vec<(u32, u32)>>,
     /// Single-character words in a row: their folded offsets, and where the first began in
     /// the skeleton.
     singles: Vec<usize>,
@@ -597,12 +626,14 @@ impl Stream {
             word_leet: false,
             last: '\0',
             held: None,
+            cur: (0, 0),
+            spans: None,
             singles: Vec::new(),
             singles_at: 0,
         }
     }
 
-    fn run(mut self, text: &str) -> (String, Plain) {
+    fn run(mut self, text: &str) -> (String, Plain, Option<Vec<(u32, u32)>>) {
         let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
@@ -612,11 +643,13 @@ impl Stream {
                     .iter()
                     .position(|&b| BYTE[usize::from(b)] & B_ALNUM == 0)
                     .unwrap_or(bytes.len() - i);
+                self.cur = (i as u32, (i + len) as u32);
                 self.ascii_word(&text[i..i + len]);
                 i += len;
                 continue;
             }
             if b.is_ascii() {
+                self.cur = (i as u32, i as u32 + 1);
                 self.ascii(b.to_ascii_lowercase());
                 i += 1;
                 continue;
@@ -624,6 +657,7 @@ impl Stream {
             let Some(ch) = text[i..].chars().next() else {
                 break;
             };
+            self.cur = (i as u32, (i + ch.len_utf8()) as u32);
             i += ch.len_utf8();
             match lookup(ch) {
                 Some(entry) if entry & DROP != 0 => {}
@@ -641,7 +675,7 @@ impl Stream {
         self.release_held(false);
         self.end_word();
         self.end_singles(None);
-        (self.folded, self.out)
+        (self.folded, self.out, self.spans)
     }
 
     /// A run of ASCII letters and digits: what [`Stream::wordy`] does for each character, in
@@ -677,6 +711,15 @@ impl Stream {
         self.last = last;
         self.word_letter |= seen & B_ALPHA != 0;
         self.word_leet |= seen & B_LEET != 0;
+        self.extend_span();
+    }
+
+    /// The current word reaches to the end of the character being processed.
+    #[inline]
+    fn extend_span(&mut self) {
+        if let Some(last) = self.spans.as_mut().and_then(|s| s.last_mut()) {
+            last.1 = self.cur.1;
+        }
     }
 
     /// One folded ASCII character.
@@ -690,7 +733,7 @@ impl Stream {
         if b.is_ascii_alphanumeric() {
             self.wordy(char::from(b), at, b.is_ascii_alphabetic());
         } else if b == b'@' || b == b'$' {
-            self.held = Some((b, at));
+            self.held = Some((b, at, self.cur));
         } else {
             self.end_word();
         }
@@ -724,14 +767,16 @@ impl Stream {
 
     /// Decides a held `@`/`$` now that the next character is known.
     fn release_held(&mut self, next_alnum: bool) {
-        let Some((b, at)) = self.held.take() else {
+        let Some((b, at, orig)) = self.held.take() else {
             return;
         };
         // `@` inside a word is a letter (at the start it begins a mention); `$` before a
         // letter or digit is an `s`.
         let wordy = next_alnum && (b == b'$' || self.word.is_some());
         if wordy {
+            let cur = std::mem::replace(&mut self.cur, orig);
             self.wordy(char::from(b), at, false);
+            self.cur = cur;
         } else {
             self.end_word();
         }
@@ -744,6 +789,9 @@ impl Stream {
             self.out.add(' ');
         }
         self.word_at = self.out.mark();
+        if let Some(spans) = &mut self.spans {
+            spans.push(self.cur);
+        }
         self.word_chars = 0;
         self.word_letter = false;
         self.word_leet = false;
@@ -769,6 +817,7 @@ impl Stream {
             self.out.add(c);
             self.last = c;
         }
+        self.extend_span();
     }
 
     #[inline]
@@ -1047,6 +1096,9 @@ impl Pattern {
 
     /// The original span of a hit at `bytes` of `n.skeleton`.
     pub fn span(&self, n: &Normalized<'_>, bytes: Range<usize>) -> Option<Range<usize>> {
+        if !n.joined {
+            return n.word_span(bytes);
+        }
         let first = n.skel_at(bytes.start);
         let last = first + self.runs.len().checked_sub(1)?;
         let skel = n.skel();

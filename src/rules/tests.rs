@@ -990,6 +990,33 @@ mod properties {
             }
         }
 
+        /// A word's evidence span without joined letters comes from a second one-pass run
+        /// that notes where words begin and end; it must be what the maps say, for every run
+        /// of whole words (look-alikes, dropped characters, ligatures, leet, `@`/`$` inside
+        /// words and repeats included).
+        #[test]
+        fn word_spans_agree_with_the_maps(
+            text in "([a-zA-Z0-9@$.!| _-]|\\PC){0,60}|([a-c1@$ .]|ﬁ|\u{200B}|é|ｆ){0,40}",
+        ) {
+            let n = Normalized::new(&text);
+            prop_assume!(!n.joined());
+            let mut words = Vec::new();
+            let mut start = 0;
+            for w in n.skeleton.split(' ').filter(|w| !w.is_empty()) {
+                words.push(start..start + w.len());
+                start += w.len() + 1;
+            }
+            let skel = n.skel();
+            for i in 0..words.len() {
+                for j in i..words.len().min(i + 3) {
+                    let bytes = words[i].start..words[j].end;
+                    let (a, b) = (n.skel_at(bytes.start), n.skel_at(bytes.end - 1));
+                    let long = skel[a].orig.0 as usize..skel[b].orig.1 as usize;
+                    prop_assert_eq!(n.word_span(bytes), Some(long), "{:?}", text);
+                }
+            }
+        }
+
         #[test]
         fn lengths_are_counted_in_characters(text in "\\PC{0,40}|[a-z]{0,40}", n in 0usize..50) {
             prop_assert_eq!(super::length_at_least(&text, n), text.chars().count() >= n);
