@@ -10,8 +10,10 @@
 //! Speed: a comment is normalised once ([`normalize`]); the words of every `words`/`not_words`
 //! list of every rule are looked up together, each word of the comment once ([`words`]; an
 //! Aho-Corasick automaton over all of them when spaced-out letters were joined), so the cost of
-//! a comment barely grows with the number of word lists. A `regex` list on the normalised text is one `RegexSet`, run only when a rule
-//! reaches it (its cheaper conditions held) and at most once per comment.
+//! a comment barely grows with the number of word lists. A `regex` list on the normalised text
+//! is one multi-pattern regex (the `regex` crate's own engine, `regex_automata::meta`, which is
+//! what a `RegexSet` wraps, here without its literal prefilter: linear time, size-limited), run
+//! only when a rule reaches it (its cheaper conditions held) and at most once per comment.
 
 mod detect;
 mod normalize;
