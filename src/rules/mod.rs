@@ -562,9 +562,7 @@ impl RuleSet {
             mentions: None,
         }
     }
-}
 
-impl RuleSet {
     /// Per word list, the first verified match (word index, pattern id, skeleton range):
     /// the one that ends first, the longest of those, the first listed of those (the order
     /// in which the automaton reports them).
@@ -1062,6 +1060,9 @@ impl GroupCompiler<'_> {
             match regex_automata::meta::Regex::builder()
                 .configure(
                     regex_automata::meta::Config::new()
+                        // Every pattern that matches, as a `RegexSet` does: leftmost-first
+                        // would let an earlier match of a later pattern hide the first one.
+                        .match_kind(regex_automata::MatchKind::All)
                         .auto_prefilter(false)
                         .nfa_size_limit(Some(REGEX_SIZE_LIMIT * patterns.len()))
                         .hybrid_cache_capacity(REGEX_SIZE_LIMIT * 8),

@@ -823,6 +823,35 @@ fn compile_reports_every_problem() {
     );
 }
 
+/// A list's evidence names its first pattern that matches anywhere, whichever matches first
+/// in the text, and whatever the other patterns do (they overlap, or one is a prefix of
+/// another).
+#[test]
+fn a_regex_list_reports_its_first_matching_pattern() {
+    let list = |patterns: &[&str]| {
+        compile(&[rule(
+            "r",
+            Action::Flag,
+            ConditionSpec {
+                regex: patterns.iter().map(|p| p.to_string()).collect(),
+                ..ConditionSpec::default()
+            },
+        )])
+    };
+    for (patterns, text, reason) in [
+        (&["zz+", "a"][..], "a then zzz", "regex \"zz+\""),
+        (&["ab", "a"][..], "xx ab", "regex \"ab\""),
+        (&["a", "ab"][..], "xx ab", "regex \"a\""),
+        (&["b.d", "abc"][..], "abcd", "regex \"b.d\""),
+        (&["nothing", "a+", "b"][..], "b aaa", "regex \"a+\""),
+    ] {
+        let found = list(patterns)
+            .decide(&CommentView::new(text, None))
+            .map(|m| m.reason);
+        assert_eq!(found.as_deref(), Some(reason), "{patterns:?} on {text:?}");
+    }
+}
+
 #[test]
 fn a_regex_too_large_to_compile_is_refused_by_name() {
     let spec = rule(
