@@ -20,7 +20,8 @@
 //!
 //! The pipeline is written twice: `Stream`, one pass that every comment goes through, and the
 //! generic `fold` + `skeletonize`, which also record the maps back to the original and run
-//! only when evidence needs a span. A property test holds the two equal.
+//! only when evidence needs a span. A property test holds the two equal. (A whole word's span
+//! in text without joined letters needs no map: `Stream` runs again, noting word bounds.)
 //!
 //! A word pattern goes through the same pipeline, and matches where its skeleton appears on
 //! word boundaries with every run at least as long as the pattern's: `free` matches
