@@ -2,8 +2,10 @@
 //!
 //! In a skeleton without joined letters a word pattern can only match from the start of a
 //! word to the end of one, so instead of running an automaton over every byte, each word of
-//! the comment is hashed once and looked up among the patterns' first words. The table is
-//! small (a few bytes per pattern) and stays in cache, where a 1,000-word automaton does not.
+//! the comment is hashed once and looked up among the patterns' first words. A 4 KiB bit
+//! filter answers "no" for most words, and the table behind it (some 40 bytes per pattern)
+//! is touched only for the rest, where a 1,000-word automaton's table misses the cache on
+//! every comment.
 //! A skeleton with joined letters (`f r e e`, inside which any position is a boundary) still
 //! goes through the automaton.
 
