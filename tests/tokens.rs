@@ -359,6 +359,17 @@ async fn the_token_check_job_revalidates_between_polls_and_stops_a_dead_token() 
         env.sim.requests_to("/debug_token") >= 3
     })
     .await;
+    // acme's first poll has finished (on a busy machine it can outlast three validations,
+    // and a poll still running would notice the dead token itself).
+    wait_for("acme's first poll to finish", T, || async {
+        count(
+            &db,
+            "SELECT COUNT(*) FROM account_state WHERE account = 'acme' AND last_poll_at IS NOT NULL",
+        )
+        .await
+            == 1
+    })
+    .await;
     let media_lists = env.sim.requests_to(&format!("/{ACME}/media"));
     assert_eq!(media_lists, 1, "validations do not poll: one poll an hour");
     // The Page token dies (a password change); acme does not poll again for an hour, so only
