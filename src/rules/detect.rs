@@ -326,9 +326,12 @@ fn is_emoji(c: char) -> bool {
 
 /// Emoji characters (skin-tone modifiers, joiners and variation selectors not counted).
 pub fn emojis(text: &str) -> usize {
-    // Every emoji range is encoded with a lead byte of E2, E3 or F0: decode only there.
+    // Every emoji range is encoded with a lead byte of E2, E3 or F0: decode only there. Under
+    // E3 (U+3000–U+3FFF, where Japanese and Chinese text lives) only U+3000–U+303F and
+    // U+3280–U+32BF hold emoji: the second byte rules the rest out without decoding.
     let bytes = text.as_bytes();
     memchr::memchr3_iter(0xE2, 0xE3, 0xF0, bytes)
+        .filter(|&at| bytes[at] != 0xE3 || matches!(bytes.get(at + 1), Some(0x80 | 0x8A)))
         .filter(|at| {
             text.get(*at..)
                 .and_then(|s| s.chars().next())
@@ -589,6 +592,16 @@ mod tests {
         #[test]
         fn username_skeletons_match_the_long_way(name in "[a-zA-Z0-9_.\\-]{0,16}|\\PC{0,12}") {
             proptest::prop_assert_eq!(username_skeleton(&name), username_skeleton_the_long_way(&name));
+        }
+    }
+
+    proptest::proptest! {
+        /// The byte shortcuts count exactly the emoji a walk over every character counts.
+        #[test]
+        fn emoji_counts_agree_with_counting_every_character(
+            text in "\\PC{0,60}|[\u{2000}-\u{2BFF}\u{3000}-\u{33FF}😍 a]{0,40}",
+        ) {
+            proptest::prop_assert_eq!(emojis(&text), emojis_by_char(&text));
         }
     }
 
