@@ -1065,7 +1065,8 @@ impl GroupCompiler<'_> {
                         .match_kind(regex_automata::MatchKind::All)
                         .auto_prefilter(false)
                         .nfa_size_limit(Some(REGEX_SIZE_LIMIT * patterns.len()))
-                        .hybrid_cache_capacity(REGEX_SIZE_LIMIT * 8),
+                        // The regex crate's default (2 MiB): one list's lazy DFA takes no more.
+                        .hybrid_cache_capacity(REGEX_SIZE_LIMIT * 2),
                 )
                 .build_many(&wrapped)
             {
