@@ -5,8 +5,7 @@
 //! the comment is hashed once and looked up among the patterns' first words. A 4 KiB bit
 //! filter answers "no" for most words, and the table behind it (some 40 bytes per pattern)
 //! is touched only for the rest, where a 1,000-word automaton's table misses the cache on
-//! every comment.
-//! A skeleton with joined letters (`f r e e`, inside which any position is a boundary) still
+//! every comment. A skeleton with joined letters (`f r e e`, inside which any position is a boundary) still
 //! goes through the automaton.
 
 use std::ops::Range;
@@ -92,9 +91,7 @@ impl WordIndex {
             slot = (slot + 1) & mask;
         }
     }
-}
 
-impl WordIndex {
     /// Calls `found(id, range)` for every pattern whose skeleton `text(id)` starts at a word
     /// of `sk` (words separated by single spaces), word by word. Whether the pattern ends on
     /// a word boundary with long enough runs is the caller's [`super::normalize::Pattern::hits`].
