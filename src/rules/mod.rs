@@ -17,6 +17,7 @@
 
 mod detect;
 mod normalize;
+mod screen;
 mod words;
 
 use std::collections::HashSet;
@@ -307,6 +308,8 @@ struct RegexList {
     patterns: Vec<String>,
     compiled: Vec<Regex>,
     set: Option<regex_automata::meta::Regex>,
+    /// In front of `set`: whether the text holds a window that can begin a match.
+    screen: Option<screen::Screen>,
 }
 
 /// The compiled rules, in config order (the order breaks ties between equal actions).
@@ -357,6 +360,13 @@ impl Scan<'_> {
         let folded = &n.folded;
         *self.regex[list].get_or_insert_with(|| {
             let regexes = set.regex_lists.get(list)?;
+            if regexes
+                .screen
+                .as_ref()
+                .is_some_and(|s| !s.may_match(folded.as_bytes()))
+            {
+                return None;
+            }
             match &regexes.set {
                 Some(s) if s.is_match(folded.as_str()) => {
                     let mut which = regex_automata::PatternSet::new(s.pattern_len());
@@ -1055,8 +1065,10 @@ impl GroupCompiler<'_> {
             return None;
         }
         // One regex is its own set; several on the normalised text become one set.
+        let mut screen = None;
         let set = if form == TextForm::Normalized && patterns.len() > 1 {
             let wrapped: Vec<String> = patterns.iter().map(|p| ascii_word_boundaries(p)).collect();
+            screen = screen::Screen::new(&wrapped);
             match regex_automata::meta::Regex::builder()
                 .configure(
                     regex_automata::meta::Config::new()
@@ -1088,6 +1100,7 @@ impl GroupCompiler<'_> {
             patterns: patterns.to_vec(),
             compiled,
             set,
+            screen,
         });
         Some(list)
     }
