@@ -413,6 +413,26 @@ impl Plain {
         self.text.push(c);
     }
 
+    /// A whole word of ASCII letters and digits without leet to undo, after a space: its
+    /// skeleton bytes, repeats collapsed.
+    #[inline]
+    fn add_word(&mut self, word: &[u8]) {
+        self.text.reserve(word.len() + 1);
+        if !self.text.is_empty() {
+            self.text.push(' ');
+        }
+        let mut last = 0u8;
+        for &b in word {
+            let c = SKELETON_BYTE[usize::from(b)];
+            if c == last {
+                self.repeat();
+            } else {
+                self.text.push(char::from(c));
+                last = c;
+            }
+        }
+    }
+
     /// The last character repeats once more.
     #[inline]
     fn repeat(&mut self) {
@@ -639,14 +659,8 @@ impl Stream {
         let mut i = 0;
         while i < bytes.len() {
             let b = bytes[i];
-            if BYTE[usize::from(b)] & B_ALNUM != 0 && self.held.is_none() {
-                let len = bytes[i..]
-                    .iter()
-                    .position(|&b| BYTE[usize::from(b)] & B_ALNUM == 0)
-                    .unwrap_or(bytes.len() - i);
-                self.cur = (i as u32, (i + len) as u32);
-                self.ascii_word(&text[i..i + len]);
-                i += len;
+            if BYTE[usize::from(b)] & B_PLAIN != 0 && self.held.is_none() {
+                i = self.ascii_stretch(text, i);
                 continue;
             }
             if b.is_ascii() {
@@ -679,29 +693,61 @@ impl Stream {
         (self.folded, self.out, self.spans)
     }
 
-    /// A run of ASCII letters and digits: what [`Stream::wordy`] does for each character, in
-    /// bulk (most of a comment's text goes through here).
-    fn ascii_word(&mut self, run: &str) {
-        let at = self.folded.len();
-        self.folded.push_str(run);
-        self.folded[at..].make_ascii_lowercase();
+    /// ASCII text without `@` or `$` from byte `from` (most of a comment): folded in bulk,
+    /// then word by word through [`Stream::ascii_word`]. Returns where the stretch ends.
+    fn ascii_stretch(&mut self, text: &str, from: usize) -> usize {
+        let bytes = text.as_bytes();
+        let to = from + plain_ascii_len(bytes.get(from..).unwrap_or_default());
+        let base = self.folded.len();
+        self.folded.push_str(&text[from..to]);
+        self.folded[base..].make_ascii_lowercase();
+        let stretch = &bytes[from..to];
+        let mut i = 0;
+        while let Some(&b) = stretch.get(i) {
+            if BYTE[usize::from(b)] & B_ALNUM == 0 {
+                self.end_word();
+                i += 1;
+                continue;
+            }
+            let rest = &stretch[i..];
+            let (len, seen) = alnum_run(rest);
+            let ordinary = len >= 2
+                && len < rest.len()
+                && !(seen & B_ALPHA != 0 && seen & B_LEET != 0)
+                && self.word.is_none()
+                && self.singles.is_empty()
+                && self.spans.is_none();
+            if ordinary {
+                // Most words: two or more characters, no leet to undo, ended by a separator
+                // in this stretch, no single letters before them to join, no spans wanted.
+                // Nothing about them needs remembering once they are written.
+                self.out.add_word(&rest[..len]);
+            } else {
+                self.ascii_word(base + i, from + i, rest, len, seen);
+            }
+            i += len;
+        }
+        to
+    }
+
+    /// The run of `len` ASCII letters and digits (classes `seen`) at the start of `rest`, at
+    /// byte `orig` of the original, already folded into bytes `at..` of the folded text:
+    /// what [`Stream::wordy`] does for each character, in one loop.
+    fn ascii_word(&mut self, at: usize, orig: usize, rest: &[u8], len: usize, seen: u8) {
         if self.word.is_none() {
-            if run.len() >= 2 {
+            if len >= 2 {
                 // Not a single character: the singles before it end here.
                 self.end_singles(None);
             }
+            self.cur = (orig as u32, orig as u32 + 1);
             self.start_word(at);
         } else if self.word_chars == 1 {
             self.end_singles(self.word);
         }
-        self.word_chars += run.len();
-        self.word_end = self.folded.len();
         let out = &mut self.out;
         let mut last = self.last;
-        let mut seen = 0u8;
-        for &b in &self.folded.as_bytes()[at..] {
-            seen |= BYTE[usize::from(b)];
-            let c = l_as_i(char::from(b));
+        for &b in &rest[..len] {
+            let c = char::from(SKELETON_BYTE[usize::from(b)]);
             if c == last {
                 out.repeat();
             } else {
@@ -710,8 +756,11 @@ impl Stream {
             }
         }
         self.last = last;
+        self.word_chars += len;
+        self.word_end = at + len;
         self.word_letter |= seen & B_ALPHA != 0;
         self.word_leet |= seen & B_LEET != 0;
+        self.cur.1 = (orig + len) as u32;
         self.extend_span();
     }
 
@@ -912,6 +961,57 @@ fn is_format(c: char) -> bool {
         | 0xFEFF | 0xFFA0 | 0x1D173..=0x1D17A | 0xE0000..=0xE0FFF)
 }
 
+/// An ASCII letter or digit as the skeleton writes it before leet is undone: lowercase,
+/// `l` as `i`.
+const SKELETON_BYTE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = (b as u8).to_ascii_lowercase();
+        t[b] = if c == b'l' { b'i' } else { c };
+        b += 1;
+    }
+    t
+};
+
+/// The length of the run of ASCII letters and digits `bytes` starts with, and the classes
+/// of its bytes.
+#[inline]
+fn alnum_run(bytes: &[u8]) -> (usize, u8) {
+    let mut seen = 0;
+    for (k, &b) in bytes.iter().enumerate() {
+        let class = BYTE[usize::from(b)];
+        if class & B_ALNUM == 0 {
+            return (k, seen);
+        }
+        seen |= class;
+    }
+    (bytes.len(), seen)
+}
+
+/// How many bytes from the start are ASCII other than `@` and `$`: eight at a time, a high
+/// bit marking each byte that is not ASCII or is `@` or `$` (only the first mark is exact,
+/// and only the first is used).
+fn plain_ascii_len(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..).and_then(|r| r.first_chunk::<8>()) {
+        let v = u64::from_le_bytes(*chunk);
+        let stop =
+            (v & HIGH) | zero(v ^ (ONES * u64::from(b'@'))) | zero(v ^ (ONES * u64::from(b'$')));
+        if stop != 0 {
+            return at + (stop.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + bytes[at..]
+        .iter()
+        .position(|&b| BYTE[usize::from(b)] & B_PLAIN == 0)
+        .unwrap_or(bytes.len() - at)
+}
+
 /// ASCII classes for the byte loops: a letter or digit, a letter, a digit leetspeak uses.
 const BYTE: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -927,6 +1027,9 @@ const BYTE: [u8; 256] = {
         if matches!(c, b'0' | b'1' | b'3' | b'4' | b'5' | b'7') {
             t[b] |= B_LEET;
         }
+        if c != b'@' && c != b'$' {
+            t[b] |= B_PLAIN;
+        }
         b += 1;
     }
     t
@@ -934,6 +1037,8 @@ const BYTE: [u8; 256] = {
 const B_ALNUM: u8 = 1;
 const B_ALPHA: u8 = 2;
 const B_LEET: u8 = 4;
+/// ASCII other than `@` and `$` (which wait for the next character).
+const B_PLAIN: u8 = 8;
 
 /// Leetspeak inside a word that has letters; `l` joins `i` and `1`.
 pub(crate) fn unleet(c: char) -> char {
