@@ -13,7 +13,8 @@
 //! a comment barely grows with the number of word lists. A `regex` list on the normalised text
 //! is one multi-pattern regex (the `regex` crate's own engine, `regex_automata::meta`, which is
 //! what a `RegexSet` wraps, here without its literal prefilter: linear time, size-limited), run
-//! only when a rule reaches it (its cheaper conditions held) and at most once per comment.
+//! only when a rule reaches it (its cheaper conditions held), at most once per comment, and
+//! only when [`screen`] finds the first bytes of one of its patterns in the text.
 
 mod detect;
 mod normalize;
