@@ -4,7 +4,7 @@
 //! `win`, `(dm|msg) me` with `dm` or `msg`). When every pattern of a list has prefix literals
 //! of at least three bytes, their first bytes (three or four: the shortest literal's length,
 //! at most four) go into a set, and a text in which no window of that many bytes is in the
-//! set cannot match. A 8 KiB bit table of the windows' hashes answers for most windows; a
+//! set cannot match. An 8 KiB bit table of the windows' hashes answers for most windows; a
 //! sorted list behind it for the rest. Most comments match none of a list's patterns, and the
 //! screen says so from memory that stays in cache, where a many-pattern lazy DFA misses the
 //! cache on most bytes of the comment.
