@@ -413,24 +413,31 @@ impl Plain {
         self.text.push(c);
     }
 
-    /// A whole word of ASCII letters and digits without leet to undo, after a space: its
-    /// skeleton bytes, repeats collapsed.
+    /// A whole word of ASCII letters and digits without leet to undo, after a space.
     #[inline]
     fn add_word(&mut self, word: &[u8]) {
         self.text.reserve(word.len() + 1);
         if !self.text.is_empty() {
             self.text.push(' ');
         }
-        let mut last = 0u8;
-        for &b in word {
-            let c = SKELETON_BYTE[usize::from(b)];
+        self.add_ascii_run(word, '\0');
+    }
+
+    /// ASCII letters and digits as the skeleton writes them before leet is undone
+    /// (lowercase, `l` as `i`), repeats collapsed, continuing after `last`, the word's last
+    /// character so far. Returns the new last character.
+    #[inline]
+    fn add_ascii_run(&mut self, run: &[u8], mut last: char) -> char {
+        for &b in run {
+            let c = char::from(SKELETON_BYTE[usize::from(b)]);
             if c == last {
                 self.repeat();
             } else {
-                self.text.push(char::from(c));
+                self.text.push(c);
                 last = c;
             }
         }
+        last
     }
 
     /// The last character repeats once more.
@@ -744,18 +751,7 @@ impl Stream {
         } else if self.word_chars == 1 {
             self.end_singles(self.word);
         }
-        let out = &mut self.out;
-        let mut last = self.last;
-        for &b in &rest[..len] {
-            let c = char::from(SKELETON_BYTE[usize::from(b)]);
-            if c == last {
-                out.repeat();
-            } else {
-                out.add(c);
-                last = c;
-            }
-        }
-        self.last = last;
+        self.last = self.out.add_ascii_run(&rest[..len], self.last);
         self.word_chars += len;
         self.word_end = at + len;
         self.word_letter |= seen & B_ALPHA != 0;
