@@ -10,6 +10,7 @@
 //! example and starter rules, or all rules, ten times over (for `perf record`); with
 //! `BENCH_LIMIT=n` the last two make one pass over the first n comments, for counting
 //! instructions under `valgrind --tool=cachegrind`, which the machine's neighbours cannot move.
+//! `BENCH_SCRIPT=ascii` or `=other` keeps only the ASCII or only the other characters.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -155,7 +156,24 @@ fn rules_with(packs: bool, extra_words: bool, extra_regex: bool) -> RuleSet {
 }
 
 fn main() {
-    let corpus = corpus(7);
+    let mut corpus = corpus(7);
+    // `BENCH_SCRIPT=ascii` keeps only the corpus's ASCII characters, `BENCH_SCRIPT=other`
+    // only the others and spaces: which kind of text costs what.
+    if let Some(keep) = std::env::var("BENCH_SCRIPT")
+        .ok()
+        .and_then(|s| match s.as_str() {
+            "ascii" => Some(true),
+            "other" => Some(false),
+            _ => None,
+        })
+    {
+        for (t, _) in &mut corpus {
+            *t = t
+                .chars()
+                .filter(|c| c.is_ascii() == keep || *c == ' ')
+                .collect();
+        }
+    }
     let rules = rules();
     let bytes: usize = corpus.iter().map(|(t, _)| t.len()).sum();
     println!(

@@ -413,23 +413,15 @@ impl Plain {
         self.text.push(c);
     }
 
-    /// A whole word of ASCII letters and digits without leet to undo, after a space.
-    #[inline]
-    fn add_word(&mut self, word: &[u8]) {
-        self.text.reserve(word.len() + 1);
-        if !self.text.is_empty() {
-            self.text.push(' ');
-        }
-        self.add_ascii_run(word, '\0');
-    }
-
     /// ASCII letters and digits as the skeleton writes them before leet is undone
     /// (lowercase, `l` as `i`), repeats collapsed, continuing after `last`, the word's last
     /// character so far. Returns the new last character.
     #[inline]
     fn add_ascii_run(&mut self, run: &[u8], mut last: char) -> char {
         for &b in run {
-            let c = char::from(SKELETON_BYTE[usize::from(b)]);
+            // The table holds only ASCII; masking says so to the compiler, which then
+            // writes one byte instead of encoding a char.
+            let c = char::from(SKELETON_BYTE[usize::from(b)] & 0x7F);
             if c == last {
                 self.repeat();
             } else {
@@ -440,6 +432,39 @@ impl Plain {
         last
     }
 
+    /// The run of ASCII letters and digits `bytes` starts with, written as a new word's
+    /// characters (see [`Plain::add_ascii_run`]) while it is found. Returns its length, the
+    /// classes of its bytes and its last skeleton character.
+    #[inline]
+    fn add_alnum_run(&mut self, bytes: &[u8]) -> (usize, u8, char) {
+        let mut seen = 0;
+        let mut last = '\0';
+        for (k, &b) in bytes.iter().enumerate() {
+            let class = BYTE[usize::from(b)];
+            if class & B_ALNUM == 0 {
+                return (k, seen, last);
+            }
+            seen |= class;
+            let c = char::from(SKELETON_BYTE[usize::from(b)] & 0x7F);
+            if c == last {
+                self.repeat_at((self.text.len() - 1) as u32);
+            } else {
+                self.text.push(c);
+                last = c;
+            }
+        }
+        (bytes.len(), seen, last)
+    }
+
+    /// The character at byte `at` repeats once more.
+    #[inline]
+    fn repeat_at(&mut self, at: u32) {
+        match self.repeats.last_mut() {
+            Some((i, run)) if *i == at => *run = run.saturating_add(1),
+            _ => self.repeats.push((at, 2)),
+        }
+    }
+
     /// The last character repeats once more.
     #[inline]
     fn repeat(&mut self) {
@@ -447,11 +472,7 @@ impl Plain {
             Some(b) if b.is_ascii() => 1,
             _ => self.text.chars().next_back().map_or(0, char::len_utf8),
         };
-        let at = (self.text.len() - last) as u32;
-        match self.repeats.last_mut() {
-            Some((i, run)) if *i == at => *run = run.saturating_add(1),
-            _ => self.repeats.push((at, 2)),
-        }
+        self.repeat_at((self.text.len() - last) as u32);
     }
 
     fn mark(&self) -> Mark {
@@ -717,21 +738,39 @@ impl Stream {
                 continue;
             }
             let rest = &stretch[i..];
-            let (len, seen) = alnum_run(rest);
-            let ordinary = len >= 2
-                && len < rest.len()
-                && !(seen & B_ALPHA != 0 && seen & B_LEET != 0)
-                && self.word.is_none()
-                && self.singles.is_empty()
-                && self.spans.is_none();
-            if ordinary {
-                // Most words: two or more characters, no leet to undo, ended by a separator
-                // in this stretch, no single letters before them to join, no spans wanted.
-                // Nothing about them needs remembering once they are written.
-                self.out.add_word(&rest[..len]);
-            } else {
+            if self.word.is_some() || self.singles.len() >= 3 || self.spans.is_some() {
+                // Continuing a word begun before the stretch, joining single letters, or
+                // noting spans: the general path.
+                let (len, seen) = alnum_run(rest);
                 self.ascii_word(base + i, from + i, rest, len, seen);
+                i += len;
+                continue;
             }
+            // A new word: written as it is scanned (one loop, one mispredicted exit).
+            if !self.out.text.is_empty() {
+                self.out.add(' ');
+            }
+            let word_at = self.out.mark();
+            let (len, seen, last) = self.out.add_alnum_run(rest);
+            let leet = seen & B_ALPHA != 0 && seen & B_LEET != 0;
+            if len >= 2 {
+                // Not a single character: fewer than three singles before it stay apart.
+                self.singles.clear();
+            }
+            if len < 2 || len == rest.len() || leet {
+                // A single character (it may be joined), a word that may go on after the
+                // stretch, or leet to undo when the word ends: remember the word.
+                self.cur = (from as u32 + i as u32, (from + i + len) as u32);
+                self.word = Some(base + i);
+                self.word_at = word_at;
+                self.word_chars = len;
+                self.word_end = base + i + len;
+                self.word_letter = seen & B_ALPHA != 0;
+                self.word_leet = seen & B_LEET != 0;
+                self.last = last;
+            }
+            // Otherwise (most words) it ends at a separator in this stretch, with nothing
+            // to undo or join, and nothing about it needs remembering.
             i += len;
         }
         to
@@ -1232,6 +1271,16 @@ mod tests {
             ("fr\u{200B}ee", "free", "fre"),
             ("$cam 2024", "$cam 2024", "scam 2024"),
             ("@bob hi", "@bob hi", "bob hi"),
+            // Single letters on both sides of a non-ASCII one are joined across it.
+            ("so a b ç d", "so a b c d", "so abcd"),
+            ("x y, Ok!! z", "x y, ok!! z", "x y ok z"),
+            ("@carla_m ok", "@carla_m ok", "caria m ok"),
+            // A long ASCII stretch, with a run of letters.
+            (
+                "one two three four five six seven eight nine ten eleven twelvvvve",
+                "one two three four five six seven eight nine ten eleven twelvvvve",
+                "one two thre four five six seven eight nine ten eieven tweive",
+            ),
             ("", "", ""),
         ];
         for (input, folded, skeleton) in cases {
