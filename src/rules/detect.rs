@@ -171,6 +171,36 @@ pub fn has_contact(n: &Normalized<'_>, kind: ContactKind) -> bool {
     find_contact(n, kind, false).is_some()
 }
 
+/// Words that name WhatsApp or Telegram, matched on the skeleton like a rule's `words` (but
+/// a phrase does not also match written as one word).
+pub fn contact_words(kind: ContactKind) -> &'static [&'static str] {
+    match kind {
+        ContactKind::Whatsapp => &["whatsapp", "whats app", "watsapp", "whatsap", "watsap"],
+        ContactKind::Telegram => &["telegram", "telegrm", "tg me"],
+        ContactKind::Email | ContactKind::Phone => &[],
+    }
+}
+
+/// [`has_contact`] for a kind with [`contact_words`], when whether one of the words is in
+/// the skeleton is already known (the rule set's word automaton looks for them with its own
+/// words, in the same pass): only the `wa.me/`/`t.me/` links are left to find.
+pub fn has_contact_given_words(n: &Normalized<'_>, kind: ContactKind, word_found: bool) -> bool {
+    static WA_LINK: OnceLock<Option<Regex>> = OnceLock::new();
+    static TG_LINK: OnceLock<Option<Regex>> = OnceLock::new();
+    let link = |needle: &Needle, cell, pattern| {
+        contains(&n.folded, needle) && re(cell, pattern).is_some_and(|r| r.is_match(&n.folded))
+    };
+    word_found
+        || match kind {
+            ContactKind::Whatsapp => link(&WA_ME, &WA_LINK, WA_LINK_PATTERN),
+            ContactKind::Telegram => link(&T_ME, &TG_LINK, TG_LINK_PATTERN),
+            ContactKind::Email | ContactKind::Phone => has_contact(n, kind),
+        }
+}
+
+const WA_LINK_PATTERN: &str = r"\bwa\.me/\S*";
+const TG_LINK_PATTERN: &str = r"\bt\.me/\S*";
+
 fn find_contact(
     n: &Normalized<'_>,
     kind: ContactKind,
@@ -223,18 +253,13 @@ fn find_contact(
         )),
         ContactKind::Phone => folded(re(&PHONE, r"\+?\(?[0-9](?:[\s().-]{0,2}[0-9]){8,14}")),
         ContactKind::Whatsapp => contains(f, &WA_ME)
-            .then(|| folded(re(&WA_LINK, r"\bwa\.me/\S*")))
+            .then(|| folded(re(&WA_LINK, WA_LINK_PATTERN)))
             .flatten()
-            .or_else(|| {
-                skeleton_word(
-                    &WA_WORDS,
-                    &["whatsapp", "whats app", "watsapp", "whatsap", "watsap"],
-                )
-            }),
+            .or_else(|| skeleton_word(&WA_WORDS, contact_words(kind))),
         ContactKind::Telegram => contains(f, &T_ME)
-            .then(|| folded(re(&TG_LINK, r"\bt\.me/\S*")))
+            .then(|| folded(re(&TG_LINK, TG_LINK_PATTERN)))
             .flatten()
-            .or_else(|| skeleton_word(&TG_WORDS, &["telegram", "telegrm", "tg me"])),
+            .or_else(|| skeleton_word(&TG_WORDS, contact_words(kind))),
     }
 }
 

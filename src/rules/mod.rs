@@ -261,7 +261,9 @@ enum Cond {
         allow: Vec<String>,
     },
     DenyDomains(Vec<String>),
-    Contact(Vec<ContactKind>),
+    /// Each kind, with the word list of its [`detect::contact_words`] (looked for by the
+    /// rule set's word automaton with every other word, instead of by a search of its own).
+    Contact(Vec<(ContactKind, Option<usize>)>),
     MaxMentions(u32),
     MentionsOnly,
     MaxEmojis(u32),
@@ -324,6 +326,8 @@ pub struct RuleSet {
     word_ids: Vec<(usize, usize, normalize::Pattern)>,
     /// The same patterns by first word, for skeletons without joined letters.
     word_index: words::WordIndex,
+    /// The word lists holding each contact kind's words, among the others.
+    contact_lists: Vec<(ContactKind, usize)>,
     regex_lists: Vec<RegexList>,
 }
 
@@ -773,7 +777,12 @@ impl Cond {
                 .links()
                 .iter()
                 .any(|l| deny.iter().any(|d| detect::domain_matches(&l.host, d))),
-            Cond::Contact(kinds) => kinds.iter().any(|k| detect::has_contact(scan.n, *k)),
+            Cond::Contact(kinds) => kinds.iter().any(|&(k, words)| match words {
+                Some(list) => {
+                    detect::has_contact_given_words(scan.n, k, scan.words[list].is_some())
+                }
+                None => detect::has_contact(scan.n, k),
+            }),
             Cond::MaxMentions(max) => scan.mentions(c.text) > *max as usize,
             Cond::MentionsOnly => detect::mentions_only(c.text),
             Cond::MaxEmojis(max) => scan.emojis(c.text) > *max as usize,
@@ -869,7 +878,7 @@ impl Cond {
                     l.folded.clone().map(|r| scan.n.folded_to_original(r)),
                 )
             }
-            Cond::Contact(kinds) => kinds.iter().find_map(|k| {
+            Cond::Contact(kinds) => kinds.iter().find_map(|(k, _)| {
                 detect::contact(scan.n, *k).map(|(what, span)| {
                     Some(Evidence {
                         detail: format!("{} contact \"{what}\"", k.as_str()),
@@ -1044,6 +1053,28 @@ impl GroupCompiler<'_> {
         Some(list)
     }
 
+    /// The word list of a contact kind's words, added once per rule set.
+    fn contact_words(&mut self, kind: ContactKind) -> Option<usize> {
+        let words = detect::contact_words(kind);
+        if words.is_empty() {
+            return None;
+        }
+        if let Some(&(_, list)) = self.set.contact_lists.iter().find(|(k, _)| *k == kind) {
+            return Some(list);
+        }
+        let list = self.set.word_lists.len();
+        for (i, w) in words.iter().enumerate() {
+            self.set
+                .word_ids
+                .push((list, i, normalize::Pattern::new(w)));
+        }
+        self.set
+            .word_lists
+            .push(words.iter().map(|w| w.to_string()).collect());
+        self.set.contact_lists.push((kind, list));
+        Some(list)
+    }
+
     fn regexes(&mut self, key: &'static str, patterns: &[String], form: TextForm) -> Option<usize> {
         if patterns.is_empty() {
             return None;
@@ -1186,7 +1217,12 @@ impl GroupCompiler<'_> {
             conds.push(Cond::DenyDomains(domains(&c.deny_domains)));
         }
         if !c.contact.is_empty() {
-            conds.push(Cond::Contact(c.contact.clone()));
+            let kinds = c
+                .contact
+                .iter()
+                .map(|&k| (k, self.contact_words(k)))
+                .collect();
+            conds.push(Cond::Contact(kinds));
         }
         if let Some(m) = c.max_mentions {
             conds.push(Cond::MaxMentions(m));

@@ -418,6 +418,56 @@ fn every_condition() {
         ),
         (
             ConditionSpec {
+                contact: vec![ContactKind::Telegram],
+                ..c()
+            },
+            "dm me on t e l e g r a m",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                contact: vec![ContactKind::Telegram],
+                ..c()
+            },
+            "see t.me/bob",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                contact: vec![ContactKind::Whatsapp],
+                ..c()
+            },
+            "wa.me/447700",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                contact: vec![ContactKind::Telegram],
+                ..c()
+            },
+            "tgme",
+            None,
+            none,
+            false,
+        ),
+        (
+            ConditionSpec {
+                contact: vec![ContactKind::Whatsapp],
+                ..c()
+            },
+            "whatsappening",
+            None,
+            none,
+            false,
+        ),
+        (
+            ConditionSpec {
                 mentions_only: true,
                 ..c()
             },
@@ -950,6 +1000,39 @@ mod properties {
             let fast = Normalized::new(&text);
             let slow = Normalized::the_long_way(&text);
             prop_assert_eq!(fast.plain_parts(), slow.plain_parts());
+        }
+
+        /// WhatsApp and Telegram words, looked for by the rule set's word automaton among
+        /// the rules' own words, are found exactly where the detector's own search finds them.
+        #[test]
+        fn contact_words_found_with_the_rule_words_agree_with_the_detector(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "whatsapp", "whats app", "w h a t s a p p", "wh@tsapp", "watsap",
+                    "whatsappening", "telegram", "tg me", "tgme", "t.me/x", "wa.me/1",
+                    "telegrm", "hello", "me", "tg", "a", "b", "free", "crypto",
+                ]),
+                0..8,
+            ),
+        ) {
+            let text = parts.join(" ");
+            let kinds = [ContactKind::Whatsapp, ContactKind::Telegram];
+            let specs: Vec<RuleSpec> = kinds
+                .iter()
+                .map(|k| rule("r", Action::Flag, ConditionSpec {
+                    contact: vec![*k],
+                    ..ConditionSpec::default()
+                }))
+                .chain([rule("w", Action::Flag, words(&["free", "whats", "tg"]))])
+                .collect();
+            let rules = compile(&specs);
+            let n = Normalized::new(&text);
+            let view = CommentView::new(&text, None);
+            let mut scan = rules.scan(&n);
+            for (k, r) in kinds.iter().zip(&rules.rules) {
+                let holds = r.all.conds.iter().all(|c| c.holds(&view, &mut scan, &rules));
+                prop_assert_eq!(holds, crate::rules::detect::has_contact(&n, *k), "{:?} in {:?}", k, text);
+            }
         }
 
         /// Looking words up by their first word finds what the automaton finds, in every
