@@ -287,6 +287,24 @@ fn lookup(c: char) -> Option<u32> {
     TABLE.get(c as usize).copied()
 }
 
+/// The character that begins at byte `at` of valid UTF-8, and its length: what
+/// `str::chars` gives, without checking the encoding again.
+#[inline]
+fn decode_at(bytes: &[u8], at: usize) -> Option<(char, usize)> {
+    let lead = u32::from(*bytes.get(at)?);
+    let cont = |k: usize| bytes.get(at + k).map(|&b| u32::from(b) & 0x3F);
+    let (c, len) = match lead {
+        0..=0x7F => (lead, 1),
+        0x80..=0xDF => ((lead & 0x1F) << 6 | cont(1)?, 2),
+        0xE0..=0xEF => ((lead & 0x0F) << 12 | cont(1)? << 6 | cont(2)?, 3),
+        _ => (
+            (lead & 0x07) << 18 | cont(1)? << 12 | cont(2)? << 6 | cont(3)?,
+            4,
+        ),
+    };
+    Some((char::from_u32(c)?, len))
+}
+
 /// Emoji and pictographs outside the BMP: no letters, no case, nothing to fold.
 fn is_pictograph(c: char) -> bool {
     matches!(c as u32, 0x1F300..=0x1FAFF)
@@ -684,6 +702,7 @@ impl Stream {
 
     fn run(mut self, text: &str) -> (String, Plain, Option<Vec<(u32, u32)>>) {
         let bytes = text.as_bytes();
+        let table: &[u32] = &TABLE;
         let mut i = 0;
         while i < bytes.len() {
             let b = bytes[i];
@@ -697,12 +716,12 @@ impl Stream {
                 i += 1;
                 continue;
             }
-            let Some(ch) = text[i..].chars().next() else {
+            let Some((ch, len)) = decode_at(bytes, i) else {
                 break;
             };
-            self.cur = (i as u32, (i + ch.len_utf8()) as u32);
-            i += ch.len_utf8();
-            match lookup(ch) {
+            self.cur = (i as u32, (i + len) as u32);
+            i += len;
+            match table.get(ch as usize).copied() {
                 Some(entry) if entry & DROP != 0 => {}
                 Some(entry) if entry & SLOW == 0 => {
                     let f = char::from_u32(entry & CHAR).unwrap_or(ch);
