@@ -7,7 +7,7 @@ use std::sync::{LazyLock, OnceLock};
 use regex::Regex;
 
 use super::normalize::{
-    Normalized, Pattern, classes_word, fold_confusable, is_lower, is_upper, unleet,
+    Normalized, Pattern, classes_word, fold_confusable, is_emoji, is_lower, is_upper, unleet,
 };
 
 /// A link found in a comment.
@@ -342,13 +342,6 @@ pub fn mentions_only(text: &str) -> bool {
     any && !text[rest_start..].chars().any(char::is_alphanumeric)
 }
 
-/// Whether a character is (part of) an emoji.
-fn is_emoji(c: char) -> bool {
-    matches!(c as u32,
-        0x1F300..=0x1F3FA | 0x1F400..=0x1FAFF | 0x1F000..=0x1F2FF | 0x2600..=0x27BF
-        | 0x2B00..=0x2BFF | 0x2300..=0x23FF | 0x3030 | 0x303D | 0x3297 | 0x3299)
-}
-
 /// Emoji characters (skin-tone modifiers, joiners and variation selectors not counted).
 pub fn emojis(text: &str) -> usize {
     // Every emoji range is encoded with a lead byte of E2, E3 or F0: decode only there. Under
@@ -627,6 +620,8 @@ mod tests {
             text in "\\PC{0,60}|[\u{2000}-\u{2BFF}\u{3000}-\u{33FF}😍 a]{0,40}",
         ) {
             proptest::prop_assert_eq!(emojis(&text), emojis_by_char(&text));
+            // The normaliser counts them as it goes.
+            proptest::prop_assert_eq!(Normalized::new(&text).emojis(), emojis_by_char(&text));
         }
     }
 

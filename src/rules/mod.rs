@@ -340,7 +340,6 @@ struct Scan<'a> {
     regex: Vec<Option<Option<usize>>>,
     /// Detector results, computed by the first rule that asks.
     links: Option<Vec<detect::Link>>,
-    emojis: Option<usize>,
     mentions: Option<usize>,
 }
 
@@ -350,8 +349,8 @@ impl Scan<'_> {
         self.links.get_or_insert_with(|| detect::links(n))
     }
 
-    fn emojis(&mut self, text: &str) -> usize {
-        *self.emojis.get_or_insert_with(|| detect::emojis(text))
+    fn emojis(&self) -> usize {
+        self.n.emojis()
     }
 
     fn mentions(&mut self, text: &str) -> usize {
@@ -573,7 +572,6 @@ impl RuleSet {
             },
             regex: vec![None; self.regex_lists.len()],
             links: None,
-            emojis: None,
             mentions: None,
         }
     }
@@ -785,8 +783,8 @@ impl Cond {
             }),
             Cond::MaxMentions(max) => scan.mentions(c.text) > *max as usize,
             Cond::MentionsOnly => detect::mentions_only(c.text),
-            Cond::MaxEmojis(max) => scan.emojis(c.text) > *max as usize,
-            Cond::EmojiOnly => scan.emojis(c.text) > 0 && detect::emoji_only(c.text),
+            Cond::MaxEmojis(max) => scan.emojis() > *max as usize,
+            Cond::EmojiOnly => scan.emojis() > 0 && detect::emoji_only(c.text),
             Cond::MaxCaps(max) => detect::caps_ratio(c.text).is_some_and(|r| r > *max),
             Cond::MinLength(min) => length_at_least(c.text, *min as usize),
             Cond::MaxLength(max) => !length_at_least(c.text, *max as usize + 1),
@@ -897,12 +895,12 @@ impl Cond {
                 detect::mentions_only(c.text).then(|| unspanned("only mentions".into()))
             }
             Cond::MaxEmojis(max) => {
-                let count = *scan.emojis.get_or_insert_with(|| detect::emojis(c.text));
+                let count = scan.emojis();
                 (count > *max as usize)
                     .then(|| unspanned(format!("{count} emoji (more than {max})")))
             }
             Cond::EmojiOnly => {
-                let any = *scan.emojis.get_or_insert_with(|| detect::emojis(c.text)) > 0;
+                let any = scan.emojis() > 0;
                 (any && detect::emoji_only(c.text)).then(|| unspanned("only emoji".into()))
             }
             Cond::MaxCaps(max) => {

@@ -63,6 +63,8 @@ pub struct Normalized<'t> {
     /// Some single letters were joined into a word (`f r e e`), inside which any position is a
     /// word boundary.
     joined: bool,
+    /// Emoji in the original text (every character is decoded here anyway).
+    emojis: usize,
     /// The skeleton characters that repeated: (byte offset in `skeleton`, times), in order.
     /// Most characters do not repeat, so only those that do are listed.
     repeats: Vec<(u32, u16)>,
@@ -95,6 +97,7 @@ impl<'t> Normalized<'t> {
             folded,
             skeleton: skeleton.text,
             joined: skeleton.joined,
+            emojis: skeleton.emojis,
             repeats: skeleton.repeats,
             folded_map: OnceCell::new(),
             detail: OnceCell::new(),
@@ -106,6 +109,11 @@ impl<'t> Normalized<'t> {
     /// inside a word.
     pub fn joined(&self) -> bool {
         self.joined
+    }
+
+    /// How many emoji the original text has.
+    pub fn emojis(&self) -> usize {
+        self.emojis
     }
 
     /// How many times the skeleton character at byte `at` repeated.
@@ -123,6 +131,7 @@ impl<'t> Normalized<'t> {
         fold(text, &mut folded, &mut map);
         let mut skeleton = Plain::new(0);
         skeletonize(&folded, &mut skeleton);
+        skeleton.emojis = text.chars().filter(|c| is_emoji(*c)).count();
         Normalized::from_parts(text, folded, skeleton)
     }
 
@@ -250,6 +259,8 @@ const LOWER: u32 = 1 << 27;
 const DROP: u32 = 1 << 28;
 /// Folds to several characters: take the slow path.
 const SLOW: u32 = 1 << 29;
+/// An emoji (see [`is_emoji`]).
+const EMOJI: u32 = 1 << 30;
 
 /// Steps 1–4 and the character classes for every character of the Basic Multilingual Plane,
 /// computed once: per character, the Unicode tables are binary searches, and a comment in a
@@ -277,7 +288,7 @@ static TABLE: LazyLock<Box<[u32]>> = LazyLock::new(|| {
                 (1, Some(f)) => f as u32,
                 _ => SLOW,
             };
-            entry | unicode_classes(c)
+            entry | unicode_classes(c) | if is_emoji(c) { EMOJI } else { 0 }
         })
         .collect()
 });
@@ -303,6 +314,13 @@ fn decode_at(bytes: &[u8], at: usize) -> Option<(char, usize)> {
         ),
     };
     Some((char::from_u32(c)?, len))
+}
+
+/// Whether a character is (part of) an emoji: what `max_emojis` and `emoji_only` count.
+pub(crate) fn is_emoji(c: char) -> bool {
+    matches!(c as u32,
+        0x1F300..=0x1F3FA | 0x1F400..=0x1FAFF | 0x1F000..=0x1F2FF | 0x2600..=0x27BF
+        | 0x2B00..=0x2BFF | 0x2300..=0x23FF | 0x3030 | 0x303D | 0x3297 | 0x3299)
 }
 
 /// Emoji and pictographs outside the BMP: no letters, no case, nothing to fold.
@@ -412,6 +430,8 @@ struct Plain {
     text: String,
     repeats: Vec<(u32, u16)>,
     joined: bool,
+    /// Emoji in the original text.
+    emojis: usize,
 }
 
 /// A point in a [`Plain`] skeleton to go back to: its length in bytes.
@@ -423,6 +443,7 @@ impl Plain {
             text: String::with_capacity(capacity),
             repeats: Vec::new(),
             joined: false,
+            emojis: 0,
         }
     }
 
@@ -678,6 +699,7 @@ struct Stream {
     /// the skeleton.
     singles: Vec<usize>,
     singles_at: Mark,
+    emojis: usize,
 }
 
 impl Stream {
@@ -697,6 +719,7 @@ impl Stream {
             spans: None,
             singles: Vec::new(),
             singles_at: 0,
+            emojis: 0,
         }
     }
 
@@ -721,7 +744,13 @@ impl Stream {
             };
             self.cur = (i as u32, (i + len) as u32);
             i += len;
-            match table.get(ch as usize).copied() {
+            let entry = table.get(ch as usize).copied();
+            // Counted here, where every character is decoded anyway, for `max_emojis`.
+            self.emojis += match entry {
+                Some(entry) => (entry & EMOJI != 0) as usize,
+                None => is_emoji(ch) as usize,
+            };
+            match entry {
                 Some(entry) if entry & DROP != 0 => {}
                 Some(entry) if entry & SLOW == 0 => {
                     let f = char::from_u32(entry & CHAR).unwrap_or(ch);
@@ -737,6 +766,7 @@ impl Stream {
         self.release_held(false);
         self.end_word();
         self.end_singles(None);
+        self.out.emojis = self.emojis;
         (self.folded, self.out, self.spans)
     }
 
