@@ -24,8 +24,6 @@ pub struct Link {
 type Needle = LazyLock<memchr::memmem::Finder<'static>>;
 static AT_ROUND: Needle = LazyLock::new(|| memchr::memmem::Finder::new("(at)"));
 static AT_SQUARE: Needle = LazyLock::new(|| memchr::memmem::Finder::new("[at]"));
-static WA_ME: Needle = LazyLock::new(|| memchr::memmem::Finder::new("wa.me"));
-static T_ME: Needle = LazyLock::new(|| memchr::memmem::Finder::new("t.me"));
 
 fn contains(haystack: &str, needle: &Needle) -> bool {
     needle.find(haystack.as_bytes()).is_some()
@@ -206,15 +204,23 @@ pub fn contact_words(kind: ContactKind) -> &'static [&'static str] {
 pub fn has_contact_given_words(n: &Normalized<'_>, kind: ContactKind, word_found: bool) -> bool {
     static WA_LINK: OnceLock<Option<Regex>> = OnceLock::new();
     static TG_LINK: OnceLock<Option<Regex>> = OnceLock::new();
-    let link = |needle: &Needle, cell, pattern| {
-        contains(&n.folded, needle) && re(cell, pattern).is_some_and(|r| r.is_match(&n.folded))
+    let link = |host, cell, pattern| {
+        me_link(&n.folded, host) && re(cell, pattern).is_some_and(|r| r.is_match(&n.folded))
     };
     word_found
         || match kind {
-            ContactKind::Whatsapp => link(&WA_ME, &WA_LINK, WA_LINK_PATTERN),
-            ContactKind::Telegram => link(&T_ME, &TG_LINK, TG_LINK_PATTERN),
+            ContactKind::Whatsapp => link(b"wa", &WA_LINK, WA_LINK_PATTERN),
+            ContactKind::Telegram => link(b"t", &TG_LINK, TG_LINK_PATTERN),
             ContactKind::Email | ContactKind::Phone => has_contact(n, kind),
         }
+}
+
+/// Whether `text` has `host.me/` (`wa.me/`, `t.me/`), which the link patterns need: found
+/// from the dots, which are few, rather than by a substring search of the whole text.
+fn me_link(text: &str, host: &[u8]) -> bool {
+    let b = text.as_bytes();
+    memchr::memchr_iter(b'.', b)
+        .any(|at| b[at + 1..].starts_with(b"me/") && b[..at].ends_with(host))
 }
 
 const WA_LINK_PATTERN: &str = r"\bwa\.me/\S*";
@@ -271,11 +277,11 @@ fn find_contact(
             r"[\w.+-]+\s*(?:@|\(at\)|\[at\])\s*[\w-]+(?:\s*(?:\.|\(dot\)|\[dot\])\s*[a-z]{2,})+",
         )),
         ContactKind::Phone => folded(re(&PHONE, r"\+?\(?[0-9](?:[\s().-]{0,2}[0-9]){8,14}")),
-        ContactKind::Whatsapp => contains(f, &WA_ME)
+        ContactKind::Whatsapp => me_link(f, b"wa")
             .then(|| folded(re(&WA_LINK, WA_LINK_PATTERN)))
             .flatten()
             .or_else(|| skeleton_word(&WA_WORDS, contact_words(kind))),
-        ContactKind::Telegram => contains(f, &T_ME)
+        ContactKind::Telegram => me_link(f, b"t")
             .then(|| folded(re(&TG_LINK, TG_LINK_PATTERN)))
             .flatten()
             .or_else(|| skeleton_word(&TG_WORDS, contact_words(kind))),
@@ -641,6 +647,17 @@ mod tests {
             proptest::prop_assert_eq!(emojis(&text), emojis_by_char(&text));
             // The normaliser counts them as it goes.
             proptest::prop_assert_eq!(Normalized::new(&text).emojis(), emojis_by_char(&text));
+        }
+    }
+
+    proptest::proptest! {
+        /// The quick test for `wa.me/` and `t.me/` links says yes wherever their patterns match.
+        #[test]
+        fn me_links_are_never_missed(text in "[wat.me/ x]{0,24}") {
+            for (host, pattern) in [(&b"wa"[..], WA_LINK_PATTERN), (b"t", TG_LINK_PATTERN)] {
+                let matches = Regex::new(pattern).is_ok_and(|r| r.is_match(&text));
+                proptest::prop_assert!(!matches || me_link(&text, host), "{:?} in {:?}", pattern, text);
+            }
         }
     }
 
