@@ -202,8 +202,6 @@ pub fn contact_words(kind: ContactKind) -> &'static [&'static str] {
 /// the skeleton is already known (the rule set's word automaton looks for them with its own
 /// words, in the same pass): only the `wa.me/`/`t.me/` links are left to find.
 pub fn has_contact_given_words(n: &Normalized<'_>, kind: ContactKind, word_found: bool) -> bool {
-    static WA_LINK: OnceLock<Option<Regex>> = OnceLock::new();
-    static TG_LINK: OnceLock<Option<Regex>> = OnceLock::new();
     let link = |host, cell, pattern| {
         me_link(&n.folded, host) && re(cell, pattern).is_some_and(|r| r.is_match(&n.folded))
     };
@@ -225,6 +223,8 @@ fn me_link(text: &str, host: &[u8]) -> bool {
 
 const WA_LINK_PATTERN: &str = r"\bwa\.me/\S*";
 const TG_LINK_PATTERN: &str = r"\bt\.me/\S*";
+static WA_LINK: OnceLock<Option<Regex>> = OnceLock::new();
+static TG_LINK: OnceLock<Option<Regex>> = OnceLock::new();
 
 fn find_contact(
     n: &Normalized<'_>,
@@ -233,8 +233,6 @@ fn find_contact(
 ) -> Option<(String, Option<Range<usize>>)> {
     static EMAIL: OnceLock<Option<Regex>> = OnceLock::new();
     static PHONE: OnceLock<Option<Regex>> = OnceLock::new();
-    static WA_LINK: OnceLock<Option<Regex>> = OnceLock::new();
-    static TG_LINK: OnceLock<Option<Regex>> = OnceLock::new();
     let folded = |r: Option<&Regex>| {
         r.and_then(|r| r.find(&n.folded)).map(|m| {
             (
