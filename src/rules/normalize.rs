@@ -452,38 +452,21 @@ impl Plain {
         self.text.push(c);
     }
 
-    /// ASCII letters and digits as the skeleton writes them before leet is undone
-    /// (lowercase, `l` as `i`), repeats collapsed, continuing after `last`, the word's last
-    /// character so far. Returns the new last character.
+    /// The run of ASCII letters and digits `bytes` starts with, written while its end is found
+    /// as the skeleton writes them before leet is undone (lowercase, `l` as `i`), repeats
+    /// collapsed, continuing after `last`, the word's last character so far (`'\0'` for a new
+    /// word). Returns the run's length, the classes of its bytes and the new last character.
     #[inline]
-    fn add_ascii_run(&mut self, run: &[u8], mut last: char) -> char {
-        for &b in run {
-            // The table holds only ASCII; masking says so to the compiler, which then
-            // writes one byte instead of encoding a char.
-            let c = char::from(SKELETON_BYTE[usize::from(b)] & 0x7F);
-            if c == last {
-                self.repeat();
-            } else {
-                self.text.push(c);
-                last = c;
-            }
-        }
-        last
-    }
-
-    /// The run of ASCII letters and digits `bytes` starts with, written as a new word's
-    /// characters (see [`Plain::add_ascii_run`]) while it is found. Returns its length, the
-    /// classes of its bytes and its last skeleton character.
-    #[inline]
-    fn add_alnum_run(&mut self, bytes: &[u8]) -> (usize, u8, char) {
+    fn add_alnum_run(&mut self, bytes: &[u8], mut last: char) -> (usize, u8, char) {
         let mut seen = 0;
-        let mut last = '\0';
         for (k, &b) in bytes.iter().enumerate() {
             let class = BYTE[usize::from(b)];
             if class & B_ALNUM == 0 {
                 return (k, seen, last);
             }
             seen |= class;
+            // The table holds only ASCII; masking says so to the compiler, which then
+            // writes one byte instead of encoding a char.
             let c = char::from(SKELETON_BYTE[usize::from(b)] & 0x7F);
             if c == last {
                 self.repeat_at((self.text.len() - 1) as u32);
@@ -790,9 +773,7 @@ impl Stream {
             if self.word.is_some() || self.singles.len() >= 3 || self.spans.is_some() {
                 // Continuing a word begun before the stretch, joining single letters, or
                 // noting spans: the general path.
-                let (len, seen) = alnum_run(rest);
-                self.ascii_word(base + i, from + i, rest, len, seen);
-                i += len;
+                i += self.ascii_word(base + i, from + i, rest);
                 continue;
             }
             // A new word: written as it is scanned (one loop, one mispredicted exit).
@@ -800,7 +781,7 @@ impl Stream {
                 self.out.add(' ');
             }
             let word_at = self.out.mark();
-            let (len, seen, last) = self.out.add_alnum_run(rest);
+            let (len, seen, last) = self.out.add_alnum_run(rest, '\0');
             let leet = seen & B_ALPHA != 0 && seen & B_LEET != 0;
             if len >= 2 {
                 // Not a single character: fewer than three singles before it stay apart.
@@ -825,12 +806,15 @@ impl Stream {
         to
     }
 
-    /// The run of `len` ASCII letters and digits (classes `seen`) at the start of `rest`, at
-    /// byte `orig` of the original, already folded into bytes `at..` of the folded text:
-    /// what [`Stream::wordy`] does for each character, in one loop.
-    fn ascii_word(&mut self, at: usize, orig: usize, rest: &[u8], len: usize, seen: u8) {
+    /// The run of ASCII letters and digits at the start of `rest`, at byte `orig` of the
+    /// original, already folded into bytes `at..` of the folded text: what [`Stream::wordy`]
+    /// does for each character, in one loop. Returns the run's length.
+    fn ascii_word(&mut self, at: usize, orig: usize, rest: &[u8]) -> usize {
         if self.word.is_none() {
-            if len >= 2 {
+            if rest
+                .get(1)
+                .is_some_and(|&b| BYTE[usize::from(b)] & B_ALNUM != 0)
+            {
                 // Not a single character: the singles before it end here.
                 self.end_singles(None);
             }
@@ -839,13 +823,15 @@ impl Stream {
         } else if self.word_chars == 1 {
             self.end_singles(self.word);
         }
-        self.last = self.out.add_ascii_run(&rest[..len], self.last);
+        let (len, seen, last) = self.out.add_alnum_run(rest, self.last);
+        self.last = last;
         self.word_chars += len;
         self.word_end = at + len;
         self.word_letter |= seen & B_ALPHA != 0;
         self.word_leet |= seen & B_LEET != 0;
         self.cur.1 = (orig + len) as u32;
         self.extend_span();
+        len
     }
 
     /// The current word reaches to the end of the character being processed.
@@ -1057,21 +1043,6 @@ const SKELETON_BYTE: [u8; 256] = {
     }
     t
 };
-
-/// The length of the run of ASCII letters and digits `bytes` starts with, and the classes
-/// of its bytes.
-#[inline]
-fn alnum_run(bytes: &[u8]) -> (usize, u8) {
-    let mut seen = 0;
-    for (k, &b) in bytes.iter().enumerate() {
-        let class = BYTE[usize::from(b)];
-        if class & B_ALNUM == 0 {
-            return (k, seen);
-        }
-        seen |= class;
-    }
-    (bytes.len(), seen)
-}
 
 /// How many bytes from the start are ASCII other than `@` and `$`: eight at a time, a high
 /// bit marking each byte that is not ASCII or is `@` or `$` (only the first mark is exact,
