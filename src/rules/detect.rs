@@ -202,15 +202,26 @@ pub fn contact_words(kind: ContactKind) -> &'static [&'static str] {
 /// the skeleton is already known (the rule set's word automaton looks for them with its own
 /// words, in the same pass): only the `wa.me/`/`t.me/` links are left to find.
 pub fn has_contact_given_words(n: &Normalized<'_>, kind: ContactKind, word_found: bool) -> bool {
-    let link = |host, cell, pattern| {
-        me_link(&n.folded, host) && re(cell, pattern).is_some_and(|r| r.is_match(&n.folded))
-    };
     word_found
         || match kind {
-            ContactKind::Whatsapp => link(b"wa", &WA_LINK, WA_LINK_PATTERN),
-            ContactKind::Telegram => link(b"t", &TG_LINK, TG_LINK_PATTERN),
+            ContactKind::Whatsapp | ContactKind::Telegram => {
+                contact_link(&n.folded, kind).is_some()
+            }
             ContactKind::Email | ContactKind::Phone => has_contact(n, kind),
         }
+}
+
+/// The `wa.me/…` or `t.me/…` link of a WhatsApp or Telegram contact in the folded text.
+fn contact_link(folded: &str, kind: ContactKind) -> Option<regex::Match<'_>> {
+    let (host, cell, pattern) = match kind {
+        ContactKind::Whatsapp => (&b"wa"[..], &WA_LINK, WA_LINK_PATTERN),
+        ContactKind::Telegram => (&b"t"[..], &TG_LINK, TG_LINK_PATTERN),
+        ContactKind::Email | ContactKind::Phone => return None,
+    };
+    if !me_link(folded, host) {
+        return None;
+    }
+    re(cell, pattern)?.find(folded)
 }
 
 /// Whether `text` has `host.me/` (`wa.me/`, `t.me/`), which the link patterns need: found
@@ -233,14 +244,13 @@ fn find_contact(
 ) -> Option<(String, Option<Range<usize>>)> {
     static EMAIL: OnceLock<Option<Regex>> = OnceLock::new();
     static PHONE: OnceLock<Option<Regex>> = OnceLock::new();
-    let folded = |r: Option<&Regex>| {
-        r.and_then(|r| r.find(&n.folded)).map(|m| {
-            (
-                m.as_str().to_string(),
-                spans.then(|| n.folded_to_original(m.range())),
-            )
-        })
+    let found = |m: regex::Match<'_>| {
+        (
+            m.as_str().to_string(),
+            spans.then(|| n.folded_to_original(m.range())),
+        )
     };
+    let folded = |r: Option<&Regex>| r.and_then(|r| r.find(&n.folded)).map(found);
     static WA_WORDS: OnceLock<Words> = OnceLock::new();
     static TG_WORDS: OnceLock<Words> = OnceLock::new();
     let skeleton_word = |cell: &'static OnceLock<Words>, words: &[&'static str]| {
@@ -275,14 +285,16 @@ fn find_contact(
             r"[\w.+-]+\s*(?:@|\(at\)|\[at\])\s*[\w-]+(?:\s*(?:\.|\(dot\)|\[dot\])\s*[a-z]{2,})+",
         )),
         ContactKind::Phone => folded(re(&PHONE, r"\+?\(?[0-9](?:[\s().-]{0,2}[0-9]){8,14}")),
-        ContactKind::Whatsapp => me_link(f, b"wa")
-            .then(|| folded(re(&WA_LINK, WA_LINK_PATTERN)))
-            .flatten()
-            .or_else(|| skeleton_word(&WA_WORDS, contact_words(kind))),
-        ContactKind::Telegram => me_link(f, b"t")
-            .then(|| folded(re(&TG_LINK, TG_LINK_PATTERN)))
-            .flatten()
-            .or_else(|| skeleton_word(&TG_WORDS, contact_words(kind))),
+        ContactKind::Whatsapp | ContactKind::Telegram => {
+            let words = if kind == ContactKind::Whatsapp {
+                &WA_WORDS
+            } else {
+                &TG_WORDS
+            };
+            contact_link(f, kind)
+                .map(found)
+                .or_else(|| skeleton_word(words, contact_words(kind)))
+        }
     }
 }
 
