@@ -682,7 +682,6 @@ struct Stream {
     /// the skeleton.
     singles: Vec<usize>,
     singles_at: Mark,
-    emojis: usize,
 }
 
 impl Stream {
@@ -702,7 +701,6 @@ impl Stream {
             spans: None,
             singles: Vec::new(),
             singles_at: 0,
-            emojis: 0,
         }
     }
 
@@ -729,7 +727,7 @@ impl Stream {
             i += len;
             let entry = table.get(ch as usize).copied();
             // Counted here, where every character is decoded anyway, for `max_emojis`.
-            self.emojis += match entry {
+            self.out.emojis += match entry {
                 Some(entry) => (entry & EMOJI != 0) as usize,
                 None => is_emoji(ch) as usize,
             };
@@ -749,7 +747,6 @@ impl Stream {
         self.release_held(false);
         self.end_word();
         self.end_singles(None);
-        self.out.emojis = self.emojis;
         (self.folded, self.out, self.spans)
     }
 
