@@ -2,12 +2,17 @@
 //!
 //! Every match of a regex begins with one of its prefix literals (`\bwin\d+` begins with
 //! `win`, `(dm|msg) me` with `dm` or `msg`). When every pattern of a list has prefix literals
-//! of at least three bytes, their first bytes (three or four: the shortest literal's length,
-//! at most four) go into a set, and a text in which no window of that many bytes is in the
-//! set cannot match. An 8 KiB bit table of the windows' hashes answers for most windows; a
-//! sorted list behind it for the rest. Most comments match none of a list's patterns, and the
-//! screen says so from memory that stays in cache, where a many-pattern lazy DFA misses the
-//! cache on most bytes of the comment.
+//! of at least three bytes, windows of those literals (three or four bytes) go into a set,
+//! and a text in which no window is in the set cannot match. An 8 KiB bit table of the
+//! windows' hashes answers for most windows; a sorted list behind it for the rest. Most
+//! comments match none of a list's patterns, and the screen says so from memory that stays
+//! in cache, where a many-pattern lazy DFA misses the cache on most bytes of the comment.
+//!
+//! Longer literals let the screen look at every `stride`-th window of the text only: a
+//! literal of `width + stride - 1` bytes or more covers, wherever it begins, a window that
+//! starts at a multiple of `stride`, at one of its first `stride` offsets, so those windows
+//! of every literal go into the set. Literals of six bytes or more (most words) halve or
+//! quarter the windows looked up.
 
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
@@ -16,6 +21,8 @@ use regex_syntax::hir::literal::{ExtractKind, Extractor};
 pub struct Screen {
     /// Bytes per window: 3 or 4.
     width: usize,
+    /// Only windows starting at multiples of this are looked up (1 to 4).
+    stride: usize,
     /// One bit per window hash.
     bits: Box<[u64]>,
     /// Every window that starts a prefix literal, as a little-endian number, sorted.
@@ -35,7 +42,7 @@ impl Screen {
         let mut extractor = Extractor::new();
         extractor.kind(ExtractKind::Prefix);
         let mut keys = Vec::new();
-        let mut width = 4;
+        let mut shortest = usize::MAX;
         let mut literals = Vec::new();
         for p in patterns {
             let hir = regex_syntax::parse(p).ok()?;
@@ -50,12 +57,17 @@ impl Screen {
                 if bytes.len() < MIN_WIDTH {
                     return None;
                 }
-                width = width.min(bytes.len());
+                shortest = shortest.min(bytes.len());
                 literals.push(bytes.to_vec());
             }
         }
+        let (width, stride) = shape(shortest);
         for lit in &literals {
-            keys.push(key(&lit[..width]));
+            for offset in 0..stride {
+                if let Some(window) = lit.get(offset..offset + width) {
+                    keys.push(key(window));
+                }
+            }
         }
         keys.sort_unstable();
         keys.dedup();
@@ -64,7 +76,12 @@ impl Screen {
             let h = slot(k);
             bits[h >> 6] |= 1 << (h & 63);
         }
-        Some(Screen { width, bits, keys })
+        Some(Screen {
+            width,
+            stride,
+            bits,
+            keys,
+        })
     }
 
     /// False when no match can begin anywhere in `text`.
@@ -76,13 +93,30 @@ impl Screen {
             let h = slot(k);
             self.bits[h >> 6] >> (h & 63) & 1 != 0 && self.keys.binary_search(&k).is_ok()
         };
-        if self.width == 4 {
-            text.windows(4)
-                .any(|w| <[u8; 4]>::try_from(w).is_ok_and(|w| hit(u32::from_le_bytes(w))))
-        } else {
-            text.windows(3).any(|w| hit(key(w)))
+        let mask = if self.width == 4 { u32::MAX } else { 0xFF_FFFF };
+        let mut at = 0;
+        // Four bytes read at a time while four are left; the last window may be shorter.
+        while let Some(w) = text.get(at..).and_then(|w| w.first_chunk::<4>()) {
+            if hit(u32::from_le_bytes(*w) & mask) {
+                return true;
+            }
+            at += self.stride;
         }
+        text.get(at..)
+            .is_some_and(|w| w.len() >= self.width && hit(key(&w[..self.width])))
     }
+}
+
+/// Window width and stride for literals of at least `shortest` bytes: as many windows
+/// skipped as the literals allow (`width + stride - 1 <= shortest`), windows of four bytes
+/// once the stride is four (three-byte windows of common words hit more often).
+fn shape(shortest: usize) -> (usize, usize) {
+    let width = if shortest >= 7 {
+        4
+    } else {
+        MIN_WIDTH.min(shortest)
+    };
+    (width, (shortest + 1).saturating_sub(width).clamp(1, 4))
 }
 
 /// A window of up to four bytes as a number.
@@ -111,15 +145,18 @@ mod tests {
 
     #[test]
     fn a_list_is_screened_only_when_every_pattern_begins_with_three_bytes_or_more() {
-        for (patterns, width) in [
-            (&[r"\bwin\d+", r"free\s+money"][..], Some(3)),
-            (&[r"(?i)giveaway", r"crypto(currency)?"][..], Some(4)),
+        for (patterns, shape) in [
+            (&[r"\bwin\d+", r"free\s+money"][..], Some((3, 1))),
+            (&[r"free\s+money", r"(?i)giveaway"][..], Some((3, 2))),
+            (&[r"(?i)giveaway", r"crypto(currency)?"][..], Some((3, 4))),
+            (&[r"(?i)giveaway", r"whatsapp"][..], Some((4, 4))),
             (&[r"\bwin\d+", r"\w+bonus"][..], None),
             (&[r"dm\s+me", r"whatsapp"][..], None),
             (&[r"x*", r"whatsapp"][..], None),
             (&[r"[a-z]{3}\d", r"whatsapp"][..], None),
         ] {
-            assert_eq!(screen(patterns).map(|s| s.width), width, "{patterns:?}");
+            let got = screen(patterns).map(|s| (s.width, s.stride));
+            assert_eq!(got, shape, "{patterns:?}");
         }
     }
 
@@ -144,6 +181,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_strided_screen_finds_a_literal_at_every_offset() {
+        let Some(s) = screen(&[r"(?i)giveaway", r"whatsapp\b"]) else {
+            panic!("the list has prefix literals");
+        };
+        assert_eq!((s.width, s.stride), (4, 4));
+        for lead in 0..9 {
+            for word in ["giveaway", "whatsapp"] {
+                let text = format!("{}{word}", "x".repeat(lead));
+                assert!(s.may_match(text.as_bytes()), "{text:?}");
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(400))]
 
@@ -155,18 +206,22 @@ mod tests {
                     Just("win"), Just("wi"), Just("n"), Just("12"), Just("free"), Just(" "),
                     Just("money"), Just("mon"), Just("GIVE"), Just("away"), Just("é"),
                     Just("fr"), Just("ee"), Just("x"), Just("crypto"), Just("\u{1F525}"),
+                    Just("whats"), Just("app"), Just("bit"), Just("coin"), Just("cur"),
                 ],
                 0..16,
             ),
         ) {
             let text: String = parts.concat();
-            // Windows of three bytes (`win`), and of four.
+            // Windows of three bytes (`win`) at every offset, three bytes at every second
+            // offset, three at every fourth, four at every fourth.
             for patterns in [
                 &[
                     r"\bwin\d{2,}\b", r"free\s+money", r"(?i)giveaway", r"crypto(currency)?\b",
                     r"(?-u:\b)money(?-u:\b)",
                 ][..],
                 &[r"free\s+money", r"(?i)giveaway", r"crypto(currency)?\b", r"money"][..],
+                &[r"(?i)giveaway", r"crypto(currency)?\b", r"\bbitcoin"][..],
+                &[r"(?i)giveaway", r"whatsapp", r"bitcoin\b", r"moneyx?"][..],
             ] {
                 let Some(s) = screen(patterns) else {
                     panic!("the list has prefix literals");
