@@ -14,7 +14,8 @@
 //! is one multi-pattern regex (the `regex` crate's own engine, `regex_automata::meta`, which is
 //! what a `RegexSet` wraps, here without its literal prefilter: linear time, size-limited), run
 //! only when a rule reaches it (its cheaper conditions held), at most once per comment, and
-//! only when [`screen`] finds the first bytes of one of its patterns in the text.
+//! only when [`screen`] finds the first bytes of one of its patterns in the text (a list of
+//! one pattern is screened too).
 
 mod detect;
 mod normalize;
@@ -1100,11 +1101,14 @@ impl GroupCompiler<'_> {
         if compiled.len() != patterns.len() {
             return None;
         }
-        // One regex is its own set; several on the normalised text become one set.
-        let mut screen = None;
+        // One regex is its own set; several on the normalised text become one set. Either
+        // way, a screen goes in front on the normalised text.
+        let wrapped: Vec<String> = patterns.iter().map(|p| ascii_word_boundaries(p)).collect();
+        let screen = match form {
+            TextForm::Normalized => screen::Screen::new(&wrapped),
+            TextForm::Original => None,
+        };
         let set = if form == TextForm::Normalized && patterns.len() > 1 {
-            let wrapped: Vec<String> = patterns.iter().map(|p| ascii_word_boundaries(p)).collect();
-            screen = screen::Screen::new(&wrapped);
             match regex_automata::meta::Regex::builder()
                 .configure(
                     regex_automata::meta::Config::new()

@@ -8,6 +8,12 @@
 //! comments match none of a list's patterns, and the screen says so from memory that stays
 //! in cache, where a many-pattern lazy DFA misses the cache on most bytes of the comment.
 //!
+//! The text is the folded one, which has no ASCII capitals: literals are lowercased and
+//! deduplicated (`(?i)dm` has four literals, `dm` alone can occur). A list with at most
+//! [`FEW`] literals, however short, is screened by searching for each (`memchr::memmem`,
+//! vectorised) instead: `(?i)\bdm\s+@\w+` would otherwise start a reverse search of the lazy
+//! DFA at every `for` and `to` of the comment.
+//!
 //! Longer literals let the screen look at every `stride`-th window of the text only: a
 //! literal of `width + stride - 1` bytes or more covers, wherever it begins, a window that
 //! starts at a multiple of `stride`, at one of its first `stride` offsets, so those windows
@@ -18,7 +24,15 @@ use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
 /// The set of a regex list's first bytes of every match.
 #[derive(Debug, Clone)]
-pub struct Screen {
+pub enum Screen {
+    /// A few literals, each searched for.
+    Few(Vec<memchr::memmem::Finder<'static>>),
+    Windows(Windows),
+}
+
+/// Windows of the literals, looked up by hash.
+#[derive(Debug, Clone)]
+pub struct Windows {
     /// Bytes per window: 3 or 4.
     width: usize,
     /// Only windows starting at multiples of this are looked up (1 to 4).
@@ -31,38 +45,63 @@ pub struct Screen {
 
 const BITS_LOG2: u32 = 16;
 
-/// Literals shorter than this would screen out too little to pay for the scan.
+/// Literals shorter than this would screen out too little to pay for the scan by windows.
 const MIN_WIDTH: usize = 3;
 
+/// Up to this many literals are each searched for, whatever their length.
+const FEW: usize = 4;
+
 impl Screen {
-    /// The screen for these patterns (as the regex engine will compile them), or `None` when
-    /// some pattern has no prefix literals of three bytes or more (it may start with a class
-    /// like `\w`, a repetition, or match the empty string), and the list must always run.
+    /// The screen for these patterns (as the regex engine will compile them, run on folded
+    /// text), or `None` when some pattern has no prefix literals (it may start with a class
+    /// like `\w`, a repetition, or match the empty string), or more than [`FEW`] literals
+    /// have some shorter than three bytes, and the list must always run.
     pub fn new(patterns: &[String]) -> Option<Screen> {
         let mut extractor = Extractor::new();
         extractor.kind(ExtractKind::Prefix);
-        let mut keys = Vec::new();
-        let mut shortest = usize::MAX;
         let mut literals = Vec::new();
         for p in patterns {
             let hir = regex_syntax::parse(p).ok()?;
             let seq = extractor.extract(&hir);
-            let lits = seq.literals()?;
-            if lits.is_empty() {
-                // A pattern that can match nothing: it needs no window.
-                continue;
-            }
-            for lit in lits {
-                let bytes = lit.as_bytes();
-                if bytes.len() < MIN_WIDTH {
-                    return None;
-                }
-                shortest = shortest.min(bytes.len());
-                literals.push(bytes.to_vec());
+            // A pattern that can match nothing has no literals and needs no window.
+            for lit in seq.literals()? {
+                literals.push(lit.as_bytes().to_ascii_lowercase());
             }
         }
+        literals.sort_unstable();
+        literals.dedup();
+        let shortest = literals.iter().map(Vec::len).min().unwrap_or(usize::MAX);
+        if shortest == 0 {
+            return None;
+        }
+        if literals.len() <= FEW {
+            return Some(Screen::Few(
+                literals
+                    .iter()
+                    .map(|l| memchr::memmem::Finder::new(l).into_owned())
+                    .collect(),
+            ));
+        }
+        if shortest < MIN_WIDTH {
+            return None;
+        }
+        Some(Screen::Windows(Windows::new(&literals, shortest)))
+    }
+
+    /// False when no match can begin anywhere in `text` (folded: no ASCII capitals).
+    pub fn may_match(&self, text: &[u8]) -> bool {
+        match self {
+            Screen::Few(finders) => finders.iter().any(|f| f.find(text).is_some()),
+            Screen::Windows(w) => w.may_match(text),
+        }
+    }
+}
+
+impl Windows {
+    fn new(literals: &[Vec<u8>], shortest: usize) -> Windows {
+        let mut keys = Vec::new();
         let (width, stride) = shape(shortest);
-        for lit in &literals {
+        for lit in literals {
             for offset in 0..stride {
                 if let Some(window) = lit.get(offset..offset + width) {
                     keys.push(key(window));
@@ -76,16 +115,15 @@ impl Screen {
             let h = slot(k);
             bits[h >> 6] |= 1 << (h & 63);
         }
-        Some(Screen {
+        Windows {
             width,
             stride,
             bits,
             keys,
-        })
+        }
     }
 
-    /// False when no match can begin anywhere in `text`.
-    pub fn may_match(&self, text: &[u8]) -> bool {
+    fn may_match(&self, text: &[u8]) -> bool {
         if text.len() < self.width {
             return false;
         }
@@ -138,57 +176,109 @@ fn slot(key: u32) -> usize {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::sync::LazyLock;
 
     fn screen(patterns: &[&str]) -> Option<Screen> {
         Screen::new(&patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>())
     }
 
+    /// How a list is screened: `(n, 0, 0)` by searching for n literals, `(0, width, stride)`
+    /// by windows.
+    fn kind(patterns: &[&str]) -> Option<(usize, usize, usize)> {
+        screen(patterns).map(|s| match s {
+            Screen::Few(f) => (f.len(), 0, 0),
+            Screen::Windows(w) => (0, w.width, w.stride),
+        })
+    }
+
+    const FIVE_LONG: [&str; 5] = [
+        r"(?i)giveaway",
+        r"whatsapp\b",
+        "telegram",
+        "instagram",
+        "bitcoins",
+    ];
+
     #[test]
-    fn a_list_is_screened_only_when_every_pattern_begins_with_three_bytes_or_more() {
-        for (patterns, shape) in [
-            (&[r"\bwin\d+", r"free\s+money"][..], Some((3, 1))),
-            (&[r"free\s+money", r"(?i)giveaway"][..], Some((3, 2))),
-            (&[r"(?i)giveaway", r"crypto(currency)?"][..], Some((3, 4))),
-            (&[r"(?i)giveaway", r"whatsapp"][..], Some((4, 4))),
+    fn a_list_is_screened_by_few_literals_or_by_windows_of_many() {
+        for (patterns, how) in [
+            // Few literals, however short; capitals folded away.
+            (&[r"(?i)\bdm\s+@\w+\s+(for|to)\b"][..], Some((1, 0, 0))),
+            (&[r"\bwin\d+", r"free\s+money"][..], Some((2, 0, 0))),
+            (&[r"dm\s+me", r"whatsapp", r"DM\s+me"][..], Some((2, 0, 0))),
+            // Many: windows, as long and as far apart as the shortest literal allows.
+            (
+                &[
+                    r"\bwin\d+",
+                    r"free\s+money",
+                    "giveaway",
+                    "crypto",
+                    "bitcoin",
+                ][..],
+                Some((0, 3, 1)),
+            ),
+            (
+                &["free", "giveaway", "crypto", "bitcoin", "money"][..],
+                Some((0, 3, 2)),
+            ),
+            (
+                &["giveaway", "crypto", "bitcoin", "whatsapp", "telegram"][..],
+                Some((0, 3, 4)),
+            ),
+            (&FIVE_LONG[..], Some((0, 4, 4))),
+            // Not screened: a pattern without literals, or many with a short one.
             (&[r"\bwin\d+", r"\w+bonus"][..], None),
-            (&[r"dm\s+me", r"whatsapp"][..], None),
             (&[r"x*", r"whatsapp"][..], None),
             (&[r"[a-z]{3}\d", r"whatsapp"][..], None),
+            (
+                &["dm", "giveaway", "whatsapp", "telegram", "bitcoin"][..],
+                None,
+            ),
         ] {
-            let got = screen(patterns).map(|s| (s.width, s.stride));
-            assert_eq!(got, shape, "{patterns:?}");
+            assert_eq!(kind(patterns), how, "{patterns:?}");
         }
     }
 
     #[test]
     fn text_with_a_pattern_start_passes_and_text_without_is_screened_out() {
-        let Some(s) = screen(&[r"\bwin\d+", r"free\s+money", r"(?i)giveaway"]) else {
-            panic!("the list has prefix literals");
-        };
-        for (text, may) in [
-            ("you win 100", true),
-            ("so free, money back", true),
-            ("GIVEAWAY time", true),
-            ("wi", false),
-            ("", false),
-            ("love this colour", false),
-            ("winner freedom give away", true),
-            // Only the first three bytes of each pattern are looked for.
-            ("fre money", true),
-            ("fr money", false),
+        for patterns in [
+            &[r"\bwin\d+", r"free\s+money", r"(?i)giveaway"][..],
+            &[
+                r"\bwin\d+",
+                r"free\s+money",
+                r"(?i)giveaway",
+                "nomatch",
+                "ignored",
+            ],
         ] {
-            assert_eq!(s.may_match(text.as_bytes()), may, "{text:?}");
+            let Some(s) = screen(patterns) else {
+                panic!("the list has prefix literals");
+            };
+            for (text, may) in [
+                ("you win 100", true),
+                ("so free, money back", true),
+                ("giveaway time", true),
+                ("wi", false),
+                ("", false),
+                ("love this colour", false),
+                ("winner freedom give away", true),
+                // Only the first bytes of each pattern are looked for.
+                ("fre money", patterns.len() > 3),
+                ("fr money", false),
+            ] {
+                assert_eq!(s.may_match(text.as_bytes()), may, "{text:?} {patterns:?}");
+            }
         }
     }
 
     #[test]
     fn a_strided_screen_finds_a_literal_at_every_offset() {
-        let Some(s) = screen(&[r"(?i)giveaway", r"whatsapp\b"]) else {
+        assert_eq!(kind(&FIVE_LONG), Some((0, 4, 4)));
+        let Some(s) = screen(&FIVE_LONG) else {
             panic!("the list has prefix literals");
         };
-        assert_eq!((s.width, s.stride), (4, 4));
         for lead in 0..9 {
-            for word in ["giveaway", "whatsapp"] {
+            for word in ["giveaway", "whatsapp", "instagram"] {
                 let text = format!("{}{word}", "x".repeat(lead));
                 assert!(s.may_match(text.as_bytes()), "{text:?}");
             }
@@ -198,7 +288,7 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(400))]
 
-        /// A text the screen turns away matches none of the list's patterns.
+        /// A folded text the screen turns away matches none of the list's patterns.
         #[test]
         fn the_screen_never_turns_away_a_match(
             parts in proptest::collection::vec(
@@ -207,30 +297,69 @@ mod tests {
                     Just("money"), Just("mon"), Just("GIVE"), Just("away"), Just("é"),
                     Just("fr"), Just("ee"), Just("x"), Just("crypto"), Just("\u{1F525}"),
                     Just("whats"), Just("app"), Just("bit"), Just("coin"), Just("cur"),
+                    Just("dm"), Just("DM"), Just(" @"), Just("to"), Just("for"), Just("me"),
                 ],
                 0..16,
             ),
         ) {
-            let text: String = parts.concat();
-            // Windows of three bytes (`win`) at every offset, three bytes at every second
-            // offset, three at every fourth, four at every fourth.
-            for patterns in [
-                &[
-                    r"\bwin\d{2,}\b", r"free\s+money", r"(?i)giveaway", r"crypto(currency)?\b",
-                    r"(?-u:\b)money(?-u:\b)",
-                ][..],
-                &[r"free\s+money", r"(?i)giveaway", r"crypto(currency)?\b", r"money"][..],
-                &[r"(?i)giveaway", r"crypto(currency)?\b", r"\bbitcoin"][..],
-                &[r"(?i)giveaway", r"whatsapp", r"bitcoin\b", r"moneyx?"][..],
-            ] {
-                let Some(s) = screen(patterns) else {
-                    panic!("the list has prefix literals");
-                };
-                let matches = patterns
-                    .iter()
-                    .any(|p| regex::Regex::new(p).is_ok_and(|r| r.is_match(&text)));
-                prop_assert!(s.may_match(text.as_bytes()) || !matches, "{:?}", text);
+            // Folded text has no ASCII capitals.
+            let text: String = parts.concat().to_ascii_lowercase();
+            for (patterns, s, regexes) in LISTS.iter() {
+                let matches = regexes.iter().any(|r| r.is_match(&text));
+                prop_assert!(s.may_match(text.as_bytes()) || !matches, "{:?} {:?}", text, patterns);
             }
         }
     }
+
+    /// The property's lists, each with its screen and compiled patterns.
+    #[allow(clippy::type_complexity)]
+    static LISTS: LazyLock<Vec<(&[&str], Screen, Vec<regex::Regex>)>> = LazyLock::new(|| {
+        [
+            // Searched for: one short literal, two.
+            &[r"(?i)\bdm\s+@\w+\s+(for|to)\b"][..],
+            &[r"dm\s+me", r"(?i)WHATSAPP"],
+            // Windows of three bytes (`win`) at every offset, three bytes at every second
+            // offset, three at every fourth, four at every fourth.
+            &[
+                r"\bwin\d{2,}\b",
+                r"free\s+money",
+                r"(?i)giveaway",
+                r"crypto(currency)?\b",
+                r"(?-u:\b)money(?-u:\b)",
+            ],
+            &[
+                r"free\s+money",
+                r"(?i)giveaway",
+                r"crypto(currency)?\b",
+                r"money",
+                "coins",
+            ],
+            &[
+                r"(?i)giveaway",
+                r"crypto(currency)?\b",
+                r"\bbitcoin",
+                "currency",
+                "whatsapp",
+            ],
+            &[
+                r"(?i)giveaway",
+                r"whatsapp",
+                r"bitcoin\b",
+                r"moneyx?",
+                "curable",
+            ],
+        ]
+        .into_iter()
+        .map(|patterns| {
+            let Some(s) = screen(patterns) else {
+                panic!("the list has prefix literals: {patterns:?}");
+            };
+            let regexes = patterns
+                .iter()
+                .filter_map(|p| regex::Regex::new(p).ok())
+                .collect();
+            (patterns, s, regexes)
+        })
+        .collect()
+    });
 }
