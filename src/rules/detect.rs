@@ -103,15 +103,24 @@ fn find_links(text: &str, screen: bool, mut found: impl FnMut(String, Range<usiz
     finder.kinds(&[linkify::LinkKind::Url]);
     for link in finder.links(text) {
         let s = link.as_str();
-        let has_scheme = s.contains("://");
+        let has_scheme = after_scheme(s).is_some();
         if let Some(host) = host_of(s).filter(|h| has_scheme || known_tld(h)) {
             found(host, link.start()..link.end());
         }
     }
 }
 
+/// Where a link's part after `://` begins, if it has a scheme. (A byte search: building a
+/// substring searcher for `"://"` cost more than the search on every link.)
+fn after_scheme(link: &str) -> Option<usize> {
+    let b = link.as_bytes();
+    memchr::memchr_iter(b':', b)
+        .find(|&at| b[at + 1..].starts_with(b"//"))
+        .map(|at| at + 3)
+}
+
 fn host_of(link: &str) -> Option<String> {
-    let rest = link.split_once("://").map_or(link, |(_, r)| r);
+    let rest = after_scheme(link).map_or(link, |at| &link[at..]);
     let host = rest
         .split(['/', '?', '#'])
         .next()?
@@ -373,25 +382,36 @@ impl Words {
 
 /// Number of @mentions.
 pub fn mentions(text: &str) -> usize {
-    mention_spans(text).count()
+    // Counting needs only each mention's first character, not its end.
+    memchr::memchr_iter(b'@', text.as_bytes())
+        .filter(|&at| mention_at(text, at))
+        .count()
 }
 
 /// Byte ranges of the @mentions: an `@` not preceded by a word character or another `@`,
 /// followed by word characters and dots.
 fn mention_spans(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
-    let bytes = text.as_bytes();
-    memchr::memchr_iter(b'@', bytes).filter_map(move |at| {
-        let before = text[..at].chars().next_back();
-        if before.is_some_and(|c| c == '@' || classes_word(c)) {
-            return None;
-        }
-        let len: usize = text[at + 1..]
-            .chars()
-            .take_while(|c| *c == '.' || classes_word(*c))
-            .map(char::len_utf8)
-            .sum();
-        (len > 0).then_some(at..at + 1 + len)
-    })
+    memchr::memchr_iter(b'@', text.as_bytes())
+        .filter(|&at| mention_at(text, at))
+        .map(|at| {
+            let len: usize = text[at + 1..]
+                .chars()
+                .take_while(|c| in_mention(*c))
+                .map(char::len_utf8)
+                .sum();
+            at..at + 1 + len
+        })
+}
+
+/// Whether the `@` at byte `at` begins a mention.
+fn mention_at(text: &str, at: usize) -> bool {
+    let before = text[..at].chars().next_back();
+    !before.is_some_and(|c| c == '@' || classes_word(c))
+        && text[at + 1..].chars().next().is_some_and(in_mention)
+}
+
+fn in_mention(c: char) -> bool {
+    c == '.' || classes_word(c)
 }
 
 /// The text is only @mentions (and spaces/punctuation).
@@ -706,6 +726,23 @@ mod tests {
             proptest::prop_assert_eq!(emojis(&text), emojis_by_char(&text));
             // The normaliser counts them as it goes.
             proptest::prop_assert_eq!(Normalized::new(&text).emojis(), emojis_by_char(&text));
+        }
+    }
+
+    proptest::proptest! {
+        /// Counting mentions by their first character counts what walking each mention
+        /// to its end (and keeping those with a name) counts.
+        #[test]
+        fn mentions_are_counted_as_their_spans_are_found(text in "[@a._ é\u{1F525}]{0,16}") {
+            let by_walk = memchr::memchr_iter(b'@', text.as_bytes())
+                .filter(|&at| {
+                    let before = text[..at].chars().next_back();
+                    let name = text[at + 1..].chars().take_while(|c| *c == '.' || classes_word(*c));
+                    !before.is_some_and(|c| c == '@' || classes_word(c)) && name.count() > 0
+                })
+                .count();
+            proptest::prop_assert_eq!(mentions(&text), by_walk);
+            proptest::prop_assert_eq!(mention_spans(&text).count(), by_walk);
         }
     }
 
