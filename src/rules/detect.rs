@@ -43,7 +43,8 @@ pub fn links(n: &Normalized<'_>) -> Vec<Link> {
 /// tests compare with and without).
 fn links_with(n: &Normalized<'_>, screen: bool) -> Vec<Link> {
     let mut out = Vec::new();
-    find_links(&n.folded, screen, |host, r| {
+    let dot = !screen || n.may_have(b'.');
+    find_links(&n.folded, dot, screen, |host, r| {
         out.push(Link {
             host,
             folded: Some(r),
@@ -58,8 +59,7 @@ fn links_with(n: &Normalized<'_>, screen: bool) -> Vec<Link> {
     // neither. (Searching for "dot" itself costs more: its letters are common.)
     let f = n.folded.as_bytes();
     let maybe = !screen
-        || memchr::memchr3(b'(', b'[', b'{', f).is_some()
-        || memchr::memchr(b'<', f).is_some()
+        || b"([{<".iter().any(|&b| n.may_have(b))
         || memchr::memchr_iter(b'd', f).any(|at| {
             f.get(at + 1..at + 3) == Some(b"ot")
                 && at
@@ -69,7 +69,8 @@ fn links_with(n: &Normalized<'_>, screen: bool) -> Vec<Link> {
         });
     if let Some(ob) = obfuscated.filter(|ob| maybe && ob.is_match(&n.folded)) {
         let plain = ob.replace_all(&n.folded, ".");
-        find_links(&plain, screen, |host, _| {
+        let dot = memchr::memchr(b'.', plain.as_bytes()).is_some();
+        find_links(&plain, dot, screen, |host, _| {
             if !out.iter().any(|l| l.host == host) {
                 out.push(Link { host, folded: None });
             }
@@ -78,12 +79,12 @@ fn links_with(n: &Normalized<'_>, screen: bool) -> Vec<Link> {
     out
 }
 
-fn find_links(text: &str, screen: bool, mut found: impl FnMut(String, Range<usize>)) {
-    // Text without a dot has no link.
-    let bytes = text.as_bytes();
-    if memchr::memchr(b'.', bytes).is_none() {
+/// `dot`: whether the text has a dot (text without one has no link).
+fn find_links(text: &str, dot: bool, screen: bool, mut found: impl FnMut(String, Range<usize>)) {
+    if !dot {
         return;
     }
+    let bytes = text.as_bytes();
     // A bare host needs a dot with a letter or digit after it ("..." and "end." do not
     // count); a link with a scheme counts whatever its host.
     let dotted = || {
@@ -247,21 +248,20 @@ pub fn contact_words(kind: ContactKind) -> &'static [&'static str] {
 pub fn has_contact_given_words(n: &Normalized<'_>, kind: ContactKind, word_found: bool) -> bool {
     word_found
         || match kind {
-            ContactKind::Whatsapp | ContactKind::Telegram => {
-                contact_link(&n.folded, kind).is_some()
-            }
+            ContactKind::Whatsapp | ContactKind::Telegram => contact_link(n, kind).is_some(),
             ContactKind::Email | ContactKind::Phone => has_contact(n, kind),
         }
 }
 
 /// The `wa.me/…` or `t.me/…` link of a WhatsApp or Telegram contact in the folded text.
-fn contact_link(folded: &str, kind: ContactKind) -> Option<regex::Match<'_>> {
+fn contact_link<'n>(n: &'n Normalized<'_>, kind: ContactKind) -> Option<regex::Match<'n>> {
     let (host, cell, pattern) = match kind {
         ContactKind::Whatsapp => (&b"wa"[..], &WA_LINK, WA_LINK_PATTERN),
         ContactKind::Telegram => (&b"t"[..], &TG_LINK, TG_LINK_PATTERN),
         ContactKind::Email | ContactKind::Phone => return None,
     };
-    if !me_link(folded, host) {
+    let folded = n.folded.as_str();
+    if !(n.may_have(b'.') && n.may_have(b'/') && me_link(folded, host)) {
         return None;
     }
     re(cell, pattern)?.find(folded)
@@ -334,7 +334,7 @@ fn find_contact(
             } else {
                 &TG_WORDS
             };
-            contact_link(f, kind)
+            contact_link(n, kind)
                 .map(found)
                 .or_else(|| skeleton_word(words, contact_words(kind)))
         }

@@ -355,7 +355,15 @@ impl Scan<'_> {
     }
 
     fn mentions(&mut self, text: &str) -> usize {
-        *self.mentions.get_or_insert_with(|| detect::mentions(text))
+        let n = self.n;
+        *self.mentions.get_or_insert_with(|| {
+            // No `@` in the folded text, none in the original.
+            if n.may_have(b'@') {
+                detect::mentions(text)
+            } else {
+                0
+            }
+        })
     }
 
     /// The first pattern of a normalised-text regex list that matches. Most lists match
@@ -793,7 +801,7 @@ impl Cond {
                 None => detect::has_contact(scan.n, k),
             }),
             Cond::MaxMentions(max) => scan.mentions(c.text) > *max as usize,
-            Cond::MentionsOnly => detect::mentions_only(c.text),
+            Cond::MentionsOnly => scan.n.may_have(b'@') && detect::mentions_only(c.text),
             Cond::MaxEmojis(max) => scan.emojis() > *max as usize,
             Cond::EmojiOnly => scan.emojis() > 0 && detect::emoji_only(c.text),
             Cond::MaxCaps(max) => detect::caps_ratio(c.text).is_some_and(|r| r > *max),

@@ -65,6 +65,11 @@ pub struct Normalized<'t> {
     joined: bool,
     /// Emoji in the original text (every character is decoded here anyway).
     emojis: usize,
+    /// A bit (`1 << (b % 64)`) for each ASCII byte `b` in `folded` that is neither a letter
+    /// nor a digit: detectors ask whether a `.`, `@` or bracket may be there at all before
+    /// searching (each search is a call that costs more than the normaliser's noting of every
+    /// such byte it meets anyway). Bytes 64 apart share a bit, which can only say "maybe".
+    punctuation: u64,
     /// The skeleton characters that repeated: (byte offset in `skeleton`, times), in order.
     /// Most characters do not repeat, so only those that do are listed.
     repeats: Vec<(u32, u16)>,
@@ -98,6 +103,7 @@ impl<'t> Normalized<'t> {
             skeleton: skeleton.text,
             joined: skeleton.joined,
             emojis: skeleton.emojis,
+            punctuation: skeleton.punctuation,
             repeats: skeleton.repeats,
             folded_map: OnceCell::new(),
             detail: OnceCell::new(),
@@ -116,6 +122,12 @@ impl<'t> Normalized<'t> {
         self.emojis
     }
 
+    /// False when the folded text has no such byte (ASCII, neither a letter nor a digit);
+    /// true when it may have one. (The original has it only if the folded text does.)
+    pub(crate) fn may_have(&self, b: u8) -> bool {
+        self.punctuation & punctuation_bit(b) != 0
+    }
+
     /// How many times the skeleton character at byte `at` repeated.
     fn run_at(&self, at: usize) -> u16 {
         self.repeats
@@ -132,13 +144,18 @@ impl<'t> Normalized<'t> {
         let mut skeleton = Plain::new(0);
         skeletonize(&folded, &mut skeleton);
         skeleton.emojis = text.chars().filter(|c| is_emoji(*c)).count();
+        skeleton.punctuation = folded
+            .bytes()
+            .filter(|b| b.is_ascii() && !b.is_ascii_alphanumeric())
+            .fold(0, |m, b| m | punctuation_bit(b));
         Normalized::from_parts(text, folded, skeleton)
     }
 
     /// For tests comparing the fast and generic pipelines.
     #[cfg(test)]
-    pub(crate) fn plain_parts(&self) -> (&str, &str, bool, &[(u32, u16)]) {
-        (&self.folded, &self.skeleton, self.joined, &self.repeats)
+    pub(crate) fn plain_parts(&self) -> (&str, &str, bool, &[(u32, u16)], u64) {
+        let p = self.punctuation;
+        (&self.folded, &self.skeleton, self.joined, &self.repeats, p)
     }
 
     fn folded_map(&self) -> &[(u32, u32, u32)] {
@@ -432,6 +449,8 @@ struct Plain {
     joined: bool,
     /// Emoji in the original text.
     emojis: usize,
+    /// See [`Normalized::may_have`].
+    punctuation: u64,
 }
 
 /// A point in a [`Plain`] skeleton to go back to: its length in bytes.
@@ -444,6 +463,7 @@ impl Plain {
             repeats: Vec::new(),
             joined: false,
             emojis: 0,
+            punctuation: 0,
         }
     }
 
@@ -762,6 +782,7 @@ impl Stream {
         let mut i = 0;
         while let Some(&b) = stretch.get(i) {
             if BYTE[usize::from(b)] & B_ALNUM == 0 {
+                self.out.punctuation |= punctuation_bit(b);
                 self.end_word();
                 i += 1;
                 continue;
@@ -849,10 +870,13 @@ impl Stream {
         self.folded.push(char::from(b));
         if b.is_ascii_alphanumeric() {
             self.wordy(char::from(b), at, b.is_ascii_alphabetic());
-        } else if b == b'@' || b == b'$' {
-            self.held = Some((b, at, self.cur));
         } else {
-            self.end_word();
+            self.out.punctuation |= punctuation_bit(b);
+            if b == b'@' || b == b'$' {
+                self.held = Some((b, at, self.cur));
+            } else {
+                self.end_word();
+            }
         }
     }
 
@@ -1018,6 +1042,12 @@ fn emit(word: impl Iterator<Item = (usize, char)> + Clone, spaced: bool, sink: &
         }
     }
     sink.word(start);
+}
+
+/// A byte's bit in [`Normalized::may_have`]'s set.
+#[inline]
+fn punctuation_bit(b: u8) -> u64 {
+    1 << (b % 64)
 }
 
 /// Invisible format characters that spammers put inside words.

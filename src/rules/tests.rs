@@ -761,6 +761,24 @@ fn every_condition() {
 }
 
 #[test]
+fn the_normaliser_notes_which_punctuation_the_folded_text_may_have() {
+    for (text, present, absent) in [
+        ("hi @bob.x", &b".@ "[..], &b"([{</"[..]),
+        ("wa\u{FF0E}me\u{FF0F}1", b"./", b"@ ("),
+        ("see [link] (here) <x> {y}", b"([{< ", b".@/"),
+        ("", b"", b".@([{</ "),
+    ] {
+        let n = Normalized::new(text);
+        for &b in present {
+            assert!(n.may_have(b), "{text:?} has {:?}", char::from(b));
+        }
+        for &b in absent {
+            assert!(!n.may_have(b), "{text:?} has no {:?}", char::from(b));
+        }
+    }
+}
+
+#[test]
 fn any_groups_or_together_and_and_with_the_rest() {
     let spec = RuleSpec {
         any: vec![
