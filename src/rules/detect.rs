@@ -130,7 +130,8 @@ fn host_of(link: &str) -> Option<String> {
         .split(':')
         .next()?
         .trim_end_matches('.')
-        .to_lowercase();
+        // The folded text is lowercase already (folding it again changes nothing).
+        .to_owned();
     (!host.is_empty()).then_some(host)
 }
 
@@ -611,6 +612,12 @@ mod tests {
             ("polka dot dress", &[]),
             // An e-mail address is a contact, not a link.
             ("mail me a@b.com", &[]),
+            // Hosts come out lowercase, look-alikes folded.
+            (
+                "Visit HTTPS://Spam.BIZ/X and ＥＶＩＬ．ＣＯＭ",
+                &["spam.biz", "evil.com"],
+            ),
+            ("VISIT SITE(DOT)COM", &["site.com"]),
         ];
         for (text, expected) in cases {
             assert_eq!(hosts(text), *expected, "{text}");
