@@ -55,18 +55,9 @@ fn links_with(n: &Normalized<'_>, screen: bool) -> Vec<Link> {
         &OBFUSCATED,
         r"\s*(?:[\(\[\{<]\s*(?:dot|\.)\s*[\)\]\}>]|\s(?:dot)\s)\s*",
     );
-    // Every obfuscation has an opening bracket, or "dot" after a space; most comments have
-    // neither. (Searching for "dot" itself costs more: its letters are common.)
-    let f = n.folded.as_bytes();
-    let maybe = !screen
-        || b"([{<".iter().any(|&b| n.may_have(b))
-        || memchr::memchr_iter(b'd', f).any(|at| {
-            f.get(at + 1..at + 3) == Some(b"ot")
-                && at
-                    .checked_sub(1)
-                    .and_then(|b| f.get(b))
-                    .is_some_and(|b| !b.is_ascii_alphanumeric())
-        });
+    // Every obfuscation has an opening bracket, or "dot" between spaces, which makes it a
+    // word of the skeleton; most comments have neither.
+    let maybe = !screen || b"([{<".iter().any(|&b| n.may_have(b)) || has_dot_word(&n.skeleton);
     if let Some(ob) = obfuscated.filter(|ob| maybe && ob.is_match(&n.folded)) {
         let plain = ob.replace_all(&n.folded, ".");
         let dot = memchr::memchr(b'.', plain.as_bytes()).is_some();
@@ -80,6 +71,14 @@ fn links_with(n: &Normalized<'_>, screen: bool) -> Vec<Link> {
 }
 
 /// `dot`: whether the text has a dot (text without one has no link).
+/// Whether the skeleton (words separated by single spaces) has the word "dot".
+fn has_dot_word(skeleton: &str) -> bool {
+    static DOT: Needle = LazyLock::new(|| memchr::memmem::Finder::new("dot"));
+    let sk = skeleton.as_bytes();
+    DOT.find_iter(sk)
+        .any(|at| (at == 0 || sk[at - 1] == b' ') && sk.get(at + 3).is_none_or(|&b| b == b' '))
+}
+
 fn find_links(text: &str, dot: bool, screen: bool, mut found: impl FnMut(String, Range<usize>)) {
     if !dot {
         return;
