@@ -373,15 +373,14 @@ impl Scan<'_> {
         let folded = &n.folded;
         *self.regex[list].get_or_insert_with(|| {
             let regexes = set.regex_lists.get(list)?;
-            if regexes
-                .screen
-                .as_ref()
-                .is_some_and(|s| !s.may_match(folded.as_bytes()))
-            {
-                return None;
-            }
+            // No match begins before the screen's first start: the search starts there.
+            let from = match &regexes.screen {
+                Some(screen) => screen.first_start(folded.as_bytes())?,
+                None => 0,
+            };
+            let rest = regex_automata::Input::new(folded).range(from..);
             match &regexes.set {
-                Some(s) if s.is_match(folded.as_str()) => {
+                Some(s) if s.is_match(rest) => {
                     let mut which = regex_automata::PatternSet::new(s.pattern_len());
                     s.which_overlapping_matches(&regex_automata::Input::new(folded), &mut which);
                     which.iter().next().map(|p| p.as_usize())

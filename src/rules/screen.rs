@@ -88,11 +88,13 @@ impl Screen {
         Some(Screen::Windows(Windows::new(&literals, shortest)))
     }
 
-    /// False when no match can begin anywhere in `text` (folded: no ASCII capitals).
-    pub fn may_match(&self, text: &[u8]) -> bool {
+    /// The first byte of `text` (folded: no ASCII capitals) where a match may begin: none
+    /// begins before it, and `None` when none can begin anywhere. The search for a match can start there instead of at
+    /// the start of the text.
+    pub fn first_start(&self, text: &[u8]) -> Option<usize> {
         match self {
-            Screen::Few(finders) => finders.iter().any(|f| f.find(text).is_some()),
-            Screen::Windows(w) => w.may_match(text),
+            Screen::Few(finders) => finders.iter().filter_map(|f| f.find(text)).min(),
+            Screen::Windows(w) => w.first_start(text),
         }
     }
 }
@@ -123,9 +125,16 @@ impl Windows {
         }
     }
 
-    fn may_match(&self, text: &[u8]) -> bool {
+    fn first_start(&self, text: &[u8]) -> Option<usize> {
+        // A window found at `at` is one of a literal's first `stride` windows: its match
+        // begins at most `stride - 1` bytes before it.
+        self.first_window(text)
+            .map(|at| at.saturating_sub(self.stride - 1))
+    }
+
+    fn first_window(&self, text: &[u8]) -> Option<usize> {
         if text.len() < self.width {
-            return false;
+            return None;
         }
         let hit = |k: u32| {
             let h = slot(k);
@@ -136,12 +145,13 @@ impl Windows {
         // Four bytes read at a time while four are left; the last window may be shorter.
         while let Some(w) = text.get(at..).and_then(|w| w.first_chunk::<4>()) {
             if hit(u32::from_le_bytes(*w) & mask) {
-                return true;
+                return Some(at);
             }
             at += self.stride;
         }
         text.get(at..)
             .is_some_and(|w| w.len() >= self.width && hit(key(&w[..self.width])))
+            .then_some(at)
     }
 }
 
@@ -177,6 +187,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::sync::LazyLock;
+
+    impl Screen {
+        fn may_match(&self, text: &[u8]) -> bool {
+            self.first_start(text).is_some()
+        }
+    }
 
     fn screen(patterns: &[&str]) -> Option<Screen> {
         Screen::new(&patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>())
@@ -307,6 +323,12 @@ mod tests {
             for (patterns, s, regexes) in LISTS.iter() {
                 let matches = regexes.iter().any(|r| r.is_match(&text));
                 prop_assert!(s.may_match(text.as_bytes()) || !matches, "{:?} {:?}", text, patterns);
+                // No match begins before the first start.
+                let first = regexes.iter().filter_map(|r| r.find(&text)).map(|m| m.start()).min();
+                if let Some(first) = first {
+                    let start = s.first_start(text.as_bytes());
+                    prop_assert!(start.is_some_and(|s| s <= first), "{:?} {:?} {:?}", text, patterns, start);
+                }
             }
         }
     }
