@@ -70,7 +70,6 @@ fn links_with(n: &Normalized<'_>, screen: bool) -> Vec<Link> {
     out
 }
 
-/// `dot`: whether the text has a dot (text without one has no link).
 /// Whether the skeleton (words separated by single spaces) has the word "dot".
 fn has_dot_word(skeleton: &str) -> bool {
     static DOT: Needle = LazyLock::new(|| memchr::memmem::Finder::new("dot"));
@@ -79,6 +78,7 @@ fn has_dot_word(skeleton: &str) -> bool {
         .any(|at| (at == 0 || sk[at - 1] == b' ') && sk.get(at + 3).is_none_or(|&b| b == b' '))
 }
 
+/// `dot`: whether the text has a dot (text without one has no link).
 fn find_links(text: &str, dot: bool, screen: bool, mut found: impl FnMut(String, Range<usize>)) {
     if !dot {
         return;
