@@ -17,8 +17,8 @@
 //! Longer literals let the screen look at every `stride`-th window of the text only: a
 //! literal of `width + stride - 1` bytes or more covers, wherever it begins, a window that
 //! starts at a multiple of `stride`, at one of its first `stride` offsets, so those windows
-//! of every literal go into the set. Literals of six bytes or more (most words) halve or
-//! quarter the windows looked up.
+//! of every literal go into the set. Literals of four bytes or more halve the windows looked
+//! up; of six or more, quarter them.
 
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
@@ -89,8 +89,8 @@ impl Screen {
     }
 
     /// The first byte of `text` (folded: no ASCII capitals) where a match may begin: none
-    /// begins before it, and `None` when none can begin anywhere. The search for a match can start there instead of at
-    /// the start of the text.
+    /// begins before it, and `None` when none can begin anywhere. The search for a match can
+    /// start there instead of at the start of the text.
     pub fn first_start(&self, text: &[u8]) -> Option<usize> {
         match self {
             Screen::Few(finders) => finders.iter().filter_map(|f| f.find(text)).min(),
