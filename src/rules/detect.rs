@@ -57,7 +57,7 @@ fn links_with(n: &Normalized<'_>, screen: bool) -> Vec<Link> {
     );
     // Every obfuscation has an opening bracket, or "dot" between spaces, which makes it a
     // word of the skeleton; most comments have neither.
-    let maybe = !screen || b"([{<".iter().any(|&b| n.may_have(b)) || has_dot_word(&n.skeleton);
+    let maybe = !screen || b"([{<".iter().any(|&b| n.may_have(b)) || has_dot_word(n.skeleton());
     if let Some(ob) = obfuscated.filter(|ob| maybe && ob.is_match(&n.folded)) {
         let plain = ob.replace_all(&n.folded, ".");
         let dot = memchr::memchr(b'.', plain.as_bytes()).is_some();
@@ -71,9 +71,8 @@ fn links_with(n: &Normalized<'_>, screen: bool) -> Vec<Link> {
 }
 
 /// Whether the skeleton (words separated by single spaces) has the word "dot".
-fn has_dot_word(skeleton: &str) -> bool {
+fn has_dot_word(sk: &[u8]) -> bool {
     static DOT: Needle = LazyLock::new(|| memchr::memmem::Finder::new("dot"));
-    let sk = skeleton.as_bytes();
     DOT.find_iter(sk)
         .any(|at| (at == 0 || sk[at - 1] == b' ') && sk.get(at + 3).is_none_or(|&b| b == b' '))
 }
@@ -298,11 +297,11 @@ fn find_contact(
     static TG_WORDS: OnceLock<Words> = OnceLock::new();
     let skeleton_word = |cell: &'static OnceLock<Words>, words: &[&'static str]| {
         let words = cell.get_or_init(|| Words::new(words));
-        if !words.maybe_in(&n.skeleton) {
+        if !words.maybe_in(n.skeleton()) {
             return None;
         }
         let ac = words.ac.as_ref()?;
-        ac.find_overlapping_iter(&n.skeleton).find_map(|m| {
+        ac.find_overlapping_iter(n.skeleton()).find_map(|m| {
             let (w, p) = words.patterns.get(m.pattern().as_usize())?;
             if !spans {
                 return p.hits(n, m.range()).then(|| (w.to_string(), None));
@@ -373,10 +372,8 @@ impl Words {
         }
     }
 
-    fn maybe_in(&self, skeleton: &str) -> bool {
-        self.tails
-            .iter()
-            .any(|t| t.find(skeleton.as_bytes()).is_some())
+    fn maybe_in(&self, skeleton: &[u8]) -> bool {
+        self.tails.iter().any(|t| t.find(skeleton).is_some())
     }
 }
 
@@ -486,8 +483,8 @@ pub fn username_skeleton(name: &str) -> String {
         .chars()
         .filter(|c| !matches!(c, '_' | '.' | '-'))
         .collect();
-    let skeleton =
-        ascii_word_skeleton(&stripped).unwrap_or_else(|| Normalized::new(&stripped).skeleton);
+    let skeleton = ascii_word_skeleton(&stripped)
+        .unwrap_or_else(|| Normalized::new(&stripped).into_skeleton());
     if skeleton.bytes().all(|b| b.is_ascii_alphanumeric())
         && !skeleton.contains("rn")
         && !skeleton.contains("vv")
@@ -696,7 +693,11 @@ mod tests {
     fn username_skeleton_the_long_way(name: &str) -> String {
         let plain = name.replace(['_', '.', '-'], "");
         let n = Normalized::new(&plain);
-        let joined: String = n.skeleton.chars().filter(|c| c.is_alphanumeric()).collect();
+        let joined: String = n
+            .skeleton_str()
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .collect();
         let joined = joined.replace("rn", "m").replace("vv", "w");
         let mut out = String::new();
         for c in joined.chars() {
@@ -713,7 +714,7 @@ mod tests {
         fn ascii_usernames_take_a_shortcut_to_the_same_skeleton(word in "[a-zA-Z0-9]{1,16}") {
             proptest::prop_assert_eq!(
                 ascii_word_skeleton(&word),
-                Some(Normalized::new(&word).skeleton)
+                Some(Normalized::new(&word).into_skeleton())
             );
         }
 

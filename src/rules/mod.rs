@@ -538,7 +538,7 @@ impl RuleSet {
     pub fn text_key(text: &str) -> String {
         use sha2::Digest;
         let n = Normalized::new(text);
-        let digest = sha2::Sha256::digest(n.skeleton.as_bytes());
+        let digest = sha2::Sha256::digest(n.skeleton());
         digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
@@ -590,7 +590,7 @@ impl RuleSet {
     fn words_by_automaton(&self, n: &Normalized<'_>) -> Vec<Option<(usize, usize, Range<usize>)>> {
         let mut words = vec![None; self.word_lists.len()];
         if let Some(ac) = &self.words {
-            for m in ac.find_overlapping_iter(&n.skeleton) {
+            for m in ac.find_overlapping_iter(n.skeleton()) {
                 let Some((list, index, pattern)) = self.word_ids.get(m.pattern().as_usize()) else {
                     continue;
                 };
@@ -612,18 +612,17 @@ impl RuleSet {
         let mut words: Vec<Option<(usize, usize, Range<usize>)>> =
             vec![None; self.word_lists.len()];
         let text = |id: usize| self.word_ids.get(id).map(|w| w.2.skeleton.as_bytes());
-        self.word_index
-            .each_start(n.skeleton.as_bytes(), text, |id, hit| {
-                let Some((list, index, pattern)) = self.word_ids.get(id) else {
-                    return;
-                };
-                let better = words[*list].as_ref().is_none_or(|(_, best_id, best)| {
-                    words::reported_before((id, &hit), (*best_id, best))
-                });
-                if better && pattern.hits(n, hit.clone()) {
-                    words[*list] = Some((*index, id, hit));
-                }
+        self.word_index.each_start(n.skeleton(), text, |id, hit| {
+            let Some((list, index, pattern)) = self.word_ids.get(id) else {
+                return;
+            };
+            let better = words[*list].as_ref().is_none_or(|(_, best_id, best)| {
+                words::reported_before((id, &hit), (*best_id, best))
             });
+            if better && pattern.hits(n, hit.clone()) {
+                words[*list] = Some((*index, id, hit));
+            }
+        });
         words
     }
 }

@@ -21,7 +21,8 @@
 //! The pipeline is written twice: `Stream`, one pass that every comment goes through, and the
 //! generic `fold` + `skeletonize`, which also record the maps back to the original and run
 //! only when evidence needs a span. A property test holds the two equal. (A whole word's span
-//! in text without joined letters needs no map: `Stream` runs again, noting word bounds.)
+//! in text without joined letters needs no map: `Stream` notes where each word begins and
+//! ends as it writes it.)
 //!
 //! A word pattern goes through the same pipeline, and matches where its skeleton appears on
 //! word boundaries with every run at least as long as the pattern's: `free` matches
@@ -58,8 +59,9 @@ pub struct Normalized<'t> {
     original: &'t str,
     /// NFKD, marks and format characters dropped, lowercased, confusables folded.
     pub folded: String,
-    /// Words separated by single spaces, leet undone, repeats collapsed.
-    pub skeleton: String,
+    /// Words separated by single spaces, leet undone, repeats collapsed: UTF-8, kept as bytes
+    /// so that the normaliser can write a word in one store (every matcher reads bytes).
+    skeleton: Vec<u8>,
     /// Some single letters were joined into a word (`f r e e`), inside which any position is a
     /// word boundary.
     joined: bool,
@@ -77,9 +79,11 @@ pub struct Normalized<'t> {
     /// first use (evidence for a regex, link or contact needs only this one).
     folded_map: OnceCell<Vec<(u32, u32, u32)>>,
     detail: OnceCell<Detail>,
-    /// Each skeleton word's original byte range, built on first use (a word's evidence in
-    /// text without joined letters needs only this, not the maps).
-    word_spans: OnceCell<Vec<(u32, u32)>>,
+    /// Each skeleton word's original byte range, noted as the words are written (right only
+    /// when no letters were joined). A word's evidence in such text needs only this: noting
+    /// costs a few instructions per word, where a second pass for the evidence of the one
+    /// comment in seven that a rule matches cost more than that per comment.
+    word_spans: Vec<(u32, u32)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -92,11 +96,16 @@ struct Detail {
 
 impl<'t> Normalized<'t> {
     pub fn new(text: &'t str) -> Self {
-        let (folded, skeleton, _) = Stream::new(text.len()).run(text);
-        Normalized::from_parts(text, folded, skeleton)
+        let (folded, skeleton, spans) = Stream::new(text.len()).run(text);
+        Normalized::from_parts(text, folded, skeleton, spans)
     }
 
-    fn from_parts(text: &'t str, folded: String, skeleton: Plain) -> Self {
+    fn from_parts(
+        text: &'t str,
+        folded: String,
+        skeleton: Plain,
+        word_spans: Vec<(u32, u32)>,
+    ) -> Self {
         Normalized {
             original: text,
             folded,
@@ -107,7 +116,7 @@ impl<'t> Normalized<'t> {
             repeats: skeleton.repeats,
             folded_map: OnceCell::new(),
             detail: OnceCell::new(),
-            word_spans: OnceCell::new(),
+            word_spans,
         }
     }
 
@@ -115,6 +124,23 @@ impl<'t> Normalized<'t> {
     /// inside a word.
     pub fn joined(&self) -> bool {
         self.joined
+    }
+
+    /// The skeleton's bytes: what the word matchers search.
+    pub fn skeleton(&self) -> &[u8] {
+        &self.skeleton
+    }
+
+    /// The skeleton as text, checked (for the few callers that need characters).
+    pub fn skeleton_str(&self) -> &str {
+        // Written from `char`s and ASCII bytes only, so always valid UTF-8 (the property tests
+        // compare it as text with the generic pipeline's, where an empty string would show).
+        std::str::from_utf8(&self.skeleton).unwrap_or_default()
+    }
+
+    /// The skeleton, owned.
+    pub fn into_skeleton(self) -> String {
+        String::from_utf8(self.skeleton).unwrap_or_default()
     }
 
     /// How many emoji the original text has.
@@ -148,14 +174,20 @@ impl<'t> Normalized<'t> {
             .bytes()
             .filter(|b| b.is_ascii() && !b.is_ascii_alphanumeric())
             .fold(0, |m, b| m | punctuation_bit(b));
-        Normalized::from_parts(text, folded, skeleton)
+        Normalized::from_parts(text, folded, skeleton, Vec::new())
     }
 
     /// For tests comparing the fast and generic pipelines.
     #[cfg(test)]
     pub(crate) fn plain_parts(&self) -> (&str, &str, bool, &[(u32, u16)], u64) {
         let p = self.punctuation;
-        (&self.folded, &self.skeleton, self.joined, &self.repeats, p)
+        (
+            &self.folded,
+            self.skeleton_str(),
+            self.joined,
+            &self.repeats,
+            p,
+        )
     }
 
     fn folded_map(&self) -> &[(u32, u32, u32)] {
@@ -181,7 +213,7 @@ impl<'t> Normalized<'t> {
             };
             skeletonize(folded, &mut sink);
             sink.skel_index.push(sink.skel.len() as u32);
-            debug_assert_eq!(sink.skeleton, self.skeleton);
+            debug_assert_eq!(sink.skeleton.as_bytes(), self.skeleton);
             Detail {
                 skel: sink.skel,
                 skel_index: sink.skel_index,
@@ -191,18 +223,13 @@ impl<'t> Normalized<'t> {
 
     /// The original byte range of skeleton bytes `bytes` that start and end on word
     /// boundaries, in text without joined letters: from the first word's start to the last
-    /// word's end. The one-pass normaliser runs again, noting where each word begins and ends,
-    /// which costs far less than the maps.
+    /// word's end, from the spans the one-pass normaliser noted (far cheaper than the maps).
     pub fn word_span(&self, bytes: Range<usize>) -> Option<Range<usize>> {
         if self.joined {
             return None;
         }
-        let spans = self.word_spans.get_or_init(|| {
-            let mut stream = Stream::new(self.original.len());
-            stream.spans = Some(Vec::new());
-            stream.run(self.original).2.unwrap_or_default()
-        });
-        let sk = self.skeleton.as_bytes();
+        let spans = &self.word_spans;
+        let sk = &self.skeleton;
         let first = memchr::memchr_iter(b' ', sk.get(..bytes.start)?).count();
         let last = first + memchr::memchr_iter(b' ', sk.get(bytes.clone())?).count();
         Some(spans.get(first)?.0 as usize..spans.get(last)?.1 as usize)
@@ -444,7 +471,8 @@ trait SkelSink {
 /// The skeleton without maps: its text, the characters that repeated, whether letters were
 /// joined.
 struct Plain {
-    text: String,
+    /// UTF-8 (see [`Normalized::skeleton`]).
+    text: Vec<u8>,
     repeats: Vec<(u32, u16)>,
     joined: bool,
     /// Emoji in the original text.
@@ -459,7 +487,7 @@ type Mark = usize;
 impl Plain {
     fn new(capacity: usize) -> Plain {
         Plain {
-            text: String::with_capacity(capacity),
+            text: Vec::with_capacity(capacity),
             repeats: Vec::new(),
             joined: false,
             emojis: 0,
@@ -469,7 +497,12 @@ impl Plain {
 
     #[inline]
     fn add(&mut self, c: char) {
-        self.text.push(c);
+        if c.is_ascii() {
+            self.text.push(c as u8);
+        } else {
+            self.text
+                .extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        }
     }
 
     /// The run of ASCII letters and digits `bytes` starts with, written while its end is found
@@ -487,15 +520,60 @@ impl Plain {
             seen |= class;
             // The table holds only ASCII; masking says so to the compiler, which then
             // writes one byte instead of encoding a char.
-            let c = char::from(SKELETON_BYTE[usize::from(b)] & 0x7F);
-            if c == last {
+            let c = SKELETON_BYTE[usize::from(b)];
+            if u32::from(c) == u32::from(last) {
                 self.repeat_at((self.text.len() - 1) as u32);
             } else {
                 self.text.push(c);
-                last = c;
+                last = char::from(c);
             }
         }
         (bytes.len(), seen, last)
+    }
+
+    /// The word at the start of `rest` (lowercase ASCII: the rest of a stretch of folded
+    /// text) in one step, without a branch per byte, if it is an ordinary word: 2 to 7
+    /// letters, no digit, no letter repeated once `l` is written as `i`, followed by a
+    /// separator in `rest` (so the word ends here). Writes the space before it and the word,
+    /// and returns its length; returns `None` and writes nothing for any other word.
+    #[inline]
+    fn add_plain_word(&mut self, rest: &[u8]) -> Option<usize> {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = ONES * 0x80;
+        let chunk = match rest.first_chunk::<8>() {
+            Some(c) => u64::from_le_bytes(*c),
+            None => {
+                // Past the end reads as NUL, a separator that is not in `rest`.
+                let mut padded = [0u8; 8];
+                for (p, &b) in padded.iter_mut().zip(rest) {
+                    *p = b;
+                }
+                u64::from_le_bytes(padded)
+            }
+        };
+        // Per byte, exactly (every byte is below 0x80, so no borrow crosses a byte): the high
+        // bit of each byte that is at least `n`, and of each byte that is zero.
+        let at_least = |v: u64, n: u8| ((v | HIGH) - ONES * u64::from(n)) & HIGH;
+        let zero = |v: u64| !((v | HIGH) - ONES) & HIGH;
+        let letters = at_least(chunk, b'a') & !at_least(chunk, b'z' + 1);
+        let digits = at_least(chunk, b'0') & !at_least(chunk, b'9' + 1);
+        let len = ((!(letters | digits) & HIGH).trailing_zeros() / 8) as usize;
+        if !(2..8).contains(&len) || len >= rest.len() {
+            return None;
+        }
+        let in_word = (1u64 << (8 * len)) - 1;
+        // `l` as `i`, then a byte equal to the one before it is a repeat.
+        let word = chunk - (zero(chunk ^ (ONES * u64::from(b'l'))) >> 7) * u64::from(b'l' - b'i');
+        if (digits | zero(word ^ (word << 8))) & in_word != 0 {
+            return None;
+        }
+        if !self.text.is_empty() {
+            self.text.push(b' ');
+        }
+        let at = self.text.len();
+        self.text.extend_from_slice(&word.to_le_bytes());
+        self.text.truncate(at + len);
+        Some(len)
     }
 
     /// The character at byte `at` repeats once more.
@@ -510,10 +588,13 @@ impl Plain {
     /// The last character repeats once more.
     #[inline]
     fn repeat(&mut self) {
-        let last = match self.text.as_bytes().last() {
-            Some(b) if b.is_ascii() => 1,
-            _ => self.text.chars().next_back().map_or(0, char::len_utf8),
-        };
+        // The last character's first byte is the last one that is not a continuation byte.
+        let last = self
+            .text
+            .iter()
+            .rev()
+            .position(|&b| b & 0xC0 != 0x80)
+            .map_or(0, |k| k + 1);
         self.repeat_at((self.text.len() - last) as u32);
     }
 
@@ -695,9 +776,9 @@ struct Stream {
     held: Option<(u8, usize, (u32, u32))>,
     /// The original byte range of the character being processed.
     cur: (u32, u32),
-    /// When asked for: each word's original byte range, in skeleton order (right only when no
-    /// letters were joined).
-    spans: Option<Vec<(u32, u32)>>,
+    /// Each word's original byte range, in skeleton order (right only when no letters were
+    /// joined).
+    spans: Vec<(u32, u32)>,
     /// Single-character words in a row: their folded offsets, and where the first began in
     /// the skeleton.
     singles: Vec<usize>,
@@ -718,13 +799,14 @@ impl Stream {
             last: '\0',
             held: None,
             cur: (0, 0),
-            spans: None,
+            // A word and its separator take two bytes at least: never grown.
+            spans: Vec::with_capacity(len / 2 + 1),
             singles: Vec::new(),
             singles_at: 0,
         }
     }
 
-    fn run(mut self, text: &str) -> (String, Plain, Option<Vec<(u32, u32)>>) {
+    fn run(mut self, text: &str) -> (String, Plain, Vec<(u32, u32)>) {
         let bytes = text.as_bytes();
         let table: &[u32] = &TABLE;
         let mut i = 0;
@@ -788,18 +870,28 @@ impl Stream {
                 continue;
             }
             let rest = &stretch[i..];
-            if self.word.is_some() || self.singles.len() >= 3 || self.spans.is_some() {
-                // Continuing a word begun before the stretch, joining single letters, or
-                // noting spans: the general path.
+            if self.word.is_some() || self.singles.len() >= 3 {
+                // Continuing a word begun before the stretch, or joining single letters: the
+                // general path.
                 i += self.ascii_word(base + i, from + i, rest);
                 continue;
             }
-            // A new word: written as it is scanned (one loop, one mispredicted exit).
+            if let Some(len) = self.out.add_plain_word(&self.folded.as_bytes()[base + i..]) {
+                // Most words: letters only, short, nothing repeated; a whole word at once.
+                self.singles.clear();
+                let at = (from + i) as u32;
+                self.spans.push((at, at + len as u32));
+                i += len;
+                continue;
+            }
+            // Any other new word: written as it is scanned (one loop, one mispredicted exit).
             if !self.out.text.is_empty() {
                 self.out.add(' ');
             }
             let word_at = self.out.mark();
             let (len, seen, last) = self.out.add_alnum_run(rest, '\0');
+            let at = (from + i) as u32;
+            self.spans.push((at, at + len as u32));
             let leet = seen & B_ALPHA != 0 && seen & B_LEET != 0;
             if len >= 2 {
                 // Not a single character: fewer than three singles before it stay apart.
@@ -808,7 +900,7 @@ impl Stream {
             if len < 2 || len == rest.len() || leet {
                 // A single character (it may be joined), a word that may go on after the
                 // stretch, or leet to undo when the word ends: remember the word.
-                self.cur = (from as u32 + i as u32, (from + i + len) as u32);
+                self.cur = (at, at + len as u32);
                 self.word = Some(base + i);
                 self.word_at = word_at;
                 self.word_chars = len;
@@ -855,7 +947,7 @@ impl Stream {
     /// The current word reaches to the end of the character being processed.
     #[inline]
     fn extend_span(&mut self) {
-        if let Some(last) = self.spans.as_mut().and_then(|s| s.last_mut()) {
+        if let Some(last) = self.spans.last_mut() {
             last.1 = self.cur.1;
         }
     }
@@ -930,9 +1022,7 @@ impl Stream {
             self.out.add(' ');
         }
         self.word_at = self.out.mark();
-        if let Some(spans) = &mut self.spans {
-            spans.push(self.cur);
-        }
+        self.spans.push(self.cur);
         self.word_chars = 0;
         self.word_letter = false;
         self.word_leet = false;
@@ -1224,7 +1314,7 @@ impl Pattern {
         let n = Normalized::new(word);
         let runs: Vec<u16> = n.skel().iter().map(|s| s.run).collect();
         let repeats = n
-            .skeleton
+            .skeleton_str()
             .char_indices()
             .zip(&runs)
             .filter(|(_, run)| **run > 1)
@@ -1233,7 +1323,7 @@ impl Pattern {
         Pattern {
             runs,
             repeats,
-            skeleton: n.skeleton.clone(),
+            skeleton: n.skeleton_str().to_string(),
         }
     }
 
@@ -1252,7 +1342,7 @@ impl Pattern {
     pub fn hits(&self, n: &Normalized<'_>, bytes: Range<usize>) -> bool {
         if !n.joined {
             // Without joined letters a boundary is a space or an end.
-            let sk = n.skeleton.as_bytes();
+            let sk = n.skeleton();
             let start_ok = bytes.start == 0 || sk.get(bytes.start - 1) == Some(&b' ');
             let end_ok = bytes.end >= sk.len() || sk.get(bytes.end) == Some(&b' ');
             if !start_ok || !end_ok {
@@ -1333,7 +1423,7 @@ mod tests {
         for (input, folded, skeleton) in cases {
             let n = Normalized::new(input);
             assert_eq!(n.folded, folded, "{input}");
-            assert_eq!(n.skeleton, skeleton, "{input}");
+            assert_eq!(n.skeleton_str(), skeleton, "{input}");
         }
     }
 
@@ -1342,7 +1432,7 @@ mod tests {
         let text = "Get ＦＲＥＥ stuff";
         let n = Normalized::new(text);
         let p = Pattern::new("free");
-        let at = n.skeleton.find(&p.skeleton).unwrap_or(0);
+        let at = n.skeleton_str().find(&p.skeleton).unwrap_or(0);
         let span = p.verify(&n, at..at + p.skeleton.len());
         assert_eq!(span.map(|r| &text[r]), Some("ＦＲＥＥ"));
         let f = n.folded.find("stuff").unwrap_or(0);
