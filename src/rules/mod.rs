@@ -332,16 +332,56 @@ pub struct RuleSet {
     regex_lists: Vec<RegexList>,
 }
 
+/// A word list's first verified match: (word index, pattern id, skeleton range).
+type WordHit = Option<(usize, usize, Range<usize>)>;
+
 /// Per-comment results shared by every rule.
 struct Scan<'a> {
     n: &'a Normalized<'a>,
-    /// Per word list: the first verified match (word index, pattern id, skeleton range).
-    words: Vec<Option<(usize, usize, Range<usize>)>>,
+    /// Per word list: the first verified match.
+    words: Vec<WordHit>,
     /// Per regex list on the normalised text, once a rule asked: the first matching pattern.
     regex: Vec<Option<Option<usize>>>,
     /// Detector results, computed by the first rule that asks.
     links: Option<Vec<detect::Link>>,
     mentions: Option<usize>,
+}
+
+/// The per-list vectors of this thread's last [`Scan`], for the next one (a comment is
+/// judged before the next, as with the normaliser's buffers).
+#[derive(Default)]
+struct ScanSpare {
+    words: Vec<WordHit>,
+    regex: Vec<Option<Option<usize>>>,
+}
+
+thread_local! {
+    static SCAN_SPARE: std::cell::RefCell<ScanSpare> =
+        std::cell::RefCell::new(ScanSpare::default());
+}
+
+impl ScanSpare {
+    fn take() -> ScanSpare {
+        SCAN_SPARE
+            .try_with(|s| s.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)))
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Scan<'_> {
+    fn drop(&mut self) {
+        let spare = ScanSpare {
+            words: std::mem::take(&mut self.words),
+            regex: std::mem::take(&mut self.regex),
+        };
+        let _ = SCAN_SPARE.try_with(|s| {
+            if let Ok(mut kept) = s.try_borrow_mut() {
+                *kept = spare;
+            }
+        });
+    }
 }
 
 impl Scan<'_> {
@@ -571,14 +611,23 @@ impl RuleSet {
     }
 
     fn scan<'a>(&self, n: &'a Normalized<'a>) -> Scan<'a> {
+        let ScanSpare {
+            mut words,
+            mut regex,
+        } = ScanSpare::take();
+        words.clear();
+        words.resize(self.word_lists.len(), None);
+        if n.joined() {
+            self.words_by_automaton(n, &mut words);
+        } else {
+            self.words_by_index(n, &mut words);
+        }
+        regex.clear();
+        regex.resize(self.regex_lists.len(), None);
         Scan {
             n,
-            words: if n.joined() {
-                self.words_by_automaton(n)
-            } else {
-                self.words_by_index(n)
-            },
-            regex: vec![None; self.regex_lists.len()],
+            words,
+            regex,
             links: None,
             mentions: None,
         }
@@ -587,8 +636,7 @@ impl RuleSet {
     /// Per word list, the first verified match (word index, pattern id, skeleton range):
     /// the one that ends first, the longest of those, the first listed of those (the order
     /// in which the automaton reports them).
-    fn words_by_automaton(&self, n: &Normalized<'_>) -> Vec<Option<(usize, usize, Range<usize>)>> {
-        let mut words = vec![None; self.word_lists.len()];
+    fn words_by_automaton(&self, n: &Normalized<'_>, words: &mut [WordHit]) {
         if let Some(ac) = &self.words {
             for m in ac.find_overlapping_iter(n.skeleton()) {
                 let Some((list, index, pattern)) = self.word_ids.get(m.pattern().as_usize()) else {
@@ -603,14 +651,11 @@ impl RuleSet {
                 }
             }
         }
-        words
     }
 
     /// [`RuleSet::words_by_automaton`] for a skeleton without joined letters, where every
     /// match starts at a word: each word is looked up among the patterns' first words.
-    fn words_by_index(&self, n: &Normalized<'_>) -> Vec<Option<(usize, usize, Range<usize>)>> {
-        let mut words: Vec<Option<(usize, usize, Range<usize>)>> =
-            vec![None; self.word_lists.len()];
+    fn words_by_index(&self, n: &Normalized<'_>, words: &mut [WordHit]) {
         let text = |id: usize| self.word_ids.get(id).map(|w| w.2.skeleton.as_bytes());
         self.word_index.each_start(n.skeleton(), text, |id, hit| {
             let Some((list, index, pattern)) = self.word_ids.get(id) else {
@@ -623,7 +668,6 @@ impl RuleSet {
                 words[*list] = Some((*index, id, hit));
             }
         });
-        words
     }
 }
 

@@ -1088,7 +1088,11 @@ mod properties {
             ]);
             let n = Normalized::new(&text);
             prop_assume!(!n.joined());
-            prop_assert_eq!(rules.words_by_index(&n), rules.words_by_automaton(&n), "{}", text);
+            let lists = rules.word_lists.len();
+            let (mut by_index, mut by_automaton) = (vec![None; lists], vec![None; lists]);
+            rules.words_by_index(&n, &mut by_index);
+            rules.words_by_automaton(&n, &mut by_automaton);
+            prop_assert_eq!(by_index, by_automaton, "{}", text);
         }
 
         /// `decide` skips rules that cannot win and builds evidence for the winner alone; it
