@@ -118,19 +118,19 @@ fn after_scheme(link: &str) -> Option<usize> {
         .map(|at| at + 3)
 }
 
+/// The host of a link: after the scheme and any `user@`, before the port, path, query or
+/// fragment, without trailing dots. (Byte searches: every delimiter is ASCII, and splitting
+/// on a set of `char`s cost some 1,000 instructions a link.)
 fn host_of(link: &str) -> Option<String> {
     let rest = after_scheme(link).map_or(link, |at| &link[at..]);
-    let host = rest
-        .split(['/', '?', '#'])
-        .next()?
-        .rsplit('@')
-        .next()?
-        .split(':')
-        .next()?
-        .trim_end_matches('.')
-        // The folded text is lowercase already (folding it again changes nothing).
-        .to_owned();
-    (!host.is_empty()).then_some(host)
+    let authority =
+        &rest[..memchr::memchr3(b'/', b'?', b'#', rest.as_bytes()).unwrap_or(rest.len())];
+    let after_user = memchr::memrchr(b'@', authority.as_bytes()).map_or(0, |at| at + 1);
+    let host = &authority[after_user..];
+    let host = &host[..memchr::memchr(b':', host.as_bytes()).unwrap_or(host.len())];
+    // The folded text is lowercase already (folding it again changes nothing).
+    let host = host.trim_end_matches('.');
+    (!host.is_empty()).then(|| host.to_owned())
 }
 
 /// Whether the host ends in a top-level domain of the public suffix list.
@@ -596,6 +596,12 @@ mod tests {
         let cases: &[(&str, &[&str])] = &[
             ("see spam-shop.biz now", &["spam-shop.biz"]),
             ("https://evil.example.org/x?y=1", &["evil.example.org"]),
+            // The host alone: no user, port, query or fragment.
+            ("https://user@spam.biz:8080/x", &["spam.biz"]),
+            (
+                "go https://spam.biz?x=1 or http://evil.biz#top",
+                &["spam.biz", "evil.biz"],
+            ),
             ("visit site(dot)com today", &["site.com"]),
             ("visit site [.] com today", &["site.com"]),
             ("visit cheapfollowers dot net", &["cheapfollowers.net"]),
