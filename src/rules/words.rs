@@ -147,15 +147,16 @@ pub fn word_at(sk: &[u8], start: usize) -> (usize, u64) {
         let chunk = match rest.first_chunk::<8>() {
             Some(c) => u64::from_le_bytes(*c),
             None => {
-                let mut b = [0u8; 8];
+                // Past the end reads as spaces: the last word ends there.
+                let mut b = [b' '; 8];
                 b[..rest.len()].copy_from_slice(rest);
                 u64::from_le_bytes(b)
             }
         };
-        // A high bit in each byte that is a space, or zero (past the end: a skeleton has no
-        // NUL). Bits above the first such byte may be wrong; only the first is used.
+        // A high bit in each byte that is a space. Bits above the first such byte may be
+        // wrong; only the first is used.
         let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-        let stop = zero(chunk ^ SPACES) | zero(chunk);
+        let stop = zero(chunk ^ SPACES);
         if stop != 0 {
             let k = (stop.trailing_zeros() / 8) as usize;
             if k > 0 {
