@@ -572,8 +572,13 @@ impl Plain {
         if c.is_ascii() {
             self.text.push(c as u8);
         } else {
-            self.text
-                .extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+            // Four bytes stored and the unused ones dropped: a copy of the encoded length
+            // would be a `memcpy` call.
+            let mut bytes = [0; 4];
+            let len = c.encode_utf8(&mut bytes).len();
+            let at = self.text.len();
+            self.text.extend_from_slice(&bytes);
+            self.text.truncate(at + len);
         }
     }
 
