@@ -360,14 +360,13 @@ thread_local! {
         std::cell::RefCell::new(ScanSpare::default());
 }
 
-impl ScanSpare {
-    fn take() -> ScanSpare {
-        SCAN_SPARE
-            .try_with(|s| s.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)))
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default()
-    }
+/// What a thread keeps in `key` for the next comment, taken (an empty value if nothing is
+/// kept, or if the thread is exiting or the value is in use).
+fn take_spare<T: Default>(key: &'static std::thread::LocalKey<std::cell::RefCell<T>>) -> T {
+    key.try_with(|s| s.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)))
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default()
 }
 
 impl Drop for Scan<'_> {
@@ -614,7 +613,7 @@ impl RuleSet {
         let ScanSpare {
             mut words,
             mut regex,
-        } = ScanSpare::take();
+        } = take_spare(&SCAN_SPARE);
         words.clear();
         words.resize(self.word_lists.len(), None);
         if n.joined() {
