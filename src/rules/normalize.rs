@@ -610,8 +610,6 @@ impl Plain {
     /// and returns its length; returns `None` and writes nothing for any other word.
     #[inline]
     fn add_plain_word(&mut self, rest: &[u8]) -> Option<usize> {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGH: u64 = ONES * 0x80;
         let chunk = match rest.first_chunk::<8>() {
             Some(c) => u64::from_le_bytes(*c),
             None => {
@@ -1255,8 +1253,6 @@ const SKELETON_BYTE: [u8; 256] = {
 /// bit marking each byte that is not ASCII or is `@` or `$` (only the first mark is exact,
 /// and only the first is used).
 fn plain_ascii_len(bytes: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let mut at = 0;
     while let Some(chunk) = bytes.get(at..).and_then(|r| r.first_chunk::<8>()) {
@@ -1273,6 +1269,10 @@ fn plain_ascii_len(bytes: &[u8]) -> usize {
         .position(|&b| BYTE[usize::from(b)] & B_PLAIN == 0)
         .unwrap_or(bytes.len() - at)
 }
+
+/// Eight bytes at a time: a one in every byte, and every byte's high bit.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = ONES * 0x80;
 
 /// ASCII classes for the byte loops: a letter or digit, a letter, a digit leetspeak uses.
 const BYTE: [u8; 256] = {
