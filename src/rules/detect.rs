@@ -686,6 +686,11 @@ mod tests {
             "é ü ñ 中文 ☺",
         ] {
             assert_eq!(emojis(text), emojis_by_char(text), "{text}");
+            assert_eq!(
+                Normalized::new(text).emojis(),
+                emojis_by_char(text),
+                "{text}"
+            );
         }
         assert_eq!(mentions("@a@b .@c email@x.com @"), 2);
         assert!(mentions_only("@ana, @bruno.silva!"));
@@ -734,7 +739,7 @@ mod tests {
         /// The byte shortcuts count exactly the emoji a walk over every character counts.
         #[test]
         fn emoji_counts_agree_with_counting_every_character(
-            text in "\\PC{0,60}|[\u{2000}-\u{2BFF}\u{3000}-\u{33FF}😍 a]{0,40}",
+            text in "\\PC{0,60}|[\u{2000}-\u{2BFF}\u{3000}-\u{33FF}\u{1F300}-\u{1FAFF}😍 a]{0,40}",
         ) {
             proptest::prop_assert_eq!(emojis(&text), emojis_by_char(&text));
             // The normaliser counts them as it goes.

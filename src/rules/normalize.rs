@@ -373,6 +373,13 @@ const DROP: u32 = 1 << 28;
 const SLOW: u32 = 1 << 29;
 /// An emoji (see [`is_emoji`]).
 const EMOJI: u32 = 1 << 30;
+/// What [`Stream::other_run`] may do without the general path: a letter (not ASCII) that
+/// folds to itself,
+const SAME_LETTER: u32 = 1 << 31;
+/// a character that folds to a lowercase ASCII letter,
+const ASCII_LETTER: u32 = 1 << 23;
+/// and a character (not ASCII) that is neither letter nor digit and folds to itself.
+const SAME_OTHER: u32 = 1 << 22;
 
 /// Steps 1–4 and the character classes for every character of the Basic Multilingual Plane,
 /// computed once: per character, the Unicode tables are binary searches, and a comment in a
@@ -394,13 +401,31 @@ static TABLE: LazyLock<Box<[u32]>> = LazyLock::new(|| {
                 }
                 n += 1;
             });
-            let entry = match (n, out[0]) {
-                _ if hangul => u,
-                (0, _) => DROP,
-                (1, Some(f)) => f as u32,
+            let folded = match (n, out[0]) {
+                _ if hangul => Some(c),
+                (1, Some(f)) => Some(f),
+                _ => None,
+            };
+            let classes = unicode_classes(c);
+            let fast = match folded {
+                Some(f) if f == c && !c.is_ascii() => {
+                    if classes & ALNUM == 0 {
+                        SAME_OTHER
+                    } else if classes & ALPHA != 0 {
+                        SAME_LETTER
+                    } else {
+                        0
+                    }
+                }
+                Some(f) if f.is_ascii_lowercase() => ASCII_LETTER,
+                _ => 0,
+            };
+            let entry = match (folded, n) {
+                (Some(f), _) => f as u32,
+                (None, 0) => DROP,
                 _ => SLOW,
             };
-            entry | unicode_classes(c) | if is_emoji(c) { EMOJI } else { 0 }
+            entry | classes | fast | if is_emoji(c) { EMOJI } else { 0 }
         })
         .collect()
 });
@@ -910,6 +935,13 @@ impl Stream {
                 i += 1;
                 continue;
             }
+            if self.held.is_none() {
+                let to = self.other_run(text, i, table);
+                if to != i {
+                    i = to;
+                    continue;
+                }
+            }
             let Some((ch, len)) = decode_at(bytes, i) else {
                 break;
             };
@@ -938,6 +970,132 @@ impl Stream {
         self.end_word();
         self.end_singles(None);
         (self.folded, self.out, self.spans, self.singles)
+    }
+
+    /// Characters other than ASCII from byte `from` for as long as the table marks them as
+    /// common cases (a letter that folds to itself or to an ASCII letter, a character that
+    /// folds to nothing, a pictograph or other non-letter that folds to itself): the same
+    /// result as [`Stream::char`] for each, without decoding into a `char` and encoding it
+    /// again, and with the runs of characters that fold to themselves copied to the folded
+    /// text in one piece. Returns where it stopped (at ASCII, or at a character for the
+    /// general path). Nothing may be held (`@`/`$`).
+    fn other_run(&mut self, text: &str, from: usize, table: &[u32]) -> usize {
+        let bytes = text.as_bytes();
+        let mut i = from;
+        // Bytes `copied..i` of the original fold to themselves and are not in `folded` yet.
+        let mut copied = from;
+        let mut last = u32::from(self.last);
+        while let Some(&lead) = bytes.get(i) {
+            if lead < 0x80 {
+                break;
+            }
+            let w = four_at(bytes, i);
+            let cont = |k: usize| u32::from(w[k] & 0x3F);
+            let (u, len) = if lead < 0xE0 {
+                (u32::from(lead & 0x1F) << 6 | cont(1), 2)
+            } else if lead < 0xF0 {
+                (u32::from(lead & 0x0F) << 12 | cont(1) << 6 | cont(2), 3)
+            } else {
+                let u = u32::from(lead & 0x07) << 18 | cont(1) << 12 | cont(2) << 6 | cont(3);
+                if !(0x1F300..=0x1FAFF).contains(&u) {
+                    break;
+                }
+                // A pictograph (see `is_pictograph`): neither letter nor digit.
+                self.out.emojis += char::from_u32(u).is_some_and(is_emoji) as usize;
+                if self.word.is_some() {
+                    self.flush(text, &mut copied, i, last);
+                    self.end_word();
+                }
+                i += 4;
+                continue;
+            };
+            let Some(&entry) = table.get(u as usize) else {
+                break;
+            };
+            if entry & (SAME_LETTER | ASCII_LETTER | SAME_OTHER | DROP) == 0 {
+                break;
+            }
+            self.out.emojis += (entry & EMOJI != 0) as usize;
+            if entry & DROP != 0 {
+                self.flush(text, &mut copied, i, last);
+                i += len;
+                copied = i;
+                continue;
+            }
+            if entry & SAME_OTHER != 0 {
+                if self.word.is_some() {
+                    self.flush(text, &mut copied, i, last);
+                    self.end_word();
+                }
+                i += len;
+                continue;
+            }
+            let ascii = entry & ASCII_LETTER != 0;
+            if ascii {
+                // Not copied as it is: everything before it goes first.
+                self.flush(text, &mut copied, i, last);
+            }
+            // Folded byte offset of this character.
+            let at = self.folded.len() + (i - copied);
+            let (c, folded_len) = if ascii { (entry & CHAR, 1) } else { (u, len) };
+            if self.word.is_none() || self.word_chars == 1 {
+                // A word begins, or may end a run of single letters: the general path.
+                self.flush(text, &mut copied, i, last);
+                if ascii {
+                    self.folded.push(char::from(entry as u8 & 0x7F));
+                } else {
+                    self.folded.push_str(&text[i..i + len]);
+                }
+                copied = i + len;
+                self.cur = (i as u32, (i + len) as u32);
+                self.wordy(char::from_u32(c).unwrap_or(' '), at, true);
+                last = u32::from(self.last);
+                i += len;
+                continue;
+            }
+            if ascii {
+                self.folded.push(char::from(c as u8 & 0x7F));
+                copied = i + len;
+            }
+            self.word_chars += 1;
+            self.word_end = at + folded_len;
+            self.word_letter = true;
+            let skel = if ascii {
+                u32::from(SKELETON_BYTE[(c & 0x7F) as usize])
+            } else {
+                c
+            };
+            if skel == last {
+                self.out
+                    .repeat_at((self.out.text.len() - folded_len) as u32);
+            } else {
+                let end = self.out.text.len() + folded_len;
+                if ascii {
+                    self.out.text.push(skel as u8);
+                } else {
+                    self.out.text.extend_from_slice(&w);
+                    self.out.text.truncate(end);
+                }
+                last = skel;
+            }
+            if let Some(span) = self.spans.last_mut() {
+                span.1 = (i + len) as u32;
+            }
+            i += len;
+        }
+        self.flush(text, &mut copied, i, last);
+        i
+    }
+
+    /// For [`Stream::other_run`]: copies the characters waiting in `copied..to` to the folded
+    /// text and stores the word's last character, so that the general path sees the state.
+    #[inline]
+    fn flush(&mut self, text: &str, copied: &mut usize, to: usize, last: u32) {
+        if *copied < to {
+            self.folded.push_str(&text[*copied..to]);
+        }
+        *copied = to;
+        self.last = char::from_u32(last).unwrap_or(self.last);
     }
 
     /// ASCII text without `@` or `$` from byte `from` (most of a comment): folded in bulk,
@@ -1220,6 +1378,22 @@ fn emit(word: impl Iterator<Item = (usize, char)> + Clone, spaced: bool, sink: &
         }
     }
     sink.word(start);
+}
+
+/// The four bytes from `at` (zeros past the end): one fixed-size load, where a slice of the
+/// character's own length would be a `memcpy` call.
+#[inline]
+fn four_at(bytes: &[u8], at: usize) -> [u8; 4] {
+    match bytes.get(at..).and_then(|r| r.first_chunk::<4>()) {
+        Some(w) => *w,
+        None => {
+            let mut w = [0; 4];
+            for (d, &b) in w.iter_mut().zip(bytes.get(at..).unwrap_or_default()) {
+                *d = b;
+            }
+            w
+        }
+    }
 }
 
 /// A byte's bit in [`Normalized::may_have`]'s set.
