@@ -1127,7 +1127,12 @@ impl Stream {
                 self.singles.clear();
                 let at = (from + i) as u32;
                 self.spans.push((at, at + len as u32));
-                i += len;
+                // The separator after it (in the stretch, see `add_plain_word`) ends nothing:
+                // no word is open.
+                if let Some(&sep) = stretch.get(i + len) {
+                    self.out.punctuation |= punctuation_bit(sep);
+                }
+                i += len + 1;
                 continue;
             }
             // Any other new word: written as it is scanned (one loop, one mispredicted exit).
