@@ -161,7 +161,7 @@ struct Detail {
 
 impl<'t> Normalized<'t> {
     pub fn new(text: &'t str) -> Self {
-        let (folded, skeleton, spans, singles) = Stream::new(text.len(), Spare::take()).run(text);
+        let (folded, skeleton, spans, singles) = Stream::new(text, Spare::take()).run();
         let mut n = Normalized::from_parts(text, folded, skeleton, spans);
         n.singles = singles;
         n
@@ -628,8 +628,8 @@ impl Plain {
         (bytes.len(), seen, last)
     }
 
-    /// The word at the start of `rest` (lowercase ASCII: the rest of a stretch of folded
-    /// text) in one step, without a branch per byte, if it is an ordinary word: 2 to 7
+    /// The word at the start of `rest` (ASCII without `@` or `$`: the rest of a stretch of
+    /// the original) in one step, without a branch per byte, if it is an ordinary word: 2 to 7
     /// letters, no digit, no letter repeated once `l` is written as `i`, followed by a
     /// separator in `rest` (so the word ends here). Writes the space before it and the word,
     /// and returns its length; returns `None` and writes nothing for any other word.
@@ -650,6 +650,9 @@ impl Plain {
         // bit of each byte that is at least `n`, and of each byte that is zero.
         let at_least = |v: u64, n: u8| ((v | HIGH) - ONES * u64::from(n)) & HIGH;
         let zero = |v: u64| !((v | HIGH) - ONES) & HIGH;
+        // Capitals lowercased: their high bit moved to the 0x20 bit.
+        let capitals = at_least(chunk, b'A') & !at_least(chunk, b'Z' + 1);
+        let chunk = chunk | capitals >> 2;
         let letters = at_least(chunk, b'a') & !at_least(chunk, b'z' + 1);
         let digits = at_least(chunk, b'0') & !at_least(chunk, b'9' + 1);
         let len = ((!(letters | digits) & HIGH).trailing_zeros() / 8) as usize;
@@ -851,8 +854,18 @@ fn skeletonize(folded: &str, sink: &mut impl SkelSink) {
 /// through byte tables, and the skeleton is written as the folded text grows. The rare cases
 /// that need hindsight (a word with leet digits in it, three single letters in a row) rewrite
 /// the end of the skeleton when they are recognised.
-struct Stream {
+///
+/// The folded text is written lazily: most of a comment folds to itself (ASCII, but for its
+/// capitals, and the letters of other scripts), so such text is left in the original until
+/// something else must be written after it or a rewrite must read it, and is then copied in
+/// one piece ([`Stream::catch_up`]). A folded offset past the end of `folded` is one in that
+/// waiting text.
+struct Stream<'t> {
+    text: &'t str,
     folded: String,
+    /// Original bytes `copied..` (up to where the pass has read) fold to themselves, ASCII
+    /// capitals lowercased, and are not in `folded` yet.
+    copied: usize,
     out: Plain,
     /// Folded byte offset where the current word began, if inside one.
     word: Option<usize>,
@@ -880,9 +893,10 @@ struct Stream {
     singles_at: Mark,
 }
 
-impl Stream {
-    /// A normaliser for a text of `len` bytes, writing into `spare`'s buffers.
-    fn new(len: usize, spare: Spare) -> Stream {
+impl<'t> Stream<'t> {
+    /// A normaliser for `text`, writing into `spare`'s buffers.
+    fn new(text: &'t str, spare: Spare) -> Stream<'t> {
+        let len = text.len();
         let Spare {
             mut folded,
             mut skeleton,
@@ -900,7 +914,9 @@ impl Stream {
         spans.reserve(len / 2 + 1);
         singles.clear();
         Stream {
+            text,
             folded,
+            copied: 0,
             out: Plain::new(skeleton, repeats),
             word: None,
             word_at: 0,
@@ -919,24 +935,27 @@ impl Stream {
 
     /// Normalises `text`: the folded text, the skeleton, the word spans, and the buffer of
     /// single-character words (to be handed back).
-    fn run(mut self, text: &str) -> (String, Plain, Vec<(u32, u32)>, Vec<usize>) {
+    fn run(mut self) -> (String, Plain, Vec<(u32, u32)>, Vec<usize>) {
+        let text = self.text;
         let bytes = text.as_bytes();
         let table: &[u32] = &TABLE;
         let mut i = 0;
         while i < bytes.len() {
             let b = bytes[i];
             if BYTE[usize::from(b)] & B_PLAIN != 0 && self.held.is_none() {
-                i = self.ascii_stretch(text, i);
+                i = self.ascii_stretch(i);
                 continue;
             }
             if b.is_ascii() {
                 self.cur = (i as u32, i as u32 + 1);
-                self.ascii(b.to_ascii_lowercase());
+                // Folds to itself (lowercased): left waiting.
+                let at = self.folded_at(i);
+                self.ascii(b.to_ascii_lowercase(), at);
                 i += 1;
                 continue;
             }
             if self.held.is_none() {
-                let to = self.other_run(text, i, table);
+                let to = self.other_run(i, table);
                 if to != i {
                     i = to;
                     continue;
@@ -946,6 +965,8 @@ impl Stream {
                 break;
             };
             self.cur = (i as u32, (i + len) as u32);
+            // Written out below (what it folds to): everything before it first.
+            self.catch_up(i);
             i += len;
             let entry = table.get(ch as usize).copied();
             // Counted here, where every character is decoded anyway, for `max_emojis`.
@@ -965,10 +986,12 @@ impl Stream {
                     self.char(c, cl & ALNUM != 0, cl & ALPHA != 0)
                 }),
             }
+            self.copied = i;
         }
         self.release_held(false);
         self.end_word();
         self.end_singles(None);
+        self.catch_up(text.len());
         (self.folded, self.out, self.spans, self.singles)
     }
 
@@ -976,14 +999,12 @@ impl Stream {
     /// common cases (a letter that folds to itself or to an ASCII letter, a character that
     /// folds to nothing, a pictograph or other non-letter that folds to itself): the same
     /// result as [`Stream::char`] for each, without decoding into a `char` and encoding it
-    /// again, and with the runs of characters that fold to themselves copied to the folded
-    /// text in one piece. Returns where it stopped (at ASCII, or at a character for the
+    /// again; the characters that fold to themselves are left waiting (see [`Stream`]).
+    /// Returns where it stopped (at ASCII, or at a character for the
     /// general path). Nothing may be held (`@`/`$`).
-    fn other_run(&mut self, text: &str, from: usize, table: &[u32]) -> usize {
-        let bytes = text.as_bytes();
+    fn other_run(&mut self, from: usize, table: &[u32]) -> usize {
+        let bytes = self.text.as_bytes();
         let mut i = from;
-        // Bytes `copied..i` of the original fold to themselves and are not in `folded` yet.
-        let mut copied = from;
         let mut last = u32::from(self.last);
         while let Some(&lead) = bytes.get(i) {
             if lead < 0x80 {
@@ -1003,7 +1024,7 @@ impl Stream {
                 // A pictograph (see `is_pictograph`): neither letter nor digit.
                 self.out.emojis += char::from_u32(u).is_some_and(is_emoji) as usize;
                 if self.word.is_some() {
-                    self.flush(text, &mut copied, i, last);
+                    self.set_last(last);
                     self.end_word();
                 }
                 i += 4;
@@ -1017,14 +1038,14 @@ impl Stream {
             }
             self.out.emojis += (entry & EMOJI != 0) as usize;
             if entry & DROP != 0 {
-                self.flush(text, &mut copied, i, last);
+                self.catch_up(i);
                 i += len;
-                copied = i;
+                self.copied = i;
                 continue;
             }
             if entry & SAME_OTHER != 0 {
                 if self.word.is_some() {
-                    self.flush(text, &mut copied, i, last);
+                    self.set_last(last);
                     self.end_word();
                 }
                 i += len;
@@ -1033,20 +1054,18 @@ impl Stream {
             let ascii = entry & ASCII_LETTER != 0;
             if ascii {
                 // Not copied as it is: everything before it goes first.
-                self.flush(text, &mut copied, i, last);
+                self.catch_up(i);
             }
             // Folded byte offset of this character.
-            let at = self.folded.len() + (i - copied);
+            let at = self.folded_at(i);
             let (c, folded_len) = if ascii { (entry & CHAR, 1) } else { (u, len) };
             if self.word.is_none() || self.word_chars == 1 {
                 // A word begins, or may end a run of single letters: the general path.
-                self.flush(text, &mut copied, i, last);
+                self.set_last(last);
                 if ascii {
                     self.folded.push(char::from(entry as u8 & 0x7F));
-                } else {
-                    self.folded.push_str(&text[i..i + len]);
+                    self.copied = i + len;
                 }
-                copied = i + len;
                 self.cur = (i as u32, (i + len) as u32);
                 self.wordy(char::from_u32(c).unwrap_or(' '), at, true);
                 last = u32::from(self.last);
@@ -1055,7 +1074,7 @@ impl Stream {
             }
             if ascii {
                 self.folded.push(char::from(c as u8 & 0x7F));
-                copied = i + len;
+                self.copied = i + len;
             }
             self.word_chars += 1;
             self.word_end = at + folded_len;
@@ -1083,29 +1102,65 @@ impl Stream {
             }
             i += len;
         }
-        self.flush(text, &mut copied, i, last);
+        self.set_last(last);
         i
     }
 
-    /// For [`Stream::other_run`]: copies the characters waiting in `copied..to` to the folded
-    /// text and stores the word's last character, so that the general path sees the state.
+    /// For [`Stream::other_run`]: stores the word's last character (kept as a number there),
+    /// so that the general path sees it.
     #[inline]
-    fn flush(&mut self, text: &str, copied: &mut usize, to: usize, last: u32) {
-        if *copied < to {
-            self.folded.push_str(&text[*copied..to]);
-        }
-        *copied = to;
+    fn set_last(&mut self, last: u32) {
         self.last = char::from_u32(last).unwrap_or(self.last);
     }
 
-    /// ASCII text without `@` or `$` from byte `from` (most of a comment): folded in bulk,
-    /// then word by word through [`Stream::ascii_word`]. Returns where the stretch ends.
-    fn ascii_stretch(&mut self, text: &str, from: usize) -> usize {
-        let bytes = text.as_bytes();
+    /// The folded offset of original byte `at`, which the pass has reached (so everything
+    /// from `copied` to it is waiting, folding to itself).
+    #[inline]
+    fn folded_at(&self, at: usize) -> usize {
+        self.folded.len() + (at - self.copied)
+    }
+
+    /// Writes the waiting text up to original byte `to` into `folded`.
+    #[inline]
+    fn catch_up(&mut self, to: usize) {
+        if self.copied < to {
+            let base = self.folded.len();
+            if let Some(waiting) = self.text.get(self.copied..to) {
+                self.folded.push_str(waiting);
+            }
+            self.folded[base..].make_ascii_lowercase();
+        }
+        self.copied = to;
+    }
+
+    /// Makes `folded` hold its bytes up to `end` (a folded offset the pass has reached).
+    fn materialise(&mut self, end: usize) {
+        if end > self.folded.len() {
+            self.catch_up(self.copied + (end - self.folded.len()));
+        }
+    }
+
+    /// Makes `folded` hold the character at folded offset `at`.
+    fn materialise_char(&mut self, at: usize) {
+        if at >= self.folded.len() {
+            let from = self.copied + (at - self.folded.len());
+            let len = self
+                .text
+                .get(from..)
+                .and_then(|t| t.chars().next())
+                .map_or(0, char::len_utf8);
+            self.catch_up(from + len);
+        }
+    }
+
+    /// ASCII text without `@` or `$` from byte `from` (most of a comment): left waiting to be
+    /// folded (it folds to itself, lowercased), and written to the skeleton word by word.
+    /// Returns where the stretch ends.
+    fn ascii_stretch(&mut self, from: usize) -> usize {
+        let bytes = self.text.as_bytes();
         let to = from + plain_ascii_len(bytes.get(from..).unwrap_or_default());
-        let base = self.folded.len();
-        self.folded.push_str(&text[from..to]);
-        self.folded[base..].make_ascii_lowercase();
+        // Folds to itself (lowercased): left waiting.
+        let base = self.folded_at(from);
         let stretch = &bytes[from..to];
         let mut i = 0;
         while let Some(&b) = stretch.get(i) {
@@ -1122,7 +1177,7 @@ impl Stream {
                 i += self.ascii_word(base + i, from + i, rest);
                 continue;
             }
-            if let Some(len) = self.out.add_plain_word(&self.folded.as_bytes()[base + i..]) {
+            if let Some(len) = self.out.add_plain_word(rest) {
                 // Most words: letters only, short, nothing repeated; a whole word at once.
                 self.singles.clear();
                 let at = (from + i) as u32;
@@ -1203,14 +1258,12 @@ impl Stream {
         }
     }
 
-    /// One folded ASCII character.
+    /// One folded ASCII character, at folded offset `at` (written there, or waiting).
     #[inline]
-    fn ascii(&mut self, b: u8) {
+    fn ascii(&mut self, b: u8, at: usize) {
         if self.held.is_some() {
             self.release_held(b.is_ascii_alphanumeric());
         }
-        let at = self.folded.len();
-        self.folded.push(char::from(b));
         if b.is_ascii_alphanumeric() {
             self.wordy(char::from(b), at, b.is_ascii_alphabetic());
         } else {
@@ -1228,7 +1281,9 @@ impl Stream {
     fn char(&mut self, c: char, alnum: bool, alpha: bool) {
         if c.is_ascii() {
             // A look-alike folded to ASCII behaves as if typed so (`@`, `$` included).
-            self.ascii(c as u8);
+            let at = self.folded.len();
+            self.folded.push(c);
+            self.ascii(c as u8, at);
             return;
         }
         let (alnum, alpha) = if alnum {
@@ -1312,6 +1367,7 @@ impl Stream {
     fn finish_word(&mut self, start: usize) {
         if self.word_letter && self.word_leet {
             // Undo leetspeak now that the word is known to have a letter: write it again.
+            self.materialise(self.word_end);
             self.out.truncate(self.word_at);
             let folded = std::mem::take(&mut self.folded);
             let chars = folded[start..self.word_end]
@@ -1339,6 +1395,9 @@ impl Stream {
 
     fn join_singles(&mut self, current: Option<usize>) {
         if self.singles.len() >= 3 {
+            if let Some(at) = current.or(self.singles.last().copied()) {
+                self.materialise_char(at);
+            }
             let folded = std::mem::take(&mut self.folded);
             self.out.truncate(self.singles_at);
             let joined = self
