@@ -628,10 +628,10 @@ impl Plain {
         (bytes.len(), seen, last)
     }
 
-    /// The word at the start of `rest` (ASCII without `@` or `$`: the rest of a stretch of
-    /// the original) in one step, without a branch per byte, if it is an ordinary word: 2 to 7
-    /// letters, no digit, no letter repeated once `l` is written as `i`, followed by a
-    /// separator in `rest` (so the word ends here). Writes the space before it and the word,
+    /// The word at the start of `rest` (the rest of the original from a letter or digit) in
+    /// one step, without a branch per byte, if it is an ordinary word: 2 to 7 ASCII letters,
+    /// no digit, no letter repeated once `l` is written as `i`, followed by a separator that
+    /// is plain ASCII (so the word ends here). Writes the space before it and the word,
     /// and returns its length; returns `None` and writes nothing for any other word.
     #[inline]
     fn add_plain_word(&mut self, rest: &[u8]) -> Option<usize> {
@@ -646,8 +646,11 @@ impl Plain {
                 u64::from_le_bytes(padded)
             }
         };
-        // Per byte, exactly (every byte is below 0x80, so no borrow crosses a byte): the high
-        // bit of each byte that is at least `n`, and of each byte that is zero.
+        // Per byte (no borrow crosses a byte): the high bit of each byte that is at least `n`
+        // (bytes of other scripts are compared by their value less 0x80, so some lead bytes
+        // pass for letters and some continuation bytes for digits: a word with such a byte
+        // is turned down below, by the digit or by the continuation byte after it, which is
+        // no plain separator), and of each byte that is zero.
         let at_least = |v: u64, n: u8| ((v | HIGH) - ONES * u64::from(n)) & HIGH;
         let zero = |v: u64| !((v | HIGH) - ONES) & HIGH;
         // Capitals lowercased: their high bit moved to the 0x20 bit.
@@ -656,7 +659,7 @@ impl Plain {
         let letters = at_least(chunk, b'a') & !at_least(chunk, b'z' + 1);
         let digits = at_least(chunk, b'0') & !at_least(chunk, b'9' + 1);
         let len = ((!(letters | digits) & HIGH).trailing_zeros() / 8) as usize;
-        if !(2..8).contains(&len) || len >= rest.len() {
+        if !(2..8).contains(&len) || !plain_at(rest, len) {
             return None;
         }
         let in_word = (1u64 << (8 * len)) - 1;
@@ -1158,13 +1161,17 @@ impl<'t> Stream<'t> {
     /// Returns where the stretch ends.
     fn ascii_stretch(&mut self, from: usize) -> usize {
         let bytes = self.text.as_bytes();
-        let to = from + plain_ascii_len(bytes.get(from..).unwrap_or_default());
         // Folds to itself (lowercased): left waiting.
         let base = self.folded_at(from);
-        let stretch = &bytes[from..to];
+        // The rest of the text: the stretch ends at the first byte that is not plain ASCII,
+        // found as a separator (a word's end needs no look past it).
+        let stretch = bytes.get(from..).unwrap_or_default();
         let mut i = 0;
         while let Some(&b) = stretch.get(i) {
             if BYTE[usize::from(b)] & B_ALNUM == 0 {
+                if BYTE[usize::from(b)] & B_PLAIN == 0 {
+                    break;
+                }
                 self.out.punctuation |= punctuation_bit(b);
                 self.end_word();
                 i += 1;
@@ -1182,8 +1189,8 @@ impl<'t> Stream<'t> {
                 self.singles.clear();
                 let at = (from + i) as u32;
                 self.spans.push((at, at + len as u32));
-                // The separator after it (in the stretch, see `add_plain_word`) ends nothing:
-                // no word is open.
+                // The separator after it (plain, see `add_plain_word`) ends nothing: no word
+                // is open.
                 if let Some(&sep) = stretch.get(i + len) {
                     self.out.punctuation |= punctuation_bit(sep);
                 }
@@ -1203,7 +1210,7 @@ impl<'t> Stream<'t> {
                 // Not a single character: fewer than three singles before it stay apart.
                 self.singles.clear();
             }
-            if len < 2 || len == rest.len() || leet {
+            if len < 2 || !plain_at(rest, len) || leet {
                 // A single character (it may be joined), a word that may go on after the
                 // stretch, or leet to undo when the word ends: remember the word.
                 self.cur = (at, at + len as u32);
@@ -1219,7 +1226,7 @@ impl<'t> Stream<'t> {
             // to undo or join, and nothing about it needs remembering.
             i += len;
         }
-        to
+        from + i
     }
 
     /// The run of ASCII letters and digits at the start of `rest`, at byte `orig` of the
@@ -1487,25 +1494,13 @@ const SKELETON_BYTE: [u8; 256] = {
     t
 };
 
-/// How many bytes from the start are ASCII other than `@` and `$`: eight at a time, a high
-/// bit marking each byte that is not ASCII or is `@` or `$` (only the first mark is exact,
-/// and only the first is used).
-fn plain_ascii_len(bytes: &[u8]) -> usize {
-    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let mut at = 0;
-    while let Some(chunk) = bytes.get(at..).and_then(|r| r.first_chunk::<8>()) {
-        let v = u64::from_le_bytes(*chunk);
-        let stop =
-            (v & HIGH) | zero(v ^ (ONES * u64::from(b'@'))) | zero(v ^ (ONES * u64::from(b'$')));
-        if stop != 0 {
-            return at + (stop.trailing_zeros() / 8) as usize;
-        }
-        at += 8;
-    }
-    at + bytes[at..]
-        .iter()
-        .position(|&b| BYTE[usize::from(b)] & B_PLAIN == 0)
-        .unwrap_or(bytes.len() - at)
+/// Whether byte `at` of `bytes` is there and is ASCII other than `@` and `$` (which wait for
+/// the next character).
+#[inline]
+fn plain_at(bytes: &[u8], at: usize) -> bool {
+    bytes
+        .get(at)
+        .is_some_and(|&b| BYTE[usize::from(b)] & B_PLAIN != 0)
 }
 
 /// Eight bytes at a time: a one in every byte, and every byte's high bit.
@@ -1752,6 +1747,24 @@ mod tests {
             let n = Normalized::new(input);
             assert_eq!(n.folded, folded, "{input}");
             assert_eq!(n.skeleton_str(), skeleton, "{input}");
+        }
+    }
+
+    /// Ordinary words (read eight bytes at a time) right before characters of other scripts
+    /// whose bytes the eight-byte test takes for letters, capitals or digits (`ᰰ` is E1 B0
+    /// B0, `ö` C3 B6, `😍` F0 9F 98 8D), and before `@` and `$`: the same as the long way.
+    #[test]
+    fn ordinary_words_next_to_other_scripts() {
+        for next in ["ᰰ", "ö", "Ö", "😍", "ー", "é", "@", "$", "ᰰ ", "ö.", "😍x"] {
+            for word in ["ab", "Love", "abcdefg", "ABCDEF"] {
+                for text in [format!("{word}{next}"), format!("x {word}{next} y")] {
+                    assert_eq!(
+                        Normalized::new(&text).plain_parts(),
+                        Normalized::the_long_way(&text).plain_parts(),
+                        "{text:?}"
+                    );
+                }
+            }
         }
     }
 
