@@ -632,9 +632,10 @@ impl Plain {
     /// one step, without a branch per byte, if it is an ordinary word: 2 to 7 ASCII letters,
     /// no digit, no letter repeated once `l` is written as `i`, followed by a separator that
     /// is plain ASCII (so the word ends here). Writes the space before it and the word,
-    /// and returns its length; returns `None` and writes nothing for any other word.
+    /// and returns its length and whether it has capitals; returns `None` and writes nothing
+    /// for any other word.
     #[inline]
-    fn add_plain_word(&mut self, rest: &[u8]) -> Option<usize> {
+    fn add_plain_word(&mut self, rest: &[u8]) -> Option<(usize, bool)> {
         let chunk = match rest.first_chunk::<8>() {
             Some(c) => u64::from_le_bytes(*c),
             None => {
@@ -674,7 +675,7 @@ impl Plain {
         let at = self.text.len();
         self.text.extend_from_slice(&word.to_le_bytes());
         self.text.truncate(at + len);
-        Some(len)
+        Some((len, capitals & in_word != 0))
     }
 
     /// The character at byte `at` repeats once more.
@@ -869,6 +870,9 @@ struct Stream<'t> {
     /// Original bytes `copied..` (up to where the pass has read) fold to themselves, ASCII
     /// capitals lowercased, and are not in `folded` yet.
     copied: usize,
+    /// The waiting text may have ASCII capitals (noted by the word loops, which classify
+    /// every letter anyway).
+    waiting_capitals: bool,
     out: Plain,
     /// Folded byte offset where the current word began, if inside one.
     word: Option<usize>,
@@ -920,6 +924,7 @@ impl<'t> Stream<'t> {
             text,
             folded,
             copied: 0,
+            waiting_capitals: false,
             out: Plain::new(skeleton, repeats),
             word: None,
             word_at: 0,
@@ -953,6 +958,7 @@ impl<'t> Stream<'t> {
                 self.cur = (i as u32, i as u32 + 1);
                 // Folds to itself (lowercased): left waiting.
                 let at = self.folded_at(i);
+                self.waiting_capitals |= b.is_ascii_uppercase();
                 self.ascii(b.to_ascii_lowercase(), at);
                 i += 1;
                 continue;
@@ -1123,15 +1129,26 @@ impl<'t> Stream<'t> {
         self.folded.len() + (at - self.copied)
     }
 
-    /// Writes the waiting text up to original byte `to` into `folded`.
+    /// Writes all the waiting text (up to original byte `to`, where the pass is) into
+    /// `folded`.
     #[inline]
     fn catch_up(&mut self, to: usize) {
+        self.copy_waiting(to);
+        self.waiting_capitals = false;
+    }
+
+    /// Writes the waiting text up to original byte `to` into `folded`, lowercased if some of
+    /// the waiting text has capitals (most pieces have none, and go without the loop).
+    #[inline]
+    fn copy_waiting(&mut self, to: usize) {
         if self.copied < to {
             let base = self.folded.len();
             if let Some(waiting) = self.text.get(self.copied..to) {
                 self.folded.push_str(waiting);
             }
-            self.folded[base..].make_ascii_lowercase();
+            if self.waiting_capitals {
+                self.folded[base..].make_ascii_lowercase();
+            }
         }
         self.copied = to;
     }
@@ -1139,7 +1156,7 @@ impl<'t> Stream<'t> {
     /// Makes `folded` hold its bytes up to `end` (a folded offset the pass has reached).
     fn materialise(&mut self, end: usize) {
         if end > self.folded.len() {
-            self.catch_up(self.copied + (end - self.folded.len()));
+            self.copy_waiting(self.copied + (end - self.folded.len()));
         }
     }
 
@@ -1152,7 +1169,7 @@ impl<'t> Stream<'t> {
                 .get(from..)
                 .and_then(|t| t.chars().next())
                 .map_or(0, char::len_utf8);
-            self.catch_up(from + len);
+            self.copy_waiting(from + len);
         }
     }
 
@@ -1184,8 +1201,9 @@ impl<'t> Stream<'t> {
                 i += self.ascii_word(base + i, from + i, rest);
                 continue;
             }
-            if let Some(len) = self.out.add_plain_word(rest) {
+            if let Some((len, capitals)) = self.out.add_plain_word(rest) {
                 // Most words: letters only, short, nothing repeated; a whole word at once.
+                self.waiting_capitals |= capitals;
                 self.singles.clear();
                 let at = (from + i) as u32;
                 self.spans.push((at, at + len as u32));
@@ -1203,6 +1221,7 @@ impl<'t> Stream<'t> {
             }
             let word_at = self.out.mark();
             let (len, seen, last) = self.out.add_alnum_run(rest, '\0');
+            self.waiting_capitals |= seen & B_UPPER != 0;
             let at = (from + i) as u32;
             self.spans.push((at, at + len as u32));
             let leet = seen & B_ALPHA != 0 && seen & B_LEET != 0;
@@ -1247,6 +1266,7 @@ impl<'t> Stream<'t> {
             self.end_singles(self.word);
         }
         let (len, seen, last) = self.out.add_alnum_run(rest, self.last);
+        self.waiting_capitals |= seen & B_UPPER != 0;
         self.last = last;
         self.word_chars += len;
         self.word_end = at + len;
@@ -1525,6 +1545,9 @@ const BYTE: [u8; 256] = {
         if c != b'@' && c != b'$' {
             t[b] |= B_PLAIN;
         }
+        if c.is_ascii_uppercase() {
+            t[b] |= B_UPPER;
+        }
         b += 1;
     }
     t
@@ -1534,6 +1557,7 @@ const B_ALPHA: u8 = 2;
 const B_LEET: u8 = 4;
 /// ASCII other than `@` and `$` (which wait for the next character).
 const B_PLAIN: u8 = 8;
+const B_UPPER: u8 = 16;
 
 /// Leetspeak inside a word that has letters; `l` joins `i` and `1`.
 pub(crate) fn unleet(c: char) -> char {
