@@ -1068,24 +1068,24 @@ impl<'t> Stream<'t> {
             // Folded byte offset of this character.
             let at = self.folded_at(i);
             let (c, folded_len) = if ascii { (entry & CHAR, 1) } else { (u, len) };
-            if self.word.is_none() || self.word_chars == 1 {
-                // A word begins, or may end a run of single letters: the general path.
-                self.set_last(last);
-                if ascii {
-                    self.folded.push(char::from(entry as u8 & 0x7F));
-                    self.copied = i + len;
-                }
+            // What `Stream::wordy` does, for a letter (no leet to note; `l` is written as `i`
+            // through the skeleton table).
+            if self.word.is_none() {
                 self.cur = (i as u32, (i + len) as u32);
-                self.wordy(char::from_u32(c).unwrap_or(' '), at, true);
-                last = u32::from(self.last);
-                i += len;
-                continue;
+                self.start_word(at);
+                last = 0;
             }
             if ascii {
                 self.folded.push(char::from(c as u8 & 0x7F));
                 self.copied = i + len;
             }
             self.word_chars += 1;
+            if self.word_chars == 2 && !self.singles.is_empty() {
+                // Not a single letter: the single letters before it end here.
+                self.set_last(last);
+                self.join_singles(self.word);
+                last = u32::from(self.last);
+            }
             self.word_end = at + folded_len;
             self.word_letter = true;
             let skel = if ascii {
