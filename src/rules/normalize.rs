@@ -1387,7 +1387,10 @@ impl<'t> Stream<'t> {
     #[inline]
     fn end_word(&mut self) {
         if let Some(start) = self.word.take() {
-            self.finish_word(start);
+            // Most words need nothing more (the call is for the few that do).
+            if (self.word_letter && self.word_leet) || self.word_chars == 1 {
+                self.finish_word(start);
+            }
         }
     }
 
