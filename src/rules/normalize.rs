@@ -1249,8 +1249,8 @@ impl<'t> Stream<'t> {
     }
 
     /// The run of ASCII letters and digits at the start of `rest`, at byte `orig` of the
-    /// original, already folded into bytes `at..` of the folded text: what [`Stream::wordy`]
-    /// does for each character, in one loop. Returns the run's length.
+    /// original and folded offset `at` (waiting to be copied): what [`Stream::wordy`] does for
+    /// each character, in one loop. Returns the run's length.
     fn ascii_word(&mut self, at: usize, orig: usize, rest: &[u8]) -> usize {
         if self.word.is_none() {
             if rest
