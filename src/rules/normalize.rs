@@ -870,9 +870,10 @@ struct Stream<'t> {
     /// Original bytes `copied..` (up to where the pass has read) fold to themselves, ASCII
     /// capitals lowercased, and are not in `folded` yet.
     copied: usize,
-    /// The waiting text may have ASCII capitals (noted by the word loops, which classify
-    /// every letter anyway).
-    waiting_capitals: bool,
+    /// Text with ASCII capitals was copied: `folded` is lowercased once, at the end (the few
+    /// readers before that lowercase what they read). Noted by the word loops, which classify
+    /// every letter anyway.
+    capitals: bool,
     out: Plain,
     /// Folded byte offset where the current word began, if inside one.
     word: Option<usize>,
@@ -924,7 +925,7 @@ impl<'t> Stream<'t> {
             text,
             folded,
             copied: 0,
-            waiting_capitals: false,
+            capitals: false,
             out: Plain::new(skeleton, repeats),
             word: None,
             word_at: 0,
@@ -958,7 +959,7 @@ impl<'t> Stream<'t> {
                 self.cur = (i as u32, i as u32 + 1);
                 // Folds to itself (lowercased): left waiting.
                 let at = self.folded_at(i);
-                self.waiting_capitals |= b.is_ascii_uppercase();
+                self.capitals |= b.is_ascii_uppercase();
                 self.ascii(b.to_ascii_lowercase(), at);
                 i += 1;
                 continue;
@@ -1001,6 +1002,9 @@ impl<'t> Stream<'t> {
         self.end_word();
         self.end_singles(None);
         self.catch_up(text.len());
+        if self.capitals {
+            self.folded.make_ascii_lowercase();
+        }
         (self.folded, self.out, self.spans, self.singles)
     }
 
@@ -1129,26 +1133,14 @@ impl<'t> Stream<'t> {
         self.folded.len() + (at - self.copied)
     }
 
-    /// Writes all the waiting text (up to original byte `to`, where the pass is) into
-    /// `folded`.
+    /// Writes the waiting text up to original byte `to` into `folded` (capitals and all: see
+    /// `capitals`).
     #[inline]
     fn catch_up(&mut self, to: usize) {
-        self.copy_waiting(to);
-        self.waiting_capitals = false;
-    }
-
-    /// Writes the waiting text up to original byte `to` into `folded`, lowercased if some of
-    /// the waiting text has capitals (most pieces have none, and go without the loop).
-    #[inline]
-    fn copy_waiting(&mut self, to: usize) {
-        if self.copied < to {
-            let base = self.folded.len();
-            if let Some(waiting) = self.text.get(self.copied..to) {
-                self.folded.push_str(waiting);
-            }
-            if self.waiting_capitals {
-                self.folded[base..].make_ascii_lowercase();
-            }
+        if self.copied < to
+            && let Some(waiting) = self.text.get(self.copied..to)
+        {
+            self.folded.push_str(waiting);
         }
         self.copied = to;
     }
@@ -1156,7 +1148,7 @@ impl<'t> Stream<'t> {
     /// Makes `folded` hold its bytes up to `end` (a folded offset the pass has reached).
     fn materialise(&mut self, end: usize) {
         if end > self.folded.len() {
-            self.copy_waiting(self.copied + (end - self.folded.len()));
+            self.catch_up(self.copied + (end - self.folded.len()));
         }
     }
 
@@ -1169,7 +1161,7 @@ impl<'t> Stream<'t> {
                 .get(from..)
                 .and_then(|t| t.chars().next())
                 .map_or(0, char::len_utf8);
-            self.copy_waiting(from + len);
+            self.catch_up(from + len);
         }
     }
 
@@ -1203,7 +1195,7 @@ impl<'t> Stream<'t> {
             }
             if let Some((len, capitals)) = self.out.add_plain_word(rest) {
                 // Most words: letters only, short, nothing repeated; a whole word at once.
-                self.waiting_capitals |= capitals;
+                self.capitals |= capitals;
                 self.singles.clear();
                 let at = (from + i) as u32;
                 self.spans.push((at, at + len as u32));
@@ -1221,7 +1213,7 @@ impl<'t> Stream<'t> {
             }
             let word_at = self.out.mark();
             let (len, seen, last) = self.out.add_alnum_run(rest, '\0');
-            self.waiting_capitals |= seen & B_UPPER != 0;
+            self.capitals |= seen & B_UPPER != 0;
             let at = (from + i) as u32;
             self.spans.push((at, at + len as u32));
             let leet = seen & B_ALPHA != 0 && seen & B_LEET != 0;
@@ -1266,7 +1258,7 @@ impl<'t> Stream<'t> {
             self.end_singles(self.word);
         }
         let (len, seen, last) = self.out.add_alnum_run(rest, self.last);
-        self.waiting_capitals |= seen & B_UPPER != 0;
+        self.capitals |= seen & B_UPPER != 0;
         self.last = last;
         self.word_chars += len;
         self.word_end = at + len;
@@ -1402,7 +1394,7 @@ impl<'t> Stream<'t> {
             let folded = std::mem::take(&mut self.folded);
             let chars = folded[start..self.word_end]
                 .char_indices()
-                .map(|(k, c)| (start + k, c));
+                .map(|(k, c)| (start + k, c.to_ascii_lowercase()));
             emit(chars, false, &mut self.out);
             self.folded = folded;
         }
@@ -1430,16 +1422,24 @@ impl<'t> Stream<'t> {
             }
             let folded = std::mem::take(&mut self.folded);
             self.out.truncate(self.singles_at);
-            let joined = self
-                .singles
-                .iter()
-                .filter_map(|&at| folded[at..].chars().next().map(|c| (at, c)));
+            let joined = self.singles.iter().filter_map(|&at| {
+                folded[at..]
+                    .chars()
+                    .next()
+                    .map(|c| (at, c.to_ascii_lowercase()))
+            });
             emit(joined, true, &mut self.out);
             if let Some(at) = current {
                 // Write the current word's first character again after the joined word.
                 self.out.add(' ');
                 self.word_at = self.out.mark();
-                let c = l_as_i(folded[at..].chars().next().unwrap_or(' '));
+                let c = l_as_i(
+                    folded[at..]
+                        .chars()
+                        .next()
+                        .unwrap_or(' ')
+                        .to_ascii_lowercase(),
+                );
                 self.out.add(c);
                 self.last = c;
             }
