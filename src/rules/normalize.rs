@@ -1236,6 +1236,15 @@ impl<'t> Stream<'t> {
             // Otherwise (most words) it ends at a separator in this stretch, with nothing
             // to undo or join, and nothing about it needs remembering.
             i += len;
+            // The separator after it (never a letter or digit), taken here when plain: what
+            // the loop's first test would do with it, where that test would mispredict.
+            if let Some(&sep) = stretch.get(i)
+                && BYTE[usize::from(sep)] & B_PLAIN != 0
+            {
+                self.out.punctuation |= punctuation_bit(sep);
+                self.end_word();
+                i += 1;
+            }
         }
         from + i
     }
