@@ -369,17 +369,26 @@ fn take_spare<T: Default>(key: &'static std::thread::LocalKey<std::cell::RefCell
         .unwrap_or_default()
 }
 
+/// Hands `key`'s kept value to `keep` to update for the next comment (nothing happens if the
+/// thread is exiting or the value is in use).
+fn keep_spare<T>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<T>>,
+    keep: impl FnOnce(&mut T),
+) {
+    let _ = key.try_with(|s| {
+        if let Ok(mut kept) = s.try_borrow_mut() {
+            keep(&mut kept);
+        }
+    });
+}
+
 impl Drop for Scan<'_> {
     fn drop(&mut self) {
         let spare = ScanSpare {
             words: std::mem::take(&mut self.words),
             regex: std::mem::take(&mut self.regex),
         };
-        let _ = SCAN_SPARE.try_with(|s| {
-            if let Ok(mut kept) = s.try_borrow_mut() {
-                *kept = spare;
-            }
-        });
+        keep_spare(&SCAN_SPARE, |kept| *kept = spare);
     }
 }
 

@@ -122,18 +122,16 @@ impl Spare {
                 std::mem::swap(kept, mine);
             }
         }
-        let _ = SPARE.try_with(|s| {
-            if let Ok(mut kept) = s.try_borrow_mut() {
-                if self.folded.capacity() > kept.folded.capacity()
-                    && self.folded.capacity() <= SPARE_MAX_BYTES
-                {
-                    std::mem::swap(&mut kept.folded, &mut self.folded);
-                }
-                swap(&mut kept.skeleton, &mut self.skeleton);
-                swap(&mut kept.repeats, &mut self.repeats);
-                swap(&mut kept.spans, &mut self.spans);
-                swap(&mut kept.singles, &mut self.singles);
+        super::keep_spare(&SPARE, |kept| {
+            if self.folded.capacity() > kept.folded.capacity()
+                && self.folded.capacity() <= SPARE_MAX_BYTES
+            {
+                std::mem::swap(&mut kept.folded, &mut self.folded);
             }
+            swap(&mut kept.skeleton, &mut self.skeleton);
+            swap(&mut kept.repeats, &mut self.repeats);
+            swap(&mut kept.spans, &mut self.spans);
+            swap(&mut kept.singles, &mut self.singles);
         });
     }
 }
