@@ -634,17 +634,8 @@ impl Plain {
     /// for any other word.
     #[inline]
     fn add_plain_word(&mut self, rest: &[u8]) -> Option<(usize, bool)> {
-        let chunk = match rest.first_chunk::<8>() {
-            Some(c) => u64::from_le_bytes(*c),
-            None => {
-                // Past the end reads as NUL, a separator that is not in `rest`.
-                let mut padded = [0u8; 8];
-                for (p, &b) in padded.iter_mut().zip(rest) {
-                    *p = b;
-                }
-                u64::from_le_bytes(padded)
-            }
-        };
+        // Past the end reads as NUL, a separator that is not in `rest`.
+        let chunk = u64::from_le_bytes(bytes_at::<8>(rest, 0, 0));
         // Per byte (no borrow crosses a byte): the high bit of each byte that is at least `n`
         // (bytes of other scripts are compared by their value less 0x80, so some lead bytes
         // pass for letters and some continuation bytes for digits: a word with such a byte
@@ -1021,7 +1012,7 @@ impl<'t> Stream<'t> {
             if lead < 0x80 {
                 break;
             }
-            let w = four_at(bytes, i);
+            let w = bytes_at::<4>(bytes, i, 0);
             let cont = |k: usize| u32::from(w[k] & 0x3F);
             let (u, len) = if lead < 0xE0 {
                 (u32::from(lead & 0x1F) << 6 | cont(1), 2)
@@ -1481,16 +1472,17 @@ fn emit(word: impl Iterator<Item = (usize, char)> + Clone, spaced: bool, sink: &
     sink.word(start);
 }
 
-/// The four bytes from `at` (zeros past the end): one fixed-size load, where a slice of the
-/// character's own length would be a `memcpy` call.
+/// The `N` bytes from `at` (`fill` past the end): one fixed-size load, where a slice of a
+/// varying length would be a `memcpy` call.
 #[inline]
-fn four_at(bytes: &[u8], at: usize) -> [u8; 4] {
-    match bytes.get(at..).and_then(|r| r.first_chunk::<4>()) {
+pub(crate) fn bytes_at<const N: usize>(bytes: &[u8], at: usize, fill: u8) -> [u8; N] {
+    match bytes.get(at..).and_then(|r| r.first_chunk::<N>()) {
         Some(w) => *w,
         None => {
-            let mut w = [0; 4];
-            for (d, &b) in w.iter_mut().zip(bytes.get(at..).unwrap_or_default()) {
-                *d = b;
+            let mut w = [fill; N];
+            let rest = bytes.get(at..).unwrap_or_default();
+            if let Some(head) = w.get_mut(..rest.len()) {
+                head.copy_from_slice(rest);
             }
             w
         }
@@ -1781,6 +1773,41 @@ mod tests {
             let n = Normalized::new(input);
             assert_eq!(n.folded, folded, "{input}");
             assert_eq!(n.skeleton_str(), skeleton, "{input}");
+        }
+    }
+
+    /// Fixed-size reads from any offset of texts shorter than, as long as and longer than
+    /// the read: the text's own bytes, then the fill.
+    #[test]
+    fn bytes_read_past_the_end_are_the_fill() {
+        for text in [
+            "",
+            "a",
+            "abc",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefghijklmnopq",
+        ] {
+            for at in 0..=text.len() + 1 {
+                let mut want = *b"________";
+                for (w, &b) in want
+                    .iter_mut()
+                    .zip(text.as_bytes().get(at..).unwrap_or_default())
+                {
+                    *w = b;
+                }
+                assert_eq!(
+                    bytes_at::<8>(text.as_bytes(), at, b'_'),
+                    want,
+                    "{text:?} {at}"
+                );
+                assert_eq!(
+                    bytes_at::<4>(text.as_bytes(), at, b'_'),
+                    want[..4],
+                    "{text:?} {at}"
+                );
+            }
         }
     }
 

@@ -10,6 +10,8 @@
 
 use std::ops::Range;
 
+use super::normalize::bytes_at;
+
 /// Pattern ids grouped by the hash of their first word, in an open-addressed table.
 #[derive(Debug, Clone, Default)]
 pub struct WordIndex {
@@ -143,16 +145,8 @@ pub fn word_at(sk: &[u8], start: usize) -> (usize, u64) {
     let mut h = 0u64;
     let mut at = start;
     loop {
-        let rest = sk.get(at..).unwrap_or(&[]);
-        let chunk = match rest.first_chunk::<8>() {
-            Some(c) => u64::from_le_bytes(*c),
-            None => {
-                // Past the end reads as spaces: the last word ends there.
-                let mut b = [b' '; 8];
-                b[..rest.len()].copy_from_slice(rest);
-                u64::from_le_bytes(b)
-            }
-        };
+        // Past the end reads as spaces: the last word ends there.
+        let chunk = u64::from_le_bytes(bytes_at::<8>(sk, at, b' '));
         // A high bit in each byte that is a space. Bits above the first such byte may be
         // wrong; only the first is used.
         let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
