@@ -97,16 +97,13 @@ fn find_links(text: &str, dot: bool, screen: bool, mut found: impl FnMut(String,
     if screen && !(dotted() || schemed()) {
         return;
     }
-    let mut finder = linkify::LinkFinder::new();
-    finder.url_must_have_scheme(false);
-    finder.kinds(&[linkify::LinkKind::Url]);
-    for link in finder.links(text) {
-        let s = link.as_str();
+    super::urls::each_link(bytes, |link| {
+        let s = &text[link.clone()];
         let has_scheme = after_scheme(s).is_some();
         if let Some(host) = host_of(s).filter(|h| has_scheme || known_tld(h)) {
-            found(host, link.start()..link.end());
+            found(host, link);
         }
-    }
+    });
 }
 
 /// Where a link's part after `://` begins, if it has a scheme. (A byte search: building a

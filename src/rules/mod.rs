@@ -20,6 +20,7 @@
 mod detect;
 mod normalize;
 mod screen;
+mod urls;
 mod words;
 
 use std::collections::HashSet;
