@@ -10,14 +10,40 @@ use super::normalize::{
     Normalized, Pattern, classes_word, fold_confusable, is_emoji, is_lower, is_upper, unleet,
 };
 
-/// A link found in a comment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Link {
-    /// Lowercased host, e.g. `spam.biz`.
-    pub host: String,
-    /// Span in the folded text (not for de-obfuscated links); mapped to the original only
-    /// for evidence, since most links found are allowed ones.
-    pub folded: Option<Range<usize>>,
+/// The links found in a comment: each one's host (lowercased, e.g. `spam.biz`) and its span
+/// in the folded text (none for a de-obfuscated link; mapped to the original only for
+/// evidence, since most links found are allowed ones). The hosts share one buffer, and a
+/// rule set's scan keeps both buffers for the next comment: finding links allocates nothing
+/// once they have grown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Links {
+    hosts: String,
+    /// (host's range in `hosts`, span in the folded text)
+    list: Vec<(Range<usize>, Option<Range<usize>>)>,
+}
+
+impl Links {
+    /// Each link's host and span in the folded text, in the order found.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Option<Range<usize>>)> {
+        self.list
+            .iter()
+            .map(|(host, span)| (self.hosts.get(host.clone()).unwrap_or(""), span.clone()))
+    }
+
+    pub fn clear(&mut self) {
+        self.hosts.clear();
+        self.list.clear();
+    }
+
+    fn push(&mut self, host: &str, span: Option<Range<usize>>) {
+        let at = self.hosts.len();
+        self.hosts.push_str(host);
+        self.list.push((at..self.hosts.len(), span));
+    }
+
+    fn has(&self, host: &str) -> bool {
+        self.iter().any(|(h, _)| h == host)
+    }
 }
 
 /// Substrings the detectors look for before running a regex, with their searchers built once.
@@ -34,22 +60,19 @@ fn re(cell: &'static OnceLock<Option<Regex>>, pattern: &str) -> Option<&'static 
 }
 
 /// Every URL or bare domain with a real top-level domain, including obfuscated ones
-/// (`site(dot)com`, `site [.] com`, `site dot com`).
-pub fn links(n: &Normalized<'_>) -> Vec<Link> {
-    links_with(n, true)
+/// (`site(dot)com`, `site [.] com`, `site dot com`), into `out` (cleared first).
+/// `dot_word`: whether the skeleton has the word "dot", if the caller's word lookup already
+/// knows (else it is searched for here).
+pub fn links_into(n: &Normalized<'_>, dot_word: Option<bool>, out: &mut Links) {
+    links_with(n, dot_word, true, out);
 }
 
-/// [`links`]; `screen`: rule texts out first by what every link or obfuscation needs (the
-/// tests compare with and without).
-fn links_with(n: &Normalized<'_>, screen: bool) -> Vec<Link> {
-    let mut out = Vec::new();
+/// [`links_into`]; `screen`: rule texts out first by what every link or obfuscation needs
+/// (the tests compare with and without).
+fn links_with(n: &Normalized<'_>, dot_word: Option<bool>, screen: bool, out: &mut Links) {
+    out.clear();
     let dot = !screen || n.may_have(b'.');
-    find_links(&n.folded, dot, screen, |host, r| {
-        out.push(Link {
-            host,
-            folded: Some(r),
-        })
-    });
+    find_links(&n.folded, dot, screen, |host, r| out.push(host, Some(r)));
     static OBFUSCATED: OnceLock<Option<Regex>> = OnceLock::new();
     let obfuscated = re(
         &OBFUSCATED,
@@ -57,28 +80,30 @@ fn links_with(n: &Normalized<'_>, screen: bool) -> Vec<Link> {
     );
     // Every obfuscation has an opening bracket, or "dot" between spaces, which makes it a
     // word of the skeleton; most comments have neither.
-    let maybe = !screen || b"([{<".iter().any(|&b| n.may_have(b)) || has_dot_word(n.skeleton());
+    let maybe = !screen
+        || b"([{<".iter().any(|&b| n.may_have(b))
+        || dot_word.unwrap_or_else(|| has_dot_word(n.skeleton()));
     if let Some(ob) = obfuscated.filter(|ob| maybe && ob.is_match(&n.folded)) {
         let plain = ob.replace_all(&n.folded, ".");
         let dot = memchr::memchr(b'.', plain.as_bytes()).is_some();
         find_links(&plain, dot, screen, |host, _| {
-            if !out.iter().any(|l| l.host == host) {
-                out.push(Link { host, folded: None });
+            if !out.has(host) {
+                out.push(host, None);
             }
         });
     }
-    out
 }
 
 /// Whether the skeleton (words separated by single spaces) has the word "dot".
-fn has_dot_word(sk: &[u8]) -> bool {
+pub(super) fn has_dot_word(sk: &[u8]) -> bool {
     static DOT: Needle = LazyLock::new(|| memchr::memmem::Finder::new("dot"));
     DOT.find_iter(sk)
         .any(|at| (at == 0 || sk[at - 1] == b' ') && sk.get(at + 3).is_none_or(|&b| b == b' '))
 }
 
-/// `dot`: whether the text has a dot (text without one has no link).
-fn find_links(text: &str, dot: bool, screen: bool, mut found: impl FnMut(String, Range<usize>)) {
+/// `dot`: whether the text has a dot (text without one has no link). Calls `found` with
+/// each link's host and span.
+fn find_links(text: &str, dot: bool, screen: bool, mut found: impl FnMut(&str, Range<usize>)) {
     if !dot {
         return;
     }
@@ -98,36 +123,49 @@ fn find_links(text: &str, dot: bool, screen: bool, mut found: impl FnMut(String,
         return;
     }
     super::urls::each_link(bytes, |link| {
-        let s = &text[link.clone()];
-        let has_scheme = after_scheme(s).is_some();
-        if let Some(host) = host_of(s).filter(|h| has_scheme || known_tld(h)) {
+        let Some(s) = text.get(link.clone()) else {
+            return;
+        };
+        let (host, has_scheme) = host_of(s);
+        if let Some(host) = host.filter(|h| has_scheme || known_tld(h)) {
             found(host, link);
         }
     });
 }
 
-/// Where a link's part after `://` begins, if it has a scheme. (A byte search: building a
-/// substring searcher for `"://"` cost more than the search on every link.)
-fn after_scheme(link: &str) -> Option<usize> {
-    let b = link.as_bytes();
-    memchr::memchr_iter(b':', b)
-        .find(|&at| b[at + 1..].starts_with(b"//"))
-        .map(|at| at + 3)
+/// Where a link's part after `://` begins, if it has a scheme.
+fn after_scheme(link: &[u8]) -> Option<usize> {
+    link.windows(3).position(|w| w == b"://").map(|at| at + 3)
 }
 
-/// The host of a link: after the scheme and any `user@`, before the port, path, query or
-/// fragment, without trailing dots. (Byte searches: every delimiter is ASCII, and splitting
-/// on a set of `char`s cost some 1,000 instructions a link.)
-fn host_of(link: &str) -> Option<String> {
-    let rest = after_scheme(link).map_or(link, |at| &link[at..]);
-    let authority =
-        &rest[..memchr::memchr3(b'/', b'?', b'#', rest.as_bytes()).unwrap_or(rest.len())];
-    let after_user = memchr::memrchr(b'@', authority.as_bytes()).map_or(0, |at| at + 1);
-    let host = &authority[after_user..];
-    let host = &host[..memchr::memchr(b':', host.as_bytes()).unwrap_or(host.len())];
+/// The host of a link (after the scheme and any `user@`, before the port, path or query,
+/// without trailing dots), and whether the link has a scheme. (A fragment cannot follow a
+/// host directly: the link finder ends a link before a `#` that is not in its path.) Byte
+/// loops: every delimiter is ASCII, and links are short (a search call per delimiter cost
+/// more).
+fn host_of(link: &str) -> (Option<&str>, bool) {
+    let b = link.as_bytes();
+    let scheme = after_scheme(b);
+    let start = scheme.unwrap_or(0);
+    let rest = b.get(start..).unwrap_or_default();
+    let authority = rest
+        .iter()
+        .position(|c| matches!(c, b'/' | b'?'))
+        .unwrap_or(rest.len());
+    let authority = &rest[..authority];
+    let user = authority
+        .iter()
+        .rposition(|&c| c == b'@')
+        .map_or(0, |at| at + 1);
+    let host = &authority[user..];
+    let host = &host[..host.iter().position(|&c| c == b':').unwrap_or(host.len())];
     // The folded text is lowercase already (folding it again changes nothing).
-    let host = host.trim_end_matches('.');
-    (!host.is_empty()).then(|| host.to_owned())
+    let dots = host.iter().rev().take_while(|&&c| c == b'.').count();
+    let from = start + user;
+    let host = link
+        .get(from..from + host.len() - dots)
+        .filter(|h| !h.is_empty());
+    (host, scheme.is_some())
 }
 
 /// Whether the host ends in a top-level domain of the public suffix list.
@@ -581,10 +619,16 @@ fn levenshtein(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
+    fn links(n: &Normalized<'_>, dot_word: Option<bool>, screen: bool) -> Links {
+        let mut out = Links::default();
+        links_with(n, dot_word, screen, &mut out);
+        out
+    }
+
     fn hosts(text: &str) -> Vec<String> {
-        links(&Normalized::new(text))
-            .into_iter()
-            .map(|l| l.host)
+        links(&Normalized::new(text), None, true)
+            .iter()
+            .map(|(host, _)| host.to_string())
             .collect()
     }
 
@@ -608,6 +652,9 @@ mod tests {
             ("the end... really.", &[]),
             // With a scheme any host counts, even one cut short before its TLD.
             ("open https://intranet. now", &["intranet"]),
+            ("open https://intranet.:80/x now", &["intranet"]),
+            // A de-obfuscated link to a host already found is not listed twice.
+            ("acme.com or acme(dot)com", &["acme.com"]),
             ("polka dot dress", &[]),
             // An e-mail address is a contact, not a link.
             ("mail me a@b.com", &[]),
@@ -802,7 +849,7 @@ mod tests {
         ) {
             let text = format!("{} {noise}", parts.join(" "));
             let n = Normalized::new(&text);
-            proptest::prop_assert_eq!(links_with(&n, true), links_with(&n, false), "{}", text);
+            proptest::prop_assert_eq!(links(&n, None, true), links(&n, None, false), "{}", text);
         }
     }
 

@@ -330,6 +330,9 @@ pub struct RuleSet {
     word_index: words::WordIndex,
     /// The word lists holding each contact kind's words, among the others.
     contact_lists: Vec<(ContactKind, usize)>,
+    /// The word list holding "dot" (for the link detector's `site dot com`), once a link
+    /// condition needs it.
+    dot_list: Option<usize>,
     regex_lists: Vec<RegexList>,
 }
 
@@ -344,8 +347,10 @@ struct Scan<'a> {
     /// Per regex list on the normalised text, once a rule asked: the first matching pattern.
     regex: Vec<Option<Option<usize>>>,
     /// Detector results, computed by the first rule that asks.
-    links: Option<Vec<detect::Link>>,
+    links: Option<detect::Links>,
     mentions: Option<usize>,
+    /// The last comment's link buffers, for `links`.
+    links_spare: detect::Links,
 }
 
 /// The per-list vectors of this thread's last [`Scan`], for the next one (a comment is
@@ -354,6 +359,7 @@ struct Scan<'a> {
 struct ScanSpare {
     words: Vec<WordHit>,
     regex: Vec<Option<Option<usize>>>,
+    links: detect::Links,
 }
 
 thread_local! {
@@ -388,15 +394,25 @@ impl Drop for Scan<'_> {
         let spare = ScanSpare {
             words: std::mem::take(&mut self.words),
             regex: std::mem::take(&mut self.regex),
+            links: self
+                .links
+                .take()
+                .unwrap_or_else(|| std::mem::take(&mut self.links_spare)),
         };
         keep_spare(&SCAN_SPARE, |kept| *kept = spare);
     }
 }
 
 impl Scan<'_> {
-    fn links(&mut self) -> &[detect::Link] {
+    fn links(&mut self, set: &RuleSet) -> &detect::Links {
         let n = self.n;
-        self.links.get_or_insert_with(|| detect::links(n))
+        let dot_word = set.dot_list.map(|list| self.words[list].is_some());
+        let spare = &mut self.links_spare;
+        self.links.get_or_insert_with(|| {
+            let mut out = std::mem::take(spare);
+            detect::links_into(n, dot_word, &mut out);
+            out
+        })
     }
 
     fn emojis(&self) -> usize {
@@ -623,6 +639,7 @@ impl RuleSet {
         let ScanSpare {
             mut words,
             mut regex,
+            links,
         } = take_spare(&SCAN_SPARE);
         words.clear();
         words.resize(self.word_lists.len(), None);
@@ -639,6 +656,7 @@ impl RuleSet {
             regex,
             links: None,
             mentions: None,
+            links_spare: links,
         }
     }
 
@@ -843,8 +861,8 @@ impl Cond {
                 };
                 hit != *negate
             }
-            Cond::Links { allow } => scan.links().iter().any(|l| !allow.holds(&l.host)),
-            Cond::DenyDomains(deny) => scan.links().iter().any(|l| deny.holds(&l.host)),
+            Cond::Links { allow } => scan.links(set).iter().any(|(h, _)| !allow.holds(h)),
+            Cond::DenyDomains(deny) => scan.links(set).iter().any(|(h, _)| deny.holds(h)),
             Cond::Contact(kinds) => kinds.iter().any(|&(k, words)| match words {
                 Some(list) => {
                     detect::has_contact_given_words(scan.n, k, scan.words[list].is_some())
@@ -927,19 +945,19 @@ impl Cond {
                 }
             }
             Cond::Links { allow } => {
-                let links = scan.links.get_or_insert_with(|| detect::links(scan.n));
-                let l = links.iter().find(|l| !allow.holds(&l.host))?;
+                let n = scan.n;
+                let (host, span) = scan.links(set).iter().find(|(h, _)| !allow.holds(h))?;
                 ev(
-                    format!("link \"{}\"", l.host),
-                    l.folded.clone().map(|r| scan.n.folded_to_original(r)),
+                    format!("link \"{host}\""),
+                    span.map(|r| n.folded_to_original(r)),
                 )
             }
             Cond::DenyDomains(deny) => {
-                let links = scan.links.get_or_insert_with(|| detect::links(scan.n));
-                let l = links.iter().find(|l| deny.holds(&l.host))?;
+                let n = scan.n;
+                let (host, span) = scan.links(set).iter().find(|(h, _)| deny.holds(h))?;
                 ev(
-                    format!("denied domain \"{}\"", l.host),
-                    l.folded.clone().map(|r| scan.n.folded_to_original(r)),
+                    format!("denied domain \"{host}\""),
+                    span.map(|r| n.folded_to_original(r)),
                 )
             }
             Cond::Contact(kinds) => kinds.iter().find_map(|(k, _)| {
@@ -1118,6 +1136,19 @@ impl GroupCompiler<'_> {
     }
 
     /// The word list of a contact kind's words, added once per rule set.
+    /// Adds the word "dot" to the rule set's word lookup (once), for the link detector.
+    fn dot_word(&mut self) {
+        if self.set.dot_list.is_some() {
+            return;
+        }
+        let list = self.set.word_lists.len();
+        self.set
+            .word_ids
+            .push((list, 0, normalize::Pattern::new("dot")));
+        self.set.word_lists.push(vec!["dot".to_string()]);
+        self.set.dot_list = Some(list);
+    }
+
     fn contact_words(&mut self, kind: ContactKind) -> Option<usize> {
         let words = detect::contact_words(kind);
         if words.is_empty() {
@@ -1271,6 +1302,9 @@ impl GroupCompiler<'_> {
                     .collect(),
             )
         };
+        if c.links || !c.deny_domains.is_empty() {
+            self.dot_word();
+        }
         if c.links {
             conds.push(Cond::Links {
                 allow: domains(&c.allow_domains),

@@ -356,6 +356,24 @@ fn every_condition() {
             none,
             true,
         ),
+        // "dot" as a word: found by the rule set's word lookup, for the link detector.
+        (
+            ConditionSpec { links: true, ..c() },
+            "go to spam dot biz",
+            None,
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                deny_domains: vec!["bit.ly".into()],
+                ..c()
+            },
+            "see bit DOT ly/x",
+            None,
+            none,
+            true,
+        ),
         (
             ConditionSpec {
                 deny_domains: vec!["bit.ly".into()],
@@ -1093,6 +1111,33 @@ mod properties {
             rules.words_by_index(&n, &mut by_index);
             rules.words_by_automaton(&n, &mut by_automaton);
             prop_assert_eq!(by_index, by_automaton, "{}", text);
+        }
+
+        /// The rule set looks for the word "dot" (`site dot com`) with its own words, and
+        /// finds it wherever the link detector's own search would, with joined letters or
+        /// without: the detector is told instead of searching.
+        #[test]
+        fn the_rule_words_find_the_dot_word_for_the_link_detector(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "site", "dot", "DOT", "d0t", "doot", "d o t", "polka", "com", "free",
+                    "f r e e", ".", "(", "dotcom", "é", "x y",
+                ]),
+                0..10,
+            ),
+        ) {
+            let text = parts.join(" ");
+            let rules = compile(&[
+                rule("w", Action::Hide, words(&["free", "dot com"])),
+                rule("l", Action::Hide, ConditionSpec { links: true, ..ConditionSpec::default() }),
+            ]);
+            let n = Normalized::new(&text);
+            let scan = rules.scan(&n);
+            let Some(list) = rules.dot_list else {
+                panic!("a link condition adds the word");
+            };
+            let searched = crate::rules::detect::has_dot_word(n.skeleton());
+            prop_assert!(scan.words[list].is_some() || !searched, "{}", text);
         }
 
         /// `decide` skips rules that cannot win and builds evidence for the winner alone; it
