@@ -218,6 +218,38 @@ impl Domains {
     }
 }
 
+/// Username patterns (regexes matched against the whole username, ignoring case) that are
+/// plain text, with `.` for any character: every username is tested on every comment, and a
+/// comparison of a few bytes is far cheaper than a regex set's search. `None` when some
+/// pattern uses other regex syntax (the set is used then), and the comparison is only made
+/// for ASCII usernames (Instagram's are), where ignoring case means ignoring ASCII case.
+pub fn plain_usernames(patterns: &[String]) -> Option<Vec<Vec<u8>>> {
+    patterns
+        .iter()
+        .map(|p| {
+            let plain = p.bytes().all(|b| {
+                b.is_ascii() && (b == b'.' || !regex_syntax::is_meta_character(char::from(b)))
+            });
+            plain.then(|| p.as_bytes().to_vec())
+        })
+        .collect()
+}
+
+/// Whether an ASCII username is one of [`plain_usernames`]' patterns, as the regex
+/// `(?i)^(?:pattern)$` would say.
+pub fn plain_username_matches(patterns: &[Vec<u8>], username: &[u8]) -> bool {
+    patterns.iter().any(|p| {
+        p.len() == username.len()
+            && p.iter().zip(username).all(|(&p, &u)| {
+                if p == b'.' {
+                    u != b'\n'
+                } else {
+                    p.eq_ignore_ascii_case(&u)
+                }
+            })
+    })
+}
+
 /// Kinds of contact details.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ContactKind {
@@ -817,6 +849,39 @@ mod tests {
         ) {
             let every = names.iter().any(|d| domain_matches(&host, d));
             proptest::prop_assert_eq!(Domains::new(names).holds(&host), every);
+        }
+    }
+
+    proptest::proptest! {
+        /// Plain username patterns match an ASCII username exactly when the regex the rule
+        /// compiles them to does: capitals either side, `.` for any character but a newline.
+        #[test]
+        fn plain_username_patterns_match_as_their_regexes_do(
+            patterns in proptest::collection::vec("[aAkK_.1s]{1,4}", 1..4),
+            username in "[aAkK_.1s\n]{0,5}",
+        ) {
+            let Some(plain) = plain_usernames(&patterns) else {
+                panic!("the patterns are plain: {patterns:?}");
+            };
+            let regex = patterns
+                .iter()
+                .any(|p| Regex::new(&format!("(?i)^(?:{p})$")).is_ok_and(|r| r.is_match(&username)));
+            proptest::prop_assert_eq!(plain_username_matches(&plain, username.as_bytes()), regex);
+        }
+    }
+
+    #[test]
+    fn only_patterns_without_other_regex_syntax_are_plain() {
+        let plain =
+            |ps: &[&str]| plain_usernames(&ps.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+        assert!(plain(&["acme", "acme_support", "acme.official", "Acme 1"]).is_some());
+        // `.` is any character but a newline.
+        assert!(plain_username_matches(&[b"a.b".to_vec()], b"AxB"));
+        assert!(!plain_username_matches(&[b"a.b".to_vec()], b"a\nb"));
+        for other in [
+            "acme.*", "acme|x", "^acme", "ac[m]e", "acm\\e", "acme?", "ａcme",
+        ] {
+            assert_eq!(plain(&["acme", other]), None, "{other}");
         }
     }
 

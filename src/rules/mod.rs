@@ -275,6 +275,8 @@ enum Cond {
     MaxLength(u32),
     Usernames {
         set: RegexSet,
+        /// The patterns as plain text, when they are (see [`detect::plain_usernames`]).
+        plain: Option<Vec<Vec<u8>>>,
         patterns: Vec<String>,
         negate: bool,
     },
@@ -876,8 +878,17 @@ impl Cond {
             Cond::MaxCaps(max) => detect::caps_ratio(c.text).is_some_and(|r| r > *max),
             Cond::MinLength(min) => length_at_least(c.text, *min as usize),
             Cond::MaxLength(max) => !length_at_least(c.text, *max as usize + 1),
-            Cond::Usernames { set, negate, .. } => {
-                set.is_match(c.username.unwrap_or("")) != *negate
+            Cond::Usernames {
+                set, plain, negate, ..
+            } => {
+                let name = c.username.unwrap_or("");
+                let hit = match plain {
+                    Some(plain) if name.is_ascii() => {
+                        detect::plain_username_matches(plain, name.as_bytes())
+                    }
+                    _ => set.is_match(name),
+                };
+                hit != *negate
             }
             Cond::Impersonation { brands, .. }
                 if brands.is_empty() && c.account_username.is_none() =>
@@ -1009,6 +1020,7 @@ impl Cond {
                 set,
                 patterns,
                 negate,
+                ..
             } => {
                 let username = c.username.unwrap_or("");
                 let hit = set.matches(username).iter().next();
@@ -1260,6 +1272,7 @@ impl GroupCompiler<'_> {
         {
             Ok(set) => Some(Cond::Usernames {
                 set,
+                plain: detect::plain_usernames(patterns),
                 patterns: patterns.to_vec(),
                 negate,
             }),

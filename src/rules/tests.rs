@@ -595,6 +595,38 @@ fn every_condition() {
             none,
             true,
         ),
+        // Plain patterns, compared as text for ASCII usernames: capitals ignored, `.` any
+        // character; other usernames go to the regex, which folds `ſ` to `s`.
+        (
+            ConditionSpec {
+                usernames: vec!["acme_support".into(), "acme.shop".into()],
+                ..c()
+            },
+            "hi",
+            Some("ACME-shop"),
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                usernames: vec!["acme_support".into(), "acme.shop".into()],
+                ..c()
+            },
+            "hi",
+            Some("acme_ſupport"),
+            none,
+            true,
+        ),
+        (
+            ConditionSpec {
+                usernames: vec!["acme_support".into(), "acme.shop".into()],
+                ..c()
+            },
+            "hi",
+            Some("acme_supports"),
+            none,
+            false,
+        ),
         (
             ConditionSpec {
                 words: vec!["hi".into()],
