@@ -4,10 +4,11 @@
 //! The finder runs on every comment with a dot or a colon in it, which is most of them
 //! (`acme.com`, `@bruno.silva`, `Telegram:`), and linkify decodes every character it looks at
 //! and reaches its scanners through dynamic calls. Every character its scanners treat
-//! specially is ASCII, and any other character is treated alike wherever it appears (a letter
-//! of a host, a character a URL may end with), so each decision can be made on one byte: a
-//! byte of a multi-byte character is taken as the character, and a scan never stops inside
-//! one. A property test holds the port to linkify's answers.
+//! specially is ASCII but the control characters U+0080–U+009F (which end a path, and are
+//! told by their two bytes), and any other character is treated alike wherever it appears (a
+//! letter of a host, a character a URL may end with), so each decision can be made on one
+//! byte: a byte of a multi-byte character is taken as the character, and a scan never stops
+//! inside one. A property test holds the port to linkify's answers.
 //!
 //! Ported from linkify 0.10 (© 2017 Robin Stocker, MIT OR Apache-2.0): the scanners, their
 //! decisions and their order are linkify's; linkify stays a dev-dependency for that test.
