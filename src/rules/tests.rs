@@ -255,6 +255,10 @@ fn every_condition() {
     let c = ConditionSpec::default;
     type Tweak = fn(&mut CommentView<'static>);
     let none: Tweak = |_| {};
+    let plain_names = || ConditionSpec {
+        usernames: vec!["acme_support".into(), "acme.shop".into()],
+        ..c()
+    };
     let history = Box::leak(Box::new(vec![
         Seen {
             username: "bot1".into(),
@@ -597,36 +601,9 @@ fn every_condition() {
         ),
         // Plain patterns, compared as text for ASCII usernames: capitals ignored, `.` any
         // character; other usernames go to the regex, which folds `ſ` to `s`.
-        (
-            ConditionSpec {
-                usernames: vec!["acme_support".into(), "acme.shop".into()],
-                ..c()
-            },
-            "hi",
-            Some("ACME-shop"),
-            none,
-            true,
-        ),
-        (
-            ConditionSpec {
-                usernames: vec!["acme_support".into(), "acme.shop".into()],
-                ..c()
-            },
-            "hi",
-            Some("acme_ſupport"),
-            none,
-            true,
-        ),
-        (
-            ConditionSpec {
-                usernames: vec!["acme_support".into(), "acme.shop".into()],
-                ..c()
-            },
-            "hi",
-            Some("acme_supports"),
-            none,
-            false,
-        ),
+        (plain_names(), "hi", Some("ACME-shop"), none, true),
+        (plain_names(), "hi", Some("acme_ſupport"), none, true),
+        (plain_names(), "hi", Some("acme_supports"), none, false),
         (
             ConditionSpec {
                 words: vec!["hi".into()],
