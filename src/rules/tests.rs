@@ -255,6 +255,10 @@ fn every_condition() {
     let c = ConditionSpec::default;
     type Tweak = fn(&mut CommentView<'static>);
     let none: Tweak = |_| {};
+    let deny_bitly = || ConditionSpec {
+        deny_domains: vec!["bit.ly".into()],
+        ..c()
+    };
     let plain_names = || ConditionSpec {
         usernames: vec!["acme_support".into(), "acme.shop".into()],
         ..c()
@@ -368,36 +372,15 @@ fn every_condition() {
             none,
             true,
         ),
+        (deny_bitly(), "see bit DOT ly/x", None, none, true),
         (
-            ConditionSpec {
-                deny_domains: vec!["bit.ly".into()],
-                ..c()
-            },
-            "see bit DOT ly/x",
-            None,
-            none,
-            true,
-        ),
-        (
-            ConditionSpec {
-                deny_domains: vec!["bit.ly".into()],
-                ..c()
-            },
+            deny_bitly(),
             "see https://bit.ly/x and acme.com",
             None,
             none,
             true,
         ),
-        (
-            ConditionSpec {
-                deny_domains: vec!["bit.ly".into()],
-                ..c()
-            },
-            "see acme.com",
-            None,
-            none,
-            false,
-        ),
+        (deny_bitly(), "see acme.com", None, none, false),
         (
             ConditionSpec {
                 contact: ContactKind::ALL.to_vec(),
