@@ -30,7 +30,7 @@ impl Links {
             .map(|(host, span)| (self.hosts.get(host.clone()).unwrap_or(""), span.clone()))
     }
 
-    pub fn clear(&mut self) {
+    fn clear(&mut self) {
         self.hosts.clear();
         self.list.clear();
     }

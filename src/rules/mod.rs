@@ -1147,20 +1147,14 @@ impl GroupCompiler<'_> {
         Some(list)
     }
 
-    /// The word list of a contact kind's words, added once per rule set.
     /// Adds the word "dot" to the rule set's word lookup (once), for the link detector.
     fn dot_word(&mut self) {
-        if self.set.dot_list.is_some() {
-            return;
+        if self.set.dot_list.is_none() {
+            self.set.dot_list = Some(self.internal_words(&["dot"]));
         }
-        let list = self.set.word_lists.len();
-        self.set
-            .word_ids
-            .push((list, 0, normalize::Pattern::new("dot")));
-        self.set.word_lists.push(vec!["dot".to_string()]);
-        self.set.dot_list = Some(list);
     }
 
+    /// The word list of a contact kind's words, added once per rule set.
     fn contact_words(&mut self, kind: ContactKind) -> Option<usize> {
         let words = detect::contact_words(kind);
         if words.is_empty() {
@@ -1169,6 +1163,13 @@ impl GroupCompiler<'_> {
         if let Some(&(_, list)) = self.set.contact_lists.iter().find(|(k, _)| *k == kind) {
             return Some(list);
         }
+        let list = self.internal_words(words);
+        self.set.contact_lists.push((kind, list));
+        Some(list)
+    }
+
+    /// A word list that no rule names, for a detector: found with every rule's words.
+    fn internal_words(&mut self, words: &[&str]) -> usize {
         let list = self.set.word_lists.len();
         for (i, w) in words.iter().enumerate() {
             self.set
@@ -1178,8 +1179,7 @@ impl GroupCompiler<'_> {
         self.set
             .word_lists
             .push(words.iter().map(|w| w.to_string()).collect());
-        self.set.contact_lists.push((kind, list));
-        Some(list)
+        list
     }
 
     fn regexes(&mut self, key: &'static str, patterns: &[String], form: TextForm) -> Option<usize> {
