@@ -348,11 +348,11 @@ struct Scan<'a> {
     words: Vec<WordHit>,
     /// Per regex list on the normalised text, once a rule asked: the first matching pattern.
     regex: Vec<Option<Option<usize>>>,
-    /// Detector results, computed by the first rule that asks.
-    links: Option<detect::Links>,
+    /// Detector results, computed by the first rule that asks (the links into the last
+    /// comment's buffers, once `links_found`).
+    links: detect::Links,
+    links_found: bool,
     mentions: Option<usize>,
-    /// The last comment's link buffers, for `links`.
-    links_spare: detect::Links,
 }
 
 /// The per-list vectors of this thread's last [`Scan`], for the next one (a comment is
@@ -396,10 +396,7 @@ impl Drop for Scan<'_> {
         let spare = ScanSpare {
             words: std::mem::take(&mut self.words),
             regex: std::mem::take(&mut self.regex),
-            links: self
-                .links
-                .take()
-                .unwrap_or_else(|| std::mem::take(&mut self.links_spare)),
+            links: std::mem::take(&mut self.links),
         };
         keep_spare(&SCAN_SPARE, |kept| *kept = spare);
     }
@@ -407,14 +404,12 @@ impl Drop for Scan<'_> {
 
 impl Scan<'_> {
     fn links(&mut self, set: &RuleSet) -> &detect::Links {
-        let n = self.n;
-        let dot_word = set.dot_list.map(|list| self.words[list].is_some());
-        let spare = &mut self.links_spare;
-        self.links.get_or_insert_with(|| {
-            let mut out = std::mem::take(spare);
-            detect::links_into(n, dot_word, &mut out);
-            out
-        })
+        if !self.links_found {
+            let dot_word = set.dot_list.map(|list| self.words[list].is_some());
+            detect::links_into(self.n, dot_word, &mut self.links);
+            self.links_found = true;
+        }
+        &self.links
     }
 
     fn emojis(&self) -> usize {
@@ -656,9 +651,9 @@ impl RuleSet {
             n,
             words,
             regex,
-            links: None,
+            links,
+            links_found: false,
             mentions: None,
-            links_spare: links,
         }
     }
 
