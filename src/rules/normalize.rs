@@ -643,44 +643,46 @@ impl Plain {
     }
 
     /// The word at the start of `rest` (the rest of the original from a letter or digit) in
-    /// one step, without a branch per byte, if it is an ordinary word: 2 to 7 ASCII letters,
-    /// no digit, no letter repeated once `l` is written as `i`, followed by a separator that
-    /// is plain ASCII (so the word ends here). Writes the space before it and the word,
+    /// one step, without a branch per byte, if it is an ordinary word: 2 to 7 ASCII letters
+    /// followed by a plain ASCII separator (so the word ends here and has no digit), no
+    /// letter repeated once `l` is written as `i`. Writes the space before it and the word,
     /// and returns its length and whether it has capitals; returns `None` and writes nothing
     /// for any other word.
     #[inline]
     fn add_plain_word(&mut self, rest: &[u8]) -> Option<(usize, bool)> {
         // Past the end reads as NUL, a separator that is not in `rest`.
         let chunk = u64::from_le_bytes(bytes_at::<8>(rest, 0, 0));
-        // Per byte (no borrow crosses a byte): the high bit of each byte that is at least `n`
-        // (bytes of other scripts are compared by their value less 0x80, so some lead bytes
-        // pass for letters and some continuation bytes for digits: a word with such a byte
-        // is turned down below, by the digit or by the continuation byte after it, which is
-        // no plain separator), and of each byte that is zero.
+        // Per byte (no borrow crosses a byte): the high bit of each byte that is at least `n`,
+        // and of each byte that is zero.
         let at_least = |v: u64, n: u8| ((v | HIGH) - ONES * u64::from(n)) & HIGH;
         let zero = |v: u64| !((v | HIGH) - ONES) & HIGH;
-        // Capitals lowercased: their high bit moved to the 0x20 bit.
-        let capitals = at_least(chunk, b'A') & !at_least(chunk, b'Z' + 1);
-        let chunk = chunk | capitals >> 2;
-        let letters = at_least(chunk, b'a') & !at_least(chunk, b'z' + 1);
-        let digits = at_least(chunk, b'0') & !at_least(chunk, b'9' + 1);
-        let len = ((!(letters | digits) & HIGH).trailing_zeros() / 8) as usize;
-        if !(2..8).contains(&len) || !plain_at(rest, len) {
+        // With the 0x20 bit set, capitals are lowercase and no other ASCII byte becomes a
+        // letter. Bytes of other scripts are compared by their value less 0x80, so some lead
+        // bytes pass for letters: a continuation byte follows each, which is neither a letter
+        // nor a separator, so such a word is turned down.
+        let lower = chunk | CASE;
+        let letters = at_least(lower, b'a') & !at_least(lower, b'z' + 1);
+        let len = ((!letters & HIGH).trailing_zeros() / 8) as usize;
+        if !(2..8).contains(&len) || !separator_at(rest, len) {
             return None;
         }
         let in_word = (1u64 << (8 * len)) - 1;
         // `l` as `i`, then a byte equal to the one before it is a repeat.
-        let word = chunk - (zero(chunk ^ (ONES * u64::from(b'l'))) >> 7) * u64::from(b'l' - b'i');
-        if (digits | zero(word ^ (word << 8))) & in_word != 0 {
+        let word = lower - (zero(lower ^ (ONES * u64::from(b'l'))) >> 7) * u64::from(b'l' - b'i');
+        if zero(word ^ (word << 8)) & in_word != 0 {
             return None;
         }
-        if !self.text.is_empty() {
-            self.text.push(b' ');
-        }
+        // The space and the word in one store (seven letters at most), the rest dropped.
         let at = self.text.len();
-        self.text.extend_from_slice(&word.to_le_bytes());
-        self.text.truncate(at + len);
-        Some((len, capitals & in_word != 0))
+        let spaced = if at == 0 {
+            word
+        } else {
+            word << 8 | u64::from(b' ')
+        };
+        self.text.extend_from_slice(&spaced.to_le_bytes());
+        self.text.truncate(at + len + usize::from(at != 0));
+        // A capital is a letter without the 0x20 bit.
+        Some((len, !chunk & CASE & in_word != 0))
     }
 
     /// The character at byte `at` repeats once more.
@@ -1541,9 +1543,20 @@ fn plain_at(bytes: &[u8], at: usize) -> bool {
         .is_some_and(|&b| BYTE[usize::from(b)] & B_PLAIN != 0)
 }
 
+/// Whether byte `at` of `bytes` is there and is a plain separator: ASCII other than letters,
+/// digits, `@` and `$`.
+#[inline]
+fn separator_at(bytes: &[u8], at: usize) -> bool {
+    bytes
+        .get(at)
+        .is_some_and(|&b| BYTE[usize::from(b)] & (B_PLAIN | B_ALNUM) == B_PLAIN)
+}
+
 /// Eight bytes at a time: a one in every byte, and every byte's high bit.
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = ONES * 0x80;
+/// Every byte's 0x20 bit: set in ASCII lowercase letters, clear in capitals.
+const CASE: u64 = ONES * 0x20;
 
 /// ASCII classes for the byte loops: a letter or digit, a letter, a digit leetspeak uses.
 const BYTE: [u8; 256] = {
