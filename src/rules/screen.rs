@@ -38,7 +38,7 @@ pub struct Windows {
     /// Only windows starting at multiples of this are looked up (1 to 4).
     stride: usize,
     /// One bit per window hash.
-    bits: Box<[u64]>,
+    bits: Box<[u64; 1 << (BITS_LOG2 - 6)]>,
     /// Every window that starts a prefix literal, as a little-endian number, sorted.
     keys: Vec<u32>,
 }
@@ -112,7 +112,7 @@ impl Windows {
         }
         keys.sort_unstable();
         keys.dedup();
-        let mut bits = vec![0u64; 1 << (BITS_LOG2 - 6)].into_boxed_slice();
+        let mut bits = Box::new([0u64; 1 << (BITS_LOG2 - 6)]);
         for &k in &keys {
             let h = slot(k);
             bits[h >> 6] |= 1 << (h & 63);
@@ -136,22 +136,66 @@ impl Windows {
         if text.len() < self.width {
             return None;
         }
-        let hit = |k: u32| {
-            let h = slot(k);
-            self.bits[h >> 6] >> (h & 63) & 1 != 0 && self.keys.binary_search(&k).is_ok()
-        };
-        let mask = if self.width == 4 { u32::MAX } else { 0xFF_FFFF };
+        // Every shape `shape` gives, each compiled on its own.
+        match (self.width, self.stride) {
+            (3, 1) => self.first_window_of::<3, 1>(text),
+            (3, 2) => self.first_window_of::<3, 2>(text),
+            (3, 3) => self.first_window_of::<3, 3>(text),
+            (3, 4) => self.first_window_of::<3, 4>(text),
+            (4, 4) => self.first_window_of::<4, 4>(text),
+            _ => self.first_window_from(text, 0),
+        }
+    }
+
+    /// [`Windows::first_window`] for windows of `W` bytes every `S` bytes: the windows that
+    /// begin in each eight bytes read are looked up in the bit table together (one read and
+    /// one branch for all of them), and the last few bytes one window at a time.
+    fn first_window_of<const W: usize, const S: usize>(&self, text: &[u8]) -> Option<usize> {
+        let per_read = (8 - W) / S + 1;
+        let mask = (1u64 << (8 * W)) - 1;
         let mut at = 0;
+        while let Some(read) = text.get(at..).and_then(|t| t.first_chunk::<8>()) {
+            let read = u64::from_le_bytes(*read);
+            let window = |k: usize| ((read >> (8 * S * k)) & mask) as u32;
+            let mut maybe = false;
+            for k in 0..per_read {
+                maybe |= self.in_table(window(k));
+            }
+            if maybe && let Some(k) = (0..per_read).find(|&k| self.hit(window(k))) {
+                return Some(at + k * S);
+            }
+            at += per_read * S;
+        }
+        self.first_window_from(text, at)
+    }
+
+    /// The first window at `at` or a later multiple of the stride, one at a time.
+    fn first_window_from(&self, text: &[u8], mut at: usize) -> Option<usize> {
+        let mask = if self.width == 4 { u32::MAX } else { 0xFF_FFFF };
         // Four bytes read at a time while four are left; the last window may be shorter.
         while let Some(w) = text.get(at..).and_then(|w| w.first_chunk::<4>()) {
-            if hit(u32::from_le_bytes(*w) & mask) {
+            if self.hit(u32::from_le_bytes(*w) & mask) {
                 return Some(at);
             }
             at += self.stride;
         }
         text.get(at..)
-            .is_some_and(|w| w.len() >= self.width && hit(key(&w[..self.width])))
+            .and_then(|w| w.get(..self.width))
+            .is_some_and(|w| self.hit(key(w)))
             .then_some(at)
+    }
+
+    /// The window's bit is set in the table: it may be a literal's.
+    #[inline]
+    fn in_table(&self, window: u32) -> bool {
+        let h = slot(window);
+        self.bits[h >> 6] >> (h & 63) & 1 != 0
+    }
+
+    /// The window is a literal's.
+    #[inline]
+    fn hit(&self, window: u32) -> bool {
+        self.in_table(window) && self.keys.binary_search(&window).is_ok()
     }
 }
 
@@ -287,16 +331,48 @@ mod tests {
         }
     }
 
+    /// Every shape of window screen finds each literal wherever it begins (in the bytes
+    /// read eight at a time or in the last few), less than a stride before its start, and
+    /// passes over text without one.
     #[test]
-    fn a_strided_screen_finds_a_literal_at_every_offset() {
-        assert_eq!(kind(&FIVE_LONG), Some((0, 4, 4)));
-        let Some(s) = screen(&FIVE_LONG) else {
-            panic!("the list has prefix literals");
-        };
-        for lead in 0..9 {
-            for word in ["giveaway", "whatsapp", "instagram"] {
-                let text = format!("{}{word}", "x".repeat(lead));
-                assert!(s.may_match(text.as_bytes()), "{text:?}");
+    fn a_window_screen_finds_a_literal_at_every_offset() {
+        for (literals, shape) in [
+            (["win", "free", "giveaway", "crypto", "bitcoin"], (0, 3, 1)),
+            (
+                ["free", "giveaway", "crypto", "bitcoin", "money"],
+                (0, 3, 2),
+            ),
+            (
+                ["money", "giveaway", "crypto", "bitcoin", "whatsapp"],
+                (0, 3, 3),
+            ),
+            (
+                ["giveaway", "crypto", "bitcoin", "whatsapp", "telegram"],
+                (0, 3, 4),
+            ),
+            (FIVE_LONG, (0, 4, 4)),
+        ] {
+            assert_eq!(kind(&literals), Some(shape), "{literals:?}");
+            let Some(s) = screen(&literals) else {
+                panic!("the list has prefix literals");
+            };
+            for lead in 0..24 {
+                let filler = "x".repeat(lead);
+                assert_eq!(s.first_start(filler.as_bytes()), None, "{filler:?}");
+                for literal in literals {
+                    // Folded text: `(?i)` literals are matched lowercase.
+                    let literal = literal.trim_start_matches("(?i)").trim_end_matches("\\b");
+                    for trail in ["", "y", "yyyyyyy"] {
+                        let text = format!("{filler}{literal}{trail}");
+                        let start = s.first_start(text.as_bytes());
+                        // Found at the first window inside it, less the stride.
+                        let stride = shape.2;
+                        assert!(
+                            start.is_some_and(|at| at <= lead && at + stride > lead),
+                            "{text:?} {start:?}"
+                        );
+                    }
+                }
             }
         }
     }
