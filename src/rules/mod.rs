@@ -306,6 +306,9 @@ struct Rule {
     dry_run: bool,
     all: Group,
     any: Vec<Group>,
+    /// The word list and negation of the rule's first test when it is a word condition (most
+    /// rules): [`RuleSet::decide`] answers it before entering the rule.
+    gate: Option<(usize, bool)>,
 }
 
 /// A regex list: its patterns, each compiled, and (on the normalised text) all of them as one
@@ -518,6 +521,10 @@ impl RuleSet {
                 }),
                 _ => {}
             }
+            let gate = all.order.first().and_then(|&i| match all.conds.get(i) {
+                Some(&Cond::Words { list, negate }) => Some((list, negate)),
+                _ => None,
+            });
             set.rules.push(Rule {
                 name: spec.name.clone(),
                 action: spec.action,
@@ -525,6 +532,7 @@ impl RuleSet {
                 dry_run: spec.dry_run,
                 all,
                 any,
+                gate,
             });
         }
         let all_words: Vec<&str> = set
@@ -623,6 +631,14 @@ impl RuleSet {
         let mut best: Option<&Rule> = None;
         for rule in &self.rules {
             if best.is_some_and(|b| rule.action.priority() <= b.action.priority()) {
+                continue;
+            }
+            if let Some((list, negate)) = rule.gate
+                && scan
+                    .words
+                    .get(list)
+                    .is_some_and(|hit| hit.is_some() == negate)
+            {
                 continue;
             }
             if rule.holds(comment, &mut scan, self) {
