@@ -353,6 +353,7 @@ mod tests {
             (FIVE_LONG, (0, 4, 4)),
         ] {
             assert_eq!(kind(&literals), Some(shape), "{literals:?}");
+            let (_, _, stride) = shape;
             let Some(s) = screen(&literals) else {
                 panic!("the list has prefix literals");
             };
@@ -366,7 +367,6 @@ mod tests {
                         let text = format!("{filler}{literal}{trail}");
                         let start = s.first_start(text.as_bytes());
                         // Found at the first window inside it, less the stride.
-                        let stride = shape.2;
                         assert!(
                             start.is_some_and(|at| at <= lead && at + stride > lead),
                             "{text:?} {start:?}"

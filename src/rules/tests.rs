@@ -1020,11 +1020,11 @@ mod properties {
         /// The fast path of normalisation (byte by byte for ASCII, no word list) gives exactly
         /// what the generic pipeline gives, runs and joined letters included. The text mixes
         /// the characters the word rules treat specially with any others, and long ASCII
-        /// stretches of short words (written 64 bytes at a time), and letters of other scripts
-        /// that fold to themselves or to Latin letters, repeated, with marks and format
-        /// characters between them; and words of letters that repeat or become a repeat once
-        /// `l` is written as `i` (`lil`), around the eight bytes an ordinary word is read in,
-        /// and long ones, with one or more separators or something else after them.
+        /// stretches of short words (each ordinary one written in one store), and letters of
+        /// other scripts that fold to themselves or to Latin letters, repeated, with marks and
+        /// format characters between them; and words of letters that repeat or become a repeat
+        /// once `l` is written as `i` (`lil`), around the eight bytes an ordinary word is read
+        /// in, and long ones, with one or more separators or something else after them.
         #[test]
         fn the_fast_normaliser_agrees_with_the_generic_one(
             text in "([a-zA-Z0-9@$.!| _-]|\\PC){0,80}|[a-c1@$ .]{0,40}|\\PC{0,60}|([a-dA1]{1,5}[ .,!]{1,2}){10,40}|[чшОеьЧö太好정말सदर\u{0941}\u{094D}\u{0902}\u{0301}\u{200B}é😍🔥\u{1F3FB}❤\u{FE0F}、aA1@$ .]{0,40}|([a-eliA-EL]{1,9}[ .,'0-9]){1,20}|([a-eliA-EL]{1,34}([ .,'\t\u{0}]{1,3}|[0-9@$é😍])){1,12}",
