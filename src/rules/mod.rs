@@ -306,9 +306,10 @@ struct Rule {
     dry_run: bool,
     all: Group,
     any: Vec<Group>,
-    /// The word list and negation of the rule's first test when it is a word condition (most
-    /// rules): [`RuleSet::decide`] answers it before entering the rule.
-    gate: Option<(usize, bool)>,
+    /// The rule's first test (in `all.conds`) when it is a word condition (most rules):
+    /// [`RuleSet::decide`] answers it before entering the rule. (Only a word condition: it is
+    /// answered inline; any other would be tested twice when it holds.)
+    gate: Option<usize>,
 }
 
 /// A regex list: its patterns, each compiled, and (on the normalised text) all of them as one
@@ -521,10 +522,11 @@ impl RuleSet {
                 }),
                 _ => {}
             }
-            let gate = all.order.first().and_then(|&i| match all.conds.get(i) {
-                Some(&Cond::Words { list, negate }) => Some((list, negate)),
-                _ => None,
-            });
+            let gate = all
+                .order
+                .first()
+                .copied()
+                .filter(|&i| matches!(all.conds.get(i), Some(Cond::Words { .. })));
             set.rules.push(Rule {
                 name: spec.name.clone(),
                 action: spec.action,
@@ -633,11 +635,8 @@ impl RuleSet {
             if best.is_some_and(|b| rule.action.priority() <= b.action.priority()) {
                 continue;
             }
-            if let Some((list, negate)) = rule.gate
-                && scan
-                    .words
-                    .get(list)
-                    .is_some_and(|hit| hit.is_some() == negate)
+            if let Some(gate) = rule.gate.and_then(|i| rule.all.conds.get(i))
+                && !gate.holds(comment, &mut scan, self)
             {
                 continue;
             }
