@@ -4,9 +4,13 @@
 //! `win`, `(dm|msg) me` with `dm` or `msg`). When every pattern of a list has prefix literals
 //! of at least three bytes, windows of those literals (three or four bytes) go into a set,
 //! and a text in which no window is in the set cannot match. An 8 KiB bit table of the
-//! windows' hashes answers for most windows; a sorted list behind it for the rest. Most
-//! comments match none of a list's patterns, and the screen says so from memory that stays
-//! in cache, where a many-pattern lazy DFA misses the cache on most bytes of the comment.
+//! windows' hashes answers for most windows; where a window's bit is set, the literals it
+//! lies in (found through a 4 KiB table of the bit table's words) are compared with the
+//! text there, so the screen answers with the first place a literal begins: common words hold windows of the literals (`thi`, `ove`) far more often
+//! than the literals themselves, and each such false alarm would run the lazy DFA over the
+//! rest of the comment. Most comments match none of a list's patterns, and the screen says
+//! so from memory that stays in cache, where a many-pattern lazy DFA misses the cache on
+//! most bytes of the comment.
 //!
 //! The text is the folded one, which has no ASCII capitals: literals are lowercased and
 //! deduplicated (`(?i)dm` has four literals, `dm` alone can occur). A list with at most
@@ -21,6 +25,8 @@
 //! up; of six or more, quarter them.
 
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
+
+use super::normalize::bytes_at;
 
 /// The set of a regex list's first bytes of every match.
 #[derive(Debug, Clone)]
@@ -38,12 +44,33 @@ pub struct Windows {
     /// Only windows starting at multiples of this are looked up (1 to 4).
     stride: usize,
     /// One bit per window hash.
-    bits: Box<[u64; 1 << (BITS_LOG2 - 6)]>,
-    /// Every window that starts a prefix literal, as a little-endian number, sorted.
-    keys: Vec<u32>,
+    bits: Box<[u64; WORDS]>,
+    /// The windows whose bits are in word `w` of `bits` are `windows[bucket[w]..bucket[w + 1]]`.
+    bucket: Box<[u32; WORDS + 1]>,
+    /// Every window of a prefix literal that can be looked up, by bucket.
+    windows: Vec<Window>,
+    /// The prefix literals, lowercase.
+    literals: Vec<Vec<u8>>,
+}
+
+/// One of a literal's first `stride` windows.
+#[derive(Debug, Clone)]
+struct Window {
+    /// The window's bytes as a little-endian number.
+    key: u32,
+    /// Where the window begins in the literal.
+    offset: u8,
+    /// The literal's first eight bytes (fewer if it is shorter, the rest masked off), which
+    /// turn most false alarms down without a call to compare the whole literal.
+    head: u64,
+    mask: u64,
+    literal: u32,
 }
 
 const BITS_LOG2: u32 = 16;
+
+/// Words of 64 bits in the bit table.
+const WORDS: usize = 1 << (BITS_LOG2 - 6);
 
 /// Literals shorter than this would screen out too little to pay for the scan by windows.
 const MIN_WIDTH: usize = 3;
@@ -85,7 +112,7 @@ impl Screen {
         if shortest < MIN_WIDTH {
             return None;
         }
-        Some(Screen::Windows(Windows::new(&literals, shortest)))
+        Some(Screen::Windows(Windows::new(literals, shortest)))
     }
 
     /// The first byte of `text` (folded: no ASCII capitals) where a match may begin: none
@@ -100,57 +127,71 @@ impl Screen {
 }
 
 impl Windows {
-    fn new(literals: &[Vec<u8>], shortest: usize) -> Windows {
-        let mut keys = Vec::new();
+    fn new(literals: Vec<Vec<u8>>, shortest: usize) -> Windows {
+        let mut windows = Vec::new();
         let (width, stride) = shape(shortest);
-        for lit in literals {
-            for offset in 0..stride {
-                if let Some(window) = lit.get(offset..offset + width) {
-                    keys.push(key(window));
+        for (index, lit) in literals.iter().enumerate() {
+            let len = lit.len().min(8);
+            let head = u64::from_le_bytes(bytes_at::<8>(lit, 0, 0));
+            let mask = u64::MAX >> (8 * (8 - len));
+            // `stride` is four at most.
+            for offset in 0..stride as u8 {
+                let from = usize::from(offset);
+                if let Some(window) = lit.get(from..from + width) {
+                    windows.push(Window {
+                        key: key(window),
+                        offset,
+                        head,
+                        mask,
+                        literal: index as u32,
+                    });
                 }
             }
         }
-        keys.sort_unstable();
-        keys.dedup();
-        let mut bits = Box::new([0u64; 1 << (BITS_LOG2 - 6)]);
-        for &k in &keys {
-            let h = slot(k);
+        windows.sort_by_key(|w| slot(w.key));
+        let mut bits = Box::new([0u64; WORDS]);
+        let mut bucket = Box::new([0u32; WORDS + 1]);
+        for w in &windows {
+            let h = slot(w.key);
             bits[h >> 6] |= 1 << (h & 63);
+            bucket[(h >> 6) + 1] += 1;
+        }
+        for w in 0..WORDS {
+            bucket[w + 1] += bucket[w];
         }
         Windows {
             width,
             stride,
             bits,
-            keys,
+            bucket,
+            windows,
+            literals,
         }
     }
 
+    /// Where the first literal in `text` begins. A literal that begins at `s` holds the
+    /// window at the first multiple of the stride from `s` (its literal is long enough, see
+    /// [`shape`]), so windows are looked at in order and, at the first where a literal is
+    /// found, the earliest of the literals found there is the first in the text.
     fn first_start(&self, text: &[u8]) -> Option<usize> {
-        // A window found at `at` is one of a literal's first `stride` windows: its match
-        // begins at most `stride - 1` bytes before it.
-        self.first_window(text)
-            .map(|at| at.saturating_sub(self.stride - 1))
-    }
-
-    fn first_window(&self, text: &[u8]) -> Option<usize> {
         if text.len() < self.width {
             return None;
         }
         // Every shape `shape` gives, each compiled on its own.
         match (self.width, self.stride) {
-            (3, 1) => self.first_window_of::<3, 1>(text),
-            (3, 2) => self.first_window_of::<3, 2>(text),
-            (3, 3) => self.first_window_of::<3, 3>(text),
-            (3, 4) => self.first_window_of::<3, 4>(text),
-            (4, 4) => self.first_window_of::<4, 4>(text),
-            _ => self.first_window_from(text, 0),
+            (3, 1) => self.first_start_of::<3, 1>(text),
+            (3, 2) => self.first_start_of::<3, 2>(text),
+            (3, 3) => self.first_start_of::<3, 3>(text),
+            (3, 4) => self.first_start_of::<3, 4>(text),
+            (4, 4) => self.first_start_of::<4, 4>(text),
+            _ => self.first_start_from(text, 0),
         }
     }
 
-    /// [`Windows::first_window`] for windows of `W` bytes every `S` bytes: the windows that
+    /// [`Windows::first_start`] for windows of `W` bytes every `S` bytes: the windows that
     /// begin in each eight bytes read are looked up in the bit table together (one read and
     /// one branch for all of them), and the last few bytes one window at a time.
-    fn first_window_of<const W: usize, const S: usize>(&self, text: &[u8]) -> Option<usize> {
+    fn first_start_of<const W: usize, const S: usize>(&self, text: &[u8]) -> Option<usize> {
         let per_read = (8 - W) / S + 1;
         let mask = (1u64 << (8 * W)) - 1;
         let mut at = 0;
@@ -161,28 +202,31 @@ impl Windows {
             for k in 0..per_read {
                 maybe |= self.in_table(window(k));
             }
-            if maybe && let Some(k) = (0..per_read).find(|&k| self.hit(window(k))) {
-                return Some(at + k * S);
+            if maybe
+                && let Some(start) =
+                    (0..per_read).find_map(|k| self.literal_at(text, at + k * S, window(k)))
+            {
+                return Some(start);
             }
             at += per_read * S;
         }
-        self.first_window_from(text, at)
+        self.first_start_from(text, at)
     }
 
-    /// The first window at `at` or a later multiple of the stride, one at a time.
-    fn first_window_from(&self, text: &[u8], mut at: usize) -> Option<usize> {
+    /// [`Windows::first_start`] from the window at `at` (a multiple of the stride), one
+    /// window at a time.
+    fn first_start_from(&self, text: &[u8], mut at: usize) -> Option<usize> {
         let mask = if self.width == 4 { u32::MAX } else { 0xFF_FFFF };
         // Four bytes read at a time while four are left; the last window may be shorter.
         while let Some(w) = text.get(at..).and_then(|w| w.first_chunk::<4>()) {
-            if self.hit(u32::from_le_bytes(*w) & mask) {
-                return Some(at);
+            if let Some(start) = self.literal_at(text, at, u32::from_le_bytes(*w) & mask) {
+                return Some(start);
             }
             at += self.stride;
         }
         text.get(at..)
             .and_then(|w| w.get(..self.width))
-            .is_some_and(|w| self.hit(key(w)))
-            .then_some(at)
+            .and_then(|w| self.literal_at(text, at, key(w)))
     }
 
     /// The window's bit is set in the table: it may be a literal's.
@@ -192,10 +236,28 @@ impl Windows {
         self.bits[h >> 6] >> (h & 63) & 1 != 0
     }
 
-    /// The window is a literal's.
+    /// The earliest start of a literal in `text` that holds `window`, the window at `at`, at
+    /// one of its first `stride` offsets.
     #[inline]
-    fn hit(&self, window: u32) -> bool {
-        self.in_table(window) && self.keys.binary_search(&window).is_ok()
+    fn literal_at(&self, text: &[u8], at: usize, window: u32) -> Option<usize> {
+        if !self.in_table(window) {
+            return None;
+        }
+        let word = slot(window) >> 6;
+        let (from, to) = (self.bucket[word] as usize, self.bucket[word + 1] as usize);
+        self.windows
+            .get(from..to)?
+            .iter()
+            .filter(|w| w.key == window)
+            .filter_map(|w| {
+                let start = at.checked_sub(usize::from(w.offset))?;
+                if u64::from_le_bytes(bytes_at::<8>(text, start, 0)) & w.mask != w.head {
+                    return None;
+                }
+                let literal = self.literals.get(w.literal as usize)?;
+                text.get(start..)?.starts_with(literal).then_some(start)
+            })
+            .min()
     }
 }
 
@@ -322,8 +384,8 @@ mod tests {
                 ("", false),
                 ("love this colour", false),
                 ("winner freedom give away", true),
-                // Only the first bytes of each pattern are looked for.
-                ("fre money", patterns.len() > 3),
+                // The whole literal must be there, not only its first window.
+                ("fre money", false),
                 ("fr money", false),
             ] {
                 assert_eq!(s.may_match(text.as_bytes()), may, "{text:?} {patterns:?}");
@@ -332,49 +394,59 @@ mod tests {
     }
 
     /// Every shape of window screen finds each literal wherever it begins (in the bytes
-    /// read eight at a time or in the last few), less than a stride before its start, and
-    /// passes over text without one.
+    /// read eight at a time or in the last few), at its start, and passes over text without
+    /// one, even where the text holds all of a literal but its last byte.
     #[test]
     fn a_window_screen_finds_a_literal_at_every_offset() {
-        for (literals, shape) in [
-            (["win", "free", "giveaway", "crypto", "bitcoin"], (0, 3, 1)),
-            (
-                ["free", "giveaway", "crypto", "bitcoin", "money"],
-                (0, 3, 2),
-            ),
-            (
-                ["money", "giveaway", "crypto", "bitcoin", "whatsapp"],
-                (0, 3, 3),
-            ),
-            (
-                ["giveaway", "crypto", "bitcoin", "whatsapp", "telegram"],
-                (0, 3, 4),
-            ),
-            (FIVE_LONG, (0, 4, 4)),
-        ] {
+        for (literals, shape) in WORD_LISTS.into_iter().chain([FIVE_LONG]).zip([
+            (0, 3, 1),
+            (0, 3, 2),
+            (0, 3, 3),
+            (0, 3, 4),
+            (0, 4, 4),
+            (0, 4, 4),
+        ]) {
             assert_eq!(kind(&literals), Some(shape), "{literals:?}");
-            let (_, _, stride) = shape;
             let Some(s) = screen(&literals) else {
                 panic!("the list has prefix literals");
             };
             for lead in 0..24 {
                 let filler = "x".repeat(lead);
                 assert_eq!(s.first_start(filler.as_bytes()), None, "{filler:?}");
-                for literal in literals {
+                for pattern in literals {
                     // Folded text: `(?i)` literals are matched lowercase.
-                    let literal = literal.trim_start_matches("(?i)").trim_end_matches("\\b");
+                    let literal = pattern.trim_start_matches("(?i)").trim_end_matches("\\b");
                     for trail in ["", "y", "yyyyyyy"] {
                         let text = format!("{filler}{literal}{trail}");
-                        let start = s.first_start(text.as_bytes());
-                        // Found at the first window inside it, less the stride.
-                        assert!(
-                            start.is_some_and(|at| at <= lead && at + stride > lead),
-                            "{text:?} {start:?}"
-                        );
+                        assert_eq!(s.first_start(text.as_bytes()), Some(lead), "{text:?}");
+                        // A plain word is its own literal (`(?i)` gives shorter ones).
+                        if pattern == literal {
+                            let cut = &literal[..literal.len() - 1];
+                            let text = format!("{filler}{cut}.{trail}");
+                            assert_eq!(s.first_start(text.as_bytes()), None, "{text:?}");
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// Two literals that share a window at different places in them, both in the text:
+    /// the screen starts at the earlier.
+    #[test]
+    fn literals_sharing_a_window_start_at_the_earlier() {
+        let Some(s) = screen(&["xabc", "abcd", "giveaway", "crypto", "bitcoin"]) else {
+            panic!("plain words have prefix literals");
+        };
+        assert_eq!(
+            kind(&["xabc", "abcd", "giveaway", "crypto", "bitcoin"]),
+            Some((0, 3, 2))
+        );
+        // The window at 2, `abc`, is the second of `xabc` and the first of `abcd`.
+        assert_eq!(s.first_start(b"yxabcd"), Some(1));
+        assert_eq!(s.first_start(b"yyabcd"), Some(2));
+        assert_eq!(s.first_start(b"yxabcx"), Some(1));
+        assert_eq!(s.first_start(b"yxabdd"), None);
     }
 
     proptest! {
@@ -407,7 +479,45 @@ mod tests {
                 }
             }
         }
+
+        /// For lists of plain words (each its own literal), the screen's first start is
+        /// where the first of the words begins in the text: no earlier, no later, and none
+        /// where none of them is in the text.
+        #[test]
+        fn a_word_list_screen_starts_at_the_first_word(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just("win"), Just("wi"), Just("n"), Just("free"), Just(" "), Just("fre"),
+                    Just("money"), Just("mone"), Just("give"), Just("away"), Just("é"),
+                    Just("crypt"), Just("o"), Just("bitco"), Just("in"), Just("s"),
+                    Just("whats"), Just("app"), Just("tele"), Just("gram"), Just("insta"),
+                    Just("x"), Just("\u{1F525}"),
+                ],
+                0..24,
+            ),
+        ) {
+            let text = parts.concat();
+            for words in WORD_LISTS {
+                let Some(s) = screen(&words) else {
+                    panic!("plain words have prefix literals: {words:?}");
+                };
+                let first = words
+                    .iter()
+                    .filter_map(|w| text.find(w))
+                    .min();
+                prop_assert_eq!(s.first_start(text.as_bytes()), first, "{:?} {:?}", text, words);
+            }
+        }
     }
+
+    /// A list of plain words for each shape of window screen.
+    const WORD_LISTS: [[&str; 5]; 5] = [
+        ["win", "free", "giveaway", "crypto", "bitcoin"],
+        ["free", "giveaway", "crypto", "bitcoin", "money"],
+        ["money", "giveaway", "crypto", "bitcoin", "whatsapp"],
+        ["giveaway", "crypto", "bitcoin", "whatsapp", "telegram"],
+        ["giveaway", "whatsapp", "telegram", "instagram", "bitcoins"],
+    ];
 
     /// The property's lists, each with its screen and compiled patterns.
     #[allow(clippy::type_complexity)]
