@@ -455,19 +455,14 @@ mod tests {
         /// A folded text the screen turns away matches none of the list's patterns.
         #[test]
         fn the_screen_never_turns_away_a_match(
-            parts in proptest::collection::vec(
-                prop_oneof![
-                    Just("win"), Just("wi"), Just("n"), Just("12"), Just("free"), Just(" "),
-                    Just("money"), Just("mon"), Just("GIVE"), Just("away"), Just("é"),
-                    Just("fr"), Just("ee"), Just("x"), Just("crypto"), Just("\u{1F525}"),
-                    Just("whats"), Just("app"), Just("bit"), Just("coin"), Just("cur"),
-                    Just("dm"), Just("DM"), Just(" @"), Just("to"), Just("for"), Just("me"),
-                ],
-                0..16,
-            ),
+            text in texts(&[
+                "win", "wi", "n", "12", "free", " ", "money", "mon", "GIVE", "away", "é", "fr",
+                "ee", "x", "crypto", "\u{1F525}", "whats", "app", "bit", "coin", "cur", "dm",
+                "DM", " @", "to", "for", "me",
+            ], 16),
         ) {
             // Folded text has no ASCII capitals.
-            let text: String = parts.concat().to_ascii_lowercase();
+            let text = text.to_ascii_lowercase();
             for (patterns, s, regexes) in LISTS.iter() {
                 let matches = regexes.iter().any(|r| r.is_match(&text));
                 prop_assert!(s.may_match(text.as_bytes()) || !matches, "{:?} {:?}", text, patterns);
@@ -485,18 +480,12 @@ mod tests {
         /// where none of them is in the text.
         #[test]
         fn a_word_list_screen_starts_at_the_first_word(
-            parts in proptest::collection::vec(
-                prop_oneof![
-                    Just("win"), Just("wi"), Just("n"), Just("free"), Just(" "), Just("fre"),
-                    Just("money"), Just("mone"), Just("give"), Just("away"), Just("é"),
-                    Just("crypt"), Just("o"), Just("bitco"), Just("in"), Just("s"),
-                    Just("whats"), Just("app"), Just("tele"), Just("gram"), Just("insta"),
-                    Just("x"), Just("\u{1F525}"),
-                ],
-                0..24,
-            ),
+            text in texts(&[
+                "win", "wi", "n", "free", " ", "fre", "money", "mone", "give", "away", "é",
+                "crypt", "o", "bitco", "in", "s", "whats", "app", "tele", "gram", "insta", "x",
+                "\u{1F525}",
+            ], 24),
         ) {
-            let text = parts.concat();
             for words in WORD_LISTS {
                 let Some(s) = screen(&words) else {
                     panic!("plain words have prefix literals: {words:?}");
@@ -508,6 +497,12 @@ mod tests {
                 prop_assert_eq!(s.first_start(text.as_bytes()), first, "{:?} {:?}", text, words);
             }
         }
+    }
+
+    /// Texts of fewer than `most` of `fragments`.
+    fn texts(fragments: &'static [&'static str], most: usize) -> impl Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(fragments), 0..most)
+            .prop_map(|parts| parts.concat())
     }
 
     /// A list of plain words for each shape of window screen.
