@@ -6,11 +6,11 @@
 //! and a text in which no window is in the set cannot match. An 8 KiB bit table of the
 //! windows' hashes answers for most windows; where a window's bit is set, the literals it
 //! lies in (found through a 4 KiB table of the bit table's words) are compared with the
-//! text there, so the screen answers with the first place a literal begins: common words hold windows of the literals (`thi`, `ove`) far more often
-//! than the literals themselves, and each such false alarm would run the lazy DFA over the
-//! rest of the comment. Most comments match none of a list's patterns, and the screen says
-//! so from memory that stays in cache, where a many-pattern lazy DFA misses the cache on
-//! most bytes of the comment.
+//! text there, so the screen answers with the first place a literal begins: common words
+//! hold windows of the literals (`thi`, `ove`) far more often than the literals themselves,
+//! and each such false alarm would run the lazy DFA over the rest of the comment. Most
+//! comments match none of a list's patterns, and the screen says so from memory that stays
+//! in cache, where a many-pattern lazy DFA misses the cache on most bytes of the comment.
 //!
 //! The text is the folded one, which has no ASCII capitals: literals are lowercased and
 //! deduplicated (`(?i)dm` has four literals, `dm` alone can occur). A list with at most
