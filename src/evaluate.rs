@@ -146,13 +146,23 @@ impl fmt::Display for EvalReport {
     }
 }
 
-/// Evaluates rules against a labeled CSV (RFC 4180, UTF-8, header row).
-pub fn eval(
-    rules: &RuleSet,
+/// One row of a labeled CSV.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabeledRow {
+    pub text: String,
+    /// `1`: should be moderated (scam, spam, abuse); `0`: leave alone.
+    pub label: bool,
+    /// From a `username` column, when the file has one.
+    pub username: Option<String>,
+}
+
+/// Reads a labeled CSV (RFC 4180, UTF-8, header row): the text and label columns, and a
+/// `username` column if there is one. A label other than 0 or 1 names its line.
+pub fn labeled_rows(
     input: impl Read,
     text_column: &str,
     label_column: &str,
-) -> Result<EvalReport, EvalError> {
+) -> Result<Vec<LabeledRow>, EvalError> {
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
     let headers = reader.headers()?.clone();
     let find = |name: &str| {
@@ -168,6 +178,45 @@ pub fn eval(
     };
     let (text_at, label_at) = (find(text_column)?, find(label_column)?);
     let username_at = headers.iter().position(|h| h.trim() == "username");
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record?;
+        let line = record.position().map_or(0, |p| p.line());
+        let label = match record.get(label_at).unwrap_or("").trim() {
+            "1" => true,
+            "0" => false,
+            other => {
+                return Err(EvalError::BadLabel {
+                    line,
+                    label: other.to_string(),
+                });
+            }
+        };
+        rows.push(LabeledRow {
+            text: record.get(text_at).unwrap_or("").to_string(),
+            label,
+            username: username_at
+                .and_then(|i| record.get(i))
+                .filter(|u| !u.is_empty())
+                .map(str::to_string),
+        });
+    }
+    Ok(rows)
+}
+
+/// Evaluates rules against a labeled CSV (RFC 4180, UTF-8, header row).
+pub fn eval(
+    rules: &RuleSet,
+    input: impl Read,
+    text_column: &str,
+    label_column: &str,
+) -> Result<EvalReport, EvalError> {
+    let rows = labeled_rows(input, text_column, label_column)?;
+    Ok(eval_rows(rules, &rows))
+}
+
+/// [`eval`] over rows already read.
+pub fn eval_rows(rules: &RuleSet, rows: &[LabeledRow]) -> EvalReport {
     let mut report = EvalReport {
         rules: rules
             .names()
@@ -178,25 +227,10 @@ pub fn eval(
             .collect(),
         ..EvalReport::default()
     };
-    for record in reader.records() {
-        let record = record?;
-        let line = record.position().map_or(0, |p| p.line());
-        let label = record.get(label_at).unwrap_or("").trim();
-        let positive = match label {
-            "1" => true,
-            "0" => false,
-            other => {
-                return Err(EvalError::BadLabel {
-                    line,
-                    label: other.to_string(),
-                });
-            }
-        };
-        let text = record.get(text_at).unwrap_or("");
-        let username = username_at
-            .and_then(|i| record.get(i))
-            .filter(|u| !u.is_empty());
-        let matches: Vec<Match> = rules.matches(&CommentView::new(text, username));
+    for row in rows {
+        let positive = row.label;
+        let matches: Vec<Match> =
+            rules.matches(&CommentView::new(&row.text, row.username.as_deref()));
         for m in &matches {
             if let Some(r) = report.rules.iter_mut().find(|r| r.rule == m.rule) {
                 r.hits += 1;
@@ -216,7 +250,7 @@ pub fn eval(
             (false, false) => report.tn += 1,
         }
     }
-    Ok(report)
+    report
 }
 
 /// One stored comment whose decision would change under today's rules.

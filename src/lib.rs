@@ -15,6 +15,7 @@
 //! - [`config`]: `config.toml` → validated [`config::Config`], every problem with file:line:col.
 //! - [`simulator`]: a stateful Graph API simulator for the demo and the tests. Shares no types with [`graph`].
 //! - [`demo`]: `igmod demo`: the simulator, the real daemon, and a summary.
+//! - [`training`]: training the comment classifier: features, L-BFGS, cross-validation, calibration.
 //! - [`evaluate`]: `rules test`, `rules eval` (precision/recall on labeled CSV), `rules replay`.
 //! - [`undo`]: `igmod undo`: unhide what igmod hid, recorded like every action.
 //! - [`report`]: `igmod status` and `igmod audit`, as tables or JSON.
@@ -37,6 +38,7 @@ pub mod simulator;
 pub mod store;
 pub mod timefmt;
 pub mod tokens;
+pub mod training;
 pub mod undo;
 
 /// Exit code for configuration errors (sysexits.h `EX_CONFIG`), so systemd's

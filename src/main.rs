@@ -94,6 +94,11 @@ enum Command {
         #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
         since: std::time::Duration,
     },
+    /// The comment classifier: train a model, show what a model file holds.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
     /// Run the real daemon against the bundled Graph API simulator and show what it did.
     Demo {
         /// How long to let comments arrive.
@@ -102,6 +107,54 @@ enum Command {
         /// Where to put the demo's config and audit database (default: a new temp dir, kept).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Train a model on labeled comments, cross-validate it and write the model file.
+    Train {
+        /// RFC 4180 CSV with a header row: a text column and a label column (1 = scam or
+        /// spam, 0 = leave alone).
+        data: PathBuf,
+        /// Where to write the model (replaced whole, never half-written).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// CSV column holding the comment text.
+        #[arg(long, default_value = "text")]
+        text_column: String,
+        /// CSV column holding the label.
+        #[arg(long, default_value = "label")]
+        label_column: String,
+        /// Folds of cross-validation (2-20): the figures are printed and stored in the
+        /// model, and the calibration is fitted on the held-out scores.
+        #[arg(long, default_value_t = 5)]
+        cv: u32,
+        /// Seed of the fold assignment (the same data and seed give the same file).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Inverse strength of the L2 penalty (liblinear's C): larger follows the training
+        /// rows more closely.
+        #[arg(long, default_value_t = 10.0)]
+        l2: f64,
+        /// Also write each row's held-out score (CSV: text, label, score, fold) here, to read
+        /// what the model gets wrong.
+        #[arg(long)]
+        held_out: Option<PathBuf>,
+        /// Feature block weights (chars, words, handles, signals), for tuning.
+        #[arg(long, hide = true, value_delimiter = ',')]
+        block_weights: Option<Vec<f32>>,
+        /// Hash table size as a power of two, for tuning.
+        #[arg(long, hide = true)]
+        hash_bits: Option<u8>,
+        /// Shortest and longest character n-grams, for tuning.
+        #[arg(long, hide = true, value_delimiter = ',')]
+        chars: Option<Vec<u8>>,
+    },
+    /// Show what a model file holds: its settings, training set and cross-validation figures.
+    Info {
+        /// The model file.
+        path: PathBuf,
     },
 }
 
@@ -203,6 +256,7 @@ fn main() -> ExitCode {
             audit(&config.config, filter, json)
         }
         Command::Run(arg) => run(&arg.config),
+        Command::Model { command } => model_command(command),
         Command::Demo { seconds, dir } => {
             let _guard = logging::init(
                 logging::Destination {
@@ -558,6 +612,95 @@ fn undo(
         }
         Ok(())
     })
+}
+
+fn model_command(command: ModelCommand) -> ExitCode {
+    use igmod::training;
+    match command {
+        ModelCommand::Info { path } => match training::load_model(&path) {
+            Ok(model) => {
+                print!("{}", training::describe(&model));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("igmod: {e}");
+                ExitCode::from(EX_CONFIG as u8)
+            }
+        },
+        ModelCommand::Train {
+            data,
+            output,
+            text_column,
+            label_column,
+            cv,
+            seed,
+            l2,
+            held_out,
+            block_weights,
+            hash_bits,
+            chars,
+        } => exit((|| {
+            let started = std::time::Instant::now();
+            let file = std::fs::File::open(&data)
+                .with_context(|| format!("cannot open {}", data.display()))?;
+            let rows = evaluate::labeled_rows(file, &text_column, &label_column)
+                .with_context(|| data.display().to_string())?;
+            let examples: Vec<training::Example> = rows
+                .into_iter()
+                .map(|r| training::Example {
+                    text: r.text,
+                    label: r.label,
+                    from_label: false,
+                })
+                .collect();
+            let mut options = training::Options {
+                c: l2,
+                folds: cv,
+                seed,
+                ..training::Options::default()
+            };
+            if let Some(w) = block_weights {
+                for (slot, v) in options.settings.weights.iter_mut().zip(w) {
+                    *slot = v;
+                }
+            }
+            if let Some(bits) = hash_bits {
+                options.settings.hash_bits = bits;
+            }
+            if let Some(c) = chars {
+                options.settings.char_min = c.first().copied().unwrap_or(1);
+                options.settings.char_max = c.get(1).copied().unwrap_or(5);
+            }
+            let trained = training::train(&examples, &options)?;
+            let labels: Vec<bool> = examples.iter().map(|e| e.label).collect();
+            print!("{}", training::summary(&trained, &labels));
+            if let Some(path) = held_out {
+                let mut w = csv::Writer::from_path(&path)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                w.write_record(["text", "label", "score", "fold"])?;
+                for (i, e) in examples.iter().enumerate() {
+                    w.write_record([
+                        e.text.as_str(),
+                        if e.label { "1" } else { "0" },
+                        &format!("{:.4}", trained.held_out[i]),
+                        &(trained.fold_of[i] + 1).to_string(),
+                    ])?;
+                }
+                w.flush()?;
+            }
+            let bytes = trained.parts.to_bytes();
+            training::write_model(&output, &bytes)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            println!(
+                "wrote {} ({} bytes, sha256 {}) in {:.1} s",
+                output.display(),
+                bytes.len(),
+                training::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        })()),
+    }
 }
 
 fn run(path: &std::path::Path) -> ExitCode {

@@ -17,6 +17,7 @@
 //! only when [`screen`] finds the first bytes of one of its patterns in the text (a list of
 //! one pattern is screened too).
 
+pub mod classifier;
 mod detect;
 mod normalize;
 mod screen;

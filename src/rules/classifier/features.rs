@@ -1,0 +1,763 @@
+//! The classifier's features: what a comment looks like to the model, as hashed keys in four
+//! blocks. One function ([`extract`]) serves training, scoring and explaining: it hands each
+//! feature's hash to a [`Sink`], with a closure that names it (called only by explanations).
+//!
+//! - **chars**: character n-grams of the normalised skeleton with a space at each end (the
+//!   skeleton is the rule engine's: `𝓬𝓻𝔂𝓹𝓽𝓸`, `cr¥pto`, `c r y p t 0` all read `crypto`);
+//! - **words**: the skeleton's words and word pairs, and each emoji as a word of its own;
+//! - **handles**: character n-grams of the parts of each @mention and #hashtag (`earn`,
+//!   `with`, `grace`, `fx` in `@earn_with_grace.fx`): scam testimonials name made-up handles;
+//! - **signals**: what the detectors see (links and their domains, contact kinds, mentions,
+//!   hashtags, emoji, numbers, currency, length, capitals), as indicator keys.
+//!
+//! The hash is fixed by the model file's format version: a key's bucket must not move between
+//! the build that trained a model and the build that serves it.
+
+use super::super::detect::{self, ContactKind, Links};
+use super::super::normalize::{Normalized, classes_word};
+
+/// The feature blocks. Each is normalised on its own (so one long block cannot drown the
+/// others) and scaled by its weight in [`Settings`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Block {
+    Chars = 0,
+    Words = 1,
+    Handles = 2,
+    Signals = 3,
+}
+
+impl Block {
+    pub const ALL: [Block; 4] = [Block::Chars, Block::Words, Block::Handles, Block::Signals];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Block::Chars => "chars",
+            Block::Words => "words",
+            Block::Handles => "handles",
+            Block::Signals => "signals",
+        }
+    }
+
+    fn seed(self) -> u64 {
+        // Distinct odd constants: the same text in two blocks is two features.
+        match self {
+            Block::Chars => 0x243F_6A88_85A3_08D3,
+            Block::Words => 0x1319_8A2E_0370_7345,
+            Block::Handles => 0xA409_3822_299F_31D1,
+            Block::Signals => 0x082E_FA98_EC4E_6C89,
+        }
+    }
+}
+
+/// How a model turns a comment into features; stored in the model file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// The hash table has `1 << hash_bits` buckets.
+    pub hash_bits: u8,
+    /// Character n-grams of the skeleton, `char_min..=char_max` characters long.
+    pub char_min: u8,
+    pub char_max: u8,
+    /// Character n-grams of handle parts.
+    pub handle_min: u8,
+    pub handle_max: u8,
+    /// Word pairs as well as single words.
+    pub word_pairs: bool,
+    /// Each block's scale, in [`Block`] order.
+    pub weights: [f32; 4],
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            hash_bits: 18,
+            char_min: 3,
+            char_max: 3,
+            handle_min: 2,
+            handle_max: 5,
+            word_pairs: true,
+            weights: [1.0, 1.5, 1.5, 0.3],
+        }
+    }
+}
+
+impl Settings {
+    pub fn buckets(&self) -> usize {
+        1usize << self.hash_bits
+    }
+
+    /// The bucket of a feature hash.
+    #[inline]
+    pub fn bucket(&self, hash: u64) -> usize {
+        // A last avalanche so the top bits depend on every byte mixed in.
+        let h = (hash ^ (hash >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        (h >> (64 - u32::from(self.hash_bits))) as usize
+    }
+
+    /// What is wrong with these settings, if anything (a model file could hold anything).
+    pub fn problem(&self) -> Option<String> {
+        if !(10..=24).contains(&self.hash_bits) {
+            return Some(format!("hash bits {} outside 10..=24", self.hash_bits));
+        }
+        let range = |min: u8, max: u8| (1..=8).contains(&min) && (min..=8).contains(&max);
+        if !range(self.char_min, self.char_max) || !range(self.handle_min, self.handle_max) {
+            return Some("n-gram lengths outside 1..=8".into());
+        }
+        if self.weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
+            return Some("block weights must be finite and not negative".into());
+        }
+        None
+    }
+}
+
+/// One step of the feature hash (FxHash's mix, 64-bit): fixed here, as the format needs.
+#[inline]
+fn mix(h: u64, x: u64) -> u64 {
+    (h.rotate_left(5) ^ x).wrapping_mul(0x517C_C1B7_2722_0A95)
+}
+
+/// A byte string's hash: eight bytes (little-endian, the last chunk zero-padded) per step,
+/// then the length, so `a` and `a\0` differ.
+fn mix_bytes(mut h: u64, bytes: &[u8]) -> u64 {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = mix(h, u64::from_le_bytes(word));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        // Byte by byte: a copy of a variable length would be a call to memcpy.
+        let word = rest
+            .iter()
+            .enumerate()
+            .fold(0u64, |w, (i, &b)| w | u64::from(b) << (8 * i));
+        h = mix(h, word);
+    }
+    mix(h, bytes.len() as u64)
+}
+
+/// Where features go: a hash for each, and a way to name it that only explanations call.
+pub trait Sink {
+    fn add(&mut self, block: Block, hash: u64, name: impl FnOnce() -> String);
+
+    /// Many features of one block at once; `name(i)` names `hashes[i]`. The scoring sink sums
+    /// them in one tight loop (its sums stay in registers, and the table loads, whose
+    /// addresses are all known, overlap).
+    fn add_all(&mut self, block: Block, hashes: &[u64], name: impl Fn(usize) -> String) {
+        for (i, &h) in hashes.iter().enumerate() {
+            self.add(block, h, || name(i));
+        }
+    }
+}
+
+/// Buffers a thread reuses from one comment to the next, as the normaliser does: the
+/// padded skeleton, the handle parts and the links.
+#[derive(Default)]
+struct Scratch {
+    hashes: Vec<u64>,
+    bytes: Vec<u8>,
+    chars: Vec<char>,
+    parts: Vec<char>,
+    links: Links,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// A buffer larger than this is freed, not kept: one long comment should not pin memory.
+const SCRATCH_MAX: usize = 16 * 1024;
+
+/// Every feature of one comment. `text` is the comment as written; `n` its normalised forms.
+pub fn extract(settings: &Settings, text: &str, n: &Normalized<'_>, sink: &mut impl Sink) {
+    let mut scratch: Scratch = super::super::take_spare(&SCRATCH);
+    let skeleton = n.skeleton();
+    if skeleton.is_ascii() {
+        let padded = &mut scratch.bytes;
+        padded.clear();
+        padded.push(b' ');
+        padded.extend_from_slice(skeleton);
+        padded.push(b' ');
+        let range = (settings.char_min, settings.char_max);
+        ngrams(Block::Chars, range, padded, &mut scratch.hashes, sink);
+    } else {
+        let padded = &mut scratch.chars;
+        padded.clear();
+        padded.push(' ');
+        padded.extend(n.skeleton_str().chars());
+        padded.push(' ');
+        let range = (settings.char_min, settings.char_max);
+        ngrams(Block::Chars, range, padded, &mut scratch.hashes, sink);
+    }
+    words(settings, skeleton, text, &mut scratch.hashes, sink);
+    let counts = AsciiCounts::of(text);
+    let amounts = if counts.digits > 0 {
+        numbers(text, sink)
+    } else {
+        Amounts {
+            longest: 0,
+            currency: has_currency(text),
+        }
+    };
+    let handles = handles(settings, &n.folded, &mut scratch, sink);
+    signals(n, &handles, &amounts, &counts, &mut scratch.links, sink);
+    if counts.mostly_capitals() {
+        signal(sink, "mostly capitals", ALONE);
+    }
+    if scratch.bytes.capacity() <= SCRATCH_MAX && scratch.chars.capacity() <= SCRATCH_MAX {
+        super::super::keep_spare(&SCRATCH, |kept| *kept = scratch);
+    }
+}
+
+/// A character of the skeleton, as a byte (ASCII) or a `char`.
+trait Unit: Copy {
+    fn code(self) -> u64;
+    fn show(units: &[Self]) -> String;
+}
+
+impl Unit for u8 {
+    fn code(self) -> u64 {
+        u64::from(self)
+    }
+    fn show(units: &[u8]) -> String {
+        String::from_utf8_lossy(units).into_owned()
+    }
+}
+
+impl Unit for char {
+    fn code(self) -> u64 {
+        u64::from(u32::from(self))
+    }
+    fn show(units: &[char]) -> String {
+        units.iter().collect()
+    }
+}
+
+/// N-grams of `padded` (text with a space before and after, so that word starts and ends
+/// are features), `min..=max` long, each hashed as it grows by one character: first every
+/// hash into `hashes`, then all of them to the sink.
+#[inline(never)]
+fn ngrams<U: Unit>(
+    block: Block,
+    (min, max): (u8, u8),
+    padded: &[U],
+    hashes: &mut Vec<u64>,
+    sink: &mut impl Sink,
+) {
+    let (min, max) = (usize::from(min), usize::from(max));
+    let len = padded.len();
+    // Sized first and written by index: a push per n-gram would store the length each time.
+    let count = (min..=max).map(|size| len.saturating_sub(size - 1)).sum();
+    hashes.clear();
+    hashes.resize(count, 0);
+    let mut k = 0;
+    for start in 0..len {
+        let window = &padded[start..len.min(start + max)];
+        let mut h = block.seed();
+        for (i, unit) in window.iter().enumerate() {
+            h = mix(h, unit.code());
+            if i + 1 >= min {
+                if let Some(slot) = hashes.get_mut(k) {
+                    *slot = h;
+                }
+                k += 1;
+            }
+        }
+    }
+    let what = match block {
+        Block::Handles => "handle chars",
+        _ => "chars",
+    };
+    sink.add_all(block, hashes, |i| {
+        // The i-th n-gram, counted the way they were made (explanations only).
+        let mut k = 0;
+        for start in 0..padded.len() {
+            for size in min..=max.min(padded.len() - start) {
+                if k == i {
+                    return format!("{what} {:?}", U::show(&padded[start..start + size]));
+                }
+                k += 1;
+            }
+        }
+        String::new()
+    });
+}
+
+/// The skeleton's words and pairs of neighbouring words, and the emoji of the original.
+fn words(
+    settings: &Settings,
+    skeleton: &[u8],
+    text: &str,
+    hashes: &mut Vec<u64>,
+    sink: &mut impl Sink,
+) {
+    let pair_seed = Block::Words.seed().rotate_left(17);
+    hashes.clear();
+    let mut previous: Option<u64> = None;
+    for word in skeleton_words(skeleton) {
+        let h = mix_bytes(Block::Words.seed(), word);
+        hashes.push(h);
+        if settings.word_pairs
+            && let Some(ph) = previous
+        {
+            hashes.push(mix(mix(pair_seed, ph), h));
+        }
+        previous = Some(h);
+    }
+    sink.add_all(Block::Words, hashes, |i| {
+        // The i-th feature, counted the way they were made (explanations only).
+        let mut k = 0;
+        let mut before: Option<&[u8]> = None;
+        for word in skeleton_words(skeleton) {
+            let show = |w: &[u8]| String::from_utf8_lossy(w).into_owned();
+            if k == i {
+                return format!("word {:?}", show(word));
+            }
+            k += 1;
+            if let Some(b) = before.filter(|_| settings.word_pairs) {
+                if k == i {
+                    return format!("words \"{} {}\"", show(b), show(word));
+                }
+                k += 1;
+            }
+            before = Some(word);
+        }
+        String::new()
+    });
+    for c in emoji(text) {
+        let h = mix(Block::Words.seed() ^ 0x0E, u64::from(u32::from(c)));
+        sink.add(Block::Words, h, || format!("emoji {c}"));
+    }
+}
+
+/// The words of the skeleton (separated by single spaces).
+fn skeleton_words(skeleton: &[u8]) -> impl Iterator<Item = &[u8]> {
+    skeleton.split(|&b| b == b' ').filter(|w| !w.is_empty())
+}
+
+/// Money symbols: a number next to one of these is an amount.
+fn is_currency(c: char) -> bool {
+    matches!(c, '$' | '€' | '£' | '¥' | '₹' | '₦' | '₿' | '₱')
+}
+
+/// A currency sign anywhere: `$`, or at a lead byte of the others (C2: £ ¥; E2: € ₹ ₦ ₿ ₱).
+fn has_currency(text: &str) -> bool {
+    memchr::memchr3_iter(b'$', 0xC2, 0xE2, text.as_bytes()).any(|at| {
+        text.get(at..)
+            .and_then(|t| t.chars().next())
+            .is_some_and(is_currency)
+    })
+}
+
+/// What [`numbers`] saw, for the signals.
+struct Amounts {
+    /// Digits in the longest number.
+    longest: usize,
+    /// A currency sign anywhere in the text.
+    currency: bool,
+}
+
+/// Each number of the text as its shape (`$30k` → `$99k`, `€19 450` → `$99 999`): the
+/// skeleton reads digits next to letters as leetspeak (`30k` → `eok`), which says nothing
+/// about an amount. Digits grouped by spaces, commas or dots are one number; a currency sign
+/// before and a `k`/`m` after are kept (every sign as `$`).
+fn numbers(text: &str, sink: &mut impl Sink) -> Amounts {
+    let bytes = text.as_bytes();
+    // `$`, or a lead byte of the other signs (C2: £ ¥; E2: € ₹ ₦ ₿ ₱).
+    let currency = memchr::memchr3_iter(b'$', 0xC2, 0xE2, bytes).any(|at| {
+        text.get(at..)
+            .and_then(|t| t.chars().next())
+            .is_some_and(is_currency)
+    });
+    let mut longest = 0;
+    let mut shape = String::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        shape.clear();
+        if text[..i].chars().next_back().is_some_and(is_currency) {
+            shape.push('$');
+        }
+        let mut j = i;
+        let mut digits = 0;
+        while let Some(&b) = bytes.get(j) {
+            let grouped = matches!(b, b',' | b'.' | b' ')
+                && j > i
+                && bytes.get(j + 1).is_some_and(u8::is_ascii_digit);
+            if b.is_ascii_digit() {
+                shape.push('9');
+                digits += 1;
+            } else if grouped {
+                shape.push(char::from(b));
+            } else {
+                break;
+            }
+            j += 1;
+        }
+        let mut after = text[j..].chars();
+        match (after.next(), after.next()) {
+            (Some(c @ ('k' | 'K' | 'm' | 'M')), next) if !next.is_some_and(char::is_alphabetic) => {
+                shape.push(c.to_ascii_lowercase());
+            }
+            (Some(c), _) if is_currency(c) => shape.push('$'),
+            _ => {}
+        }
+        let h = mix_bytes(Block::Words.seed() ^ 0x99, shape.as_bytes());
+        sink.add(Block::Words, h, || format!("number {shape}"));
+        longest = longest.max(digits);
+        i = j;
+    }
+    Amounts { longest, currency }
+}
+
+/// The emoji of a text. Every emoji is encoded with a lead byte of E2, E3 or F0 (as
+/// `detect::emojis` relies on): only those are decoded.
+fn emoji(text: &str) -> impl Iterator<Item = char> + '_ {
+    memchr::memchr3_iter(0xE2, 0xE3, 0xF0, text.as_bytes())
+        .filter_map(|at| text.get(at..).and_then(|t| t.chars().next()))
+        .filter(|c| super::super::normalize::is_emoji(*c))
+}
+
+/// Whether a character continues a handle.
+fn in_handle(c: char) -> bool {
+    c == '_' || c == '.' || classes_word(c)
+}
+
+/// Each @mention and #hashtag of the folded text, without its sigil and trailing dots, then
+/// each bare word with an underscore (`mrs_slivia_whitney`: a handle written without `@`),
+/// with `_` for its sigil.
+fn each_handle(folded: &str, mut f: impl FnMut(char, &str)) {
+    let bytes = folded.as_bytes();
+    let handle_at = |start: usize| {
+        let rest = &folded[start..];
+        let len: usize = rest
+            .chars()
+            .take_while(|c| in_handle(*c))
+            .map(char::len_utf8)
+            .sum();
+        rest[..len].trim_end_matches('.')
+    };
+    for at in memchr::memchr2_iter(b'@', b'#', bytes) {
+        let before = folded[..at].chars().next_back();
+        if before.is_some_and(|c| classes_word(c) || c == '@' || c == '#') {
+            continue;
+        }
+        let handle = handle_at(at + 1);
+        if handle.chars().any(char::is_alphanumeric) {
+            f(char::from(bytes[at]), handle);
+        }
+    }
+    let mut covered = 0;
+    for at in memchr::memchr_iter(b'_', bytes) {
+        if at < covered {
+            continue;
+        }
+        let start = folded[..at]
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| in_handle(*c))
+            .last()
+            .map_or(at, |(i, _)| i);
+        let handle = handle_at(start);
+        covered = start + handle.len().max(1);
+        let sigil = folded[..start].chars().next_back();
+        if !sigil.is_some_and(|c| c == '@' || c == '#') && handle.chars().any(char::is_alphanumeric)
+        {
+            f('_', handle);
+        }
+    }
+}
+
+/// What [`handles`] saw, for the signals.
+#[derive(Default)]
+struct Handles {
+    mentions: usize,
+    hashtags: usize,
+    bare: usize,
+    digits: bool,
+    underscores: bool,
+    dots: bool,
+}
+
+/// Each handle whole, n-grams of its letter runs (` earn with grace fx `), and its shape.
+fn handles(
+    settings: &Settings,
+    folded: &str,
+    scratch: &mut Scratch,
+    sink: &mut impl Sink,
+) -> Handles {
+    let Scratch { parts, hashes, .. } = scratch;
+    let mut seen = Handles::default();
+    if memchr::memchr3(b'@', b'#', b'_', folded.as_bytes()).is_none() {
+        return seen;
+    }
+    each_handle(folded, |sigil, handle| {
+        match sigil {
+            '@' => seen.mentions += 1,
+            '#' => seen.hashtags += 1,
+            _ => seen.bare += 1,
+        }
+        seen.digits |= handle.bytes().any(|b| b.is_ascii_digit());
+        seen.underscores |= handle.contains("__") || handle.ends_with('_');
+        seen.dots |= handle.contains('.');
+        let whole = mix_bytes(Block::Handles.seed() ^ 0xA11, handle.as_bytes());
+        sink.add(Block::Handles, whole, || format!("handle {handle:?}"));
+        parts.clear();
+        parts.push(' ');
+        for c in handle.chars() {
+            if c.is_alphabetic() {
+                parts.push(c);
+            } else if parts.last() != Some(&' ') {
+                parts.push(' ');
+            }
+        }
+        if parts.last() != Some(&' ') {
+            parts.push(' ');
+        }
+        let range = (settings.handle_min, settings.handle_max);
+        ngrams(Block::Handles, range, parts, hashes, sink);
+    });
+    seen
+}
+
+/// The signal keys: fixed names, some with a small number or a domain.
+fn signal(sink: &mut impl Sink, name: &'static str, value: u64) {
+    let h = mix(mix_bytes(Block::Signals.seed(), name.as_bytes()), value);
+    sink.add(Block::Signals, h, || {
+        if value == u64::MAX {
+            name.to_string()
+        } else {
+            format!("{name} {value}")
+        }
+    });
+}
+
+/// `n` in buckets 0, 1, 2, 3 ("3 or more").
+fn few(n: usize) -> u64 {
+    n.min(3) as u64
+}
+
+/// `n` on a log scale: 0, 1, 2–3, 4–7, … (the bit length), capped at `cap`.
+fn log2_bucket(n: usize, cap: u64) -> u64 {
+    u64::from(usize::BITS - n.leading_zeros()).min(cap)
+}
+
+const ALONE: u64 = u64::MAX;
+
+fn signals(
+    n: &Normalized<'_>,
+    handles: &Handles,
+    amounts: &Amounts,
+    counts: &AsciiCounts,
+    links: &mut Links,
+    sink: &mut impl Sink,
+) {
+    let folded = n.folded.as_str();
+    // Mentions and hashtags: how many, where, and what their names look like.
+    signal(sink, "mentions", few(handles.mentions));
+    signal(sink, "hashtags", few(handles.hashtags));
+    if handles.bare > 0 {
+        signal(sink, "bare handles", few(handles.bare));
+    }
+    if handles.digits {
+        signal(sink, "handle with digits", ALONE);
+    }
+    if handles.underscores {
+        signal(sink, "handle with __ or a trailing _", ALONE);
+    }
+    if handles.dots {
+        signal(sink, "handle with a dot", ALONE);
+    }
+    let trimmed = folded.trim_matches(|c: char| !in_handle(c) && c != '@');
+    if trimmed.starts_with('@') {
+        signal(sink, "starts with a mention", ALONE);
+    }
+    if let Some(at) = trimmed.rfind('@')
+        && trimmed[at + 1..].chars().all(in_handle)
+    {
+        signal(sink, "ends with a mention", ALONE);
+    }
+
+    // Links and their domains.
+    detect::links_into(n, None, links);
+    let mut count = 0usize;
+    for (host, _) in links.iter() {
+        count += 1;
+        let host = host.strip_prefix("www.").unwrap_or(host);
+        let domain = psl::domain_str(host).unwrap_or(host);
+        let h = mix_bytes(Block::Signals.seed() ^ 0xD0, domain.as_bytes());
+        sink.add(Block::Signals, h, || format!("link to {domain}"));
+    }
+    signal(sink, "links", few(count));
+    if count > 0 && memchr::memchr(b'?', folded.as_bytes()).is_some() && folded.contains('=') {
+        signal(sink, "link with a query", ALONE);
+    }
+
+    // Contact details.
+    // WhatsApp and Telegram are words (`whatsapp`) and link domains (`wa.me`), features
+    // already: only phone numbers and e-mail addresses are looked for here.
+    for kind in [ContactKind::Email, ContactKind::Phone] {
+        // Quick tests first. An address is mostly written with a letter or digit right before
+        // its `@` (or as `(at)`); a mention never is, and most comments with an `@` hold
+        // mentions. A phone number has nine ASCII digits. (An address spaced around its `@`,
+        // or a number in other digits, is left to the rules' `contact`.)
+        let possible = match kind {
+            ContactKind::Email => address_sign(n),
+            _ => counts.digits >= 9,
+        };
+        if possible && detect::has_contact(n, kind) {
+            signal(sink, "contact", kind as u64);
+        }
+    }
+
+    // Emoji, numbers, money, length, capitals.
+    signal(sink, "emoji", log2_bucket(n.emojis(), 4));
+    signal(sink, "longest number", amounts.longest.min(8) as u64);
+    if amounts.currency {
+        signal(sink, "currency sign", ALONE);
+    }
+    // Lengths of the skeleton, which spacing, look-alikes and invisible characters do not
+    // change.
+    let skeleton = n.skeleton();
+    signal(sink, "skeleton bytes", log2_bucket(skeleton.len(), 10));
+    let words = if skeleton.is_empty() {
+        0
+    } else {
+        memchr::memchr_iter(b' ', skeleton).count() + 1
+    };
+    signal(sink, "words", log2_bucket(words, 8));
+}
+
+/// Whether an `@` follows a letter or digit (or `(at)`/`[at]` is written), as every e-mail
+/// address the contact detector finds has it.
+fn address_sign(n: &Normalized<'_>) -> bool {
+    let folded = n.folded.as_str();
+    let b = folded.as_bytes();
+    memchr::memchr_iter(b'@', b).any(|at| at > 0 && b[at - 1].is_ascii_alphanumeric())
+        || (n.may_have(b'(') && folded.contains("(at)"))
+        || (n.may_have(b'[') && folded.contains("[at]"))
+}
+
+/// ASCII capitals, small letters and digits, counted in one pass that compiles to vector code.
+struct AsciiCounts {
+    upper: usize,
+    lower: usize,
+    digits: usize,
+}
+
+impl AsciiCounts {
+    fn of(text: &str) -> AsciiCounts {
+        let mut c = AsciiCounts {
+            upper: 0,
+            lower: 0,
+            digits: 0,
+        };
+        // Byte counters over chunks of up to 255 bytes: the loop then works on 16 or 32
+        // bytes an instruction (with `usize` counters it widened every byte to 64 bits).
+        for chunk in text.as_bytes().chunks(255) {
+            let (mut upper, mut lower, mut digits) = (0u8, 0u8, 0u8);
+            for &b in chunk {
+                upper += u8::from(b.wrapping_sub(b'A') < 26);
+                lower += u8::from(b.wrapping_sub(b'a') < 26);
+                digits += u8::from(b.wrapping_sub(b'0') < 10);
+            }
+            c.upper += usize::from(upper);
+            c.lower += usize::from(lower);
+            c.digits += usize::from(digits);
+        }
+        c
+    }
+
+    /// More than half of the ASCII letters are capitals (of eight or more). Only ASCII is
+    /// counted: the training file, lower-cased, gives this signal no weight anyway until
+    /// operators' labels (which keep their capitals) are trained on.
+    fn mostly_capitals(&self) -> bool {
+        let letters = self.upper + self.lower;
+        letters >= 8 && self.upper * 2 > letters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Collects feature names by block.
+    #[derive(Default)]
+    struct Names(Vec<(Block, String)>);
+
+    impl Sink for Names {
+        fn add(&mut self, block: Block, _hash: u64, name: impl FnOnce() -> String) {
+            self.0.push((block, name()));
+        }
+    }
+
+    fn names(text: &str) -> Vec<(Block, String)> {
+        let n = Normalized::new(text);
+        let mut sink = Names::default();
+        extract(&Settings::default(), text, &n, &mut sink);
+        sink.0
+    }
+
+    fn has(features: &[(Block, String)], block: Block, name: &str) -> bool {
+        features.iter().any(|(b, n)| *b == block && n == name)
+    }
+
+    #[test]
+    fn every_block_sees_what_it_is_for() {
+        let f = names("I got $4,000 from @Earn_With_Grace.fx 💰 visit spam-site.com");
+        let cases: &[(Block, &str)] = &[
+            (Block::Chars, "chars \" go\""),
+            (Block::Chars, "chars \"got\""),
+            (Block::Words, "word \"got\""),
+            (Block::Words, "words \"i got\""),
+            (Block::Words, "emoji 💰"),
+            (Block::Handles, "handle chars \" fx \""),
+            (Block::Handles, "handle chars \"earn\""),
+            (Block::Signals, "mentions 1"),
+            (Block::Signals, "handle with a dot"),
+            (Block::Signals, "link to spam-site.com"),
+            (Block::Signals, "links 1"),
+            (Block::Signals, "currency sign"),
+            (Block::Signals, "longest number 4"),
+            (Block::Signals, "emoji 1"),
+        ];
+        for (block, name) in cases {
+            assert!(has(&f, *block, name), "{name} in {f:?}");
+        }
+        // Case is folded: capitals change nothing but the capitals signal.
+        let lower = names("i got $4,000 from @earn_with_grace.fx 💰 visit spam-site.com");
+        assert_eq!(f, lower);
+    }
+
+    #[test]
+    fn look_alikes_and_spacing_give_the_same_words() {
+        for text in ["𝓬𝓻𝔂𝓹𝓽𝓸 signals", "cr¥pto signals", "c r y p t o signals"] {
+            let f = names(text);
+            assert!(has(&f, Block::Words, "word \"crypto\""), "{text}: {f:?}");
+            assert!(has(&f, Block::Chars, "chars \"ryp\""), "{text}: {f:?}");
+        }
+    }
+
+    #[test]
+    fn handles_need_a_sigil_at_a_word_start() {
+        let f = names("mail me at bob@example.com #ad");
+        assert!(has(&f, Block::Signals, "mentions 0"), "{f:?}");
+        assert!(has(&f, Block::Signals, "hashtags 1"), "{f:?}");
+        assert!(has(&f, Block::Signals, "contact 0"), "email: {f:?}");
+        assert!(
+            !f.iter()
+                .any(|(_, n)| n.contains("example") && n.starts_with("handle"))
+        );
+    }
+
+    #[test]
+    fn buckets_stay_in_range_for_any_hash() {
+        let s = Settings::default();
+        for h in [0u64, 1, u64::MAX, 0x8000_0000_0000_0000] {
+            assert!(s.bucket(h) < s.buckets());
+        }
+    }
+}
