@@ -1,14 +1,15 @@
 //! `igmod undo`: unhide what igmod hid, after a bad rule. Each unhide is an `unhide` row in the
 //! `actions` table, written before the call and closed after it, like every other action.
 //! Deleted comments cannot come back; undo says so. The original decision stays: igmod never
-//! re-decides a comment, so it will not hide it again.
+//! re-decides a comment, so it will not hide it again. Each unhide is also an `ok` label in
+//! `labels`, for retraining the classifier (`igmod model train --labels-from-db`).
 
 use chrono::{DateTime, Utc};
 
 use crate::budget::{CallError, CallKind};
 use crate::config::Config;
 use crate::graph::ErrorKind;
-use crate::store::{Store, StoreError};
+use crate::store::{Label, LabelSource, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UndoError {
@@ -26,12 +27,15 @@ pub struct UndoReport {
     pub failed: usize,
 }
 
+/// Unhides, and records each comment unhidden as labeled `ok` by `who` (a correction the
+/// classifier can be retrained on).
 pub async fn undo(
     config: &Config,
     store: &Store,
     comment_id: Option<&str>,
     rule: Option<&str>,
     since: Option<DateTime<Utc>>,
+    who: Option<&str>,
 ) -> Result<UndoReport, UndoError> {
     let mut report = UndoReport::default();
     let candidates = store.undo_candidates(comment_id, rule, since).await?;
@@ -82,6 +86,9 @@ pub async fn undo(
         match result {
             Ok(_) => {
                 store.action_done(id, None).await?;
+                store
+                    .add_label(&c.comment_id, Label::Ok, LabelSource::Undo, who)
+                    .await?;
                 report.unhidden += 1;
                 report.lines.push(format!(
                     "{}: unhidden (was hidden by rule {rule})",

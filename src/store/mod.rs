@@ -6,6 +6,7 @@
 //! late and can fail with "database is locked" without waiting for the busy timeout.
 
 mod comments;
+mod labels;
 mod ledger;
 mod report;
 mod state;
@@ -19,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use comments::{
     ActedComment, Disposition, NewComment, NewDecision, PendingAction, StoredComment, UndoCandidate,
 };
+pub use labels::{Label, LabelSource, LabeledComment};
 pub use ledger::Pruned;
 pub use report::{Activity, AuditFilter, AuditRow};
 pub use state::{AccountState, TokenHealth, TokenInfoRow, TokenRecord};
