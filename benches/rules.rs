@@ -100,12 +100,29 @@ fn rules() -> RuleSet {
     rules_with(true, true, true)
 }
 
-/// The benchmark's rules: the example and starter rules, the 1,000 words, the 50 regexes.
-fn rules_with(packs: bool, extra_words: bool, extra_regex: bool) -> RuleSet {
+/// [`rules_with`], and the example's classifier rule (the default model) if `model`.
+fn example_rules(model: bool) -> String {
     let root = env!("CARGO_MANIFEST_DIR");
     let example =
         std::fs::read_to_string(Path::new(root).join("config.toml.example")).unwrap_or_default();
-    let example_rules = example.find("[[rules]]").map_or("", |i| &example[i..]);
+    let rules = example.find("[[rules]]").map_or("", |i| &example[i..]);
+    // Tables start at a line's start (a commented-out `# [[rules]]` is not one).
+    format!("\n{rules}")
+        .split("\n[[rules]]")
+        .filter(|r| !r.trim().is_empty() && (model || !r.contains("\nclassifier =")))
+        .map(|r| format!("\n[[rules]]{r}"))
+        .collect()
+}
+
+/// The benchmark's rules: the example and starter rules (without the classifier), the 1,000
+/// words, the 50 regexes.
+fn rules_with(packs: bool, extra_words: bool, extra_regex: bool) -> RuleSet {
+    rules_with_model(packs, extra_words, extra_regex, false)
+}
+
+fn rules_with_model(packs: bool, extra_words: bool, extra_regex: bool, model: bool) -> RuleSet {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let example_rules = example_rules(model);
     let starter =
         std::fs::read_to_string(Path::new(root).join("rules/starter.toml")).unwrap_or_default();
     let mut rng = StdRng::seed_from_u64(99);
@@ -149,7 +166,7 @@ fn rules_with(packs: bool, extra_words: bool, extra_regex: bool) -> RuleSet {
             regexes.join(", ")
         ));
     }
-    match igmod::config::parse(Path::new("bench.toml"), &text) {
+    match igmod::config::parse(&Path::new(root).join("bench.toml"), &text) {
         Ok(c) => c.rules,
         Err(e) => panic!("bench rules invalid:\n{e}"),
     }
@@ -306,5 +323,84 @@ fn main() {
         } else {
             "NOT met"
         }
+    );
+    classifier(&corpus);
+}
+
+/// The classifier's figures: the example and starter rules with the default model, the
+/// model alone, loading it, and training on the ScamSpot file.
+fn classifier(corpus: &[(String, String)]) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let path = Path::new(root).join("models/scam.model");
+    let best_of = |runs: usize, f: &mut dyn FnMut() -> usize| -> (f64, usize) {
+        let mut best = f64::MAX;
+        let mut out = 0;
+        for _ in 0..runs {
+            let start = Instant::now();
+            out = f();
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        (best, out)
+    };
+    let verdict = |rate: f64, target: f64| if rate >= target { "met" } else { "NOT met" };
+
+    let with_model = rules_with_model(true, false, false, true);
+    let (secs, decided) = best_of(5, &mut || {
+        corpus
+            .iter()
+            .filter(|(t, u)| black_box(with_model.decide(&CommentView::new(t, Some(u)))).is_some())
+            .count()
+    });
+    let rate = corpus.len() as f64 / secs;
+    println!(
+        "example + starter + default model: {rate:>10.0} comments/s per core ({decided} decided, best of 5); target 200,000: {}",
+        verdict(rate, 200_000.0)
+    );
+
+    let (load, model) = {
+        let mut model = None;
+        let (secs, _) = best_of(5, &mut || {
+            model = igmod::training::load_model(&path).ok();
+            0
+        });
+        (secs, model)
+    };
+    let Some(model) = model else {
+        panic!("{} does not load", path.display());
+    };
+    let (secs, over) = best_of(5, &mut || {
+        corpus
+            .iter()
+            .filter(|(t, _)| black_box(model.score(t)) >= 0.6)
+            .count()
+    });
+    let rate = corpus.len() as f64 / secs;
+    println!(
+        "model alone:                       {rate:>10.0} comments/s per core ({over} scored >= 0.6, best of 5); target 300,000: {}",
+        verdict(rate, 300_000.0)
+    );
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    println!(
+        "model file: {size} bytes (target <= 8 MB: {}); loaded and checked in {:.1} ms (best of 5; target <= 50 ms: {})",
+        verdict(8e6 - size as f64, 0.0),
+        load * 1e3,
+        verdict(0.05 - load, 0.0)
+    );
+
+    let file = std::fs::File::open(Path::new(root).join("data/scamspot/train.csv"))
+        .expect("data/scamspot/train.csv");
+    let examples: Vec<igmod::training::Example> =
+        igmod::evaluate::labeled_rows(file, "text", "label")
+            .expect("training rows")
+            .into_iter()
+            .map(|r| igmod::training::Example::new(r.text, r.label, igmod::training::Source::Data))
+            .collect();
+    let start = Instant::now();
+    let trained = igmod::training::train(&examples, &igmod::training::Options::default());
+    let secs = start.elapsed().as_secs_f64();
+    let f1 = trained.map(|t| t.parts.cv.f1.mean).unwrap_or(0.0);
+    println!(
+        "training on the ScamSpot file with 5-fold cross-validation, one core: {secs:.2} s (F1 {f1:.3}); target <= 10 s: {}",
+        verdict(10.0 - secs, 0.0)
     );
 }

@@ -51,7 +51,17 @@ const ACCOUNTS: &[(&str, &str)] = &[
     ("globex", "17841400000000002"),
 ];
 
-pub async fn run(seconds: u64, dir: Option<PathBuf>) -> anyhow::Result<()> {
+/// The rule the demo adds when it has a model (the example config's `scam-model`).
+const MODEL_RULE: &str = r#"
+[[rules]]
+name = "scam-model"
+action = "hide"
+classifier = { model = "models/scam.model", min_score = 0.55 }
+"#;
+
+/// Runs the demo for `seconds`; with `model`, the example's classifier rule joins the rules
+/// (a missing default model is reported, and the demo runs on the rules alone).
+pub async fn run(seconds: u64, dir: Option<PathBuf>, model: Option<PathBuf>) -> anyhow::Result<()> {
     let dir = match dir {
         Some(d) => {
             std::fs::create_dir_all(&d)
@@ -90,10 +100,29 @@ pub async fn run(seconds: u64, dir: Option<PathBuf>) -> anyhow::Result<()> {
             token_file.display()
         ));
     }
+    let mut rules = RULES.to_string();
+    let mut model_note = String::from("rules only (--no-model)");
+    if let Some(model) = model {
+        let models = dir.join("models");
+        std::fs::create_dir_all(&models)
+            .with_context(|| format!("cannot create {}", models.display()))?;
+        match std::fs::copy(&model, models.join("scam.model")) {
+            Ok(_) => {
+                rules.push_str(MODEL_RULE);
+                model_note = format!("rules + the classifier {}", model.display());
+            }
+            Err(e) => {
+                model_note = format!(
+                    "rules only: no model at {} ({e}); run from the source tree or pass --model PATH",
+                    model.display()
+                );
+            }
+        }
+    }
     let db = dir.join("igmod.db");
     let config_path = dir.join("config.toml");
     let text = format!(
-        "# Written by `igmod demo`: the daemon is polling a local Graph API simulator.\n[daemon]\ndatabase = \"{}\"\n\n[graph]\nfacebook_base_url = \"{base}\"\ninstagram_base_url = \"{base}\"\napi_version = \"v25.0\"\ntimeout = \"5s\"\n\n{accounts_toml}{RULES}",
+        "# Written by `igmod demo`: the daemon is polling a local Graph API simulator.\n[daemon]\ndatabase = \"{}\"\n\n[graph]\nfacebook_base_url = \"{base}\"\ninstagram_base_url = \"{base}\"\napi_version = \"v25.0\"\ntimeout = \"5s\"\n\n{accounts_toml}{rules}",
         db.display(),
         base = sim.base_url()
     );
@@ -109,6 +138,7 @@ pub async fn run(seconds: u64, dir: Option<PathBuf>) -> anyhow::Result<()> {
         media.len()
     );
     println!("            config {}", config_path.display());
+    println!("            {model_note}");
     println!("            comments arrive for {seconds}s; the daemon polls every 2s\n");
 
     let stop = CancellationToken::new();

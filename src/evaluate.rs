@@ -9,11 +9,78 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::rules::{CommentView, Match, RuleSet, pick};
 use crate::store::{Store, StoreError};
+use crate::training::{Counts, SWEEP};
 
-/// Explains every rule that matches a text, with the matched spans, and the decision.
+/// The rules `rules test` and `rules eval` run, and the line that says which.
+pub struct Selection {
+    pub rules: RuleSet,
+    /// The account whose rules these are, if any.
+    pub account: Option<String>,
+    pub heading: String,
+}
+
+impl Selection {
+    /// `account`'s rules; without one, the first account's (what the daemon runs for it);
+    /// with `all`, every rule loaded.
+    pub fn of(config: &Config, account: Option<&str>, all: bool) -> Result<Selection, String> {
+        if all {
+            return Ok(Selection {
+                heading: format!(
+                    "rules: every rule loaded ({}), as with --all-rules",
+                    config.rules.len()
+                ),
+                rules: config.rules.clone(),
+                account: None,
+            });
+        }
+        let first = account.is_none();
+        let a = match account {
+            Some(name) => config.accounts.iter().find(|a| a.name == name),
+            None => config.accounts.first(),
+        }
+        .ok_or_else(|| match account {
+            Some(name) => format!("no account named {name:?}"),
+            None => "no account configured".to_string(),
+        })?;
+        let heading = if first {
+            format!(
+                "rules: account {:?}'s ({} rules; the first account: --account NAME for another, --all-rules for every rule loaded)",
+                a.name,
+                a.rules.len()
+            )
+        } else {
+            format!("rules: account {:?}'s ({} rules)", a.name, a.rules.len())
+        };
+        Ok(Selection {
+            rules: a.rules.clone(),
+            account: Some(a.name.clone()),
+            heading,
+        })
+    }
+}
+
+/// Explains every rule that matches a text, with the matched spans, and the decision; for
+/// each model the rules use, its score and the features that pushed it most, both ways.
 pub fn explain(rules: &RuleSet, view: &CommentView<'_>) -> String {
     let matches = rules.matches(view);
     let mut out = String::new();
+    for (path, model) in rules.models() {
+        let e = model.explain(view.text, 5);
+        let _ = writeln!(out, "classifier {path}: score {:.3}", e.score);
+        let show = |pushes: &[(String, f64)]| {
+            pushes
+                .iter()
+                .map(|(name, push)| format!("{name} {push:+.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !e.towards_scam.is_empty() {
+            let _ = writeln!(out, "  towards scam: {}", show(&e.towards_scam));
+        }
+        if !e.towards_ok.is_empty() {
+            let _ = writeln!(out, "  towards ok:   {}", show(&e.towards_ok));
+        }
+    }
     if matches.is_empty() {
         out.push_str("no rule matches: igmod leaves this comment alone\n");
         return out;
@@ -251,6 +318,173 @@ pub fn eval_rows(rules: &RuleSet, rows: &[LabeledRow]) -> EvalReport {
         }
     }
     report
+}
+
+/// For each model the rules use: counts at each of [`SWEEP`]'s thresholds of "score at least
+/// the threshold" over labeled rows (the model alone, whatever the rules around it do).
+pub fn sweep(rules: &RuleSet, rows: &[LabeledRow]) -> String {
+    let mut out = String::new();
+    for (path, model) in rules.models() {
+        let scores: Vec<f32> = rows.iter().map(|r| model.score(&r.text)).collect();
+        let table: Vec<(f64, Counts)> = SWEEP
+            .iter()
+            .map(|&t| {
+                let mut c = Counts::default();
+                for (row, s) in rows.iter().zip(&scores) {
+                    c.add(row.label, f64::from(*s) >= t);
+                }
+                (t, c)
+            })
+            .collect();
+        let _ = writeln!(out, "classifier {path} alone, by threshold:");
+        out.push_str(&crate::training::sweep_table(&table));
+    }
+    if out.is_empty() {
+        out.push_str("no rule uses a classifier: nothing to sweep\n");
+    }
+    out
+}
+
+/// What cross-validating a set of rules measured: per fold and pooled.
+#[derive(Debug, Clone)]
+pub struct CvReport {
+    pub folds: Vec<EvalReport>,
+    pub pooled: EvalReport,
+    /// Models retrained per fold (0: the rules have no classifier, and every fold is the
+    /// same rules on other rows).
+    pub models: usize,
+}
+
+impl fmt::Display for CvReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}-fold cross-validation: each fold's rows judged by the rules with {} retrained on the other folds' rows",
+            self.folds.len(),
+            if self.models == 0 {
+                "no model".to_string()
+            } else {
+                format!("{} model(s)", self.models)
+            }
+        )?;
+        for (k, r) in self.folds.iter().enumerate() {
+            writeln!(
+                f,
+                "  fold {}: precision {:.3}  recall {:.3}  F1 {:.3}  (TP {} FP {} FN {})",
+                k + 1,
+                r.precision(),
+                r.recall(),
+                r.f1(),
+                r.tp,
+                r.fp,
+                r.fn_
+            )?;
+        }
+        let spread = |g: fn(&EvalReport) -> f64| {
+            let v: Vec<f64> = self.folds.iter().map(g).collect();
+            let n = v.len().max(1) as f64;
+            let mean = v.iter().sum::<f64>() / n;
+            let sd =
+                (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+            format!("{mean:.3} ± {sd:.3}")
+        };
+        writeln!(
+            f,
+            "  mean: precision {}  recall {}  F1 {}",
+            spread(EvalReport::precision),
+            spread(EvalReport::recall),
+            spread(EvalReport::f1)
+        )?;
+        writeln!(f, "pooled over every fold:")?;
+        write!(f, "{}", self.pooled)
+    }
+}
+
+/// Cross-validates rules on labeled rows: the rows are split into folds (grouped by text,
+/// stratified by label, by `seed`), and each fold is judged by the rules with every model
+/// they use retrained, with its own settings, on the other folds' rows (and on `extra`, rows
+/// that are never judged). What the rules would do on comments their models never saw.
+pub fn cross_validate(
+    rules: &RuleSet,
+    rows: &[LabeledRow],
+    extra: &[LabeledRow],
+    folds: u32,
+    seed: u64,
+) -> Result<CvReport, crate::training::TrainError> {
+    use crate::training::{self, Example};
+    let examples: Vec<Example> = rows
+        .iter()
+        .map(|r| Example::new(r.text.clone(), r.label, training::Source::Data))
+        .collect();
+    let fold_of = training::assign_folds(&examples, folds, seed)?;
+    let models = rules.models();
+    let mut reports = Vec::new();
+    for k in 0..folds {
+        let train: Vec<Example> = (0..rows.len())
+            .filter(|&i| fold_of[i] != k)
+            .map(|i| examples[i].clone())
+            .chain(
+                extra
+                    .iter()
+                    .map(|r| Example::new(r.text.clone(), r.label, training::Source::Extra)),
+            )
+            .collect();
+        let mut retrained = Vec::new();
+        for (_, model) in &models {
+            let options = training::Options {
+                settings: *model.settings(),
+                c: model.training().c,
+                folds: model.cv().folds,
+                seed,
+                threshold: model.cv().threshold,
+            };
+            let parts = training::train(&train, &options)?.parts;
+            let fresh = std::sync::Arc::new(crate::rules::Model::from_parts(
+                &parts,
+                format!("fold {} of {}", k + 1, model.checksum()),
+            ));
+            retrained.push((model.checksum().to_string(), fresh));
+        }
+        let fold_rules = rules.with_models(|m| {
+            retrained
+                .iter()
+                .find(|(sum, _)| sum == m.checksum())
+                .map_or_else(|| m.clone(), |(_, fresh)| fresh.clone())
+        });
+        let held: Vec<LabeledRow> = (0..rows.len())
+            .filter(|&i| fold_of[i] == k)
+            .map(|i| rows[i].clone())
+            .collect();
+        reports.push(eval_rows(&fold_rules, &held));
+    }
+    let mut pooled = EvalReport {
+        rules: reports.first().map(|r| r.rules.clone()).unwrap_or_default(),
+        ..EvalReport::default()
+    };
+    for r in &reports {
+        pooled.rows += r.rows;
+        pooled.tp += r.tp;
+        pooled.fp += r.fp;
+        pooled.fn_ += r.fn_;
+        pooled.tn += r.tn;
+    }
+    for (i, hits) in pooled.rules.iter_mut().enumerate() {
+        let sum = |g: fn(&RuleHits) -> u64| {
+            reports
+                .iter()
+                .filter_map(|r| r.rules.get(i))
+                .map(g)
+                .sum::<u64>()
+        };
+        hits.hits = sum(|h| h.hits);
+        hits.true_positives = sum(|h| h.true_positives);
+        hits.false_positives = sum(|h| h.false_positives);
+    }
+    Ok(CvReport {
+        folds: reports,
+        pooled,
+        models: models.len(),
+    })
 }
 
 /// One stored comment whose decision would change under today's rules.

@@ -94,6 +94,24 @@ enum Command {
         #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
         since: std::time::Duration,
     },
+    /// Label a stored comment for the classifier: `scam` (it should have been moderated) or
+    /// `ok` (it should have been left alone). Retrain with `model train --labels-from-db`.
+    Label {
+        #[command(flatten)]
+        config: ConfigArg,
+        comment_id: String,
+        /// `scam` or `ok`.
+        #[arg(value_parser = ["scam", "ok"])]
+        label: String,
+        /// Who labels (default: the login name, through sudo too).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Operators' labels (from `igmod label` and `igmod undo`).
+    Labels {
+        #[command(subcommand)]
+        command: LabelsCommand,
+    },
     /// The comment classifier: train a model, show what a model file holds.
     Model {
         #[command(subcommand)]
@@ -107,9 +125,30 @@ enum Command {
         /// Where to put the demo's config and audit database (default: a new temp dir, kept).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// The classifier model the demo's rules use (copied into the demo's directory).
+        #[arg(long, default_value = "models/scam.model")]
+        model: PathBuf,
+        /// Run the demo with the rules alone.
+        #[arg(long)]
+        no_model: bool,
     },
 }
 
+#[derive(Subcommand)]
+enum LabelsCommand {
+    /// Write every labeled comment's text and latest label as CSV (text,label,comment_id,
+    /// account,username,source,who,labeled_at; label 1 = scam, 0 = ok), ready for
+    /// `model train` and `rules eval`.
+    Export {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The CSV file to write.
+        output: PathBuf,
+    },
+}
+
+// Parsed once per process: the size of `Train`'s options costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum ModelCommand {
     /// Train a model on labeled comments, cross-validate it and write the model file.
@@ -137,6 +176,22 @@ enum ModelCommand {
         /// rows more closely.
         #[arg(long, default_value_t = 10.0)]
         l2: f64,
+        /// More labeled rows (same columns) that join every fold's training and are never
+        /// held out, so the cross-validation figures stay about DATA; repeatable.
+        #[arg(long, value_name = "CSV")]
+        also: Vec<PathBuf>,
+        /// Add the operators' labels (`igmod label`, `igmod undo`) from the config's database;
+        /// a label on a text the data holds relabels it.
+        #[arg(long)]
+        labels_from_db: bool,
+        /// The config whose database --labels-from-db reads.
+        #[arg(
+            short,
+            long,
+            env = "IGMOD_CONFIG",
+            default_value = "/etc/igmod/config.toml"
+        )]
+        config: PathBuf,
         /// Also write each row's held-out score (CSV: text, label, score, fold) here, to read
         /// what the model gets wrong.
         #[arg(long)]
@@ -150,6 +205,12 @@ enum ModelCommand {
         /// Shortest and longest character n-grams, for tuning.
         #[arg(long, hide = true, value_delimiter = ',')]
         chars: Option<Vec<u8>>,
+        /// Shortest and longest handle n-grams, for tuning.
+        #[arg(long, hide = true, value_delimiter = ',')]
+        handles: Option<Vec<u8>>,
+        /// Single words only, no word pairs, for tuning.
+        #[arg(long, hide = true)]
+        no_word_pairs: bool,
     },
     /// Show what a model file holds: its settings, training set and cross-validation figures.
     Info {
@@ -175,14 +236,13 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum RulesCommand {
-    /// Show which rules and conditions match a text, with the matched spans, and the decision.
-    /// No network, no database.
+    /// Show which rules and conditions match a text, with the matched spans, the decision,
+    /// and each classifier's score with the features that pushed it most. No network.
     Test {
         #[command(flatten)]
         config: ConfigArg,
-        /// Use this account's rule selection (and its known username for impersonation).
-        #[arg(long)]
-        account: Option<String>,
+        #[command(flatten)]
+        select: Select,
         /// The commenter's username.
         #[arg(long)]
         username: Option<String>,
@@ -195,15 +255,29 @@ enum RulesCommand {
     Eval {
         #[command(flatten)]
         config: ConfigArg,
-        /// Use this account's rule selection.
-        #[arg(long)]
-        account: Option<String>,
+        #[command(flatten)]
+        select: Select,
         /// CSV column holding the comment text.
         #[arg(long, default_value = "text")]
         text_column: String,
         /// CSV column holding the label: 1 = should be moderated, 0 = leave alone.
         #[arg(long, default_value = "label")]
         label_column: String,
+        /// Also print, for each classifier the rules use, precision, recall, F1 and counts
+        /// at thresholds from 0.1 to 0.99.
+        #[arg(long)]
+        sweep: bool,
+        /// Cross-validate instead: judge each of K folds with the rules' models retrained on
+        /// the other folds (what the rules would do on comments their models never saw).
+        #[arg(long, value_name = "K")]
+        cv: Option<u32>,
+        /// Seed of the folds of --cv.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// With --cv: more labeled rows that join every fold's training (as `model train
+        /// --also` did for the model), never judged; repeatable.
+        #[arg(long, value_name = "CSV", requires = "cv")]
+        also: Vec<PathBuf>,
         /// RFC 4180 CSV file with a header row.
         file: PathBuf,
     },
@@ -214,7 +288,22 @@ enum RulesCommand {
         /// How far back (e.g. 7d, 24h).
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         since: std::time::Duration,
+        /// Try this model file in place of every model the rules use, before switching to it.
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
+}
+
+/// Which rules `rules test` and `rules eval` run.
+#[derive(clap::Args)]
+struct Select {
+    /// Run this account's rules (default: the first account's) and use its known username
+    /// for impersonation.
+    #[arg(long, conflicts_with = "all_rules")]
+    account: Option<String>,
+    /// Run every rule loaded, whether or not an account selects it.
+    #[arg(long)]
+    all_rules: bool,
 }
 
 fn main() -> ExitCode {
@@ -257,7 +346,21 @@ fn main() -> ExitCode {
         }
         Command::Run(arg) => run(&arg.config),
         Command::Model { command } => model_command(command),
-        Command::Demo { seconds, dir } => {
+        Command::Label {
+            config,
+            comment_id,
+            label,
+            by,
+        } => label_comment(&config.config, comment_id, &label, by),
+        Command::Labels {
+            command: LabelsCommand::Export { config, output },
+        } => labels_export(&config.config, output),
+        Command::Demo {
+            seconds,
+            dir,
+            model,
+            no_model,
+        } => {
             let _guard = logging::init(
                 logging::Destination {
                     format: config::LogFormat::Text,
@@ -266,7 +369,11 @@ fn main() -> ExitCode {
                 },
                 None,
             );
-            exit(runtime().and_then(|rt| rt.block_on(demo::run(seconds, dir))))
+            exit(
+                runtime().and_then(|rt| {
+                    rt.block_on(demo::run(seconds, dir, (!no_model).then_some(model)))
+                }),
+            )
         }
     }
 }
@@ -325,6 +432,19 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         None => println!("app: none"),
     }
     println!("rules: {}", c.rules.names().collect::<Vec<_>>().join(", "));
+    for (path, model) in c.rules.models() {
+        let cv = model.cv();
+        println!(
+            "model {path}: sha256 {}, trained on {} rows; {}-fold cross-validation at score >= {}: precision {:.3}, recall {:.3}, F1 {:.3}",
+            &model.checksum()[..16.min(model.checksum().len())],
+            model.training().rows,
+            cv.folds,
+            cv.threshold,
+            cv.precision.mean,
+            cv.recall.mean,
+            cv.f1.mean
+        );
+    }
     println!("accounts:");
     for a in &c.accounts {
         let schedule = match &a.schedule {
@@ -354,38 +474,39 @@ fn check_config(path: &std::path::Path) -> ExitCode {
 }
 
 fn rules_command(command: RulesCommand) -> ExitCode {
-    let (path, account) = match &command {
-        RulesCommand::Test {
-            config, account, ..
+    let (path, select) = match &command {
+        RulesCommand::Test { config, select, .. } | RulesCommand::Eval { config, select, .. } => {
+            (config.config.clone(), Some(select))
         }
-        | RulesCommand::Eval {
-            config, account, ..
-        } => (config.config.clone(), account.clone()),
         RulesCommand::Replay { config, .. } => (config.config.clone(), None),
     };
     let c = match config::load(&path) {
         Ok(c) => c,
         Err(e) => return config_failed(&e),
     };
-    let rules = match &account {
-        None => c.rules.clone(),
-        Some(name) => match c.accounts.iter().find(|a| &a.name == name) {
-            Some(a) => a.rules.clone(),
-            None => {
-                eprintln!("igmod: no account named {name:?} in {}", path.display());
-                return ExitCode::from(EX_CONFIG as u8);
-            }
-        },
+    let selection = match select
+        .map(|s| evaluate::Selection::of(&c, s.account.as_deref(), s.all_rules))
+        .transpose()
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("igmod: {e} in {}", path.display());
+            return ExitCode::from(EX_CONFIG as u8);
+        }
     };
-    match command {
-        RulesCommand::Test {
-            username,
-            reply,
-            text,
-            ..
-        } => {
+    match (command, selection) {
+        (
+            RulesCommand::Test {
+                username,
+                reply,
+                text,
+                ..
+            },
+            Some(selection),
+        ) => {
             // The account's username (for impersonation) is read from the database if there is one.
-            let account_username = account
+            let account_username = selection
+                .account
                 .as_ref()
                 .filter(|_| c.daemon.database.exists())
                 .and_then(|name| {
@@ -401,29 +522,56 @@ fn rules_command(command: RulesCommand) -> ExitCode {
                 account_username: account_username.as_deref(),
                 ..CommentView::new(&text, username.as_deref())
             };
-            print!("{}", evaluate::explain(&rules, &view));
+            println!("{}", selection.heading);
+            print!("{}", evaluate::explain(&selection.rules, &view));
             ExitCode::SUCCESS
         }
-        RulesCommand::Eval {
-            text_column,
-            label_column,
-            file,
-            ..
-        } => {
-            let input = match std::fs::File::open(&file) {
-                Ok(f) => f,
-                Err(e) => return exit(Err(anyhow::anyhow!("cannot open {}: {e}", file.display()))),
+        (
+            RulesCommand::Eval {
+                text_column,
+                label_column,
+                sweep,
+                cv,
+                seed,
+                also,
+                file,
+                ..
+            },
+            Some(selection),
+        ) => exit((|| {
+            let read = |path: &PathBuf| -> anyhow::Result<Vec<evaluate::LabeledRow>> {
+                let input = std::fs::File::open(path)
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                evaluate::labeled_rows(input, &text_column, &label_column)
+                    .with_context(|| path.display().to_string())
             };
-            match evaluate::eval(&rules, input, &text_column, &label_column) {
-                Ok(report) => {
-                    print!("{report}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => exit(Err(anyhow::anyhow!("{}: {e}", file.display()))),
+            let rows = read(&file)?;
+            let mut extra = Vec::new();
+            for path in &also {
+                extra.extend(read(path)?);
             }
-        }
-        RulesCommand::Replay { since, .. } => exit(runtime().and_then(|rt| {
-            rt.block_on(async {
+            println!("{}", selection.heading);
+            match cv {
+                Some(k) => print!(
+                    "{}",
+                    evaluate::cross_validate(&selection.rules, &rows, &extra, k, seed)?
+                ),
+                None => print!("{}", evaluate::eval_rows(&selection.rules, &rows)),
+            }
+            if sweep {
+                print!("{}", evaluate::sweep(&selection.rules, &rows));
+            }
+            Ok(())
+        })()),
+        (RulesCommand::Replay { since, model, .. }, _) => exit((|| {
+            let c = match model {
+                Some(path) => {
+                    let model = igmod::training::load_shared(&path)?;
+                    c.with_model(&model)
+                }
+                None => c,
+            };
+            runtime()?.block_on(async {
                 let store = igmod::store::Store::open(&c.daemon.database)
                     .await
                     .with_context(|| format!("cannot open {}", c.daemon.database.display()))?;
@@ -434,7 +582,8 @@ fn rules_command(command: RulesCommand) -> ExitCode {
                 print!("{report}");
                 Ok(())
             })
-        })),
+        })()),
+        (_, None) => ExitCode::FAILURE,
     }
 }
 
@@ -592,6 +741,89 @@ fn token_refresh(path: &std::path::Path, account: String) -> ExitCode {
     })
 }
 
+/// Who is at the keyboard: the user sudo was run by, else the login name.
+fn operator() -> Option<String> {
+    ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+}
+
+fn label_comment(
+    path: &std::path::Path,
+    comment_id: String,
+    label: &str,
+    by: Option<String>,
+) -> ExitCode {
+    let Some(label) = igmod::store::Label::parse(label) else {
+        return ExitCode::FAILURE;
+    };
+    let who = by.or_else(operator);
+    with_database(path, |_, store| async move {
+        if !store
+            .add_label(
+                &comment_id,
+                label,
+                igmod::store::LabelSource::Label,
+                who.as_deref(),
+            )
+            .await?
+        {
+            anyhow::bail!(
+                "no comment {comment_id} in the database: igmod labels only comments it has seen"
+            );
+        }
+        println!("{comment_id}: labeled {}", label.as_str());
+        Ok(())
+    })
+}
+
+fn labels_export(path: &std::path::Path, output: PathBuf) -> ExitCode {
+    with_database(path, |_, store| async move {
+        let labels = store.latest_labels().await?;
+        let mut w = csv::Writer::from_path(&output)
+            .with_context(|| format!("cannot write {}", output.display()))?;
+        w.write_record([
+            "text",
+            "label",
+            "comment_id",
+            "account",
+            "username",
+            "source",
+            "who",
+            "labeled_at",
+        ])?;
+        let (mut written, mut pruned) = (0, 0);
+        for l in &labels {
+            let Some(text) = &l.text else {
+                pruned += 1;
+                continue;
+            };
+            w.write_record([
+                text.as_str(),
+                if l.label == "scam" { "1" } else { "0" },
+                &l.comment_id,
+                &l.account,
+                l.username.as_deref().unwrap_or(""),
+                &l.source,
+                l.who.as_deref().unwrap_or(""),
+                &l.labeled_at,
+            ])?;
+            written += 1;
+        }
+        w.flush()?;
+        println!(
+            "wrote {written} labeled comments to {}{}",
+            output.display(),
+            if pruned > 0 {
+                format!(" ({pruned} left out: their text was pruned by retain)")
+            } else {
+                String::new()
+            }
+        );
+        Ok(())
+    })
+}
+
 fn undo(
     path: &std::path::Path,
     comment_id: Option<String>,
@@ -602,8 +834,16 @@ fn undo(
         .as_ref()
         .map(|_| chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or_default());
     with_database(path, |c, store| async move {
-        let report =
-            igmod::undo::undo(&c, &store, comment_id.as_deref(), rule.as_deref(), since).await?;
+        let who = operator();
+        let report = igmod::undo::undo(
+            &c,
+            &store,
+            comment_id.as_deref(),
+            rule.as_deref(),
+            since,
+            who.as_deref(),
+        )
+        .await?;
         for line in &report.lines {
             println!("{line}");
         }
@@ -635,24 +875,57 @@ fn model_command(command: ModelCommand) -> ExitCode {
             cv,
             seed,
             l2,
+            also,
+            labels_from_db,
+            config,
             held_out,
             block_weights,
             hash_bits,
             chars,
+            handles,
+            no_word_pairs,
         } => exit((|| {
             let started = std::time::Instant::now();
-            let file = std::fs::File::open(&data)
-                .with_context(|| format!("cannot open {}", data.display()))?;
-            let rows = evaluate::labeled_rows(file, &text_column, &label_column)
-                .with_context(|| data.display().to_string())?;
-            let examples: Vec<training::Example> = rows
-                .into_iter()
-                .map(|r| training::Example {
-                    text: r.text,
-                    label: r.label,
-                    from_label: false,
-                })
-                .collect();
+            let read = |path: &PathBuf,
+                        source: training::Source|
+             -> anyhow::Result<Vec<training::Example>> {
+                let file = std::fs::File::open(path)
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                let rows = evaluate::labeled_rows(file, &text_column, &label_column)
+                    .with_context(|| path.display().to_string())?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| training::Example::new(r.text, r.label, source))
+                    .collect())
+            };
+            let mut examples = read(&data, training::Source::Data)?;
+            for path in &also {
+                examples.extend(read(path, training::Source::Extra)?);
+            }
+            if labels_from_db {
+                let c = config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let labels = runtime()?.block_on(async {
+                    let store = open_existing(&c).await?;
+                    let labels = store.latest_labels().await;
+                    store.close().await;
+                    anyhow::Ok(labels?)
+                })?;
+                let pruned = labels.iter().filter(|l| l.text.is_none()).count();
+                let (relabeled, added) = training::merge_labels(
+                    &mut examples,
+                    labels
+                        .into_iter()
+                        .filter_map(|l| Some((l.text?, l.label == "scam"))),
+                );
+                println!(
+                    "operators' labels: {added} rows added, {relabeled} rows relabeled{}",
+                    if pruned > 0 {
+                        format!(", {pruned} skipped (their text was pruned by retain)")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
             let mut options = training::Options {
                 c: l2,
                 folds: cv,
@@ -668,8 +941,15 @@ fn model_command(command: ModelCommand) -> ExitCode {
                 options.settings.hash_bits = bits;
             }
             if let Some(c) = chars {
-                options.settings.char_min = c.first().copied().unwrap_or(1);
-                options.settings.char_max = c.get(1).copied().unwrap_or(5);
+                options.settings.char_min = c.first().copied().unwrap_or(3);
+                options.settings.char_max = c.get(1).copied().unwrap_or(3);
+            }
+            if let Some(h) = handles {
+                options.settings.handle_min = h.first().copied().unwrap_or(2);
+                options.settings.handle_max = h.get(1).copied().unwrap_or(5);
+            }
+            if no_word_pairs {
+                options.settings.word_pairs = false;
             }
             let trained = training::train(&examples, &options)?;
             let labels: Vec<bool> = examples.iter().map(|e| e.label).collect();

@@ -10,12 +10,18 @@ use common::{ACME, Env, count, kill, wait_exit, wait_for};
 const T: Duration = Duration::from_secs(20);
 const EXAMPLE: &str = include_str!("../config.toml.example");
 const STARTER: &str = include_str!("../rules/starter.toml");
+/// The example account's rule selection, as the example writes it.
+const EXAMPLE_RULES: &str = "rules = [\"trusted\", \"starter\", \"scam-model\"]";
 
-/// A temp dir holding `config.toml` with `text` and the starter pack it includes.
+/// A temp dir holding `config.toml` with `text`, the starter pack it includes and the
+/// default model its `scam-model` rule reads.
 fn example_dir(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("dir");
     std::fs::create_dir_all(dir.path().join("rules")).expect("rules dir");
     std::fs::write(dir.path().join("rules/starter.toml"), STARTER).expect("starter");
+    std::fs::create_dir_all(dir.path().join("models")).expect("models dir");
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/scam.model");
+    std::fs::copy(model, dir.path().join("models/scam.model")).expect("model");
     let path = dir.path().join("config.toml");
     std::fs::write(&path, text).expect("write");
     (dir, path)
@@ -57,7 +63,17 @@ fn the_example_config_is_valid_and_its_summary_shows_no_secret() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("acme (ig user 17841400000000001, Instagram login, token from env IGMOD_TOKEN_ACME): every 2m, budget 200 calls/hour, 20 newest posts, backfill off"), "{out}");
     assert!(
-        out.contains("rules: scam, scam-dm, profanity, links, mention-spam, trusted"),
+        out.contains("rules: scam-model, scam, scam-dm, profanity, links, mention-spam, trusted"),
+        "{out}"
+    );
+    // The account runs the starter pack and the default model, whose figures are shown.
+    assert!(
+        out.contains("backfill off, rules: scam-model, trusted, starter-investment-scam,"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nmodel models/scam.model: sha256 ")
+            && out.contains("5-fold cross-validation at score >= 0.5: precision 0.9"),
         "{out}"
     );
     assert!(!out.contains("EAAG-SECRET") && !err.contains("EAAG-SECRET"));
@@ -132,7 +148,11 @@ fn a_bad_config_is_refused_with_every_problem_located_and_exit_78() {
 
 #[test]
 fn rules_test_explains_decisions_on_the_example_rules() {
-    let (_dir, path) = example_dir(EXAMPLE);
+    // The example's own rules, selected by an account as an operator would.
+    let own =
+        "rules = [\"trusted\", \"scam\", \"scam-dm\", \"profanity\", \"links\", \"mention-spam\"]";
+    let (_dir, path) = example_dir(&EXAMPLE.replace(EXAMPLE_RULES, own));
+    let heading = "rules: account \"acme\"'s (6 rules; the first account: --account NAME for another, --all-rules for every rule loaded)\n";
     let cases: &[(&[&str], &str)] = &[
         (
             &["FOREX!"],
@@ -166,7 +186,12 @@ fn rules_test_explains_decisions_on_the_example_rules() {
             .args(*args)
             .env("IGMOD_TOKEN_ACME", "x"));
         assert_eq!(code, 0, "{err}");
-        assert_eq!(out, *expected, "{args:?}");
+        let heading = if args.contains(&"--account") {
+            "rules: account \"acme\"'s (6 rules)\n"
+        } else {
+            heading
+        };
+        assert_eq!(out, format!("{heading}{expected}"), "{args:?}");
     }
 }
 
@@ -309,7 +334,7 @@ async fn cron_schedule_json_logs_and_log_dir_work_in_the_binary() {
 #[test]
 fn problems_in_included_rule_files_are_located_in_those_files() {
     let text = EXAMPLE.replace(
-        "rules = [\"trusted\", \"scam\", \"scam-dm\", \"profanity\", \"links\", \"mention-spam\"]",
+        EXAMPLE_RULES,
         "rules = [\"trusted\", \"starter\", \"nosuchset\"]",
     );
     let (dir, path) = example_dir(&text);
@@ -370,7 +395,7 @@ fn problems_in_included_rule_files_are_located_in_those_files() {
     assert_eq!(code, 78);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 3, "{err}");
-    assert!(lines[0].ends_with("accounts.rules: no rule or rule set named \"nosuchset\" (rules: scam, scam-dm, profanity, links, mention-spam, trusted, starter-investment-scam, starter-testimonial-scam, starter-contact-bait, starter-check-my-bio, starter-fake-giveaway, starter-fund-recovery, starter-follower-selling, starter-link-drop, starter-emoji-flood, starter-impersonation, starter-bot-wave, starter-mention-flood; rule sets: starter)"), "{err}");
+    assert!(lines[0].ends_with("accounts.rules: no rule or rule set named \"nosuchset\" (rules: scam-model, scam, scam-dm, profanity, links, mention-spam, trusted, starter-investment-scam, starter-testimonial-scam, starter-contact-bait, starter-check-my-bio, starter-fake-giveaway, starter-fund-recovery, starter-follower-selling, starter-link-drop, starter-emoji-flood, starter-impersonation, starter-bot-wave, starter-mention-flood; rule sets: starter, starter-floods)"), "{err}");
     assert_eq!(
         lines[1],
         format!(
@@ -382,10 +407,7 @@ fn problems_in_included_rule_files_are_located_in_those_files() {
 
 #[test]
 fn an_account_can_take_the_starter_set_by_name() {
-    let text = EXAMPLE.replace(
-        "rules = [\"trusted\", \"scam\", \"scam-dm\", \"profanity\", \"links\", \"mention-spam\"]",
-        "rules = [\"trusted\", \"starter\"]",
-    );
+    let text = EXAMPLE.replace(EXAMPLE_RULES, "rules = [\"trusted\", \"starter\"]");
     let (_dir, path) = example_dir(&text);
     let (code, out, err) = run(igmod()
         .args(["check-config", "-c"])
@@ -402,7 +424,8 @@ fn an_account_can_take_the_starter_set_by_name() {
         .arg("FOREX!")
         .env("IGMOD_TOKEN_ACME", "x"));
     assert_eq!(
-        out, "no rule matches: igmod leaves this comment alone\n",
+        out,
+        "rules: account \"acme\"'s (11 rules)\nno rule matches: igmod leaves this comment alone\n",
         "the example's scam rule is not selected"
     );
 }
@@ -417,18 +440,38 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
         .arg(fixture)
         .env("IGMOD_TOKEN_ACME", "x"));
     assert_eq!(code, 0, "{err}");
-    // Of 20 spam rows only #17 (a vague "collab" message) is missed; of 20 innocent rows the
-    // example's own rules hit #26 ("forex trader") and #37 ("no idiot would…").
+    // Without --account: what the first account runs (trusted, the starter pack, the model),
+    // and the first line says so.
+    assert!(
+        out.starts_with("rules: account \"acme\"'s (12 rules; the first account"),
+        "{out}"
+    );
+    assert!(out.contains("\nscam-model "), "{out}");
+    assert!(!out.contains("\nprofanity "), "not selected: {out}");
+    assert!(
+        out.contains("  labeled 0          0          20\n"),
+        "no innocent row touched: {out}"
+    );
+    assert!(
+        out.contains("starter-contact-bait           3       3       0"),
+        "{out}"
+    );
+    // --all-rules: every rule loaded. Of 20 spam rows only #17 (a vague "collab" message) is
+    // missed; of 20 innocent rows the example's own rules hit #26 ("forex trader") and #37
+    // ("no idiot would…").
+    let (code, out, err) = run(igmod()
+        .args(["rules", "eval", "--all-rules", "-c"])
+        .arg(&path)
+        .arg(fixture)
+        .env("IGMOD_TOKEN_ACME", "x"));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("rules: every rule loaded (19)"), "{out}");
     assert!(
         out.contains("  labeled 1         19           1\n  labeled 0          2          18\n"),
         "{out}"
     );
     assert!(
         out.contains("precision 0.905\nrecall 0.950\nF1 0.927\n"),
-        "{out}"
-    );
-    assert!(
-        out.contains("starter-contact-bait           3       3       0"),
         "{out}"
     );
     // Columns can be renamed; a bad label names its line.

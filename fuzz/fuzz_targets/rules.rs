@@ -1,4 +1,4 @@
-//! Arbitrary comment text through the example rules and the starter pack.
+//! Arbitrary comment text through the example rules, the starter pack and the default model.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -16,9 +16,11 @@ fn rules() -> &'static RuleSet {
         let text = format!(
             "[[accounts]]\nname = \"f\"\nig_user_id = \"1\"\nlogin = \"instagram\"\ntoken_env = \"PATH\"\npoll_interval = \"1m\"\nhourly_budget = 1\n{rules}\n{starter}"
         );
-        igmod::config::parse(std::path::Path::new("fuzz.toml"), &text)
+        // Beside config.toml.example, so the classifier rule finds models/scam.model. A config
+        // that does not parse would fuzz nothing: stop loudly instead.
+        igmod::config::parse(&std::path::Path::new(root).join("fuzz.toml"), &text)
             .map(|c| c.rules)
-            .unwrap_or_default()
+            .unwrap_or_else(|e| panic!("the example rules do not load: {e}"))
     })
 }
 

@@ -14,7 +14,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::rules::RuleSet;
+use std::sync::Arc;
+
+use crate::rules::{Model, RuleSet};
 use crate::tokens::TokenSource;
 
 mod rules;
@@ -303,6 +305,19 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     }
 }
 
+impl Config {
+    /// This config with every classifier condition's model replaced by `model` (to see what
+    /// a new model would change before it is switched on).
+    pub fn with_model(&self, model: &Arc<Model>) -> Config {
+        let mut c = self.clone();
+        c.rules = c.rules.with_models(|_| model.clone());
+        for a in &mut c.accounts {
+            a.rules = a.rules.with_models(|_| model.clone());
+        }
+        c
+    }
+}
+
 /// Validates config text as if it were the file at `path` (relative token files and
 /// messages are resolved against it).
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
@@ -310,6 +325,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         files: vec![(path.to_path_buf(), text.to_string())],
         file: 0,
         problems: Vec::new(),
+        models: HashMap::new(),
     };
     let raw: RawConfig = match toml::from_str(text) {
         Ok(raw) => raw,
@@ -334,6 +350,8 @@ struct Validator {
     file: usize,
     /// (file index, problem)
     problems: Vec<(usize, Problem)>,
+    /// Model files read so far (path as resolved → the model, or why it cannot be used).
+    models: HashMap<PathBuf, Result<Arc<Model>, String>>,
 }
 
 impl Validator {
@@ -361,6 +379,24 @@ impl Validator {
         self.problems.sort_by_key(|(f, p)| (*f, p.line, p.col));
         ConfigError {
             problems: self.problems.into_iter().map(|(_, p)| p).collect(),
+        }
+    }
+
+    /// The model a `classifier` condition names (relative to config.toml), read once.
+    fn model(&mut self, path: &Spanned<String>) -> Option<Arc<Model>> {
+        let base = self.path().parent().unwrap_or(Path::new("."));
+        let full = base.join(path.get_ref());
+        let loaded = self
+            .models
+            .entry(full.clone())
+            .or_insert_with(|| crate::training::load_shared(&full).map_err(|e| e.to_string()))
+            .clone();
+        match loaded {
+            Ok(model) => Some(model),
+            Err(e) => {
+                self.problem(&path.span(), format!("rules.classifier.model: {e}"));
+                None
+            }
         }
     }
 

@@ -12,8 +12,8 @@ use toml::Spanned;
 
 use super::Validator;
 use crate::rules::{
-    Action, ConditionSpec, ContactKind, ImpersonationSpec, RepeatedSpec, RuleSet, RuleSpec,
-    TextForm,
+    Action, ClassifierSpec, ConditionSpec, ContactKind, ImpersonationSpec, RepeatedSpec, RuleSet,
+    RuleSpec, TextForm,
 };
 
 /// `contact = true` or `contact = ["email", "phone", "whatsapp", "telegram"]`.
@@ -34,6 +34,15 @@ pub enum RawImpersonation {
         brands: Vec<String>,
         max_distance: Option<usize>,
     },
+}
+
+/// `classifier = { model = "models/scam.model", min_score = 0.9, max_score = 0.98 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClassifier {
+    model: Spanned<String>,
+    min_score: Option<Spanned<f64>>,
+    max_score: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +97,7 @@ macro_rules! with_conditions {
             is_reply: Option<bool>,
             #[serde(default)]
             media: Vec<String>,
+            classifier: Option<Spanned<RawClassifier>>,
         }
 
         impl $name {
@@ -116,6 +126,7 @@ macro_rules! with_conditions {
                     repeated: self.repeated.as_ref().and_then(|r| repeated(v, r)),
                     is_reply: self.is_reply,
                     media: self.media.iter().map(|m| m.to_uppercase()).collect(),
+                    classifier: self.classifier.as_ref().and_then(|c| classifier(v, c)),
                 }
             }
 
@@ -131,6 +142,7 @@ macro_rules! with_conditions {
                     "not_usernames" => &self.not_usernames,
                     "max_caps_ratio" => return self.max_caps_ratio.as_ref().map(|s| s.span()),
                     "repeated" => return self.repeated.as_ref().map(|s| s.span()),
+                    "classifier" => return self.classifier.as_ref().map(|s| s.span()),
                     _ => return None,
                 };
                 item.and_then(|i| list.get(i)).or(list.first()).map(|s| s.span())
@@ -205,6 +217,43 @@ fn impersonation(raw: &RawImpersonation) -> Option<ImpersonationSpec> {
             max_distance: max_distance.unwrap_or(1),
         }),
     }
+}
+
+/// The classifier condition: thresholds in range, and the model file (relative to config.toml)
+/// read and checked, once per file however many rules name it.
+fn classifier(v: &mut Validator, raw: &Spanned<RawClassifier>) -> Option<ClassifierSpec> {
+    let r = raw.get_ref();
+    let before = v.problems.len();
+    let min = r.min_score.as_ref().map_or(0.5, |m| *m.get_ref());
+    if let Some(m) = &r.min_score
+        && !(0.0..=1.0).contains(&min)
+    {
+        v.problem(
+            &m.span(),
+            format!("rules.classifier.min_score: {min} must be between 0 and 1"),
+        );
+    }
+    let max = r.max_score.as_ref().map(|m| *m.get_ref());
+    if let (Some(m), Some(value)) = (&r.max_score, max)
+        && !(value > min && value <= 1.0)
+    {
+        v.problem(
+            &m.span(),
+            format!(
+                "rules.classifier.max_score: {value} must be above min_score ({min}) and at most 1"
+            ),
+        );
+    }
+    let model = v.model(&r.model);
+    if v.problems.len() != before {
+        return None;
+    }
+    Some(ClassifierSpec {
+        model: model?,
+        path: r.model.get_ref().clone(),
+        min_score: min as f32,
+        max_score: max.map(|m| m as f32),
+    })
 }
 
 fn repeated(v: &mut Validator, raw: &Spanned<RawRepeated>) -> Option<RepeatedSpec> {
@@ -323,7 +372,10 @@ impl Validator {
         };
         let mut seen: HashMap<String, ()> = HashMap::new();
         let mut specs = Vec::new();
-        for (file, default_set, rule) in &all {
+        // Rules whose conditions were already refused (a model that cannot be read): the
+        // compiler's "no condition that can match" would only repeat that.
+        let mut refused = Vec::new();
+        for (index, (file, default_set, rule)) in all.iter().enumerate() {
             self.file = *file;
             let name = rule.name.get_ref();
             if name.trim().is_empty() {
@@ -352,8 +404,12 @@ impl Validator {
                     None => names.sets.push((set, vec![name.clone()])),
                 }
             }
+            let before = self.problems.len();
             let all_conditions = rule.conditions(self);
             let any = rule.any.iter().map(|g| g.conditions(self)).collect();
+            if self.problems.len() != before {
+                refused.push(index);
+            }
             specs.push(RuleSpec {
                 name: name.clone(),
                 action: *rule.action.get_ref(),
@@ -368,6 +424,9 @@ impl Validator {
             Ok(set) => Some(set),
             Err(errors) => {
                 for e in errors {
+                    if e.key.is_none() && refused.contains(&e.rule) {
+                        continue;
+                    }
                     let (file, _, rule) = &all[e.rule];
                     self.file = *file;
                     let located = match (e.group, e.key) {

@@ -31,6 +31,7 @@ use std::time::Duration;
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
+pub use classifier::Model;
 pub use detect::ContactKind;
 pub use normalize::Normalized;
 
@@ -144,6 +145,31 @@ pub struct ConditionSpec {
     pub is_reply: Option<bool>,
     /// Media ids or product types (`FEED`, `REELS`, `AD`, …).
     pub media: Vec<String>,
+    /// The classifier's score in a range.
+    pub classifier: Option<ClassifierSpec>,
+}
+
+/// `classifier = { model = "models/scam.model", min_score = 0.9, max_score = 0.98 }`: the
+/// model's calibrated score is at least `min_score` and below `max_score`.
+#[derive(Debug, Clone)]
+pub struct ClassifierSpec {
+    /// The model as loaded (shared by every rule and account that names the same file).
+    pub model: std::sync::Arc<classifier::Model>,
+    /// The path as written, for evidence and messages.
+    pub path: String,
+    pub min_score: f32,
+    pub max_score: Option<f32>,
+}
+
+/// Two specs are the same when they name the same file with the same content (checksum) and
+/// thresholds: a reload with a retrained model restarts the accounts that use it.
+impl PartialEq for ClassifierSpec {
+    fn eq(&self, other: &ClassifierSpec) -> bool {
+        self.path == other.path
+            && self.model.checksum() == other.model.checksum()
+            && self.min_score == other.min_score
+            && self.max_score == other.max_score
+    }
 }
 
 /// A rule as the operator wrote it (already type-checked by the config loader).
@@ -289,6 +315,7 @@ enum Cond {
     Repeated(RepeatedSpec),
     IsReply(bool),
     Media(Vec<String>),
+    Classifier(ClassifierSpec),
 }
 
 #[derive(Debug, Clone)]
@@ -358,6 +385,8 @@ struct Scan<'a> {
     links: detect::Links,
     links_found: bool,
     mentions: Option<usize>,
+    /// Each model's score, once a rule asked (by the model's address: most rule sets use one).
+    scores: Vec<(*const classifier::Model, f32)>,
 }
 
 /// The per-list vectors of this thread's last [`Scan`], for the next one (a comment is
@@ -367,6 +396,7 @@ struct ScanSpare {
     words: Vec<WordHit>,
     regex: Vec<Option<Option<usize>>>,
     links: detect::Links,
+    scores: Vec<(*const classifier::Model, f32)>,
 }
 
 thread_local! {
@@ -402,6 +432,7 @@ impl Drop for Scan<'_> {
             words: std::mem::take(&mut self.words),
             regex: std::mem::take(&mut self.regex),
             links: std::mem::take(&mut self.links),
+            scores: std::mem::take(&mut self.scores),
         };
         keep_spare(&SCAN_SPARE, |kept| *kept = spare);
     }
@@ -419,6 +450,17 @@ impl Scan<'_> {
 
     fn emojis(&self) -> usize {
         self.n.emojis()
+    }
+
+    /// The model's score for the comment, computed once per model.
+    fn score(&mut self, model: &classifier::Model, text: &str) -> f32 {
+        let key: *const classifier::Model = model;
+        if let Some((_, s)) = self.scores.iter().find(|(m, _)| *m == key) {
+            return *s;
+        }
+        let s = model.score_normalized(text, self.n);
+        self.scores.push((key, s));
+        s
     }
 
     fn mentions(&mut self, text: &str) -> usize {
@@ -594,12 +636,50 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
-    /// The longest `repeated` window of any rule: how much history the caller should pass.
-    pub fn history_window(&self) -> Option<Duration> {
+    /// Every model a rule's `classifier` condition names, once each (path as written).
+    pub fn models(&self) -> Vec<(String, std::sync::Arc<classifier::Model>)> {
+        let mut out: Vec<(String, std::sync::Arc<classifier::Model>)> = Vec::new();
+        for cond in self.conds() {
+            if let Cond::Classifier(spec) = cond
+                && !out
+                    .iter()
+                    .any(|(_, m)| std::sync::Arc::ptr_eq(m, &spec.model))
+            {
+                out.push((spec.path.clone(), spec.model.clone()));
+            }
+        }
+        out
+    }
+
+    /// These rules with every classifier condition's model replaced by `replace(model)`
+    /// (`rules replay --model`, and cross-validation of an account's rules).
+    pub fn with_models(
+        &self,
+        mut replace: impl FnMut(&std::sync::Arc<classifier::Model>) -> std::sync::Arc<classifier::Model>,
+    ) -> RuleSet {
+        let mut set = self.clone();
+        for rule in &mut set.rules {
+            for group in std::iter::once(&mut rule.all).chain(&mut rule.any) {
+                for cond in &mut group.conds {
+                    if let Cond::Classifier(spec) = cond {
+                        spec.model = replace(&spec.model);
+                    }
+                }
+            }
+        }
+        set
+    }
+
+    fn conds(&self) -> impl Iterator<Item = &Cond> {
         self.rules
             .iter()
             .flat_map(|r| std::iter::once(&r.all).chain(&r.any))
             .flat_map(|g| &g.conds)
+    }
+
+    /// The longest `repeated` window of any rule: how much history the caller should pass.
+    pub fn history_window(&self) -> Option<Duration> {
+        self.conds()
             .filter_map(|c| match c {
                 Cond::Repeated(r) => Some(r.window),
                 _ => None,
@@ -653,7 +733,9 @@ impl RuleSet {
             mut words,
             mut regex,
             links,
+            mut scores,
         } = take_spare(&SCAN_SPARE);
+        scores.clear();
         words.clear();
         words.resize(self.word_lists.len(), None);
         if n.joined() {
@@ -670,6 +752,7 @@ impl RuleSet {
             links,
             links_found: false,
             mentions: None,
+            scores,
         }
     }
 
@@ -822,6 +905,21 @@ fn unspanned(detail: String) -> Option<Evidence> {
     Some(Evidence { detail, span: None })
 }
 
+impl ClassifierSpec {
+    fn holds(&self, score: f32) -> bool {
+        score >= self.min_score && self.max_score.is_none_or(|max| score < max)
+    }
+
+    /// `classifier 0.973 (models/scam.model, at least 0.90)`.
+    fn describe(&self, score: f32) -> String {
+        let range = match self.max_score {
+            Some(max) => format!("{:.2} to below {max:.2}", self.min_score),
+            None => format!("at least {:.2}", self.min_score),
+        };
+        format!("classifier {score:.3} ({}, {range})", self.path)
+    }
+}
+
 impl Cond {
     /// Rough cost of [`Cond::holds`], for ordering a group's tests.
     fn cost(&self) -> u8 {
@@ -842,6 +940,7 @@ impl Cond {
                 form: TextForm::Original,
                 ..
             } => 6,
+            Cond::Classifier(_) => 7,
         }
     }
 
@@ -912,6 +1011,7 @@ impl Cond {
                     || c.media_type.is_some_and(|t| t.eq_ignore_ascii_case(m))
             }),
             Cond::Impersonation { .. } | Cond::Repeated(_) => self.check(c, scan, set).is_some(),
+            Cond::Classifier(spec) => spec.holds(scan.score(&spec.model, c.text)),
         }
     }
 
@@ -1112,6 +1212,10 @@ impl Cond {
                         || c.media_type.is_some_and(|t| t.eq_ignore_ascii_case(m))
                 })?;
                 ev(format!("media {hit}"), None)
+            }
+            Cond::Classifier(spec) => {
+                let score = scan.score(&spec.model, c.text);
+                spec.holds(score).then(|| unspanned(spec.describe(score)))
             }
         }
     }
@@ -1413,6 +1517,21 @@ impl GroupCompiler<'_> {
         }
         if !c.media.is_empty() {
             conds.push(Cond::Media(c.media.clone()));
+        }
+        if let Some(spec) = &c.classifier {
+            let valid = (0.0..=1.0).contains(&spec.min_score)
+                && spec
+                    .max_score
+                    .is_none_or(|max| max > spec.min_score && max <= 1.0);
+            if !valid {
+                self.error(
+                    "classifier",
+                    None,
+                    "min_score must be between 0 and 1, and max_score above it and at most 1"
+                        .into(),
+                );
+            }
+            conds.push(Cond::Classifier(spec.clone()));
         }
         let mut order: Vec<usize> = (0..conds.len()).collect();
         order.sort_by_key(|&i| conds[i].cost());

@@ -29,8 +29,29 @@ pub struct Example {
     pub text: String,
     /// True: scam or spam.
     pub label: bool,
-    /// From an operator's label in the database rather than the training file.
-    pub from_label: bool,
+    pub source: Source,
+}
+
+/// Where a training row came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The training file: cross-validated.
+    Data,
+    /// A file given with `--also`: in every fold's training, never held out, so the figures
+    /// stay about the training file.
+    Extra,
+    /// An operator's label from the database: cross-validated like the file's rows.
+    Label,
+}
+
+impl Example {
+    pub fn new(text: impl Into<String>, label: bool, source: Source) -> Example {
+        Example {
+            text: text.into(),
+            label,
+            source,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -111,15 +132,19 @@ fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
+/// The fold of a row that is never held out.
+pub const NEVER: u32 = u32::MAX;
+
 /// A trained model with what cross-validation measured.
 #[derive(Debug, Clone)]
 pub struct Trained {
     pub parts: ModelParts,
     /// Per fold, at the options' threshold.
     pub folds: Vec<Counts>,
-    /// Each row's calibrated score from the model that did not see it.
+    /// Each row's calibrated score from the model that did not see it (NaN for rows never
+    /// held out).
     pub held_out: Vec<f64>,
-    /// Each row's fold.
+    /// Each row's fold ([`NEVER`] for rows never held out).
     pub fold_of: Vec<u32>,
     /// L-BFGS iterations of the final fit.
     pub iterations: usize,
@@ -138,12 +163,48 @@ impl Trained {
             .map(|&t| {
                 let mut c = Counts::default();
                 for (s, &l) in self.held_out.iter().zip(labels) {
-                    c.add(l, *s >= t);
+                    if !s.is_nan() {
+                        c.add(l, *s >= t);
+                    }
                 }
                 (t, c)
             })
             .collect()
     }
+}
+
+/// Adds operators' labels (oldest first) to the rows: a label on a text the rows already
+/// hold (compared without case) relabels those rows, since the operator's word is the later
+/// one; any other becomes a row of its own. Returns (rows relabeled, rows added).
+pub fn merge_labels(
+    examples: &mut Vec<Example>,
+    labels: impl IntoIterator<Item = (String, bool)>,
+) -> (usize, usize) {
+    let mut by_text: std::collections::HashMap<String, Vec<usize>> =
+        std::collections::HashMap::new();
+    for (i, e) in examples.iter().enumerate() {
+        by_text.entry(e.text.to_lowercase()).or_default().push(i);
+    }
+    let (mut relabeled, mut added) = (0, 0);
+    for (text, label) in labels {
+        let key = text.to_lowercase();
+        match by_text.get(&key) {
+            Some(rows) => {
+                for &i in rows {
+                    if examples[i].label != label {
+                        relabeled += 1;
+                    }
+                    examples[i].label = label;
+                }
+            }
+            None => {
+                by_text.insert(key, vec![examples.len()]);
+                examples.push(Example::new(text, label, Source::Label));
+                added += 1;
+            }
+        }
+    }
+    (relabeled, added)
 }
 
 /// SHA-256 of the rows as trained on.
@@ -197,9 +258,20 @@ pub fn train(examples: &[Example], options: &Options) -> Result<Trained, TrainEr
         .iter()
         .map(|e| occurrences(&settings, &e.text))
         .collect();
-    let fold_of = assign_folds(examples, options.folds, options.seed)?;
+    // Rows of `--also` files are never held out (fold `NEVER`).
+    let checked: Vec<usize> = (0..examples.len())
+        .filter(|&i| examples[i].source != Source::Extra)
+        .collect();
+    let checked_rows: Vec<Example> = checked.iter().map(|&i| examples[i].clone()).collect();
+    let mut fold_of = vec![NEVER; examples.len()];
+    for (&i, fold) in checked
+        .iter()
+        .zip(assign_folds(&checked_rows, options.folds, options.seed)?)
+    {
+        fold_of[i] = fold;
+    }
 
-    let mut margins = vec![0.0; examples.len()];
+    let mut margins = vec![f64::NAN; examples.len()];
     for k in 0..options.folds {
         let train_rows: Vec<usize> = (0..docs.len()).filter(|&i| fold_of[i] != k).collect();
         let fit = fit(&docs, &labels, &train_rows, &settings, options.c);
@@ -207,15 +279,17 @@ pub fn train(examples: &[Example], options: &Options) -> Result<Trained, TrainEr
             margins[i] = fit.margin(&settings, &docs[i]);
         }
     }
-    let (slope, intercept) = platt(&margins, &labels);
+    let checked_margins: Vec<f64> = checked.iter().map(|&i| margins[i]).collect();
+    let checked_labels: Vec<bool> = checked.iter().map(|&i| labels[i]).collect();
+    let (slope, intercept) = platt(&checked_margins, &checked_labels);
     let held_out: Vec<f64> = margins
         .iter()
         .map(|m| sigmoid(slope * m + intercept))
         .collect();
     let mut folds = vec![Counts::default(); options.folds as usize];
-    for (i, s) in held_out.iter().enumerate() {
+    for &i in &checked {
         if let Some(c) = folds.get_mut(fold_of[i] as usize) {
-            c.add(labels[i], *s >= options.threshold);
+            c.add(labels[i], held_out[i] >= options.threshold);
         }
     }
     let spread = |f: fn(&Counts) -> f64| mean_sd(&folds.iter().map(f).collect::<Vec<_>>());
@@ -228,7 +302,14 @@ pub fn train(examples: &[Example], options: &Options) -> Result<Trained, TrainEr
         training: Training {
             rows: examples.len() as u64,
             positives,
-            from_labels: examples.iter().filter(|e| e.from_label).count() as u64,
+            from_labels: examples
+                .iter()
+                .filter(|e| e.source == Source::Label)
+                .count() as u64,
+            extra: examples
+                .iter()
+                .filter(|e| e.source == Source::Extra)
+                .count() as u64,
             sha256: data_hash(examples),
             c: options.c,
         },
@@ -585,6 +666,29 @@ pub fn load_model(path: &Path) -> Result<Model, LoadError> {
     })
 }
 
+/// [`load_model`], shared: a model with the same content as one already loaded (by another
+/// rule, or before a reload) is that one, so the daemon holds each model once however often
+/// the config is reloaded.
+pub fn load_shared(path: &Path) -> Result<std::sync::Arc<Model>, LoadError> {
+    use std::sync::{Arc, Mutex, Weak};
+    static LOADED: Mutex<Vec<Weak<Model>>> = Mutex::new(Vec::new());
+    let model = load_model(path)?;
+    let Ok(mut loaded) = LOADED.lock() else {
+        return Ok(Arc::new(model));
+    };
+    loaded.retain(|w| w.strong_count() > 0);
+    if let Some(same) = loaded
+        .iter()
+        .filter_map(Weak::upgrade)
+        .find(|m| m.checksum() == model.checksum())
+    {
+        return Ok(same);
+    }
+    let model = Arc::new(model);
+    loaded.push(Arc::downgrade(&model));
+    Ok(model)
+}
+
 /// Writes a model file whole or not at all (a temp file beside it, then a rename), so a
 /// daemon reloading at that moment reads the old file or the new one, never half of one.
 pub fn write_model(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -595,6 +699,12 @@ pub fn write_model(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     };
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    // Readable by the service's user: a model holds no secret (the temp file starts 0600).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -610,11 +720,16 @@ pub fn summary(trained: &Trained, labels: &[bool]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "trained on {} rows ({} labeled 1{}), data sha256 {}",
+        "trained on {} rows ({} labeled 1{}{}), data sha256 {}",
         t.rows,
         t.positives,
         if t.from_labels > 0 {
             format!(", {} from operators' labels", t.from_labels)
+        } else {
+            String::new()
+        },
+        if t.extra > 0 {
+            format!(", {} from --also files, never held out", t.extra)
         } else {
             String::new()
         },
@@ -697,7 +812,7 @@ pub fn describe(model: &Model) -> String {
     let t = model.training();
     let cv = model.cv();
     format!(
-        "sha256 {}\nformat version {}\nfeatures: 2^{} buckets; chars {}-{}, words{}, emoji, handles {}-{}, signals; block weights {:?}\ntrained on {} rows ({} labeled 1, {} from operators' labels), data sha256 {}, C {}\n{}-fold cross-validation (seed {}), at score >= {}: precision {:.3} ± {:.3}, recall {:.3} ± {:.3}, F1 {:.3} ± {:.3}\nscoring table: {} bytes in memory\n",
+        "sha256 {}\nformat version {}\nfeatures: 2^{} buckets; chars {}-{}, words{}, emoji, handles {}-{}, signals; block weights {:?}\ntrained on {} rows ({} labeled 1, {} from operators' labels, {} from --also files), data sha256 {}, C {}\n{}-fold cross-validation (seed {}), at score >= {}: precision {:.3} ± {:.3}, recall {:.3} ± {:.3}, F1 {:.3} ± {:.3}\nscoring table: {} bytes in memory\n",
         model.checksum(),
         crate::rules::classifier::format::VERSION,
         s.hash_bits,
@@ -710,6 +825,7 @@ pub fn describe(model: &Model) -> String {
         t.rows,
         t.positives,
         t.from_labels,
+        t.extra,
         hex(&t.sha256),
         t.c,
         cv.folds,
@@ -734,11 +850,7 @@ mod tests {
     use super::*;
 
     fn ex(text: &str, label: bool) -> Example {
-        Example {
-            text: text.into(),
-            label,
-            from_label: false,
-        }
+        Example::new(text, label, Source::Data)
     }
 
     /// A small set a linear model can learn: scams name money and a handle.

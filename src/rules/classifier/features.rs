@@ -72,8 +72,8 @@ impl Default for Settings {
             hash_bits: 18,
             char_min: 3,
             char_max: 3,
-            handle_min: 2,
-            handle_max: 5,
+            handle_min: 3,
+            handle_max: 3,
             word_pairs: true,
             weights: [1.0, 1.5, 1.5, 0.3],
         }
@@ -88,9 +88,9 @@ impl Settings {
     /// The bucket of a feature hash.
     #[inline]
     pub fn bucket(&self, hash: u64) -> usize {
-        // A last avalanche so the top bits depend on every byte mixed in.
-        let h = (hash ^ (hash >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        (h >> (64 - u32::from(self.hash_bits))) as usize
+        // Every feature hash ends with a multiplication, whose top bits depend on every bit
+        // mixed in: they are the bucket.
+        (hash >> (64 - u32::from(self.hash_bits))) as usize
     }
 
     /// What is wrong with these settings, if anything (a model file could hold anything).
@@ -180,6 +180,8 @@ pub fn extract(settings: &Settings, text: &str, n: &Normalized<'_>, sink: &mut i
         padded.push(b' ');
         let range = (settings.char_min, settings.char_max);
         ngrams(Block::Chars, range, padded, &mut scratch.hashes, sink);
+    } else if (settings.char_min, settings.char_max) == (3, 3) {
+        char_trigrams(n.skeleton_str(), &mut scratch.hashes, sink);
     } else {
         let padded = &mut scratch.chars;
         padded.clear();
@@ -191,13 +193,13 @@ pub fn extract(settings: &Settings, text: &str, n: &Normalized<'_>, sink: &mut i
     }
     words(settings, skeleton, text, &mut scratch.hashes, sink);
     let counts = AsciiCounts::of(text);
-    let amounts = if counts.digits > 0 {
-        numbers(text, sink)
-    } else {
-        Amounts {
-            longest: 0,
-            currency: has_currency(text),
-        }
+    // Numbers are read from the folded text, where invisible characters inside them are gone
+    // and other digits are ASCII; currency signs (which folding turns into letters, `€` → `e`)
+    // from the text as written.
+    let digits = n.folded.len() != text.len() || counts.digits > 0;
+    let amounts = Amounts {
+        longest: if digits { numbers(&n.folded, sink) } else { 0 },
+        currency: has_currency(text),
     };
     let handles = handles(settings, &n.folded, &mut scratch, sink);
     signals(n, &handles, &amounts, &counts, &mut scratch.links, sink);
@@ -233,9 +235,28 @@ impl Unit for char {
     }
 }
 
+/// An n-gram's hash: its first three characters (or fewer) packed into one word, 21 bits
+/// each (every code point fits), mixed once with a seed for that many; then one mix per
+/// further character. A trigram costs one multiplication, and sliding the packed word along
+/// the text makes every trigram's from the last. ([`ngrams`] computes it in place; this is
+/// the definition its test holds it to.)
+#[cfg(test)]
+fn ngram_hash<U: Unit>(seed: u64, units: &[U]) -> u64 {
+    let head = units.len().min(3);
+    let packed = units[..head]
+        .iter()
+        .enumerate()
+        .fold(0u64, |p, (i, u)| p | u.code() << (21 * i));
+    let mut h = mix(seed.wrapping_add(head as u64), packed);
+    for u in &units[head..] {
+        h = mix(h, u.code());
+    }
+    h
+}
+
 /// N-grams of `padded` (text with a space before and after, so that word starts and ends
-/// are features), `min..=max` long, each hashed as it grows by one character: first every
-/// hash into `hashes`, then all of them to the sink.
+/// are features), `min..=max` long, hashed by [`ngram_hash`]: first every hash into
+/// `hashes`, then all of them to the sink.
 #[inline(never)]
 fn ngrams<U: Unit>(
     block: Block,
@@ -250,17 +271,38 @@ fn ngrams<U: Unit>(
     let count = (min..=max).map(|size| len.saturating_sub(size - 1)).sum();
     hashes.clear();
     hashes.resize(count, 0);
-    let mut k = 0;
-    for start in 0..len {
-        let window = &padded[start..len.min(start + max)];
-        let mut h = block.seed();
-        for (i, unit) in window.iter().enumerate() {
-            h = mix(h, unit.code());
-            if i + 1 >= min {
-                if let Some(slot) = hashes.get_mut(k) {
-                    *slot = h;
+    if (min, max) == (3, 3) {
+        // Trigrams only (the default): the packed window slides one character a step.
+        let seed = block.seed().wrapping_add(3);
+        let mut packed = 0u64;
+        for (i, unit) in padded.iter().enumerate() {
+            packed = (packed >> 21) | unit.code() << 42;
+            if let Some(slot) = i.checked_sub(2).and_then(|k| hashes.get_mut(k)) {
+                *slot = mix(seed, packed);
+            }
+        }
+    } else {
+        // Each start's n-grams as they grow, as `ngram_hash` defines them.
+        let mut k = 0;
+        for start in 0..len {
+            let window = &padded[start..len.min(start + max)];
+            let (mut packed, mut h) = (0u64, 0u64);
+            for (i, unit) in window.iter().enumerate() {
+                if i < 3 {
+                    packed |= unit.code() << (21 * i);
+                    // Shorter heads are mixed only when they are n-grams themselves.
+                    if i + 1 >= min.min(3) {
+                        h = mix(block.seed().wrapping_add(i as u64 + 1), packed);
+                    }
+                } else {
+                    h = mix(h, unit.code());
                 }
-                k += 1;
+                if i + 1 >= min {
+                    if let Some(slot) = hashes.get_mut(k) {
+                        *slot = h;
+                    }
+                    k += 1;
+                }
             }
         }
     }
@@ -280,6 +322,45 @@ fn ngrams<U: Unit>(
             }
         }
         String::new()
+    });
+}
+
+/// [`ngrams`]' trigrams of a skeleton with other characters than ASCII, read straight from
+/// its bytes (decoding only the non-ASCII characters): copying the characters out first cost
+/// as much as hashing them, and most of such a skeleton is still ASCII.
+#[inline(never)]
+fn char_trigrams(skeleton: &str, hashes: &mut Vec<u64>, sink: &mut impl Sink) {
+    let seed = Block::Chars.seed().wrapping_add(3);
+    let bytes = skeleton.as_bytes();
+    hashes.clear();
+    hashes.reserve(bytes.len() + 2);
+    let (mut packed, mut seen) = (0u64, 0usize);
+    let mut step = |code: u64| {
+        packed = (packed >> 21) | code << 42;
+        seen += 1;
+        if seen >= 3 {
+            hashes.push(mix(seed, packed));
+        }
+    };
+    step(u64::from(b' '));
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b.is_ascii() {
+            step(u64::from(b));
+            i += 1;
+        } else {
+            let Some(c) = skeleton.get(i..).and_then(|rest| rest.chars().next()) else {
+                break;
+            };
+            step(c.code());
+            i += c.len_utf8();
+        }
+    }
+    step(u64::from(b' '));
+    sink.add_all(Block::Chars, hashes, |i| {
+        let padded = std::iter::once(' ').chain(skeleton.chars()).chain([' ']);
+        let gram: String = padded.skip(i).take(3).collect();
+        format!("chars {gram:?}")
     });
 }
 
@@ -357,18 +438,13 @@ struct Amounts {
     currency: bool,
 }
 
-/// Each number of the text as its shape (`$30k` → `$99k`, `€19 450` → `$99 999`): the
+/// Each number of the folded text as its shape (`$30k` → `$99k`, `$4,000` → `$9,999`): the
 /// skeleton reads digits next to letters as leetspeak (`30k` → `eok`), which says nothing
-/// about an amount. Digits grouped by spaces, commas or dots are one number; a currency sign
-/// before and a `k`/`m` after are kept (every sign as `$`).
-fn numbers(text: &str, sink: &mut impl Sink) -> Amounts {
+/// about an amount. Digits grouped by spaces, commas or dots are one number; a `$` before
+/// and a `k`/`m` after are kept. Returns the digits of the longest.
+fn numbers(folded: &str, sink: &mut impl Sink) -> usize {
+    let text = folded;
     let bytes = text.as_bytes();
-    // `$`, or a lead byte of the other signs (C2: £ ¥; E2: € ₹ ₦ ₿ ₱).
-    let currency = memchr::memchr3_iter(b'$', 0xC2, 0xE2, bytes).any(|at| {
-        text.get(at..)
-            .and_then(|t| t.chars().next())
-            .is_some_and(is_currency)
-    });
     let mut longest = 0;
     let mut shape = String::new();
     let mut i = 0;
@@ -410,7 +486,7 @@ fn numbers(text: &str, sink: &mut impl Sink) -> Amounts {
         longest = longest.max(digits);
         i = j;
     }
-    Amounts { longest, currency }
+    longest
 }
 
 /// The emoji of a text. Every emoji is encoded with a lead byte of E2, E3 or F0 (as
@@ -489,7 +565,12 @@ fn handles(
     scratch: &mut Scratch,
     sink: &mut impl Sink,
 ) -> Handles {
-    let Scratch { parts, hashes, .. } = scratch;
+    let Scratch {
+        parts,
+        bytes,
+        hashes,
+        ..
+    } = scratch;
     let mut seen = Handles::default();
     if memchr::memchr3(b'@', b'#', b'_', folded.as_bytes()).is_none() {
         return seen;
@@ -505,22 +586,38 @@ fn handles(
         seen.dots |= handle.contains('.');
         let whole = mix_bytes(Block::Handles.seed() ^ 0xA11, handle.as_bytes());
         sink.add(Block::Handles, whole, || format!("handle {handle:?}"));
-        parts.clear();
-        parts.push(' ');
-        for c in handle.chars() {
-            if c.is_alphabetic() {
-                parts.push(c);
-            } else if parts.last() != Some(&' ') {
-                parts.push(' ');
-            }
-        }
-        if parts.last() != Some(&' ') {
-            parts.push(' ');
-        }
         let range = (settings.handle_min, settings.handle_max);
-        ngrams(Block::Handles, range, parts, hashes, sink);
+        // Letter runs between spaces; as bytes when ASCII (the same hashes, less work).
+        if handle.is_ascii() {
+            letter_runs(handle.bytes(), u8::is_ascii_alphabetic, b' ', bytes);
+            ngrams(Block::Handles, range, bytes, hashes, sink);
+        } else {
+            letter_runs(handle.chars(), |c| c.is_alphabetic(), ' ', parts);
+            ngrams(Block::Handles, range, parts, hashes, sink);
+        }
     });
     seen
+}
+
+/// `units`' letters, each run of others one space, with a space before and after.
+fn letter_runs<U: Unit + PartialEq>(
+    units: impl Iterator<Item = U>,
+    letter: impl Fn(&U) -> bool,
+    space: U,
+    out: &mut Vec<U>,
+) {
+    out.clear();
+    out.push(space);
+    for u in units {
+        if letter(&u) {
+            out.push(u);
+        } else if out.last() != Some(&space) {
+            out.push(space);
+        }
+    }
+    if out.last() != Some(&space) {
+        out.push(space);
+    }
 }
 
 /// The signal keys: fixed names, some with a small number or a domain.
@@ -714,8 +811,8 @@ mod tests {
             (Block::Words, "word \"got\""),
             (Block::Words, "words \"i got\""),
             (Block::Words, "emoji 💰"),
-            (Block::Handles, "handle chars \" fx \""),
-            (Block::Handles, "handle chars \"earn\""),
+            (Block::Handles, "handle chars \" fx\""),
+            (Block::Handles, "handle chars \"ear\""),
             (Block::Signals, "mentions 1"),
             (Block::Signals, "handle with a dot"),
             (Block::Signals, "link to spam-site.com"),
@@ -751,6 +848,61 @@ mod tests {
             !f.iter()
                 .any(|(_, n)| n.contains("example") && n.starts_with("handle"))
         );
+    }
+
+    /// The sliding trigram loop gives each trigram the hash the general definition gives it.
+    #[test]
+    fn sliding_trigrams_hash_as_defined() {
+        struct Hashes(Vec<u64>);
+        impl Sink for Hashes {
+            fn add(&mut self, _: Block, hash: u64, _: impl FnOnce() -> String) {
+                self.0.push(hash);
+            }
+        }
+        for text in [" ab ", " crypto signals ", " 𝓬𝓻𝔂 ", " é日本語 x "] {
+            let chars: Vec<char> = text.chars().collect();
+            // The general path, for other lengths.
+            let mut general = Hashes(Vec::new());
+            ngrams(
+                Block::Handles,
+                (2, 5),
+                &chars,
+                &mut Vec::new(),
+                &mut general,
+            );
+            let mut expected = Vec::new();
+            for start in 0..chars.len() {
+                for size in 2..=5.min(chars.len() - start) {
+                    expected.push(ngram_hash(
+                        Block::Handles.seed(),
+                        &chars[start..start + size],
+                    ));
+                }
+            }
+            assert_eq!(general.0, expected, "{text}");
+            let mut sink = Hashes(Vec::new());
+            ngrams(Block::Chars, (3, 3), &chars, &mut Vec::new(), &mut sink);
+            let expected: Vec<u64> = chars
+                .windows(3)
+                .map(|w| ngram_hash(Block::Chars.seed(), w))
+                .collect();
+            assert_eq!(sink.0, expected, "{text}");
+            // Straight from the characters (a padded text's inside).
+            let mut straight = Hashes(Vec::new());
+            char_trigrams(&text[1..text.len() - 1], &mut Vec::new(), &mut straight);
+            assert_eq!(straight.0, expected, "from chars: {text}");
+            if text.is_ascii() {
+                let mut bytes = Hashes(Vec::new());
+                ngrams(
+                    Block::Chars,
+                    (3, 3),
+                    text.as_bytes(),
+                    &mut Vec::new(),
+                    &mut bytes,
+                );
+                assert_eq!(bytes.0, expected, "bytes and chars agree: {text}");
+            }
+        }
     }
 
     #[test]

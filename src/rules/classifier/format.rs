@@ -5,8 +5,8 @@
 //! magic "IGMODCLS" · version u16
 //! settings: hash_bits u8 · char_min u8 · char_max u8 · handle_min u8 · handle_max u8 ·
 //!           word_pairs u8 · block weights 4×f32
-//! training: rows u64 · positives u64 · rows from operators' labels u64 · SHA-256 of the
-//!           training set [32] · L2 strength f64
+//! training: rows u64 · positives u64 · rows from operators' labels u64 · rows never held
+//!           out u64 · SHA-256 of the training set [32] · L2 strength (C) f64
 //! cv:       folds u32 · seed u64 · threshold f64 · precision mean, sd · recall mean, sd ·
 //!           F1 mean, sd (f64)
 //! scoring:  bias f64 · calibration slope f64 · calibration intercept f64
@@ -36,6 +36,8 @@ pub struct Training {
     pub positives: u64,
     /// Rows that came from operators' labels (`--labels-from-db`).
     pub from_labels: u64,
+    /// Rows in every fold's training, never held out (`--also`).
+    pub extra: u64,
     /// SHA-256 of the training rows as trained on (text, NUL, label, newline, in order).
     pub sha256: [u8; 32],
     /// The L2 penalty's strength (C, as in liblinear: larger is weaker).
@@ -85,7 +87,7 @@ pub enum FormatError {
 }
 
 /// Bytes before the tables.
-const HEADER: usize = 8 + 2 + 6 + 16 + 8 * 3 + 32 + 8 + 4 + 8 + 8 * 7 + 8 * 3 + 4;
+const HEADER: usize = 8 + 2 + 6 + 16 + 8 * 4 + 32 + 8 + 4 + 8 + 8 * 7 + 8 * 3 + 4;
 
 impl ModelParts {
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -105,7 +107,7 @@ impl ModelParts {
             out.extend_from_slice(&w.to_le_bytes());
         }
         let t = &self.training;
-        for v in [t.rows, t.positives, t.from_labels] {
+        for v in [t.rows, t.positives, t.from_labels, t.extra] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&t.sha256);
@@ -138,6 +140,15 @@ impl ModelParts {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<ModelParts, FormatError> {
+        let (mut parts, tables) = ModelParts::header_and_tables(bytes)?;
+        parts.idf = tables.idf().collect();
+        parts.weights = tables.weights().collect();
+        Ok(parts)
+    }
+
+    /// A checked file's numbers, its tables left in place: loading builds the scoring table
+    /// straight from them, so no copy of the tables outlives the load or fragments the heap.
+    pub fn header_and_tables(bytes: &[u8]) -> Result<(ModelParts, Tables<'_>), FormatError> {
         if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
             return Err(FormatError::NotAModel);
         }
@@ -176,7 +187,7 @@ impl ModelParts {
         if Sha256::digest(body)[..] != *sum {
             return Err(FormatError::Checksum);
         }
-        let mut parts = header.parts;
+        let parts = header.parts;
         if let Some(problem) = parts.settings.problem() {
             return Err(FormatError::Invalid(problem));
         }
@@ -186,27 +197,45 @@ impl ModelParts {
                 parts.settings.hash_bits
             )));
         }
-        let mut floats = |n: usize| -> Option<Vec<f32>> {
-            (0..n).map(|_| r.array().map(f32::from_le_bytes)).collect()
-        };
         let invalid = || FormatError::Invalid("unreadable tables".into());
-        parts.idf = floats(buckets).ok_or_else(invalid)?;
-        parts.weights = floats(buckets).ok_or_else(invalid)?;
+        let idf = body.get(r.at..r.at + buckets * 4).ok_or_else(invalid)?;
+        let weights = body
+            .get(r.at + buckets * 4..r.at + buckets * 8)
+            .ok_or_else(invalid)?;
+        let tables = Tables { idf, weights };
         let finite = [parts.bias, parts.slope, parts.intercept]
             .iter()
             .all(|v| v.is_finite())
-            && parts
-                .idf
-                .iter()
-                .chain(&parts.weights)
-                .all(|v| v.is_finite());
-        if !finite || parts.idf.iter().any(|v| *v < 0.0) {
+            && tables.idf().chain(tables.weights()).all(f32::is_finite);
+        if !finite || tables.idf().any(|v| v < 0.0) {
             return Err(FormatError::Invalid(
                 "a weight or idf is not a finite number".into(),
             ));
         }
-        Ok(parts)
+        Ok((parts, tables))
     }
+}
+
+/// A checked file's two tables, as the little-endian bytes they are stored as.
+pub struct Tables<'a> {
+    idf: &'a [u8],
+    weights: &'a [u8],
+}
+
+impl Tables<'_> {
+    pub fn idf(&self) -> impl Iterator<Item = f32> + '_ {
+        floats(self.idf)
+    }
+
+    pub fn weights(&self) -> impl Iterator<Item = f32> + '_ {
+        floats(self.weights)
+    }
+}
+
+fn floats(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
 }
 
 struct Header {
@@ -242,6 +271,7 @@ fn read_header(r: &mut Reader<'_>) -> Option<Header> {
         rows: u64v(r)?,
         positives: u64v(r)?,
         from_labels: u64v(r)?,
+        extra: u64v(r)?,
         sha256: r.array()?,
         c: f64v(r)?,
     };
@@ -309,6 +339,7 @@ mod tests {
                 rows: 3,
                 positives: 1,
                 from_labels: 0,
+                extra: 0,
                 sha256: [7; 32],
                 c: 10.0,
             },

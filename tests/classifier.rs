@@ -1,0 +1,508 @@
+//! The comment classifier through the real binary and the shipped model: the model file is
+//! reproduced byte for byte from the README's command; evasion does not move a scam's score;
+//! damaged model files are refused with exit 78.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{ACME, Env, kill, wait_exit, wait_for};
+use igmod::rules::Model;
+use proptest::prelude::*;
+
+const T: Duration = Duration::from_secs(30);
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn igmod() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_igmod"));
+    c.env_remove("IGMOD_CONFIG").env_remove("RUST_LOG");
+    c
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("igmod runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+fn shipped() -> Model {
+    match igmod::training::load_model(&std::path::Path::new(ROOT).join("models/scam.model")) {
+        Ok(m) => m,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The README's command rebuilds the shipped model exactly: same data, same seed, same bytes.
+#[test]
+fn the_shipped_model_is_rebuilt_byte_for_byte_by_the_readmes_command() {
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).expect("README");
+    let command = readme
+        .lines()
+        .find(|l| {
+            l.trim_start()
+                .starts_with("igmod model train data/scamspot/train.csv")
+                && l.contains("-o models/scam.model")
+        })
+        .expect("the README gives the command that trains models/scam.model");
+    let args: Vec<&str> = command
+        .split('#')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .collect();
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("scam.model");
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if *a == "models/scam.model" {
+                out.display().to_string()
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
+    let (code, stdout, err) = run(igmod().current_dir(ROOT).args(&args));
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("5-fold cross-validation"), "{stdout}");
+    let rebuilt = std::fs::read(&out).expect("rebuilt model");
+    let shipped = std::fs::read(format!("{ROOT}/models/scam.model")).expect("shipped model");
+    assert!(
+        rebuilt == shipped,
+        "models/scam.model differs from what `{command}` builds: retrain and commit it"
+    );
+}
+
+/// What the issue asks of the shipped model, as floors with margin (the exact figures are in
+/// the README and the closing note; this fails if a change breaks the model, not if the data
+/// happens to move a figure by a point).
+#[test]
+fn the_shipped_model_records_its_cross_validation_and_clears_the_floors() {
+    let m = shipped();
+    let cv = m.cv();
+    assert_eq!(cv.folds, 5);
+    assert!(cv.f1.mean >= 0.90, "F1 {}", cv.f1.mean);
+    assert!(cv.precision.mean >= 0.92, "precision {}", cv.precision.mean);
+    assert_eq!(m.training().rows, 2062 + 340);
+    let size = std::fs::metadata(format!("{ROOT}/models/scam.model"))
+        .expect("model")
+        .len();
+    assert!(size <= 8 * 1024 * 1024, "{size} bytes");
+}
+
+/// Look-alike letters for some Latin ones (Cyrillic, Greek, full-width, mathematical).
+fn confusable(c: char, pick: u8) -> char {
+    let options: &[char] = match c {
+        'a' => &['а', 'ａ', '𝐚'],
+        'e' => &['е', 'ｅ', '𝐞'],
+        'o' => &['о', 'ο', 'ｏ'],
+        'p' => &['р', 'ｐ'],
+        'c' => &['с', 'ｃ'],
+        'x' => &['х', 'ｘ'],
+        'y' => &['у', 'ｙ'],
+        'i' => &['і', 'ｉ'],
+        's' => &['ѕ', 'ｓ'],
+        'n' => &['ｎ', '𝐧'],
+        't' => &['ｔ', '𝐭'],
+        _ => return c,
+    };
+    options[usize::from(pick) % options.len()]
+}
+
+const INVISIBLE: [char; 4] = ['\u{200B}', '\u{200D}', '\u{FEFF}', '\u{00AD}'];
+
+/// Rewrites a comment the way evaders do: `kind` 0 swaps letters for look-alikes, 1 inserts
+/// invisible characters, 2 spaces out the letters of one longer word. (A word next to a
+/// single letter, like the `m` of `i’m`, is left alone: the normaliser joins every run of
+/// three or more single letters, so that letter would join the word and change it.)
+fn evade(text: &str, kind: u8, seed: &[u8]) -> String {
+    let mut bytes = seed.iter().copied().cycle();
+    let mut next = || bytes.next().unwrap_or(0);
+    match kind {
+        0 => text
+            .chars()
+            .map(|c| {
+                if next() % 2 == 0 {
+                    confusable(c, next())
+                } else {
+                    c
+                }
+            })
+            .collect(),
+        1 => text
+            .chars()
+            .flat_map(|c| {
+                let extra = (next() % 4 == 0).then(|| INVISIBLE[usize::from(next()) % 4]);
+                std::iter::once(c).chain(extra)
+            })
+            .collect(),
+        _ => {
+            let words: Vec<&str> = text.split(' ').collect();
+            // The letters and digits of a word's first or last run.
+            let run = |w: &str, last: bool| {
+                let mut runs = w
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|r| !r.is_empty());
+                let r = if last { runs.next_back() } else { runs.next() };
+                r.map_or(0, |r| r.chars().count())
+            };
+            // The nearest non-empty words (a double space leaves an empty one between).
+            let single_before = |i: usize| {
+                words[..i]
+                    .iter()
+                    .rev()
+                    .find(|w| !w.is_empty())
+                    .is_some_and(|w| run(w, true) == 1)
+            };
+            let single_after = |i: usize| {
+                words[i + 1..]
+                    .iter()
+                    .find(|w| !w.is_empty())
+                    .is_some_and(|w| run(w, false) == 1)
+            };
+            let candidates: Vec<usize> = (0..words.len())
+                .filter(|&i| {
+                    words[i].len() >= 4
+                        && words[i].chars().all(char::is_alphabetic)
+                        && !single_before(i)
+                        && !single_after(i)
+                })
+                .collect();
+            let Some(&at) = candidates.get(usize::from(next()) % candidates.len().max(1)) else {
+                return text.to_string();
+            };
+            words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    if i == at {
+                        w.chars().map(String::from).collect::<Vec<_>>().join(" ")
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    }
+}
+
+fn training_scams() -> Vec<String> {
+    let file = std::fs::File::open(format!("{ROOT}/data/scamspot/train.csv")).expect("data");
+    igmod::evaluate::labeled_rows(file, "text", "label")
+        .expect("rows")
+        .into_iter()
+        .filter(|r| r.label)
+        .map(|r| r.text)
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    /// A scam from the training file, rewritten with look-alikes, invisible characters or
+    /// spaced-out letters, scores within 0.05 of the original.
+    #[test]
+    fn evasion_moves_a_scams_score_by_at_most_five_hundredths(
+        index in 0usize..701,
+        kind in 0u8..3,
+        seed in proptest::collection::vec(any::<u8>(), 1..64),
+    ) {
+        thread_local! {
+            static MODEL: Model = shipped();
+            static SCAMS: Vec<String> = training_scams();
+        }
+        let text = SCAMS.with(|s| s[index % s.len()].clone());
+        let evaded = evade(&text, kind, &seed);
+        let (before, after) = MODEL.with(|m| (m.score(&text), m.score(&evaded)));
+        prop_assert!(
+            (before - after).abs() <= 0.05,
+            "{before} → {after}\n{text:?}\n{evaded:?}"
+        );
+    }
+}
+
+/// Trains a model on the comments written for igmod (small, so the test is quick) into
+/// `dir/m/scam.model` with the real binary, and returns its path.
+fn train_small_model(dir: &Path) -> PathBuf {
+    let out = dir.join("m/scam.model");
+    let (code, stdout, err) = run(igmod()
+        .args(["model", "train", "--cv", "3", "-o"])
+        .arg(&out)
+        .arg(format!("{ROOT}/data/igmod/brand-comments.csv")));
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("3-fold cross-validation"), "{stdout}");
+    assert!(stdout.contains("threshold table"), "{stdout}");
+    out
+}
+
+const MODEL_RULE: &str = r#"
+[[rules]]
+name = "scam-model"
+action = "hide"
+classifier = { model = "m/scam.model", min_score = 0.5 }
+"#;
+
+const SCAM: &str = "Congratulations @lena! You've been selected for our giveaway, DM @promo_page to claim your prize 🎁";
+const FRIENDLY: &str = "@ana look at this! need it in blue";
+
+/// The operator's whole path: train a model, check the config, see why a text scores, sweep
+/// the thresholds, let the daemon hide a scam by the model, undo a hide, label a comment,
+/// export the labels and train on them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trained_model_moderates_in_the_daemon_and_corrections_become_labels() {
+    let env = Env::new().await;
+    train_small_model(env.dir.path());
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let config = env.write_config_with_rules(&accounts, "", MODEL_RULE);
+
+    let (code, out, err) = run(igmod().args(["check-config", "-c"]).arg(&config));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("model m/scam.model: sha256 "), "{out}");
+    assert!(
+        out.contains("3-fold cross-validation at score >= 0.5"),
+        "{out}"
+    );
+
+    let (code, out, err) = run(igmod().args(["rules", "test", "-c"]).arg(&config).arg(SCAM));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("rules: account \"acme\"'s (1 rules; the first account"),
+        "{out}"
+    );
+    assert!(out.contains("classifier m/scam.model: score 0."), "{out}");
+    assert!(out.contains("  towards scam: "), "{out}");
+    assert!(out.contains("matched rule \"scam-model\" (hide)"), "{out}");
+    assert!(out.contains("  - classifier 0.9"), "{out}");
+    let (_, out, _) = run(igmod()
+        .args(["rules", "test", "-c"])
+        .arg(&config)
+        .arg(FRIENDLY));
+    assert!(out.contains("no rule matches"), "{out}");
+    assert!(out.contains("  towards ok: "), "{out}");
+
+    let (code, out, err) = run(igmod()
+        .args(["rules", "eval", "--sweep", "-c"])
+        .arg(&config)
+        .arg(format!("{ROOT}/data/igmod/brand-comments.csv")));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("classifier m/scam.model alone, by threshold:"),
+        "{out}"
+    );
+    for t in ["0.50", "0.90", "0.99"] {
+        assert!(out.contains(&format!("      {t}  ")), "{t}: {out}");
+    }
+
+    // The real daemon hides the scam by the model and leaves the friend's tag alone.
+    let post = env.sim.add_media(ACME);
+    let scam = env.sim.add_comment(&post, "promo_giveaway", SCAM);
+    let friendly = env.sim.add_comment(&post, "maria", FRIENDLY);
+    let other = env.sim.add_comment(&post, "sam", "where do you ship from?");
+    let child = common::spawn_daemon(&config, None);
+    wait_for("the scam hidden by the model", T, || async {
+        env.sim.comment(&scam).is_some_and(|c| c.hidden)
+    })
+    .await;
+    kill(child.id(), "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
+    assert!(
+        env.sim
+            .comment(&friendly)
+            .is_some_and(|c| !c.hidden && !c.deleted)
+    );
+    let db = env.pool().await;
+    let reason = common::text(
+        &db,
+        &format!("SELECT reason FROM decisions WHERE comment_id = '{scam}'"),
+    )
+    .await;
+    assert!(
+        reason.as_deref().is_some_and(
+            |r| r.starts_with("classifier 0.") && r.contains("(m/scam.model, at least 0.50)")
+        ),
+        "{reason:?}"
+    );
+    db.close().await;
+
+    // The operator disagrees with the hide, and labels another comment a scam.
+    let (code, out, err) = run(igmod()
+        .args(["undo", "-c"])
+        .arg(&config)
+        .arg(&scam)
+        .env("USER", "olga"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("unhidden (was hidden by rule scam-model)"),
+        "{out}"
+    );
+    let (code, out, err) = run(igmod()
+        .args(["label", "-c"])
+        .arg(&config)
+        .args([&other, "scam"])
+        .env("USER", "olga"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("{other}: labeled scam"));
+    let (code, _, err) = run(igmod()
+        .args(["label", "-c"])
+        .arg(&config)
+        .args(["999999", "scam"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("no comment 999999 in the database"), "{err}");
+
+    let export = env.dir.path().join("labels.csv");
+    let (code, out, err) = run(igmod()
+        .args(["labels", "export", "-c"])
+        .arg(&config)
+        .arg(&export));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("wrote 2 labeled comments"), "{out}");
+    let rows = igmod::evaluate::labeled_rows(
+        std::fs::File::open(&export).expect("export"),
+        "text",
+        "label",
+    )
+    .expect("the export is a labeled CSV");
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter().any(|r| r.text == SCAM && !r.label),
+        "the undone hide is labeled ok: {rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.text == "where do you ship from?" && r.label),
+        "{rows:?}"
+    );
+    let csv = std::fs::read_to_string(&export).expect("export");
+    assert!(
+        csv.contains(",undo,olga,") && csv.contains(",label,olga,"),
+        "{csv}"
+    );
+
+    // Retraining takes them in: the undone scam's text is in the training file, relabeled.
+    let (code, out, err) = run(igmod()
+        .args(["model", "train", "--cv", "3", "--labels-from-db", "-c"])
+        .arg(&config)
+        .arg("-o")
+        .arg(env.dir.path().join("m/retrained.model"))
+        .arg(format!("{ROOT}/data/igmod/brand-comments.csv")));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("operators' labels: 2 rows added, 0 rows relabeled"),
+        "{out}"
+    );
+    assert!(out.contains("2 from operators' labels"), "{out}");
+}
+
+/// Each kind of damage is refused by `check-config` and `run` with exit 78, the config line,
+/// the model's path and what is wrong.
+#[test]
+fn damaged_model_files_are_refused_with_exit_78_and_the_reason() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir_all(dir.path().join("m")).expect("m");
+    let good = std::fs::read(format!("{ROOT}/models/scam.model")).expect("model");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndatabase = \"{}\"\n\n[[accounts]]\nname = \"acme\"\nig_user_id = \"1\"\nlogin = \"instagram\"\ntoken_env = \"PATH\"\npoll_interval = \"1m\"\nhourly_budget = 100\n{MODEL_RULE}",
+            dir.path().join("x.db").display()
+        ),
+    )
+    .expect("config");
+    let model = dir.path().join("m/scam.model");
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x40;
+    let mut version = good.clone();
+    version[8] = 7;
+    let cases: Vec<(&str, Option<Vec<u8>>, &str)> = vec![
+        ("missing", None, "cannot read it: No such file"),
+        (
+            "truncated",
+            Some(good[..good.len() / 3].to_vec()),
+            "truncated: ",
+        ),
+        (
+            "corrupt",
+            Some(flipped),
+            "checksum mismatch: the file is corrupt",
+        ),
+        (
+            "wrong version",
+            Some(version),
+            "model format version 7, but this igmod reads version 1",
+        ),
+        (
+            "not a model",
+            Some(b"{\"weights\": []}".to_vec()),
+            "not an igmod model file",
+        ),
+    ];
+    for (what, bytes, reason) in cases {
+        match &bytes {
+            Some(b) => std::fs::write(&model, b).expect("write"),
+            None => {
+                let _ = std::fs::remove_file(&model);
+            }
+        }
+        for command in ["check-config", "run"] {
+            let (code, _, err) = run(igmod().args([command, "-c"]).arg(&config));
+            assert_eq!(code, 78, "{what}, {command}: {err}");
+            let line = format!(
+                "{}:15:24: rules.classifier.model: model {}: {reason}",
+                config.display(),
+                model.display()
+            );
+            assert!(
+                err.contains(&line),
+                "{what}, {command}: expected {line:?} in {err}"
+            );
+        }
+    }
+}
+
+/// A reload that meets a damaged model keeps the running config and its model: comments go
+/// on being hidden by the old model, and the log says why the reload was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_with_a_damaged_model_keeps_the_old_model_serving() {
+    let env = Env::new().await;
+    let model = train_small_model(env.dir.path());
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let config = env.write_config_with_rules(&accounts, "", MODEL_RULE);
+    let logs = env.dir.path().join("stderr.log");
+    let post = env.sim.add_media(ACME);
+    let first = env.sim.add_comment(&post, "promo_giveaway", SCAM);
+    let child = common::spawn_daemon(&config, Some(&logs));
+    wait_for("first scam hidden", T, || async {
+        env.sim.comment(&first).is_some_and(|c| c.hidden)
+    })
+    .await;
+    let bytes = std::fs::read(&model).expect("model");
+    std::fs::write(&model, &bytes[..bytes.len() - 1000]).expect("truncate");
+    kill(child.id(), "-HUP");
+    wait_for("the reload refused", T, || async {
+        std::fs::read_to_string(&logs).is_ok_and(|l| l.contains("reload refused"))
+    })
+    .await;
+    let second = env.sim.add_comment(&post, "promo_giveaway2", SCAM);
+    wait_for("second scam hidden by the old model", T, || async {
+        env.sim.comment(&second).is_some_and(|c| c.hidden)
+    })
+    .await;
+    kill(child.id(), "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
+    let log = std::fs::read_to_string(&logs).expect("log");
+    assert!(log.contains("rules.classifier.model: model "), "{log}");
+    assert!(log.contains("truncated: "), "{log}");
+}
