@@ -5,35 +5,15 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{ACME, Env, kill, wait_exit, wait_for};
+use common::{ACME, Env, igmod, kill, run, wait_exit, wait_for};
 use igmod::rules::Model;
 use proptest::prelude::*;
 
 const T: Duration = Duration::from_secs(30);
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn igmod() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_igmod"));
-    c.env_remove("IGMOD_CONFIG").env_remove("RUST_LOG");
-    c
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("igmod runs");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
 
 fn shipped() -> Model {
     match igmod::training::load_model(&std::path::Path::new(ROOT).join("models/scam.model")) {

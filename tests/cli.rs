@@ -2,10 +2,10 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{ACME, Env, count, kill, wait_exit, wait_for};
+use common::{ACME, Env, count, igmod, kill, run, wait_exit, wait_for};
 
 const T: Duration = Duration::from_secs(20);
 const EXAMPLE: &str = include_str!("../config.toml.example");
@@ -32,25 +32,6 @@ fn line_of(text: &str, prefix: &str) -> usize {
     text.lines()
         .position(|l| l.starts_with(prefix))
         .map_or(0, |i| i + 1)
-}
-
-fn igmod() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_igmod"));
-    c.env_remove("IGMOD_CONFIG").env_remove("RUST_LOG");
-    c
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("igmod runs");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -128,6 +128,20 @@ impl Counts {
     }
 }
 
+/// The feature settings, as `model train` and `model info` print them.
+fn features_line(s: &Settings) -> String {
+    format!(
+        "features: 2^{} buckets; chars {}-{}, words{}, emoji, handles {}-{}, signals; block weights {:?}",
+        s.hash_bits,
+        s.char_min,
+        s.char_max,
+        if s.word_pairs { " and pairs" } else { "" },
+        s.handle_min,
+        s.handle_max,
+        s.weights,
+    )
+}
+
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
@@ -735,18 +749,7 @@ pub fn summary(trained: &Trained, labels: &[bool]) -> String {
         },
         hex(&t.sha256)
     );
-    let _ = writeln!(
-        out,
-        "features: 2^{} buckets; chars {}-{}, words{}, emoji, handles {}-{}, signals; block weights {:?}; C {}",
-        s.hash_bits,
-        s.char_min,
-        s.char_max,
-        if s.word_pairs { " and pairs" } else { "" },
-        s.handle_min,
-        s.handle_max,
-        s.weights,
-        t.c
-    );
+    let _ = writeln!(out, "{}; C {}", features_line(s), t.c);
     let cv = &p.cv;
     let _ = writeln!(
         out,
@@ -812,16 +815,10 @@ pub fn describe(model: &Model) -> String {
     let t = model.training();
     let cv = model.cv();
     format!(
-        "sha256 {}\nformat version {}\nfeatures: 2^{} buckets; chars {}-{}, words{}, emoji, handles {}-{}, signals; block weights {:?}\ntrained on {} rows ({} labeled 1, {} from operators' labels, {} from --also files), data sha256 {}, C {}\n{}-fold cross-validation (seed {}), at score >= {}: precision {:.3} ± {:.3}, recall {:.3} ± {:.3}, F1 {:.3} ± {:.3}\nscoring table: {} bytes in memory\n",
+        "sha256 {}\nformat version {}\n{}\ntrained on {} rows ({} labeled 1, {} from operators' labels, {} from --also files), data sha256 {}, C {}\n{}-fold cross-validation (seed {}), at score >= {}: precision {:.3} ± {:.3}, recall {:.3} ± {:.3}, F1 {:.3} ± {:.3}\nscoring table: {} bytes in memory\n",
         model.checksum(),
         crate::rules::classifier::format::VERSION,
-        s.hash_bits,
-        s.char_min,
-        s.char_max,
-        if s.word_pairs { " and pairs" } else { "" },
-        s.handle_min,
-        s.handle_max,
-        s.weights,
+        features_line(s),
         t.rows,
         t.positives,
         t.from_labels,

@@ -293,3 +293,24 @@ pub async fn wait_exit(mut child: std::process::Child) -> Option<i32> {
         .expect("wait")
         .code()
 }
+
+/// The built binary, without the caller's `IGMOD_CONFIG` and `RUST_LOG`.
+pub fn igmod() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_igmod"));
+    c.env_remove("IGMOD_CONFIG").env_remove("RUST_LOG");
+    c
+}
+
+/// Runs `cmd`: its exit code (-1 if killed by a signal), stdout and stderr.
+pub fn run(cmd: &mut std::process::Command) -> (i32, String, String) {
+    let std::process::Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("igmod runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
