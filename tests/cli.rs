@@ -889,6 +889,91 @@ async fn a_reload_changes_the_log_level_format_and_destination() {
     assert!(file.contains("log output changed"), "{file}");
 }
 
+/// Every switch of log format, level and destination by reload, each followed by a scam that
+/// must still be deleted and logged with its account: a reload from text to JSON once made
+/// every account task panic while the process stayed up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_log_reload_keeps_moderating_and_keeps_the_account_in_the_lines() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    env.write_config(&accounts, "log_level = \"info\"");
+    let config = env.dir.path().join("config.toml");
+    let stderr = env.dir.path().join("stderr.log");
+    let child = common::spawn_daemon(&config, Some(&stderr));
+    let log_dir = env.dir.path().join("logs");
+    std::fs::create_dir_all(&log_dir).expect("log dir");
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let file_log = log_dir.join(format!("igmod.{today}.log"));
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default();
+    let dir = format!("log_dir = \"{}\"", log_dir.display());
+    // (daemon lines, where the lines go, their format; None: warn level, no info lines)
+    let steps: Vec<(String, bool, Option<&str>)> = vec![
+        ("log_level = \"info\"".into(), false, Some("text")),
+        ("log_format = \"json\"".into(), false, Some("json")),
+        ("log_format = \"text\"".into(), false, Some("text")),
+        (format!("log_format = \"json\"\n{dir}"), true, Some("json")),
+        (format!("log_format = \"text\"\n{dir}"), true, Some("text")),
+        ("log_level = \"warn\"".into(), false, None),
+        ("log_format = \"json\"".into(), false, Some("json")),
+        ("log_level = \"info\"".into(), false, Some("text")),
+    ];
+    for (i, (daemon, to_file, format)) in steps.iter().enumerate() {
+        let path = if *to_file { &file_log } else { &stderr };
+        let before = read(path).len();
+        if i > 0 {
+            env.write_config(&accounts, daemon);
+            kill(child.id(), "-HUP");
+            // The reload is applied between polls: wait for one to pass.
+            let calls = env.sim.calls_for(ACME);
+            wait_for("a poll after the reload", T, || async {
+                env.sim.calls_for(ACME) >= calls + 2
+            })
+            .await;
+        }
+        let scam = env.sim.add_comment(&post, "bot", &format!("forex {i}"));
+        wait_for(&format!("step {i} ({daemon}): scam deleted"), T, || async {
+            env.sim.comment(&scam).is_some_and(|c| c.deleted)
+        })
+        .await;
+        // Give a non-blocking file writer a moment to write the line.
+        let applied = |text: &str| text.contains(&scam) && text.contains("action applied");
+        wait_for(&format!("step {i}: the action logged"), T, || async {
+            format.is_none() || applied(&read(path)[before.min(read(path).len())..])
+        })
+        .await;
+        let all = read(path);
+        let new = &all[before.min(all.len())..];
+        assert!(!new.contains("panicked"), "step {i} ({daemon}): {new}");
+        let line = new
+            .lines()
+            .find(|l| l.contains(&scam) && l.contains("action applied"));
+        match format {
+            None => assert!(line.is_none(), "warn level hides info lines: {new}"),
+            Some("json") => {
+                let line = line.unwrap_or_else(|| panic!("step {i}: no line in {new}"));
+                let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+                assert_eq!(v["spans"][0]["account"], "acme", "step {i}: {line}");
+            }
+            Some(_) => {
+                let line = line.unwrap_or_else(|| panic!("step {i}: no line in {new}"));
+                assert!(line.contains("account{account=acme}"), "step {i}: {line}");
+            }
+        }
+    }
+    let exited = child_exit_after_term(child).await;
+    assert_eq!(
+        exited,
+        Some(0),
+        "the daemon stopped cleanly after every reload"
+    );
+}
+
+async fn child_exit_after_term(child: std::process::Child) -> Option<i32> {
+    kill(child.id(), "-TERM");
+    wait_exit(child).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_dead_token_a_new_token_and_a_reload_bring_the_account_back() {
     let env = Env::new().await;
