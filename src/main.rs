@@ -480,7 +480,7 @@ fn rules_command(command: RulesCommand) -> ExitCode {
         }
         RulesCommand::Replay { config, .. } => (config.config.clone(), None),
     };
-    let c = match config::load(&path) {
+    let c = match config::load_with(&path, config::Secrets::NotNeeded) {
         Ok(c) => c,
         Err(e) => return config_failed(&e),
     };
@@ -601,12 +601,12 @@ async fn open_existing(c: &config::Config) -> anyhow::Result<igmod::store::Store
 }
 
 /// Loads the config, opens the existing database, runs `f` against both and closes it.
-fn with_database<F, Fut>(path: &std::path::Path, f: F) -> ExitCode
+fn with_database<F, Fut>(path: &std::path::Path, secrets: config::Secrets, f: F) -> ExitCode
 where
     F: FnOnce(config::Config, igmod::store::Store) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let c = match config::load(path) {
+    let c = match config::load_with(path, secrets) {
         Ok(c) => c,
         Err(e) => return config_failed(&e),
     };
@@ -621,7 +621,7 @@ where
 }
 
 fn status(path: &std::path::Path, json: bool) -> ExitCode {
-    with_database(path, |c, store| async move {
+    with_database(path, config::Secrets::NotNeeded, |c, store| async move {
         let rows = igmod::report::status(&c, &store).await?;
         if json {
             println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -633,7 +633,7 @@ fn status(path: &std::path::Path, json: bool) -> ExitCode {
 }
 
 fn audit(path: &std::path::Path, filter: igmod::store::AuditFilter, json: bool) -> ExitCode {
-    with_database(path, |_, store| async move {
+    with_database(path, config::Secrets::NotNeeded, |_, store| async move {
         let rows = igmod::report::audit(&store, &filter).await?;
         if json {
             println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -645,7 +645,7 @@ fn audit(path: &std::path::Path, filter: igmod::store::AuditFilter, json: bool) 
 }
 
 fn token_status(path: &std::path::Path) -> ExitCode {
-    with_database(path, |c, store| async move {
+    with_database(path, config::Secrets::NotNeeded, |c, store| async move {
         let now = chrono::Utc::now();
         for a in &c.accounts {
             let record = store.token_record(&a.name).await?;
@@ -698,7 +698,7 @@ fn token_status(path: &std::path::Path) -> ExitCode {
 }
 
 fn token_refresh(path: &std::path::Path, account: String) -> ExitCode {
-    with_database(path, |c, store| async move {
+    with_database(path, config::Secrets::Required, |c, store| async move {
         let Some(a) = c.accounts.iter().find(|a| a.name == account) else {
             anyhow::bail!("no account named {account:?}");
         };
@@ -758,7 +758,7 @@ fn label_comment(
         return ExitCode::FAILURE;
     };
     let who = by.or_else(operator);
-    with_database(path, |_, store| async move {
+    with_database(path, config::Secrets::NotNeeded, |_, store| async move {
         if !store
             .add_label(
                 &comment_id,
@@ -778,7 +778,7 @@ fn label_comment(
 }
 
 fn labels_export(path: &std::path::Path, output: PathBuf) -> ExitCode {
-    with_database(path, |_, store| async move {
+    with_database(path, config::Secrets::NotNeeded, |_, store| async move {
         let labels = store.latest_labels().await?;
         let mut w = csv::Writer::from_path(&output)
             .with_context(|| format!("cannot write {}", output.display()))?;
@@ -833,7 +833,7 @@ fn undo(
     let since = rule
         .as_ref()
         .map(|_| chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or_default());
-    with_database(path, |c, store| async move {
+    with_database(path, config::Secrets::Required, |c, store| async move {
         let who = operator();
         let report = igmod::undo::undo(
             &c,
@@ -903,7 +903,8 @@ fn model_command(command: ModelCommand) -> ExitCode {
                 examples.extend(read(path, training::Source::Extra)?);
             }
             if labels_from_db {
-                let c = config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let c = config::load_with(&config, config::Secrets::NotNeeded)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let labels = runtime()?.block_on(async {
                     let store = open_existing(&c).await?;
                     let labels = store.latest_labels().await;

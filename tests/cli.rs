@@ -1122,3 +1122,37 @@ async fn check_config_says_what_is_lost_without_app_and_which_files_others_can_r
         "{err}"
     );
 }
+
+/// `status`, `audit`, `token status`, `rules …` and `labels export` read the database or run
+/// the rules: they work from a shell where the service's tokens are not (sudo drops the
+/// variables; `LoadCredential` files exist only inside the service). What calls Meta, and
+/// `check-config`, still refuse a missing token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_commands_need_no_token() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    env.sim.add_media(ACME);
+    env.config(&accounts, ""); // creates the database
+    let path = env.dir.path().join("config.toml");
+    std::fs::remove_file(env.dir.path().join("acme.token")).expect("token gone");
+    let export = env.dir.path().join("labels.csv");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/labeled.csv");
+    let read_only: Vec<Vec<&str>> = vec![
+        vec!["status"],
+        vec!["audit"],
+        vec!["token", "status"],
+        vec!["rules", "test", "forex"],
+        vec!["rules", "eval", fixture],
+        vec!["rules", "replay"],
+        vec!["labels", "export", export.to_str().expect("path")],
+    ];
+    for args in &read_only {
+        let (code, out, err) = run(igmod().args(args).arg("-c").arg(&path));
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+    }
+    for args in [vec!["check-config"], vec!["token", "refresh", "acme"]] {
+        let (code, _, err) = run(igmod().args(&args).arg("-c").arg(&path));
+        assert_eq!(code, 78, "{args:?}: {err}");
+        assert!(err.contains("accounts.token_file"), "{args:?}: {err}");
+    }
+}

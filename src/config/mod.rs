@@ -291,9 +291,26 @@ impl GraphConfig {
 // ---------------------------------------------------------------- loading
 
 /// Reads and validates a config file.
+/// Whether a config's token and app secret sources must hold something now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    /// `run`, `check-config` and the commands that call Meta: a missing token is an error now,
+    /// not a poll error later.
+    Required,
+    /// Commands that only read the database or run the rules (`status`, `audit`, `rules …`):
+    /// they work from a shell where the service's tokens are not (sudo drops the variables,
+    /// `LoadCredential` files exist only inside the service).
+    NotNeeded,
+}
+
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, Secrets::Required)
+}
+
+/// [`load`], saying whether the secrets must be present.
+pub fn load_with(path: &Path, secrets: Secrets) -> Result<Config, ConfigError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => parse(path, &text),
+        Ok(text) => parse_with(path, &text, secrets),
         Err(e) => Err(ConfigError {
             problems: vec![Problem {
                 path: path.to_path_buf(),
@@ -321,11 +338,17 @@ impl Config {
 /// Validates config text as if it were the file at `path` (relative token files and
 /// messages are resolved against it).
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    parse_with(path, text, Secrets::Required)
+}
+
+/// [`parse`], saying whether the secrets must be present.
+pub fn parse_with(path: &Path, text: &str, secrets: Secrets) -> Result<Config, ConfigError> {
     let mut v = Validator {
         files: vec![(path.to_path_buf(), text.to_string())],
         file: 0,
         problems: Vec::new(),
         models: HashMap::new(),
+        secrets,
     };
     let raw: RawConfig = match toml::from_str(text) {
         Ok(raw) => raw,
@@ -352,6 +375,7 @@ struct Validator {
     problems: Vec<(usize, Problem)>,
     /// Model files read so far (path as resolved → the model, or why it cannot be used).
     models: HashMap<PathBuf, Result<Arc<Model>, String>>,
+    secrets: Secrets,
 }
 
 impl Validator {
@@ -556,7 +580,12 @@ impl Validator {
         span: &Range<usize>,
         missing: &str,
     ) -> Option<TokenSource> {
+        let required = self.secrets == Secrets::Required;
         match (env, file) {
+            (Some(env), None) if !required => Some(TokenSource::Env(env.get_ref().clone())),
+            (None, Some(file)) if !required => Some(TokenSource::File(
+                crate::tokens::resolve_token_path(self.path(), file.get_ref()),
+            )),
             (Some(env), None) => {
                 let var = env.get_ref();
                 match std::env::var(var) {
