@@ -120,12 +120,15 @@ mod tests {
     }
 }
 
-/// Files holding secrets (or config) that group or others can read: config.toml, every token
-/// file, the app secret file, and the systemd environment file named by `IGMOD_ENV_FILE`
-/// (the unit sets it next to `EnvironmentFile=`). One message per file, with the fix.
+/// Files holding secrets that group or others can read: every token file, the app secret
+/// file, and the systemd environment file named by `IGMOD_ENV_FILE` (the unit sets it next to
+/// `EnvironmentFile=`). One message per file, with a fix the service can live with: systemd
+/// reads the environment file and `LoadCredential=` files as root, so `chmod 600` is safe for
+/// them, while a token file the service reads itself must stay readable by its user.
+/// `config.toml` holds no secret and is not checked: the `DynamicUser` service must read it.
 pub fn exposed_files(config: &crate::config::Config) -> Vec<String> {
     use std::os::unix::fs::PermissionsExt;
-    let mut files: Vec<PathBuf> = vec![config.path.clone()];
+    let mut files: Vec<PathBuf> = Vec::new();
     let sources = config
         .accounts
         .iter()
@@ -138,23 +141,32 @@ pub fn exposed_files(config: &crate::config::Config) -> Vec<String> {
             files.push(p.clone());
         }
     }
-    if let Some(env) = std::env::var_os("IGMOD_ENV_FILE") {
-        files.push(PathBuf::from(env));
-    }
+    let env_file = std::env::var_os("IGMOD_ENV_FILE").map(PathBuf::from);
+    files.extend(env_file.clone());
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
     files
         .iter()
         .filter_map(|path| {
             let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+            let read_by_systemd = Some(path) == env_file.as_ref()
+                || credentials.as_ref().is_some_and(|dir| path.starts_with(dir));
+            let fix = if read_by_systemd {
+                format!("run: chmod 600 {}", path.display())
+            } else {
+                format!(
+                    "run: chmod 600 {}, and under systemd pass it with LoadCredential= (the service cannot read a file only root can)",
+                    path.display()
+                )
+            };
             (mode & 0o044 != 0).then(|| {
                 format!(
-                    "{} is readable by {} (mode {mode:04o}); run: chmod 600 {}",
+                    "{} holds a secret and is readable by {} (mode {mode:04o}); {fix}",
                     path.display(),
                     match (mode & 0o040 != 0, mode & 0o004 != 0) {
                         (true, true) => "group and others",
                         (true, false) => "its group",
                         _ => "others",
                     },
-                    path.display()
                 )
             })
         })

@@ -1076,17 +1076,18 @@ async fn check_config_says_what_is_lost_without_app_and_which_files_others_can_r
         out.contains("note: no [app] section: the Facebook Login tokens of acme cannot be introspected or extended"),
         "{out}"
     );
+    // config.toml holds no secret: the service must be able to read it, so no advice to
+    // close it (following such advice stopped the DynamicUser service with exit 78).
+    let config_shown = config.display().to_string();
     assert!(
-        out.contains(&format!(
-            "warning: {} is readable by group and others (mode 0644); run: chmod 600 {}",
-            config.display(),
-            config.display()
-        )),
+        !out.lines()
+            .any(|l| l.starts_with("warning:") && l.contains(&config_shown)),
         "{out}"
     );
     assert!(
         out.contains(&format!(
-            "warning: {} is readable by its group (mode 0640)",
+            "warning: {} holds a secret and is readable by its group (mode 0640); run: chmod 600 {}, and under systemd pass it with LoadCredential=",
+            token_file.display(),
             token_file.display()
         )),
         "{out}"
