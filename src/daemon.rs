@@ -196,12 +196,14 @@ pub async fn run_with_reload(
     }
     // Retention, daily at 03:30 UTC: comment text is personal data.
     let prune_store = store.clone();
-    let retain =
-        chrono::Duration::from_std(config.daemon.retain).unwrap_or(chrono::Duration::days(90));
+    let retain = config.daemon.retain;
     jobs.add(Job::new_async("0 30 3 * * *", move |_, _| {
         let store = prune_store.clone();
         Box::pin(async move {
-            match store.prune(chrono::Utc::now() - retain).await {
+            match store
+                .prune(crate::timefmt::ago(chrono::Utc::now(), retain))
+                .await
+            {
                 Ok(p) => tracing::info!(
                     message = "retention: old personal data pruned",
                     comment_texts = p.comments,

@@ -557,7 +557,7 @@ pub async fn replay(
             let at = c.at.timestamp();
             let history = match (account.rules.history_window(), &c.text_key) {
                 (Some(window), Some(key)) => {
-                    let from = c.at - chrono::Duration::from_std(window).unwrap_or_default();
+                    let from = crate::timefmt::ago(c.at, window);
                     let mut h = store.same_text_since(&account.name, key, from).await?;
                     h.retain(|s| s.at < at);
                     h

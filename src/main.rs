@@ -335,9 +335,7 @@ fn main() -> ExitCode {
         } => {
             let filter = igmod::store::AuditFilter {
                 account,
-                since: Some(
-                    chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or_default(),
-                ),
+                since: Some(igmod::timefmt::ago(chrono::Utc::now(), since)),
                 action,
                 rule,
                 limit,
@@ -575,8 +573,7 @@ fn rules_command(command: RulesCommand) -> ExitCode {
                 let store = igmod::store::Store::open(&c.daemon.database)
                     .await
                     .with_context(|| format!("cannot open {}", c.daemon.database.display()))?;
-                let from =
-                    chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or_default();
+                let from = igmod::timefmt::ago(chrono::Utc::now(), since);
                 let report = evaluate::replay(&c, &store, from).await?;
                 store.close().await;
                 print!("{report}");
@@ -832,7 +829,7 @@ fn undo(
 ) -> ExitCode {
     let since = rule
         .as_ref()
-        .map(|_| chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or_default());
+        .map(|_| igmod::timefmt::ago(chrono::Utc::now(), since));
     with_database(path, config::Secrets::Required, |c, store| async move {
         let who = operator();
         let report = igmod::undo::undo(

@@ -348,7 +348,7 @@ impl MediaReader<'_> {
             let at = created.unwrap_or_else(chrono::Utc::now);
             let history = match cfg.rules.history_window() {
                 Some(window) => {
-                    let since = at - chrono::Duration::from_std(window).unwrap_or_default();
+                    let since = crate::timefmt::ago(at, window);
                     self.ctx
                         .store
                         .same_text_since(&cfg.name, &text_key, since)

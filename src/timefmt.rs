@@ -62,3 +62,47 @@ mod tests {
         assert!(a < b);
     }
 }
+
+/// `t` moved back by `d`, stopping at the earliest time chrono can hold: the durations come
+/// from the config, the command line and Meta, and `DateTime - TimeDelta` panics on overflow.
+pub fn ago(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// `t` moved on by `d`, stopping at the latest time chrono can hold (see [`ago`]).
+pub fn later(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+#[cfg(test)]
+mod overflow_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any duration, from any representable time: no panic, and the order holds.
+        #[test]
+        fn ago_and_later_never_panic(secs in any::<u64>(), nanos in 0u32..1_000_000_000, at in any::<i64>()) {
+            let t = DateTime::from_timestamp(at % 200_000_000_000, 0).unwrap_or_else(Utc::now);
+            let d = std::time::Duration::new(secs, nanos);
+            prop_assert!(ago(t, d) <= t);
+            prop_assert!(later(t, d) >= t);
+        }
+
+        /// Whatever `expires_in` Meta sends, the token's end is a real time after now, at most
+        /// a year away.
+        #[test]
+        fn any_expires_in_gives_a_sane_expiry(expires_in in proptest::option::of(any::<u64>())) {
+            let now = Utc::now();
+            let (at, secs) = crate::tokens::expiry(now, expires_in);
+            prop_assert!(at >= now && at <= later(now, std::time::Duration::from_secs(366 * 86_400)));
+            prop_assert!((0..=366 * 86_400).contains(&secs));
+        }
+    }
+}

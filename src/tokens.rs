@@ -173,6 +173,25 @@ pub fn exposed_files(config: &crate::config::Config) -> Vec<String> {
         .collect()
 }
 
+/// The lifetime Meta documents for a long-lived token.
+const SIXTY_DAYS: std::time::Duration = std::time::Duration::from_secs(60 * 86_400);
+
+/// When a refreshed token ends, from Meta's `expires_in` (seconds): Meta always sends it for
+/// these endpoints; when it does not, or sends more than a year (nonsense for a 60-day token,
+/// and a number that could overflow the clock), the documented 60 days are assumed (a
+/// Facebook token's next `debug_token` corrects it). Returns the time and the seconds used.
+pub fn expiry(
+    now: chrono::DateTime<chrono::Utc>,
+    expires_in: Option<u64>,
+) -> (chrono::DateTime<chrono::Utc>, i64) {
+    const YEAR: u64 = 366 * 86_400;
+    let secs = expires_in
+        .filter(|s| *s <= YEAR)
+        .unwrap_or(SIXTY_DAYS.as_secs());
+    let at = crate::timefmt::later(now, std::time::Duration::from_secs(secs));
+    (at, i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
 /// Errors choosing the token to use.
 #[derive(Debug, thiserror::Error)]
 pub enum CurrentError {
@@ -500,12 +519,7 @@ pub async fn maybe_refresh(
     };
     match refreshed {
         Ok((new, expires_in)) => {
-            // Meta always says for these endpoints; if not, assume the documented 60 days
-            // (a Facebook token's next debug_token corrects it).
-            let secs = expires_in
-                .and_then(|s| i64::try_from(s).ok())
-                .unwrap_or(60 * 86_400);
-            let expires_at = now + chrono::Duration::seconds(secs);
+            let (expires_at, secs) = expiry(now, expires_in);
             {
                 use secrecy::ExposeSecret;
                 store
@@ -536,7 +550,7 @@ pub async fn maybe_refresh(
             // Meta refuses Instagram tokens under 24 h old; the expiry is then at most 60
             // days away.
             tracing::warn!(message = "token refresh refused; trying again in 24 h", error = %e);
-            let bound = (!facebook).then(|| now + chrono::Duration::days(60));
+            let bound = (!facebook).then(|| crate::timefmt::later(now, SIXTY_DAYS));
             store
                 .set_token_check(&account.name, now + day, bound)
                 .await?;

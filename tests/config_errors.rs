@@ -32,12 +32,36 @@ any = [{ words = ["y"] }]
 
 /// (what to replace, with what, the key the message must name, a text on the line it must point at)
 const CASES: &[(&str, &str, &str, &str)] = &[
-    ("[daemon]", "[daemon", "", "[daemon"),
+    (
+        "[daemon]",
+        "[daemon",
+        "unclosed table, expected `]`",
+        "[daemon",
+    ),
     (
         "database = \"/tmp",
         "database = \"/tmp\n",
-        "",
+        "key with no value",
         "igmod-never-created",
+    ),
+    // Durations too long for the clock arithmetic (or for sense) are refused, not clamped.
+    (
+        "database =",
+        "retain = \"99999999999years\"\ndatabase =",
+        "daemon.retain: must be at most 100years",
+        "retain",
+    ),
+    (
+        "poll_interval = \"2m\"",
+        "poll_interval = \"25h\"",
+        "accounts.poll_interval: must be between 1s and 24h",
+        "poll_interval",
+    ),
+    (
+        "words = [\"forex\"]",
+        "repeated = { users = 3, window = \"500000years\" }",
+        "rules.repeated: window must be at most 1year",
+        "repeated",
     ),
     (
         "[daemon]",
@@ -120,7 +144,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     (
         "poll_interval = \"2m\"",
         "poll_interval = \"500ms\"",
-        "accounts.poll_interval: must be at least 1s",
+        "accounts.poll_interval: must be between 1s and 24h",
         "poll_interval",
     ),
     (
@@ -325,6 +349,10 @@ fn every_broken_config_is_refused_with_file_line_column_and_key() {
     let p = path.display().to_string();
     for (i, (from, to, key, marker)) in CASES.iter().enumerate() {
         assert!(BASE.contains(from), "case {i}: {from:?} not in the base");
+        assert!(
+            !key.is_empty(),
+            "case {i}: an empty key would match any line"
+        );
         let text = BASE.replacen(from, to, 1);
         std::fs::write(&path, &text).expect("write");
         for sub in ["check-config", "run"] {

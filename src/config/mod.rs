@@ -303,6 +303,10 @@ pub enum Secrets {
     NotNeeded,
 }
 
+/// The longest `retain`: longer ones are surely typos, and a time that far back is outside
+/// what the clock arithmetic can hold.
+const MAX_RETAIN: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     load_with(path, Secrets::Required)
 }
@@ -516,6 +520,10 @@ impl Validator {
             Some(r) => match self.duration("daemon.retain", r) {
                 Some(d) if d < Duration::from_secs(86_400) => {
                     self.problem(&r.span(), "daemon.retain: must be at least 1d".into());
+                    d
+                }
+                Some(d) if d > MAX_RETAIN => {
+                    self.problem(&r.span(), "daemon.retain: must be at most 100years".into());
                     d
                 }
                 Some(d) => d,
@@ -740,10 +748,10 @@ impl Validator {
         );
         let schedule = match (raw.poll_interval, raw.poll_cron) {
             (Some(every), None) => match self.duration("accounts.poll_interval", &every) {
-                Some(d) if d < Duration::from_secs(1) => {
+                Some(d) if d < Duration::from_secs(1) || d > Duration::from_secs(86_400) => {
                     self.problem(
                         &every.span(),
-                        "accounts.poll_interval: must be at least 1s".into(),
+                        "accounts.poll_interval: must be between 1s and 24h".into(),
                     );
                     None
                 }

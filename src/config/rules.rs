@@ -259,6 +259,13 @@ fn classifier(v: &mut Validator, raw: &Spanned<RawClassifier>) -> Option<Classif
 fn repeated(v: &mut Validator, raw: &Spanned<RawRepeated>) -> Option<RepeatedSpec> {
     let r = raw.get_ref();
     match humantime::parse_duration(&r.window) {
+        Ok(window) if window > Duration::from_secs(366 * 86_400) => {
+            v.problem(
+                &raw.span(),
+                "rules.repeated: window must be at most 1year".into(),
+            );
+            None
+        }
         Ok(window) if window >= Duration::from_secs(1) => Some(RepeatedSpec {
             per_user: r.per_user,
             users: r.users,

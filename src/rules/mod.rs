@@ -1167,7 +1167,8 @@ impl Cond {
                 )
             }
             Cond::Repeated(spec) => {
-                let since = c.at - i64::try_from(spec.window.as_secs()).unwrap_or(i64::MAX);
+                let since =
+                    c.at.saturating_sub(i64::try_from(spec.window.as_secs()).unwrap_or(i64::MAX));
                 let window = humantime::format_duration(spec.window);
                 let recent = c.history.iter().filter(|s| s.at >= since && s.at <= c.at);
                 if let (Some(n), Some(user)) = (spec.per_user, c.username) {
