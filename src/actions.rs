@@ -75,7 +75,7 @@ async fn apply_one(
                 return Ok(true);
             }
             Ok(Observed::NeedsWrite) => {}
-            Err(e) => return handle_error(ctx, a, e).await,
+            Err(e) => return handle_error(ctx, a, e, Step::ReadBack).await,
         }
     }
     // Check the gate before counting an attempt, so a refused call leaves no false "unknown".
@@ -123,7 +123,7 @@ async fn apply_one(
             tracing::info!(message = "action applied", result = "done");
             Ok(true)
         }
-        Err(e) => handle_error(ctx, a, e).await,
+        Err(e) => handle_error(ctx, a, e, Step::Write).await,
     }
 }
 
@@ -191,11 +191,22 @@ async fn reconcile(
     }
 }
 
-/// Closes, keeps or fails an action after an error. Account-wide errors propagate.
+/// Which call of an action failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Reading the comment back (the attempt was not yet counted).
+    ReadBack,
+    /// The write itself (already counted by `action_started`).
+    Write,
+}
+
+/// Closes, keeps or fails an action after an error. Account-wide errors propagate. Transient
+/// failures count towards [`MAX_ATTEMPTS`] whether the write or the read-back failed.
 async fn handle_error(
     ctx: &AccountCtx,
     a: &PendingAction,
     e: CallError,
+    step: Step,
 ) -> Result<bool, PollError> {
     let store = &ctx.store;
     let message = e.to_string();
@@ -211,8 +222,12 @@ async fn handle_error(
             ErrorKind::Transient | ErrorKind::WriteUncertain => {
                 // Stays pending; with attempts > 0 the next try reads the comment back first.
                 if a.attempts + 1 >= MAX_ATTEMPTS {
-                    store.action_failed(a.id, &message).await?;
-                    tracing::error!(message = "action failed for good", result = "failed", error = %message);
+                    let why = format!("gave up after {MAX_ATTEMPTS} attempts: {message}");
+                    store.action_failed(a.id, &why).await?;
+                    tracing::error!(message = "action failed for good", result = "failed", error = %why);
+                } else if step == Step::ReadBack {
+                    store.action_read_back_failed(a.id, &message).await?;
+                    tracing::warn!(message = "action will be retried", result = "retry", error = %message);
                 } else {
                     store.action_retry(a.id, &message).await?;
                     tracing::warn!(message = "action will be retried", result = "retry", error = %message);

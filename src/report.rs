@@ -199,6 +199,10 @@ pub fn audit_table(rows: &[AuditRow]) -> String {
     for r in rows {
         let status = match (&r.action_status, r.dry_run) {
             (_, true) => "dry run".to_string(),
+            (Some(st), false) if st == "failed" => match &r.action_error {
+                Some(e) => format!("failed: {e}"),
+                None => st.clone(),
+            },
             (Some(st), false) => st.clone(),
             (None, false) => "recorded".to_string(),
         };

@@ -885,3 +885,36 @@ async fn only_the_newest_recent_media_posts_are_watched() {
             .all(|r| r.path != format!("/v25.0/{oldest}/comments"))
     );
 }
+
+/// A delete whose answer was lost (outcome unknown) and whose read-back then keeps failing is
+/// not retried for ever: after a bounded number of attempts it is `failed`, with the reason,
+/// in `status` and `audit`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_whose_read_back_keeps_failing_is_given_up_with_the_reason() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    // Answered after the client's 3 s timeout: igmod cannot know whether the delete happened.
+    env.sim.set_write_delay(Duration::from_secs(5));
+    let scam = env.sim.add_comment(&post, "bot", "forex");
+    env.sim.fail_reads_of(&scam);
+    let config = env.config(&accounts, "");
+    let daemon = start(config);
+    let db = env.pool().await;
+    wait_for("the action given up", Duration::from_secs(150), || async {
+        count(&db, "SELECT COUNT(*) FROM actions WHERE status = 'failed'").await == 1
+    })
+    .await;
+    daemon.stop().await;
+    let attempts = count(&db, "SELECT MAX(attempts) FROM actions").await;
+    assert!((2..=8).contains(&attempts), "attempts {attempts}");
+    let path = env.dir.path().join("config.toml");
+    let (code, out, err) = common::run(common::igmod().args(["status", "-c"]).arg(&path));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0 pending, 1 failed"), "{out}");
+    let (_, out, _) = common::run(common::igmod().args(["audit", "-c"]).arg(&path));
+    assert!(
+        out.contains(&format!("{scam} delete (failed: gave up after 8 attempts:")),
+        "{out}"
+    );
+}

@@ -370,6 +370,11 @@ impl Simulator {
         lock(&self.world).vanish.insert(comment_id.to_string());
     }
 
+    /// From now on every read of this comment fails transiently (HTTP 500, code 2).
+    pub fn fail_reads_of(&self, comment_id: &str) {
+        lock(&self.world).unreadable.insert(comment_id.to_string());
+    }
+
     /// Marks text that the simulator sends with an unpaired UTF-16 surrogate escape in place
     /// of each `\u{E000}`.
     pub const BROKEN_EMOJI: char = '\u{E000}';

@@ -120,6 +120,8 @@ pub struct World {
     pub app: Option<(String, String)>,
     /// Comments a person deletes just before igmod's hide or delete arrives.
     pub vanish: std::collections::HashSet<String>,
+    /// Comments whose read (`GET /{comment-id}`) answers HTTP 500, code 2, every time.
+    pub unreadable: std::collections::HashSet<String>,
     /// Fault injection, when switched on.
     pub faults: Option<super::faults::Faults>,
 }
@@ -427,6 +429,13 @@ impl World {
                     true,
                 )
             }
+            ("GET", [_, id]) if self.unreadable.contains(*id) => error(
+                500,
+                2,
+                None,
+                "An unexpected error has occurred. Please retry your request later.",
+                true,
+            ),
             ("GET", [v, id]) if self.owned_comment(id, account) => {
                 let c = self.live_comment(id).cloned();
                 match c {

@@ -273,6 +273,13 @@ impl Store {
         self.update_action(id, "pending", Some(error), 0).await
     }
 
+    /// Reading the comment back to learn an earlier attempt's outcome failed: counted as an
+    /// attempt, so an action whose read-back keeps failing is given up in the end instead of
+    /// spending budget every poll for ever.
+    pub async fn action_read_back_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        self.update_action(id, "pending", Some(error), 1).await
+    }
+
     /// The action cannot happen.
     pub async fn action_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
         self.update_action(id, "failed", Some(error), 0).await

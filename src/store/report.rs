@@ -20,6 +20,8 @@ pub struct AuditRow {
     pub dry_run: bool,
     /// `pending`, `done`, `failed`; `None` for decisions without a write.
     pub action_status: Option<String>,
+    /// Why a failed (or retried) action did not happen.
+    pub action_error: Option<String>,
 }
 
 /// Filters for `igmod audit`.
@@ -51,7 +53,9 @@ impl Store {
             "SELECT d.decided_at, d.account, d.comment_id, c.username, c.text, d.rule, d.reason,
                     d.action, d.dry_run,
                     (SELECT a.status FROM actions a WHERE a.comment_id = d.comment_id
-                        AND a.action = d.action) AS action_status
+                        AND a.action = d.action) AS action_status,
+                    (SELECT a.last_error FROM actions a WHERE a.comment_id = d.comment_id
+                        AND a.action = d.action AND a.status != 'done') AS action_error
              FROM decisions d JOIN comments c ON c.id = d.comment_id
              WHERE (?1 IS NULL OR d.account = ?1) AND (?2 IS NULL OR d.decided_at >= ?2)
                AND (?3 IS NULL OR d.action = ?3) AND (?4 IS NULL OR d.rule = ?4)
