@@ -225,7 +225,7 @@ pub async fn current(
         store.set_token_source(&account.name, &hash).await?;
         return Ok(supplied);
     }
-    Ok(record.token.map_or(supplied, SecretString::from))
+    Ok(record.token.unwrap_or(supplied))
 }
 
 /// What [`maybe_refresh`] did.

@@ -559,9 +559,40 @@ impl Client {
                 call.odd = wire::odd_fields(&body);
                 Ok(Reply { value, call })
             }
-            Err(e) => Err(decode_error(call, &format!("malformed response body: {e}"))),
+            Err(e) => Err(decode_error(
+                call,
+                &format!("malformed response body: {}", describe_decode_error(&e)),
+            )),
         }
     }
+}
+
+/// What was wrong with a body, without the value: serde's own message quotes the bad value of
+/// a typed field (`invalid type: string "…", expected u64`), and values can be personal data
+/// or secrets. Keeps what was expected, the missing field's name and the position.
+fn describe_decode_error(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let at = format!("at line {} column {}", e.line(), e.column());
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        return format!("missing field `{field}` {at}");
+    }
+    if let Some(expected) = message
+        .split(", expected ")
+        .nth(1)
+        .map(|rest| rest.split(" at line ").next().unwrap_or(rest))
+    {
+        return format!("a value is not {expected} {at}");
+    }
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Data => "unexpected data",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    format!("{kind} {at}")
 }
 
 /// A list answer with an item missing what igmod needs to decide on it. Skipping the item would
@@ -595,4 +626,31 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     s
+}
+
+#[cfg(test)]
+mod decode_error_tests {
+    #[test]
+    fn a_decode_error_names_what_was_expected_never_the_value() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Typed {
+            n: u64,
+            id: String,
+        }
+        for (body, wanted) in [
+            (
+                r#"{"n":"EAAG-SECRET-1","id":"x"}"#,
+                "a value is not u64 at line 1",
+            ),
+            (r#"{"n":1}"#, "missing field `id` at line 1"),
+            (r#"{"n":1,"id":"EAAG-SECRET-2""#, "cut short at line 1"),
+            (r#"{"n":1,"id":EAAG-SECRET-3}"#, "not JSON at line 1"),
+        ] {
+            let e = serde_json::from_str::<Typed>(body).expect_err("bad body");
+            let shown = super::describe_decode_error(&e);
+            assert!(shown.starts_with(wanted), "{body}: {shown}");
+            assert!(!shown.contains("SECRET"), "{body}: {shown}");
+        }
+    }
 }

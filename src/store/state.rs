@@ -39,11 +39,23 @@ pub struct TokenHealth {
     pub validated_at: Option<String>,
 }
 
-/// What igmod keeps about an account's token.
-#[derive(Debug, Clone, Default, sqlx::FromRow)]
+/// What igmod keeps about an account's token. The token is held as a secret from the row on,
+/// so no `{:?}` of a record can print it.
+#[derive(Debug, Clone, Default)]
 pub struct TokenRecord {
-    /// A token igmod refreshed (secret).
-    pub token: Option<String>,
+    /// A token igmod refreshed.
+    pub token: Option<secrecy::SecretString>,
+    pub source_hash: Option<String>,
+    pub expires_at: Option<String>,
+    pub next_check_at: Option<String>,
+    pub token_type: Option<String>,
+    pub never_expires: bool,
+}
+
+/// The `tokens` row as read; deliberately without `Debug`.
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    token: Option<String>,
     pub source_hash: Option<String>,
     pub expires_at: Option<String>,
     pub next_check_at: Option<String>,
@@ -294,14 +306,21 @@ impl Store {
     }
 
     pub async fn token_record(&self, account: &str) -> Result<TokenRecord, StoreError> {
-        Ok(sqlx::query_as(
+        let row: Option<TokenRow> = sqlx::query_as(
             "SELECT token, source_hash, expires_at, next_check_at, token_type, never_expires
              FROM tokens WHERE account = ?1",
         )
         .bind(account)
         .fetch_optional(&self.pool)
-        .await?
-        .unwrap_or_default())
+        .await?;
+        Ok(row.map_or_else(TokenRecord::default, |r| TokenRecord {
+            token: r.token.map(secrecy::SecretString::from),
+            source_hash: r.source_hash,
+            expires_at: r.expires_at,
+            next_check_at: r.next_check_at,
+            token_type: r.token_type,
+            never_expires: r.never_expires,
+        }))
     }
 
     /// The operator supplied a token with this hash for the first time: it wins over any token
@@ -419,4 +438,17 @@ pub struct TokenInfoRow<'a> {
     pub expires_at: Option<DateTime<Utc>>,
     pub data_access_expires_at: Option<DateTime<Utc>>,
     pub scopes: &'a str,
+}
+
+#[cfg(test)]
+mod secret_tests {
+    #[test]
+    fn a_token_record_never_prints_its_token() {
+        let record = super::TokenRecord {
+            token: Some(secrecy::SecretString::from("EAAG-SECRET-record")),
+            ..Default::default()
+        };
+        let shown = format!("{record:?}");
+        assert!(!shown.contains("EAAG-SECRET"), "{shown}");
+    }
 }
