@@ -58,6 +58,81 @@ struct Shared<'a> {
     cancel: &'a CancellationToken,
     /// Bumped by the token check job; every account validates its token when it changes.
     token_checks: &'a watch::Sender<u64>,
+    /// Account tasks that died unexpectedly, for the watchdog.
+    deaths: &'a Arc<Deaths>,
+}
+
+/// Unexpected ends of account tasks (panics), counted so that a daemon whose accounts keep
+/// dying stops feeding systemd's watchdog and is restarted whole.
+#[derive(Debug, Default)]
+pub struct Deaths {
+    /// Unix seconds of recent deaths.
+    recent: std::sync::Mutex<Vec<i64>>,
+}
+
+/// Deaths within [`DEATH_WINDOW_SECS`] after which the daemon counts as broken.
+pub const DEATHS_TOO_MANY: usize = 5;
+const DEATH_WINDOW_SECS: i64 = 600;
+
+impl Deaths {
+    fn record(&self, now: i64) -> usize {
+        let Ok(mut recent) = self.recent.lock() else {
+            return DEATHS_TOO_MANY;
+        };
+        recent.retain(|t| now.saturating_sub(*t) < DEATH_WINDOW_SECS);
+        recent.push(now);
+        recent.len()
+    }
+
+    /// Whether account tasks keep dying: the watchdog stops being fed.
+    pub fn too_many(&self, now: i64) -> bool {
+        self.recent.lock().map_or(true, |recent| {
+            recent
+                .iter()
+                .filter(|t| now.saturating_sub(**t) < DEATH_WINDOW_SECS)
+                .count()
+                >= DEATHS_TOO_MANY
+        })
+    }
+}
+
+/// Runs an account's task, restarting it with back-off (1 s, 2 s, 4 s … 5 min) when it ends
+/// unexpectedly (a panic: a bug), so one bad comment or answer cannot stop an account's
+/// moderation for good. A normal end (shutdown, dead token) is returned.
+pub async fn supervise<F, Fut>(
+    account: &str,
+    mut start: F,
+    cancel: &CancellationToken,
+    deaths: &Deaths,
+) -> Ended
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Ended> + Send + 'static,
+{
+    let mut restarts: u32 = 0;
+    loop {
+        match tokio::spawn(start()).await {
+            Ok(ended) => return ended,
+            Err(e) if e.is_cancelled() => return Ended::Shutdown,
+            Err(e) => {
+                let recent = deaths.record(chrono::Utc::now().timestamp());
+                let wait =
+                    Duration::from_secs(1u64 << restarts.min(8)).min(Duration::from_secs(300));
+                restarts = restarts.saturating_add(1);
+                tracing::error!(
+                    message = "the account's task died; restarting it",
+                    account = %account,
+                    error = %e,
+                    restart_in_secs = wait.as_secs(),
+                    deaths_in_10_min = recent
+                );
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ended::Shutdown,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
 }
 
 /// Starts one account's task. It first waits for `after` (the same account's previous task,
@@ -97,11 +172,14 @@ async fn start_account(
     let stop = cancel.clone();
     let (done_tx, done) = oneshot::channel::<()>();
     let checks = shared.token_checks.subscribe();
+    let deaths = shared.deaths.clone();
     tasks.spawn(async move {
         if let Some(previous) = after {
             let _ = previous.await;
         }
-        let ended = scheduler::run_account(ctx, wake, checks, stop).await;
+        let start =
+            || scheduler::run_account(ctx.clone(), wake.clone(), checks.clone(), stop.clone());
+        let ended = supervise(&name, start, &stop, &deaths).await;
         drop(done_tx);
         (name, ended)
     });
@@ -174,6 +252,7 @@ pub async fn run_with_reload(
     let mut running: HashMap<String, Running> = HashMap::new();
     // Token validation every `token_check` (default 6 h), on top of the one at each start.
     let token_checks = Arc::new(watch::Sender::new(0u64));
+    let deaths = Arc::new(Deaths::default());
     let bump = token_checks.clone();
     jobs.add(Job::new(
         config.daemon.token_check.as_str(),
@@ -188,6 +267,7 @@ pub async fn run_with_reload(
             jobs: &jobs,
             cancel: &cancel,
             token_checks: &token_checks,
+            deaths: &deaths,
         };
         for account in &config.accounts {
             let r = start_account(&shared, &config, account, None, &mut tasks).await?;
@@ -230,7 +310,13 @@ pub async fn run_with_reload(
         sd_notify::NotifyState::Status(&status),
     ]);
     if let Some(period) = sd_notify::watchdog_enabled() {
-        tasks.spawn(watchdog(period, heartbeat, store.clone(), cancel.clone()));
+        tasks.spawn(watchdog(
+            period,
+            heartbeat,
+            deaths.clone(),
+            store.clone(),
+            cancel.clone(),
+        ));
     }
 
     tokio::pin!(shutdown);
@@ -249,6 +335,7 @@ pub async fn run_with_reload(
                     jobs: &jobs,
                     cancel: &cancel,
                     token_checks: &token_checks,
+                    deaths: &deaths,
                 };
                 if let Some(new) = reload(&shared, &config, &mut running, &mut tasks).await {
                     on_reload(&new);
@@ -381,11 +468,13 @@ fn notify(state: &[sd_notify::NotifyState<'_>]) {
 }
 
 /// Sends `WATCHDOG=1` every half period, but only while the daemon is really alive: the cron
-/// scheduler fired within the last 30 s and the database answers. A hung scheduler or a dead
+/// scheduler fired within the last 30 s, the database answers, and account tasks are not
+/// dying over and over ([`DEATHS_TOO_MANY`] in 10 minutes). A hung scheduler or a dead
 /// database lets systemd's watchdog restart the service.
 async fn watchdog(
     period: Duration,
     heartbeat: Arc<AtomicI64>,
+    deaths: Arc<Deaths>,
     store: Store,
     cancel: CancellationToken,
 ) -> (String, Ended) {
@@ -395,15 +484,18 @@ async fn watchdog(
             _ = cancel.cancelled() => return ("watchdog".into(), Ended::Shutdown),
             _ = tick.tick() => {}
         }
-        let fresh = chrono::Utc::now().timestamp() - heartbeat.load(Ordering::Relaxed) <= 30;
+        let now = chrono::Utc::now().timestamp();
+        let fresh = now.saturating_sub(heartbeat.load(Ordering::Relaxed)) <= 30;
         let db_ok = store.account_state("").await.is_ok();
-        if fresh && db_ok {
+        let tasks_ok = !deaths.too_many(now);
+        if fresh && db_ok && tasks_ok {
             notify(&[sd_notify::NotifyState::Watchdog]);
         } else {
             tracing::error!(
                 message = "not feeding the systemd watchdog",
                 scheduler_alive = fresh,
-                database_ok = db_ok
+                database_ok = db_ok,
+                account_tasks_ok = tasks_ok
             );
         }
     }
@@ -421,5 +513,53 @@ fn log_end(joined: Option<Result<(String, Ended), tokio::task::JoinError>>) {
             tracing::error!(message = "an account task panicked; other accounts continue", error = %e)
         }
         Some(Err(_)) | None => {}
+    }
+}
+
+#[cfg(test)]
+mod supervise_tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    /// A task that panics is restarted (after 1 s, then 2 s) and its later normal end is
+    /// returned; each death is counted for the watchdog.
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_panics_is_restarted_with_back_off() {
+        let runs = Arc::new(AtomicU32::new(0));
+        let deaths = Deaths::default();
+        let cancel = CancellationToken::new();
+        let counter = runs.clone();
+        let start = move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 2 {
+                    panic!("a bug in run {n}");
+                }
+                Ended::TokenDead("done".into())
+            }
+        };
+        let ended = supervise("acme", start, &cancel, &deaths).await;
+        assert!(matches!(ended, Ended::TokenDead(_)));
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+        assert!(!deaths.too_many(chrono::Utc::now().timestamp()));
+    }
+
+    /// A task that keeps dying marks the daemon broken (so the watchdog starves and systemd
+    /// restarts it); a shutdown during the back-off ends the supervisor.
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_keeps_dying_starves_the_watchdog() {
+        let deaths = Arc::new(Deaths::default());
+        let cancel = CancellationToken::new();
+        let start = || async { panic!("always") };
+        let supervisor = {
+            let (deaths, cancel) = (deaths.clone(), cancel.clone());
+            tokio::spawn(async move { supervise("acme", start, &cancel, &deaths).await })
+        };
+        // 1 + 2 + 4 + 8 s of back-off: five deaths.
+        tokio::time::sleep(Duration::from_secs(16)).await;
+        assert!(deaths.too_many(chrono::Utc::now().timestamp()));
+        cancel.cancel();
+        let ended = supervisor.await.expect("supervisor ends");
+        assert!(matches!(ended, Ended::Shutdown));
     }
 }

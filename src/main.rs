@@ -617,16 +617,27 @@ where
     }))
 }
 
+/// Prints every account's status. Exit code (Nagios convention, for monitoring): 0 all ok,
+/// 1 a token ends within 3 days, 2 an account is stalled or stopped; 78 bad config, 1 also
+/// for an unreadable database.
 fn status(path: &std::path::Path, json: bool) -> ExitCode {
-    with_database(path, config::Secrets::NotNeeded, |c, store| async move {
+    let worst = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let seen = worst.clone();
+    let code = with_database(path, config::Secrets::NotNeeded, |c, store| async move {
         let rows = igmod::report::status(&c, &store).await?;
         if json {
             println!("{}", serde_json::to_string_pretty(&rows)?);
         } else {
             print!("{}", igmod::report::status_table(&rows));
         }
+        let code = rows.iter().map(|r| r.health.exit_code()).max().unwrap_or(0);
+        seen.store(code, std::sync::atomic::Ordering::Relaxed);
         Ok(())
-    })
+    });
+    match worst.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => code,
+        n => ExitCode::from(n),
+    }
 }
 
 fn audit(path: &std::path::Path, filter: igmod::store::AuditFilter, json: bool) -> ExitCode {

@@ -40,6 +40,67 @@ pub struct AccountStatus {
     pub usage_pct: Option<i64>,
     pub last_error: Option<String>,
     pub last_24h: Activity,
+    /// `ok`, `STALLED`, `STOPPED` or `TOKEN ENDING`: what monitoring should act on.
+    pub health: Health,
+}
+
+/// An account's health, worst first; `igmod status` exits with the worst one's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Health {
+    /// Polling as scheduled (or paused by Meta's throttling, which ends by itself).
+    Ok,
+    /// The token ends within 3 days: a person must log in again soon. Exit code 1.
+    TokenEnding,
+    /// The last poll is older than 3 intervals: moderation has stopped. Exit code 2.
+    Stalled,
+    /// The token is dead: the account waits for a new one. Exit code 2.
+    Stopped,
+}
+
+impl Health {
+    /// The exit code of `igmod status` (Nagios plugin convention: 1 warning, 2 critical).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Health::Ok => 0,
+            Health::TokenEnding => 1,
+            Health::Stalled | Health::Stopped => 2,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::TokenEnding => "TOKEN ENDING",
+            Health::Stalled => "STALLED",
+            Health::Stopped => "STOPPED",
+        }
+    }
+}
+
+/// An account's health from what status gathered: a dead token stops it; a last poll older
+/// than 3 intervals (or none 3 intervals after its first was due) means its loop is not
+/// running; a token ending within 3 days needs a person soon.
+fn health(r: &AccountStatus, interval_secs: Option<i64>, now: chrono::DateTime<Utc>) -> Health {
+    if r.token == "invalid" {
+        return Health::Stopped;
+    }
+    let paused = r.paused_until.is_some();
+    let last = r
+        .last_poll_at
+        .as_deref()
+        .or(r.next_poll_at.as_deref())
+        .and_then(timefmt::parse);
+    if let (Some(last), Some(every)) = (last, interval_secs.filter(|s| *s > 0))
+        && !paused
+        && (now - last).num_seconds() > every.saturating_mul(3)
+    {
+        return Health::Stalled;
+    }
+    if !r.token_never_expires && r.token_days_left.is_some_and(|d| d < 3) {
+        return Health::TokenEnding;
+    }
+    Health::Ok
 }
 
 pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>, StoreError> {
@@ -56,7 +117,7 @@ pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>
             .paused_until
             .clone()
             .filter(|p| timefmt::parse(p).is_some_and(|t| t > now));
-        out.push(AccountStatus {
+        let mut row = AccountStatus {
             account: a.name.clone(),
             ig_user_id: a.ig_user_id.clone(),
             token: token
@@ -91,7 +152,15 @@ pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>
             last_24h: store
                 .activity(&a.name, now - chrono::Duration::hours(24))
                 .await?,
-        });
+            health: Health::Ok,
+        };
+        let configured = match &a.schedule {
+            Schedule::Every(d) => i64::try_from(d.as_secs()).ok(),
+            Schedule::Cron(_) => None,
+        };
+        let interval = row.effective_interval_secs.max(configured);
+        row.health = health(&row, interval, now);
+        out.push(row);
     }
     Ok(out)
 }
@@ -108,6 +177,7 @@ pub fn status_table(rows: &[AccountStatus]) -> String {
     let mut s = String::new();
     for r in rows {
         let _ = writeln!(s, "{} (ig user {})", r.account, r.ig_user_id);
+        let _ = writeln!(s, "  health:     {}", r.health.as_str());
         let mut token = match (&r.token_problem, r.token_days_left) {
             (Some(p), _) => format!("{} — {p}", r.token),
             (None, _) if r.token_never_expires => {

@@ -1160,3 +1160,75 @@ async fn read_only_commands_need_no_token() {
         assert!(err.contains("accounts.token_file"), "{args:?}: {err}");
     }
 }
+
+/// `igmod status` says per account whether moderation runs, and exits for monitoring: 0 all
+/// ok, 1 a token ends within 3 days, 2 an account stalled (last poll older than 3 intervals)
+/// or stopped (dead token). The states are written into the real database as a stalled
+/// daemon or an ageing token would leave them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_marks_stalled_stopped_and_ending_accounts_and_exits_for_monitoring() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    env.sim.add_media(ACME);
+    let daemon = common::start(env.config(&accounts, ""));
+    wait_for("two polls", T, || async { env.sim.calls_for(ACME) >= 2 }).await;
+    daemon.stop().await;
+    let path = env.dir.path().join("config.toml");
+    let db = env.pool().await;
+    let status = || run(igmod().args(["status", "-c"]).arg(&path));
+    let set = |sql: &'static str, value: String| {
+        let db = db.clone();
+        async move {
+            sqlx::query(sql)
+                .bind(value)
+                .execute(&db)
+                .await
+                .expect("update");
+        }
+    };
+    let at = |d: chrono::TimeDelta| igmod::timefmt::format(chrono::Utc::now() + d);
+
+    set(
+        "UPDATE account_state SET last_poll_at = ?1",
+        at(chrono::TimeDelta::zero()),
+    )
+    .await;
+    let (code, out, err) = status();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("  health:     ok\n"), "{out}");
+
+    // A loop that stopped polling: its last poll is 10 minutes old, the interval 1 s.
+    set(
+        "UPDATE account_state SET last_poll_at = ?1",
+        at(chrono::TimeDelta::minutes(-10)),
+    )
+    .await;
+    let (code, out, _) = status();
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("  health:     STALLED\n"), "{out}");
+    let (code, json, _) = run(igmod().args(["status", "--json", "-c"]).arg(&path));
+    assert_eq!(code, 2);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v[0]["health"], "STALLED", "{json}");
+
+    // Polling again, but the token ends in two days.
+    set(
+        "UPDATE account_state SET last_poll_at = ?1",
+        at(chrono::TimeDelta::zero()),
+    )
+    .await;
+    set(
+        "UPDATE tokens SET expires_at = ?1",
+        at(chrono::TimeDelta::hours(50)),
+    )
+    .await;
+    let (code, out, _) = status();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("  health:     TOKEN ENDING\n"), "{out}");
+
+    // A dead token stops the account.
+    set("UPDATE tokens SET status = ?1", "invalid".into()).await;
+    let (code, out, _) = status();
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("  health:     STOPPED\n"), "{out}");
+}
