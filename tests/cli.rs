@@ -501,7 +501,7 @@ async fn rules_replay_reports_what_todays_rules_would_change() {
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with(&format!(
-            "acme (ig user {ACME})\n  token:      ok, 59 days left"
+            "acme (ig user {ACME})\n  health:     ok\n  token:      ok, 59 days left"
         )),
         "{out}"
     );
