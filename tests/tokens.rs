@@ -542,3 +542,30 @@ async fn no_token_or_app_secret_leaks_through_refreshes_a_190_transient_errors_a
         "where secrets are stored"
     );
 }
+
+/// The simulator refuses a token in the query except on the three token calls whose
+/// documented form carries it, so any igmod call that put it there would fail the suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_refuses_a_token_in_the_query_outside_the_token_calls() {
+    let env = Env::new().await;
+    let _ = env.account("acme", ACME, "");
+    let token = Env::token("acme");
+    let http = reqwest::Client::new();
+    let me = format!("{}/v25.0/me", env.sim.base_url());
+    let in_query = http
+        .get(&me)
+        .query(&[("access_token", token.as_str())])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(in_query.status().as_u16(), 400);
+    let body = in_query.text().await.expect("body");
+    assert!(body.contains("Authorization header"), "{body}");
+    let in_header = http
+        .get(&me)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(in_header.status().as_u16(), 200);
+}

@@ -313,6 +313,17 @@ impl World {
             ("GET", [_, "oauth", "access_token"]) => return self.exchange(query),
             _ => {}
         }
+        // Meta accepts a query token anywhere, but igmod promises the Authorization header
+        // except for the documented query-only token calls: a regression fails here, loudly.
+        if query.contains_key("access_token") && segments.as_slice() != ["refresh_access_token"] {
+            return error(
+                400,
+                100,
+                None,
+                "(#100) simulator: igmod must send the token in the Authorization header for this call",
+                false,
+            );
+        }
         let Some(account) = account else {
             return bad_token();
         };
