@@ -662,6 +662,9 @@ fn token_status(path: &std::path::Path) -> ExitCode {
                 Some(h) if h.status == "invalid" => {
                     format!("INVALID: {}", h.invalid_reason.as_deref().unwrap_or("?"))
                 }
+                Some(h) if h.expiry_estimated => {
+                    "unverified (Meta refused a refresh and never said when it ends)".to_string()
+                }
                 Some(_) => "ok".to_string(),
                 None => "not used yet".to_string(),
             };
@@ -675,8 +678,10 @@ fn token_status(path: &std::path::Path) -> ExitCode {
                     )
                 })
             };
+            let estimated = health.as_ref().is_some_and(|h| h.expiry_estimated);
             let expiry = match until(record.expires_at.as_deref()) {
                 _ if record.never_expires => "never expires (Page token)".to_string(),
+                Some(e) if estimated => format!("expires {e} at the latest"),
                 Some(e) => format!("expires {e}"),
                 None if a.login == config::Login::Facebook && c.app.is_none() => {
                     "expiry unknown (no [app] to ask debug_token)".to_string()

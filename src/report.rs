@@ -120,9 +120,16 @@ pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>
         let mut row = AccountStatus {
             account: a.name.clone(),
             ig_user_id: a.ig_user_id.clone(),
-            token: token
-                .as_ref()
-                .map_or_else(|| "unknown".into(), |t| t.status.clone()),
+            token: token.as_ref().map_or_else(
+                || "unknown".into(),
+                |t| {
+                    if t.status == "ok" && t.expiry_estimated {
+                        "unverified".into()
+                    } else {
+                        t.status.clone()
+                    }
+                },
+            ),
             token_days_left: days_left(token.as_ref().and_then(|t| t.expires_at.as_deref()), now),
             token_expires_at: token.as_ref().and_then(|t| t.expires_at.clone()),
             token_never_expires: token.as_ref().is_some_and(|t| t.never_expires),
@@ -183,6 +190,9 @@ pub fn status_table(rows: &[AccountStatus]) -> String {
             (None, _) if r.token_never_expires => {
                 format!("{}, never expires (Page token)", r.token)
             }
+            (None, Some(days)) if r.token == "unverified" => format!(
+                "unverified: Meta refused a refresh and never said when it ends; at most {days} days left"
+            ),
             (None, Some(days)) => format!("{}, {days} days left", r.token),
             (None, None) => format!("{} (expiry unknown)", r.token),
         };

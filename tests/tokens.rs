@@ -150,6 +150,19 @@ async fn a_token_the_operator_replaces_wins_over_the_refreshed_one() {
     )
     .await;
     assert_eq!(refresh_calls, 2, "one refresh, then one refused attempt");
+    // That expiry is only Meta's documented bound: status must not call the token "ok".
+    let path = env.dir.path().join("config.toml");
+    let (_, out, _) = common::run(common::igmod().args(["status", "-c"]).arg(&path));
+    assert!(
+        out.contains("  token:      unverified: Meta refused a refresh and never said when it ends; at most 5"),
+        "{out}"
+    );
+    let (_, out, _) = common::run(common::igmod().args(["token", "status", "-c"]).arg(&path));
+    assert!(
+        out.starts_with("acme: unverified (Meta refused a refresh")
+            && out.contains("at the latest"),
+        "{out}"
+    );
 }
 
 async fn token_row(db: &sqlx::SqlitePool, account: &str, column: &str) -> Option<String> {

@@ -37,6 +37,8 @@ pub struct TokenHealth {
     pub data_access_expires_at: Option<String>,
     pub scopes: Option<String>,
     pub validated_at: Option<String>,
+    /// `expires_at` is only the documented upper bound: Meta never confirmed it.
+    pub expiry_estimated: bool,
 }
 
 /// What igmod keeps about an account's token. The token is held as a secret from the row on,
@@ -329,7 +331,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO tokens (account, status, checked_at, source_hash) VALUES (?1, 'ok', ?2, ?3)
              ON CONFLICT (account) DO UPDATE SET source_hash = excluded.source_hash, token = NULL,
-                 expires_at = NULL, refreshed_at = NULL, next_check_at = NULL, status = 'ok',
+                 expires_at = NULL, expiry_estimated = 0, refreshed_at = NULL, next_check_at = NULL,
+                 status = 'ok',
                  invalid_reason = NULL, checked_at = excluded.checked_at, token_type = NULL,
                  never_expires = 0, data_access_expires_at = NULL, scopes = NULL,
                  validated_at = NULL",
@@ -351,7 +354,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "UPDATE tokens SET token = ?2, expires_at = ?3, refreshed_at = ?4, next_check_at = NULL,
+            "UPDATE tokens SET token = ?2, expires_at = ?3, expiry_estimated = 0,
+                 refreshed_at = ?4, next_check_at = NULL,
                  status = 'ok', invalid_reason = NULL, checked_at = ?4
              WHERE account = ?1",
         )
@@ -373,7 +377,10 @@ impl Store {
         expires_at_if_unknown: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE tokens SET next_check_at = ?2, expires_at = COALESCE(expires_at, ?3) WHERE account = ?1",
+            "UPDATE tokens SET next_check_at = ?2, expires_at = COALESCE(expires_at, ?3),
+                 expiry_estimated = CASE WHEN expires_at IS NULL AND ?3 IS NOT NULL THEN 1
+                                         ELSE expiry_estimated END
+             WHERE account = ?1",
         )
         .bind(account)
         .bind(timefmt::format(next_check_at))
@@ -386,7 +393,7 @@ impl Store {
     pub async fn token_health(&self, account: &str) -> Result<Option<TokenHealth>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT status, invalid_reason, checked_at, expires_at, token_type, never_expires,
-                    data_access_expires_at, scopes, validated_at
+                    data_access_expires_at, scopes, validated_at, expiry_estimated
              FROM tokens WHERE account = ?1",
         )
         .bind(account)
@@ -404,6 +411,8 @@ impl Store {
         sqlx::query(
             "UPDATE tokens SET token_type = ?2, never_expires = ?3,
                  expires_at = CASE WHEN ?3 THEN NULL ELSE COALESCE(?4, expires_at) END,
+                 expiry_estimated = CASE WHEN ?3 OR ?4 IS NOT NULL THEN 0
+                                         ELSE expiry_estimated END,
                  data_access_expires_at = ?5, scopes = ?6, validated_at = ?7, checked_at = ?7
              WHERE account = ?1",
         )
