@@ -341,10 +341,16 @@ impl MediaReader<'_> {
         if let (Disposition::Own, Some(u)) = (disposition, &c.username) {
             self.ctx.learn_username(u).await?;
         }
+        if c.username.is_none() && disposition != Disposition::Own {
+            warn_missing_usernames(&cfg.name);
+        }
         let text = c.text.as_deref().unwrap_or("");
         let created = c.timestamp.as_deref().and_then(timefmt::parse_graph);
         let text_key = crate::rules::RuleSet::text_key(text);
-        let decision = if disposition == Disposition::Evaluated {
+        // Without its text (a sticker, a GIF) there is nothing for the rules to read: recorded
+        // as incomplete, left alone. Without a username, the rules run; username conditions
+        // cannot match.
+        let decision = if disposition == Disposition::Evaluated && c.text.is_some() {
             let at = created.unwrap_or_else(chrono::Utc::now);
             let history = match cfg.rules.history_window() {
                 Some(window) => {
@@ -409,5 +415,27 @@ impl MediaReader<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Comments without their author's username, per account: after a few, the likely cause is
+/// logged once (Meta leaves the username out when the token lacks the comments permission).
+fn warn_missing_usernames(account: &str) {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static SEEN: Mutex<Option<HashMap<String, u32>>> = Mutex::new(None);
+    const AFTER: u32 = 3;
+    let Ok(mut seen) = SEEN.lock() else { return };
+    let count = seen
+        .get_or_insert_with(HashMap::new)
+        .entry(account.to_string())
+        .or_insert(0);
+    *count = count.saturating_add(1);
+    if *count == AFTER {
+        tracing::warn!(
+            message = "comments arrive without their author's username; the token probably lacks the comments permission (instagram_business_manage_comments with Instagram Login, instagram_manage_comments with Facebook Login); rules on usernames cannot match them",
+            account = %account,
+            comments = AFTER
+        );
     }
 }

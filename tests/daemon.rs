@@ -918,3 +918,60 @@ async fn an_action_whose_read_back_keeps_failing_is_given_up_with_the_reason() {
         "{out}"
     );
 }
+
+/// A sticker (no text) and comments Meta sends without the username (a token without the
+/// comments permission) no longer fail their page for ever: they are recorded as incomplete,
+/// decided on what is there, the post's other comments are moderated, and the likely cause
+/// is logged once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_without_text_or_username_are_recorded_and_the_page_is_not_refused() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    // Empty stands for "left out by Meta" in the simulator.
+    let sticker = env.sim.add_comment(&post, "fan", "");
+    let anonymous: Vec<String> = (0..3)
+        .map(|i| env.sim.add_comment(&post, "", &format!("forex {i}")))
+        .collect();
+    let scam = env.sim.add_comment(&post, "bot", "forex");
+    let config = env.write_config(&accounts, "");
+    let logs = env.dir.path().join("stderr.log");
+    let child = common::spawn_daemon(&config, Some(&logs));
+    wait_for("every scam deleted", T, || async {
+        env.sim.comment(&scam).is_some_and(|c| c.deleted)
+            && anonymous
+                .iter()
+                .all(|id| env.sim.comment(id).is_some_and(|c| c.deleted))
+    })
+    .await;
+    common::kill(child.id(), "-TERM");
+    assert_eq!(common::wait_exit(child).await, Some(0));
+    let db = env.pool().await;
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM comments WHERE incomplete = 1").await,
+        4,
+        "the sticker and the three comments without a username"
+    );
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT COUNT(*) FROM decisions WHERE comment_id = '{sticker}'")
+        )
+        .await,
+        0,
+        "nothing to decide on without text"
+    );
+    assert!(
+        !env.sim
+            .comment(&sticker)
+            .is_some_and(|c| c.hidden || c.deleted)
+    );
+    let log = std::fs::read_to_string(&logs).expect("log");
+    assert_eq!(
+        log.matches("comments arrive without their author's username")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert!(log.contains("instagram_business_manage_comments"), "{log}");
+}

@@ -107,19 +107,12 @@ struct From {
 }
 
 impl Comment {
-    /// Has what a decision needs: an id, the text and the author's username (and so do its
-    /// inline replies). Deciding on a comment whose text went missing would be deciding on
-    /// the wrong text, once and for good.
+    /// Has what recording it needs: an id (and so do its inline replies). Meta leaves out
+    /// `username` when the token lacks the comments permission and `text` for stickers and
+    /// GIFs, for good: such a comment is recorded as incomplete and decided on what is there,
+    /// since refusing the page would refuse it (and the post's other comments) for ever.
     pub fn complete(&self) -> bool {
-        let username = self.username.as_ref().is_some_and(Value::is_string)
-            || self
-                .from
-                .as_ref()
-                .and_then(|f| f.username.as_ref())
-                .is_some_and(Value::is_string);
         is_id(self.id.as_ref())
-            && self.text.as_ref().is_some_and(Value::is_string)
-            && username
             && self
                 .replies
                 .as_ref()
@@ -605,20 +598,24 @@ mod properties {
     }
 
     #[test]
-    fn items_missing_what_a_decision_needs_are_incomplete() {
+    fn only_items_without_an_id_are_refused() {
         let complete =
             |json: &str| serde_json::from_str::<Comment>(json).is_ok_and(|c| c.complete());
         assert!(complete(r#"{"id":"1","text":"hi","username":"a"}"#));
         assert!(complete(
             r#"{"id":"1","text":"","from":{"id":"2","username":"a"}}"#
         ));
-        assert!(!complete(r#"{"id":"1","username":"a"}"#));
-        assert!(!complete(r#"{"id":"1","text":null,"username":"a"}"#));
-        assert!(!complete(r#"{"id":"1","text":7,"username":"a"}"#));
-        assert!(!complete(r#"{"text":"hi","username":"a"}"#));
-        assert!(!complete(r#"{"id":"1","text":"hi"}"#));
-        assert!(!complete(
+        // A sticker (no text) and a comment read without the comments permission (no
+        // username) are recorded as they are.
+        assert!(complete(r#"{"id":"1","username":"a"}"#));
+        assert!(complete(r#"{"id":"1","text":null,"username":"a"}"#));
+        assert!(complete(r#"{"id":"1","text":"hi"}"#));
+        assert!(complete(
             r#"{"id":"1","text":"hi","username":"a","replies":{"data":[{"id":"2","username":"b"}]}}"#
+        ));
+        assert!(!complete(r#"{"text":"hi","username":"a"}"#));
+        assert!(!complete(
+            r#"{"id":"1","text":"hi","replies":{"data":[{"text":"no id"}]}}"#
         ));
         let media = |json: &str| serde_json::from_str::<Media>(json).is_ok_and(|m| m.complete());
         assert!(media(r#"{"id":"1","comments_count":3}"#));

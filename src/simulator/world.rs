@@ -626,8 +626,12 @@ impl World {
         for f in fields {
             let value = match f.name.as_str() {
                 "id" => json!(c.id),
+                // Meta leaves out what a comment lacks: the text of a sticker or GIF, the
+                // username when the token may not read it. Empty here stands for that.
+                "text" if c.text.is_empty() => continue,
                 "text" => json!(c.text),
                 "timestamp" => json!(meta_time(c.timestamp)),
+                "username" if c.username.is_empty() => continue,
                 "username" => json!(c.username),
                 "hidden" => json!(c.hidden),
                 "like_count" => json!(0),
@@ -645,6 +649,7 @@ impl World {
                     for k in wanted {
                         match k {
                             "id" => from.insert("id".into(), json!(c.from_id)),
+                            "username" if c.username.is_empty() => None,
                             "username" => from.insert("username".into(), json!(c.username)),
                             _ => None,
                         };

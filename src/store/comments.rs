@@ -189,8 +189,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO comments (id, account, media_id, parent_id, username, from_id, text,
-                                   created_at, first_seen_at, disposition, text_key)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                                   created_at, first_seen_at, disposition, text_key, incomplete)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?7 IS NULL OR ?5 IS NULL)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&c.id)
