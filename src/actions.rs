@@ -106,13 +106,19 @@ async fn apply_one(
             .call_once(CallKind::Write, || ctx.client.delete(token, &a.comment_id))
             .await
             .map(drop),
-        Write::Reply(message) => ctx
-            .budget
-            .call_once(CallKind::Write, || {
-                ctx.client.reply(token, &a.comment_id, message)
-            })
-            .await
-            .map(drop),
+        Write::Reply(message) => {
+            let sent = ctx
+                .budget
+                .call_once(CallKind::Write, || {
+                    ctx.client.reply(token, &a.comment_id, message)
+                })
+                .await;
+            if let Ok(reply) = &sent {
+                // So the reply is known as the account's own when a later read brings it.
+                store.set_action_result_id(a.id, &reply.value).await?;
+            }
+            sent.map(drop)
+        }
     };
     match result {
         Ok(()) => {

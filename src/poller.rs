@@ -331,7 +331,16 @@ impl MediaReader<'_> {
     /// decision and pending action, in one transaction.
     async fn record(&mut self, c: &Comment, parent: Option<&str>) -> Result<(), PollError> {
         let cfg = &self.ctx.config;
-        let disposition = if c.from_id.as_deref() == Some(cfg.ig_user_id.as_str()) {
+        // The account's own: by its user id, by its username (Meta may leave out `from`), or
+        // as a reply igmod wrote for it.
+        let own = c.from_id.as_deref() == Some(cfg.ig_user_id.as_str())
+            || c.username.as_deref().is_some_and(|u| {
+                self.ctx
+                    .username()
+                    .is_some_and(|mine| mine.eq_ignore_ascii_case(u))
+            })
+            || self.ctx.store.is_own_reply(&cfg.name, &c.id).await?;
+        let disposition = if own {
             Disposition::Own
         } else if self.baseline {
             Disposition::Baseline

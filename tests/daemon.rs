@@ -693,6 +693,14 @@ async fn every_kind_of_action_and_context_condition_works_through_the_daemon() {
         .as_deref(),
         Some("own")
     );
+    // Its id, as Meta returned it, is kept with the action: a later read recognises it
+    // even without its author.
+    assert_eq!(
+        text(&db, "SELECT result_id FROM actions WHERE action = 'reply'")
+            .await
+            .as_deref(),
+        Some(replies[0].id.as_str())
+    );
     // A wave needs three users: the first two were seen alone.
     assert!(!hidden(&env, &wave[0]) && !hidden(&env, &wave[1]));
     let rule_of = |id: &str| {
@@ -974,4 +982,33 @@ async fn comments_without_text_or_username_are_recorded_and_the_page_is_not_refu
         "{log}"
     );
     assert!(log.contains("instagram_business_manage_comments"), "{log}");
+}
+
+/// A comment under the account's own username is its own even when Meta's `from.id` does
+/// not match (or is missing): never hidden or deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_under_the_accounts_username_is_its_own() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let own = env
+        .sim
+        .add_comment(&post, "ACME", "idiot-proof shoes, as you idiots asked");
+    let rude = env.sim.add_comment(&post, "troll", "idiot");
+    let daemon = start(env.config(&accounts, ""));
+    wait_for("the rude comment hidden", T, || async {
+        env.sim.comment(&rude).is_some_and(|c| c.hidden)
+    })
+    .await;
+    daemon.stop().await;
+    assert!(!env.sim.comment(&own).is_some_and(|c| c.hidden || c.deleted));
+    let db = env.pool().await;
+    assert_eq!(
+        text(
+            &db,
+            &format!("SELECT disposition FROM comments WHERE id = '{own}'")
+        )
+        .await,
+        Some("own".into())
+    );
 }

@@ -268,6 +268,28 @@ impl Store {
         self.update_action(id, "done", note, 0).await
     }
 
+    /// The id of what the action created (a reply's id).
+    pub async fn set_action_result_id(&self, id: i64, result_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE actions SET result_id = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(result_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether this comment is a reply igmod wrote for the account.
+    pub async fn is_own_reply(&self, account: &str, comment_id: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM actions WHERE result_id = ?2 AND account = ?1 LIMIT 1",
+        )
+        .bind(account)
+        .bind(comment_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
     /// The action did not happen and will be tried again.
     pub async fn action_retry(&self, id: i64, error: &str) -> Result<(), StoreError> {
         self.update_action(id, "pending", Some(error), 0).await
