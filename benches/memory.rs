@@ -17,8 +17,6 @@ const ID: &str = "17841400000000001";
 const TOKEN: &str = "bench-memory-token";
 const RUNS: usize = 3;
 
-const MODEL_RULE: &str = "\n[[rules]]\nname = \"scam-model\"\naction = \"hide\"\nclassifier = { model = \"models/scam.model\", min_score = 0.55 }\n";
-
 fn model_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/scam.model")
 }
@@ -29,7 +27,7 @@ fn write_config(sim: &Simulator, dir: &Path, model: bool) -> PathBuf {
     if model {
         std::fs::create_dir_all(dir.join("models")).expect("models dir");
         std::fs::copy(model_path(), dir.join("models/scam.model")).expect("model copy");
-        rules.push_str(MODEL_RULE);
+        rules.push_str(igmod::demo::MODEL_RULE);
     }
     let path = dir.join("config.toml");
     let text = format!(

@@ -52,7 +52,7 @@ const ACCOUNTS: &[(&str, &str)] = &[
 ];
 
 /// The rule the demo adds when it has a model (the example config's `scam-model`).
-const MODEL_RULE: &str = r#"
+pub const MODEL_RULE: &str = r#"
 [[rules]]
 name = "scam-model"
 action = "hide"

@@ -537,12 +537,7 @@ fn rules_command(command: RulesCommand) -> ExitCode {
             },
             Some(selection),
         ) => exit((|| {
-            let read = |path: &PathBuf| -> anyhow::Result<Vec<evaluate::LabeledRow>> {
-                let input = std::fs::File::open(path)
-                    .with_context(|| format!("cannot open {}", path.display()))?;
-                evaluate::labeled_rows(input, &text_column, &label_column)
-                    .with_context(|| path.display().to_string())
-            };
+            let read = |path: &PathBuf| read_labeled(path, &text_column, &label_column);
             let rows = read(&file)?;
             let mut extra = Vec::new();
             for path in &also {
@@ -598,46 +593,66 @@ async fn open_existing(c: &config::Config) -> anyhow::Result<igmod::store::Store
 }
 
 /// Loads the config, opens the existing database, runs `f` against both and closes it.
+/// A labeled CSV file's rows (`rules eval`, `model train`), errors naming the file.
+fn read_labeled(
+    path: &std::path::Path,
+    text_column: &str,
+    label_column: &str,
+) -> anyhow::Result<Vec<evaluate::LabeledRow>> {
+    let input =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    evaluate::labeled_rows(input, text_column, label_column)
+        .with_context(|| path.display().to_string())
+}
+
 fn with_database<F, Fut>(path: &std::path::Path, secrets: config::Secrets, f: F) -> ExitCode
 where
     F: FnOnce(config::Config, igmod::store::Store) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
+    with_database_code(path, secrets, |c, store| async move {
+        f(c, store).await.map(|()| ExitCode::SUCCESS)
+    })
+}
+
+/// [`with_database`] for a command that chooses its own exit code.
+fn with_database_code<F, Fut>(path: &std::path::Path, secrets: config::Secrets, f: F) -> ExitCode
+where
+    F: FnOnce(config::Config, igmod::store::Store) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
     let c = match config::load_with(path, secrets) {
         Ok(c) => c,
         Err(e) => return config_failed(&e),
     };
-    exit(runtime().and_then(|rt| {
+    let result = runtime().and_then(|rt| {
         rt.block_on(async {
             let store = open_existing(&c).await?;
             let result = f(c, store.clone()).await;
             store.close().await;
             result
         })
-    }))
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => exit(Err(e)),
+    }
 }
 
 /// Prints every account's status. Exit code (Nagios convention, for monitoring): 0 all ok,
 /// 1 a token ends within 3 days, 2 an account is stalled or stopped; 78 bad config, 1 also
 /// for an unreadable database.
 fn status(path: &std::path::Path, json: bool) -> ExitCode {
-    let worst = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
-    let seen = worst.clone();
-    let code = with_database(path, config::Secrets::NotNeeded, |c, store| async move {
+    with_database_code(path, config::Secrets::NotNeeded, |c, store| async move {
         let rows = igmod::report::status(&c, &store).await?;
         if json {
             println!("{}", serde_json::to_string_pretty(&rows)?);
         } else {
             print!("{}", igmod::report::status_table(&rows));
         }
-        let code = rows.iter().map(|r| r.health.exit_code()).max().unwrap_or(0);
-        seen.store(code, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
-    });
-    match worst.load(std::sync::atomic::Ordering::Relaxed) {
-        0 => code,
-        n => ExitCode::from(n),
-    }
+        let worst = rows.iter().map(|r| r.health.exit_code()).max().unwrap_or(0);
+        Ok(ExitCode::from(worst))
+    })
 }
 
 fn audit(path: &std::path::Path, filter: igmod::store::AuditFilter, json: bool) -> ExitCode {
@@ -902,11 +917,7 @@ fn model_command(command: ModelCommand) -> ExitCode {
             let read = |path: &PathBuf,
                         source: training::Source|
              -> anyhow::Result<Vec<training::Example>> {
-                let file = std::fs::File::open(path)
-                    .with_context(|| format!("cannot open {}", path.display()))?;
-                let rows = evaluate::labeled_rows(file, &text_column, &label_column)
-                    .with_context(|| path.display().to_string())?;
-                Ok(rows
+                Ok(read_labeled(path, &text_column, &label_column)?
                     .into_iter()
                     .map(|r| training::Example::new(r.text, r.label, source))
                     .collect())

@@ -332,14 +332,16 @@ impl MediaReader<'_> {
     async fn record(&mut self, c: &Comment, parent: Option<&str>) -> Result<(), PollError> {
         let cfg = &self.ctx.config;
         // The account's own: by its user id, by its username (Meta may leave out `from`), or
-        // as a reply igmod wrote for it.
+        // as a reply igmod wrote for it (only replies are looked up: igmod writes no other
+        // comment, and this runs for every new one).
+        let is_reply = parent.is_some() || c.parent_id.is_some();
         let own = c.from_id.as_deref() == Some(cfg.ig_user_id.as_str())
             || c.username.as_deref().is_some_and(|u| {
                 self.ctx
                     .username()
                     .is_some_and(|mine| mine.eq_ignore_ascii_case(u))
             })
-            || self.ctx.store.is_own_reply(&cfg.name, &c.id).await?;
+            || (is_reply && self.ctx.store.is_own_reply(&cfg.name, &c.id).await?);
         let disposition = if own {
             Disposition::Own
         } else if self.baseline {
@@ -375,7 +377,7 @@ impl MediaReader<'_> {
             let view = CommentView {
                 text,
                 username: c.username.as_deref(),
-                is_reply: parent.is_some() || c.parent_id.is_some(),
+                is_reply,
                 media_id: Some(self.media_id),
                 media_type: self.media_type,
                 account_username: account_username.as_deref(),
