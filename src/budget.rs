@@ -9,7 +9,9 @@
 //! 4. turns Meta's throttling signals into pauses stored in SQLite that are never shortened by a
 //!    later, smaller hint: codes 4 (the whole app), 17/32/341/613/80001/80002 (this account) for
 //!    `estimated_time_to_regain_access`, else an exponential back-off with jitter capped at one
-//!    hour; usage headers at 95 % or more pause too.
+//!    hour; usage headers at 95 % or more pause too, by scope: `X-App-Usage` pauses (and slows)
+//!    every account of the app, `X-Business-Use-Case-Usage` only the account whose entry it is
+//!    (the header may list other accounts' ids too).
 //!
 //! Pacing: [`Budget::effective_interval`] stretches an account's poll interval so that its
 //! reads spread evenly over the hour (never a burst at the top of the hour), and further while
@@ -44,6 +46,8 @@ const PAUSE_AT_PCT: u32 = 95;
 const THROTTLE_BASE: Duration = Duration::from_secs(60);
 /// Longest back-off.
 const THROTTLE_CAP: Duration = Duration::from_secs(3600);
+/// How long the app's usage reported through another account still slows this one.
+const APP_USAGE_FRESH: chrono::Duration = chrono::Duration::minutes(10);
 /// Pause when usage headers say 95 % without a regain hint.
 const USAGE_PAUSE: Duration = Duration::from_secs(5 * 60);
 
@@ -156,12 +160,17 @@ impl CallError {
 pub struct Budget {
     store: Store,
     account: String,
+    /// The account's Instagram user id: its key in `X-Business-Use-Case-Usage`.
+    object_id: String,
     policy: Policy,
     retry: RetryPolicy,
     limiter: DefaultDirectRateLimiter,
     paused_until: Mutex<Option<DateTime<Utc>>>,
-    /// Latest usage percentage from Meta's headers.
+    /// Latest usage percentage of this account (its business-use-case entry).
     usage_pct: Mutex<Option<u32>>,
+    /// Latest usage percentage of the whole app, from this account's answers or, fresher,
+    /// another account's (read from SQLite at each call).
+    app_pct: Mutex<Option<u32>>,
     /// Read calls sent since start (the scheduler diffs it per poll).
     reads: AtomicU64,
     /// Moving average of read calls per poll.
@@ -173,6 +182,7 @@ impl Budget {
     pub async fn new(
         store: Store,
         account: &str,
+        object_id: &str,
         policy: Policy,
         retry: RetryPolicy,
     ) -> Result<Budget, StoreError> {
@@ -185,11 +195,13 @@ impl Budget {
         Ok(Budget {
             store,
             account: account.to_string(),
+            object_id: object_id.to_string(),
             policy,
             retry,
             limiter,
             paused_until: Mutex::new(paused_until),
             usage_pct: Mutex::new(state.usage_pct.and_then(|p| u32::try_from(p).ok())),
+            app_pct: Mutex::new(None),
             reads: AtomicU64::new(0),
             reads_per_poll: Mutex::new(1.0),
         })
@@ -209,13 +221,15 @@ impl Budget {
 
     /// The interval between polls: the configured one, or longer when the read budget spread
     /// evenly over the hour allows fewer polls, and longer still while Meta's usage headers
-    /// are above `slowdown_at` (up to four times at 95 %).
+    /// (the account's or the app's) are above `slowdown_at` (up to four times at 95 %).
     pub fn effective_interval(&self, configured: Duration) -> Duration {
         let per_poll = self.reads_per_poll.lock().map_or(1.0, |a| a.max(1.0));
         let paced =
             Duration::from_secs_f64(3600.0 * per_poll / f64::from(self.policy.read_limit()));
         let mut interval = configured.max(paced);
-        let usage = self.usage_pct.lock().ok().and_then(|u| *u);
+        let mine = self.usage_pct.lock().ok().and_then(|u| *u);
+        let app = self.app_pct.lock().ok().and_then(|u| *u);
+        let usage = mine.max(app);
         if let Some(pct) = usage.filter(|p| *p > self.policy.slowdown_at) {
             let span = PAUSE_AT_PCT.saturating_sub(self.policy.slowdown_at).max(1);
             let over = pct.saturating_sub(self.policy.slowdown_at).min(span);
@@ -245,7 +259,8 @@ impl Budget {
         Ok((0, Some(frees)))
     }
 
-    /// When the account may call again, if it (or the whole app) is paused now.
+    /// When the account may call again, if it (or the whole app) is paused now. Also picks up
+    /// the app's usage that other accounts' answers reported.
     pub async fn paused_until(&self) -> Result<Option<(DateTime<Utc>, String)>, StoreError> {
         let now = Utc::now();
         let mine = self
@@ -254,11 +269,13 @@ impl Budget {
             .ok()
             .and_then(|g| *g)
             .filter(|p| *p > now);
-        let app = self
-            .store
-            .app_paused_until()
-            .await?
-            .filter(|(p, _)| *p > now);
+        let app = self.store.app_state().await?;
+        if let Some((pct, _)) = app.usage.filter(|(_, at)| *at > now - APP_USAGE_FRESH) {
+            if let Ok(mut u) = self.app_pct.lock() {
+                *u = Some(pct);
+            }
+        }
+        let app = app.paused.filter(|(p, _)| *p > now);
         Ok(match (mine, app) {
             (_, Some((until, reason))) if mine.is_none_or(|m| m < until) => Some((until, reason)),
             (Some(until), _) => {
@@ -345,6 +362,17 @@ impl Budget {
                         attempt += 1;
                     }
                     ErrorKind::Throttled { regain, app_wide } => {
+                        // This account's own entry says how long its limit lasts; another
+                        // account's entry in the same header does not.
+                        let regain = if app_wide {
+                            regain
+                        } else {
+                            e.call
+                                .usage
+                                .object(&self.object_id)
+                                .and_then(|o| o.regain)
+                                .or(regain)
+                        };
                         let strikes = self.store.add_throttle_strike(&self.account).await?;
                         let pause = regain.unwrap_or_else(|| throttle_backoff(strikes));
                         let code = e.code.unwrap_or(0);
@@ -390,8 +418,15 @@ impl Budget {
     }
 
     async fn observe_usage(&self, call: &CallInfo) -> Result<(), StoreError> {
-        let Some(pct) = call.usage.max_pct() else {
-            return Ok(()); // no header: unknown, not 0 %
+        if let Some(pct) = call.usage.app_pct {
+            self.observe_app_usage(pct).await?;
+        }
+        // Only this account's entry; absent means unknown, not 0 %.
+        let Some(mine) = call.usage.object(&self.object_id) else {
+            return Ok(());
+        };
+        let Some(pct) = mine.pct else {
+            return Ok(());
         };
         let previous = self.usage_pct.lock().ok().and_then(|mut u| u.replace(pct));
         if previous != Some(pct) {
@@ -406,8 +441,45 @@ impl Budget {
             }
         }
         if pct >= PAUSE_AT_PCT {
-            let pause = call.usage.regain.unwrap_or(USAGE_PAUSE);
+            let pause = mine.regain.unwrap_or(USAGE_PAUSE);
             self.pause(pause, &format!("meta usage at {pct}%")).await?;
+        }
+        Ok(())
+    }
+
+    /// The app's usage concerns every account: stored for all of them to slow down on, and at
+    /// 95 % every account of the app pauses.
+    async fn observe_app_usage(&self, pct: u32) -> Result<(), StoreError> {
+        let previous = self.app_pct.lock().ok().and_then(|mut u| u.replace(pct));
+        if previous != Some(pct) {
+            self.store.set_app_usage(pct).await?;
+            if pct > self.policy.slowdown_at
+                && previous.is_none_or(|p| p <= self.policy.slowdown_at)
+            {
+                tracing::warn!(
+                    message = "meta app usage above slowdown threshold: every account polls slower",
+                    app_usage_pct = pct
+                );
+            }
+        }
+        if pct >= PAUSE_AT_PCT {
+            let until = timefmt::later(Utc::now(), USAGE_PAUSE);
+            let already = self
+                .store
+                .app_state()
+                .await?
+                .paused
+                .is_some_and(|(p, _)| p >= until - chrono::Duration::seconds(5));
+            if !already {
+                tracing::warn!(
+                    message = "meta app usage high: pausing every account of the app",
+                    app_usage_pct = pct,
+                    until = %timefmt::format(until)
+                );
+                self.store
+                    .set_app_paused(until, &format!("meta app usage at {pct}%"))
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -491,13 +563,27 @@ mod tests {
             action_reserve_pct: 0,
             slowdown_at: 75,
         };
-        let budget = Budget::new(store.clone(), "a", policy(3), RetryPolicy::default()).await?;
+        let budget = Budget::new(
+            store.clone(),
+            "a",
+            "1784",
+            policy(3),
+            RetryPolicy::default(),
+        )
+        .await?;
         let (left, frees) = budget.remaining(CallKind::Read).await?;
         assert_eq!(left, 0);
         // Three calls in the window (50, 20, 10 minutes ago): the oldest frees a slot in 10 min.
         let frees = frees.map(|f| (f - now).num_seconds());
         assert!(frees.is_some_and(|s| (595..=600).contains(&s)), "{frees:?}");
-        let budget = Budget::new(store.clone(), "a", policy(5), RetryPolicy::default()).await?;
+        let budget = Budget::new(
+            store.clone(),
+            "a",
+            "1784",
+            policy(5),
+            RetryPolicy::default(),
+        )
+        .await?;
         assert_eq!(budget.remaining(CallKind::Read).await?.0, 2);
         // A 40 % reserve: reads may use 3 of 5 (all spent), writes all 5 (2 left).
         let reserved = Policy {
@@ -505,7 +591,8 @@ mod tests {
             action_reserve_pct: 40,
             slowdown_at: 75,
         };
-        let budget = Budget::new(store.clone(), "a", reserved, RetryPolicy::default()).await?;
+        let budget =
+            Budget::new(store.clone(), "a", "1784", reserved, RetryPolicy::default()).await?;
         assert_eq!(budget.remaining(CallKind::Read).await?.0, 0);
         assert_eq!(budget.remaining(CallKind::Write).await?.0, 2);
         Ok(())
@@ -555,7 +642,8 @@ mod tests {
             action_reserve_pct: 20,
             slowdown_at: 75,
         };
-        let budget = Budget::new(store.clone(), "a", policy, RetryPolicy::default()).await?;
+        let budget =
+            Budget::new(store.clone(), "a", "1784", policy, RetryPolicy::default()).await?;
         let secs = |d: Duration| d.as_secs();
         // 80 reads an hour at one call per poll: at most one poll every 45 s.
         assert_eq!(secs(budget.effective_interval(Duration::from_secs(10))), 45);
@@ -573,6 +661,18 @@ mod tests {
             *u = Some(85);
         }
         assert!((447..=450).contains(&secs(budget.effective_interval(Duration::from_secs(120)))));
+        // The app's usage, reported through another account's answers, slows this one too.
+        let other = Budget::new(store.clone(), "b", "1785", policy, RetryPolicy::default()).await?;
+        assert_eq!(
+            secs(other.effective_interval(Duration::from_secs(120))),
+            120
+        );
+        store.set_app_usage(85).await?;
+        assert_eq!(other.paused_until().await?, None);
+        assert_eq!(
+            secs(other.effective_interval(Duration::from_secs(120))),
+            300
+        );
         Ok(())
     }
 }

@@ -207,7 +207,14 @@ pub async fn client_and_budget(
         action_reserve_pct: account.action_reserve,
         slowdown_at: account.slowdown_at,
     };
-    let budget = Budget::new(store.clone(), &account.name, policy, RetryPolicy::default()).await?;
+    let budget = Budget::new(
+        store.clone(),
+        &account.name,
+        &account.ig_user_id,
+        policy,
+        RetryPolicy::default(),
+    )
+    .await?;
     Ok((client, budget))
 }
 

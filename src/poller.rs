@@ -7,6 +7,13 @@
 //! reached comments already recorded *and* the new comments found account for the change in
 //! the count (a new reply on an old thread raises the count without a new top-level comment).
 //! Cursors go stale, so the durable progress is the set of recorded comments plus the count.
+//!
+//! The count is a hint Meta does not keep true (comments of restricted users, dev-mode
+//! filtering): once known comments are reached, a post gets at most [`PAGES_PAST_KNOWN`] more
+//! calls in a poll, then its count is stored and the poll moves on. Some changes leave both
+//! signals unchanged (one comment deleted and a reply added on an older thread between two
+//! polls): a slow reconcile sweep ([`sweep`]) re-reads the most recently active posts in full,
+//! every `sweep_interval`, from the read budget only.
 
 use secrecy::SecretString;
 use std::collections::HashSet;
@@ -19,6 +26,10 @@ use crate::rules::CommentView;
 use crate::store::{Disposition, NewComment, NewDecision, Store, StoreError};
 use crate::timefmt;
 use crate::tokens::TokenError;
+
+/// Calls a post may cost in one poll after its known comments were reached, while the count
+/// still says comments are missing.
+pub const PAGES_PAST_KNOWN: u32 = 4;
 
 /// Everything one account's polls need.
 #[derive(Debug)]
@@ -75,6 +86,8 @@ pub struct PollReport {
     /// Posts that could not be read this time (already logged), and the last reason.
     pub skipped_posts: usize,
     pub skipped_because: Option<String>,
+    /// Posts re-read in full by the reconcile sweep in this poll.
+    pub swept: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +148,13 @@ pub async fn poll(ctx: &AccountCtx) -> Result<PollReport, PollError> {
         crate::tokens::Refresh::NotDue | crate::tokens::Refresh::Refused(_) => token,
     };
     let mut report = PollReport::default();
-    let read = read_comments(ctx, &token, &mut report).await;
+    let mut read = read_comments(ctx, &token, &mut report).await;
+    if let Ok(media) = &read {
+        if let Err(e) = sweep(ctx, &token, media, &mut report).await {
+            read = Err(e);
+        }
+    }
+    let read = read.map(|_| ());
     if matches!(&read, Err(e) if e.blocks_actions()) {
         return read.map(|()| report);
     }
@@ -145,11 +164,12 @@ pub async fn poll(ctx: &AccountCtx) -> Result<PollReport, PollError> {
     read.map(|()| report)
 }
 
+/// Reads what changed on the account's recent posts; returns them (newest first).
 async fn read_comments(
     ctx: &AccountCtx,
     token: &SecretString,
     report: &mut PollReport,
-) -> Result<(), PollError> {
+) -> Result<Vec<graph::Media>, PollError> {
     let cfg = &ctx.config;
     let baseline = !cfg.backfill
         && ctx
@@ -196,6 +216,7 @@ async fn read_comments(
             media_type: m.product_type.as_deref(),
             baseline,
             found: 0,
+            past_known: Some(0),
             report,
         };
         match reader.read(expected_new).await {
@@ -219,7 +240,92 @@ async fn read_comments(
                 "baseline recorded: comments already there were not moderated (backfill = false)",
             comments = report.new_comments
         );
+        // The baseline read every post in full: no sweep due before an interval has passed.
+        ctx.store.set_swept(&cfg.name, chrono::Utc::now()).await?;
     }
+    Ok(media)
+}
+
+/// The reconcile sweep: every `sweep_interval`, the `sweep_posts` most recently active of the
+/// account's recent posts are re-read in full, every page and every thread, and what was never
+/// seen is decided like any new comment. Reads only, so the action reserve stays whole; set
+/// aside (and tried at the next poll) while the read budget left is less than twice its cost.
+async fn sweep(
+    ctx: &AccountCtx,
+    token: &SecretString,
+    media: &[graph::Media],
+    report: &mut PollReport,
+) -> Result<(), PollError> {
+    let cfg = &ctx.config;
+    if cfg.sweep_posts == 0 {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    let state = ctx.store.account_state(&cfg.name).await?;
+    let Some(last) = state.swept_at.as_deref().and_then(timefmt::parse) else {
+        // First poll with sweeps on: start the clock.
+        ctx.store.set_swept(&cfg.name, now).await?;
+        return Ok(());
+    };
+    if timefmt::later(last, cfg.sweep_interval) > now {
+        return Ok(());
+    }
+    let ids: Vec<String> = media.iter().map(|m| m.id.clone()).collect();
+    let posts = ctx
+        .store
+        .most_active_media(&cfg.name, &ids, cfg.sweep_posts)
+        .await?;
+    let counts = ctx.store.media_counts(&cfg.name).await?;
+    // One call per 50 comments, at least one per post; threads longer than the inline replies
+    // cost more, which the margin of two covers.
+    let cost: u32 = posts
+        .iter()
+        .map(|p| {
+            let n = counts.get(p).copied().unwrap_or(0).max(0);
+            u32::try_from(n / i64::from(graph::COMMENTS_PAGE) + 1).unwrap_or(u32::MAX)
+        })
+        .fold(0u32, u32::saturating_add);
+    let (left, _) = ctx.budget.remaining(CallKind::Read).await?;
+    if left < cost.saturating_mul(2) {
+        tracing::debug!(
+            message = "reconcile sweep set aside: not enough read budget left",
+            calls = cost,
+            left
+        );
+        return Ok(());
+    }
+    let span = tracing::info_span!("sweep", posts = posts.len());
+    let _enter = span.enter();
+    let found_before = report.new_comments;
+    for media_id in &posts {
+        let mut reader = MediaReader {
+            ctx,
+            token,
+            media_id,
+            media_type: media
+                .iter()
+                .find(|m| &m.id == media_id)
+                .and_then(|m| m.product_type.as_deref()),
+            baseline: false,
+            found: 0,
+            past_known: None,
+            report,
+        };
+        match reader.read(i64::MAX).await {
+            Ok(()) => {}
+            Err(e) if e.stops_poll() => return Err(e),
+            Err(e) => {
+                tracing::warn!(message = "sweep: skipping post", media_id = %media_id, error = %e);
+            }
+        }
+        report.swept += 1;
+    }
+    ctx.store.set_swept(&cfg.name, now).await?;
+    tracing::info!(
+        message = "reconcile sweep done",
+        posts = posts.len(),
+        found = report.new_comments - found_before
+    );
     Ok(())
 }
 
@@ -231,6 +337,8 @@ struct MediaReader<'a> {
     baseline: bool,
     /// New comments (top-level and replies) found so far on this post.
     found: i64,
+    /// Calls made since known comments were reached; `None`: no cap (the sweep).
+    past_known: Option<u32>,
     report: &'a mut PollReport,
 }
 
@@ -250,7 +358,9 @@ impl MediaReader<'_> {
     }
 
     /// Pages newest first until the new comments are found. Each entry of `pages` holds one
-    /// call's new comments, oldest first, each thread followed by its new replies.
+    /// call's new comments, oldest first, each thread followed by its new replies. A page's
+    /// long threads (more replies than came inline) are paged right after it, while comments
+    /// are still missing: recent threads are where new replies are.
     async fn collect(
         &mut self,
         expected_new: i64,
@@ -258,8 +368,11 @@ impl MediaReader<'_> {
     ) -> Result<(), PollError> {
         let ctx = self.ctx;
         let mut after: Option<String> = None;
-        let mut long_threads = Vec::new();
+        let mut reached_known = false;
         loop {
+            if !self.may_call(reached_known) {
+                return Ok(());
+            }
             let page = ctx
                 .budget
                 .call(CallKind::Read, || {
@@ -275,8 +388,8 @@ impl MediaReader<'_> {
                 .map(|c| c.id.as_str())
                 .collect();
             let known = ctx.store.known_comment_ids(&ids).await?;
-            let mut reached_known = false;
             let mut new = Vec::new();
+            let mut long_threads = Vec::new();
             for thread in page.items.iter().rev() {
                 if known.contains(&thread.comment.id) {
                     reached_known = true;
@@ -287,44 +400,86 @@ impl MediaReader<'_> {
                     new.push((reply.clone(), Some(thread.comment.id.clone())));
                 }
                 if let Some(cursor) = &thread.more_replies {
-                    long_threads.push((thread.comment.id.clone(), cursor.clone()));
+                    // Newest thread first.
+                    long_threads.insert(0, (thread.comment.id.clone(), cursor.clone()));
                 }
             }
             self.found += new.len() as i64;
             pages.push(new);
+            for (parent, cursor) in long_threads {
+                if self.found >= expected_new {
+                    break;
+                }
+                if !self
+                    .read_thread(&parent, cursor, reached_known, pages)
+                    .await?
+                {
+                    return Ok(());
+                }
+            }
             match page.after {
                 Some(next) if !(reached_known && self.found >= expected_new) => after = Some(next),
-                _ => break,
+                _ => return Ok(()),
             }
         }
-        for (parent, cursor) in long_threads {
-            if self.found >= expected_new {
-                break;
+    }
+
+    /// Pages one thread's replies past those that came inline. `false` when the post's calls
+    /// ran out.
+    async fn read_thread(
+        &mut self,
+        parent: &str,
+        cursor: String,
+        reached_known: bool,
+        pages: &mut Vec<Vec<(Comment, Option<String>)>>,
+    ) -> Result<bool, PollError> {
+        let ctx = self.ctx;
+        let mut after = Some(cursor);
+        while let Some(cursor) = after {
+            if !self.may_call(reached_known) {
+                return Ok(false);
             }
-            let mut after = Some(cursor);
-            while let Some(cursor) = after {
-                let page = ctx
-                    .budget
-                    .call(CallKind::Read, || {
-                        ctx.client.replies_page(self.token, &parent, Some(&cursor))
-                    })
-                    .await?
-                    .value;
-                let ids: Vec<&str> = page.items.iter().map(|c| c.id.as_str()).collect();
-                let known = ctx.store.known_comment_ids(&ids).await?;
-                let new: Vec<_> = page
-                    .items
-                    .into_iter()
-                    .filter(|r| !known.contains(&r.id))
-                    .map(|r| (r, Some(parent.clone())))
-                    .collect();
-                self.found += new.len() as i64;
-                // Newest pages go first in `pages`: these replies are newer than their thread.
-                pages.insert(0, new);
-                after = page.after;
-            }
+            let page = ctx
+                .budget
+                .call(CallKind::Read, || {
+                    ctx.client.replies_page(self.token, parent, Some(&cursor))
+                })
+                .await?
+                .value;
+            let ids: Vec<&str> = page.items.iter().map(|c| c.id.as_str()).collect();
+            let known = ctx.store.known_comment_ids(&ids).await?;
+            let new: Vec<_> = page
+                .items
+                .into_iter()
+                .filter(|r| !known.contains(&r.id))
+                .map(|r| (r, Some(parent.to_string())))
+                .collect();
+            self.found += new.len() as i64;
+            // Newest pages go first in `pages`: these replies are newer than their thread.
+            pages.insert(0, new);
+            after = page.after;
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// Whether one more call fits this post's share of the poll: unlimited until known
+    /// comments are reached, then [`PAGES_PAST_KNOWN`] (the count may never match).
+    fn may_call(&mut self, reached_known: bool) -> bool {
+        let Some(spent) = self.past_known.as_mut() else {
+            return true;
+        };
+        if !reached_known {
+            return true;
+        }
+        if *spent >= PAGES_PAST_KNOWN {
+            tracing::debug!(
+                message = "stopped paging: the post's comment count and its comments disagree; the sweep reads the rest",
+                media_id = %self.media_id
+            );
+            return false;
+        }
+        *spent += 1;
+        true
     }
 
     /// Decides (unless baseline or the account's own) and records one new comment, with its

@@ -222,3 +222,106 @@ async fn throttling_without_a_hint_backs_off_exponentially_across_restarts() {
         "one call per attempt, no retries into a throttle"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_usage_at_95_percent_pauses_every_account_of_the_app() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true")
+        + &env.account("globex", GLOBEX, "backfill = true");
+    env.sim.add_media(ACME);
+    let globex_post = env.sim.add_media(GLOBEX);
+    // Each account's own entry stays low: only the app as a whole is near its limit.
+    env.sim.set_app_usage(Some(96));
+    let config = env.config(&accounts, "");
+    let db = env.pool().await;
+    let daemon = start(config);
+    wait_for("the app paused", T, || async {
+        count(
+            &db,
+            "SELECT COUNT(*) FROM app_state WHERE paused_until IS NOT NULL",
+        )
+        .await
+            == 1
+    })
+    .await;
+    // An answer already in flight may still land; after that, nobody calls.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let calls = env.sim.requests().len();
+    let scam = env.sim.add_comment(&globex_post, "bot", "forex");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    daemon.stop().await;
+    assert_eq!(
+        env.sim.requests().len(),
+        calls,
+        "no account calls while the app is paused"
+    );
+    assert!(env.sim.comment(&scam).is_some_and(|c| !c.deleted));
+    assert_eq!(count(&db, "SELECT usage_pct FROM app_state").await, 96);
+    let until = secs_from_now(
+        &text(&db, "SELECT paused_until FROM app_state")
+            .await
+            .unwrap_or_default(),
+    );
+    assert!(
+        (280..=300).contains(&until),
+        "paused 5 minutes: {until}s left"
+    );
+    assert_eq!(
+        text(&db, "SELECT paused_reason FROM app_state")
+            .await
+            .as_deref(),
+        Some("meta app usage at 96%")
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM account_state WHERE usage_pct >= 95"
+        )
+        .await,
+        0,
+        "the accounts' own usage is theirs, not the app's"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_accounts_entry_in_the_usage_header_does_not_pause_this_one() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    env.sim.set_neighbour_usage(Some(100));
+    let config = env.config(&accounts, "");
+    let db = env.pool().await;
+    let daemon = start(config);
+    wait_for("first poll", T, || async {
+        count(&db, "SELECT COUNT(*) FROM media_progress").await == 1
+    })
+    .await;
+    let scam = env.sim.add_comment(&post, "bot", "forex");
+    wait_for("the scam deleted", T, || async {
+        env.sim.comment(&scam).is_some_and(|c| c.deleted)
+    })
+    .await;
+    daemon.stop().await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM account_state WHERE paused_until IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM app_state WHERE paused_until IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    let own = count(
+        &db,
+        "SELECT usage_pct FROM account_state WHERE account = 'acme'",
+    )
+    .await;
+    assert!(own < 95, "acme's own usage, not its neighbour's: {own}");
+}

@@ -130,6 +130,8 @@ struct RawAccount {
     action_reserve: Option<Spanned<i64>>,
     slowdown_at: Option<Spanned<i64>>,
     refresh_before: Option<Spanned<String>>,
+    sweep_interval: Option<Spanned<String>>,
+    sweep_posts: Option<Spanned<i64>>,
 }
 
 fn default_recent_media() -> Spanned<i64> {
@@ -250,6 +252,11 @@ pub struct AccountConfig {
     pub refresh_before: Duration,
     /// Moderate comments that were already there at the first poll.
     pub backfill: bool,
+    /// How often the most recently active posts are re-read in full (replies on older threads
+    /// that leave the counts unchanged are found only so).
+    pub sweep_interval: Duration,
+    /// How many posts each sweep re-reads; 0 switches sweeps off.
+    pub sweep_posts: u32,
     /// The rules that apply to this account, in file order.
     pub rules: RuleSet,
     /// Names of those rules (for summaries).
@@ -262,7 +269,7 @@ impl AccountConfig {
     /// Every setting but the rules, as text (a reload compares it).
     pub fn describe(&self) -> String {
         format!(
-            "{} {} {:?} {:?} {:?} {} {} {} {} {} {:?}",
+            "{} {} {:?} {:?} {:?} {} {} {} {} {} {:?} {:?} {}",
             self.name,
             self.ig_user_id,
             self.login,
@@ -273,7 +280,9 @@ impl AccountConfig {
             self.backfill,
             self.action_reserve,
             self.slowdown_at,
-            self.refresh_before
+            self.refresh_before,
+            self.sweep_interval,
+            self.sweep_posts
         )
     }
 }
@@ -823,6 +832,28 @@ impl Validator {
                 d => d,
             },
         };
+        let sweep_interval = match &raw.sweep_interval {
+            None => Some(Duration::from_secs(3600)),
+            Some(r) => match self.duration("accounts.sweep_interval", r) {
+                Some(d) if d < Duration::from_secs(1) || d > Duration::from_secs(7 * 86_400) => {
+                    self.problem(
+                        &r.span(),
+                        "accounts.sweep_interval: must be between 1s and 7d".into(),
+                    );
+                    None
+                }
+                d => d,
+            },
+        };
+        let sweep_posts = raw.sweep_posts.as_ref().map_or(3, |n| *n.get_ref());
+        if !(0..=20).contains(&sweep_posts) {
+            if let Some(n) = &raw.sweep_posts {
+                self.problem(
+                    &n.span(),
+                    format!("accounts.sweep_posts: {sweep_posts} must be between 0 and 20"),
+                );
+            }
+        }
         let action_reserve = percent(self, "action_reserve", &raw.action_reserve, 20, 0..=90);
         let slowdown_at = percent(self, "slowdown_at", &raw.slowdown_at, 75, 1..=94);
         let recent = *raw.recent_media.get_ref();
@@ -883,6 +914,8 @@ impl Validator {
             slowdown_at,
             refresh_before: refresh_before?,
             backfill: raw.backfill,
+            sweep_interval: sweep_interval?,
+            sweep_posts: u32::try_from(sweep_posts).ok()?,
             rules,
             rule_names,
             rule_specs,

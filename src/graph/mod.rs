@@ -16,7 +16,7 @@ use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use error::{ErrorKind, GraphError, scrub};
-pub use usage::Usage;
+pub use usage::{ObjectUsage, Usage};
 pub use wire::TokenInfo;
 
 /// Comment fields asked for on every listing. `from` and `hidden` are asked inside `replies{}`
@@ -24,8 +24,10 @@ pub use wire::TokenInfo;
 const COMMENT_FIELDS: &str = "id,text,timestamp,username,from,hidden,parent_id";
 /// Comments per page: the API's maximum.
 pub const COMMENTS_PAGE: u32 = 50;
-/// Replies asked for inline per top-level comment.
-pub const INLINE_REPLIES: u32 = 50;
+/// Replies asked for inline per top-level comment: nested edges in every comment of a 50-comment
+/// page weigh on Meta's `total_cputime`, so few inline; longer threads are paged on their own
+/// (graph-api.md §11).
+pub const INLINE_REPLIES: u32 = 10;
 
 /// What one HTTP request was, for the ledger and for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -531,7 +533,7 @@ impl Client {
                 err.error_subcode,
                 err.is_transient.unwrap_or(false),
                 status,
-                call.usage.regain,
+                call.usage.regain(),
             );
             return Err(GraphError {
                 kind,
@@ -543,7 +545,7 @@ impl Client {
             });
         }
         if !(200..300).contains(&status) {
-            let kind = error::classify(None, None, false, status, call.usage.regain);
+            let kind = error::classify(None, None, false, status, call.usage.regain());
             return Err(GraphError {
                 kind,
                 code: None,

@@ -165,8 +165,28 @@ impl Simulator {
             owner: owner.to_string(),
             timestamp: Utc::now(),
             product_type: "FEED".into(),
+            unlisted: 0,
         });
         id
+    }
+
+    /// Makes `comments_count` count `n` more comments that no listing returns (Meta's count
+    /// includes restricted users' comments).
+    pub fn add_unlisted(&self, media_id: &str, n: usize) {
+        if let Some(m) = lock(&self.world)
+            .media
+            .iter_mut()
+            .find(|m| m.id == media_id)
+        {
+            m.unlisted += n;
+        }
+    }
+
+    /// Deletes a comment the way its author would (no API call from igmod).
+    pub fn remove_comment(&self, id: &str) {
+        if let Some(c) = lock(&self.world).comments.iter_mut().find(|c| c.id == id) {
+            c.deleted = true;
+        }
     }
 
     /// Adds a top-level comment by someone else (newest so far) and returns its id.
@@ -413,6 +433,17 @@ impl Simulator {
                 .map(|d| Utc::now() + d);
             a.throttle_silent = true;
         }
+    }
+
+    /// From now on every answer carries this app-wide usage (`X-App-Usage`); `None`: computed.
+    pub fn set_app_usage(&self, pct: Option<u32>) {
+        lock(&self.world).app_usage = pct;
+    }
+
+    /// From now on every `X-Business-Use-Case-Usage` header also lists another business
+    /// object (not served here) at this percentage, as Meta may.
+    pub fn set_neighbour_usage(&self, pct: Option<u32>) {
+        lock(&self.world).neighbour_usage = pct;
     }
 
     /// From now on every answer for the account carries usage headers with this percentage

@@ -54,6 +54,8 @@ pub struct Media {
     pub owner: String,
     pub timestamp: DateTime<Utc>,
     pub product_type: String,
+    /// Comments `comments_count` counts but no listing returns (restricted users, dev mode).
+    pub unlisted: usize,
 }
 
 /// A comment as the simulator holds it, with what was done to it.
@@ -124,6 +126,11 @@ pub struct World {
     pub unreadable: std::collections::HashSet<String>,
     /// Fault injection, when switched on.
     pub faults: Option<super::faults::Faults>,
+    /// Forced `X-App-Usage` percentage (the whole app's), on every answer.
+    pub app_usage: Option<u32>,
+    /// An entry for another business object, with this percentage, in every
+    /// `X-Business-Use-Case-Usage` header (Meta may list several ids).
+    pub neighbour_usage: Option<u32>,
 }
 
 impl World {
@@ -222,10 +229,16 @@ impl World {
     }
 
     fn comments_count(&self, media_id: &str) -> usize {
+        let unlisted = self
+            .media
+            .iter()
+            .find(|m| m.id == media_id)
+            .map_or(0, |m| m.unlisted);
         self.comments
             .iter()
             .filter(|c| c.media_id == media_id && !c.deleted)
             .count()
+            + unlisted
     }
 
     fn live_comment(&self, id: &str) -> Option<&Comment> {
@@ -746,15 +759,24 @@ impl World {
             (None, Some(t)) => (100, ((t - Utc::now()).num_seconds() + 59) / 60),
             (None, None) => (pct, 0),
         };
+        let app = self.app_usage.map_or(pct / 2, u64::from);
+        let mut buc = json!({ a.id.clone(): [{"type": "instagram", "call_count": pct, "total_cputime": pct / 2, "total_time": pct / 2, "estimated_time_to_regain_access": regain}] });
+        if let Some(other) = self.neighbour_usage {
+            buc[NEIGHBOUR] = json!([{"type": "instagram", "call_count": other, "total_cputime": 1, "total_time": 1, "estimated_time_to_regain_access": 30}]);
+        }
         vec![
-            ("x-app-usage", json!({"call_count": pct / 2, "total_time": pct / 3, "total_cputime": pct / 3}).to_string()),
             (
-                "x-business-use-case-usage",
-                json!({ a.id.clone(): [{"type": "instagram", "call_count": pct, "total_cputime": pct / 2, "total_time": pct / 2, "estimated_time_to_regain_access": regain}] }).to_string(),
+                "x-app-usage",
+                json!({"call_count": app, "total_time": app / 2, "total_cputime": pct / 3})
+                    .to_string(),
             ),
+            ("x-business-use-case-usage", buc.to_string()),
         ]
     }
 }
+
+/// The business object id of an account the simulator does not serve, listed in usage headers.
+pub const NEIGHBOUR: &str = "17841400000000999";
 
 trait ChildrenOrId {
     fn children_or_id(&self) -> Vec<Field>;

@@ -23,7 +23,7 @@ pub use comments::{
 pub use labels::{Label, LabelSource, LabeledComment};
 pub use ledger::Pruned;
 pub use report::{Activity, AuditFilter, AuditRow};
-pub use state::{AccountState, TokenHealth, TokenInfoRow, TokenRecord};
+pub use state::{AccountState, AppState, TokenHealth, TokenInfoRow, TokenRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -7,6 +7,15 @@ use chrono::{DateTime, Utc};
 use super::{Store, StoreError};
 use crate::timefmt;
 
+/// What holds for every account of the Meta app.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppState {
+    /// Set by code 4 or by `X-App-Usage` at 95 %; never shortened.
+    pub paused: Option<(DateTime<Utc>, String)>,
+    /// The app's last usage percentage and when it was seen.
+    pub usage: Option<(u32, DateTime<Utc>)>,
+}
+
 #[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub struct AccountState {
     pub baseline_done_at: Option<String>,
@@ -23,6 +32,8 @@ pub struct AccountState {
     /// Largest usage percentage in Meta's last usage headers.
     pub usage_pct: Option<i64>,
     pub effective_interval_secs: Option<i64>,
+    /// When the account's most active posts were last re-read in full.
+    pub swept_at: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -70,7 +81,7 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT baseline_done_at, last_poll_at, last_poll_status, next_due_at, paused_until,
                     paused_reason, last_error, username, throttle_strikes, usage_pct,
-                    effective_interval_secs
+                    effective_interval_secs, swept_at
              FROM account_state WHERE account = ?1",
         )
         .bind(account)
@@ -228,15 +239,70 @@ impl Store {
         Ok(())
     }
 
-    /// The app-wide pause, if one is set (past or future).
-    pub async fn app_paused_until(&self) -> Result<Option<(DateTime<Utc>, String)>, StoreError> {
-        let row: Option<(Option<String>, Option<String>)> =
-            sqlx::query_as("SELECT paused_until, paused_reason FROM app_state WHERE id = 1")
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.and_then(|(until, reason)| {
-            Some((timefmt::parse(&until?)?, reason.unwrap_or_default()))
-        }))
+    /// The app-wide pause (past or future) and the app's last usage percentage.
+    pub async fn app_state(&self) -> Result<AppState, StoreError> {
+        type Row = (Option<String>, Option<String>, Option<i64>, Option<String>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT paused_until, paused_reason, usage_pct, usage_at FROM app_state WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((until, reason, pct, at)) = row else {
+            return Ok(AppState::default());
+        };
+        Ok(AppState {
+            paused: until
+                .as_deref()
+                .and_then(timefmt::parse)
+                .map(|u| (u, reason.unwrap_or_default())),
+            usage: pct
+                .and_then(|p| u32::try_from(p).ok())
+                .zip(at.as_deref().and_then(timefmt::parse)),
+        })
+    }
+
+    /// Remembers the app's usage percentage (`X-App-Usage`), which every account reads.
+    pub async fn set_app_usage(&self, pct: u32) -> Result<(), StoreError> {
+        sqlx::query("UPDATE app_state SET usage_pct = ?1, usage_at = ?2 WHERE id = 1")
+            .bind(i64::from(pct))
+            .bind(timefmt::now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records that the account's reconcile sweep ran (or was due and set aside) now.
+    pub async fn set_swept(&self, account: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.ensure_account(account).await?;
+        sqlx::query("UPDATE account_state SET swept_at = ?2 WHERE account = ?1")
+            .bind(account)
+            .bind(timefmt::format(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Of the given posts, the `n` whose newest recorded comment is newest: where replies on
+    /// older threads are most likely.
+    pub async fn most_active_media(
+        &self,
+        account: &str,
+        among: &[String],
+        n: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT media_id, MAX(COALESCE(created_at, first_seen_at)) AS latest
+             FROM comments WHERE account = ?1 GROUP BY media_id ORDER BY latest DESC",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| among.contains(id))
+            .take(n as usize)
+            .collect())
     }
 
     /// `comments_count` last fully read, per media.
