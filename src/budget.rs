@@ -270,10 +270,10 @@ impl Budget {
             .and_then(|g| *g)
             .filter(|p| *p > now);
         let app = self.store.app_state().await?;
-        if let Some((pct, _)) = app.usage.filter(|(_, at)| *at > now - APP_USAGE_FRESH) {
-            if let Ok(mut u) = self.app_pct.lock() {
-                *u = Some(pct);
-            }
+        if let Some((pct, _)) = app.usage.filter(|(_, at)| *at > now - APP_USAGE_FRESH)
+            && let Ok(mut u) = self.app_pct.lock()
+        {
+            *u = Some(pct);
         }
         let app = app.paused.filter(|(p, _)| *p > now);
         Ok(match (mine, app) {

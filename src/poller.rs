@@ -149,10 +149,10 @@ pub async fn poll(ctx: &AccountCtx) -> Result<PollReport, PollError> {
     };
     let mut report = PollReport::default();
     let mut read = read_comments(ctx, &token, &mut report).await;
-    if let Ok(media) = &read {
-        if let Err(e) = sweep(ctx, &token, media, &mut report).await {
-            read = Err(e);
-        }
+    if let Ok(media) = &read
+        && let Err(e) = sweep(ctx, &token, media, &mut report).await
+    {
+        read = Err(e);
     }
     let read = read.map(|_| ());
     if matches!(&read, Err(e) if e.blocks_actions()) {

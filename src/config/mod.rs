@@ -846,13 +846,13 @@ impl Validator {
             },
         };
         let sweep_posts = raw.sweep_posts.as_ref().map_or(3, |n| *n.get_ref());
-        if !(0..=20).contains(&sweep_posts) {
-            if let Some(n) = &raw.sweep_posts {
-                self.problem(
-                    &n.span(),
-                    format!("accounts.sweep_posts: {sweep_posts} must be between 0 and 20"),
-                );
-            }
+        if let Some(n) = &raw.sweep_posts
+            && !(0..=20).contains(&sweep_posts)
+        {
+            self.problem(
+                &n.span(),
+                format!("accounts.sweep_posts: {sweep_posts} must be between 0 and 20"),
+            );
         }
         let action_reserve = percent(self, "action_reserve", &raw.action_reserve, 20, 0..=90);
         let slowdown_at = percent(self, "slowdown_at", &raw.slowdown_at, 75, 1..=94);
