@@ -220,6 +220,18 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "recent_media",
     ),
     (
+        "hourly_budget = 200",
+        "hourly_budget = 200\nsweep_interval = \"30d\"",
+        "accounts.sweep_interval: must be between 1s and 7d",
+        "sweep_interval",
+    ),
+    (
+        "hourly_budget = 200",
+        "hourly_budget = 200\nsweep_posts = 50",
+        "accounts.sweep_posts: 50 must be between 0 and 20",
+        "sweep_posts",
+    ),
+    (
         "action = \"delete\"",
         "action = \"nuke\"",
         "unknown variant `nuke`",
