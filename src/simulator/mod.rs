@@ -25,7 +25,7 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 pub use traffic::{Traffic, TrafficStats};
-pub use world::{Comment, Request};
+pub use world::{Comment, Request, Seen};
 
 /// A running simulator. Dropping it stops the server.
 pub struct Simulator {

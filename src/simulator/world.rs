@@ -86,6 +86,15 @@ pub struct Request {
     /// The account the token belonged to, if any.
     pub account: Option<String>,
     pub status: u16,
+    /// For a read of one comment answered cleanly (no injected fault): what it showed.
+    pub seen: Option<Seen>,
+}
+
+/// What a clean read of one comment showed its reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    Present { hidden: bool },
+    Gone,
 }
 
 /// An answer: status, extra headers, JSON body (or raw text).
@@ -271,6 +280,7 @@ impl World {
             Some(f) => f.before(path),
             None => super::faults::Before::Route { spoil: None },
         };
+        let clean = matches!(before, super::faults::Before::Route { spoil: None });
         let mut answer: Answer = match before {
             super::faults::Before::Answer(a) => a,
             super::faults::Before::Route { spoil } => {
@@ -293,11 +303,25 @@ impl World {
                 answer.headers.extend(self.usage_headers(a));
             }
         }
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let seen = match segments.as_slice() {
+            [_, id] if clean && method == "GET" => {
+                self.comments.iter().find(|c| c.id == *id).and_then(|c| {
+                    match (answer.status, c.deleted) {
+                        (200, false) => Some(Seen::Present { hidden: c.hidden }),
+                        (_, true) => Some(Seen::Gone),
+                        _ => None,
+                    }
+                })
+            }
+            _ => None,
+        };
         self.requests.push(Request {
             method: method.to_string(),
             path: path.to_string(),
             account: account.map(|a| a.id),
             status: answer.status,
+            seen,
         });
         answer
     }
