@@ -19,8 +19,13 @@ const MAX_ATTEMPTS: i64 = 8;
 /// Stops early, leaving the rest pending, when the account cannot call now (budget, pause,
 /// dead token).
 pub async fn apply_pending(ctx: &AccountCtx, token: &SecretString) -> Result<usize, PollError> {
+    if !ctx.outbox_may_hold_actions() {
+        return Ok(0);
+    }
+    let pending = ctx.store.pending_actions(&ctx.config.name).await?;
+    ctx.outbox_seen_empty(pending.is_empty());
     let mut done = 0;
-    for action in ctx.store.pending_actions(&ctx.config.name).await? {
+    for action in pending {
         if apply_one(ctx, token, &action).await? {
             done += 1;
         }
@@ -124,6 +129,7 @@ async fn apply_one(
         Ok(()) => {
             if kind == Write::Delete {
                 store.note_deleted(&ctx.config.name, &a.comment_id).await?;
+                ctx.forget_media();
             }
             store.action_done(a.id, None).await?;
             tracing::info!(message = "action applied", result = "done");

@@ -48,6 +48,8 @@ const THROTTLE_BASE: Duration = Duration::from_secs(60);
 const THROTTLE_CAP: Duration = Duration::from_secs(3600);
 /// How long the app's usage reported through another account still slows this one.
 const APP_USAGE_FRESH: chrono::Duration = chrono::Duration::minutes(10);
+/// The longest this account keeps a changed app usage to itself.
+const APP_USAGE_WRITE_EVERY: Duration = Duration::from_secs(60);
 /// Pause when usage headers say 95 % without a regain hint.
 const USAGE_PAUSE: Duration = Duration::from_secs(5 * 60);
 
@@ -171,6 +173,8 @@ pub struct Budget {
     /// Latest usage percentage of the whole app, from this account's answers or, fresher,
     /// another account's (read from SQLite at each call).
     app_pct: Mutex<Option<u32>>,
+    /// The app usage this budget last wrote to SQLite, and when.
+    app_written: Mutex<Option<(u32, std::time::Instant)>>,
     /// Read calls sent since start (the scheduler diffs it per poll).
     reads: AtomicU64,
     /// Moving average of read calls per poll.
@@ -202,9 +206,15 @@ impl Budget {
             paused_until: Mutex::new(paused_until),
             usage_pct: Mutex::new(state.usage_pct.and_then(|p| u32::try_from(p).ok())),
             app_pct: Mutex::new(None),
+            app_written: Mutex::new(None),
             reads: AtomicU64::new(0),
             reads_per_poll: Mutex::new(1.0),
         })
+    }
+
+    /// This account's latest usage percentage from Meta's headers (stored at each poll's end).
+    pub fn usage_pct(&self) -> Option<u32> {
+        self.usage_pct.lock().ok().and_then(|u| *u)
     }
 
     /// Read calls sent since start.
@@ -245,18 +255,19 @@ impl Budget {
     ) -> Result<(u32, Option<DateTime<Utc>>), StoreError> {
         let limit = self.policy.limit(kind);
         let now = Utc::now();
-        let calls = self.store.calls_since(&self.account, now - hour()).await?;
-        let used = u32::try_from(calls.len()).unwrap_or(u32::MAX);
+        let (used, _) = self
+            .store
+            .calls_count_since(&self.account, now - hour(), None)
+            .await?;
         if used < limit {
             return Ok((limit - used, None));
         }
         // The call that must leave the window before one more fits.
-        let index = (used - limit) as usize;
-        let frees = calls
-            .get(index)
-            .map(|t| *t + hour())
-            .unwrap_or(now + hour());
-        Ok((0, Some(frees)))
+        let (_, oldest) = self
+            .store
+            .calls_count_since(&self.account, now - hour(), Some(used - limit))
+            .await?;
+        Ok((0, Some(oldest.map_or(now + hour(), |t| t + hour()))))
     }
 
     /// When the account may call again, if it (or the whole app) is paused now. Also picks up
@@ -428,19 +439,17 @@ impl Budget {
         let Some(pct) = mine.pct else {
             return Ok(());
         };
+        // Kept in memory; the poll's end stores it (one write per poll, not per call).
         let previous = self.usage_pct.lock().ok().and_then(|mut u| u.replace(pct));
-        if previous != Some(pct) {
-            self.store.set_usage(&self.account, pct).await?;
-            if pct > self.policy.slowdown_at
-                && previous.is_none_or(|p| p <= self.policy.slowdown_at)
-            {
-                tracing::warn!(
-                    message = "meta usage above slowdown threshold: polling slower",
-                    usage_pct = pct
-                );
-            }
+        if pct > self.policy.slowdown_at && previous.is_none_or(|p| p <= self.policy.slowdown_at) {
+            tracing::warn!(
+                message = "meta usage above slowdown threshold: polling slower",
+                usage_pct = pct
+            );
         }
         if pct >= PAUSE_AT_PCT {
+            // The pause may outlast the next poll: `status` shows why now.
+            self.store.set_usage(&self.account, pct).await?;
             let pause = mine.regain.unwrap_or(USAGE_PAUSE);
             self.pause(pause, &format!("meta usage at {pct}%")).await?;
         }
@@ -451,16 +460,33 @@ impl Budget {
     /// 95 % every account of the app pauses.
     async fn observe_app_usage(&self, pct: u32) -> Result<(), StoreError> {
         let previous = self.app_pct.lock().ok().and_then(|mut u| u.replace(pct));
-        if previous != Some(pct) {
-            self.store.set_app_usage(pct).await?;
-            if pct > self.policy.slowdown_at
-                && previous.is_none_or(|p| p <= self.policy.slowdown_at)
-            {
-                tracing::warn!(
-                    message = "meta app usage above slowdown threshold: every account polls slower",
-                    app_usage_pct = pct
-                );
+        let crossed =
+            pct > self.policy.slowdown_at && previous.is_none_or(|p| p <= self.policy.slowdown_at);
+        if crossed {
+            tracing::warn!(
+                message = "meta app usage above slowdown threshold: every account polls slower",
+                app_usage_pct = pct
+            );
+        }
+        // Shared through SQLite for the other accounts, but not on every answer: when it moved
+        // by 5 points, crossed the slowdown threshold, or a minute after this account last
+        // wrote it.
+        let due = {
+            let mut written = match self.app_written.lock() {
+                Ok(w) => w,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let due = crossed
+                || written.is_none_or(|(p, at)| {
+                    p.abs_diff(pct) >= 5 || at.elapsed() >= APP_USAGE_WRITE_EVERY
+                });
+            if due {
+                *written = Some((pct, std::time::Instant::now()));
             }
+            due
+        };
+        if due {
+            self.store.set_app_usage(pct).await?;
         }
         if pct >= PAUSE_AT_PCT {
             let until = timefmt::later(Utc::now(), USAGE_PAUSE);

@@ -44,7 +44,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 /// One running account: how to stop it, and how to know it stopped.
 struct Running {
     /// What it runs with; a reload restarts the account when this changes.
-    fingerprint: String,
+    fingerprint: [u8; 32],
     cancel: CancellationToken,
     cron_job: Option<Uuid>,
     /// Resolves when the task has ended (its sender is dropped).
@@ -166,6 +166,8 @@ async fn start_account(
         dry_run: config.daemon.dry_run,
         app: config.app.clone(),
         username: std::sync::Mutex::new(shared.store.account_state(&account.name).await?.username),
+        outbox_empty_at: std::sync::Mutex::new(None),
+        media_seen: Default::default(),
     });
     let name = account.name.clone();
     let cancel = shared.cancel.child_token();
@@ -218,9 +220,11 @@ pub async fn client_and_budget(
     Ok((client, budget))
 }
 
-/// What an account runs with, as text: equal fingerprints need no restart on reload.
-fn fingerprint(config: &Config, account: &AccountConfig) -> String {
-    format!(
+/// A digest of what an account runs with: equal fingerprints need no restart on reload. Kept
+/// as a digest, not the text (the rules as written run to kilobytes, once per account).
+fn fingerprint(config: &Config, account: &AccountConfig) -> [u8; 32] {
+    use sha2::Digest;
+    let text = format!(
         "{:?}|{:?}|{:?}|{:?}|{}|{:?}",
         account.describe(),
         config.graph,
@@ -228,7 +232,8 @@ fn fingerprint(config: &Config, account: &AccountConfig) -> String {
         config.daemon.dry_run,
         account.rule_names.join(","),
         account.rule_specs
-    )
+    );
+    sha2::Sha256::digest(text.as_bytes()).into()
 }
 
 /// Runs the daemon until `shutdown` resolves; each message on `reloads` re-reads the config

@@ -52,7 +52,7 @@ impl Selection {
             format!("rules: account {:?}'s ({} rules)", a.name, a.rules.len())
         };
         Ok(Selection {
-            rules: a.rules.clone(),
+            rules: RuleSet::clone(&a.rules),
             account: Some(a.name.clone()),
             heading,
         })

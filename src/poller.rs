@@ -23,7 +23,7 @@ use crate::budget::{Budget, CallError, CallKind};
 use crate::config::AccountConfig;
 use crate::graph::{self, Comment, ErrorKind};
 use crate::rules::CommentView;
-use crate::store::{Disposition, NewComment, NewDecision, Store, StoreError};
+use crate::store::{AccountState, Disposition, NewComment, NewDecision, Store, StoreError};
 use crate::timefmt;
 use crate::tokens::TokenError;
 
@@ -43,7 +43,17 @@ pub struct AccountCtx {
     pub app: Option<crate::config::AppConfig>,
     /// The account's own username once known (for `impersonation`), cached from SQLite.
     pub username: std::sync::Mutex<Option<String>>,
+    /// When the outbox was last seen empty with no decision since: a quiet poll then skips
+    /// looking (one query less per poll), but looks again every [`PENDING_RECHECK`] for
+    /// actions another process left (an interrupted `igmod undo`).
+    pub outbox_empty_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Per post, the comment count and newest comment id as last fully read: a poll whose
+    /// listing matches every entry asks SQLite nothing (the quiet poll of most accounts).
+    pub media_seen: std::sync::Mutex<std::collections::HashMap<String, (i64, Option<String>)>>,
 }
+
+/// How long a seen-empty outbox is trusted without looking.
+pub const PENDING_RECHECK: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl AccountCtx {
     /// What the token functions need of this account.
@@ -55,6 +65,47 @@ impl AccountCtx {
             account: &self.config,
             app: self.app.as_ref(),
         }
+    }
+
+    /// Whether the outbox may hold pending actions.
+    pub fn outbox_may_hold_actions(&self) -> bool {
+        self.outbox_empty_at
+            .lock()
+            .ok()
+            .and_then(|t| *t)
+            .is_none_or(|t| t.elapsed() >= PENDING_RECHECK)
+    }
+
+    /// Records that the outbox was just seen empty (`true`) or may have gained an action.
+    pub fn outbox_seen_empty(&self, empty: bool) {
+        if let Ok(mut t) = self.outbox_empty_at.lock() {
+            *t = empty.then(std::time::Instant::now);
+        }
+    }
+
+    /// Forgets what the posts looked like: after igmod deleted a comment the stored count was
+    /// lowered, and only the stored count may decide whether a post changed.
+    pub fn forget_media(&self) {
+        if let Ok(mut seen) = self.media_seen.lock() {
+            seen.clear();
+        }
+    }
+
+    fn remember_media(&self, m: &graph::Media) {
+        if let Ok(mut seen) = self.media_seen.lock() {
+            seen.insert(m.id.clone(), (m.comments_count, m.newest_comment.clone()));
+        }
+    }
+
+    /// Every listed post is as last fully read.
+    fn media_unchanged(&self, media: &[graph::Media]) -> bool {
+        self.media_seen.lock().is_ok_and(|seen| {
+            media.iter().all(|m| {
+                seen.get(&m.id).is_some_and(|(count, newest)| {
+                    *count == m.comments_count && *newest == m.newest_comment
+                })
+            })
+        })
     }
 
     fn username(&self) -> Option<String> {
@@ -139,18 +190,22 @@ impl PollError {
 }
 
 /// Runs one poll. Comments are recorded as they are read, so an interrupted poll resumes
-/// where it stopped.
+/// where it stopped. `state` is the account's row if the caller just read it.
 #[tracing::instrument(name = "poll", skip_all)]
-pub async fn poll(ctx: &AccountCtx) -> Result<PollReport, PollError> {
+pub async fn poll(ctx: &AccountCtx, state: Option<AccountState>) -> Result<PollReport, PollError> {
     let token = crate::tokens::current(&ctx.store, &ctx.config).await?;
     let token = match crate::tokens::maybe_refresh(ctx.tokens(), &token, false).await? {
         crate::tokens::Refresh::Refreshed(new, _) => new,
         crate::tokens::Refresh::NotDue | crate::tokens::Refresh::Refused(_) => token,
     };
     let mut report = PollReport::default();
-    let mut read = read_comments(ctx, &token, &mut report).await;
+    let state = match state {
+        Some(s) => s,
+        None => ctx.store.account_state(&ctx.config.name).await?,
+    };
+    let mut read = read_comments(ctx, &token, &state, &mut report).await;
     if let Ok(media) = &read
-        && let Err(e) = sweep(ctx, &token, media, &mut report).await
+        && let Err(e) = sweep(ctx, &token, &state, media, &mut report).await
     {
         read = Err(e);
     }
@@ -168,16 +223,11 @@ pub async fn poll(ctx: &AccountCtx) -> Result<PollReport, PollError> {
 async fn read_comments(
     ctx: &AccountCtx,
     token: &SecretString,
+    state: &AccountState,
     report: &mut PollReport,
 ) -> Result<Vec<graph::Media>, PollError> {
     let cfg = &ctx.config;
-    let baseline = !cfg.backfill
-        && ctx
-            .store
-            .account_state(&cfg.name)
-            .await?
-            .baseline_done_at
-            .is_none();
+    let baseline = !cfg.backfill && state.baseline_done_at.is_none();
     let media = ctx
         .budget
         .call(CallKind::Read, || {
@@ -186,13 +236,16 @@ async fn read_comments(
         })
         .await?
         .value;
+    report.media = media.len();
+    if !baseline && ctx.media_unchanged(&media) {
+        return Ok(media);
+    }
     let counts = ctx.store.media_counts(&cfg.name).await?;
     let newest: Vec<&str> = media
         .iter()
         .filter_map(|m| m.newest_comment.as_deref())
         .collect();
     let known_newest = ctx.store.known_comment_ids(&newest).await?;
-    report.media = media.len();
     for m in &media {
         let last = counts.get(&m.id).copied();
         let newest_known = m
@@ -200,10 +253,12 @@ async fn read_comments(
             .as_ref()
             .is_none_or(|id| known_newest.contains(id));
         if last == Some(m.comments_count) && newest_known {
+            ctx.remember_media(m);
             continue;
         }
         if last.is_none() && m.comments_count == 0 {
             ctx.store.set_media_count(&cfg.name, &m.id, 0).await?;
+            ctx.remember_media(m);
             continue;
         }
         // At least one new comment when the newest is unknown, whatever the count says.
@@ -223,7 +278,8 @@ async fn read_comments(
             Ok(()) => {
                 ctx.store
                     .set_media_count(&cfg.name, &m.id, m.comments_count)
-                    .await?
+                    .await?;
+                ctx.remember_media(m);
             }
             Err(e) if e.stops_poll() => return Err(e),
             Err(e) => {
@@ -253,6 +309,7 @@ async fn read_comments(
 async fn sweep(
     ctx: &AccountCtx,
     token: &SecretString,
+    state: &AccountState,
     media: &[graph::Media],
     report: &mut PollReport,
 ) -> Result<(), PollError> {
@@ -261,7 +318,6 @@ async fn sweep(
         return Ok(());
     }
     let now = chrono::Utc::now();
-    let state = ctx.store.account_state(&cfg.name).await?;
     let Some(last) = state.swept_at.as_deref().and_then(timefmt::parse) else {
         // First poll with sweeps on: start the clock.
         ctx.store.set_swept(&cfg.name, now).await?;
@@ -569,6 +625,7 @@ impl MediaReader<'_> {
             self.report.new_comments += 1;
             if let Some(d) = &decision {
                 self.report.decisions += 1;
+                self.ctx.outbox_seen_empty(false);
                 tracing::info!(
                     message = "decided",
                     comment_id = %c.id,

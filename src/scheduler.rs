@@ -21,6 +21,7 @@ use crate::budget::CallError;
 use crate::config::Schedule;
 use crate::graph::ErrorKind;
 use crate::poller::{self, AccountCtx, PollError};
+use crate::store::PollEnd;
 use crate::timefmt;
 
 /// How late a cron poll may run when the cron job's wake-up is missing.
@@ -77,7 +78,8 @@ pub async fn run_account(
         return stop_account(&ctx, reason).await;
     }
     loop {
-        let due = match ctx.store.account_state(&name).await {
+        let state = ctx.store.account_state(&name).await;
+        let due = match &state {
             Ok(state) => {
                 let due = state.next_due_at.as_deref().and_then(timefmt::parse);
                 let paused = state.paused_until.as_deref().and_then(timefmt::parse);
@@ -100,14 +102,12 @@ pub async fn run_account(
         }
         let started = Utc::now();
         let reads_before = ctx.budget.reads();
-        let result = poller::poll(&ctx).await;
+        // The state read for the schedule serves the poll too (one query less per poll).
+        let result = poller::poll(&ctx, state.ok()).await;
         ctx.budget.poll_cost(ctx.budget.reads() - reads_before);
-        let mut next = next_poll(&ctx, started).await;
-        match result {
+        let (mut next, effective) = next_poll(&ctx, started);
+        let outcome: (&str, Option<String>, bool) = match result {
             Ok(r) => {
-                if let Err(e) = ctx.store.clear_throttle_strikes(&name).await {
-                    tracing::error!(message = "cannot record poll", error = %e);
-                }
                 tracing::info!(
                     message = "poll done",
                     media = r.media,
@@ -117,12 +117,12 @@ pub async fn run_account(
                     actions_done = r.actions_done,
                     skipped_posts = r.skipped_posts
                 );
-                match &r.skipped_because {
-                    None => record_poll(&ctx, "ok", None).await,
-                    Some(why) => record_poll(&ctx, "partial", Some(why)).await,
-                }
                 if !token_ok_recorded {
                     token_ok_recorded = ctx.store.set_token_health(&name, None).await.is_ok();
+                }
+                match r.skipped_because {
+                    None => ("ok", None, true),
+                    Some(why) => ("partial", Some(why), true),
                 }
             }
             Err(e) => {
@@ -147,11 +147,20 @@ pub async fn run_account(
                     PollError::Call(CallError::Paused { until, .. }) => next = next.max(*until),
                     _ => tracing::warn!(message = "poll failed", error = %e),
                 }
-                record_poll(&ctx, "error", Some(&e.to_string())).await;
+                ("error", Some(e.to_string()), false)
             }
-        }
-        if let Err(e) = ctx.store.set_next_due(&name, next).await {
-            tracing::error!(message = "cannot store next due time", error = %e);
+        };
+        // Everything the poll's end changes, in one write.
+        let end = PollEnd {
+            status: outcome.0,
+            error: outcome.1.as_deref(),
+            next_due: next,
+            effective_interval_secs: effective.as_secs(),
+            usage_pct: ctx.budget.usage_pct(),
+            clear_throttle_strikes: outcome.2,
+        };
+        if let Err(e) = ctx.store.poll_ended(&name, &end).await {
+            tracing::error!(message = "cannot record poll", error = %e);
         }
     }
 }
@@ -240,7 +249,8 @@ async fn record_poll(ctx: &AccountCtx, status: &str, error: Option<&str>) {
 
 /// When the next poll is due: the schedule, stretched to the account's effective interval
 /// (budget pacing, Meta's usage), which is stored for `status`.
-async fn next_poll(ctx: &AccountCtx, started: DateTime<Utc>) -> DateTime<Utc> {
+/// When the next poll is due, and the effective interval that led there.
+fn next_poll(ctx: &AccountCtx, started: DateTime<Utc>) -> (DateTime<Utc>, Duration) {
     let configured = match &ctx.config.schedule {
         Schedule::Every(d) => *d,
         Schedule::Cron(_) => (next_due(&ctx.config.schedule, started) - started)
@@ -248,22 +258,16 @@ async fn next_poll(ctx: &AccountCtx, started: DateTime<Utc>) -> DateTime<Utc> {
             .unwrap_or_default(),
     };
     let effective = ctx.budget.effective_interval(configured);
-    if let Err(e) = ctx
-        .store
-        .set_effective_interval(&ctx.config.name, effective.as_secs())
-        .await
-    {
-        tracing::warn!(message = "cannot record effective interval", error = %e);
-    }
-    let earliest = started + chrono::Duration::from_std(effective).unwrap_or_default();
-    match &ctx.config.schedule {
+    let earliest = timefmt::later(started, effective);
+    let next = match &ctx.config.schedule {
         Schedule::Every(_) => earliest,
         // The first cron time at or after the stretched interval.
         Schedule::Cron(_) => next_due(
             &ctx.config.schedule,
             earliest - chrono::Duration::milliseconds(1),
         ),
-    }
+    };
+    (next, effective)
 }
 
 /// Why [`wait_until`] returned.

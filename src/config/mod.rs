@@ -257,12 +257,14 @@ pub struct AccountConfig {
     pub sweep_interval: Duration,
     /// How many posts each sweep re-reads; 0 switches sweeps off.
     pub sweep_posts: u32,
-    /// The rules that apply to this account, in file order.
-    pub rules: RuleSet,
+    /// The rules that apply to this account, in file order: one compiled set shared by every
+    /// account that selects the same rules (regex caches and automata are per set, so a copy
+    /// per account cost tens of KB each).
+    pub rules: Arc<RuleSet>,
     /// Names of those rules (for summaries).
     pub rule_names: Vec<String>,
     /// Those rules as written (a reload restarts the account when they change).
-    pub rule_specs: Vec<crate::rules::RuleSpec>,
+    pub rule_specs: Arc<[crate::rules::RuleSpec]>,
 }
 
 impl AccountConfig {
@@ -342,7 +344,7 @@ impl Config {
         let mut c = self.clone();
         c.rules = c.rules.with_models(|_| model.clone());
         for a in &mut c.accounts {
-            a.rules = a.rules.with_models(|_| model.clone());
+            a.rules = Arc::new(a.rules.with_models(|_| model.clone()));
         }
         c
     }
@@ -361,6 +363,7 @@ pub fn parse_with(path: &Path, text: &str, secrets: Secrets) -> Result<Config, C
         file: 0,
         problems: Vec::new(),
         models: HashMap::new(),
+        selections: HashMap::new(),
         secrets,
     };
     let raw: RawConfig = match toml::from_str(text) {
@@ -379,6 +382,9 @@ pub fn parse_with(path: &Path, text: &str, secrets: Secrets) -> Result<Config, C
 }
 
 /// Collects problems across the config file and the rule files it includes.
+/// One compiled rule selection and its rules as written.
+type Selection = (Arc<RuleSet>, Arc<[crate::rules::RuleSpec]>);
+
 struct Validator {
     /// (path, text) of every file read; 0 is config.toml.
     files: Vec<(PathBuf, String)>,
@@ -388,6 +394,8 @@ struct Validator {
     problems: Vec<(usize, Problem)>,
     /// Model files read so far (path as resolved → the model, or why it cannot be used).
     models: HashMap<PathBuf, Result<Arc<Model>, String>>,
+    /// Rule selections compiled so far: accounts with the same rules share one set.
+    selections: HashMap<Vec<String>, Selection>,
     secrets: Secrets,
 }
 
@@ -894,14 +902,22 @@ impl Validator {
         if self.problems.len() != before {
             return None;
         }
-        let rules = rules.as_ref()?.select(&selected);
+        let (rules, rule_specs) = match self.selections.get(&selected) {
+            Some(shared) => shared.clone(),
+            None => {
+                let set = Arc::new(rules.as_ref()?.select(&selected));
+                let specs: Arc<[crate::rules::RuleSpec]> = names
+                    .specs
+                    .iter()
+                    .filter(|s| set.names().any(|n| n == s.name))
+                    .cloned()
+                    .collect();
+                self.selections
+                    .insert(selected.clone(), (set.clone(), specs.clone()));
+                (set, specs)
+            }
+        };
         let rule_names: Vec<String> = rules.names().map(str::to_string).collect();
-        let rule_specs = names
-            .specs
-            .iter()
-            .filter(|s| rule_names.contains(&s.name))
-            .cloned()
-            .collect();
         Some(AccountConfig {
             name,
             ig_user_id: id.clone(),

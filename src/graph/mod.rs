@@ -29,6 +29,44 @@ pub const COMMENTS_PAGE: u32 = 50;
 /// (graph-api.md §11).
 pub const INLINE_REPLIES: u32 = 10;
 
+/// The process's HTTP clients, one per timeout (the only setting they differ in). reqwest keeps
+/// a connection pool per host inside each, so every account of a host shares its connections.
+fn shared_http(timeout: Duration) -> Result<reqwest::Client, GraphError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CLIENTS: OnceLock<Mutex<HashMap<Duration, reqwest::Client>>> = OnceLock::new();
+    let clients = CLIENTS.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut clients = match clients.lock() {
+        Ok(c) => c,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(http) = clients.get(&timeout) {
+        return Ok(http.clone());
+    }
+    let http = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("igmod/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| GraphError {
+            kind: ErrorKind::BadRequest,
+            code: None,
+            subcode: None,
+            message: error::scrub(&e.without_url().to_string()),
+            fbtrace_id: None,
+            call: Box::new(CallInfo {
+                method: "INIT",
+                endpoint: String::new(),
+                status: None,
+                usage: Usage::default(),
+                trace: None,
+                odd: Vec::new(),
+            }),
+        })?;
+    clients.insert(timeout, http.clone());
+    Ok(http)
+}
+
 /// What one HTTP request was, for the ledger and for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallInfo {
@@ -134,29 +172,11 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client for one host and version. Every client with the same timeout shares one HTTP
+    /// client (one connection pool, one TLS configuration): one per account cost ~180 KB each.
     pub fn new(base_url: &str, api_version: &str, timeout: Duration) -> Result<Client, GraphError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("igmod/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| GraphError {
-                kind: ErrorKind::BadRequest,
-                code: None,
-                subcode: None,
-                message: error::scrub(&e.without_url().to_string()),
-                fbtrace_id: None,
-                call: Box::new(CallInfo {
-                    method: "INIT",
-                    endpoint: String::new(),
-                    status: None,
-                    usage: Usage::default(),
-                    trace: None,
-                    odd: Vec::new(),
-                }),
-            })?;
         Ok(Client {
-            http,
+            http: shared_http(timeout)?,
             base: format!("{}/{}", base_url.trim_end_matches('/'), api_version),
             prefix: format!("/{api_version}"),
             root: base_url.trim_end_matches('/').to_string(),

@@ -137,6 +137,8 @@ pub struct World {
     pub faults: Option<super::faults::Faults>,
     /// Forced `X-App-Usage` percentage (the whole app's), on every answer.
     pub app_usage: Option<u32>,
+    /// Requests answered per account (the usage headers' count), kept as they come.
+    pub calls_by_account: HashMap<String, u64>,
     /// An entry for another business object, with this percentage, in every
     /// `X-Business-Use-Case-Usage` header (Meta may list several ids).
     pub neighbour_usage: Option<u32>,
@@ -316,6 +318,9 @@ impl World {
             }
             _ => None,
         };
+        if let Some(a) = &account {
+            *self.calls_by_account.entry(a.id.clone()).or_insert(0) += 1;
+        }
         self.requests.push(Request {
             method: method.to_string(),
             path: path.to_string(),
@@ -770,12 +775,7 @@ impl World {
     }
 
     fn usage_headers(&self, a: &Account) -> Vec<(&'static str, String)> {
-        let calls = self
-            .requests
-            .iter()
-            .filter(|r| r.account.as_deref() == Some(a.id.as_str()))
-            .count() as u64
-            + 1;
+        let calls = self.calls_by_account.get(&a.id).copied().unwrap_or(0) + 1;
         let pct = (calls * 100 / u64::from(self.allowance.max(1))).min(100);
         let throttled = a.throttled_until.filter(|t| *t > Utc::now());
         let (pct, regain) = match (a.usage_override, throttled) {

@@ -59,6 +59,36 @@ impl Store {
     }
 
     /// The times of the account's calls after `since`, oldest first.
+    /// Calls ledgered for the account after `since`, and, when there are at least `nth + 1`,
+    /// the time of the `nth` oldest (0-based): when one more call fits the window.
+    pub async fn calls_count_since(
+        &self,
+        account: &str,
+        since: DateTime<Utc>,
+        nth: Option<u32>,
+    ) -> Result<(u32, Option<DateTime<Utc>>), StoreError> {
+        let since = timefmt::format(since);
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM api_calls WHERE account = ?1 AND at > ?2")
+                .bind(account)
+                .bind(&since)
+                .fetch_one(&self.pool)
+                .await?;
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        let Some(nth) = nth.filter(|n| *n < count) else {
+            return Ok((count, None));
+        };
+        let at: Option<(String,)> = sqlx::query_as(
+            "SELECT at FROM api_calls WHERE account = ?1 AND at > ?2 ORDER BY at LIMIT 1 OFFSET ?3",
+        )
+        .bind(account)
+        .bind(&since)
+        .bind(i64::from(nth))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok((count, at.and_then(|(t,)| timefmt::parse(&t))))
+    }
+
     pub async fn calls_since(
         &self,
         account: &str,

@@ -23,7 +23,7 @@ pub use comments::{
 pub use labels::{Label, LabelSource, LabeledComment};
 pub use ledger::Pruned;
 pub use report::{Activity, AuditFilter, AuditRow};
-pub use state::{AccountState, AppState, TokenHealth, TokenInfoRow, TokenRecord};
+pub use state::{AccountState, AppState, PollEnd, TokenHealth, TokenInfoRow, TokenRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -63,6 +63,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// The app-wide row as last read, and when: every call of every account consults it, so
+    /// it is read at most once a second (this process's own writes replace it at once).
+    app: std::sync::Arc<std::sync::Mutex<Option<(std::time::Instant, state::AppState)>>>,
+    /// Token records as last read, per account (see [`Store::token_record`]).
+    tokens: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, TokenRecord)>>,
+    >,
 }
 
 impl Store {
@@ -88,7 +95,11 @@ impl Store {
                 source,
             })?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            app: Default::default(),
+            tokens: Default::default(),
+        })
     }
 
     /// A real, committed write, to see whether the database takes writes again.

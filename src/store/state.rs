@@ -7,6 +7,24 @@ use chrono::{DateTime, Utc};
 use super::{Store, StoreError};
 use crate::timefmt;
 
+/// How long a token record read from SQLite is used without reading it again (another
+/// process's change, an `igmod token refresh`, is seen within this).
+const TOKEN_FRESH: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What a poll's end records about its account.
+#[derive(Debug, Clone)]
+pub struct PollEnd<'a> {
+    /// `ok`, `partial` or `error`.
+    pub status: &'a str,
+    pub error: Option<&'a str>,
+    pub next_due: DateTime<Utc>,
+    pub effective_interval_secs: u64,
+    /// Meta's latest usage percentage for the account, if any header said.
+    pub usage_pct: Option<u32>,
+    /// The poll went through: a throttling streak is over.
+    pub clear_throttle_strikes: bool,
+}
+
 /// What holds for every account of the Meta app.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppState {
@@ -109,6 +127,36 @@ impl Store {
     }
 
     /// Records the end of a poll: `error` is `None` on success (and clears the last error).
+    /// Records everything a poll's end changes in one statement (with 2,000 accounts polled
+    /// each minute, every statement per poll counts).
+    pub async fn poll_ended(&self, account: &str, end: &PollEnd<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO account_state (account, last_poll_at, last_poll_status, last_error,
+                                        next_due_at, effective_interval_secs, usage_pct, usage_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?7 IS NULL THEN NULL ELSE ?2 END)
+             ON CONFLICT (account) DO UPDATE SET
+                 last_poll_at = excluded.last_poll_at,
+                 last_poll_status = excluded.last_poll_status,
+                 last_error = excluded.last_error,
+                 next_due_at = excluded.next_due_at,
+                 effective_interval_secs = excluded.effective_interval_secs,
+                 usage_pct = COALESCE(excluded.usage_pct, usage_pct),
+                 usage_at = COALESCE(excluded.usage_at, usage_at),
+                 throttle_strikes = CASE WHEN ?8 THEN 0 ELSE throttle_strikes END",
+        )
+        .bind(account)
+        .bind(timefmt::now())
+        .bind(end.status)
+        .bind(end.error)
+        .bind(timefmt::format(end.next_due))
+        .bind(i64::try_from(end.effective_interval_secs).unwrap_or(i64::MAX))
+        .bind(end.usage_pct.map(i64::from))
+        .bind(end.clear_throttle_strikes)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn poll_finished(
         &self,
         account: &str,
@@ -189,39 +237,6 @@ impl Store {
         Ok(row.0)
     }
 
-    /// A poll went through: the back-off starts again from the bottom.
-    pub async fn clear_throttle_strikes(&self, account: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE account_state SET throttle_strikes = 0 WHERE account = ?1 AND throttle_strikes != 0",
-        )
-        .bind(account)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Remembers the usage percentage Meta last reported for the account.
-    pub async fn set_usage(&self, account: &str, pct: u32) -> Result<(), StoreError> {
-        self.ensure_account(account).await?;
-        sqlx::query("UPDATE account_state SET usage_pct = ?2, usage_at = ?3 WHERE account = ?1")
-            .bind(account)
-            .bind(i64::from(pct))
-            .bind(timefmt::now())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn set_effective_interval(&self, account: &str, secs: u64) -> Result<(), StoreError> {
-        self.ensure_account(account).await?;
-        sqlx::query("UPDATE account_state SET effective_interval_secs = ?2 WHERE account = ?1")
-            .bind(account)
-            .bind(i64::try_from(secs).unwrap_or(i64::MAX))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// Pauses every account (Meta throttled the whole app, code 4); never shortened.
     pub async fn set_app_paused(
         &self,
@@ -236,11 +251,35 @@ impl Store {
         .bind(reason)
         .execute(&self.pool)
         .await?;
+        self.forget_app_state();
         Ok(())
     }
 
-    /// The app-wide pause (past or future) and the app's last usage percentage.
+    /// The app-wide pause (past or future) and the app's last usage percentage, at most a
+    /// second old (another process's pause is seen within a second).
     pub async fn app_state(&self) -> Result<AppState, StoreError> {
+        const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+        if let Ok(cached) = self.app.lock()
+            && let Some((at, state)) = cached.as_ref()
+            && at.elapsed() < FRESH
+        {
+            return Ok(state.clone());
+        }
+        let state = self.read_app_state().await?;
+        if let Ok(mut cached) = self.app.lock() {
+            *cached = Some((std::time::Instant::now(), state.clone()));
+        }
+        Ok(state)
+    }
+
+    /// Forgets the cached app row (after this process wrote it).
+    fn forget_app_state(&self) {
+        if let Ok(mut cached) = self.app.lock() {
+            *cached = None;
+        }
+    }
+
+    async fn read_app_state(&self) -> Result<AppState, StoreError> {
         type Row = (Option<String>, Option<String>, Option<i64>, Option<String>);
         let row: Option<Row> = sqlx::query_as(
             "SELECT paused_until, paused_reason, usage_pct, usage_at FROM app_state WHERE id = 1",
@@ -264,6 +303,20 @@ impl Store {
     /// Remembers the app's usage percentage (`X-App-Usage`), which every account reads.
     pub async fn set_app_usage(&self, pct: u32) -> Result<(), StoreError> {
         sqlx::query("UPDATE app_state SET usage_pct = ?1, usage_at = ?2 WHERE id = 1")
+            .bind(i64::from(pct))
+            .bind(timefmt::now())
+            .execute(&self.pool)
+            .await?;
+        self.forget_app_state();
+        Ok(())
+    }
+
+    /// Remembers the usage percentage Meta last reported for the account (at a pause; polls
+    /// store it at their end).
+    pub async fn set_usage(&self, account: &str, pct: u32) -> Result<(), StoreError> {
+        self.ensure_account(account).await?;
+        sqlx::query("UPDATE account_state SET usage_pct = ?2, usage_at = ?3 WHERE account = ?1")
+            .bind(account)
             .bind(i64::from(pct))
             .bind(timefmt::now())
             .execute(&self.pool)
@@ -359,6 +412,7 @@ impl Store {
         account: &str,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
+        self.forget_token(account);
         sqlx::query(
             "INSERT INTO tokens (account, status, invalid_reason, checked_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (account) DO UPDATE SET status = excluded.status,
@@ -373,7 +427,32 @@ impl Store {
         Ok(())
     }
 
+    /// The account's token record, at most [`TOKEN_FRESH`] old: every poll asks for it twice,
+    /// and only this process's account task writes it (which forgets the copy at once).
     pub async fn token_record(&self, account: &str) -> Result<TokenRecord, StoreError> {
+        if let Ok(cached) = self.tokens.lock()
+            && let Some((at, record)) = cached.get(account)
+            && at.elapsed() < TOKEN_FRESH
+        {
+            return Ok(record.clone());
+        }
+        let record = self.read_token_record(account).await?;
+        if let Ok(mut cached) = self.tokens.lock() {
+            cached.insert(
+                account.to_string(),
+                (std::time::Instant::now(), record.clone()),
+            );
+        }
+        Ok(record)
+    }
+
+    fn forget_token(&self, account: &str) {
+        if let Ok(mut cached) = self.tokens.lock() {
+            cached.remove(account);
+        }
+    }
+
+    async fn read_token_record(&self, account: &str) -> Result<TokenRecord, StoreError> {
         let row: Option<TokenRow> = sqlx::query_as(
             "SELECT token, source_hash, expires_at, next_check_at, token_type, never_expires
              FROM tokens WHERE account = ?1",
@@ -394,6 +473,7 @@ impl Store {
     /// The operator supplied a token with this hash for the first time: it wins over any token
     /// igmod refreshed before, and its expiry is unknown.
     pub async fn set_token_source(&self, account: &str, hash: &str) -> Result<(), StoreError> {
+        self.forget_token(account);
         sqlx::query(
             "INSERT INTO tokens (account, status, checked_at, source_hash) VALUES (?1, 'ok', ?2, ?3)
              ON CONFLICT (account) DO UPDATE SET source_hash = excluded.source_hash, token = NULL,
@@ -418,6 +498,7 @@ impl Store {
         token: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.forget_token(account);
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE tokens SET token = ?2, expires_at = ?3, expiry_estimated = 0,
@@ -442,6 +523,7 @@ impl Store {
         next_check_at: DateTime<Utc>,
         expires_at_if_unknown: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
+        self.forget_token(account);
         sqlx::query(
             "UPDATE tokens SET next_check_at = ?2, expires_at = COALESCE(expires_at, ?3),
                  expiry_estimated = CASE WHEN expires_at IS NULL AND ?3 IS NOT NULL THEN 1
@@ -474,6 +556,7 @@ impl Store {
         account: &str,
         info: &TokenInfoRow<'_>,
     ) -> Result<(), StoreError> {
+        self.forget_token(account);
         sqlx::query(
             "UPDATE tokens SET token_type = ?2, never_expires = ?3,
                  expires_at = CASE WHEN ?3 THEN NULL ELSE COALESCE(?4, expires_at) END,
@@ -496,6 +579,7 @@ impl Store {
 
     /// A validation found the token usable (no introspection: a plain call answered).
     pub async fn token_validated(&self, account: &str) -> Result<(), StoreError> {
+        self.forget_token(account);
         sqlx::query("UPDATE tokens SET validated_at = ?2, checked_at = ?2 WHERE account = ?1")
             .bind(account)
             .bind(timefmt::now())
