@@ -74,7 +74,7 @@ pub async fn run_account(
     let name = ctx.config.name.clone();
     let mut token_ok_recorded = false;
     validate.mark_unchanged();
-    if let Some(reason) = validate_token(&ctx).await {
+    if let Some(reason) = Box::pin(validate_token(&ctx)).await {
         return stop_account(&ctx, reason).await;
     }
     loop {
@@ -93,7 +93,7 @@ pub async fn run_account(
         match wait_until(due, &ctx.config.schedule, &wake, &mut validate, &shutdown).await {
             Woke::Shutdown => return Ended::Shutdown,
             Woke::Validate => {
-                if let Some(reason) = validate_token(&ctx).await {
+                if let Some(reason) = Box::pin(validate_token(&ctx)).await {
                     return stop_account(&ctx, reason).await;
                 }
                 continue;
@@ -102,8 +102,10 @@ pub async fn run_account(
         }
         let started = Utc::now();
         let reads_before = ctx.budget.reads();
-        // The state read for the schedule serves the poll too (one query less per poll).
-        let result = poller::poll(&ctx, state.ok()).await;
+        // The state read for the schedule serves the poll too (one query less per poll). The
+        // poll's future is boxed: it is large, and an account waits between polls holding
+        // only this loop's (10,000 accounts × a poll's future cost ~15 KB each).
+        let result = Box::pin(poller::poll(&ctx, state.ok())).await;
         ctx.budget.poll_cost(ctx.budget.reads() - reads_before);
         let (mut next, effective) = next_poll(&ctx, started);
         let outcome: (&str, Option<String>, bool) = match result {
