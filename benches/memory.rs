@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use igmod::simulator::Simulator;
 
+mod proc;
+use proc::{median, status_kib};
+
 const ID: &str = "17841400000000001";
 const TOKEN: &str = "bench-memory-token";
 const RUNS: usize = 3;
@@ -37,17 +40,6 @@ fn write_config(sim: &Simulator, dir: &Path, model: bool) -> PathBuf {
     );
     std::fs::write(&path, text).expect("config");
     path
-}
-
-fn status_kib(pid: u32, key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn median(mut v: Vec<u64>) -> u64 {
-    v.sort_unstable();
-    v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
 /// One run: the daemon's median idle RSS in KiB.

@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 
 use igmod::simulator::Simulator;
 
+mod proc;
+use proc::{median, status_kib};
+
 fn id(i: usize) -> String {
     format!("178414{i:011}")
 }
@@ -64,12 +67,6 @@ fn write_config(
     path
 }
 
-fn status_kib(pid: u32, key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// CPU time (user, system) the process used so far.
 fn cpu_time(pid: u32, ticks_per_sec: f64) -> Option<(Duration, Duration)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -93,11 +90,6 @@ fn ticks_per_sec() -> f64 {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(100.0)
-}
-
-fn median(mut v: Vec<u64>) -> u64 {
-    v.sort_unstable();
-    v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
 /// The daemon at its default log level (info: a line per poll), its log discarded;
