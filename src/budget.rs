@@ -329,16 +329,10 @@ impl Budget {
     {
         let mut attempt = 1;
         loop {
-            self.admit(kind).await?;
+            let row = self.admit(kind).await?;
             if kind == CallKind::Read {
                 self.reads.fetch_add(1, Ordering::Relaxed);
             }
-            // Ledgered before it is sent: a crash mid-call can only over-count the budget.
-            let started = Utc::now();
-            let row = self
-                .store
-                .record_call(&self.account, started, "?", Store::INTERRUPTED, None)
-                .await?;
             let result = send().await;
             let call = match &result {
                 Ok(r) => &r.call,
@@ -411,21 +405,32 @@ impl Budget {
         }
     }
 
-    async fn admit(&self, kind: CallKind) -> Result<(), CallError> {
+    /// Lets one call through: not paused, spaced by the limiter, and ledgered before it is
+    /// sent (a crash mid-call can only over-count the budget) in the same statement that
+    /// checks the hour's count. Returns the ledger row.
+    async fn admit(&self, kind: CallKind) -> Result<i64, CallError> {
         if let Some((until, reason)) = self.paused_until().await? {
             return Err(CallError::Paused { until, reason });
         }
-        let (left, frees) = self.remaining(kind).await?;
-        if left == 0 {
-            return Err(CallError::Exhausted {
-                kind,
-                budget: self.policy.limit(kind),
-                until: frees.unwrap_or_else(|| Utc::now() + hour()),
-            });
-        }
         // Politeness inside a poll: space the requests out.
         self.limiter.until_ready().await;
-        Ok(())
+        let now = Utc::now();
+        let limit = self.policy.limit(kind);
+        match self
+            .store
+            .ledger_within(&self.account, now, now - hour(), limit)
+            .await?
+        {
+            Some(row) => Ok(row),
+            None => {
+                let (_, frees) = self.remaining(kind).await?;
+                Err(CallError::Exhausted {
+                    kind,
+                    budget: limit,
+                    until: frees.unwrap_or_else(|| now + hour()),
+                })
+            }
+        }
     }
 
     async fn observe_usage(&self, call: &CallInfo) -> Result<(), StoreError> {

@@ -39,6 +39,33 @@ impl Store {
         Ok(id)
     }
 
+    /// Ledgers a call about to be sent (as [`Store::INTERRUPTED`]) only if the account's calls
+    /// after `since` are fewer than `limit`: the budget check and the ledger row in one
+    /// statement, so two processes spending one account's budget cannot both take its last
+    /// call. `None`: the budget is spent.
+    pub async fn ledger_within(
+        &self,
+        account: &str,
+        at: DateTime<Utc>,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Option<i64>, StoreError> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "INSERT INTO api_calls (account, at, method, endpoint, status)
+             SELECT ?1, ?2, '?', ?3, NULL
+             WHERE (SELECT COUNT(*) FROM api_calls WHERE account = ?1 AND at > ?4) < ?5
+             RETURNING id",
+        )
+        .bind(account)
+        .bind(timefmt::format(at))
+        .bind(Self::INTERRUPTED)
+        .bind(timefmt::format(since))
+        .bind(i64::from(limit))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(id,)| id))
+    }
+
     /// Completes a call recorded (as [`INTERRUPTED`]) before it was sent: what it was and the
     /// answer's status. A crash between the two leaves the row counted against the budget.
     pub async fn finish_call(
