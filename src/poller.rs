@@ -350,8 +350,6 @@ async fn sweep(
         );
         return Ok(());
     }
-    let span = tracing::info_span!("sweep", posts = posts.len());
-    let _enter = span.enter();
     let found_before = report.new_comments;
     for media_id in &posts {
         let mut reader = MediaReader {
