@@ -137,8 +137,6 @@ pub struct PollReport {
     /// Posts that could not be read this time (already logged), and the last reason.
     pub skipped_posts: usize,
     pub skipped_because: Option<String>,
-    /// Posts re-read in full by the reconcile sweep in this poll.
-    pub swept: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -372,7 +370,6 @@ async fn sweep(
                 tracing::warn!(message = "sweep: skipping post", media_id = %media_id, error = %e);
             }
         }
-        report.swept += 1;
     }
     ctx.store.set_swept(&cfg.name, now).await?;
     tracing::info!(

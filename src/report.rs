@@ -109,10 +109,9 @@ pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>
     for a in &config.accounts {
         let state = store.account_state(&a.name).await?;
         let token = store.token_health(&a.name).await?;
-        let calls = store
-            .calls_since(&a.name, now - chrono::Duration::hours(1))
-            .await?
-            .len();
+        let (calls, _) = store
+            .calls_count_since(&a.name, now - chrono::Duration::hours(1), None)
+            .await?;
         let paused = state
             .paused_until
             .clone()
@@ -150,7 +149,7 @@ pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>
                 Schedule::Cron(c) => format!("cron {c}"),
             },
             effective_interval_secs: state.effective_interval_secs,
-            calls_last_hour: i64::try_from(calls).unwrap_or(i64::MAX),
+            calls_last_hour: i64::from(calls),
             hourly_budget: a.hourly_budget,
             paused_reason: paused.as_ref().and(state.paused_reason),
             paused_until: paused,

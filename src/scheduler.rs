@@ -108,7 +108,8 @@ pub async fn run_account(
         let result = Box::pin(poller::poll(&ctx, state.ok())).await;
         ctx.budget.poll_cost(ctx.budget.reads() - reads_before);
         let (mut next, effective) = next_poll(&ctx, started);
-        let outcome: (&str, Option<String>, bool) = match result {
+        // The poll's status, its error, and whether it went through (ending a throttle streak).
+        let (status, error, went_through) = match result {
             Ok(r) => {
                 tracing::info!(
                     message = "poll done",
@@ -154,12 +155,12 @@ pub async fn run_account(
         };
         // Everything the poll's end changes, in one write.
         let end = PollEnd {
-            status: outcome.0,
-            error: outcome.1.as_deref(),
+            status,
+            error: error.as_deref(),
             next_due: next,
             effective_interval_secs: effective.as_secs(),
             usage_pct: ctx.budget.usage_pct(),
-            clear_throttle_strikes: outcome.2,
+            clear_throttle_strikes: went_through,
         };
         if let Err(e) = ctx.store.poll_ended(&name, &end).await {
             tracing::error!(message = "cannot record poll", error = %e);
@@ -250,8 +251,7 @@ async fn record_poll(ctx: &AccountCtx, status: &str, error: Option<&str>) {
 }
 
 /// When the next poll is due: the schedule, stretched to the account's effective interval
-/// (budget pacing, Meta's usage), which is stored for `status`.
-/// When the next poll is due, and the effective interval that led there.
+/// (budget pacing, Meta's usage), returned too so the poll's end stores it for `status`.
 fn next_poll(ctx: &AccountCtx, started: DateTime<Utc>) -> (DateTime<Utc>, Duration) {
     let configured = match &ctx.config.schedule {
         Schedule::Every(d) => *d,

@@ -445,6 +445,27 @@ impl Validator {
         }
     }
 
+    /// An optional duration key: `default` when absent, refused (with `bounds` in the message)
+    /// outside `min..=max`.
+    fn bounded_duration(
+        &mut self,
+        key: &str,
+        value: Option<&Spanned<String>>,
+        default: Duration,
+        (min, max): (Duration, Duration),
+        bounds: &str,
+    ) -> Option<Duration> {
+        let Some(value) = value else {
+            return Some(default);
+        };
+        let d = self.duration(key, value)?;
+        if d < min || d > max {
+            self.problem(&value.span(), format!("{key}: must be between {bounds}"));
+            return None;
+        }
+        Some(d)
+    }
+
     fn duration(&mut self, key: &str, value: &Spanned<String>) -> Option<Duration> {
         match humantime::parse_duration(value.get_ref()) {
             Ok(d) => Some(d),
@@ -825,34 +846,23 @@ impl Validator {
             }
             n.clamp(0, 100) as u32
         };
-        let refresh_before = match &raw.refresh_before {
-            None => Some(Duration::from_secs(10 * 86_400)),
-            Some(r) => match self.duration("accounts.refresh_before", r) {
-                Some(d)
-                    if d < Duration::from_secs(86_400) || d > Duration::from_secs(59 * 86_400) =>
-                {
-                    self.problem(
-                        &r.span(),
-                        "accounts.refresh_before: must be between 1d and 59d".into(),
-                    );
-                    None
-                }
-                d => d,
-            },
-        };
-        let sweep_interval = match &raw.sweep_interval {
-            None => Some(Duration::from_secs(3600)),
-            Some(r) => match self.duration("accounts.sweep_interval", r) {
-                Some(d) if d < Duration::from_secs(1) || d > Duration::from_secs(7 * 86_400) => {
-                    self.problem(
-                        &r.span(),
-                        "accounts.sweep_interval: must be between 1s and 7d".into(),
-                    );
-                    None
-                }
-                d => d,
-            },
-        };
+        let refresh_before = self.bounded_duration(
+            "accounts.refresh_before",
+            raw.refresh_before.as_ref(),
+            Duration::from_secs(10 * 86_400),
+            (
+                Duration::from_secs(86_400),
+                Duration::from_secs(59 * 86_400),
+            ),
+            "1d and 59d",
+        );
+        let sweep_interval = self.bounded_duration(
+            "accounts.sweep_interval",
+            raw.sweep_interval.as_ref(),
+            Duration::from_secs(3600),
+            (Duration::from_secs(1), Duration::from_secs(7 * 86_400)),
+            "1s and 7d",
+        );
         let sweep_posts = raw.sweep_posts.as_ref().map_or(3, |n| *n.get_ref());
         if let Some(n) = &raw.sweep_posts
             && !(0..=20).contains(&sweep_posts)

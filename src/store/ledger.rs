@@ -85,7 +85,6 @@ impl Store {
         Ok(())
     }
 
-    /// The times of the account's calls after `since`, oldest first.
     /// Calls ledgered for the account after `since`, and, when there are at least `nth + 1`,
     /// the time of the `nth` oldest (0-based): when one more call fits the window.
     pub async fn calls_count_since(
@@ -114,20 +113,6 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok((count, at.and_then(|(t,)| timefmt::parse(&t))))
-    }
-
-    pub async fn calls_since(
-        &self,
-        account: &str,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT at FROM api_calls WHERE account = ?1 AND at > ?2 ORDER BY at")
-                .bind(account)
-                .bind(timefmt::format(since))
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows.iter().filter_map(|r| timefmt::parse(&r.0)).collect())
     }
 
     /// Retention: forgets comment texts, usernames, reply texts and ledger rows from before

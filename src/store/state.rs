@@ -116,17 +116,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_next_due(&self, account: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.ensure_account(account).await?;
-        sqlx::query("UPDATE account_state SET next_due_at = ?2 WHERE account = ?1")
-            .bind(account)
-            .bind(timefmt::format(at))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Records the end of a poll: `error` is `None` on success (and clears the last error).
     /// Records everything a poll's end changes in one statement (with 2,000 accounts polled
     /// each minute, every statement per poll counts).
     pub async fn poll_ended(&self, account: &str, end: &PollEnd<'_>) -> Result<(), StoreError> {
@@ -157,6 +146,8 @@ impl Store {
         Ok(())
     }
 
+    /// Records the end of a poll without a next one (its token stopped the account): `error`
+    /// is `None` on success (and clears the last error).
     pub async fn poll_finished(
         &self,
         account: &str,
@@ -237,7 +228,8 @@ impl Store {
         Ok(row.0)
     }
 
-    /// Pauses every account (Meta throttled the whole app, code 4); never shortened.
+    /// Pauses every account (Meta throttled the whole app with code 4, or `X-App-Usage` reached
+    /// 95 %); never shortened.
     pub async fn set_app_paused(
         &self,
         until: DateTime<Utc>,
@@ -324,7 +316,7 @@ impl Store {
         Ok(())
     }
 
-    /// Records that the account's reconcile sweep ran (or was due and set aside) now.
+    /// Records that the account's reconcile sweep ran (or that its clock starts) at `at`.
     pub async fn set_swept(&self, account: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.ensure_account(account).await?;
         sqlx::query("UPDATE account_state SET swept_at = ?2 WHERE account = ?1")
