@@ -153,3 +153,48 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The budget check and the ledger row are one statement: calls racing for an account's
+    /// last slots never take more than the limit, and only calls inside the window count.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ledger_within_never_admits_past_the_limit() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(&dir.path().join("l.db")).await?;
+        let now = Utc::now();
+        let hour_ago = now - chrono::Duration::hours(1);
+        // One call outside the window, two inside.
+        for minutes in [70, 30, 10] {
+            store
+                .record_call(
+                    "a",
+                    now - chrono::Duration::minutes(minutes),
+                    "GET",
+                    "/x",
+                    Some(200),
+                )
+                .await?;
+        }
+        assert_eq!(store.ledger_within("a", now, hour_ago, 2).await?, None);
+        let racers: Vec<_> = (0..20)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.ledger_within("a", Utc::now(), hour_ago, 7).await })
+            })
+            .collect();
+        let mut admitted = 0;
+        for racer in racers {
+            if racer.await??.is_some() {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, 5, "7 allowed, 2 already in the window");
+        assert_eq!(store.calls_count_since("a", hour_ago, None).await?.0, 7);
+        // Another account's window is its own.
+        assert!(store.ledger_within("b", now, hour_ago, 1).await?.is_some());
+        Ok(())
+    }
+}
