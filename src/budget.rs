@@ -48,8 +48,6 @@ const THROTTLE_BASE: Duration = Duration::from_secs(60);
 const THROTTLE_CAP: Duration = Duration::from_secs(3600);
 /// How long the app's usage reported through another account still slows this one.
 const APP_USAGE_FRESH: chrono::Duration = chrono::Duration::minutes(10);
-/// The longest this account keeps a changed app usage to itself.
-const APP_USAGE_WRITE_EVERY: Duration = Duration::from_secs(60);
 /// Pause when usage headers say 95 % without a regain hint.
 const USAGE_PAUSE: Duration = Duration::from_secs(5 * 60);
 
@@ -173,8 +171,6 @@ pub struct Budget {
     /// Latest usage percentage of the whole app, from this account's answers or, fresher,
     /// another account's (read from SQLite at each call).
     app_pct: Mutex<Option<u32>>,
-    /// The app usage this budget last wrote to SQLite, and when.
-    app_written: Mutex<Option<(u32, std::time::Instant)>>,
     /// Read calls sent since start (the scheduler diffs it per poll).
     reads: AtomicU64,
     /// Moving average of read calls per poll.
@@ -206,7 +202,6 @@ impl Budget {
             paused_until: Mutex::new(paused_until),
             usage_pct: Mutex::new(state.usage_pct.and_then(|p| u32::try_from(p).ok())),
             app_pct: Mutex::new(None),
-            app_written: Mutex::new(None),
             reads: AtomicU64::new(0),
             reads_per_poll: Mutex::new(1.0),
         })
@@ -473,26 +468,11 @@ impl Budget {
                 app_usage_pct = pct
             );
         }
-        // Shared through SQLite for the other accounts, but not on every answer: when it moved
-        // by 5 points, crossed the slowdown threshold, or a minute after this account last
-        // wrote it.
-        let due = {
-            let mut written = match self.app_written.lock() {
-                Ok(w) => w,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            let due = crossed
-                || written.is_none_or(|(p, at)| {
-                    p.abs_diff(pct) >= 5 || at.elapsed() >= APP_USAGE_WRITE_EVERY
-                });
-            if due {
-                *written = Some((pct, std::time::Instant::now()));
-            }
-            due
-        };
-        if due {
-            self.store.set_app_usage(pct).await?;
-        }
+        // Shared through SQLite with the other accounts and processes (at most once a minute
+        // per process unless it moved or crossed a threshold).
+        self.store
+            .share_app_usage(pct, crossed || pct >= PAUSE_AT_PCT)
+            .await?;
         if pct >= PAUSE_AT_PCT {
             let until = timefmt::later(Utc::now(), USAGE_PAUSE);
             let already = self

@@ -66,6 +66,8 @@ pub struct Store {
     /// The app-wide row as last read, and when: every call of every account consults it, so
     /// it is read at most once a second (this process's own writes replace it at once).
     app: std::sync::Arc<std::sync::Mutex<Option<(std::time::Instant, state::AppState)>>>,
+    /// The app usage this process last wrote, and when (see [`Store::share_app_usage`]).
+    app_usage_written: std::sync::Arc<std::sync::Mutex<Option<(u32, std::time::Instant)>>>,
     /// Token records as last read, per account (see [`Store::token_record`]).
     tokens: std::sync::Arc<
         std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, TokenRecord)>>,
@@ -98,6 +100,7 @@ impl Store {
         Ok(Store {
             pool,
             app: Default::default(),
+            app_usage_written: Default::default(),
             tokens: Default::default(),
         })
     }

@@ -294,12 +294,40 @@ impl Store {
 
     /// Remembers the app's usage percentage (`X-App-Usage`), which every account reads.
     pub async fn set_app_usage(&self, pct: u32) -> Result<(), StoreError> {
+        let at = chrono::Utc::now();
         sqlx::query("UPDATE app_state SET usage_pct = ?1, usage_at = ?2 WHERE id = 1")
             .bind(i64::from(pct))
-            .bind(timefmt::now())
+            .bind(timefmt::format(at))
             .execute(&self.pool)
             .await?;
-        self.forget_app_state();
+        if let Ok(mut written) = self.app_usage_written.lock() {
+            *written = Some((pct, std::time::Instant::now()));
+        }
+        // The cached row stays good with the new usage in it: no read back.
+        if let Ok(mut cached) = self.app.lock()
+            && let Some((_, state)) = cached.as_mut()
+        {
+            state.usage = Some((pct, at));
+        }
+        Ok(())
+    }
+
+    /// Shares the app's usage with the other accounts and processes, but not on every answer
+    /// (every account's answers carry the same app-wide figure): when `urgent`, when it moved
+    /// by 5 points from what this process last wrote, or a minute after that write.
+    pub async fn share_app_usage(&self, pct: u32, urgent: bool) -> Result<(), StoreError> {
+        const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+        let due = match self.app_usage_written.lock() {
+            Ok(written) => {
+                urgent
+                    || written
+                        .is_none_or(|(p, at)| p.abs_diff(pct) >= 5 || at.elapsed() >= EVERY)
+            }
+            Err(_) => true,
+        };
+        if due {
+            self.set_app_usage(pct).await?;
+        }
         Ok(())
     }
 
