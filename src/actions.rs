@@ -251,7 +251,11 @@ async fn handle_error(
                 tracing::error!(message = "action failed", result = "failed", error = %message);
                 Ok(false)
             }
-            ErrorKind::TokenInvalid { .. } | ErrorKind::Throttled { .. } => {
+            // Account-wide: the action waits for a new token, the throttle's end, or a config
+            // with the app secret.
+            ErrorKind::TokenInvalid { .. }
+            | ErrorKind::Throttled { .. }
+            | ErrorKind::AppSecretProof => {
                 store.action_retry(a.id, &message).await?;
                 Err(e.into())
             }

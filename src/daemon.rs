@@ -33,6 +33,15 @@ pub enum DaemonError {
     Graph(#[from] GraphError),
     #[error("scheduler: {0}")]
     Scheduler(#[from] JobSchedulerError),
+    #[error("webhook receiver: cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("webhook receiver: {0}")]
+    WebhookSecret(#[from] crate::tokens::TokenError),
+    #[error("webhook receiver: [webhook] needs [app] with the app secret that signs deliveries")]
+    NoAppSecret,
 }
 
 /// Runs the daemon until `shutdown` resolves.
@@ -60,6 +69,8 @@ struct Shared<'a> {
     token_checks: &'a watch::Sender<u64>,
     /// Account tasks that died unexpectedly, for the watchdog.
     deaths: &'a Arc<Deaths>,
+    /// Where the webhook receiver finds each account's task.
+    inboxes: &'a crate::webhook::Inboxes,
 }
 
 /// Unexpected ends of account tasks (panics), counted so that a daemon whose accounts keep
@@ -168,7 +179,11 @@ async fn start_account(
         username: std::sync::Mutex::new(shared.store.account_state(&account.name).await?.username),
         outbox_empty_at: std::sync::Mutex::new(None),
         media_seen: Default::default(),
+        inbox: Arc::new(Notify::new()),
     });
+    shared
+        .inboxes
+        .register(&account.ig_user_id, &account.name, ctx.inbox.clone());
     let name = account.name.clone();
     let cancel = shared.cancel.child_token();
     let stop = cancel.clone();
@@ -199,11 +214,25 @@ pub async fn client_and_budget(
     account: &AccountConfig,
     store: &Store,
 ) -> Result<(graph::Client, Budget), DaemonError> {
-    let client = graph::Client::new(
+    let mut client = graph::Client::new(
         config.graph.base_url(account.login),
         &config.graph.api_version,
         config.graph.timeout,
     )?;
+    // Facebook Login calls carry appsecret_proof when the app secret is at hand ("Require
+    // App Secret" apps refuse them otherwise).
+    if account.login == crate::config::Login::Facebook
+        && let Some(app) = &config.app
+    {
+        match app.secret.load() {
+            Ok(secret) => client = client.with_appsecret_proof(secret),
+            Err(e) => tracing::warn!(
+                message = "app secret unreadable: calls go without appsecret_proof",
+                account = %account.name,
+                error = %e
+            ),
+        }
+    }
     let policy = Policy {
         hourly: account.hourly_budget,
         action_reserve_pct: account.action_reserve,
@@ -265,6 +294,39 @@ pub async fn run_with_reload(
     // Token validation every `token_check` (default 6 h), on top of the one at each start.
     let token_checks = Arc::new(watch::Sender::new(0u64));
     let deaths = Arc::new(Deaths::default());
+    let inboxes = crate::webhook::Inboxes::default();
+    // The webhook receiver listens before any account starts: a port in use is a start-up
+    // error, not a silent loss of real-time moderation.
+    if let Some(w) = &config.webhook {
+        let listener = tokio::net::TcpListener::bind(w.listen)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                addr: w.listen,
+                source,
+            })?;
+        let app_secret = match &config.app {
+            Some(app) => app.secret.load()?,
+            None => return Err(DaemonError::NoAppSecret),
+        };
+        let receiver = Arc::new(crate::webhook::server::Receiver::new(
+            store.clone(),
+            app_secret,
+            w.verify_token.load()?,
+            inboxes.clone(),
+        ));
+        let router = crate::webhook::server::router(&w.path, receiver);
+        tracing::info!(
+            message = "webhook receiver listening",
+            listen = %w.listen,
+            path = %w.path
+        );
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::webhook::server::serve(listener, router, stop).await {
+                tracing::error!(message = "webhook receiver stopped; polling goes on", error = %e);
+            }
+        });
+    }
     let bump = token_checks.clone();
     jobs.add(Job::new(
         config.daemon.token_check.as_str(),
@@ -280,6 +342,7 @@ pub async fn run_with_reload(
             cancel: &cancel,
             token_checks: &token_checks,
             deaths: &deaths,
+            inboxes: &inboxes,
         };
         for account in &config.accounts {
             let r = start_account(&shared, &config, account, None, &mut tasks).await?;
@@ -348,6 +411,7 @@ pub async fn run_with_reload(
                     cancel: &cancel,
                     token_checks: &token_checks,
                     deaths: &deaths,
+                    inboxes: &inboxes,
                 };
                 if let Some(new) = reload(&shared, &config, &mut running, &mut tasks).await {
                     on_reload(&new);
@@ -409,9 +473,10 @@ async fn reload(
     if new.daemon.database != old.daemon.database
         || new.daemon.retain != old.daemon.retain
         || new.daemon.token_check != old.daemon.token_check
+        || new.webhook != old.webhook
     {
         tracing::warn!(
-            message = "database, retention and token_check changes apply at the next restart; everything else applies now"
+            message = "database, retention, token_check and [webhook] changes apply at the next restart; everything else applies now"
         );
     }
     let mut stopped = Vec::new();
@@ -421,6 +486,7 @@ async fn reload(
         }
     }
     for name in &stopped {
+        shared.inboxes.remove_account(name);
         if let Some(r) = running.remove(name) {
             r.cancel.cancel();
             if let Some(job) = r.cron_job {

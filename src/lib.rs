@@ -40,6 +40,7 @@ pub mod timefmt;
 pub mod tokens;
 pub mod training;
 pub mod undo;
+pub mod webhook;
 
 /// Exit code for configuration errors (sysexits.h `EX_CONFIG`), so systemd's
 /// `RestartPreventExitStatus=78` stops a crash loop on a bad config.

@@ -79,6 +79,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Meta's webhooks: subscribe an account so its new comments are pushed to igmod.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
     /// Unhide what igmod hid (one comment, or every hide of a rule since a time). Deletes cannot
     /// be undone.
     Undo {
@@ -220,6 +225,29 @@ enum ModelCommand {
 }
 
 #[derive(Subcommand)]
+enum WebhookCommand {
+    /// Subscribe the account (Instagram Login: the account; Facebook Login: its Page) to the
+    /// app's webhooks for comments and live comments.
+    Subscribe {
+        #[command(flatten)]
+        config: ConfigArg,
+        account: String,
+    },
+    /// End the account's subscription (polling alone moderates it then).
+    Unsubscribe {
+        #[command(flatten)]
+        config: ConfigArg,
+        account: String,
+    },
+    /// Which apps the account sends webhooks to, and for which fields.
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+        account: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Per account: where the token comes from, its state and how many days it has left.
     Status {
@@ -318,6 +346,17 @@ fn main() -> ExitCode {
         Command::Token {
             command: TokenCommand::Refresh { config, account },
         } => token_refresh(&config.config, account),
+        Command::Webhook { command } => {
+            use igmod::webhook::subscribe::Op;
+            let (config, account, op) = match command {
+                WebhookCommand::Subscribe { config, account } => (config, account, Op::Subscribe),
+                WebhookCommand::Unsubscribe { config, account } => {
+                    (config, account, Op::Unsubscribe)
+                }
+                WebhookCommand::Status { config, account } => (config, account, Op::Status),
+            };
+            webhook_subscription(&config.config, account, op)
+        }
         Command::Undo {
             config,
             comment_id,
@@ -766,6 +805,28 @@ fn token_refresh(path: &std::path::Path, account: String) -> ExitCode {
                 )
             }
         }
+    })
+}
+
+fn webhook_subscription(
+    path: &std::path::Path,
+    account: String,
+    op: igmod::webhook::subscribe::Op,
+) -> ExitCode {
+    with_database(path, config::Secrets::Required, |c, store| async move {
+        let Some(a) = c.accounts.iter().find(|a| a.name == account) else {
+            anyhow::bail!("no account named {account:?}");
+        };
+        let token = igmod::tokens::current(&store, a).await?;
+        let (client, budget) = igmod::daemon::client_and_budget(&c, a, &store).await?;
+        let said = igmod::webhook::subscribe::run(&client, &budget, &token, a, op).await?;
+        println!("{said}");
+        if c.webhook.is_none() && op != igmod::webhook::subscribe::Op::Unsubscribe {
+            println!(
+                "note: this config has no [webhook] section, so this igmod receives no deliveries"
+            );
+        }
+        Ok(())
     })
 }
 

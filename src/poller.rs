@@ -50,6 +50,8 @@ pub struct AccountCtx {
     /// Per post, the comment count and newest comment id as last fully read: a poll whose
     /// listing matches every entry asks SQLite nothing (the quiet poll of most accounts).
     pub media_seen: std::sync::Mutex<std::collections::HashMap<String, (i64, Option<String>)>>,
+    /// Woken by the webhook receiver when a delivery for this account was written.
+    pub inbox: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// How long a seen-empty outbox is trusted without looking.
@@ -180,7 +182,9 @@ impl PollError {
         match self {
             PollError::Call(CallError::Graph(e)) => matches!(
                 e.kind,
-                ErrorKind::TokenInvalid { .. } | ErrorKind::Throttled { .. }
+                ErrorKind::TokenInvalid { .. }
+                    | ErrorKind::Throttled { .. }
+                    | ErrorKind::AppSecretProof
             ),
             _ => true,
         }
@@ -402,7 +406,7 @@ impl MediaReader<'_> {
         let mut seen = HashSet::new();
         for (comment, parent) in pages.into_iter().rev().flatten() {
             if seen.insert(comment.id.clone()) {
-                self.record(&comment, parent.as_deref()).await?;
+                self.record(&comment, parent.as_deref(), false).await?;
             }
         }
         collected
@@ -534,14 +538,21 @@ impl MediaReader<'_> {
     }
 
     /// Decides (unless baseline or the account's own) and records one new comment, with its
-    /// decision and pending action, in one transaction.
-    async fn record(&mut self, c: &Comment, parent: Option<&str>) -> Result<(), PollError> {
+    /// decision and pending action, in one transaction. `own_hint`: the source already knows
+    /// the account wrote it (a webhook's `self_ig_scoped_id`).
+    async fn record(
+        &mut self,
+        c: &Comment,
+        parent: Option<&str>,
+        own_hint: bool,
+    ) -> Result<Recorded, PollError> {
         let cfg = &self.ctx.config;
         // The account's own: by its user id, by its username (Meta may leave out `from`), or
         // as a reply igmod wrote for it (only replies are looked up: igmod writes no other
         // comment, and this runs for every new one).
         let is_reply = parent.is_some() || c.parent_id.is_some();
-        let own = c.from_id.as_deref() == Some(cfg.ig_user_id.as_str())
+        let own = own_hint
+            || c.from_id.as_deref() == Some(cfg.ig_user_id.as_str())
             || c.username.as_deref().is_some_and(|u| {
                 self.ctx
                     .username()
@@ -611,13 +622,16 @@ impl MediaReader<'_> {
             created_at: created.map(timefmt::format),
             text_key: Some(text_key),
         };
-        if self
+        if !self
             .ctx
             .store
             .record_comment(&new, disposition, decision.as_ref())
             .await?
         {
-            self.report.new_comments += 1;
+            return Ok(Recorded::Known);
+        }
+        self.report.new_comments += 1;
+        {
             if let Some(d) = &decision {
                 self.report.decisions += 1;
                 self.ctx.outbox_seen_empty(false);
@@ -632,8 +646,66 @@ impl MediaReader<'_> {
                 );
             }
         }
-        Ok(())
+        Ok(match (disposition, &decision) {
+            (Disposition::Own, _) => Recorded::Own,
+            (_, Some(_)) => Recorded::Decided,
+            (_, None) if c.text.is_none() => Recorded::Incomplete,
+            (_, None) => Recorded::Passed,
+        })
     }
+}
+
+/// What became of a comment handed to the recorder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Already recorded (by a poll or an earlier delivery): nothing done.
+    Known,
+    /// The account's own comment: recorded, never moderated.
+    Own,
+    /// A rule matched: decision (and pending action) recorded.
+    Decided,
+    /// No rule matched (or recorded as baseline).
+    Passed,
+    /// No text to read (a sticker, a GIF): recorded, left alone.
+    Incomplete,
+}
+
+impl Recorded {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Recorded::Known => "known",
+            Recorded::Own => "own",
+            Recorded::Decided => "decided",
+            Recorded::Passed => "passed",
+            Recorded::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// Records a comment that came without a read (a webhook's), through the same decision path
+/// as a polled one.
+pub async fn record_pushed(
+    ctx: &AccountCtx,
+    token: &SecretString,
+    comment: &Comment,
+    media_id: &str,
+    media_type: Option<&str>,
+    own_hint: bool,
+    report: &mut PollReport,
+) -> Result<Recorded, PollError> {
+    let mut reader = MediaReader {
+        ctx,
+        token,
+        media_id,
+        media_type,
+        baseline: false,
+        found: 0,
+        past_known: None,
+        report,
+    };
+    reader
+        .record(comment, comment.parent_id.as_deref(), own_hint)
+        .await
 }
 
 /// Comments without their author's username, per account: after a few, the likely cause is

@@ -30,6 +30,8 @@ pub struct AccountStatus {
     pub token_validated_at: Option<String>,
     pub last_poll_at: Option<String>,
     pub last_poll_status: Option<String>,
+    /// When the last webhook delivery for the account arrived.
+    pub last_webhook_at: Option<String>,
     pub next_poll_at: Option<String>,
     pub configured_interval: String,
     pub effective_interval_secs: Option<i64>,
@@ -106,6 +108,7 @@ fn health(r: &AccountStatus, interval_secs: Option<i64>, now: chrono::DateTime<U
 pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>, StoreError> {
     let now = Utc::now();
     let mut out = Vec::new();
+    let webhooks = store.last_webhooks().await?;
     for a in &config.accounts {
         let state = store.account_state(&a.name).await?;
         let token = store.token_health(&a.name).await?;
@@ -143,6 +146,7 @@ pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>
             token_problem: token.and_then(|t| t.invalid_reason),
             last_poll_at: state.last_poll_at,
             last_poll_status: state.last_poll_status,
+            last_webhook_at: webhooks.get(&a.name).cloned(),
             next_poll_at: state.next_due_at,
             configured_interval: match &a.schedule {
                 Schedule::Every(d) => humantime::format_duration(*d).to_string(),
@@ -205,6 +209,11 @@ pub fn status_table(rows: &[AccountStatus]) -> String {
             r.last_poll_at.as_deref().unwrap_or("never"),
             r.last_poll_status.as_deref().unwrap_or("-"),
             r.next_poll_at.as_deref().unwrap_or("at start")
+        );
+        let _ = writeln!(
+            s,
+            "  webhooks:   last {}",
+            r.last_webhook_at.as_deref().unwrap_or("never")
         );
         let effective = r.effective_interval_secs.map_or_else(
             || "-".to_string(),

@@ -77,6 +77,8 @@ pub async fn run_account(
     if let Some(reason) = Box::pin(validate_token(&ctx)).await {
         return stop_account(&ctx, reason).await;
     }
+    // Deliveries answered 200 before a restart are taken first.
+    take_inbox(&ctx).await;
     loop {
         let state = ctx.store.account_state(&name).await;
         let due = match &state {
@@ -90,8 +92,21 @@ pub async fn run_account(
                 Utc::now() + chrono::Duration::seconds(30)
             }
         };
-        match wait_until(due, &ctx.config.schedule, &wake, &mut validate, &shutdown).await {
+        match wait_until(
+            due,
+            &ctx.config.schedule,
+            &wake,
+            &ctx.inbox,
+            &mut validate,
+            &shutdown,
+        )
+        .await
+        {
             Woke::Shutdown => return Ended::Shutdown,
+            Woke::Inbox => {
+                take_inbox(&ctx).await;
+                continue;
+            }
             Woke::Validate => {
                 if let Some(reason) = Box::pin(validate_token(&ctx)).await {
                     return stop_account(&ctx, reason).await;
@@ -165,6 +180,14 @@ pub async fn run_account(
         if let Err(e) = ctx.store.poll_ended(&name, &end).await {
             tracing::error!(message = "cannot record poll", error = %e);
         }
+    }
+}
+
+/// Decides and acts on the comments webhooks delivered; a failure leaves them pending for the
+/// next wake-up or restart (and the poll finds them anyway).
+async fn take_inbox(ctx: &AccountCtx) {
+    if let Err(e) = Box::pin(crate::webhook::inbox::take(ctx)).await {
+        tracing::warn!(message = "webhook comments not taken; they wait for the next try", error = %e);
     }
 }
 
@@ -277,15 +300,18 @@ enum Woke {
     Due,
     /// The token check job fired.
     Validate,
+    /// A webhook delivery for the account was written.
+    Inbox,
     Shutdown,
 }
 
 /// Sleeps until `due` (for cron schedules: until the cron job's wake-up at or after `due`, or
-/// `due + CRON_GRACE`), or until the token check job fires.
+/// `due + CRON_GRACE`), or until the token check job fires or a webhook delivery arrives.
 async fn wait_until(
     due: DateTime<Utc>,
     schedule: &Schedule,
     wake: &Notify,
+    inbox: &Notify,
     validate: &mut watch::Receiver<u64>,
     shutdown: &CancellationToken,
 ) -> Woke {
@@ -314,6 +340,7 @@ async fn wait_until(
                 // The daemon dropped the sender (shutting down): no more checks to wait for.
                 checks = false;
             }
+            _ = inbox.notified() => return Woke::Inbox,
             _ = wake.notified() => {
                 // Early or duplicate wake-ups are ignored: the due time decides.
                 if Utc::now() + chrono::Duration::milliseconds(500) >= due {

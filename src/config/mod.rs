@@ -71,6 +71,7 @@ struct RawConfig {
     #[serde(default)]
     graph: RawGraph,
     app: Option<Spanned<RawApp>>,
+    webhook: Option<Spanned<RawWebhook>>,
     #[serde(default)]
     accounts: Vec<RawAccount>,
     #[serde(default)]
@@ -100,6 +101,15 @@ struct RawApp {
     app_id: Spanned<String>,
     app_secret_env: Option<Spanned<String>>,
     app_secret_file: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    listen: Option<Spanned<String>>,
+    path: Option<Spanned<String>>,
+    verify_token_env: Option<Spanned<String>>,
+    verify_token_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -147,8 +157,11 @@ pub struct Config {
     pub path: PathBuf,
     pub daemon: DaemonConfig,
     pub graph: GraphConfig,
-    /// The Meta app, for Facebook Login token introspection and exchange.
+    /// The Meta app, for Facebook Login token introspection and exchange, `appsecret_proof`
+    /// and webhook signatures.
     pub app: Option<AppConfig>,
+    /// The webhook receiver; `None`: polling only.
+    pub webhook: Option<WebhookConfig>,
     pub accounts: Vec<AccountConfig>,
     /// Every rule in the file, compiled, in file order.
     pub rules: RuleSet,
@@ -298,6 +311,18 @@ impl GraphConfig {
         }
     }
 }
+
+/// `[webhook]`: where Meta's deliveries are received (plain HTTP behind a TLS proxy) and the
+/// verify token Meta echoes when the callback URL is registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    pub listen: std::net::SocketAddr,
+    pub path: String,
+    pub verify_token: TokenSource,
+}
+
+/// Where the webhook receiver listens unless `listen` says otherwise.
+pub const DEFAULT_WEBHOOK_LISTEN: &str = "127.0.0.1:8787";
 
 // ---------------------------------------------------------------- loading
 
@@ -482,7 +507,9 @@ impl Validator {
     fn resolve(&mut self, raw: RawConfig) -> Option<Config> {
         let daemon = self.daemon(raw.daemon);
         let graph = self.graph(raw.graph);
+        let app_present = raw.app.is_some();
         let app = raw.app.and_then(|a| self.app(a));
+        let webhook = raw.webhook.and_then(|w| self.webhook(w, app_present));
         let (rules, names) = self.rules(raw.rules, &raw.include);
         let mut accounts = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
@@ -511,6 +538,7 @@ impl Validator {
             accounts,
             rules: rules?,
             app,
+            webhook,
         })
     }
 
@@ -587,6 +615,62 @@ impl Validator {
             retain,
             token_check,
         }
+    }
+
+    fn webhook(&mut self, raw: Spanned<RawWebhook>, app: bool) -> Option<WebhookConfig> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        if !app {
+            self.problem(
+                &span,
+                "webhook: needs [app] with app_secret_env or app_secret_file: Meta signs every delivery with the app secret".into(),
+            );
+        }
+        let listen = match &raw.listen {
+            None => DEFAULT_WEBHOOK_LISTEN.parse().ok(),
+            Some(l) => match l.get_ref().parse::<std::net::SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    self.problem(
+                        &l.span(),
+                        format!(
+                            "webhook.listen: {:?} is not an address and port like \"127.0.0.1:8787\"",
+                            l.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let path = match &raw.path {
+            None => Some("/webhook".to_string()),
+            Some(p) if p.get_ref().starts_with('/') && !p.get_ref().contains(['?', '#', ' ']) => {
+                Some(p.get_ref().clone())
+            }
+            Some(p) => {
+                self.problem(
+                    &p.span(),
+                    format!(
+                        "webhook.path: {:?} must start with / and hold no query",
+                        p.get_ref()
+                    ),
+                );
+                None
+            }
+        };
+        let verify_token = self.secret_source(
+            "webhook.verify_token_env",
+            "webhook.verify_token_file",
+            raw.verify_token_env,
+            raw.verify_token_file,
+            &span,
+            "webhook: [webhook] needs verify_token_env or verify_token_file (the token you type into Meta's dashboard with the callback URL)",
+        );
+        Some(WebhookConfig {
+            listen: listen?,
+            path: path?,
+            verify_token: verify_token?,
+        })
     }
 
     fn app(&mut self, raw: Spanned<RawApp>) -> Option<AppConfig> {

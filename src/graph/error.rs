@@ -28,6 +28,9 @@ pub enum ErrorKind {
     PolicyBlock,
     /// Code 20 (1772107): the write probably happened; re-read, do not repeat.
     WriteUncertain,
+    /// Code 100 naming `appsecret_proof`: the app has "Require App Secret" on and the call
+    /// carried no (or a wrong) proof. Not retried: the configuration must change.
+    AppSecretProof,
 }
 
 impl ErrorKind {
@@ -45,6 +48,9 @@ impl ErrorKind {
             ErrorKind::BadRequest => "request rejected",
             ErrorKind::PolicyBlock => "blocked by policy",
             ErrorKind::WriteUncertain => "write outcome uncertain",
+            ErrorKind::AppSecretProof => {
+                "the app requires appsecret_proof (\"Require App Secret\" is on): give igmod the app secret in [app] (app_id with app_secret_env or app_secret_file) so that it signs its facebook login calls"
+            }
         }
     }
 }

@@ -152,6 +152,23 @@ pub struct Page<T> {
     pub after: Option<String>,
 }
 
+/// An app subscribed to a node's webhooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribedApp {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub fields: Vec<String>,
+}
+
+/// A Facebook Page and the Instagram account linked to it (Facebook Login).
+#[derive(Debug, Clone)]
+pub struct PageLink {
+    pub page_id: String,
+    pub ig_user_id: Option<String>,
+    /// The Page's own token, when listed through the user's `me/accounts`.
+    pub page_token: Option<SecretString>,
+}
+
 /// The Meta app's id and secret (Facebook Login introspection and exchange).
 #[derive(Debug, Clone)]
 pub struct AppCredentials {
@@ -169,6 +186,8 @@ pub struct Client {
     prefix: String,
     /// `https://graph.instagram.com`: the token endpoints are not versioned.
     root: String,
+    /// The app secret, when calls carry `appsecret_proof` (Facebook Login with `[app]`).
+    proof_key: Option<SecretString>,
 }
 
 impl Client {
@@ -180,7 +199,25 @@ impl Client {
             base: format!("{}/{}", base_url.trim_end_matches('/'), api_version),
             prefix: format!("/{api_version}"),
             root: base_url.trim_end_matches('/').to_string(),
+            proof_key: None,
         })
+    }
+
+    /// Every call with a token then carries `appsecret_proof` (HMAC-SHA256 of the token keyed
+    /// with the app secret), which apps with "Require App Secret" on demand.
+    pub fn with_appsecret_proof(mut self, app_secret: SecretString) -> Client {
+        self.proof_key = Some(app_secret);
+        self
+    }
+
+    /// Meta's `appsecret_proof` for a token: hex HMAC-SHA256, keyed with the app secret.
+    pub fn appsecret_proof(app_secret: &SecretString, token: &SecretString) -> Option<String> {
+        use hmac::Mac;
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(app_secret.expose_secret().as_bytes())
+                .ok()?;
+        mac.update(token.expose_secret().as_bytes());
+        Some(hex::encode(mac.finalize().into_bytes()))
     }
 
     /// The newest `limit` media of an account, with their comment counts. One call.
@@ -463,6 +500,81 @@ impl Client {
         reply.value.check(reply.call)
     }
 
+    /// The apps subscribed to a node's webhooks (`me` for Instagram Login, the Page for
+    /// Facebook Login).
+    pub async fn subscribed_apps(
+        &self,
+        token: &SecretString,
+        node: &str,
+    ) -> Result<Reply<Vec<SubscribedApp>>, GraphError> {
+        let reply = self
+            .send::<wire::Listed>(Method::GET, token, &format!("/{node}/subscribed_apps"), &[])
+            .await?;
+        reply.convert(|v| Some(v.into_subscriptions()), "")
+    }
+
+    /// Subscribes the app to the node's webhooks for `fields` (comma-separated).
+    pub async fn subscribe_app(
+        &self,
+        token: &SecretString,
+        node: &str,
+        fields: &str,
+    ) -> Result<Reply<()>, GraphError> {
+        let reply = self
+            .send::<wire::Success>(
+                Method::POST,
+                token,
+                &format!("/{node}/subscribed_apps"),
+                &[("subscribed_fields", fields)],
+            )
+            .await?;
+        reply.value.check(reply.call)
+    }
+
+    /// Ends the app's webhook subscription on the node.
+    pub async fn unsubscribe_app(
+        &self,
+        token: &SecretString,
+        node: &str,
+    ) -> Result<Reply<()>, GraphError> {
+        let reply = self
+            .send::<wire::Success>(
+                Method::DELETE,
+                token,
+                &format!("/{node}/subscribed_apps"),
+                &[],
+            )
+            .await?;
+        reply.value.check(reply.call)
+    }
+
+    /// Facebook Login with a user token: the user's Pages with their linked Instagram
+    /// accounts and Page tokens.
+    pub async fn pages(&self, token: &SecretString) -> Result<Reply<Vec<PageLink>>, GraphError> {
+        let reply = self
+            .send::<wire::Listed>(
+                Method::GET,
+                token,
+                "/me/accounts",
+                &[("fields", "id,access_token,instagram_business_account")],
+            )
+            .await?;
+        reply.convert(|v| Some(v.into_pages()), "")
+    }
+
+    /// Facebook Login with a Page token: the Page itself and its linked Instagram account.
+    pub async fn page_me(&self, token: &SecretString) -> Result<Reply<PageLink>, GraphError> {
+        let reply = self
+            .send::<wire::PageNode>(
+                Method::GET,
+                token,
+                "/me",
+                &[("fields", "id,instagram_business_account")],
+            )
+            .await?;
+        reply.convert(|v| v.into_domain(), "/me answered without an id")
+    }
+
     async fn send<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,
@@ -505,6 +617,13 @@ impl Client {
         let mut request = self.http.request(method, url).query(query);
         if let Some(token) = bearer {
             request = request.bearer_auth(token.expose_secret());
+            if let Some(proof) = self
+                .proof_key
+                .as_ref()
+                .and_then(|key| Client::appsecret_proof(key, token))
+            {
+                request = request.query(&[("appsecret_proof", proof)]);
+            }
         }
         let result = request.send().await;
         let response = match result {
@@ -548,13 +667,21 @@ impl Client {
             }
         };
         if let Some(err) = wire::error_envelope(&body) {
-            let kind = error::classify(
+            let mut kind = error::classify(
                 err.code,
                 err.error_subcode,
                 err.is_transient.unwrap_or(false),
                 status,
                 call.usage.regain(),
             );
+            if err.code == Some(100)
+                && err
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("appsecret_proof"))
+            {
+                kind = ErrorKind::AppSecretProof;
+            }
             return Err(GraphError {
                 kind,
                 code: err.code,

@@ -888,3 +888,86 @@ mod properties {
             .prop_map(|(comments, has_next)| MadePage { comments, has_next })
     }
 }
+
+/// `{"data":[...]}` of an edge read whole (`subscribed_apps`, `me/accounts`).
+#[derive(Deserialize)]
+pub struct Listed {
+    #[serde(default, deserialize_with = "lenient")]
+    data: Option<Vec<Value>>,
+}
+
+impl Listed {
+    /// The apps subscribed to the node's webhooks: `(id, name, subscribed_fields)`.
+    pub fn into_subscriptions(self) -> Vec<super::SubscribedApp> {
+        self.data
+            .unwrap_or_default()
+            .iter()
+            .map(|v| super::SubscribedApp {
+                id: v.get("id").and_then(id_of),
+                name: v.get("name").and_then(Value::as_str).map(str::to_string),
+                fields: v
+                    .get("subscribed_fields")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// The user's Pages: `(page id, linked Instagram account id, the Page's token)`.
+    pub fn into_pages(self) -> Vec<super::PageLink> {
+        self.data
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| {
+                Some(super::PageLink {
+                    page_id: v.get("id").and_then(id_of)?,
+                    ig_user_id: v
+                        .get("instagram_business_account")
+                        .and_then(|a| a.get("id"))
+                        .and_then(id_of),
+                    page_token: v
+                        .get("access_token")
+                        .and_then(Value::as_str)
+                        .map(|t| secrecy::SecretString::from(t.to_string())),
+                })
+            })
+            .collect()
+    }
+}
+
+/// A Page read as `/me?fields=id,instagram_business_account` (a Page token's own node).
+#[derive(Deserialize)]
+pub struct PageNode {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    instagram_business_account: Option<Value>,
+}
+
+impl PageNode {
+    pub fn into_domain(self) -> Option<super::PageLink> {
+        Some(super::PageLink {
+            page_id: self.id.as_ref().and_then(id_of)?,
+            ig_user_id: self
+                .instagram_business_account
+                .as_ref()
+                .and_then(|a| a.get("id"))
+                .and_then(id_of),
+            page_token: None,
+        })
+    }
+}
+
+fn id_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}

@@ -11,6 +11,7 @@
 mod faults;
 mod fields;
 mod traffic;
+mod webhooks;
 mod world;
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,13 +26,15 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 pub use traffic::{Traffic, TrafficStats};
-pub use world::{Comment, Request, Seen};
+pub use webhooks::{WebhookFaults, WebhookStats};
+pub use world::{Comment, Request, Seen, page_id};
 
 /// A running simulator. Dropping it stops the server.
 pub struct Simulator {
     addr: SocketAddr,
     world: Arc<Mutex<world::World>>,
     stop: CancellationToken,
+    webhook_stats: Arc<Mutex<WebhookStats>>,
 }
 
 impl Drop for Simulator {
@@ -71,7 +74,12 @@ impl Simulator {
                 tracing::warn!(message = "simulator stopped", error = %e);
             }
         });
-        Ok(Simulator { addr, world, stop })
+        Ok(Simulator {
+            addr,
+            world,
+            stop,
+            webhook_stats: Default::default(),
+        })
     }
 
     /// `http://127.0.0.1:PORT`: use as both base URLs in the config.
@@ -269,7 +277,50 @@ impl Simulator {
             delete_calls: 0,
             acted_at: None,
         });
+        if let Some(c) = w.comments.last() {
+            w.push_webhook(c);
+        }
         id
+    }
+
+    /// From now on every new comment (and igmod's own replies) is POSTed to `url` as Meta's
+    /// webhook, signed with the app secret of [`Simulator::set_app`] (`"sim-app-secret"` when
+    /// none is set), with `faults`.
+    pub fn deliver_webhooks(&self, url: &str, faults: WebhookFaults) {
+        let secret = lock(&self.world)
+            .app
+            .as_ref()
+            .map_or_else(|| "sim-app-secret".to_string(), |(_, s)| s.clone());
+        let tx = webhooks::start(url.to_string(), secret, faults, self.webhook_stats.clone());
+        lock(&self.world).webhook = Some(tx);
+    }
+
+    /// What webhook delivery did so far.
+    pub fn webhook_stats(&self) -> WebhookStats {
+        match self.webhook_stats.lock() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Signs a body as Meta would with `secret` (for tests that POST their own deliveries).
+    pub fn sign_webhook(secret: &str, body: &[u8]) -> String {
+        webhooks::sign(secret, body)
+    }
+
+    /// The fields the node (an Instagram account id, or a Page id) is subscribed to.
+    pub fn subscription(&self, node: &str) -> Option<Vec<String>> {
+        lock(&self.world).subscriptions.get(node).cloned()
+    }
+
+    /// The app is not Live (or lacks Advanced Access): subscriptions are refused with code 200.
+    pub fn set_app_not_live(&self, not_live: bool) {
+        lock(&self.world).app_not_live = not_live;
+    }
+
+    /// "Require App Secret": Facebook Login calls need a right `appsecret_proof`.
+    pub fn require_appsecret_proof(&self, on: bool) {
+        lock(&self.world).require_proof = on;
     }
 
     /// The simulator's view of a comment (including deleted ones).

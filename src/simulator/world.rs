@@ -142,6 +142,19 @@ pub struct World {
     /// An entry for another business object, with this percentage, in every
     /// `X-Business-Use-Case-Usage` header (Meta may list several ids).
     pub neighbour_usage: Option<u32>,
+    /// Where new comments are delivered as webhooks, when switched on.
+    pub webhook: Option<tokio::sync::mpsc::UnboundedSender<super::webhooks::Event>>,
+    /// Webhook subscriptions per node (`me`'s account id, or a Page id): the fields.
+    pub subscriptions: HashMap<String, Vec<String>>,
+    /// The app is not Live / lacks Advanced Access: subscriptions are refused.
+    pub app_not_live: bool,
+    /// "Require App Secret": Facebook Login calls without a right `appsecret_proof` fail.
+    pub require_proof: bool,
+}
+
+/// The Facebook Page linked to an Instagram account (Facebook Login).
+pub fn page_id(ig_user_id: &str) -> String {
+    format!("9{ig_user_id}")
 }
 
 impl World {
@@ -156,6 +169,40 @@ impl World {
     pub fn new_id(&mut self, prefix: u64) -> String {
         self.next_id += 1;
         format!("{}", prefix * 1_000_000_000 + self.next_id)
+    }
+
+    /// Hands a new comment to webhook delivery (when on, and the account subscribed or
+    /// delivery is unconditional).
+    pub fn push_webhook(&self, comment: &Comment) {
+        let Some(tx) = &self.webhook else { return };
+        let Some(media) = self.media.iter().find(|m| m.id == comment.media_id) else {
+            return;
+        };
+        let facebook = self
+            .accounts
+            .get(&media.owner)
+            .is_some_and(|a| a.facebook.is_some());
+        let field = if media.product_type == "LIVE" {
+            "live_comments"
+        } else {
+            "comments"
+        };
+        let body = super::webhooks::body(
+            &media.owner,
+            facebook,
+            field,
+            &comment.id,
+            &comment.text,
+            &comment.username,
+            &comment.from_id,
+            &media.id,
+            &media.product_type,
+            comment.parent_id.as_deref(),
+        );
+        let _ = tx.send(super::webhooks::Event {
+            comment_id: comment.id.clone(),
+            body,
+        });
     }
 
     fn account_by_token(&self, token: &str) -> Option<&Account> {
@@ -391,8 +438,113 @@ impl World {
             );
         }
         let token = token.unwrap_or_default().to_string();
+        if self.require_proof && account.facebook.is_some() {
+            let secret = self
+                .app
+                .as_ref()
+                .map(|(_, s)| s.clone())
+                .unwrap_or_default();
+            match query.get("appsecret_proof") {
+                None => {
+                    return error(
+                        400,
+                        100,
+                        None,
+                        "API calls from the server require an appsecret_proof argument",
+                        false,
+                    );
+                }
+                Some(p) if *p != proof(&secret, &token) => {
+                    return error(
+                        400,
+                        100,
+                        None,
+                        "Invalid appsecret_proof provided in the API argument",
+                        false,
+                    );
+                }
+                Some(_) => {}
+            }
+        }
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let fields = query.get("fields").map(String::as_str).unwrap_or("id");
+        let fb_kind = account.facebook.as_ref().map(|f| f.kind.as_str());
+        match (method, segments.as_slice()) {
+            ("GET", [_, "me", "accounts"]) => {
+                return if fb_kind == Some("USER") {
+                    ok(json!({"data": [{
+                        "id": page_id(&account.id),
+                        "access_token": token,
+                        "instagram_business_account": {"id": account.id},
+                    }]}))
+                } else {
+                    error(
+                        400,
+                        100,
+                        None,
+                        "(#100) Tried accessing nonexisting field (accounts) on node type (Page)",
+                        false,
+                    )
+                };
+            }
+            ("GET", [_, "me"]) if fb_kind == Some("PAGE") => {
+                return ok(json!({
+                    "id": page_id(&account.id),
+                    "instagram_business_account": {"id": account.id},
+                }));
+            }
+            (m, [_, node, "subscribed_apps"]) => {
+                let own_node = match fb_kind {
+                    None => *node == "me" || *node == account.id,
+                    Some(_) => *node == page_id(&account.id),
+                };
+                if !own_node {
+                    return gone(node);
+                }
+                let key = if fb_kind.is_some() {
+                    page_id(&account.id)
+                } else {
+                    account.id.clone()
+                };
+                return match m {
+                    "GET" => {
+                        let data: Vec<Value> = self
+                            .subscriptions
+                            .get(&key)
+                            .map(|f| vec![json!({"id": "1234567890", "name": "igmod test app", "subscribed_fields": f})])
+                            .unwrap_or_default();
+                        ok(json!({"data": data}))
+                    }
+                    _ if self.app_not_live => error(
+                        403,
+                        200,
+                        None,
+                        "(#200) Requires advanced access to instagram_business_manage_comments; the app must be in Live mode",
+                        false,
+                    ),
+                    "POST" => {
+                        let Some(f) = query.get("subscribed_fields").filter(|f| !f.is_empty())
+                        else {
+                            return error(
+                                400,
+                                100,
+                                None,
+                                "(#100) The parameter subscribed_fields is required",
+                                false,
+                            );
+                        };
+                        self.subscriptions
+                            .insert(key, f.split(',').map(str::to_string).collect());
+                        ok(json!({"success": true}))
+                    }
+                    _ => {
+                        self.subscriptions.remove(&key);
+                        ok(json!({"success": true}))
+                    }
+                };
+            }
+            _ => {}
+        }
         let limit = query.get("limit").and_then(|l| l.parse().ok());
         let after = query.get("after").map(String::as_str);
         match (method, segments.as_slice()) {
@@ -525,6 +677,10 @@ impl World {
                     delete_calls: 0,
                     acted_at: None,
                 });
+                // Meta fires webhooks for the account's own comments too.
+                if let Some(c) = self.comments.last() {
+                    self.push_webhook(c);
+                }
                 ok(json!({"id": new_id}))
             }
             ("POST" | "DELETE", [_, id])
@@ -909,6 +1065,18 @@ pub fn error(
             "fbtrace_id": trace,
         }})
         .to_string(),
+    }
+}
+
+/// Meta's `appsecret_proof`, computed here on its own (not igmod's helper).
+fn proof(secret: &str, token: &str) -> String {
+    use hmac::Mac;
+    match hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(token.as_bytes());
+            hex::encode(mac.finalize().into_bytes())
+        }
+        Err(_) => String::new(),
     }
 }
 

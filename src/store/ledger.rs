@@ -140,6 +140,11 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        // Webhook events already dealt with (a pending one keeps its payload until decided).
+        sqlx::query("DELETE FROM webhook_events WHERE received_at < ?1 AND outcome <> 'pending'")
+            .bind(&before)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         // Give freed pages back to the file system (databases created by igmod use
         // incremental auto-vacuum).

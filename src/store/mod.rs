@@ -10,6 +10,7 @@ mod labels;
 mod ledger;
 mod report;
 mod state;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub use labels::{Label, LabelSource, LabeledComment};
 pub use ledger::Pruned;
 pub use report::{Activity, AuditFilter, AuditRow};
 pub use state::{AccountState, AppState, PollEnd, TokenHealth, TokenInfoRow, TokenRecord};
+pub use webhooks::{NewWebhookEvent, PendingWebhookEvent};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -320,8 +320,7 @@ impl Store {
         let due = match self.app_usage_written.lock() {
             Ok(written) => {
                 urgent
-                    || written
-                        .is_none_or(|(p, at)| p.abs_diff(pct) >= 5 || at.elapsed() >= EVERY)
+                    || written.is_none_or(|(p, at)| p.abs_diff(pct) >= 5 || at.elapsed() >= EVERY)
             }
             Err(_) => true,
         };

@@ -188,7 +188,7 @@ where
     }
 }
 
-fn create_db(db: &std::path::Path) {
+pub fn create_db(db: &std::path::Path) {
     let db = db.to_path_buf();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()

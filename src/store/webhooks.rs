@@ -1,0 +1,132 @@
+//! Webhook deliveries: written before Meta is answered, taken by the account's task.
+
+use std::collections::HashMap;
+
+use super::{Store, StoreError};
+use crate::timefmt;
+
+/// One row of a delivery: a comment change, or what the delivery was when it held none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebhookEvent {
+    pub account: Option<String>,
+    pub ig_user_id: Option<String>,
+    pub field: Option<String>,
+    pub comment_id: Option<String>,
+    /// `pending` for a comment the account's task is to decide; otherwise why it was set
+    /// aside (`ignored`, `test`, `unknown_account`).
+    pub outcome: &'static str,
+    /// The change's `value` as received (pending rows only).
+    pub payload: Option<String>,
+}
+
+/// A comment event waiting for its account's task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingWebhookEvent {
+    pub id: i64,
+    pub field: String,
+    pub payload: String,
+    pub received_at: String,
+}
+
+impl Store {
+    /// Writes every row of one delivery in one transaction: when this returns `Ok`, Meta may
+    /// be answered 200.
+    pub async fn record_webhook_delivery(
+        &self,
+        body_sha256: &str,
+        rows: &[NewWebhookEvent],
+    ) -> Result<(), StoreError> {
+        let now = timefmt::now();
+        let mut tx = self.begin_write().await?;
+        for r in rows {
+            sqlx::query(
+                "INSERT INTO webhook_events (received_at, body_sha256, account, ig_user_id, field,
+                                             comment_id, outcome, payload, processed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?7 = 'pending' THEN NULL ELSE ?1 END)",
+            )
+            .bind(&now)
+            .bind(body_sha256)
+            .bind(&r.account)
+            .bind(&r.ig_user_id)
+            .bind(&r.field)
+            .bind(&r.comment_id)
+            .bind(r.outcome)
+            .bind(&r.payload)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The account's comment events not yet decided, oldest first.
+    pub async fn pending_webhook_events(
+        &self,
+        account: &str,
+    ) -> Result<Vec<PendingWebhookEvent>, StoreError> {
+        let rows: Vec<(i64, Option<String>, Option<String>, String)> = sqlx::query_as(
+            "SELECT id, field, payload, received_at FROM webhook_events
+             WHERE account = ?1 AND outcome = 'pending' ORDER BY id LIMIT 500",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, field, payload, received_at)| PendingWebhookEvent {
+                id,
+                field: field.unwrap_or_default(),
+                payload: payload.unwrap_or_default(),
+                received_at,
+            })
+            .collect())
+    }
+
+    /// Says what became of an event; its payload is dropped (the comment's row holds the
+    /// text, under the retention rules).
+    pub async fn finish_webhook_event(&self, id: i64, outcome: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE webhook_events SET outcome = ?2, processed_at = ?3, payload = NULL WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(outcome)
+        .bind(timefmt::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// When each account last received a webhook delivery.
+    pub async fn last_webhooks(&self) -> Result<HashMap<String, String>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT account, MAX(received_at) FROM webhook_events
+             WHERE account IS NOT NULL GROUP BY account",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Counts of webhook events by outcome (all accounts).
+    pub async fn webhook_outcomes(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT outcome, COUNT(*) FROM webhook_events GROUP BY outcome ORDER BY outcome",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Adds one to a post's stored comment count (a comment that came by webhook), so the
+    /// next poll finds the count it lists and pages nothing. A post never read keeps no count.
+    pub async fn bump_media_count(&self, account: &str, media_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE media_progress SET comments_count = comments_count + 1
+             WHERE account = ?1 AND media_id = ?2",
+        )
+        .bind(account)
+        .bind(media_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

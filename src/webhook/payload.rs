@@ -1,0 +1,194 @@
+//! What a delivery says, read leniently: Meta sends two shapes (`entry[].changes[]` and, in its
+//! Instagram Login examples, `field`/`value` on the entry itself), batches several entries, and
+//! adds fields over time. Only a body that is not JSON, or not an object with an `entry` list,
+//! is refused.
+
+use serde_json::Value;
+
+/// One change of a delivery, with the entry it came in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The entry's `id`: the Instagram account the change concerns.
+    pub entry_id: Option<String>,
+    /// The entry's `time` (Unix seconds): when Meta sent it.
+    pub time: Option<i64>,
+    pub field: Option<String>,
+    pub value: Option<Value>,
+}
+
+/// A delivery's `object` and its changes, in the order they came.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub object: Option<String>,
+    pub changes: Vec<Change>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PayloadError {
+    #[error("body is not JSON (line {line}, column {column})")]
+    NotJson { line: usize, column: usize },
+    #[error("body is not an object with an \"entry\" list")]
+    Shape,
+}
+
+/// Reads a delivery's body.
+pub fn parse(body: &[u8]) -> Result<Delivery, PayloadError> {
+    let json: Value = serde_json::from_slice(body).map_err(|e| PayloadError::NotJson {
+        line: e.line(),
+        column: e.column(),
+    })?;
+    let Value::Object(root) = json else {
+        return Err(PayloadError::Shape);
+    };
+    let Some(Value::Array(entries)) = root.get("entry") else {
+        return Err(PayloadError::Shape);
+    };
+    let object = root
+        .get("object")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut changes = Vec::new();
+    for entry in entries {
+        let entry_id = entry.get("id").and_then(id_string);
+        let time = entry.get("time").and_then(Value::as_i64);
+        match entry.get("changes") {
+            Some(Value::Array(list)) => {
+                for c in list {
+                    changes.push(Change {
+                        entry_id: entry_id.clone(),
+                        time,
+                        field: c.get("field").and_then(Value::as_str).map(str::to_string),
+                        value: c.get("value").cloned(),
+                    });
+                }
+            }
+            _ => changes.push(Change {
+                entry_id,
+                time,
+                field: entry
+                    .get("field")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                value: entry.get("value").cloned(),
+            }),
+        }
+    }
+    Ok(Delivery { object, changes })
+}
+
+/// Meta's ids are numeric strings; a number is taken too.
+fn id_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The fields a comment (or live comment) change carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedComment {
+    pub id: String,
+    pub text: Option<String>,
+    pub from_id: Option<String>,
+    pub username: Option<String>,
+    /// `from.self_ig_scoped_id` is present: the account commented on its own media.
+    pub self_scoped: bool,
+    pub media_id: Option<String>,
+    pub media_type: Option<String>,
+    pub parent_id: Option<String>,
+}
+
+/// Reads a comment change's `value`; `None` without a comment id.
+pub fn comment(value: &Value) -> Option<PushedComment> {
+    let id = value.get("id").and_then(id_string)?;
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    let from = value.get("from");
+    let media = value.get("media");
+    Some(PushedComment {
+        id,
+        text: text(value.get("text")),
+        from_id: from.and_then(|f| f.get("id")).and_then(id_string),
+        username: text(from.and_then(|f| f.get("username"))),
+        self_scoped: from
+            .and_then(|f| f.get("self_ig_scoped_id"))
+            .and_then(id_string)
+            .is_some(),
+        media_id: media.and_then(|m| m.get("id")).and_then(id_string),
+        media_type: text(media.and_then(|m| m.get("media_product_type"))),
+        parent_id: value.get("parent_id").and_then(id_string),
+    })
+}
+
+/// The fields whose changes are comments to moderate.
+pub fn is_comment_field(field: &str) -> bool {
+    matches!(field, "comments" | "live_comments")
+}
+
+/// Meta's dashboard "Test" button sends sample payloads for entry id `0`.
+pub fn is_test_entry(entry_id: Option<&str>) -> bool {
+    entry_id == Some("0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_shapes_are_read() {
+        let changes = br#"{"object":"instagram","entry":[{"id":"1784","time":5,"changes":[
+            {"field":"comments","value":{"id":"c1","text":"hi","from":{"id":"9","username":"u"},
+             "media":{"id":"m1","media_product_type":"FEED"},"parent_id":"p"}}]}]}"#;
+        let flat = br#"{"object":"instagram","entry":[{"id":"1784","time":5,
+            "field":"comments","value":{"id":"c1","text":"hi","from":{"id":"9","username":"u"},
+             "media":{"id":"m1","media_product_type":"FEED"},"parent_id":"p"}}]}"#;
+        let a = parse(changes).ok();
+        let b = parse(flat).ok();
+        assert!(a.is_some());
+        assert_eq!(a, b);
+        let d = a.unwrap_or(Delivery {
+            object: None,
+            changes: vec![],
+        });
+        assert_eq!(d.changes.len(), 1);
+        let c = d.changes[0].value.as_ref().and_then(comment);
+        assert_eq!(
+            c,
+            Some(PushedComment {
+                id: "c1".into(),
+                text: Some("hi".into()),
+                from_id: Some("9".into()),
+                username: Some("u".into()),
+                self_scoped: false,
+                media_id: Some("m1".into()),
+                media_type: Some("FEED".into()),
+                parent_id: Some("p".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn bad_bodies_are_refused_and_odd_fields_tolerated() {
+        assert!(matches!(
+            parse(b"{not json"),
+            Err(PayloadError::NotJson { .. })
+        ));
+        assert_eq!(parse(b"[1,2]"), Err(PayloadError::Shape));
+        assert_eq!(
+            parse(br#"{"object":"instagram"}"#),
+            Err(PayloadError::Shape)
+        );
+        // Wrong types inside an entry make fields absent, not the delivery refused.
+        let d = parse(br#"{"entry":[{"id":[],"time":"x","changes":[{"field":3,"value":null}]}]}"#);
+        assert_eq!(
+            d.map(|d| d.changes),
+            Ok(vec![Change {
+                entry_id: None,
+                time: None,
+                field: None,
+                value: Some(Value::Null),
+            }])
+        );
+        assert_eq!(comment(&serde_json::json!({"text": "no id"})), None);
+    }
+}

@@ -1,0 +1,294 @@
+//! The receiver: plain HTTP on `[webhook] listen` (a TLS proxy in front, since Meta only calls
+//! HTTPS), one path answering Meta's verification (GET) and deliveries (POST).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio_util::sync::CancellationToken;
+
+use super::Inboxes;
+use super::payload::{self, is_comment_field, is_test_entry};
+use crate::store::{NewWebhookEvent, Store};
+
+/// Bodies larger than this are refused (413) before they are read in full; Meta's deliveries
+/// are a few kilobytes.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// At most one log line per this long about refused deliveries (with a count), so a flood of
+/// forged requests cannot flood the journal.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
+/// Unknown entry ids remembered (each logged once); past this, no more are remembered.
+const UNKNOWN_IDS_KEPT: usize = 1000;
+
+/// What the receiver needs; secrets are read once, at start.
+pub struct Receiver {
+    pub store: Store,
+    pub app_secret: SecretString,
+    pub verify_token: SecretString,
+    pub inboxes: Inboxes,
+    refusals: Refusals,
+    unknown: Mutex<HashSet<String>>,
+}
+
+impl Receiver {
+    pub fn new(
+        store: Store,
+        app_secret: SecretString,
+        verify_token: SecretString,
+        inboxes: Inboxes,
+    ) -> Receiver {
+        Receiver {
+            store,
+            app_secret,
+            verify_token,
+            inboxes,
+            refusals: Refusals::default(),
+            unknown: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+/// The router: `path` for Meta; other paths are 404.
+pub fn router(path: &str, receiver: Arc<Receiver>) -> Router {
+    Router::new()
+        .route(path, get(verify).post(deliver))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(receiver)
+}
+
+/// Serves until `cancel`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .await
+}
+
+/// Meta's verification request: the challenge echoed when mode and token match, else 403.
+async fn verify(
+    State(r): State<Arc<Receiver>>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> (StatusCode, String) {
+    let mode_ok = q.get("hub.mode").map(String::as_str) == Some("subscribe");
+    let token_ok = q.get("hub.verify_token").is_some_and(|t| {
+        bool::from(
+            t.as_bytes()
+                .ct_eq(r.verify_token.expose_secret().as_bytes()),
+        )
+    });
+    match q.get("hub.challenge") {
+        Some(challenge) if mode_ok && token_ok => {
+            tracing::info!(message = "webhook callback verified by meta");
+            (StatusCode::OK, challenge.clone())
+        }
+        _ => {
+            r.refusals.refuse("verification with a wrong token or mode");
+            (StatusCode::FORBIDDEN, "forbidden\n".into())
+        }
+    }
+}
+
+/// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under `secret`, compared in
+/// constant time.
+pub fn signature_ok(secret: &SecretString, header: Option<&str>, body: &[u8]) -> bool {
+    let Some(hex_sig) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
+        return false;
+    };
+    let Ok(sig) = hex::decode(hex_sig) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&sig).is_ok()
+}
+
+/// A delivery: refused unless signed; written to SQLite before the 200.
+async fn deliver(
+    State(r): State<Arc<Receiver>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let header = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    if !signature_ok(&r.app_secret, header, &body) {
+        r.refusals.refuse(if header.is_none() {
+            "missing X-Hub-Signature-256"
+        } else {
+            "X-Hub-Signature-256 does not match the body and the app secret"
+        });
+        return (StatusCode::FORBIDDEN, "bad signature\n");
+    }
+    let delivery = match payload::parse(&body) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(message = "webhook delivery refused: malformed body", error = %e);
+            return (StatusCode::BAD_REQUEST, "malformed body\n");
+        }
+    };
+    let digest = hex::encode(Sha256::digest(&body));
+    let instagram = delivery.object.as_deref() == Some("instagram");
+    let mut rows = Vec::new();
+    let mut wake = Vec::new();
+    for change in &delivery.changes {
+        let field = change.field.clone();
+        let comment_field = instagram && field.as_deref().is_some_and(is_comment_field);
+        let mut row = NewWebhookEvent {
+            account: None,
+            ig_user_id: change.entry_id.clone(),
+            field,
+            comment_id: None,
+            outcome: "ignored",
+            payload: None,
+        };
+        if !comment_field {
+            rows.push(row);
+            continue;
+        }
+        row.comment_id = change
+            .value
+            .as_ref()
+            .and_then(payload::comment)
+            .map(|c| c.id);
+        if is_test_entry(change.entry_id.as_deref()) {
+            row.outcome = "test";
+        } else if let Some((account, notify)) = change
+            .entry_id
+            .as_deref()
+            .and_then(|id| r.inboxes.lookup(id))
+        {
+            row.account = Some(account);
+            if row.comment_id.is_some() {
+                row.outcome = "pending";
+                row.payload = change.value.as_ref().map(|v| {
+                    // `time` of the entry stands in for the comment's time (the payload has none).
+                    let mut v = v.clone();
+                    if let (Some(obj), Some(t)) = (v.as_object_mut(), change.time) {
+                        obj.insert("_entry_time".into(), t.into());
+                    }
+                    v.to_string()
+                });
+                wake.push(notify);
+            } else {
+                row.outcome = "refused: no comment id";
+            }
+        } else {
+            row.outcome = "unknown_account";
+            r.unknown_account(change.entry_id.as_deref().unwrap_or("-"));
+        }
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        rows.push(NewWebhookEvent {
+            account: None,
+            ig_user_id: None,
+            field: None,
+            comment_id: None,
+            outcome: "ignored",
+            payload: None,
+        });
+    }
+    if let Err(e) = r.store.record_webhook_delivery(&digest, &rows).await {
+        tracing::error!(
+            message = "webhook delivery not recorded; answered 503 so that meta retries it",
+            error = %e
+        );
+        return (StatusCode::SERVICE_UNAVAILABLE, "try again later\n");
+    }
+    for notify in wake {
+        notify.notify_one();
+    }
+    (StatusCode::OK, "ok\n")
+}
+
+impl Receiver {
+    fn unknown_account(&self, id: &str) {
+        let first = self
+            .unknown
+            .lock()
+            .map(|mut seen| seen.len() < UNKNOWN_IDS_KEPT && seen.insert(id.to_string()))
+            .unwrap_or(false);
+        if first {
+            tracing::warn!(
+                message = "webhook for an instagram account that is not configured here; ignored (logged once per id)",
+                ig_user_id = %id
+            );
+        }
+    }
+}
+
+/// Refused requests, logged at most once per [`REFUSAL_LOG_EVERY`] with how many there were.
+#[derive(Default)]
+struct Refusals {
+    since_line: AtomicU64,
+    last_line: Mutex<Option<Instant>>,
+}
+
+impl Refusals {
+    fn refuse(&self, why: &str) {
+        let n = self.since_line.fetch_add(1, Ordering::Relaxed) + 1;
+        let due = match self.last_line.lock() {
+            Ok(mut last) => {
+                let due = last.is_none_or(|t| t.elapsed() >= REFUSAL_LOG_EVERY);
+                if due {
+                    *last = Some(Instant::now());
+                }
+                due
+            }
+            Err(_) => false,
+        };
+        if due {
+            self.since_line.store(0, Ordering::Relaxed);
+            tracing::warn!(
+                message = "webhook requests refused (403); at most one such line a minute",
+                reason = %why,
+                refused = n
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_checked_over_the_raw_body() {
+        let secret = SecretString::from("s3cret");
+        let body = br#"{"object":"instagram","entry":[]}"#;
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap_or_else(|_| unreachable!());
+        mac.update(body);
+        let good = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert!(signature_ok(&secret, Some(&good), body));
+        assert!(!signature_ok(&secret, None, body));
+        assert!(!signature_ok(
+            &secret,
+            Some(&good.replace("sha256=", "sha1=")),
+            body
+        ));
+        let mut altered = body.to_vec();
+        altered[3] ^= 1;
+        assert!(!signature_ok(&secret, Some(&good), &altered));
+        assert!(!signature_ok(
+            &SecretString::from("other"),
+            Some(&good),
+            body
+        ));
+        assert!(!signature_ok(&secret, Some("sha256=zz"), body));
+    }
+}

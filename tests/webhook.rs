@@ -1,0 +1,747 @@
+//! Meta's webhooks, through the real binary over loopback: verification, signatures, both
+//! payload shapes, test events, own comments, unknown accounts, duplicates, the body limit, a
+//! database that cannot be written, a crash after the 200, subscriptions, appsecret_proof.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use igmod::simulator::{Simulator, WebhookFaults};
+use serde_json::json;
+
+const VERIFY_TOKEN: &str = "VERIFY-TOKEN-8c1e2f";
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+struct Hook {
+    url: String,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+/// `[app]` + `[webhook]` on a free port, then `accounts` (polling every `interval`).
+fn hook_config(env: &Env, accounts: &str) -> Hook {
+    let port = free_port();
+    let verify = env.dir.path().join("verify.token");
+    std::fs::write(&verify, format!("{VERIFY_TOKEN}\n")).expect("verify token");
+    let tables = format!(
+        "{}[webhook]\nlisten = \"127.0.0.1:{port}\"\npath = \"/hooks/meta\"\nverify_token_file = \"{}\"\n\n{accounts}",
+        env.app(),
+        verify.display()
+    );
+    let config = env.write_config(&tables, "");
+    create_db(&env.db());
+    Hook {
+        url: format!("http://127.0.0.1:{port}/hooks/meta"),
+        config,
+        log: env.dir.path().join("igmod.log"),
+    }
+}
+
+/// Waits until the receiver answers (any status).
+async fn wait_listening(url: &str) {
+    let http = reqwest::Client::new();
+    wait_for("the webhook receiver", Duration::from_secs(20), || async {
+        http.get(url).send().await.is_ok()
+    })
+    .await;
+}
+
+async fn post(url: &str, body: &[u8], signature: Option<&str>) -> u16 {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    if let Some(s) = signature {
+        req = req.header("x-hub-signature-256", s);
+    }
+    req.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+async fn post_signed(url: &str, body: &[u8]) -> u16 {
+    post(
+        url,
+        body,
+        Some(&Simulator::sign_webhook(Env::APP_SECRET, body)),
+    )
+    .await
+}
+
+/// Meta's Instagram Login shape (`field`/`value` on the entry).
+fn flat(owner: &str, id: &str, media: &str, username: &str, from: &str, text: &str) -> Vec<u8> {
+    json!({"object": "instagram", "entry": [{"id": owner, "time": 1_700_000_000,
+        "field": "comments", "value": {"id": id, "text": text,
+        "from": {"id": from, "username": username},
+        "media": {"id": media, "media_product_type": "FEED"}}}]})
+    .to_string()
+    .into_bytes()
+}
+
+/// Meta's `changes` shape.
+fn changes(owner: &str, field: &str, id: &str, media: &str, text: &str) -> Vec<u8> {
+    json!({"object": "instagram", "entry": [{"id": owner, "time": 1_700_000_000,
+        "changes": [{"field": field, "value": {"id": id, "text": text,
+        "from": {"id": "555", "username": "someone"},
+        "media": {"id": media, "media_product_type": "FEED"}}}]}]})
+    .to_string()
+    .into_bytes()
+}
+
+fn one_hour_account(env: &Env) -> String {
+    // Polls once at start, then hourly: only a webhook can act within the test.
+    env.account("acme", ACME, "backfill = true")
+        .replace("poll_interval = \"1s\"", "poll_interval = \"1h\"")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_echoes_the_challenge_only_for_the_right_token() {
+    let env = Env::new().await;
+    let hook = hook_config(&env, &one_hour_account(&env));
+    let child = spawn_daemon(&hook.config, Some(&hook.log));
+    wait_listening(&hook.url).await;
+    let http = reqwest::Client::new();
+    let get = |mode: &str, token: &str| {
+        let url = format!(
+            "{}?hub.mode={mode}&hub.challenge=1158201444&hub.verify_token={token}",
+            hook.url
+        );
+        let http = http.clone();
+        async move {
+            let r = http.get(url).send().await.expect("get");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    assert_eq!(
+        get("subscribe", VERIFY_TOKEN).await,
+        (200, "1158201444".into())
+    );
+    assert_eq!(get("subscribe", "wrong").await.0, 403);
+    assert_eq!(get("unsubscribe", VERIFY_TOKEN).await.0, 403);
+    let other = http
+        .get(hook.url.replace("/hooks/meta", "/other"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(other.ok(), Some(404));
+    kill(child.id(), "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
+    let logs = std::fs::read_to_string(&hook.log).unwrap_or_default();
+    assert!(
+        !logs.contains(VERIFY_TOKEN),
+        "verify token in the log:\n{logs}"
+    );
+    assert!(!logs.contains(Env::APP_SECRET), "app secret in the log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_delivery_is_acted_on_at_once_and_forged_ones_are_refused() {
+    let env = Env::new().await;
+    let hook = hook_config(&env, &one_hour_account(&env));
+    let post_id = env.sim.add_media(ACME);
+    let child = spawn_daemon(&hook.config, Some(&hook.log));
+    let db = env.pool().await;
+    wait_listening(&hook.url).await;
+    wait_for("the first poll", Duration::from_secs(20), || async {
+        count(
+            &db,
+            "SELECT COUNT(*) FROM account_state WHERE last_poll_at IS NOT NULL",
+        )
+        .await
+            == 1
+    })
+    .await;
+    let reads_before = env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .count();
+    let scam = env
+        .sim
+        .add_comment(&post_id, "bot", "forex signals dm me now");
+    let body = flat(
+        ACME,
+        &scam,
+        &post_id,
+        "bot",
+        "9001",
+        "forex signals dm me now",
+    );
+    // Forged: no signature, the legacy prefix, a wrong secret, a body altered by one byte.
+    assert_eq!(post(&hook.url, &body, None).await, 403);
+    let good = Simulator::sign_webhook(Env::APP_SECRET, &body);
+    assert_eq!(
+        post(&hook.url, &body, Some(&good.replace("sha256=", "sha1="))).await,
+        403
+    );
+    let wrong = Simulator::sign_webhook("not-the-secret", &body);
+    assert_eq!(post(&hook.url, &body, Some(&wrong)).await, 403);
+    let mut altered = body.clone();
+    let at = altered.len() - 10;
+    altered[at] ^= 0x01;
+    assert_eq!(post(&hook.url, &altered, Some(&good)).await, 403);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM webhook_events").await, 0);
+    assert!(!env.sim.comment(&scam).is_some_and(|c| c.deleted));
+    // The real one.
+    assert_eq!(post(&hook.url, &body, Some(&good)).await, 200);
+    wait_for(
+        "the scam deleted by webhook",
+        Duration::from_secs(5),
+        || async { env.sim.comment(&scam).is_some_and(|c| c.deleted) },
+    )
+    .await;
+    let reads_after = env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .count();
+    assert_eq!(
+        reads_after, reads_before,
+        "no read for a comment that came by webhook"
+    );
+    assert_eq!(
+        text(
+            &db,
+            &format!("SELECT outcome FROM webhook_events WHERE comment_id = '{scam}'")
+        )
+        .await
+        .as_deref(),
+        Some("decided")
+    );
+    kill(child.id(), "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
+    let logs = std::fs::read_to_string(&hook.log).unwrap_or_default();
+    // One line for the four refusals (at most one a minute), without the body.
+    assert_eq!(
+        logs.matches("webhook requests refused").count(),
+        1,
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("forex signals"),
+        "the body was logged:\n{logs}"
+    );
+    assert!(!logs.contains(Env::APP_SECRET));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_shapes_test_events_own_comments_unknown_accounts_and_duplicates() {
+    let env = Env::new().await;
+    let hook = hook_config(&env, &one_hour_account(&env));
+    let media = env.sim.add_media(ACME);
+    let child = spawn_daemon(&hook.config, Some(&hook.log));
+    let db = env.pool().await;
+    wait_listening(&hook.url).await;
+    wait_for("the first poll", Duration::from_secs(20), || async {
+        count(
+            &db,
+            "SELECT COUNT(*) FROM account_state WHERE last_poll_at IS NOT NULL",
+        )
+        .await
+            == 1
+    })
+    .await;
+    // `changes` shape, live comments handled like comments.
+    let live = env
+        .sim
+        .add_comment(&media, "bot2", "crypto signal giveaway");
+    assert_eq!(
+        post_signed(
+            &hook.url,
+            &changes(
+                ACME,
+                "live_comments",
+                &live,
+                &media,
+                "crypto signal giveaway"
+            )
+        )
+        .await,
+        200
+    );
+    // The account's own comment, recognised by self_ig_scoped_id, with a scam-looking text.
+    let own = env.sim.add_owner_comment(&media, "forex signals giveaway");
+    let own_body =
+        json!({"object": "instagram", "entry": [{"id": ACME, "time": 1, "field": "comments",
+        "value": {"id": own, "text": "forex signals giveaway",
+        "from": {"id": "42", "username": "brand_alias", "self_ig_scoped_id": "77"},
+        "media": {"id": media, "media_product_type": "FEED"}}}]})
+        .to_string();
+    assert_eq!(post_signed(&hook.url, own_body.as_bytes()).await, 200);
+    // Meta's dashboard test event (entry id 0), an unknown account, an unknown field and
+    // object: all 200, none acted on.
+    assert_eq!(
+        post_signed(
+            &hook.url,
+            &flat("0", "17865799348089039", "123", "test", "1", "forex")
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        post_signed(
+            &hook.url,
+            &flat("17841499999999999", "123456", "9", "x", "1", "forex")
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        post_signed(
+            &hook.url,
+            &changes(ACME, "mentions", "777", &media, "forex")
+        )
+        .await,
+        200
+    );
+    let page = json!({"object": "page", "entry": [{"id": "1", "changes": [{"field": "feed", "value": {}}]}]}).to_string();
+    assert_eq!(post_signed(&hook.url, page.as_bytes()).await, 200);
+    // A duplicate delivery of a scam, three times.
+    let dup = env.sim.add_comment(&media, "bot3", "forex signals dm me");
+    let dup_body = flat(ACME, &dup, &media, "bot3", "9003", "forex signals dm me");
+    for _ in 0..3 {
+        assert_eq!(post_signed(&hook.url, &dup_body).await, 200);
+    }
+    wait_for("both scams deleted", Duration::from_secs(10), || async {
+        env.sim.comment(&live).is_some_and(|c| c.deleted)
+            && env.sim.comment(&dup).is_some_and(|c| c.deleted)
+    })
+    .await;
+    wait_for("every event taken", Duration::from_secs(10), || async {
+        count(
+            &db,
+            "SELECT COUNT(*) FROM webhook_events WHERE outcome = 'pending'",
+        )
+        .await
+            == 0
+    })
+    .await;
+    let outcome = |id: String| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT group_concat(outcome, ',') FROM (SELECT outcome FROM webhook_events WHERE comment_id = ?1 ORDER BY id)",
+            )
+            .bind(id)
+            .fetch_one(&db)
+            .await
+            .unwrap_or_default()
+        }
+    };
+    assert_eq!(outcome(live.clone()).await, "decided");
+    assert_eq!(outcome(own.clone()).await, "own");
+    assert_eq!(outcome(dup.clone()).await, "decided,known,known");
+    assert_eq!(outcome("17865799348089039".into()).await, "test");
+    assert_eq!(outcome("123456".into()).await, "unknown_account");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM webhook_events WHERE outcome = 'ignored'"
+        )
+        .await,
+        2
+    );
+    assert!(
+        !env.sim.comment(&own).is_some_and(|c| c.deleted || c.hidden),
+        "own comment left alone"
+    );
+    assert_eq!(
+        env.sim.comment(&dup).map(|c| c.delete_calls),
+        Some(1),
+        "decided once, deleted once"
+    );
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT COUNT(*) FROM decisions WHERE comment_id = '{dup}'")
+        )
+        .await,
+        1
+    );
+    kill(child.id(), "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
+    let logs = std::fs::read_to_string(&hook.log).unwrap_or_default();
+    assert_eq!(logs.matches("not configured here").count(), 1, "{logs}");
+    // status shows the last webhook.
+    let (code, out, _) = run(igmod().args(["status", "-c"]).arg(&hook.config));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("webhooks:   last 20"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_malformed_bodies_are_refused_and_nothing_is_written() {
+    let env = Env::new().await;
+    let hook = hook_config(&env, &one_hour_account(&env));
+    let child = spawn_daemon(&hook.config, Some(&hook.log));
+    let db = env.pool().await;
+    wait_listening(&hook.url).await;
+    let big = vec![b'x'; 2 * 1024 * 1024];
+    assert_eq!(post_signed(&hook.url, &big).await, 413);
+    assert_eq!(
+        post_signed(&hook.url, b"{\"object\": \"instagram\", \"entry\": [").await,
+        400
+    );
+    assert_eq!(post_signed(&hook.url, b"[]").await, 400);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM webhook_events").await, 0);
+    kill(child.id(), "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_answered_200_is_acted_on_after_a_crash() {
+    let env = Env::new().await;
+    let hook = hook_config(&env, &one_hour_account(&env));
+    let media = env.sim.add_media(ACME);
+    let scam = env
+        .sim
+        .add_comment(&media, "bot", "forex signals dm me now");
+    let db = env.pool().await;
+    // Every Graph answer takes 3 s: the account's task is still validating its token when the
+    // delivery is answered, and the process is killed right after the 200.
+    env.sim.set_delay(Duration::from_secs(3));
+    let child = spawn_daemon(&hook.config, Some(&hook.log));
+    wait_listening(&hook.url).await;
+    let body = flat(
+        ACME,
+        &scam,
+        &media,
+        "bot",
+        "9001",
+        "forex signals dm me now",
+    );
+    assert_eq!(post_signed(&hook.url, &body).await, 200);
+    kill(child.id(), "-KILL");
+    assert_eq!(wait_exit(child).await, None);
+    assert_eq!(
+        text(&db, "SELECT outcome FROM webhook_events")
+            .await
+            .as_deref(),
+        Some("pending"),
+        "written before the 200"
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM decisions").await, 0);
+    assert!(!env.sim.comment(&scam).is_some_and(|c| c.deleted));
+    env.sim.set_delay(Duration::ZERO);
+    let child = spawn_daemon(&hook.config, Some(&hook.log));
+    wait_for(
+        "the scam deleted after the restart",
+        Duration::from_secs(20),
+        || async { env.sim.comment(&scam).is_some_and(|c| c.deleted) },
+    )
+    .await;
+    // Taken from the inbox (before the first poll could find it).
+    assert_eq!(
+        text(&db, "SELECT outcome FROM webhook_events")
+            .await
+            .as_deref(),
+        Some("decided")
+    );
+    kill(child.id(), "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_cannot_be_written_answers_503_so_meta_retries() {
+    let env = Env::new().await;
+    let hook = hook_config(&env, &one_hour_account(&env));
+    let media = env.sim.add_media(ACME);
+    let _ = env.pool().await;
+    // The database may not grow past 1 MB (as a full disk: writes fail, no signal).
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 1024; exec {} run -c {}",
+        env!("CARGO_BIN_EXE_igmod"),
+        hook.config.display()
+    );
+    let child = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&hook.log).expect("log"))
+        .spawn()
+        .expect("spawn");
+    wait_listening(&hook.url).await;
+    // Deliveries of 200 KB comments until one cannot be written.
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let text = format!("{} hello {i}", "lorem ".repeat(34_000));
+        let body = flat(
+            ACME,
+            &format!("1800000000{i:02}"),
+            &media,
+            "fan",
+            "9",
+            &text,
+        );
+        statuses.push(post_signed(&hook.url, &body).await);
+        if statuses.last() == Some(&503) {
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&503), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    kill(child.id(), "-TERM");
+    let _ = wait_exit(child).await;
+    let logs = std::fs::read_to_string(&hook.log).unwrap_or_default();
+    assert!(
+        logs.contains("answered 503 so that meta retries it"),
+        "{logs}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_delivers_signed_webhooks_with_faults_and_every_scam_is_still_acted_on() {
+    let env = Env::new().await;
+    // Polling every 3 s reconciles what the dropped deliveries missed.
+    let accounts = env
+        .account("acme", ACME, "backfill = true")
+        .replace("poll_interval = \"1s\"", "poll_interval = \"3s\"");
+    let hook = hook_config(&env, &accounts);
+    let media = env.sim.add_media(ACME);
+    let child = spawn_daemon(&hook.config, Some(&hook.log));
+    let db = env.pool().await;
+    wait_listening(&hook.url).await;
+    wait_for("the first poll", Duration::from_secs(20), || async {
+        count(
+            &db,
+            "SELECT COUNT(*) FROM account_state WHERE last_poll_at IS NOT NULL",
+        )
+        .await
+            == 1
+    })
+    .await;
+    env.sim.deliver_webhooks(
+        &hook.url,
+        WebhookFaults {
+            delay: Duration::from_millis(20),
+            drop: 0.3,
+            duplicate: 0.3,
+            reorder: Duration::from_millis(300),
+            forged: 0.2,
+            seed: 7,
+        },
+    );
+    let scams: Vec<String> = (0..30)
+        .map(|i| {
+            env.sim.add_comment(
+                &media,
+                &format!("bot{i}"),
+                &format!("forex signals dm me {i}"),
+            )
+        })
+        .collect();
+    let fans: Vec<String> = (0..10)
+        .map(|i| {
+            env.sim
+                .add_comment(&media, &format!("fan{i}"), "love this colour")
+        })
+        .collect();
+    wait_for("every scam deleted", Duration::from_secs(30), || async {
+        scams
+            .iter()
+            .all(|id| env.sim.comment(id).is_some_and(|c| c.deleted))
+    })
+    .await;
+    let stats = env.sim.webhook_stats();
+    assert!(
+        stats.dropped > 0 && stats.duplicated > 0 && stats.forged > 0,
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.forged_refused, stats.forged,
+        "every forged delivery refused"
+    );
+    for id in &scams {
+        assert_eq!(
+            env.sim.comment(id).map(|c| c.delete_calls),
+            Some(1),
+            "one write for {id}"
+        );
+    }
+    for id in &fans {
+        assert!(!env.sim.comment(id).is_some_and(|c| c.deleted || c.hidden));
+    }
+    let outcomes: Vec<(String, i64)> =
+        sqlx::query_as("SELECT outcome, COUNT(*) FROM webhook_events GROUP BY outcome")
+            .fetch_all(&db)
+            .await
+            .unwrap_or_default();
+    assert!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM webhook_events WHERE outcome = 'decided'"
+        )
+        .await
+            > 0,
+        "{outcomes:?} {stats:?}"
+    );
+    kill(child.id(), "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_unsubscribe_and_status_through_the_cli() {
+    let env = Env::new().await;
+    let accounts = format!(
+        "{}{}",
+        env.account("acme", ACME, ""),
+        env.facebook_account("globex", GLOBEX, "USER", Some(50), &ALL_SCOPES, "")
+    );
+    let hook = hook_config(&env, &accounts);
+    let cli = |args: &[&str]| run(igmod().args(args).arg("-c").arg(&hook.config));
+    let (code, out, err) = cli(&["webhook", "subscribe", "acme"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        env.sim.subscription(ACME),
+        Some(vec!["comments".to_string(), "live_comments".to_string()])
+    );
+    let (code, out, _) = cli(&["webhook", "status", "acme"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("comments, live_comments"), "{out}");
+    // Facebook Login: the Page linked to the account is subscribed, with its own token.
+    let (code, out, err) = cli(&["webhook", "subscribe", "globex"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        env.sim
+            .subscription(&igmod::simulator::page_id(GLOBEX))
+            .is_some()
+    );
+    let (code, _, _) = cli(&["webhook", "unsubscribe", "acme"]);
+    assert_eq!(code, 0);
+    assert_eq!(env.sim.subscription(ACME), None);
+    let (_, out, _) = cli(&["webhook", "status", "acme"]);
+    assert!(out.contains("not subscribed"), "{out}");
+    // An app that is not Live: Meta's refusal in plain words.
+    env.sim.set_app_not_live(true);
+    let (code, out, err) = cli(&["webhook", "subscribe", "acme"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("Live mode with Advanced Access"), "{out}{err}");
+    for secret in [
+        Env::token("acme"),
+        Env::token("globex"),
+        Env::APP_SECRET.to_string(),
+    ] {
+        assert!(!out.contains(&secret) && !err.contains(&secret));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facebook_login_calls_carry_appsecret_proof_and_its_absence_is_explained() {
+    let env = Env::new().await;
+    env.sim.require_appsecret_proof(true);
+    let globex = env.facebook_account(
+        "globex",
+        GLOBEX,
+        "PAGE",
+        None,
+        &ALL_SCOPES,
+        "backfill = true",
+    );
+    // With [app]: every call carries the proof and moderation works.
+    let with_app = format!("{}{globex}", env.app());
+    let config = env.write_config(&with_app, "");
+    create_db(&env.db());
+    let media = env.sim.add_media(GLOBEX);
+    let scam = env.sim.add_comment(&media, "bot", "forex signals dm me");
+    let log = env.dir.path().join("igmod.log");
+    let child = spawn_daemon(&config, Some(&log));
+    wait_for("the scam deleted", Duration::from_secs(20), || async {
+        env.sim.comment(&scam).is_some_and(|c| c.deleted)
+    })
+    .await;
+    kill(child.id(), "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
+    assert!(
+        env.sim.requests().iter().all(|r| r.status == 200),
+        "a call went without its proof"
+    );
+    // Without [app]: the refusal gets its own explanation.
+    let config = env.write_config(&globex, "");
+    let log2 = env.dir.path().join("igmod2.log");
+    let child = spawn_daemon(&config, Some(&log2));
+    wait_for("the refusal explained", Duration::from_secs(20), || async {
+        std::fs::read_to_string(&log2)
+            .unwrap_or_default()
+            .contains("the app requires appsecret_proof")
+    })
+    .await;
+    kill(child.id(), "-TERM");
+    let _ = wait_exit(child).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_whose_comments_came_by_webhook_costs_the_polls_no_paging() {
+    let env = Env::new().await;
+    let hook = hook_config(&env, &env.account("acme", ACME, "backfill = true"));
+    let media = env.sim.add_media(ACME);
+    env.sim.add_comment(&media, "fan", "first!");
+    let child = spawn_daemon(&hook.config, Some(&hook.log));
+    let db = env.pool().await;
+    wait_listening(&hook.url).await;
+    wait_for(
+        "the first comment read",
+        Duration::from_secs(20),
+        || async { count(&db, "SELECT COUNT(*) FROM comments").await == 1 },
+    )
+    .await;
+    env.sim
+        .deliver_webhooks(&hook.url, WebhookFaults::default());
+    let pages_before = env.sim.requests_to("/comments");
+    let scam = env.sim.add_comment(&media, "bot", "forex signals dm me");
+    let fan = env.sim.add_comment(&media, "fan2", "lovely colour");
+    let reply = env.sim.add_reply(&fan, "fan3", "agreed!");
+    wait_for("the scam deleted", Duration::from_secs(10), || async {
+        env.sim.comment(&scam).is_some_and(|c| c.deleted)
+    })
+    .await;
+    wait_for("all three taken", Duration::from_secs(10), || async {
+        count(
+            &db,
+            "SELECT COUNT(*) FROM webhook_events WHERE outcome IN ('decided', 'passed')",
+        )
+        .await
+            == 3
+    })
+    .await;
+    // Several polls (every second) list the post; none pages its comments.
+    let polls = count(
+        &db,
+        "SELECT COUNT(*) FROM api_calls WHERE endpoint LIKE '%/media'",
+    )
+    .await;
+    wait_for("three more polls", Duration::from_secs(10), || async {
+        count(
+            &db,
+            "SELECT COUNT(*) FROM api_calls WHERE endpoint LIKE '%/media'",
+        )
+        .await
+            >= polls + 3
+    })
+    .await;
+    assert_eq!(
+        env.sim.requests_to("/comments"),
+        pages_before,
+        "a poll paged comments that came by webhook"
+    );
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT COUNT(*) FROM comments WHERE id = '{reply}' AND parent_id = '{fan}'")
+        )
+        .await,
+        1
+    );
+    kill(child.id(), "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
+}
