@@ -450,6 +450,20 @@ async fn no_token_or_app_secret_leaks_through_refreshes_a_190_transient_errors_a
         + &env.facebook_account("globex", GLOBEX, "USER", Some(5), &ALL_SCOPES, "backfill = true")
         // initech: its token is dead from the start (code 190).
         + &env.account("initech", INITECH, "backfill = true");
+    // The webhook receiver with its verify token; Facebook Login calls must carry their
+    // appsecret_proof.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let verify_token = "VERIFY-SECRET-3d9b7a";
+    let verify_file = env.dir.path().join("verify.token");
+    std::fs::write(&verify_file, verify_token).expect("verify token");
+    let accounts = format!(
+        "[webhook]\nlisten = \"127.0.0.1:{port}\"\nverify_token_file = \"{}\"\n\n{accounts}",
+        verify_file.display()
+    );
+    env.sim.require_appsecret_proof(true);
     env.sim.kill_token(INITECH, 463);
     let post = env.sim.add_media(ACME);
     for i in 0..60 {
@@ -488,6 +502,37 @@ async fn no_token_or_app_secret_leaks_through_refreshes_a_190_transient_errors_a
         },
     )
     .await;
+    // Webhooks: verification right and wrong, a forged and a signed delivery.
+    let hook = format!("http://127.0.0.1:{port}/webhook");
+    let http = reqwest::Client::new();
+    for token in [verify_token, "wrong-token"] {
+        let _ = http
+            .get(format!("{hook}?hub.mode=subscribe&hub.challenge=42&hub.verify_token={token}"))
+            .send()
+            .await;
+    }
+    let scam = env.sim.add_comment(&post, "bot2", "forex again");
+    let body = serde_json::json!({"object": "instagram", "entry": [{"id": ACME, "time": 1,
+        "field": "comments", "value": {"id": scam, "text": "forex again",
+        "from": {"id": "9", "username": "bot2"}, "media": {"id": post}}}]})
+    .to_string();
+    for signature in [
+        "sha256=00".to_string(),
+        igmod::simulator::Simulator::sign_webhook(Env::APP_SECRET, body.as_bytes()),
+    ] {
+        let status = http
+            .post(&hook)
+            .header("x-hub-signature-256", signature)
+            .body(body.clone())
+            .send()
+            .await
+            .map(|r| r.status().as_u16());
+        assert!(matches!(status, Ok(200 | 403)), "{status:?}");
+    }
+    wait_for("the webhook's scam deleted", T, || async {
+        env.sim.comment(&scam).is_some_and(|c| c.deleted)
+    })
+    .await;
     common::kill(child.id(), "-TERM");
     assert_eq!(common::wait_exit(child).await, Some(0));
 
@@ -496,6 +541,7 @@ async fn no_token_or_app_secret_leaks_through_refreshes_a_190_transient_errors_a
         Env::token("globex"),
         Env::token("initech"),
         Env::APP_SECRET.to_string(),
+        verify_token.to_string(),
     ];
     let mut outputs = vec![
         (
@@ -519,6 +565,10 @@ async fn no_token_or_app_secret_leaks_through_refreshes_a_190_transient_errors_a
         "transient graph api error, retrying",
         "ACCOUNT STOPPED",
         "code 190, subcode 463",
+        "webhook receiver listening",
+        "webhook callback verified by meta",
+        "webhook requests refused",
+        "webhook comments taken",
         "shutting down",
     ] {
         assert!(
@@ -541,6 +591,10 @@ async fn no_token_or_app_secret_leaks_through_refreshes_a_190_transient_errors_a
         assert!(
             !text.contains("client_secret"),
             "a token exchange URL leaked into {name}"
+        );
+        assert!(
+            !text.contains("appsecret_proof="),
+            "a URL with an appsecret_proof leaked into {name}"
         );
     }
     // The database: refreshed tokens in tokens.token, nothing anywhere else; never the app
