@@ -96,7 +96,7 @@ pub async fn run(seconds: u64, dir: Option<PathBuf>, model: Option<PathBuf>) -> 
             "Thanks everyone, you idiots are the best 😄",
         );
         accounts_toml.push_str(&format!(
-            "[[accounts]]\nname = \"{name}\"\nig_user_id = \"{id}\"\nlogin = \"instagram\"\ntoken_file = \"{}\"\npoll_interval = \"2s\"\nhourly_budget = 2000\nrecent_media = 20\nbackfill = false\n\n",
+            "[[accounts]]\nname = \"{name}\"\nig_user_id = \"{id}\"\nlogin = \"instagram\"\ntoken_file = \"{}\"\npoll_interval = \"10s\"\nhourly_budget = 2000\nrecent_media = 20\nbackfill = false\n\n",
             token_file.display()
         ));
     }
@@ -121,9 +121,26 @@ pub async fn run(seconds: u64, dir: Option<PathBuf>, model: Option<PathBuf>) -> 
     }
     let db = dir.join("igmod.db");
     let config_path = dir.join("config.toml");
+    // The simulator's app signs its webhooks with this secret; igmod receives them on a free
+    // loopback port.
+    let app_secret = format!("demo-app-secret-{:016x}", rand::random::<u64>());
+    sim.set_app("1234567890", &app_secret);
+    let secret_file = dir.join("app.secret");
+    write_private(&secret_file, &app_secret)?;
+    let verify_file = dir.join("verify.token");
+    write_private(
+        &verify_file,
+        &format!("demo-verify-{:016x}", rand::random::<u64>()),
+    )?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .context("no free port for the webhook receiver")?;
     let text = format!(
-        "# Written by `igmod demo`: the daemon is polling a local Graph API simulator.\n[daemon]\ndatabase = \"{}\"\n\n[graph]\nfacebook_base_url = \"{base}\"\ninstagram_base_url = \"{base}\"\napi_version = \"v25.0\"\ntimeout = \"5s\"\n\n{accounts_toml}{rules}",
+        "# Written by `igmod demo`: the daemon polls a local Graph API simulator, which also\n# delivers webhooks to it.\n[daemon]\ndatabase = \"{}\"\n\n[graph]\nfacebook_base_url = \"{base}\"\ninstagram_base_url = \"{base}\"\napi_version = \"v25.0\"\ntimeout = \"5s\"\n\n[app]\napp_id = \"1234567890\"\napp_secret_file = \"{}\"\n\n[webhook]\nlisten = \"127.0.0.1:{port}\"\npath = \"/webhook\"\nverify_token_file = \"{}\"\n\n{accounts_toml}{rules}",
         db.display(),
+        secret_file.display(),
+        verify_file.display(),
         base = sim.base_url()
     );
     std::fs::write(&config_path, text)
@@ -139,8 +156,20 @@ pub async fn run(seconds: u64, dir: Option<PathBuf>, model: Option<PathBuf>) -> 
     );
     println!("            config {}", config_path.display());
     println!("            {model_note}");
-    println!("            comments arrive for {seconds}s; the daemon polls every 2s\n");
+    println!(
+        "            comments arrive for {seconds}s; webhooks bring them at once (1 in 10 is\n            dropped on purpose), polls every 10s reconcile\n"
+    );
 
+    // Meta retries a delivery the receiver did not take: the first ones may arrive while the
+    // daemon is still starting.
+    sim.deliver_webhooks(
+        &format!("http://127.0.0.1:{port}/webhook"),
+        crate::simulator::WebhookFaults {
+            drop: 0.1,
+            seed: 7,
+            ..Default::default()
+        },
+    );
     let stop = CancellationToken::new();
     let traffic = tokio::spawn(Traffic::new(7, media).run(
         sim.clone(),
@@ -152,7 +181,7 @@ pub async fn run(seconds: u64, dir: Option<PathBuf>, model: Option<PathBuf>) -> 
     let daemon = daemon::run(config, async move {
         tokio::time::sleep(run_for).await;
         stop.cancel();
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep(Duration::from_secs(11)).await;
     });
     daemon.await.context("the daemon failed")?;
     let stats = traffic.await.unwrap_or_default();
@@ -170,6 +199,35 @@ pub async fn run(seconds: u64, dir: Option<PathBuf>, model: Option<PathBuf>) -> 
         let status = status.map(|s| format!(" ({s})")).unwrap_or_default();
         println!("  {action:<8}{status:<10} {n}");
     }
+    // Which path found each acted-on comment, and how long it stayed visible.
+    let by_webhook = store.webhook_decided().await?;
+    let mut latency: [Vec<i64>; 2] = [Vec::new(), Vec::new()];
+    for d in &decided {
+        let Some(c) = sim.comment(&d.comment_id) else {
+            continue;
+        };
+        if let Some(at) = c.acted_at {
+            let i = usize::from(!by_webhook.contains(&d.comment_id));
+            latency[i].push((at - c.timestamp).num_milliseconds());
+        }
+    }
+    let median = |v: &mut Vec<i64>| {
+        v.sort_unstable();
+        v.get(v.len() / 2).copied()
+    };
+    let [mut hooked, mut polled] = latency;
+    println!(
+        "\nActed on by webhook: {} (median {} from comment to action); by polling: {} (median {}).",
+        hooked.len(),
+        median(&mut hooked).map_or("-".to_string(), |m| format!("{m} ms")),
+        polled.len(),
+        median(&mut polled).map_or("-".to_string(), |m| format!("{m} ms")),
+    );
+    let hooks = sim.webhook_stats();
+    println!(
+        "Webhooks: {} sent, {} dropped on purpose (the polls found those).",
+        hooks.delivered, hooks.dropped
+    );
     println!("\nWhat igmod did (newest first):");
     for d in decided
         .iter()

@@ -246,6 +246,14 @@ fn the_demo_shows_comments_being_moderated() {
     assert!(out.contains("→ on Instagram: deleted"), "{out}");
     assert!(out.contains("→ on Instagram: hidden"), "{out}");
     assert!(dir.path().join("igmod.db").exists());
+    // Most comments came by webhook; the polls found those whose delivery was dropped.
+    let hooked: usize = out
+        .split("Acted on by webhook: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(hooked > 0, "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -507,7 +507,9 @@ async fn no_token_or_app_secret_leaks_through_refreshes_a_190_transient_errors_a
     let http = reqwest::Client::new();
     for token in [verify_token, "wrong-token"] {
         let _ = http
-            .get(format!("{hook}?hub.mode=subscribe&hub.challenge=42&hub.verify_token={token}"))
+            .get(format!(
+                "{hook}?hub.mode=subscribe&hub.challenge=42&hub.verify_token={token}"
+            ))
             .send()
             .await;
     }

@@ -107,6 +107,16 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
+    /// The comments a webhook delivery decided (rather than a poll).
+    pub async fn webhook_decided(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT comment_id FROM webhook_events WHERE outcome = 'decided' AND comment_id IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// Counts of webhook events by outcome (all accounts).
     pub async fn webhook_outcomes(&self) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as(
