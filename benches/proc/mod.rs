@@ -1,4 +1,5 @@
 //! What `/proc` says about a benchmarked process, shared by the benches that run the binary.
+#![allow(dead_code)] // each bench uses its part
 
 /// A `kB` field of `/proc/PID/status` (`VmRSS:`, `VmHWM:`), in KiB.
 pub fn status_kib(pid: u32, key: &str) -> Option<u64> {

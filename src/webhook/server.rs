@@ -29,6 +29,9 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
 /// Unknown entry ids remembered (each logged once); past this, no more are remembered.
 const UNKNOWN_IDS_KEPT: usize = 1000;
+/// Bodies read at once: a flood of large POSTs holds at most this many in memory (the others
+/// wait in their sockets).
+const READING_AT_ONCE: usize = 4;
 
 /// What the receiver needs; secrets are read once, at start.
 pub struct Receiver {
@@ -38,6 +41,7 @@ pub struct Receiver {
     pub inboxes: Inboxes,
     refusals: Refusals,
     unknown: Mutex<HashSet<String>>,
+    reading: tokio::sync::Semaphore,
 }
 
 impl Receiver {
@@ -54,6 +58,7 @@ impl Receiver {
             inboxes,
             refusals: Refusals::default(),
             unknown: Mutex::new(HashSet::new()),
+            reading: tokio::sync::Semaphore::new(READING_AT_ONCE),
         }
     }
 }
@@ -121,8 +126,29 @@ pub fn signature_ok(secret: &SecretString, header: Option<&str>, body: &[u8]) ->
 async fn deliver(
     State(r): State<Arc<Receiver>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> (StatusCode, &'static str) {
+    // Too large by its own account: refused before a byte of it is read.
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        r.refusals.refuse("body larger than 1 MiB");
+        return (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
+    }
+    let body: Bytes = {
+        let Ok(_permit) = r.reading.acquire().await else {
+            return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+        };
+        match axum::body::to_bytes(body, BODY_LIMIT).await {
+            Ok(b) => b,
+            Err(_) => {
+                r.refusals.refuse("body larger than 1 MiB or cut short");
+                return (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
+            }
+        }
+    };
     let header = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
