@@ -339,6 +339,37 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "daemon.token_check",
         "token_check",
     ),
+    // Webhooks need the app secret, an address, a path and a verify token.
+    (
+        "[graph]",
+        "[webhook]\nverify_token_env = \"IGMOD_TEST_TOKEN\"\n\n[graph]",
+        "webhook: needs [app]",
+        "[webhook]",
+    ),
+    (
+        "[graph]",
+        "[app]\napp_id = \"42\"\napp_secret_env = \"IGMOD_TEST_TOKEN\"\n\n[webhook]\nlisten = \"localhost\"\nverify_token_env = \"IGMOD_TEST_TOKEN\"\n\n[graph]",
+        "webhook.listen",
+        "localhost",
+    ),
+    (
+        "[graph]",
+        "[app]\napp_id = \"42\"\napp_secret_env = \"IGMOD_TEST_TOKEN\"\n\n[webhook]\npath = \"webhook?x=1\"\nverify_token_env = \"IGMOD_TEST_TOKEN\"\n\n[graph]",
+        "webhook.path",
+        "webhook?x=1",
+    ),
+    (
+        "[graph]",
+        "[app]\napp_id = \"42\"\napp_secret_env = \"IGMOD_TEST_TOKEN\"\n\n[webhook]\nverify_token_env = \"IGMOD_SURELY_MISSING\"\n\n[graph]",
+        "webhook.verify_token_env",
+        "IGMOD_SURELY_MISSING",
+    ),
+    (
+        "[graph]",
+        "[app]\napp_id = \"42\"\napp_secret_env = \"IGMOD_TEST_TOKEN\"\n\n[webhook]\nverify_token = \"inline\"\n\n[graph]",
+        "unknown field `verify_token`",
+        "inline",
+    ),
 ];
 
 #[test]
