@@ -405,9 +405,9 @@ async fn a_delivery_answered_200_is_acted_on_after_a_crash() {
         .sim
         .add_comment(&media, "bot", "forex signals dm me now");
     let db = env.pool().await;
-    // Every Graph answer takes 3 s: the account's task is still validating its token when the
+    // Every Graph answer takes 15 s: the account's task is still validating its token when the
     // delivery is answered, and the process is killed right after the 200.
-    env.sim.set_delay(Duration::from_secs(3));
+    env.sim.set_delay(Duration::from_secs(15));
     let child = spawn_daemon(&hook.config, Some(&hook.log));
     wait_listening(&hook.url).await;
     let body = flat(
@@ -683,7 +683,11 @@ async fn facebook_login_calls_carry_appsecret_proof_and_its_absence_is_explained
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_whose_comments_came_by_webhook_costs_the_polls_no_paging() {
     let env = Env::new().await;
-    let hook = hook_config(&env, &env.account("acme", ACME, "backfill = true"));
+    let hook = hook_config(
+        &env,
+        &env.account("acme", ACME, "backfill = true")
+            .replace("poll_interval = \"1s\"", "poll_interval = \"2s\""),
+    );
     let media = env.sim.add_media(ACME);
     env.sim.add_comment(&media, "fan", "first!");
     let child = spawn_daemon(&hook.config, Some(&hook.log));
@@ -697,6 +701,12 @@ async fn a_post_whose_comments_came_by_webhook_costs_the_polls_no_paging() {
     .await;
     env.sim
         .deliver_webhooks(&hook.url, WebhookFaults::default());
+    // Right after a poll, so the deliveries (milliseconds) come well before the next one.
+    let listed = env.sim.requests_to("/media");
+    wait_for("a poll", Duration::from_secs(10), || async {
+        env.sim.requests_to("/media") > listed
+    })
+    .await;
     let pages_before = env.sim.requests_to("/comments");
     let scam = env.sim.add_comment(&media, "bot", "forex signals dm me");
     let fan = env.sim.add_comment(&media, "fan2", "lovely colour");
@@ -714,13 +724,13 @@ async fn a_post_whose_comments_came_by_webhook_costs_the_polls_no_paging() {
             == 3
     })
     .await;
-    // Several polls (every second) list the post; none pages its comments.
+    // Several polls (every 2 s) list the post; none pages its comments.
     let polls = count(
         &db,
         "SELECT COUNT(*) FROM api_calls WHERE endpoint LIKE '%/media'",
     )
     .await;
-    wait_for("three more polls", Duration::from_secs(10), || async {
+    wait_for("three more polls", Duration::from_secs(15), || async {
         count(
             &db,
             "SELECT COUNT(*) FROM api_calls WHERE endpoint LIKE '%/media'",
