@@ -468,6 +468,15 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         ),
         None => println!("app: none"),
     }
+    match &c.webhook {
+        Some(w) => println!(
+            "webhook: http://{}{} (verify token from {}; HTTPS goes in front)",
+            w.listen,
+            w.path,
+            w.verify_token.describe()
+        ),
+        None => println!("webhook: none (polling only)"),
+    }
     println!("rules: {}", c.rules.names().collect::<Vec<_>>().join(", "));
     for (path, model) in c.rules.models() {
         let cv = model.cv();

@@ -600,6 +600,13 @@ async fn subscribe_unsubscribe_and_status_through_the_cli() {
     );
     let hook = hook_config(&env, &accounts);
     let cli = |args: &[&str]| run(igmod().args(args).arg("-c").arg(&hook.config));
+    let (code, out, _) = cli(&["check-config"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("webhook: {} (verify token from file", hook.url)),
+        "{out}"
+    );
+    assert!(!out.contains(VERIFY_TOKEN));
     let (code, out, err) = cli(&["webhook", "subscribe", "acme"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(
