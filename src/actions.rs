@@ -76,6 +76,7 @@ async fn apply_one(
         match reconcile(ctx, token, a, kind).await {
             Ok(Observed::AlreadyDone(note)) => {
                 store.action_done(a.id, Some(note)).await?;
+                record_done(a);
                 tracing::info!(message = "action reconciled", result = note);
                 return Ok(true);
             }
@@ -132,6 +133,7 @@ async fn apply_one(
                 ctx.forget_media();
             }
             store.action_done(a.id, None).await?;
+            record_done(a);
             tracing::info!(message = "action applied", result = "done");
             Ok(true)
         }
@@ -212,6 +214,20 @@ enum Step {
     Write,
 }
 
+/// Counts a finished action; for a hide or delete, how long the comment was visible.
+fn record_done(a: &PendingAction) {
+    let detection = matches!(a.action.as_str(), "hide" | "delete")
+        .then(|| {
+            a.comment_created_at
+                .as_deref()
+                .and_then(crate::timefmt::parse)
+        })
+        .flatten()
+        .and_then(|t| (chrono::Utc::now() - t).to_std().ok())
+        .map(|d| d.as_secs_f64());
+    crate::metrics::get().action("done", detection);
+}
+
 /// Closes, keeps or fails an action after an error. Account-wide errors propagate. Transient
 /// failures count towards [`MAX_ATTEMPTS`] whether the write or the read-back failed.
 async fn handle_error(
@@ -236,6 +252,7 @@ async fn handle_error(
                 if a.attempts + 1 >= MAX_ATTEMPTS {
                     let why = format!("gave up after {MAX_ATTEMPTS} attempts: {message}");
                     store.action_failed(a.id, &why).await?;
+                    crate::metrics::get().action("failed", None);
                     tracing::error!(message = "action failed for good", result = "failed", error = %why);
                 } else if step == Step::ReadBack {
                     store.action_read_back_failed(a.id, &message).await?;
@@ -248,6 +265,7 @@ async fn handle_error(
             }
             ErrorKind::Permission | ErrorKind::BadRequest | ErrorKind::PolicyBlock => {
                 store.action_failed(a.id, &message).await?;
+                crate::metrics::get().action("failed", None);
                 tracing::error!(message = "action failed", result = "failed", error = %message);
                 Ok(false)
             }

@@ -175,6 +175,43 @@ pub struct Budget {
     reads: AtomicU64,
     /// Moving average of read calls per poll.
     reads_per_poll: Mutex<f64>,
+    /// Calls let through per minute of the last hour, in memory (for the metrics only: the
+    /// ledger is the budget's truth).
+    hour: Mutex<HourCount>,
+}
+
+/// Calls per minute over a rolling hour.
+#[derive(Debug)]
+struct HourCount {
+    /// (minute since the epoch, calls in it) per minute slot.
+    slots: [(i64, u32); 60],
+}
+
+impl Default for HourCount {
+    fn default() -> Self {
+        HourCount {
+            slots: [(i64::MIN, 0); 60],
+        }
+    }
+}
+
+impl HourCount {
+    fn add(&mut self, now: DateTime<Utc>) {
+        let minute = now.timestamp().div_euclid(60);
+        let slot = &mut self.slots[minute.rem_euclid(60) as usize];
+        if slot.0 != minute {
+            *slot = (minute, 0);
+        }
+        slot.1 = slot.1.saturating_add(1);
+    }
+
+    fn total(&self, now: DateTime<Utc>) -> u32 {
+        let minute = now.timestamp().div_euclid(60);
+        self.slots
+            .iter()
+            .filter(|(m, _)| minute.saturating_sub(*m) < 60)
+            .fold(0u32, |sum, (_, n)| sum.saturating_add(*n))
+    }
 }
 
 impl Budget {
@@ -204,7 +241,14 @@ impl Budget {
             app_pct: Mutex::new(None),
             reads: AtomicU64::new(0),
             reads_per_poll: Mutex::new(1.0),
+            hour: Mutex::new(HourCount::default()),
         })
+    }
+
+    /// The share of the hourly budget this process's calls used in the last hour (metrics).
+    pub fn used_ratio(&self) -> f64 {
+        let used = self.hour.lock().map_or(0, |h| h.total(Utc::now()));
+        f64::from(used) / f64::from(self.policy.hourly.max(1))
     }
 
     /// This account's latest usage percentage from Meta's headers (stored at each poll's end).
@@ -329,6 +373,13 @@ impl Budget {
                 self.reads.fetch_add(1, Ordering::Relaxed);
             }
             let result = send().await;
+            crate::metrics::get().call(
+                kind == CallKind::Write,
+                match &result {
+                    Ok(_) => "ok",
+                    Err(e) => e.kind.label(),
+                },
+            );
             let call = match &result {
                 Ok(r) => &r.call,
                 Err(e) => &e.call,
@@ -416,7 +467,12 @@ impl Budget {
             .ledger_within(&self.account, now, now - hour(), limit)
             .await?
         {
-            Some(row) => Ok(row),
+            Some(row) => {
+                if let Ok(mut h) = self.hour.lock() {
+                    h.add(now);
+                }
+                Ok(row)
+            }
             None => {
                 let (_, frees) = self.remaining(kind).await?;
                 Err(CallError::Exhausted {
@@ -439,6 +495,7 @@ impl Budget {
         let Some(pct) = mine.pct else {
             return Ok(());
         };
+        crate::metrics::get().account_usage(pct);
         // Kept in memory; the poll's end stores it (one write per poll, not per call).
         let previous = self.usage_pct.lock().ok().and_then(|mut u| u.replace(pct));
         if pct > self.policy.slowdown_at && previous.is_none_or(|p| p <= self.policy.slowdown_at) {
@@ -459,6 +516,7 @@ impl Budget {
     /// The app's usage concerns every account: stored for all of them to slow down on, and at
     /// 95 % every account of the app pauses.
     async fn observe_app_usage(&self, pct: u32) -> Result<(), StoreError> {
+        crate::metrics::get().app_usage(pct);
         let previous = self.app_pct.lock().ok().and_then(|mut u| u.replace(pct));
         let crossed =
             pct > self.policy.slowdown_at && previous.is_none_or(|p| p <= self.policy.slowdown_at);
@@ -496,6 +554,7 @@ impl Budget {
     }
 
     async fn pause(&self, pause: Duration, reason: &str) -> Result<(), StoreError> {
+        crate::metrics::get().throttle_pause();
         let until = Utc::now() + chrono::Duration::from_std(pause).unwrap_or_else(|_| hour());
         let changed = {
             let mut guard = match self.paused_until.lock() {

@@ -33,7 +33,7 @@ pub enum DaemonError {
     Graph(#[from] GraphError),
     #[error("scheduler: {0}")]
     Scheduler(#[from] JobSchedulerError),
-    #[error("webhook receiver: cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
         source: std::io::Error,
@@ -127,6 +127,7 @@ where
             Err(e) if e.is_cancelled() => return Ended::Shutdown,
             Err(e) => {
                 let recent = deaths.record(chrono::Utc::now().timestamp());
+                crate::metrics::get().restart();
                 let wait =
                     Duration::from_secs(1u64 << restarts.min(8)).min(Duration::from_secs(300));
                 restarts = restarts.saturating_add(1);
@@ -314,12 +315,21 @@ pub async fn run_with_reload(
             w.verify_token.load()?,
             inboxes.clone(),
         ));
-        let router = crate::webhook::server::router(&w.path, receiver);
+        let mut router = crate::webhook::server::router(&w.path, receiver);
         tracing::info!(
             message = "webhook receiver listening",
             listen = %w.listen,
             path = %w.path
         );
+        // The metrics share the receiver's server when they ask for the same address.
+        if config
+            .metrics
+            .as_ref()
+            .is_some_and(|m| m.listen == w.listen)
+        {
+            router = router.merge(crate::metrics::router(store.clone()));
+            tracing::info!(message = "metrics and health served", listen = %w.listen);
+        }
         let stop = cancel.clone();
         tokio::spawn(async move {
             if let Err(e) = crate::webhook::server::serve(listener, router, stop).await {
@@ -327,6 +337,31 @@ pub async fn run_with_reload(
             }
         });
     }
+    if let Some(m) = &config.metrics
+        && config.webhook.as_ref().is_none_or(|w| w.listen != m.listen)
+    {
+        let listener = tokio::net::TcpListener::bind(m.listen)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                addr: m.listen,
+                source,
+            })?;
+        tracing::info!(message = "metrics and health served", listen = %m.listen);
+        let router = crate::metrics::router(store.clone());
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::webhook::server::serve(listener, router, stop).await {
+                tracing::error!(message = "metrics server stopped; moderation goes on", error = %e);
+            }
+        });
+    }
+    crate::metrics::get().configured(
+        &config
+            .accounts
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>(),
+    );
     let bump = token_checks.clone();
     jobs.add(Job::new(
         config.daemon.token_check.as_str(),
@@ -373,8 +408,11 @@ pub async fn run_with_reload(
     // Heartbeat of the cron scheduler itself: the watchdog is fed only while it fires.
     let heartbeat = Arc::new(AtomicI64::new(chrono::Utc::now().timestamp()));
     let beat = heartbeat.clone();
+    crate::metrics::get().beat(chrono::Utc::now().timestamp());
     jobs.add(Job::new("*/10 * * * * *", move |_, _| {
-        beat.store(chrono::Utc::now().timestamp(), Ordering::Relaxed);
+        let now = chrono::Utc::now().timestamp();
+        beat.store(now, Ordering::Relaxed);
+        crate::metrics::get().beat(now);
     })?)
     .await?;
     jobs.start().await?;
@@ -414,6 +452,9 @@ pub async fn run_with_reload(
                     inboxes: &inboxes,
                 };
                 if let Some(new) = reload(&shared, &config, &mut running, &mut tasks).await {
+                    crate::metrics::get().configured(
+                        &new.accounts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+                    );
                     on_reload(&new);
                     config = new;
                 }
@@ -474,9 +515,10 @@ async fn reload(
         || new.daemon.retain != old.daemon.retain
         || new.daemon.token_check != old.daemon.token_check
         || new.webhook != old.webhook
+        || new.metrics != old.metrics
     {
         tracing::warn!(
-            message = "database, retention, token_check and [webhook] changes apply at the next restart; everything else applies now"
+            message = "database, retention, token_check, [webhook] and [metrics] changes apply at the next restart; everything else applies now"
         );
     }
     let mut stopped = Vec::new();

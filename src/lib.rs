@@ -30,6 +30,7 @@ pub mod demo;
 pub mod evaluate;
 pub mod graph;
 pub mod logging;
+pub mod metrics;
 pub mod poller;
 pub mod report;
 pub mod rules;

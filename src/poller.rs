@@ -197,7 +197,10 @@ impl PollError {
 pub async fn poll(ctx: &AccountCtx, state: Option<AccountState>) -> Result<PollReport, PollError> {
     let token = crate::tokens::current(&ctx.store, &ctx.config).await?;
     let token = match crate::tokens::maybe_refresh(ctx.tokens(), &token, false).await? {
-        crate::tokens::Refresh::Refreshed(new, _) => new,
+        crate::tokens::Refresh::Refreshed(new, _) => {
+            crate::scheduler::record_token_expiry(ctx).await;
+            new
+        }
         crate::tokens::Refresh::NotDue | crate::tokens::Refresh::Refused(_) => token,
     };
     let mut report = PollReport::default();
@@ -601,7 +604,11 @@ impl MediaReader<'_> {
                 at: at.timestamp(),
                 history: &history,
             };
-            cfg.rules.decide(&view).map(|m| NewDecision {
+            let (decided, score) = cfg.rules.decide_scored(&view);
+            if let Some(score) = score {
+                crate::metrics::get().score(score);
+            }
+            decided.map(|m| NewDecision {
                 rule: m.rule,
                 action: m.action,
                 reason: m.reason,
@@ -634,6 +641,7 @@ impl MediaReader<'_> {
         {
             if let Some(d) = &decision {
                 self.report.decisions += 1;
+                crate::metrics::get().decision(&cfg.name, &d.rule, d.action.as_str());
                 self.ctx.outbox_seen_empty(false);
                 tracing::info!(
                     message = "decided",

@@ -168,6 +168,15 @@ pub async fn run_account(
                 ("error", Some(e.to_string()), false)
             }
         };
+        crate::metrics::get().poll(
+            &name,
+            status,
+            (Utc::now() - started)
+                .to_std()
+                .map_or(0.0, |d| d.as_secs_f64()),
+            i64::try_from(effective.as_secs()).unwrap_or(i64::MAX),
+            ctx.budget.used_ratio(),
+        );
         // Everything the poll's end changes, in one write.
         let end = PollEnd {
             status,
@@ -180,6 +189,19 @@ pub async fn run_account(
         if let Err(e) = ctx.store.poll_ended(&name, &end).await {
             tracing::error!(message = "cannot record poll", error = %e);
         }
+    }
+}
+
+/// Puts the token's known expiry into the metrics (after a validation or a refresh).
+pub async fn record_token_expiry(ctx: &AccountCtx) {
+    if let Ok(record) = ctx.store.token_record(&ctx.config.name).await {
+        let expiry = record
+            .expires_at
+            .as_deref()
+            .and_then(timefmt::parse)
+            .filter(|_| !record.never_expires)
+            .map(|t| t.timestamp());
+        crate::metrics::get().token_expiry(&ctx.config.name, expiry);
     }
 }
 
@@ -210,6 +232,7 @@ async fn wait_for_writable(ctx: &AccountCtx, shutdown: &CancellationToken) -> bo
 
 /// Stops the account loudly: its token cannot be used. Other accounts go on.
 async fn stop_account(ctx: &AccountCtx, reason: String) -> Ended {
+    crate::metrics::get().stopped(&ctx.config.name);
     tracing::error!(
         message = "ACCOUNT STOPPED: its access token is not usable; put a new token in its source and restart or reload igmod",
         token_source = %ctx.config.token.describe(),
@@ -238,6 +261,7 @@ async fn validate_token(ctx: &AccountCtx) -> Option<String> {
     let checked = crate::tokens::validate(ctx.tokens(), &token).await;
     match checked {
         Ok(Ok(crate::tokens::Validation::Usable(username))) => {
+            record_token_expiry(ctx).await;
             let learned = match &username {
                 Some(u) => ctx.learn_username(u).await,
                 None => Ok(()),

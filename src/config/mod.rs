@@ -72,6 +72,7 @@ struct RawConfig {
     graph: RawGraph,
     app: Option<Spanned<RawApp>>,
     webhook: Option<Spanned<RawWebhook>>,
+    metrics: Option<Spanned<RawMetrics>>,
     #[serde(default)]
     accounts: Vec<RawAccount>,
     #[serde(default)]
@@ -101,6 +102,12 @@ struct RawApp {
     app_id: Spanned<String>,
     app_secret_env: Option<Spanned<String>>,
     app_secret_file: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,6 +169,8 @@ pub struct Config {
     pub app: Option<AppConfig>,
     /// The webhook receiver; `None`: polling only.
     pub webhook: Option<WebhookConfig>,
+    /// `/metrics`, `/healthz`, `/readyz`; `None`: off.
+    pub metrics: Option<MetricsConfig>,
     pub accounts: Vec<AccountConfig>,
     /// Every rule in the file, compiled, in file order.
     pub rules: RuleSet,
@@ -320,6 +329,16 @@ pub struct WebhookConfig {
     pub path: String,
     pub verify_token: TokenSource,
 }
+
+/// `[metrics]`: where `/metrics`, `/healthz` and `/readyz` are served (the webhook receiver's
+/// server when the address is the same).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    pub listen: std::net::SocketAddr,
+}
+
+/// Where the metrics are served unless `listen` says otherwise.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 
 /// Where the webhook receiver listens unless `listen` says otherwise.
 pub const DEFAULT_WEBHOOK_LISTEN: &str = "127.0.0.1:8787";
@@ -510,6 +529,14 @@ impl Validator {
         let app_present = raw.app.is_some();
         let app = raw.app.and_then(|a| self.app(a));
         let webhook = raw.webhook.and_then(|w| self.webhook(w, app_present));
+        let metrics = raw.metrics.and_then(|m| {
+            let listen = self.address(
+                "metrics.listen",
+                m.into_inner().listen.as_ref(),
+                DEFAULT_METRICS_LISTEN,
+            )?;
+            Some(MetricsConfig { listen })
+        });
         let (rules, names) = self.rules(raw.rules, &raw.include);
         let mut accounts = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
@@ -539,6 +566,7 @@ impl Validator {
             rules: rules?,
             app,
             webhook,
+            metrics,
         })
     }
 
@@ -617,6 +645,31 @@ impl Validator {
         }
     }
 
+    /// An `address:port` key (`default` when absent).
+    fn address(
+        &mut self,
+        key: &str,
+        value: Option<&Spanned<String>>,
+        default: &str,
+    ) -> Option<std::net::SocketAddr> {
+        let Some(v) = value else {
+            return default.parse().ok();
+        };
+        match v.get_ref().parse::<std::net::SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.problem(
+                    &v.span(),
+                    format!(
+                        "{key}: {:?} is not an address and port like {default:?}",
+                        v.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     fn webhook(&mut self, raw: Spanned<RawWebhook>, app: bool) -> Option<WebhookConfig> {
         let span = raw.span();
         let raw = raw.into_inner();
@@ -626,22 +679,11 @@ impl Validator {
                 "webhook: needs [app] with app_secret_env or app_secret_file: Meta signs every delivery with the app secret".into(),
             );
         }
-        let listen = match &raw.listen {
-            None => DEFAULT_WEBHOOK_LISTEN.parse().ok(),
-            Some(l) => match l.get_ref().parse::<std::net::SocketAddr>() {
-                Ok(a) => Some(a),
-                Err(_) => {
-                    self.problem(
-                        &l.span(),
-                        format!(
-                            "webhook.listen: {:?} is not an address and port like \"127.0.0.1:8787\"",
-                            l.get_ref()
-                        ),
-                    );
-                    None
-                }
-            },
-        };
+        let listen = self.address(
+            "webhook.listen",
+            raw.listen.as_ref(),
+            DEFAULT_WEBHOOK_LISTEN,
+        );
         let path = match &raw.path {
             None => Some("/webhook".to_string()),
             Some(p) if p.get_ref().starts_with('/') && !p.get_ref().contains(['?', '#', ' ']) => {

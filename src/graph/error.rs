@@ -34,6 +34,21 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// A short name for metrics labels.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorKind::Transient => "transient",
+            ErrorKind::Throttled { .. } => "throttled",
+            ErrorKind::TokenInvalid { .. } => "token_invalid",
+            ErrorKind::Permission => "permission",
+            ErrorKind::Gone => "gone",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::PolicyBlock => "policy_block",
+            ErrorKind::WriteUncertain => "write_uncertain",
+            ErrorKind::AppSecretProof => "appsecret_proof",
+        }
+    }
+
     pub fn is_transient(self) -> bool {
         matches!(self, ErrorKind::Transient)
     }

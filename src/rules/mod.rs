@@ -709,6 +709,12 @@ impl RuleSet {
     /// rule. The same as [`pick`] over [`RuleSet::matches`], but a rule that could not beat
     /// the one found so far is not tested, and evidence is built for the winner alone.
     pub fn decide(&self, comment: &CommentView<'_>) -> Option<Match> {
+        self.decide_scored(comment).0
+    }
+
+    /// [`RuleSet::decide`], with the score of the first model a rule asked for (for the score
+    /// histogram); `None` when no classifier condition was evaluated.
+    pub fn decide_scored(&self, comment: &CommentView<'_>) -> (Option<Match>, Option<f32>) {
         let normalized = Normalized::new(comment.text);
         let mut scan = self.scan(&normalized);
         let mut best: Option<&Rule> = None;
@@ -725,7 +731,8 @@ impl RuleSet {
                 best = Some(rule);
             }
         }
-        best?.check(comment, &mut scan, self)
+        let decided = best.and_then(|b| b.check(comment, &mut scan, self));
+        (decided, scan.scores.first().map(|(_, s)| *s))
     }
 
     fn scan<'a>(&self, n: &'a Normalized<'a>) -> Scan<'a> {

@@ -65,6 +65,8 @@ pub struct PendingAction {
     pub message: Option<String>,
     /// Calls already started for it: above zero, the last outcome is unknown.
     pub attempts: i64,
+    /// The comment's own time, as stored (for the detection latency).
+    pub comment_created_at: Option<String>,
 }
 
 /// A decided comment with its action's state, for summaries.
@@ -247,7 +249,8 @@ impl Store {
     /// The account's pending actions, oldest first.
     pub async fn pending_actions(&self, account: &str) -> Result<Vec<PendingAction>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT a.id, a.comment_id, c.parent_id, a.action, d.rule, a.message, a.attempts
+            "SELECT a.id, a.comment_id, c.parent_id, a.action, d.rule, a.message, a.attempts,
+                    c.created_at AS comment_created_at
              FROM actions a JOIN comments c ON c.id = a.comment_id
              LEFT JOIN decisions d ON d.comment_id = a.comment_id
              WHERE a.account = ?1 AND a.status = 'pending' ORDER BY a.id",

@@ -96,10 +96,12 @@ async fn verify(
     });
     match q.get("hub.challenge") {
         Some(challenge) if mode_ok && token_ok => {
+            crate::metrics::get().webhook("verified");
             tracing::info!(message = "webhook callback verified by meta");
             (StatusCode::OK, challenge.clone())
         }
         _ => {
+            crate::metrics::get().webhook("verify_refused");
             r.refusals.refuse("verification with a wrong token or mode");
             (StatusCode::FORBIDDEN, "forbidden\n".into())
         }
@@ -134,6 +136,7 @@ async fn deliver(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        crate::metrics::get().webhook("too_large");
         r.refusals.refuse("body larger than 1 MiB");
         return (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
     }
@@ -144,6 +147,7 @@ async fn deliver(
         match axum::body::to_bytes(body, BODY_LIMIT).await {
             Ok(b) => b,
             Err(_) => {
+                crate::metrics::get().webhook("too_large");
                 r.refusals.refuse("body larger than 1 MiB or cut short");
                 return (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
             }
@@ -153,6 +157,7 @@ async fn deliver(
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
     if !signature_ok(&r.app_secret, header, &body) {
+        crate::metrics::get().webhook("bad_signature");
         r.refusals.refuse(if header.is_none() {
             "missing X-Hub-Signature-256"
         } else {
@@ -163,6 +168,7 @@ async fn deliver(
     let delivery = match payload::parse(&body) {
         Ok(d) => d,
         Err(e) => {
+            crate::metrics::get().webhook("malformed");
             tracing::warn!(message = "webhook delivery refused: malformed body", error = %e);
             return (StatusCode::BAD_REQUEST, "malformed body\n");
         }
@@ -234,8 +240,10 @@ async fn deliver(
             message = "webhook delivery not recorded; answered 503 so that meta retries it",
             error = %e
         );
+        crate::metrics::get().webhook("unwritable");
         return (StatusCode::SERVICE_UNAVAILABLE, "try again later\n");
     }
+    crate::metrics::get().webhook("accepted");
     for notify in wake {
         notify.notify_one();
     }

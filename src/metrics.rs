@@ -1,0 +1,537 @@
+//! Prometheus metrics (`prometheus-client`, OpenMetrics text) and the health answers.
+//!
+//! One process-wide set: the daemon's parts record into it as they work (counters and
+//! histograms are atomics, so recording costs nanoseconds), and `/metrics` encodes it. Label
+//! cardinality is bounded by the config: the only per-account series are the token's expiry
+//! and, while there is one, an account's problem (`igmod_account_problem`); everything else is
+//! labelled by call kind, outcome, rule and action, never by comment or user.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets, linear_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    pub kind: CallKindLabel,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum CallKindLabel {
+    Read,
+    Write,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub account: String,
+    pub rule: String,
+    pub action: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AccountLabel {
+    pub account: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProblemLabels {
+    pub account: String,
+    pub problem: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
+}
+
+/// What the scheduler knows of an account, for `/readyz` and the problem series.
+#[derive(Debug, Clone, Copy, Default)]
+struct AccountSeen {
+    /// Unix seconds of the last poll's end (0: never).
+    last_poll: i64,
+    /// The poll interval in force (seconds).
+    interval: i64,
+    /// Stopped for a dead token.
+    stopped: bool,
+    /// The token's expiry (Unix seconds), when known.
+    token_expiry: Option<i64>,
+    /// Share of the hourly budget used at the last poll (0–1).
+    budget_used: f64,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    polls: Family<StatusLabel, Counter>,
+    poll_seconds: Histogram,
+    calls: Family<CallLabels, Counter>,
+    throttle_pauses: Counter,
+    decisions: Family<DecisionLabels, Counter>,
+    actions: Family<StatusLabel, Counter>,
+    scores: Histogram,
+    detection_seconds: Histogram,
+    webhooks: Family<OutcomeLabel, Counter>,
+    restarts: Counter,
+    app_usage: Gauge,
+    usage_max: Gauge,
+    budget_used_max: Gauge<f64, std::sync::atomic::AtomicU64>,
+    token_expiry: Family<AccountLabel, Gauge>,
+    problems: Family<ProblemLabels, Gauge>,
+    accounts: Family<StatusLabel, Gauge>,
+    heartbeat: AtomicI64,
+    seen: Mutex<HashMap<String, AccountSeen>>,
+}
+
+/// The process's metrics.
+pub fn get() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("igmod");
+        let polls = Family::<StatusLabel, Counter>::default();
+        registry.register("polls", "Polls ended, by status", polls.clone());
+        let poll_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 14));
+        registry.register(
+            "poll_duration_seconds",
+            "How long polls took",
+            poll_seconds.clone(),
+        );
+        let calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "api_calls",
+            "Graph API calls by kind and outcome (ok, or the error class)",
+            calls.clone(),
+        );
+        let throttle_pauses = Counter::default();
+        registry.register(
+            "throttle_pauses",
+            "Pauses for Meta's throttling or usage headers",
+            throttle_pauses.clone(),
+        );
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "decisions",
+            "Decisions by account, rule and action",
+            decisions.clone(),
+        );
+        let actions = Family::<StatusLabel, Counter>::default();
+        registry.register(
+            "actions",
+            "Actions finished, by status (done, failed)",
+            actions.clone(),
+        );
+        let scores = Histogram::new(linear_buckets(0.1, 0.1, 9));
+        registry.register(
+            "classifier_score",
+            "Classifier scores of the comments a model judged",
+            scores.clone(),
+        );
+        let detection_seconds = Histogram::new(exponential_buckets(0.05, 2.0, 16));
+        registry.register(
+            "detection_latency_seconds",
+            "From a comment's time to its hide or delete applied",
+            detection_seconds.clone(),
+        );
+        let webhooks = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook requests by outcome (accepted, bad_signature, too_large, malformed, unwritable, verified, verify_refused)",
+            webhooks.clone(),
+        );
+        let restarts = Counter::default();
+        registry.register(
+            "account_task_restarts",
+            "Account tasks restarted after they ended unexpectedly (the log names the account)",
+            restarts.clone(),
+        );
+        let app_usage = Gauge::default();
+        registry.register(
+            "meta_app_usage_percent",
+            "The app's usage (X-App-Usage) as last reported",
+            app_usage.clone(),
+        );
+        let usage_max = Gauge::default();
+        registry.register(
+            "meta_account_usage_percent_max",
+            "The highest account usage (X-Business-Use-Case-Usage) last reported",
+            usage_max.clone(),
+        );
+        let budget_used_max = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "budget_used_ratio_max",
+            "The highest share of an account's hourly_budget used in the last hour",
+            budget_used_max.clone(),
+        );
+        let token_expiry = Family::<AccountLabel, Gauge>::default();
+        registry.register(
+            "token_expiry_timestamp_seconds",
+            "When each account's token expires (absent: never, or not known yet)",
+            token_expiry.clone(),
+        );
+        let problems = Family::<ProblemLabels, Gauge>::default();
+        registry.register(
+            "account_problem",
+            "1 for each account problem now (stalled, stopped, budget_high); absent when fine",
+            problems.clone(),
+        );
+        let accounts = Family::<StatusLabel, Gauge>::default();
+        registry.register(
+            "accounts",
+            "Accounts by state (ok, stalled, stopped, waiting for their first poll)",
+            accounts.clone(),
+        );
+        // Series that alerts watch exist from the start, at 0 (a rule over an absent series
+        // cannot tell "none yet" from "not exported").
+        for status in ["done", "failed"] {
+            actions
+                .get_or_create(&StatusLabel {
+                    status: status.to_string(),
+                })
+                .inc_by(0);
+        }
+        for outcome in [
+            "accepted",
+            "bad_signature",
+            "too_large",
+            "malformed",
+            "unwritable",
+        ] {
+            webhooks
+                .get_or_create(&OutcomeLabel {
+                    outcome: outcome.to_string(),
+                })
+                .inc_by(0);
+        }
+        for status in ["ok", "partial", "error"] {
+            polls
+                .get_or_create(&StatusLabel {
+                    status: status.to_string(),
+                })
+                .inc_by(0);
+        }
+        Metrics {
+            registry,
+            polls,
+            poll_seconds,
+            calls,
+            throttle_pauses,
+            decisions,
+            actions,
+            scores,
+            detection_seconds,
+            webhooks,
+            restarts,
+            app_usage,
+            usage_max,
+            budget_used_max,
+            token_expiry,
+            problems,
+            accounts,
+            heartbeat: AtomicI64::new(0),
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn poll(&self, account: &str, status: &str, seconds: f64, interval: i64, used: f64) {
+        self.polls
+            .get_or_create(&StatusLabel {
+                status: status.to_string(),
+            })
+            .inc();
+        self.poll_seconds.observe(seconds);
+        if let Ok(mut seen) = self.seen.lock() {
+            let s = seen.entry(account.to_string()).or_default();
+            s.last_poll = chrono::Utc::now().timestamp();
+            s.interval = interval;
+            s.stopped = false;
+            s.budget_used = used;
+        }
+    }
+
+    pub fn call(&self, write: bool, outcome: &str) {
+        self.calls
+            .get_or_create(&CallLabels {
+                kind: if write {
+                    CallKindLabel::Write
+                } else {
+                    CallKindLabel::Read
+                },
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn throttle_pause(&self) {
+        self.throttle_pauses.inc();
+    }
+
+    pub fn decision(&self, account: &str, rule: &str, action: &str) {
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                account: account.to_string(),
+                rule: rule.to_string(),
+                action: action.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn score(&self, score: f32) {
+        self.scores.observe(f64::from(score));
+    }
+
+    pub fn action(&self, status: &str, detection_seconds: Option<f64>) {
+        self.actions
+            .get_or_create(&StatusLabel {
+                status: status.to_string(),
+            })
+            .inc();
+        if let Some(s) = detection_seconds.filter(|s| *s >= 0.0) {
+            self.detection_seconds.observe(s);
+        }
+    }
+
+    pub fn webhook(&self, outcome: &str) {
+        self.webhooks
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn restart(&self) {
+        self.restarts.inc();
+    }
+
+    pub fn app_usage(&self, pct: u32) {
+        self.app_usage.set(i64::from(pct));
+    }
+
+    pub fn account_usage(&self, pct: u32) {
+        let pct = i64::from(pct);
+        if pct > self.usage_max.get() {
+            self.usage_max.set(pct);
+        }
+    }
+
+    /// The account's token expiry (`None`: never expires or unknown).
+    pub fn token_expiry(&self, account: &str, expiry: Option<i64>) {
+        let label = AccountLabel {
+            account: account.to_string(),
+        };
+        match expiry {
+            Some(t) => {
+                self.token_expiry.get_or_create(&label).set(t);
+            }
+            None => {
+                self.token_expiry.remove(&label);
+            }
+        }
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.entry(account.to_string()).or_default().token_expiry = expiry;
+        }
+    }
+
+    pub fn stopped(&self, account: &str) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.entry(account.to_string()).or_default().stopped = true;
+        }
+    }
+
+    /// The accounts of the running config (others are forgotten).
+    pub fn configured(&self, accounts: &[&str]) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.retain(|k, _| accounts.contains(&k.as_str()));
+            for a in accounts {
+                seen.entry((*a).to_string()).or_default();
+            }
+        }
+    }
+
+    /// The scheduler's heartbeat (Unix seconds).
+    pub fn beat(&self, now: i64) {
+        self.heartbeat.store(now, Ordering::Relaxed);
+    }
+
+    pub fn heartbeat(&self) -> i64 {
+        self.heartbeat.load(Ordering::Relaxed)
+    }
+
+    /// Accounts not yet polled once and not stopped (`/readyz` waits for none).
+    pub fn not_ready(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .seen
+            .lock()
+            .map(|seen| {
+                seen.iter()
+                    .filter(|(_, s)| s.last_poll == 0 && !s.stopped)
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    /// The exposition, with the per-account problems worked out as of `now`.
+    pub fn encode(&self, now: i64) -> String {
+        self.problems.clear();
+        self.accounts.clear();
+        let mut counts: HashMap<&'static str, i64> = HashMap::new();
+        let mut budget_max = 0.0f64;
+        if let Ok(seen) = self.seen.lock() {
+            for (account, s) in seen.iter() {
+                budget_max = budget_max.max(s.budget_used);
+                let problem = |p: &str| {
+                    self.problems
+                        .get_or_create(&ProblemLabels {
+                            account: account.clone(),
+                            problem: p.to_string(),
+                        })
+                        .set(1);
+                };
+                let state = if s.stopped {
+                    problem("stopped");
+                    "stopped"
+                } else if s.last_poll == 0 {
+                    "starting"
+                } else if now - s.last_poll > 3 * s.interval.max(1) {
+                    problem("stalled");
+                    "stalled"
+                } else {
+                    "ok"
+                };
+                if s.budget_used > 0.9 {
+                    problem("budget_high");
+                }
+                *counts.entry(state).or_insert(0) += 1;
+            }
+        }
+        for (state, n) in counts {
+            self.accounts
+                .get_or_create(&StatusLabel {
+                    status: state.to_string(),
+                })
+                .set(n);
+        }
+        self.budget_used_max.set(budget_max);
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// How old the scheduler's heartbeat (every 10 s) may be for `/healthz`.
+const HEARTBEAT_FRESH_SECS: i64 = 30;
+/// How long a database write probe's result stands (probes write; scrapes may be frequent).
+const PROBE_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long the health check's write may wait.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `/metrics`, `/healthz` and `/readyz`.
+pub fn router(store: crate::store::Store) -> axum::Router {
+    use axum::routing::get;
+    let probe: Probe = Default::default();
+    axum::Router::new()
+        .route("/metrics", get(scrape))
+        .route(
+            "/healthz",
+            get(move || healthz(store.clone(), probe.clone())),
+        )
+        .route("/readyz", get(readyz))
+}
+
+async fn scrape() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        get().encode(chrono::Utc::now().timestamp()),
+    )
+}
+
+type Probe = std::sync::Arc<tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>>;
+
+/// Alive, the scheduler beating, the database taking writes; 503 with the reasons otherwise.
+async fn healthz(
+    store: crate::store::Store,
+    probe: Probe,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    let now = chrono::Utc::now().timestamp();
+    let age = now.saturating_sub(get().heartbeat());
+    let db = {
+        let mut cached = probe.lock().await;
+        match cached.as_ref() {
+            Some((at, result)) if at.elapsed() < PROBE_FRESH => result.clone(),
+            _ => {
+                // A database locked by someone else for longer than this is as good as
+                // unwritable for a health check.
+                let result = match tokio::time::timeout(PROBE_TIMEOUT, store.probe_write()).await {
+                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!(
+                        "a write waited more than {} s (locked?)",
+                        PROBE_TIMEOUT.as_secs()
+                    )),
+                };
+                *cached = Some((std::time::Instant::now(), result.clone()));
+                result
+            }
+        }
+    };
+    let mut problems = Vec::new();
+    if age > HEARTBEAT_FRESH_SECS {
+        problems.push(format!("scheduler heartbeat {age} s old"));
+    }
+    if let Err(e) = &db {
+        problems.push(format!("database cannot be written: {e}"));
+    }
+    let status = if problems.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({
+            "status": if problems.is_empty() { "ok" } else { "unhealthy" },
+            "heartbeat_age_secs": age,
+            "database": if db.is_ok() { "writable" } else { "not writable" },
+            "problems": problems,
+        })),
+    )
+}
+
+/// Ready once every account has polled once (or was stopped for its token).
+async fn readyz() -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    let waiting = get().not_ready();
+    let status = if waiting.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({
+            "ready": waiting.is_empty(),
+            "waiting_for_first_poll": waiting,
+        })),
+    )
+}
