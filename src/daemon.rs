@@ -355,6 +355,16 @@ pub async fn run_with_reload(
             }
         });
     }
+    if !config.alerts.is_empty() {
+        let queue = crate::alerts::start(config.alerts.clone());
+        tokio::spawn(crate::alerts::run(
+            store.clone(),
+            config.daemon.alert_check,
+            queue,
+            cancel.clone(),
+        ));
+        tracing::info!(message = "alerts on", targets = config.alerts.len());
+    }
     crate::metrics::get().configured(
         &config
             .accounts
@@ -516,9 +526,11 @@ async fn reload(
         || new.daemon.token_check != old.daemon.token_check
         || new.webhook != old.webhook
         || new.metrics != old.metrics
+        || new.alerts != old.alerts
+        || new.daemon.alert_check != old.daemon.alert_check
     {
         tracing::warn!(
-            message = "database, retention, token_check, [webhook] and [metrics] changes apply at the next restart; everything else applies now"
+            message = "database, retention, token_check, [webhook], [metrics] and [[alerts]] changes apply at the next restart; everything else applies now"
         );
     }
     let mut stopped = Vec::new();

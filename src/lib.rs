@@ -23,6 +23,7 @@
 //! - [`timefmt`]: the one timestamp format used in SQLite, and tolerant parsing of Meta's.
 
 pub mod actions;
+pub mod alerts;
 pub mod budget;
 pub mod config;
 pub mod daemon;

@@ -79,6 +79,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Alerts without Prometheus (`[[alerts]]`).
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
     /// Meta's webhooks: subscribe an account so its new comments are pushed to igmod.
     Webhook {
         #[command(subcommand)]
@@ -225,6 +230,15 @@ enum ModelCommand {
 }
 
 #[derive(Subcommand)]
+enum AlertsCommand {
+    /// Send a sample alert to every [[alerts]] target now; exit 1 if one fails.
+    Test {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Subcommand)]
 enum WebhookCommand {
     /// Subscribe the account (Instagram Login: the account; Facebook Login: its Page) to the
     /// app's webhooks for comments and live comments.
@@ -346,6 +360,9 @@ fn main() -> ExitCode {
         Command::Token {
             command: TokenCommand::Refresh { config, account },
         } => token_refresh(&config.config, account),
+        Command::Alerts {
+            command: AlertsCommand::Test { config },
+        } => alerts_test(&config.config),
         Command::Webhook { command } => {
             use igmod::webhook::subscribe::Op;
             let (config, account, op) = match command {
@@ -815,6 +832,47 @@ fn token_refresh(path: &std::path::Path, account: String) -> ExitCode {
             }
         }
     })
+}
+
+fn alerts_test(path: &std::path::Path) -> ExitCode {
+    let c = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => return config_failed(&e),
+    };
+    if c.alerts.is_empty() {
+        eprintln!("igmod: no [[alerts]] in {}", path.display());
+        return ExitCode::FAILURE;
+    }
+    let Ok(rt) = tokio::runtime::Runtime::new() else {
+        return ExitCode::FAILURE;
+    };
+    let failed = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let event = igmod::alerts::Event {
+            kind: igmod::alerts::AlertKind::AccountStopped,
+            state: "test",
+            account: c.accounts.first().map(|a| a.name.clone()),
+            summary: "igmod alerts test: if you read this, igmod can reach you".into(),
+            at: igmod::timefmt::now(),
+        };
+        let mut failed = 0;
+        for (i, t) in c.alerts.iter().enumerate() {
+            let name = igmod::alerts::describe(i, t);
+            match igmod::alerts::deliver_with_retries(&http, i, t, &event).await {
+                Ok(()) => println!("{name}: sent"),
+                Err(e) => {
+                    println!("{name}: FAILED: {e}");
+                    failed += 1;
+                }
+            }
+        }
+        failed
+    });
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn webhook_subscription(

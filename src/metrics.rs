@@ -70,6 +70,16 @@ struct AccountSeen {
     token_expiry: Option<i64>,
     /// Share of the hourly budget used at the last poll (0–1).
     budget_used: f64,
+    /// The last poll found the hourly budget spent.
+    exhausted: bool,
+}
+
+/// An account as the alerts see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen {
+    pub stopped: bool,
+    pub token_expiry: Option<i64>,
+    pub exhausted: bool,
 }
 
 pub struct Metrics {
@@ -247,7 +257,15 @@ impl Metrics {
         }
     }
 
-    pub fn poll(&self, account: &str, status: &str, seconds: f64, interval: i64, used: f64) {
+    pub fn poll(
+        &self,
+        account: &str,
+        status: &str,
+        seconds: f64,
+        interval: i64,
+        used: f64,
+        exhausted: bool,
+    ) {
         self.polls
             .get_or_create(&StatusLabel {
                 status: status.to_string(),
@@ -260,6 +278,7 @@ impl Metrics {
             s.interval = interval;
             s.stopped = false;
             s.budget_used = used;
+            s.exhausted = exhausted;
         }
     }
 
@@ -369,6 +388,27 @@ impl Metrics {
 
     pub fn heartbeat(&self) -> i64 {
         self.heartbeat.load(Ordering::Relaxed)
+    }
+
+    /// Every configured account's alert-relevant state.
+    pub fn accounts_seen(&self) -> Vec<(String, Seen)> {
+        self.seen
+            .lock()
+            .map(|seen| {
+                seen.iter()
+                    .map(|(k, s)| {
+                        (
+                            k.clone(),
+                            Seen {
+                                stopped: s.stopped,
+                                token_expiry: s.token_expiry,
+                                exhausted: s.exhausted,
+                            },
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Accounts not yet polled once and not stopped (`/readyz` waits for none).

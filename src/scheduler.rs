@@ -123,6 +123,7 @@ pub async fn run_account(
         let result = Box::pin(poller::poll(&ctx, state.ok())).await;
         ctx.budget.poll_cost(ctx.budget.reads() - reads_before);
         let (mut next, effective) = next_poll(&ctx, started);
+        let exhausted = matches!(&result, Err(PollError::Call(CallError::Exhausted { .. })));
         // The poll's status, its error, and whether it went through (ending a throttle streak).
         let (status, error, went_through) = match result {
             Ok(r) => {
@@ -176,6 +177,7 @@ pub async fn run_account(
                 .map_or(0.0, |d| d.as_secs_f64()),
             i64::try_from(effective.as_secs()).unwrap_or(i64::MAX),
             ctx.budget.used_ratio(),
+            exhausted,
         );
         // Everything the poll's end changes, in one write.
         let end = PollEnd {

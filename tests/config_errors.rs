@@ -339,6 +339,37 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "daemon.token_check",
         "token_check",
     ),
+    // Alerts name known events and exactly one target; commands run without a shell.
+    (
+        "[graph]",
+        "[[alerts]]\non = [\"token_expirng\"]\nurl = \"https://ntfy.sh/ops\"\n\n[graph]",
+        "alerts.on",
+        "token_expirng",
+    ),
+    (
+        "[graph]",
+        "[[alerts]]\non = [\"scam_wave\"]\ncommand = \"notify-send\"\n\n[graph]",
+        "alerts.command: must start with an absolute path",
+        "notify-send",
+    ),
+    (
+        "[graph]",
+        "[[alerts]]\non = [\"scam_wave\"]\nurl = \"https://ntfy.sh/ops\"\ncommand = \"/bin/true\"\n\n[graph]",
+        "alerts: give exactly one of command, url or url_env",
+        "[[alerts]]",
+    ),
+    (
+        "database =",
+        "alert_check = \"2h\"\ndatabase =",
+        "daemon.alert_check: must be between 1s and 1h",
+        "alert_check",
+    ),
+    (
+        "[graph]",
+        "[metrics]\nlisten = \"9464\"\n\n[graph]",
+        "metrics.listen",
+        "9464",
+    ),
     // Webhooks need the app secret, an address, a path and a verify token.
     (
         "[graph]",

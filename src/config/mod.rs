@@ -74,6 +74,8 @@ struct RawConfig {
     webhook: Option<Spanned<RawWebhook>>,
     metrics: Option<Spanned<RawMetrics>>,
     #[serde(default)]
+    alerts: Vec<Spanned<RawAlert>>,
+    #[serde(default)]
     accounts: Vec<RawAccount>,
     #[serde(default)]
     include: Vec<Spanned<String>>,
@@ -94,6 +96,7 @@ struct RawDaemon {
     log_level: Option<Spanned<String>>,
     retain: Option<Spanned<String>>,
     token_check: Option<Spanned<String>>,
+    alert_check: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +105,25 @@ struct RawApp {
     app_id: Spanned<String>,
     app_secret_env: Option<Spanned<String>>,
     app_secret_file: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlert {
+    on: Vec<Spanned<String>>,
+    command: Option<Spanned<RawCommand>>,
+    url: Option<Spanned<String>>,
+    url_env: Option<Spanned<String>>,
+    format: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+}
+
+/// A command as one string (split at whitespace, no shell) or as its arguments.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawCommand {
+    Line(String),
+    Args(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +193,8 @@ pub struct Config {
     pub webhook: Option<WebhookConfig>,
     /// `/metrics`, `/healthz`, `/readyz`; `None`: off.
     pub metrics: Option<MetricsConfig>,
+    /// Where alerts go without Prometheus (`[[alerts]]`).
+    pub alerts: Vec<AlertConfig>,
     pub accounts: Vec<AccountConfig>,
     /// Every rule in the file, compiled, in file order.
     pub rules: RuleSet,
@@ -193,6 +217,8 @@ pub struct DaemonConfig {
     pub retain: Duration,
     /// When every account's token is validated again (cron with seconds, UTC).
     pub token_check: String,
+    /// How often `[[alerts]]` conditions are looked at.
+    pub alert_check: Duration,
 }
 
 /// `[app]`: the Meta app's id and where its secret lives (never inline, like tokens).
@@ -335,6 +361,36 @@ pub struct WebhookConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsConfig {
     pub listen: std::net::SocketAddr,
+}
+
+/// `[[alerts]]`: which events go where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertConfig {
+    pub on: Vec<crate::alerts::AlertKind>,
+    pub target: AlertTarget,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertTarget {
+    /// Run with the event as JSON on stdin; no shell.
+    Command(Vec<String>),
+    /// POST the event (`json`), a Slack-style `{"text": …}` (`slack`) or the summary as plain
+    /// text (`text`, for ntfy). The URL may hold a secret (Slack's do): never logged.
+    Url { url: UrlSource, format: AlertFormat },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlSource {
+    Inline(String),
+    Env(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertFormat {
+    Json,
+    Slack,
+    Text,
 }
 
 /// Where the metrics are served unless `listen` says otherwise.
@@ -529,6 +585,11 @@ impl Validator {
         let app_present = raw.app.is_some();
         let app = raw.app.and_then(|a| self.app(a));
         let webhook = raw.webhook.and_then(|w| self.webhook(w, app_present));
+        let alerts = raw
+            .alerts
+            .into_iter()
+            .filter_map(|a| self.alert(a))
+            .collect();
         let metrics = raw.metrics.and_then(|m| {
             let listen = self.address(
                 "metrics.listen",
@@ -567,6 +628,7 @@ impl Validator {
             app,
             webhook,
             metrics,
+            alerts,
         })
     }
 
@@ -633,7 +695,17 @@ impl Validator {
                 c.into_inner()
             }
         };
+        let alert_check = self
+            .bounded_duration(
+                "daemon.alert_check",
+                raw.alert_check.as_ref(),
+                Duration::from_secs(60),
+                (Duration::from_secs(1), Duration::from_secs(3600)),
+                "1s and 1h",
+            )
+            .unwrap_or(Duration::from_secs(60));
         DaemonConfig {
+            alert_check,
             database,
             dry_run: raw.dry_run,
             log_format: raw.log_format,
@@ -643,6 +715,108 @@ impl Validator {
             retain,
             token_check,
         }
+    }
+
+    fn alert(&mut self, raw: Spanned<RawAlert>) -> Option<AlertConfig> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let mut on = Vec::new();
+        for kind in &raw.on {
+            match crate::alerts::AlertKind::parse(kind.get_ref()) {
+                Some(k) => on.push(k),
+                None => self.problem(
+                    &kind.span(),
+                    format!(
+                        "alerts.on: {:?} is not one of {}",
+                        kind.get_ref(),
+                        crate::alerts::AlertKind::NAMES.join(", ")
+                    ),
+                ),
+            }
+        }
+        if raw.on.is_empty() {
+            self.problem(&span, "alerts.on: name at least one event".into());
+        }
+        let timeout = self.bounded_duration(
+            "alerts.timeout",
+            raw.timeout.as_ref(),
+            Duration::from_secs(10),
+            (Duration::from_secs(1), Duration::from_secs(300)),
+            "1s and 5m",
+        );
+        let format = match raw
+            .format
+            .as_ref()
+            .map(|f| (f.get_ref().as_str(), f.span()))
+        {
+            None | Some(("json", _)) => Some(AlertFormat::Json),
+            Some(("slack", _)) => Some(AlertFormat::Slack),
+            Some(("text", _)) => Some(AlertFormat::Text),
+            Some((other, span)) => {
+                self.problem(
+                    &span,
+                    format!("alerts.format: {other:?} must be \"json\", \"slack\" or \"text\""),
+                );
+                None
+            }
+        };
+        let target = match (raw.command, raw.url, raw.url_env) {
+            (Some(c), None, None) => {
+                let span = c.span();
+                let args = match c.into_inner() {
+                    RawCommand::Line(l) => l.split_whitespace().map(str::to_string).collect(),
+                    RawCommand::Args(a) => a,
+                };
+                if args.first().is_none_or(|p| !p.starts_with('/')) {
+                    self.problem(
+                        &span,
+                        "alerts.command: must start with an absolute path (it runs without a shell)".into(),
+                    );
+                    None
+                } else {
+                    Some(AlertTarget::Command(args))
+                }
+            }
+            (None, Some(u), None) => match url::Url::parse(u.get_ref()) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+                    Some(AlertTarget::Url {
+                        url: UrlSource::Inline(u.get_ref().clone()),
+                        format: format?,
+                    })
+                }
+                _ => {
+                    self.problem(&u.span(), "alerts.url: not an http(s) URL".into());
+                    None
+                }
+            },
+            (None, None, Some(e)) => {
+                if self.secrets == Secrets::Required && std::env::var(e.get_ref()).is_err() {
+                    self.problem(
+                        &e.span(),
+                        format!(
+                            "alerts.url_env: environment variable {} is not set",
+                            e.get_ref()
+                        ),
+                    );
+                }
+                Some(AlertTarget::Url {
+                    url: UrlSource::Env(e.get_ref().clone()),
+                    format: format?,
+                })
+            }
+            _ => {
+                self.problem(
+                    &span,
+                    "alerts: give exactly one of command, url or url_env".into(),
+                );
+                None
+            }
+        };
+        Some(AlertConfig {
+            on,
+            target: target?,
+            timeout: timeout?,
+        })
     }
 
     /// An `address:port` key (`default` when absent).

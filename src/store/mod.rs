@@ -5,6 +5,7 @@
 //! Write transactions start with `BEGIN IMMEDIATE`: a plain `BEGIN` upgrades to a write lock
 //! late and can fail with "database is locked" without waiting for the busy timeout.
 
+mod alerts;
 mod comments;
 mod labels;
 mod ledger;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+pub use alerts::AlertState;
 pub use comments::{
     ActedComment, Disposition, NewComment, NewDecision, PendingAction, StoredComment, UndoCandidate,
 };
