@@ -147,6 +147,7 @@ pub async fn run(seconds: u64, dir: Option<PathBuf>, model: Option<PathBuf>) -> 
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     let config =
         config::load(&config_path).map_err(|e| anyhow::anyhow!("demo config is invalid:\n{e}"))?;
+    let config_for_report = config.clone();
 
     println!(
         "igmod demo: simulator on {}, {} accounts, {} posts",
@@ -256,7 +257,27 @@ pub async fn run(seconds: u64, dir: Option<PathBuf>, model: Option<PathBuf>) -> 
             d.reason,
         );
     }
+    // The report and a /metrics snapshot, next to the audit database.
+    let report = dir.join("report.html");
+    let now = chrono::Utc::now();
+    let html = crate::report_html::render(
+        &config_for_report,
+        &store,
+        now - chrono::Duration::days(30),
+        now,
+    )
+    .await
+    .context("cannot render the report")?;
+    std::fs::write(&report, html).with_context(|| format!("cannot write {}", report.display()))?;
+    let metrics = dir.join("metrics.txt");
+    std::fs::write(&metrics, crate::metrics::get().encode(now.timestamp()))
+        .with_context(|| format!("cannot write {}", metrics.display()))?;
     store.close().await;
+    println!("\nReport (open in a browser): {}", report.display());
+    println!(
+        "Metrics snapshot (what /metrics served at the end): {}",
+        metrics.display()
+    );
     println!("\nAudit database: {}", db.display());
     println!(
         "  sqlite3 {} 'select rule, action, count(*) from decisions group by 1, 2'",

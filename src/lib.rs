@@ -34,6 +34,7 @@ pub mod logging;
 pub mod metrics;
 pub mod poller;
 pub mod report;
+pub mod report_html;
 pub mod rules;
 pub mod scheduler;
 pub mod simulator;

@@ -79,6 +79,17 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Write one self-contained HTML report (charts, tables) of what igmod did.
+    Report {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// How far back (e.g. 30d, 7d).
+        #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+        /// The HTML file to write.
+        #[arg(short, long, default_value = "report.html")]
+        output: PathBuf,
+    },
     /// Alerts without Prometheus (`[[alerts]]`).
     Alerts {
         #[command(subcommand)]
@@ -363,6 +374,11 @@ fn main() -> ExitCode {
         Command::Alerts {
             command: AlertsCommand::Test { config },
         } => alerts_test(&config.config),
+        Command::Report {
+            config,
+            since,
+            output,
+        } => report(&config.config, since, output),
         Command::Webhook { command } => {
             use igmod::webhook::subscribe::Op;
             let (config, account, op) = match command {
@@ -831,6 +847,24 @@ fn token_refresh(path: &std::path::Path, account: String) -> ExitCode {
                 )
             }
         }
+    })
+}
+
+fn report(path: &std::path::Path, since: std::time::Duration, output: PathBuf) -> ExitCode {
+    with_database(path, config::Secrets::NotNeeded, |c, store| async move {
+        let now = chrono::Utc::now();
+        let started = std::time::Instant::now();
+        let html =
+            igmod::report_html::render(&c, &store, igmod::timefmt::ago(now, since), now).await?;
+        std::fs::write(&output, &html)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", output.display()))?;
+        println!(
+            "report written to {} ({} KB, {} ms)",
+            output.display(),
+            html.len() / 1024,
+            started.elapsed().as_millis()
+        );
+        Ok(())
     })
 }
 

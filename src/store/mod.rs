@@ -11,6 +11,7 @@ mod labels;
 mod ledger;
 mod report;
 mod state;
+mod summary;
 mod webhooks;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ pub use labels::{Label, LabelSource, LabeledComment};
 pub use ledger::Pruned;
 pub use report::{Activity, AuditFilter, AuditRow};
 pub use state::{AccountState, AppState, PollEnd, TokenHealth, TokenInfoRow, TokenRecord};
+pub use summary::RuleStat;
 pub use webhooks::{NewWebhookEvent, PendingWebhookEvent};
 
 #[derive(Debug, thiserror::Error)]

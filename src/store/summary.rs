@@ -1,0 +1,141 @@
+//! Aggregates for `igmod report`: each one GROUP BY in SQLite, so a report over a million
+//! decisions reads thousands of rows, not a million.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError};
+use crate::timefmt;
+
+/// One rule's decisions, and what operators' labels said of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleStat {
+    pub rule: String,
+    pub action: String,
+    pub decided: i64,
+    /// Decided comments an operator labelled `ok` (an undo, or `igmod label … ok`).
+    pub corrected: i64,
+    /// Decided comments an operator confirmed as `scam`.
+    pub confirmed: i64,
+}
+
+impl Store {
+    /// Hides and deletes applied per day and account.
+    pub async fn actions_per_day(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT substr(updated_at, 1, 10), account, COUNT(*) FROM actions
+             WHERE status = 'done' AND updated_at > ?1 GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .bind(timefmt::format(since))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Rules by decisions, with operators' corrections.
+    pub async fn rule_stats(
+        &self,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<RuleStat>, StoreError> {
+        let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT d.rule, d.action, COUNT(*),
+                    COALESCE(SUM(l.label = 'ok'), 0), COALESCE(SUM(l.label = 'scam'), 0)
+             FROM decisions d
+             LEFT JOIN (SELECT comment_id, label FROM labels
+                        WHERE id IN (SELECT MAX(id) FROM labels GROUP BY comment_id)) l
+               ON l.comment_id = d.comment_id
+             WHERE d.decided_at > ?1
+             GROUP BY 1, 2 ORDER BY 3 DESC LIMIT ?2",
+        )
+        .bind(timefmt::format(since))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(rule, action, decided, corrected, confirmed)| RuleStat {
+                rule,
+                action,
+                decided,
+                corrected,
+                confirmed,
+            })
+            .collect())
+    }
+
+    /// Usernames with the most comments hidden or deleted.
+    pub async fn top_offenders(
+        &self,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT c.username, COUNT(*) FROM decisions d JOIN comments c ON c.id = d.comment_id
+             WHERE d.decided_at > ?1 AND d.action IN ('hide', 'delete') AND c.username IS NOT NULL
+             GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?2",
+        )
+        .bind(timefmt::format(since))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Classifier scores of the decisions a classifier rule made, in buckets of 0.05 (the
+    /// bucket's lower bound × 100 → count), read from the decisions' reasons.
+    pub async fn classifier_scores(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<BTreeMap<i64, i64>, StoreError> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT CAST(CAST(substr(reason, instr(reason, 'classifier ') + 11, 5) AS REAL) * 20 AS INTEGER) * 5,
+                    COUNT(*)
+             FROM decisions WHERE decided_at > ?1 AND instr(reason, 'classifier ') > 0
+             GROUP BY 1",
+        )
+        .bind(timefmt::format(since))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Per day, how many hides/deletes took how many whole seconds from the comment's time
+    /// to the action applied (a histogram per day, for percentiles).
+    pub async fn latency_histograms(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, Vec<(i64, i64)>>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT substr(a.updated_at, 1, 10),
+                    MAX(0, CAST((julianday(a.updated_at) - julianday(c.created_at)) * 86400 AS INTEGER)),
+                    COUNT(*)
+             FROM actions a JOIN comments c ON c.id = a.comment_id
+             WHERE a.status = 'done' AND a.updated_at > ?1 AND c.created_at IS NOT NULL
+             GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .bind(timefmt::format(since))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+        for (day, secs, n) in rows {
+            out.entry(day).or_default().push((secs, n));
+        }
+        Ok(out)
+    }
+
+    /// Graph API calls per hour (`YYYY-MM-DDTHH`).
+    pub async fn calls_per_hour(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT substr(at, 1, 13), COUNT(*) FROM api_calls WHERE at > ?1 GROUP BY 1 ORDER BY 1",
+        )
+        .bind(timefmt::format(since))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
