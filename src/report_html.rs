@@ -49,13 +49,16 @@ pub async fn render(
     since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<String, ReportError> {
-    let per_day = store.actions_per_day(since).await?;
-    let rules = store.rule_stats(since, 15).await?;
-    let offenders = store.top_offenders(since, 10).await?;
-    let scores = store.classifier_scores(since).await?;
-    let latency = store.latency_histograms(since).await?;
+    // The aggregates run at once, on the pool's connections (each scans a table).
     let hours_since = since.max(now - chrono::Duration::days(7));
-    let calls = store.calls_per_hour(hours_since).await?;
+    let (per_day, rules, offenders, scores, latency, calls) = tokio::try_join!(
+        store.actions_per_day(since),
+        store.rule_stats(since, 15),
+        store.top_offenders(since, 10),
+        store.classifier_scores(since),
+        store.latency_histograms(since),
+        store.calls_per_hour(hours_since),
+    )?;
     let budget: u32 = config.accounts.iter().map(|a| a.hourly_budget).sum();
 
     let mut html = String::with_capacity(256 * 1024);
