@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use igmod::simulator::Simulator;
 
 mod proc;
-use proc::{cpu_time, median, status_kib, ticks_per_sec};
+use proc::{cpu_time, free_port, median, polled_accounts, status_kib, stop, ticks_per_sec};
 
 const ACCOUNTS: usize = 2_000;
 
@@ -58,23 +58,10 @@ fn start(sim: &Simulator, dir: &Path, metrics: Option<u16>) -> Child {
         .expect("igmod runs")
 }
 
-fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-}
-
 async fn all_polled(sim: &Simulator) {
     let started = Instant::now();
     loop {
-        let polled = sim
-            .requests()
-            .iter()
-            .filter(|r| r.path.ends_with("/media"))
-            .filter_map(|r| r.account.clone())
-            .collect::<std::collections::HashSet<_>>()
-            .len();
+        let polled = polled_accounts(sim);
         if polled >= ACCOUNTS {
             return;
         }
@@ -139,10 +126,7 @@ async fn main() {
     let (sim, child, _dir, rss_without) = settled(None).await;
     stop(child);
     drop(sim);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = free_port();
     let (_sim, child, _dir2, rss_with) = settled(Some(port)).await;
     let url = format!("http://127.0.0.1:{port}/metrics");
     let http = reqwest::Client::new();

@@ -23,8 +23,13 @@ async fn main() {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
         .await
         .expect("pool");
-    let seq = format!("WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {})", N - 1);
-    let time = |offset: &str| format!("strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || (i % 2592000) || ' seconds'{offset})");
+    let seq = format!(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {})",
+        N - 1
+    );
+    let time = |offset: &str| {
+        format!("strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || (i % 2592000) || ' seconds'{offset})")
+    };
     for sql in [
         format!("{seq} INSERT INTO comments (id, account, media_id, username, text, created_at, first_seen_at, disposition)
                  SELECT 'c' || i, 'brand' || (i % 10), 'm' || (i % 500), 'user' || (i % 20000), 'forex signals', {t}, {t}, 'evaluated' FROM n",
@@ -50,7 +55,10 @@ async fn main() {
             .expect("fill");
     }
     pool.close().await;
-    println!("filled 1,000,000 decisions in {:.1} s", fill.elapsed().as_secs_f64());
+    println!(
+        "filled 1,000,000 decisions in {:.1} s",
+        fill.elapsed().as_secs_f64()
+    );
     let mut text = String::from("[daemon]\ndatabase = \"igmod.db\"\n\n");
     for a in 0..10 {
         text.push_str(&format!(
@@ -70,9 +78,10 @@ async fn main() {
     for _ in 0..3 {
         let started = Instant::now();
         let now = chrono::Utc::now();
-        let html = igmod::report_html::render(&config, &store, now - chrono::Duration::days(30), now)
-            .await
-            .expect("report");
+        let html =
+            igmod::report_html::render(&config, &store, now - chrono::Duration::days(30), now)
+                .await
+                .expect("report");
         times.push(started.elapsed().as_secs_f64());
         size = html.len();
         std::fs::write(Path::new(dir.path()).join("report.html"), html).expect("write");

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use igmod::simulator::Simulator;
 
 mod proc;
-use proc::{cpu_time, median, status_kib, ticks_per_sec};
+use proc::{cpu_time, median, polled_accounts, status_kib, stop, ticks_per_sec};
 
 fn id(i: usize) -> String {
     format!("178414{i:011}")
@@ -84,24 +84,11 @@ fn spawn(config: &Path) -> Child {
     cmd.spawn().expect("igmod runs")
 }
 
-fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-}
-
 /// Waits until the simulator has answered a media listing for every account.
 async fn wait_all_polled(sim: &Simulator, accounts: usize, limit: Duration) -> Duration {
     let started = Instant::now();
     loop {
-        let polled = sim
-            .requests()
-            .iter()
-            .filter(|r| r.path.ends_with("/media"))
-            .filter_map(|r| r.account.clone())
-            .collect::<std::collections::HashSet<_>>()
-            .len();
+        let polled = polled_accounts(sim);
         if polled >= accounts {
             return started.elapsed();
         }
@@ -178,17 +165,11 @@ fn mb(kib: u64) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        return;
-    }
     // `cargo bench --bench scale -- 2000` runs only that phase.
-    let only: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| ["10", "2000", "10000"].contains(a))
-        .collect();
-    let runs = |phase: &str| only.is_empty() || only.contains(&phase);
+    let Some(phases) = proc::phases(&["10", "2000", "10000"]) else {
+        return;
+    };
+    let runs = |phase: &str| phases.contains(&phase);
     if runs("10") {
         let idle = phase(10, "60s", Duration::from_secs(20), false).await;
         println!(

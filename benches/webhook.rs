@@ -21,19 +21,12 @@ use std::time::{Duration, Instant};
 use igmod::simulator::{Simulator, WebhookFaults};
 
 mod proc;
-use proc::status_kib;
+use proc::{free_port, polled_accounts, status_kib};
 
 const SECRET: &str = "bench-app-secret";
 
 fn id(i: usize) -> String {
     format!("178414{i:011}")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 struct Daemon {
@@ -95,13 +88,7 @@ impl Daemon {
     async fn ready(&self, sim: &Simulator, accounts: usize) {
         let started = Instant::now();
         loop {
-            let polled = sim
-                .requests()
-                .iter()
-                .filter(|r| r.path.ends_with("/media"))
-                .filter_map(|r| r.account.clone())
-                .collect::<std::collections::HashSet<_>>()
-                .len();
+            let polled = polled_accounts(sim);
             let listening = reqwest::get(&self.url).await.is_ok();
             if polled >= accounts && listening {
                 return;
@@ -114,11 +101,8 @@ impl Daemon {
         }
     }
 
-    fn stop(mut self) -> String {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
+    fn stop(self) -> String {
+        proc::stop(self.child);
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -291,16 +275,10 @@ async fn abuse() {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
+    let Some(phases) = proc::phases(&["latency", "faults", "abuse"]) else {
         return;
-    }
-    let only: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| ["latency", "faults", "abuse"].contains(a))
-        .collect();
-    let runs = |p: &str| only.is_empty() || only.contains(&p);
+    };
+    let runs = |p: &str| phases.contains(&p);
     if runs("latency") {
         latency().await;
     }

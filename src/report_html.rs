@@ -159,6 +159,43 @@ table{border-collapse:collapse;margin:1em 0}td,th{padding:.25em .75em;border-bot
 td.n{text-align:right;font-variant-numeric:tabular-nums}svg{max-width:100%;height:auto}\
 .empty{color:#888;font-style:italic}@media print{body{margin:0}h2{break-after:avoid}svg,table{break-inside:avoid}}";
 
+/// The chart area every time-series chart here draws on: days or hours on x, counts on y.
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordi32, plotters::coord::types::RangedCoordi64>,
+>;
+
+fn draw_legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>) -> Result<(), ReportError> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(chart_err)
+}
+
+/// A chart of `n` days or hours on x and counts up to `max` (and a tenth more) on y.
+fn time_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    n: i32,
+    max: i64,
+) -> Result<Chart<'a, 'b>, ReportError> {
+    ChartBuilder::on(root)
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0..n.max(1), 0..(max + max / 10 + 1))
+        .map_err(chart_err)
+}
+
+/// The x label for position `i`: the day or hour without its year.
+fn label_at(labels: &[&str], i: i32) -> String {
+    labels
+        .get(usize::try_from(i).unwrap_or(usize::MAX))
+        .map_or(String::new(), |d| d.get(5..).unwrap_or(d).to_string())
+}
+
 const W: u32 = 900;
 const H: u32 = 320;
 
@@ -189,22 +226,13 @@ fn stacked_days(rows: &[(String, String, i64)]) -> Result<String, ReportError> {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(chart_err)?;
         let n = days.len() as i32;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0..n, 0..(max + max / 10 + 1))
-            .map_err(chart_err)?;
+        let mut chart = time_chart(&root, n, max)?;
         let labels = days.clone();
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(days.len().min(12))
-            .x_label_formatter(&|i| {
-                labels
-                    .get(usize::try_from(*i).unwrap_or(usize::MAX))
-                    .map_or(String::new(), |d| d.get(5..).unwrap_or(d).to_string())
-            })
+            .x_label_formatter(&|i| label_at(&labels, *i))
             .y_desc("actions")
             .draw()
             .map_err(chart_err)?;
@@ -230,12 +258,7 @@ fn stacked_days(rows: &[(String, String, i64)]) -> Result<String, ReportError> {
                     Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(chart_err)?;
+        draw_legend(&mut chart)?;
         root.present().map_err(chart_err)?;
     }
     Ok(svg + "\n")
@@ -317,21 +340,12 @@ fn latency_chart(days: &BTreeMap<String, Vec<(i64, i64)>>) -> Result<String, Rep
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(chart_err)?;
         let n = series.len() as i32;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0..n.max(1), 0..(max + max / 10 + 1))
-            .map_err(chart_err)?;
+        let mut chart = time_chart(&root, n, max)?;
         let labels: Vec<&str> = series.iter().map(|(d, _)| *d).collect();
         chart
             .configure_mesh()
             .x_labels(series.len().min(12))
-            .x_label_formatter(&|i| {
-                labels
-                    .get(usize::try_from(*i).unwrap_or(usize::MAX))
-                    .map_or(String::new(), |d| d.get(5..).unwrap_or(d).to_string())
-            })
+            .x_label_formatter(&|i| label_at(&labels, *i))
             .y_desc("seconds")
             .draw()
             .map_err(chart_err)?;
@@ -358,12 +372,7 @@ fn latency_chart(days: &BTreeMap<String, Vec<(i64, i64)>>) -> Result<String, Rep
                 )
                 .map_err(chart_err)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(chart_err)?;
+        draw_legend(&mut chart)?;
         root.present().map_err(chart_err)?;
     }
     let table: String = series
@@ -393,12 +402,7 @@ fn calls_chart(hours: &[(String, i64)], budget: u32) -> Result<String, ReportErr
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(chart_err)?;
         let n = hours.len() as i32;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0..n.max(1), 0..(max + max / 10 + 1))
-            .map_err(chart_err)?;
+        let mut chart = time_chart(&root, n, max)?;
         let labels: Vec<&str> = hours.iter().map(|(h, _)| h.as_str()).collect();
         chart
             .configure_mesh()
@@ -437,12 +441,7 @@ fn calls_chart(hours: &[(String, i64)], budget: u32) -> Result<String, ReportErr
             .map_err(chart_err)?
             .label("hourly budgets (sum)")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], PALETTE[3]));
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(chart_err)?;
+        draw_legend(&mut chart)?;
         root.present().map_err(chart_err)?;
     }
     Ok(svg + "\n")

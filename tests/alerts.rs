@@ -60,18 +60,29 @@ fn kinds(bodies: &[serde_json::Value], kind: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_account_and_a_scam_wave_alert_once_and_resolve() {
-    let env = Env::new().await;
-    let hook = receiver(false).await;
+/// acme (fine) and globex (its token dead from the start), one `[[alerts]]` with `alert`'s
+/// lines, conditions looked at every second.
+fn two_accounts_one_dead(env: &Env, alert: &str) -> std::path::PathBuf {
     let accounts = format!(
-        "[[alerts]]\non = [\"account_stopped\", \"scam_wave\", \"token_expiring\"]\nurl = \"{}\"\n\n{}{}",
-        hook.url,
+        "[[alerts]]\n{alert}\n\n{}{}",
         env.account("acme", ACME, "backfill = true"),
         env.account("globex", GLOBEX, "")
     );
     env.sim.kill_token(GLOBEX, 460);
-    let config = env.config(&accounts, "alert_check = \"1s\"").path;
+    env.config(&accounts, "alert_check = \"1s\"").path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_account_and_a_scam_wave_alert_once_and_resolve() {
+    let env = Env::new().await;
+    let hook = receiver(false).await;
+    let config = two_accounts_one_dead(
+        &env,
+        &format!(
+            "on = [\"account_stopped\", \"scam_wave\", \"token_expiring\"]\nurl = \"{}\"",
+            hook.url
+        ),
+    );
     let media = env.sim.add_media(ACME);
     for i in 0..22 {
         env.sim
@@ -133,14 +144,13 @@ async fn a_stopped_account_and_a_scam_wave_alert_once_and_resolve() {
 async fn an_alert_receiver_that_hangs_does_not_slow_moderation() {
     let env = Env::new().await;
     let hook = receiver(true).await;
-    let accounts = format!(
-        "[[alerts]]\non = [\"account_stopped\"]\nurl = \"{}\"\ntimeout = \"1s\"\n\n{}{}",
-        hook.url,
-        env.account("acme", ACME, "backfill = true"),
-        env.account("globex", GLOBEX, "")
+    let config = two_accounts_one_dead(
+        &env,
+        &format!(
+            "on = [\"account_stopped\"]\nurl = \"{}\"\ntimeout = \"1s\"",
+            hook.url
+        ),
     );
-    env.sim.kill_token(GLOBEX, 460);
-    let config = env.config(&accounts, "alert_check = \"1s\"").path;
     let media = env.sim.add_media(ACME);
     let log = env.dir.path().join("igmod.log");
     let child = spawn_daemon(&config, Some(&log));
@@ -191,10 +201,7 @@ async fn alerts_test_reaches_a_command_and_a_url_and_says_which_failed() {
     std::fs::write(&script, format!("#!/bin/sh\ncat > {}\n", out.display())).expect("script");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
+    let dead = free_port();
     let accounts = format!(
         "[[alerts]]\non = [\"action_failed\"]\ncommand = \"{}\"\n\n[[alerts]]\non = [\"scam_wave\"]\nurl = \"{}\"\nformat = \"slack\"\n\n{}",
         script.display(),

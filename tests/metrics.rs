@@ -8,13 +8,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 async fn get(url: &str) -> (u16, String) {
     match reqwest::get(url).await {
         Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),

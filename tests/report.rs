@@ -29,7 +29,11 @@ fn render(html: &Path, png: &Path) -> (String, f64, String) {
             .expect("chromium is installed (apt-get install chromium; .ci/run does)")
     };
     let shot = chromium(&[&format!("--screenshot={}", png.display())]);
-    assert!(shot.status.success(), "{}", String::from_utf8_lossy(&shot.stderr));
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
     let dom = chromium(&["--dump-dom"]);
     let decoder = png::Decoder::new(std::io::BufReader::new(
         std::fs::File::open(png).expect("screenshot written"),
@@ -45,8 +49,7 @@ fn render(html: &Path, png: &Path) -> (String, f64, String) {
         .filter(|p| p.iter().take(3).any(|c| *c < 200))
         .count();
     (
-        String::from_utf8_lossy(&shot.stderr).into_owned()
-            + &String::from_utf8_lossy(&dom.stderr),
+        String::from_utf8_lossy(&shot.stderr).into_owned() + &String::from_utf8_lossy(&dom.stderr),
         inked as f64 / total as f64,
         String::from_utf8_lossy(&dom.stdout).into_owned(),
     )
@@ -61,7 +64,8 @@ fn the_demo_writes_a_report_that_a_browser_renders() {
     assert_eq!(code, 0, "{err}");
     let report = dir.path().join("report.html");
     assert!(out.contains(&report.display().to_string()), "{out}");
-    let metrics = std::fs::read_to_string(dir.path().join("metrics.txt")).expect("metrics snapshot");
+    let metrics =
+        std::fs::read_to_string(dir.path().join("metrics.txt")).expect("metrics snapshot");
     assert!(metrics.contains("igmod_decisions_total{"), "{metrics}");
     let html = std::fs::read_to_string(&report).expect("report");
     // Self-contained: no script, nothing fetched (the SVG namespace is a name, not a fetch).
@@ -84,23 +88,43 @@ async fn report_counts_what_the_daemon_did_and_operators_corrected() {
     let config = env.config(&accounts, "").path;
     let media = env.sim.add_media(ACME);
     let scams: Vec<String> = (0..3)
-        .map(|i| env.sim.add_comment(&media, &format!("spammer{i}"), "forex signals"))
+        .map(|i| {
+            env.sim
+                .add_comment(&media, &format!("spammer{i}"), "forex signals")
+        })
         .collect();
     let rude = env.sim.add_comment(&media, "grumpy", "what an idiot idea");
     let child = spawn_daemon(&config, None);
-    wait_for("all acted on", std::time::Duration::from_secs(20), || async {
-        scams.iter().chain([&rude]).all(|id| {
-            env.sim
-                .comment(id)
-                .is_some_and(|c| c.deleted || c.hidden)
-        })
-    })
+    wait_for(
+        "all acted on",
+        std::time::Duration::from_secs(20),
+        || async {
+            scams
+                .iter()
+                .chain([&rude])
+                .all(|id| env.sim.comment(id).is_some_and(|c| c.deleted || c.hidden))
+        },
+    )
     .await;
     kill(child.id(), "-TERM");
     assert_eq!(wait_exit(child).await, Some(0));
     // An operator says one delete was right and the hide was wrong.
-    assert_eq!(run(igmod().args(["label", "-c"]).arg(&config).args([&scams[0], "scam"])).0, 0);
-    assert_eq!(run(igmod().args(["label", "-c"]).arg(&config).args([&rude, "ok"])).0, 0);
+    assert_eq!(
+        run(igmod()
+            .args(["label", "-c"])
+            .arg(&config)
+            .args([&scams[0], "scam"]))
+        .0,
+        0
+    );
+    assert_eq!(
+        run(igmod()
+            .args(["label", "-c"])
+            .arg(&config)
+            .args([&rude, "ok"]))
+        .0,
+        0
+    );
     let out = env.dir.path().join("r.html");
     let (code, stdout, stderr) = run(igmod()
         .args(["report", "--since", "1d", "-o"])
@@ -112,6 +136,9 @@ async fn report_counts_what_the_daemon_did_and_operators_corrected() {
     assert!(html.contains("<p>4 applied in the period.</p>"), "{html}");
     assert!(html.contains("<tr><td>scam</td><td>delete</td><td class=\"n\">3</td><td class=\"n\">0</td><td class=\"n\">1</td><td class=\"n\">1.00 of 1</td></tr>"), "{html}");
     assert!(html.contains("<tr><td>profanity</td><td>hide</td><td class=\"n\">1</td><td class=\"n\">1</td><td class=\"n\">0</td><td class=\"n\">0.00 of 1</td></tr>"), "{html}");
-    assert!(html.contains("<tr><td>@spammer0</td><td class=\"n\">1</td></tr>"), "{html}");
+    assert!(
+        html.contains("<tr><td>@spammer0</td><td class=\"n\">1</td></tr>"),
+        "{html}"
+    );
     assert!(!html.contains(&Env::token("acme")));
 }

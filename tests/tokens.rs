@@ -452,10 +452,7 @@ async fn no_token_or_app_secret_leaks_through_refreshes_a_190_transient_errors_a
         + &env.account("initech", INITECH, "backfill = true");
     // The webhook receiver with its verify token; Facebook Login calls must carry their
     // appsecret_proof.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = common::free_port();
     let verify_token = "VERIFY-SECRET-3d9b7a";
     let verify_file = env.dir.path().join("verify.token");
     std::fs::write(&verify_file, verify_token).expect("verify token");

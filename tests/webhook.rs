@@ -13,14 +13,6 @@ use serde_json::json;
 
 const VERIFY_TOKEN: &str = "VERIFY-TOKEN-8c1e2f";
 
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 struct Hook {
     url: String,
     config: PathBuf,
@@ -149,15 +141,7 @@ async fn a_signed_delivery_is_acted_on_at_once_and_forged_ones_are_refused() {
     let child = spawn_daemon(&hook.config, Some(&hook.log));
     let db = env.pool().await;
     wait_listening(&hook.url).await;
-    wait_for("the first poll", Duration::from_secs(20), || async {
-        count(
-            &db,
-            "SELECT COUNT(*) FROM account_state WHERE last_poll_at IS NOT NULL",
-        )
-        .await
-            == 1
-    })
-    .await;
+    wait_polled(&db, 1).await;
     let reads_before = env
         .sim
         .requests()
@@ -241,15 +225,7 @@ async fn both_shapes_test_events_own_comments_unknown_accounts_and_duplicates() 
     let child = spawn_daemon(&hook.config, Some(&hook.log));
     let db = env.pool().await;
     wait_listening(&hook.url).await;
-    wait_for("the first poll", Duration::from_secs(20), || async {
-        count(
-            &db,
-            "SELECT COUNT(*) FROM account_state WHERE last_poll_at IS NOT NULL",
-        )
-        .await
-            == 1
-    })
-    .await;
+    wait_polled(&db, 1).await;
     // `changes` shape, live comments handled like comments.
     let live = env
         .sim
@@ -512,15 +488,7 @@ async fn the_simulator_delivers_signed_webhooks_with_faults_and_every_scam_is_st
     let child = spawn_daemon(&hook.config, Some(&hook.log));
     let db = env.pool().await;
     wait_listening(&hook.url).await;
-    wait_for("the first poll", Duration::from_secs(20), || async {
-        count(
-            &db,
-            "SELECT COUNT(*) FROM account_state WHERE last_poll_at IS NOT NULL",
-        )
-        .await
-            == 1
-    })
-    .await;
+    wait_polled(&db, 1).await;
     env.sim.deliver_webhooks(
         &hook.url,
         WebhookFaults {

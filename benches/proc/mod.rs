@@ -1,4 +1,5 @@
-//! What `/proc` says about a benchmarked process, shared by the benches that run the binary.
+//! What the benches that run the binary share: what `/proc` says about it, how it is
+//! stopped, and how many of the simulator's accounts it has polled.
 
 #![allow(dead_code)] // each bench uses its part
 
@@ -40,4 +41,49 @@ pub fn ticks_per_sec() -> f64 {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(100.0)
+}
+
+/// Stops a benchmarked daemon (SIGTERM) and waits for it.
+pub fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// How many accounts the simulator has answered a media listing for.
+pub fn polled_accounts(sim: &igmod::simulator::Simulator) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/media"))
+        .filter_map(|r| r.account.clone())
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+}
+
+/// The phases named on the command line (every one of `known` when none is), or `None` for
+/// `--list` (how cargo's harness probes a bench).
+pub fn phases(known: &[&'static str]) -> Option<Vec<&'static str>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        return None;
+    }
+    let named: Vec<&'static str> = known
+        .iter()
+        .copied()
+        .filter(|k| args.iter().any(|a| a == k))
+        .collect();
+    Some(if named.is_empty() {
+        known.to_vec()
+    } else {
+        named
+    })
 }

@@ -250,16 +250,7 @@ impl DebugToken {
             kind: data.get("type").and_then(Value::as_str).map(str::to_string),
             expires_at: int("expires_at"),
             data_access_expires_at: int("data_access_expires_at"),
-            scopes: data
-                .get("scopes")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            scopes: strings(data.get("scopes")),
             error: data
                 .get("error")
                 .and_then(|e| e.get("message"))
@@ -905,16 +896,7 @@ impl Listed {
             .map(|v| super::SubscribedApp {
                 id: v.get("id").and_then(id_of),
                 name: v.get("name").and_then(Value::as_str).map(str::to_string),
-                fields: v
-                    .get("subscribed_fields")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                fields: strings(v.get("subscribed_fields")),
             })
             .collect()
     }
@@ -962,6 +944,18 @@ impl PageNode {
             page_token: None,
         })
     }
+}
+
+/// The strings of a JSON array (others skipped); empty when it is not an array.
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn id_of(v: &Value) -> Option<String> {

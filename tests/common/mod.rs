@@ -314,3 +314,24 @@ pub fn run(cmd: &mut std::process::Command) -> (i32, String, String) {
         String::from_utf8_lossy(&stderr).into_owned(),
     )
 }
+
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits until `accounts` accounts have ended a poll.
+pub async fn wait_polled(db: &SqlitePool, accounts: i64) {
+    wait_for("the first poll", Duration::from_secs(20), || async {
+        count(
+            db,
+            "SELECT COUNT(*) FROM account_state WHERE last_poll_at IS NOT NULL",
+        )
+        .await
+            >= accounts
+    })
+    .await;
+}
