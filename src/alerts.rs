@@ -99,7 +99,7 @@ pub async fn conditions(
             );
         }
         if let Some(t) = s.token_expiry {
-            let days = (t - now.timestamp()) / 86_400;
+            let days = t.saturating_sub(now.timestamp()) / 86_400;
             if days < TOKEN_WARN_DAYS {
                 add(
                     AlertKind::TokenExpiring,

@@ -449,7 +449,7 @@ impl Metrics {
                     "stopped"
                 } else if s.last_poll == 0 {
                     "starting"
-                } else if now - s.last_poll > 3 * s.interval.max(1) {
+                } else if now.saturating_sub(s.last_poll) > s.interval.max(1).saturating_mul(3) {
                     problem("stalled");
                     "stalled"
                 } else {
