@@ -295,27 +295,43 @@ pub async fn validate(
             Err(e) => return Ok(Err(e)),
         }
     }
-    let who = match cx.account.login {
-        Login::Instagram => cx.budget.call(Read, || cx.client.me(token)).await,
-        Login::Facebook => {
-            cx.budget
-                .call(Read, || cx.client.ig_account(token, &cx.account.ig_user_id))
-                .await
+    // A token of another user stops the account, so a mismatch is asked again before it is
+    // believed: one garbled answer must not stop an account's moderation.
+    let mut mismatch = None;
+    for _ in 0..OWNER_CHECKS {
+        let who = match cx.account.login {
+            Login::Instagram => cx.budget.call(Read, || cx.client.me(token)).await,
+            Login::Facebook => {
+                cx.budget
+                    .call(Read, || cx.client.ig_account(token, &cx.account.ig_user_id))
+                    .await
+            }
+        };
+        let (id, username) = match who {
+            Ok(reply) => reply.value,
+            Err(e) => return Ok(Err(e)),
+        };
+        if id == cx.account.ig_user_id {
+            if let Some(other) = mismatch {
+                tracing::warn!(
+                    message = "an answer named another owner of the token; asked again, it is the configured account's",
+                    other_id = %other
+                );
+            }
+            cx.store.token_validated(&cx.account.name).await?;
+            return Ok(Ok(Validation::Usable(username)));
         }
-    };
-    let (id, username) = match who {
-        Ok(reply) => reply.value,
-        Err(e) => return Ok(Err(e)),
-    };
-    if id != cx.account.ig_user_id {
-        return Ok(Ok(Validation::Unusable(format!(
-            "the token belongs to Instagram user {id}, but the account is configured with ig_user_id {}",
-            cx.account.ig_user_id
-        ))));
+        mismatch = Some(id);
     }
-    cx.store.token_validated(&cx.account.name).await?;
-    Ok(Ok(Validation::Usable(username)))
+    Ok(Ok(Validation::Unusable(format!(
+        "the token belongs to Instagram user {}, but the account is configured with ig_user_id {} (asked {OWNER_CHECKS} times)",
+        mismatch.unwrap_or_default(),
+        cx.account.ig_user_id
+    ))))
 }
+
+/// How many answers must name another owner before a token is taken for someone else's.
+const OWNER_CHECKS: u32 = 3;
 
 /// `debug_token`: records what Meta says and returns why the token is unusable, if it is.
 /// App credentials Meta refuses are logged and skipped (the plain check still runs): they
