@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use std::collections::HashMap;
@@ -415,14 +414,11 @@ pub async fn run_with_reload(
         })
     })?)
     .await?;
-    // Heartbeat of the cron scheduler itself: the watchdog is fed only while it fires.
-    let heartbeat = Arc::new(AtomicI64::new(chrono::Utc::now().timestamp()));
-    let beat = heartbeat.clone();
+    // Heartbeat of the cron scheduler itself: the watchdog is fed (and /healthz answers 200)
+    // only while it fires.
     crate::metrics::get().beat(chrono::Utc::now().timestamp());
     jobs.add(Job::new("*/10 * * * * *", move |_, _| {
-        let now = chrono::Utc::now().timestamp();
-        beat.store(now, Ordering::Relaxed);
-        crate::metrics::get().beat(now);
+        crate::metrics::get().beat(chrono::Utc::now().timestamp());
     })?)
     .await?;
     jobs.start().await?;
@@ -435,7 +431,6 @@ pub async fn run_with_reload(
     if let Some(period) = sd_notify::watchdog_enabled() {
         tasks.spawn(watchdog(
             period,
-            heartbeat,
             deaths.clone(),
             store.clone(),
             cancel.clone(),
@@ -605,7 +600,6 @@ fn notify(state: &[sd_notify::NotifyState<'_>]) {
 /// database lets systemd's watchdog restart the service.
 async fn watchdog(
     period: Duration,
-    heartbeat: Arc<AtomicI64>,
     deaths: Arc<Deaths>,
     store: Store,
     cancel: CancellationToken,
@@ -617,7 +611,7 @@ async fn watchdog(
             _ = tick.tick() => {}
         }
         let now = chrono::Utc::now().timestamp();
-        let fresh = now.saturating_sub(heartbeat.load(Ordering::Relaxed)) <= 30;
+        let fresh = crate::metrics::get().scheduler_alive(now);
         let db_ok = store.account_state("").await.is_ok();
         let tasks_ok = !deaths.too_many(now);
         if fresh && db_ok && tasks_ok {
@@ -651,7 +645,7 @@ fn log_end(joined: Option<Result<(String, Ended), tokio::task::JoinError>>) {
 #[cfg(test)]
 mod supervise_tests {
     use super::*;
-    use std::sync::atomic::AtomicU32;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     /// A task that panics is restarted (after 1 s, then 2 s) and its later normal end is
     /// returned; each death is counted for the watchdog.

@@ -390,6 +390,12 @@ impl Metrics {
         self.heartbeat.load(Ordering::Relaxed)
     }
 
+    /// The scheduler beat within [`HEARTBEAT_FRESH_SECS`] of `now` (`/healthz` and the
+    /// systemd watchdog both ask this).
+    pub fn scheduler_alive(&self, now: i64) -> bool {
+        now.saturating_sub(self.heartbeat()) <= HEARTBEAT_FRESH_SECS
+    }
+
     /// Every configured account's alert-relevant state.
     pub fn accounts_seen(&self) -> Vec<(String, Seen)> {
         self.seen
@@ -558,7 +564,7 @@ async fn healthz(
         }
     };
     let mut problems = Vec::new();
-    if age > HEARTBEAT_FRESH_SECS {
+    if !get().scheduler_alive(now) {
         problems.push(format!("scheduler heartbeat {age} s old"));
     }
     if let Err(e) = &db {

@@ -48,20 +48,7 @@ async fn a_count_that_never_matches_costs_a_bounded_number_of_pages() {
     .await;
     let after_change = env.sim.requests_to(&format!("/{post}/comments"));
     // Quiet polls: the stored count matches, nothing more is paged.
-    let polls = count(
-        &db,
-        "SELECT COUNT(*) FROM api_calls WHERE endpoint LIKE '%/media'",
-    )
-    .await;
-    wait_for("three more polls", T, || async {
-        count(
-            &db,
-            "SELECT COUNT(*) FROM api_calls WHERE endpoint LIKE '%/media'",
-        )
-        .await
-            >= polls + 3
-    })
-    .await;
+    common::wait_more_polls(&db, 3, T).await;
     daemon.stop().await;
     let spent = after_change - first;
     assert!(

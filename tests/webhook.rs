@@ -700,20 +700,7 @@ async fn a_post_whose_comments_came_by_webhook_costs_the_polls_no_paging() {
     })
     .await;
     // Several polls (every 2 s) list the post; none pages its comments.
-    let polls = count(
-        &db,
-        "SELECT COUNT(*) FROM api_calls WHERE endpoint LIKE '%/media'",
-    )
-    .await;
-    wait_for("three more polls", Duration::from_secs(15), || async {
-        count(
-            &db,
-            "SELECT COUNT(*) FROM api_calls WHERE endpoint LIKE '%/media'",
-        )
-        .await
-            >= polls + 3
-    })
-    .await;
+    wait_more_polls(&db, 3, Duration::from_secs(15)).await;
     assert_eq!(
         env.sim.requests_to("/comments"),
         pages_before,

@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use error::{ErrorKind, GraphError, scrub};
 pub use usage::{ObjectUsage, Usage};
-pub use wire::TokenInfo;
+pub use wire::{TokenInfo, id_of};
 
 /// Comment fields asked for on every listing. `from` and `hidden` are asked inside `replies{}`
 /// too: leaving them out there is a classic mistake (graph-api.md §10).

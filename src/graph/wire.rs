@@ -958,7 +958,8 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn id_of(v: &Value) -> Option<String> {
+/// Meta's ids are numeric strings; a number is taken too (the webhook payloads use this).
+pub fn id_of(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

@@ -117,15 +117,6 @@ impl Store {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    /// Counts of webhook events by outcome (all accounts).
-    pub async fn webhook_outcomes(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT outcome, COUNT(*) FROM webhook_events GROUP BY outcome ORDER BY outcome",
-        )
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
     /// Adds one to a post's stored comment count (a comment that came by webhook), so the
     /// next poll finds the count it lists and pages nothing. A post never read keeps no count.
     pub async fn bump_media_count(&self, account: &str, media_id: &str) -> Result<(), StoreError> {

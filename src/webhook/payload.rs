@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use crate::graph::id_of;
+
 /// One change of a delivery, with the entry it came in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
@@ -49,7 +51,7 @@ pub fn parse(body: &[u8]) -> Result<Delivery, PayloadError> {
         .map(str::to_string);
     let mut changes = Vec::new();
     for entry in entries {
-        let entry_id = entry.get("id").and_then(id_string);
+        let entry_id = entry.get("id").and_then(id_of);
         let time = entry.get("time").and_then(Value::as_i64);
         match entry.get("changes") {
             Some(Value::Array(list)) => {
@@ -76,15 +78,6 @@ pub fn parse(body: &[u8]) -> Result<Delivery, PayloadError> {
     Ok(Delivery { object, changes })
 }
 
-/// Meta's ids are numeric strings; a number is taken too.
-fn id_string(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 /// The fields a comment (or live comment) change carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushedComment {
@@ -101,22 +94,22 @@ pub struct PushedComment {
 
 /// Reads a comment change's `value`; `None` without a comment id.
 pub fn comment(value: &Value) -> Option<PushedComment> {
-    let id = value.get("id").and_then(id_string)?;
+    let id = value.get("id").and_then(id_of)?;
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
     let from = value.get("from");
     let media = value.get("media");
     Some(PushedComment {
         id,
         text: text(value.get("text")),
-        from_id: from.and_then(|f| f.get("id")).and_then(id_string),
+        from_id: from.and_then(|f| f.get("id")).and_then(id_of),
         username: text(from.and_then(|f| f.get("username"))),
         self_scoped: from
             .and_then(|f| f.get("self_ig_scoped_id"))
-            .and_then(id_string)
+            .and_then(id_of)
             .is_some(),
-        media_id: media.and_then(|m| m.get("id")).and_then(id_string),
+        media_id: media.and_then(|m| m.get("id")).and_then(id_of),
         media_type: text(media.and_then(|m| m.get("media_product_type"))),
-        parent_id: value.get("parent_id").and_then(id_string),
+        parent_id: value.get("parent_id").and_then(id_of),
     })
 }
 

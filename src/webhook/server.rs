@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use hmac::{Hmac, Mac};
@@ -67,7 +67,6 @@ impl Receiver {
 pub fn router(path: &str, receiver: Arc<Receiver>) -> Router {
     Router::new()
         .route(path, get(verify).post(deliver))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(receiver)
 }
 

@@ -335,3 +335,13 @@ pub async fn wait_polled(db: &SqlitePool, accounts: i64) {
     })
     .await;
 }
+
+/// Waits until `n` more media listings are in the ledger than `before` held (polls).
+pub async fn wait_more_polls(db: &SqlitePool, n: i64, limit: Duration) {
+    const POLLS: &str = "SELECT COUNT(*) FROM api_calls WHERE endpoint LIKE '%/media'";
+    let before = count(db, POLLS).await;
+    wait_for("more polls", limit, || async {
+        count(db, POLLS).await >= before + n
+    })
+    .await;
+}
