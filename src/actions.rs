@@ -188,15 +188,25 @@ async fn reconcile(
             }
         }
     }
-    match ctx
-        .budget
-        .call(CallKind::Write, || ctx.client.comment(token, &a.comment_id))
-        .await
-    {
-        Ok(reply) if kind == Write::Hide && reply.value.hidden == Some(true) => {
+    let read = if kind == Write::Delete {
+        // Any answer at all shows the comment still there.
+        ctx.budget
+            .call(CallKind::Write, || ctx.client.comment(token, &a.comment_id))
+            .await
+            .map(|_| None)
+    } else {
+        ctx.budget
+            .call(CallKind::Write, || {
+                ctx.client.comment_hidden(token, &a.comment_id)
+            })
+            .await
+            .map(|r| Some(r.value))
+    };
+    match read {
+        Ok(Some(true)) if kind == Write::Hide => {
             Ok(Observed::AlreadyDone("already hidden when reconciled"))
         }
-        Ok(reply) if kind == Write::Unhide && reply.value.hidden == Some(false) => {
+        Ok(Some(false)) if kind == Write::Unhide => {
             Ok(Observed::AlreadyDone("already visible when reconciled"))
         }
         Ok(_) => Ok(Observed::NeedsWrite),

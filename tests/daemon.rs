@@ -929,6 +929,51 @@ async fn an_action_whose_read_back_keeps_failing_is_given_up_with_the_reason() {
     );
 }
 
+/// A hide whose answer was lost is read back before anything else; a read-back answer without
+/// the `hidden` field (garbled) proves nothing, so it is read again rather than taken as
+/// "visible" and the hide sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbled_read_back_is_read_again_not_taken_as_visible() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    // The hide takes effect but is answered after the client's 3 s timeout.
+    env.sim.set_write_delay(Duration::from_secs(5));
+    let rude = env.sim.add_comment(&post, "troll", "you idiot");
+    env.sim.leave_out_hidden(&rude, 2);
+    let config = env.config(&accounts, "");
+    let daemon = start(config);
+    let db = env.pool().await;
+    wait_for("the hide closed", Duration::from_secs(60), || async {
+        count(&db, "SELECT COUNT(*) FROM actions WHERE status = 'done'").await == 1
+    })
+    .await;
+    daemon.stop().await;
+    let requests = env.sim.requests();
+    let to_comment: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.path.ends_with(&format!("/{rude}")))
+        .map(|r| r.method.as_str())
+        .collect();
+    assert_eq!(
+        to_comment.iter().filter(|m| **m == "POST").count(),
+        1,
+        "the hide was sent again: {to_comment:?}"
+    );
+    assert!(
+        to_comment.iter().filter(|m| **m == "GET").count() >= 3,
+        "two garbled read-backs and a clean one: {to_comment:?}"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM actions WHERE last_error = 'already hidden when reconciled'"
+        )
+        .await,
+        1
+    );
+}
+
 /// A sticker (no text) and comments Meta sends without the username (a token without the
 /// comments permission) no longer fail their page for ever: they are recorded as incomplete,
 /// decided on what is there, the post's other comments are moderated, and the likely cause

@@ -451,6 +451,19 @@ impl Client {
         )
     }
 
+    /// Whether a comment is hidden, read back after a hide or unhide whose answer was lost. An
+    /// answer without a usable `hidden` is a decode error (retried), never "visible": taking
+    /// it so would repeat a write that took effect.
+    pub async fn comment_hidden(
+        &self,
+        token: &SecretString,
+        comment_id: &str,
+    ) -> Result<Reply<bool>, GraphError> {
+        self.comment(token, comment_id)
+            .await?
+            .convert(|c| c.hidden, "comment without its hidden field")
+    }
+
     /// Hides (or unhides) a comment.
     pub async fn set_hidden(
         &self,

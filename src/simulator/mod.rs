@@ -446,6 +446,13 @@ impl Simulator {
         lock(&self.world).unreadable.insert(comment_id.to_string());
     }
 
+    /// The next `n` reads of this comment answer without its `hidden` field (a garbled answer).
+    pub fn leave_out_hidden(&self, comment_id: &str, n: u32) {
+        lock(&self.world)
+            .hidden_left_out
+            .insert(comment_id.to_string(), n);
+    }
+
     /// Marks text that the simulator sends with an unpaired UTF-16 surrogate escape in place
     /// of each `\u{E000}`.
     pub const BROKEN_EMOJI: char = '\u{E000}';

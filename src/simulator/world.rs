@@ -133,6 +133,8 @@ pub struct World {
     pub vanish: std::collections::HashSet<String>,
     /// Comments whose read (`GET /{comment-id}`) answers HTTP 500, code 2, every time.
     pub unreadable: std::collections::HashSet<String>,
+    /// Comments whose next reads answer without the `hidden` field, and how many more.
+    pub hidden_left_out: HashMap<String, u32>,
     /// Fault injection, when switched on.
     pub faults: Option<super::faults::Faults>,
     /// Forced `X-App-Usage` percentage (the whole app's), on every answer.
@@ -329,7 +331,7 @@ impl World {
             Some(f) => f.before(path),
             None => super::faults::Before::Route { spoil: None },
         };
-        let clean = matches!(before, super::faults::Before::Route { spoil: None });
+        let mut clean = matches!(before, super::faults::Before::Route { spoil: None });
         let mut answer: Answer = match before {
             super::faults::Before::Answer(a) => a,
             super::faults::Before::Route { spoil } => {
@@ -340,8 +342,11 @@ impl World {
                 if answer.body.contains('\u{E000}') {
                     answer.body = answer.body.replace('\u{E000}', "\\ud83d");
                 }
-                if let Some(f) = self.faults.as_mut() {
-                    f.after(path, spoil, &mut answer);
+                if let Some(f) = self.faults.as_mut()
+                    && f.after(path, spoil, &mut answer)
+                {
+                    // Garbage the reader could not trust is no clean read.
+                    clean = false;
                 }
                 answer
             }
@@ -644,7 +649,18 @@ impl World {
             ("GET", [v, id]) if self.owned_comment(id, account) => {
                 let c = self.live_comment(id).cloned();
                 match c {
-                    Some(c) => ok(self.render_comment(&c, &fields::parse(fields), v, &token)),
+                    Some(c) => {
+                        let mut body = self.render_comment(&c, &fields::parse(fields), v, &token);
+                        if let Some(left) = self.hidden_left_out.get_mut(*id)
+                            && *left > 0
+                        {
+                            *left -= 1;
+                            if let Some(o) = body.as_object_mut() {
+                                o.remove("hidden");
+                            }
+                        }
+                        ok(body)
+                    }
                     None => gone(id),
                 }
             }
