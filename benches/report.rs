@@ -38,8 +38,8 @@ async fn main() {
                  SELECT 'c' || i, 'brand' || (i % 10), 'rule' || (i % 10), CASE WHEN i % 2 = 0 THEN 'hide' ELSE 'delete' END, 0,
                         CASE WHEN i % 3 = 0 THEN 'classifier 0.' || (550 + i % 450) || ' (models/scam.model, at least 0.55)' ELSE 'word \"forex\"' END,
                         {t} FROM n", t = time("")),
-        format!("{seq} INSERT INTO actions (comment_id, account, action, status, attempts, created_at, updated_at)
-                 SELECT 'c' || i, 'brand' || (i % 10), CASE WHEN i % 2 = 0 THEN 'hide' ELSE 'delete' END, 'done', 1, {t}, {u} FROM n",
+        format!("{seq} INSERT INTO actions (comment_id, account, action, status, attempts, created_at, updated_at, detect_secs)
+                 SELECT 'c' || i, 'brand' || (i % 10), CASE WHEN i % 2 = 0 THEN 'hide' ELSE 'delete' END, 'done', 1, {t}, {u}, i % 90 FROM n",
                 t = time(""), u = time(", '+' || (i % 90) || ' seconds'")),
         "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99999)
          INSERT INTO api_calls (account, at, method, endpoint, status)

@@ -266,9 +266,23 @@ impl Store {
         self.update_action(id, "pending", None, 1).await
     }
 
-    /// The action took effect (or the comment was already in the wanted state).
+    /// The action took effect (or the comment was already in the wanted state). A hide or
+    /// delete keeps how many seconds the comment had been up (`detect_secs`, for the report).
     pub async fn action_done(&self, id: i64, note: Option<&str>) -> Result<(), StoreError> {
-        self.update_action(id, "done", note, 0).await
+        sqlx::query(
+            "UPDATE actions SET status = 'done', last_error = COALESCE(?2, last_error),
+                    updated_at = ?3,
+                    detect_secs = CASE WHEN action IN ('hide', 'delete') THEN (
+                        SELECT MAX(0, CAST((julianday(?3) - julianday(c.created_at)) * 86400 AS INTEGER))
+                        FROM comments c WHERE c.id = actions.comment_id) END
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(note)
+        .bind(timefmt::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// The id of what the action created (a reply's id).

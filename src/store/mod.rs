@@ -238,6 +238,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_done_hide_keeps_how_long_the_comment_was_up_and_a_reply_does_not()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(&dir.path().join("l.db")).await?;
+        let now = chrono::Utc::now();
+        let posted = crate::timefmt::format(now - chrono::Duration::seconds(90));
+        sqlx::query(
+            "INSERT INTO comments (id, account, media_id, text, created_at, first_seen_at, disposition)
+             VALUES ('c1', 'a', 'm', 'forex', ?1, ?1, 'evaluated')",
+        )
+        .bind(&posted)
+        .execute(&store.pool)
+        .await?;
+        for action in ["hide", "reply"] {
+            sqlx::query(
+                "INSERT INTO actions (comment_id, account, action, status, created_at, updated_at)
+                 VALUES ('c1', 'a', ?1, 'pending', ?2, ?2)",
+            )
+            .bind(action)
+            .bind(&posted)
+            .execute(&store.pool)
+            .await?;
+        }
+        let ids: Vec<(i64,)> = sqlx::query_as("SELECT id FROM actions ORDER BY id")
+            .fetch_all(&store.pool)
+            .await?;
+        for (id,) in ids {
+            store.action_done(id, None).await?;
+        }
+        let latency = store
+            .latency_histograms(now - chrono::Duration::days(1))
+            .await?;
+        let counts: Vec<(i64, i64)> = latency.into_values().flatten().collect();
+        assert_eq!(counts.len(), 1, "{counts:?}");
+        let (secs, n) = counts[0];
+        assert!((90..=95).contains(&secs) && n == 1, "{counts:?}");
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn database_is_created_private_and_migrated() -> Result<(), Box<dyn std::error::Error>> {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir()?;
