@@ -30,6 +30,7 @@ pub mod daemon;
 pub mod demo;
 pub mod evaluate;
 pub mod graph;
+pub mod init;
 pub mod logging;
 pub mod metrics;
 pub mod poller;

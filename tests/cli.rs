@@ -1240,3 +1240,104 @@ async fn status_marks_stalled_stopped_and_ending_accounts_and_exits_for_monitori
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("  health:     STOPPED\n"), "{out}");
 }
+
+/// `igmod init` asks what the flags leave out (answers piped, as from a terminal), writes a
+/// config that checks once the token is in place, prints the next commands, and never
+/// overwrites a config without --force.
+#[test]
+fn init_writes_a_config_that_checks_and_never_overwrites_without_force() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("etc/config.toml");
+    let answer = |input: &str, extra: &[&str]| {
+        let mut child = igmod()
+            .arg("init")
+            .arg("-c")
+            .arg(&path)
+            .arg("--database")
+            .arg(dir.path().join("igmod.db"))
+            .arg("--model")
+            .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/scam.model"))
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("answers");
+        let out = child.wait_with_output().expect("init");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // No answers at all: the missing flag is named and nothing is written.
+    let (code, _, err) = answer("", &[]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("pass --login"), "{err}");
+    assert!(!path.exists());
+    // Login type, user id, and the default token variable (an empty answer).
+    let (code, out, err) = answer("facebook\n17841400000000001\n\n", &["--name", "acme"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("IGMOD_TOKEN_ACME"), "{out}");
+    for next in [
+        "igmod check-config -c",
+        "igmod rules test -c",
+        "--account acme",
+        "systemctl enable --now igmod",
+    ] {
+        assert!(out.contains(next), "{next:?} missing from:\n{out}");
+    }
+    let written = std::fs::read_to_string(&path).expect("config written");
+    assert!(written.contains("login = \"facebook\""), "{written}");
+    assert!(dir.path().join("etc/rules/starter.toml").is_file());
+    // Without the token, check-config names what is missing; with it, the config is clean.
+    let (code, _, err) = run(igmod().args(["check-config", "-c"]).arg(&path));
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("IGMOD_TOKEN_ACME"), "{err}");
+    let (code, out, err) = run(igmod()
+        .args(["check-config", "-c"])
+        .arg(&path)
+        .env("IGMOD_TOKEN_ACME", "EAAB-test-token"));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("acme"), "{out}");
+    // The rules the account selects moderate a scam.
+    let (code, out, err) = run(igmod().args(["rules", "test", "-c"]).arg(&path).args([
+        "--account",
+        "acme",
+        "DM me to earn with crypto signals, 500% profit daily",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("hide") || out.contains("delete"), "{out}");
+    // A second init refuses and leaves the file alone; --force replaces it.
+    let (code, _, err) = answer("instagram\n17841400000000002\n\n", &["--name", "acme"]);
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("config"), written);
+    let (code, _, err) = answer(
+        "",
+        &[
+            "--name",
+            "acme",
+            "--login",
+            "instagram",
+            "--ig-user-id",
+            "17841400000000002",
+            "--token-file",
+            "acme",
+            "--force",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let replaced = std::fs::read_to_string(&path).expect("config");
+    assert!(replaced.contains("token_file = \"acme\""), "{replaced}");
+}

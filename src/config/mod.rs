@@ -602,7 +602,19 @@ impl Validator {
         let mut accounts = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         if raw.accounts.is_empty() {
-            self.problem(&(0..0), "accounts: no [[accounts]] configured".to_string());
+            // Points at a commented-out account (the packaged config has one) if there is one.
+            let at = self
+                .text()
+                .match_indices("[[accounts]]")
+                .map(|(at, _)| at)
+                .next()
+                .unwrap_or(0);
+            self.problem(
+                &(at..at),
+                "accounts: no [[accounts]] configured, so igmod has nothing to moderate: \
+                 uncomment the example account here (or write one with `igmod init`)"
+                    .to_string(),
+            );
         }
         for account in raw.accounts {
             let name = account.name.get_ref().clone();
