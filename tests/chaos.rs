@@ -44,9 +44,15 @@ const TEXTS: &[(&str, Expect)] = &[
 ];
 
 /// Checks every comment the simulator holds against what it should have come to, and
-/// returns (moderated, duplicate writes, writes repeated after a read-back).
-fn check_outcomes(env: &Env, expected: &[(String, Expect)]) -> (usize, usize, usize) {
+/// returns (moderated, duplicate writes, writes repeated after a read-back). Each duplicate
+/// is printed with the requests made for its comment and the log lines that name it.
+fn check_outcomes(
+    env: &Env,
+    expected: &[(String, Expect)],
+    log: &std::path::Path,
+) -> (usize, usize, usize) {
     let requests = env.sim.requests();
+    let logs = std::fs::read_to_string(log).unwrap_or_default();
     let mut moderated = 0;
     let mut duplicates = 0;
     let mut reconciled_repeats = 0;
@@ -91,6 +97,16 @@ fn check_outcomes(env: &Env, expected: &[(String, Expect)]) -> (usize, usize, us
                             reconciled_repeats += 1;
                         } else {
                             duplicates += 1;
+                            let history: Vec<String> = requests
+                                .iter()
+                                .filter(|r| r.path.contains(id.as_str()))
+                                .map(|r| {
+                                    format!("{} {} {} {:?}", r.method, r.path, r.status, r.seen)
+                                })
+                                .collect();
+                            let lines: Vec<&str> =
+                                logs.lines().filter(|l| l.contains(id.as_str())).collect();
+                            println!("duplicate write to {id}: {history:#?}\nlog: {lines:#?}");
                         }
                     }
                     last_write = Some(write);
@@ -188,7 +204,7 @@ async fn sigkill_at_random_moments_loses_no_decision_and_repeats_no_action() {
         0
     );
     // Exactly once on Instagram, and nothing innocent touched.
-    let (moderated, duplicates, reconciled) = check_outcomes(&env, &expected);
+    let (moderated, duplicates, reconciled) = check_outcomes(&env, &expected, &log);
     assert_eq!(
         duplicates, 0,
         "writes repeated without reading the comment back"
@@ -287,7 +303,7 @@ async fn under_20_percent_transient_faults_and_5_percent_garbage_every_comment_i
     kill(child.id(), "-TERM");
     assert_eq!(wait_exit(child).await, Some(0));
 
-    let (moderated, duplicates, reconciled) = check_outcomes(&env, &expected);
+    let (moderated, duplicates, reconciled) = check_outcomes(&env, &expected, &log);
     assert_eq!(
         duplicates, 0,
         "writes repeated without reading the comment back"

@@ -101,26 +101,26 @@ impl Faults {
     }
 
     /// After routing: applies a spoil chosen before, or maybe turns a successful JSON answer
-    /// into garbage. Returns whether the answer was spoiled either way.
+    /// into garbage.
     pub fn after(
         &mut self,
         path: &str,
         spoil: Option<(&'static str, String)>,
         answer: &mut Answer,
-    ) -> bool {
+    ) {
         if let Some((kind, trace)) = spoil {
             answer.headers.push(("x-fb-trace-id", trace));
             match kind {
                 "slow past timeout" => answer.delay = self.slow,
                 _ => answer.cut = true,
             }
-            return true;
+            return;
         }
         if answer.status != 200 || !self.rng.random_bool(self.garbage.clamp(0.0, 1.0)) {
-            return false;
+            return;
         }
         let Ok(mut json) = serde_json::from_str::<Value>(&answer.body) else {
-            return false;
+            return;
         };
         let kind = KINDS[self.rng.random_range(5..9)];
         if kind == "truncated json" {
@@ -141,11 +141,11 @@ impl Faults {
                 _ => &mut json,
             };
             let Some(object) = target.as_object_mut() else {
-                return false;
+                return;
             };
             let keys: Vec<String> = object.keys().cloned().collect();
             if keys.is_empty() {
-                return false;
+                return;
             }
             let key = keys[self.rng.random_range(0..keys.len())].clone();
             match kind {
@@ -167,7 +167,6 @@ impl Faults {
         }
         let trace = self.record(kind, path);
         answer.headers.push(("x-fb-trace-id", trace));
-        true
     }
 }
 

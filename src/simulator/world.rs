@@ -86,7 +86,8 @@ pub struct Request {
     /// The account the token belonged to, if any.
     pub account: Option<String>,
     pub status: u16,
-    /// For a read of one comment answered cleanly (no injected fault): what it showed.
+    /// For a read of one comment that was answered (no transient fault; the answer may be
+    /// garbled): what the comment really was.
     pub seen: Option<Seen>,
 }
 
@@ -331,7 +332,9 @@ impl World {
             Some(f) => f.before(path),
             None => super::faults::Before::Route { spoil: None },
         };
-        let mut clean = matches!(before, super::faults::Before::Route { spoil: None });
+        // A garbled answer still counts: `seen` records what the comment really was, and a
+        // reader must not act on a field it could not read (a missing `hidden` is no "visible").
+        let clean = matches!(before, super::faults::Before::Route { spoil: None });
         let mut answer: Answer = match before {
             super::faults::Before::Answer(a) => a,
             super::faults::Before::Route { spoil } => {
@@ -342,11 +345,8 @@ impl World {
                 if answer.body.contains('\u{E000}') {
                     answer.body = answer.body.replace('\u{E000}', "\\ud83d");
                 }
-                if let Some(f) = self.faults.as_mut()
-                    && f.after(path, spoil, &mut answer)
-                {
-                    // Garbage the reader could not trust is no clean read.
-                    clean = false;
+                if let Some(f) = self.faults.as_mut() {
+                    f.after(path, spoil, &mut answer);
                 }
                 answer
             }
