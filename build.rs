@@ -35,7 +35,24 @@ fn main() -> std::io::Result<()> {
     let completions = pkg.join("completions");
     std::fs::create_dir_all(&man)?;
     std::fs::create_dir_all(&completions)?;
+    // One page per (sub)command, gzipped as Debian ships man pages (mtime 0: reproducible).
+    for entry in std::fs::read_dir(&man)? {
+        std::fs::remove_file(entry?.path())?;
+    }
     clap_mangen::generate_to(cli::Cli::command(), &man)?;
+    for entry in std::fs::read_dir(&man)? {
+        let page = entry?.path();
+        if page.extension().is_some_and(|e| e == "1") {
+            let text = std::fs::read(&page)?;
+            let mut gz = flate2::GzBuilder::new().write(
+                std::fs::File::create(page.with_extension("1.gz"))?,
+                flate2::Compression::best(),
+            );
+            std::io::Write::write_all(&mut gz, &text)?;
+            gz.finish()?;
+            std::fs::remove_file(&page)?;
+        }
+    }
     for shell in [
         clap_complete::Shell::Bash,
         clap_complete::Shell::Zsh,

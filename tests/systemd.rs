@@ -37,7 +37,7 @@ fn unit_verifies_clean_apart_from_the_binary_path() {
     let problems: Vec<&str> = text
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .filter(|l| !l.contains("/usr/local/bin/igmod is not executable"))
+        .filter(|l| !l.contains("/usr/bin/igmod is not executable"))
         .collect();
     assert!(problems.is_empty(), "{problems:#?}");
 }
@@ -52,7 +52,7 @@ fn a_reload_checks_the_config_before_signalling_and_no_setting_is_a_no_op() {
     assert_eq!(
         reloads,
         [
-            "ExecReload=/usr/local/bin/igmod check-config --config /etc/igmod/config.toml",
+            "ExecReload=/usr/bin/igmod check-config --config /etc/igmod/config.toml",
             "ExecReload=/bin/kill -HUP $MAINPID"
         ],
         "systemctl reload must fail on a bad config, before the daemon is signalled"
