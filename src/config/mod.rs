@@ -612,7 +612,7 @@ impl Validator {
             self.problem(
                 &(at..at),
                 "accounts: no [[accounts]] configured, so igmod has nothing to moderate: \
-                 uncomment the example account here (or write one with `igmod init`)"
+                 uncomment the example account here (or write one with `igmod init --force`)"
                     .to_string(),
             );
         }
