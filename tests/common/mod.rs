@@ -265,15 +265,30 @@ pub fn spawn_daemon(config: &Path, stderr: Option<&Path>) -> std::process::Child
             .expect("log file"),
         None => std::process::Stdio::null(),
     };
-    std::process::Command::new(env!("CARGO_BIN_EXE_igmod"))
-        .env_remove("IGMOD_CONFIG")
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_igmod"));
+    cmd.env_remove("IGMOD_CONFIG")
         .env_remove("RUST_LOG")
         .args(["run", "-c"])
         .arg(config)
         .stdout(std::process::Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("spawn igmod")
+        .stderr(stderr);
+    die_with_test(&mut cmd);
+    cmd.spawn().expect("spawn igmod")
+}
+
+/// The child gets SIGKILL when the thread that spawned it ends, so a test that fails before
+/// stopping its daemon does not leave it running.
+pub fn die_with_test(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Sends `signal` (e.g. `-TERM`) to a process.
@@ -298,6 +313,7 @@ pub async fn wait_exit(mut child: std::process::Child) -> Option<i32> {
 pub fn igmod() -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_igmod"));
     c.env_remove("IGMOD_CONFIG").env_remove("RUST_LOG");
+    die_with_test(&mut c);
     c
 }
 

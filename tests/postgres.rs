@@ -1,0 +1,248 @@
+//! The PostgreSQL schema (`migrations/postgres`) is the SQLite one (`migrations/sqlite`): the
+//! same tables, columns and views, checked on a real PostgreSQL server that this test starts
+//! (`initdb` + `pg_ctl` in a temp dir on a free loopback port, as the `postgres` user when run
+//! as root). Needs PostgreSQL's server binaries (Debian's `postgresql`; `.ci/run` installs it);
+//! without them the test fails saying so.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Table or view name → its column names.
+type Shape = BTreeMap<String, BTreeSet<String>>;
+
+/// A PostgreSQL server of its own, stopped (immediately) when dropped.
+struct PgServer {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    as_root: bool,
+}
+
+impl PgServer {
+    fn start() -> PgServer {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|dirs| {
+                dirs.filter_map(|d| d.ok().map(|d| d.path().join("bin")))
+                    .filter(|b| b.join("initdb").is_file())
+                    .max()
+            })
+            .expect("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: apt-get install postgresql (.ci/run does)");
+        let as_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false);
+        let dir = tempfile::tempdir().expect("dir");
+        if as_root {
+            // initdb refuses to run as root: the server runs as `postgres`, in a dir it owns.
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .expect("chown");
+            assert!(status.success());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let server = PgServer {
+            dir,
+            bin,
+            port,
+            as_root,
+        };
+        let data = server.dir.path().join("data");
+        server.run(
+            "initdb",
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        let options = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            server.dir.path().display()
+        );
+        server.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-o",
+                &options,
+                "-l",
+                &server.dir.path().join("log").to_string_lossy(),
+                "-w",
+                "start",
+            ],
+        );
+        server
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let exe = self.bin.join(tool);
+        let out = if self.as_root {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&exe)
+                .args(args)
+                .output()
+        } else {
+            Command::new(&exe).args(args).output()
+        }
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
+        let log = std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
+        assert!(
+            out.status.success(),
+            "{tool} failed:\n{}{}\n{log}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let exe = self.bin.join("pg_ctl");
+        let args = [
+            "-D",
+            &data.to_string_lossy(),
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+        ]
+        .map(String::from);
+        let _ = if self.as_root {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&exe)
+                .args(&args)
+                .output()
+        } else {
+            Command::new(&exe).args(&args).output()
+        };
+    }
+}
+
+async fn sqlite_shape(kind: &str) -> Shape {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("igmod.db");
+    let store = igmod::store::Store::open(&path).await.expect("store");
+    store.close().await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("sqlite");
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p
+         WHERE m.type = ?1 AND m.name NOT LIKE 'sqlite_%' AND m.name != '_sqlx_migrations'",
+    )
+    .bind(kind)
+    .fetch_all(&pool)
+    .await
+    .expect("sqlite schema");
+    pool.close().await;
+    group(rows)
+}
+
+async fn postgres_shape(pool: &sqlx::PgPool, kind: &str) -> Shape {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.table_name::text, c.column_name::text
+         FROM information_schema.columns c
+         JOIN information_schema.tables t
+           ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+         WHERE c.table_schema = 'public' AND t.table_type = $1
+           AND c.table_name != '_sqlx_migrations'",
+    )
+    .bind(kind)
+    .fetch_all(pool)
+    .await
+    .expect("postgres schema");
+    group(rows)
+}
+
+fn group(rows: Vec<(String, String)>) -> Shape {
+    let mut shape = Shape::new();
+    for (table, column) in rows {
+        shape.entry(table).or_default().insert(column);
+    }
+    shape
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_schema_has_the_sqlite_schemas_tables_columns_and_views() {
+    let server = PgServer::start();
+    let pool = sqlx::PgPool::connect(&server.url())
+        .await
+        .expect("connect to the test server");
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    let migrator = sqlx::migrate::Migrator::new(migrations.as_path())
+        .await
+        .expect("migrations/postgres");
+    migrator.run(&pool).await.expect("postgres migrations");
+    // A second run finds nothing to do (a restart of the daemon).
+    migrator
+        .run(&pool)
+        .await
+        .expect("postgres migrations again");
+
+    let tables = postgres_shape(&pool, "BASE TABLE").await;
+    let views = postgres_shape(&pool, "VIEW").await;
+    assert_eq!(tables, sqlite_shape("table").await, "tables differ");
+    assert_eq!(views, sqlite_shape("view").await, "views differ");
+    assert!(tables.contains_key("actions") && views.contains_key("recent_actions"));
+    // Every view runs on PostgreSQL, with rows in it.
+    sqlx::query(
+        "INSERT INTO comments (id, account, media_id, first_seen_at, disposition)
+         VALUES ('c1', 'acme', 'm1', '2026-12-02T10:00:00.000Z', 'evaluated')",
+    )
+    .execute(&pool)
+    .await
+    .expect("comment");
+    sqlx::query(
+        "INSERT INTO decisions (comment_id, account, rule, action, dry_run, reason, decided_at)
+         VALUES ('c1', 'acme', 'scam', 'delete', 0, 'word \"forex\"', '2026-12-02T10:00:01.000Z')",
+    )
+    .execute(&pool)
+    .await
+    .expect("decision");
+    sqlx::query(
+        "INSERT INTO api_calls (account, at, method, endpoint, status)
+         VALUES ('acme', '2026-12-02T10:00:02.000Z', 'GET', '/v25.0/x', 500)",
+    )
+    .execute(&pool)
+    .await
+    .expect("call");
+    let hits: (String, i64) = sqlx::query_as("SELECT day, hits FROM rule_hits_daily")
+        .fetch_one(&pool)
+        .await
+        .expect("rule_hits_daily");
+    assert_eq!(hits, ("2026-12-02".to_string(), 1));
+    let hourly: (String, i64, i64) =
+        sqlx::query_as("SELECT hour, calls, failed FROM api_calls_hourly")
+            .fetch_one(&pool)
+            .await
+            .expect("api_calls_hourly");
+    assert_eq!(hourly, ("2026-12-02T10:00Z".to_string(), 1, 1));
+    let recent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recent_actions")
+        .fetch_one(&pool)
+        .await
+        .expect("recent_actions");
+    assert_eq!(recent, 0);
+    pool.close().await;
+    drop(server);
+}
