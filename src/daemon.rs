@@ -295,8 +295,11 @@ pub async fn run_with_reload(
     let token_checks = Arc::new(watch::Sender::new(0u64));
     let deaths = Arc::new(Deaths::default());
     let inboxes = crate::webhook::Inboxes::default();
-    // The webhook receiver listens before any account starts: a port in use is a start-up
-    // error, not a silent loss of real-time moderation.
+    // The webhook receiver's and the metrics' ports are bound before any account starts (a
+    // port in use is a start-up error, not a silent loss of real-time moderation); they serve
+    // once every account's inbox is registered, so that no early delivery finds its account
+    // unknown.
+    let mut servers = Vec::new();
     if let Some(w) = &config.webhook {
         let listener = tokio::net::TcpListener::bind(w.listen)
             .await
@@ -329,12 +332,11 @@ pub async fn run_with_reload(
             router = router.merge(crate::metrics::router(store.clone()));
             tracing::info!(message = "metrics and health served", listen = %w.listen);
         }
-        let stop = cancel.clone();
-        tokio::spawn(async move {
-            if let Err(e) = crate::webhook::server::serve(listener, router, stop).await {
-                tracing::error!(message = "webhook receiver stopped; polling goes on", error = %e);
-            }
-        });
+        servers.push((
+            listener,
+            router,
+            "webhook receiver stopped; polling goes on",
+        ));
     }
     if let Some(m) = &config.metrics
         && config.webhook.as_ref().is_none_or(|w| w.listen != m.listen)
@@ -347,12 +349,11 @@ pub async fn run_with_reload(
             })?;
         tracing::info!(message = "metrics and health served", listen = %m.listen);
         let router = crate::metrics::router(store.clone());
-        let stop = cancel.clone();
-        tokio::spawn(async move {
-            if let Err(e) = crate::webhook::server::serve(listener, router, stop).await {
-                tracing::error!(message = "metrics server stopped; moderation goes on", error = %e);
-            }
-        });
+        servers.push((
+            listener,
+            router,
+            "metrics server stopped; moderation goes on",
+        ));
     }
     if !config.alerts.is_empty() {
         let queue = crate::alerts::start(config.alerts.clone());
@@ -392,6 +393,14 @@ pub async fn run_with_reload(
             let r = start_account(&shared, &config, account, None, &mut tasks).await?;
             running.insert(account.name.clone(), r);
         }
+    }
+    for (listener, router, stopped) in servers {
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::webhook::server::serve(listener, router, stop).await {
+                tracing::error!(message = stopped, error = %e);
+            }
+        });
     }
     // Retention, daily at 03:30 UTC: comment text is personal data.
     let prune_store = store.clone();
