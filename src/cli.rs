@@ -141,37 +141,7 @@ pub enum Command {
     },
     /// Write a first config for one account (asking for what the flags leave out), check it,
     /// and print the next commands. Never overwrites a config without --force.
-    Init {
-        #[command(flatten)]
-        config: ConfigArg,
-        /// The account's name in logs and audit rows.
-        #[arg(long, default_value = "main")]
-        name: String,
-        /// How the token was issued: Instagram Login or Facebook Login (through a Page).
-        #[arg(long, value_parser = ["instagram", "facebook"])]
-        login: Option<String>,
-        /// The account's Instagram user id (digits).
-        #[arg(long)]
-        ig_user_id: Option<String>,
-        /// The environment variable the token will be in (default IGMOD_TOKEN_<NAME>).
-        #[arg(long, conflicts_with = "token_file")]
-        token_env: Option<String>,
-        /// The file the token will be in (or a systemd credential's name).
-        #[arg(long)]
-        token_file: Option<String>,
-        /// The audit database.
-        #[arg(long, default_value = "/var/lib/igmod/igmod.db")]
-        database: PathBuf,
-        /// The classifier model (default: the packaged one, else ./models/scam.model).
-        #[arg(long, conflicts_with = "no_model")]
-        model: Option<PathBuf>,
-        /// Leave the classifier out (the starter rules alone).
-        #[arg(long)]
-        no_model: bool,
-        /// Replace an existing config.
-        #[arg(long)]
-        force: bool,
-    },
+    Init(InitArgs),
     /// Run the real daemon against the bundled Graph API simulator and show what it did.
     Demo {
         /// How long to let comments arrive.
@@ -391,4 +361,38 @@ pub struct Select {
     /// Run every rule loaded, whether or not an account selects it.
     #[arg(long)]
     pub all_rules: bool,
+}
+
+/// `igmod init`'s flags; questions fill in what they leave out.
+#[derive(clap::Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The account's name in logs and audit rows.
+    #[arg(long, default_value = "main")]
+    pub name: String,
+    /// How the token was issued: Instagram Login or Facebook Login (through a Page).
+    #[arg(long, value_parser = ["instagram", "facebook"])]
+    pub login: Option<String>,
+    /// The account's Instagram user id (digits).
+    #[arg(long)]
+    pub ig_user_id: Option<String>,
+    /// The environment variable the token will be in (default IGMOD_TOKEN_<NAME>).
+    #[arg(long, conflicts_with = "token_file")]
+    pub token_env: Option<String>,
+    /// The file the token will be in (or a systemd credential's name).
+    #[arg(long)]
+    pub token_file: Option<String>,
+    /// The audit database.
+    #[arg(long, default_value = "/var/lib/igmod/igmod.db")]
+    pub database: PathBuf,
+    /// The classifier model (default: the packaged one, else ./models/scam.model).
+    #[arg(long, conflicts_with = "no_model")]
+    pub model: Option<PathBuf>,
+    /// Leave the classifier out (the starter rules alone).
+    #[arg(long)]
+    pub no_model: bool,
+    /// Replace an existing config.
+    #[arg(long)]
+    pub force: bool,
 }

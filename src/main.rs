@@ -80,31 +80,7 @@ fn main() -> ExitCode {
         Command::Labels {
             command: LabelsCommand::Export { config, output },
         } => labels_export(&config.config, output),
-        Command::Init {
-            config,
-            name,
-            login,
-            ig_user_id,
-            token_env,
-            token_file,
-            database,
-            model,
-            no_model,
-            force,
-        } => exit(init(
-            &config.config,
-            InitFlags {
-                name,
-                login,
-                ig_user_id,
-                token_env,
-                token_file,
-                database,
-                model,
-                no_model,
-                force,
-            },
-        )),
+        Command::Init(args) => exit(init(args)),
         Command::Demo {
             seconds,
             dir,
@@ -154,19 +130,6 @@ fn config_failed(e: &ConfigError) -> ExitCode {
     ExitCode::from(EX_CONFIG as u8)
 }
 
-/// `igmod init`'s flags, before the questions fill in what they leave out.
-struct InitFlags {
-    name: String,
-    login: Option<String>,
-    ig_user_id: Option<String>,
-    token_env: Option<String>,
-    token_file: Option<String>,
-    database: PathBuf,
-    model: Option<PathBuf>,
-    no_model: bool,
-    force: bool,
-}
-
 /// Asks one question on stderr and reads the answer from stdin (a terminal or a pipe). An
 /// empty answer takes the default; no answer at all names the flag to pass instead.
 fn ask(
@@ -190,9 +153,10 @@ fn ask(
     }
 }
 
-fn init(path: &std::path::Path, flags: InitFlags) -> anyhow::Result<()> {
+fn init(flags: InitArgs) -> anyhow::Result<()> {
     use igmod::init::{self, Answers, TokenPlace};
     use std::io::BufRead;
+    let path = flags.config.config.as_path();
     if path.exists() && !flags.force {
         return Err(init::InitError::Exists(path.to_path_buf()).into());
     }
