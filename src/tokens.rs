@@ -118,6 +118,57 @@ mod tests {
             PathBuf::from("/run/x")
         );
     }
+
+    #[test]
+    fn an_environment_file_defines_a_variable_only_with_a_value() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("igmod.env");
+        std::fs::write(
+            &file,
+            "# tokens\n; IGMOD_TOKEN_C=commented\nIGMOD_TOKEN_A=\"EAAB\"\nexport IGMOD_TOKEN_B = x\nIGMOD_TOKEN_E=\n",
+        )?;
+        assert!(env_file_defines(&file, "IGMOD_TOKEN_A"));
+        assert!(env_file_defines(&file, "IGMOD_TOKEN_B"));
+        assert!(!env_file_defines(&file, "IGMOD_TOKEN_C"));
+        assert!(!env_file_defines(&file, "IGMOD_TOKEN_E"));
+        assert!(!env_file_defines(&file, "IGMOD_TOKEN"));
+        assert!(!env_file_defines(
+            &dir.path().join("missing.env"),
+            "IGMOD_TOKEN_A"
+        ));
+        Ok(())
+    }
+}
+
+/// The systemd environment file the service's tokens come from: `IGMOD_ENV_FILE` (the unit
+/// sets it next to `EnvironmentFile=`), else `igmod.env` beside the config.
+pub fn service_env_file(config_path: &Path) -> PathBuf {
+    match std::env::var_os("IGMOD_ENV_FILE") {
+        Some(f) => PathBuf::from(f),
+        None => config_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("igmod.env"),
+    }
+}
+
+/// Whether an environment file (systemd's `EnvironmentFile=` syntax: `KEY=VALUE` lines, `#`
+/// and `;` comments, optional quotes) gives `var` a non-empty value. The value itself is never
+/// returned: `check-config` only needs to know that the service will have it.
+pub fn env_file_defines(file: &Path, var: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return false;
+    };
+    text.lines().any(|line| {
+        let line = line.trim();
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        match line.split_once('=') {
+            Some((key, value)) if !line.starts_with(['#', ';']) && key.trim() == var => {
+                !value.trim().trim_matches(['"', '\'']).trim().is_empty()
+            }
+            _ => false,
+        }
+    })
 }
 
 /// Files holding secrets that group or others can read: every token file, the app secret

@@ -1307,6 +1307,29 @@ fn init_writes_a_config_that_checks_and_never_overwrites_without_force() {
         .env("IGMOD_TOKEN_ACME", "EAAB-test-token"));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("acme"), "{out}");
+    // The token in the service's environment file, where the README puts it: check-config
+    // finds it there though the shell lacks it (systemd loads that file for the daemon), says
+    // so, and never prints it. An empty value is still missing.
+    let env_file = dir.path().join("etc/igmod.env");
+    std::fs::write(&env_file, "# igmod's tokens\nIGMOD_TOKEN_ACME=\n").expect("env file");
+    let (code, _, err) = run(igmod().args(["check-config", "-c"]).arg(&path));
+    assert_eq!(code, 78, "{err}");
+    std::fs::write(
+        &env_file,
+        "# igmod's tokens\nIGMOD_TOKEN_ACME=\"EAAB-from-env-file\"\n",
+    )
+    .expect("env file");
+    let (code, out, err) = run(igmod().args(["check-config", "-c"]).arg(&path));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("igmod.env (the service's environment file): IGMOD_TOKEN_ACME"),
+        "{out}"
+    );
+    assert!(!out.contains("EAAB-from-env-file") && !err.contains("EAAB-from-env-file"));
+    // `run` from a shell still needs it exported: the daemon reads its environment.
+    let (code, _, err) = run(igmod().args(["run", "-c"]).arg(&path));
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("IGMOD_TOKEN_ACME"), "{err}");
     // The rules the account selects moderate a scam.
     let (code, out, err) = run(igmod().args(["rules", "test", "-c"]).arg(&path).args([
         "--account",

@@ -151,10 +151,19 @@ fn the_deb_installs_checks_and_purges_without_a_trace() {
         })
         .collect();
     std::fs::write("/etc/igmod/config.toml", &edited).expect("edit");
+    // The token goes into the packaged environment file, as the README says; check-config
+    // finds it there, as the service will.
+    std::fs::write(
+        "/etc/igmod/igmod.env",
+        "IGMOD_TOKEN_ACME=EAAB-package-test\n",
+    )
+    .expect("token");
     let out = ok(Command::new("/usr/bin/igmod")
         .args(["check-config", "-c", "/etc/igmod/config.toml"])
-        .env("IGMOD_TOKEN_ACME", "EAAB-package-test"));
+        .env_remove("IGMOD_TOKEN_ACME")
+        .env_remove("IGMOD_ENV_FILE"));
     assert!(out.contains("/usr/share/igmod/models/scam.model"), "{out}");
+    assert!(out.contains("/etc/igmod/igmod.env"), "{out}");
     assert!(!out.contains("EAAB-package-test"), "{out}");
 
     // The installed unit: valid, and hardened.

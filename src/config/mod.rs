@@ -401,13 +401,16 @@ pub const DEFAULT_WEBHOOK_LISTEN: &str = "127.0.0.1:8787";
 
 // ---------------------------------------------------------------- loading
 
-/// Reads and validates a config file.
 /// Whether a config's token and app secret sources must hold something now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Secrets {
-    /// `run`, `check-config` and the commands that call Meta: a missing token is an error now,
-    /// not a poll error later.
+    /// `run` and the commands that call Meta: a missing token is an error now, not a poll
+    /// error later.
     Required,
+    /// `check-config`: as `Required`, but a variable may instead be defined in the service's
+    /// environment file (`tokens::service_env_file`), which systemd loads for the daemon and a
+    /// shell does not.
+    Check,
     /// Commands that only read the database or run the rules (`status`, `audit`, `rules …`):
     /// they work from a shell where the service's tokens are not (sudo drops the variables,
     /// `LoadCredential` files exist only inside the service).
@@ -418,6 +421,7 @@ pub enum Secrets {
 /// what the clock arithmetic can hold.
 const MAX_RETAIN: Duration = Duration::from_secs(100 * 365 * 86_400);
 
+/// Reads and validates a config file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     load_with(path, Secrets::Required)
 }
@@ -802,7 +806,7 @@ impl Validator {
                 }
             },
             (None, None, Some(e)) => {
-                if self.secrets == Secrets::Required && std::env::var(e.get_ref()).is_err() {
+                if self.secrets != Secrets::NotNeeded && !self.env_var_set(e.get_ref()) {
                     self.problem(
                         &e.span(),
                         format!(
@@ -927,6 +931,16 @@ impl Validator {
         })
     }
 
+    /// Whether an environment variable holds something: in this process's environment, or,
+    /// for `check-config`, in the service's environment file.
+    fn env_var_set(&self, var: &str) -> bool {
+        if std::env::var(var).is_ok_and(|v| !v.trim().is_empty()) {
+            return true;
+        }
+        self.secrets == Secrets::Check
+            && crate::tokens::env_file_defines(&crate::tokens::service_env_file(self.path()), var)
+    }
+
     /// A secret's source: exactly one of an environment variable or a file, which must hold
     /// something now (a missing token is a start-up error, not a poll error later).
     fn secret_source(
@@ -938,7 +952,7 @@ impl Validator {
         span: &Range<usize>,
         missing: &str,
     ) -> Option<TokenSource> {
-        let required = self.secrets == Secrets::Required;
+        let required = self.secrets != Secrets::NotNeeded;
         match (env, file) {
             (Some(env), None) if !required => Some(TokenSource::Env(env.get_ref().clone())),
             (None, Some(file)) if !required => Some(TokenSource::File(
@@ -946,9 +960,9 @@ impl Validator {
             )),
             (Some(env), None) => {
                 let var = env.get_ref();
-                match std::env::var(var) {
-                    Ok(v) if !v.trim().is_empty() => Some(TokenSource::Env(var.clone())),
-                    _ => {
+                match self.env_var_set(var) {
+                    true => Some(TokenSource::Env(var.clone())),
+                    false => {
                         self.problem(
                             &env.span(),
                             format!("{env_key}: environment variable {var} is not set or empty"),
