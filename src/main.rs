@@ -262,6 +262,34 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             ""
         }
     );
+    match runtime().map(|rt| rt.block_on(igmod::store::Store::migration_status(&c.daemon.database)))
+    {
+        Ok(Ok(igmod::store::MigrationStatus::Missing)) => {
+            println!("  not created yet (the first start creates it)")
+        }
+        Ok(Ok(igmod::store::MigrationStatus::Exists {
+            applied,
+            pending,
+            unknown,
+        })) => {
+            if pending.is_empty() {
+                println!("  up to date ({applied} migrations applied)");
+            } else {
+                println!(
+                    "  {} migration(s) pending, run at the next start: {}",
+                    pending.len(),
+                    pending.join(", ")
+                );
+            }
+            if unknown > 0 {
+                println!(
+                    "warning: the database holds {unknown} migration(s) this igmod does not know (a newer version wrote it): `igmod run` will refuse it; run that version"
+                );
+            }
+        }
+        Ok(Err(e)) => println!("  cannot read it from here ({e})"),
+        Err(e) => println!("  cannot look ({e})"),
+    }
     println!(
         "graph: api {} timeout {:?}",
         c.graph.api_version, c.graph.timeout

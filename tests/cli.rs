@@ -1364,3 +1364,54 @@ fn init_writes_a_config_that_checks_and_never_overwrites_without_force() {
     let replaced = std::fs::read_to_string(&path).expect("config");
     assert!(replaced.contains("token_file = \"acme\""), "{replaced}");
 }
+
+/// `check-config` says whether the database exists, whether this version's migrations are all
+/// applied (and which are pending otherwise), and warns when a newer igmod wrote it: what an
+/// operator wants to know before a start or after an upgrade. It never creates or migrates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_reports_the_databases_migrations_without_touching_it() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "");
+    let config = env.write_config(&accounts, "");
+    let db_path = env.db();
+    let check = || {
+        let (code, out, err) = run(igmod().args(["check-config", "-c"]).arg(&config));
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    assert!(check().contains("not created yet"));
+    assert!(!db_path.exists(), "check-config created the database");
+    igmod::store::Store::open(&db_path)
+        .await
+        .expect("store")
+        .close()
+        .await;
+    let db = env.pool().await;
+    let applied = count(&db, "SELECT COUNT(*) FROM _sqlx_migrations").await;
+    assert!(check().contains(&format!("up to date ({applied} migrations applied)")));
+    // As after an upgrade: the newest migration not applied yet.
+    sqlx::query(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+    )
+    .execute(&db)
+    .await
+    .expect("delete");
+    let out = check();
+    assert!(
+        out.contains("1 migration(s) pending, run at the next start: 15 detection secs"),
+        "{out}"
+    );
+    // As after a downgrade: a migration this version does not know.
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time)
+         VALUES (9999, 'from the future', CURRENT_TIMESTAMP, 1, x'00', 0)",
+    )
+    .execute(&db)
+    .await
+    .expect("insert");
+    let out = check();
+    assert!(
+        out.contains("1 migration(s) this igmod does not know"),
+        "{out}"
+    );
+}

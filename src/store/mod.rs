@@ -61,6 +61,20 @@ impl StoreError {
     }
 }
 
+/// The database as `check-config` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MigrationStatus {
+    /// Not created yet: the first start creates it.
+    Missing,
+    Exists {
+        applied: usize,
+        /// This version's migrations it lacks ("version description"), run at the next start.
+        pending: Vec<String>,
+        /// Applied migrations this version does not know: a newer igmod wrote the database.
+        unknown: usize,
+    },
+}
+
 /// How long a write waits for a lock held by someone else (an operator's long `sqlite3`
 /// query, say) before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -108,6 +122,52 @@ impl Store {
             app: Default::default(),
             app_usage_written: Default::default(),
             tokens: Default::default(),
+        })
+    }
+
+    /// What `check-config` says of the database, read-only and without migrating: whether
+    /// it exists, and which of this version's migrations it still lacks (they run at the next
+    /// start) or holds that this version does not know (a newer igmod wrote it).
+    pub async fn migration_status(path: &Path) -> Result<MigrationStatus, StoreError> {
+        if !path.exists() {
+            return Ok(MigrationStatus::Missing);
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let mut conn = sqlx::ConnectOptions::connect(&options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let has_table: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&mut conn)
+        .await?;
+        let applied: Vec<i64> = match has_table {
+            Some(_) => {
+                sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
+                    .fetch_all(&mut conn)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        sqlx::Connection::close(conn).await?;
+        let migrator = sqlx::migrate!("./migrations/sqlite");
+        let known: Vec<i64> = migrator.iter().map(|m| m.version).collect();
+        let pending = migrator
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect();
+        let unknown = applied.iter().filter(|v| !known.contains(v)).count();
+        Ok(MigrationStatus::Exists {
+            applied: applied.len(),
+            pending,
+            unknown,
         })
     }
 
