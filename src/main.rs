@@ -349,24 +349,11 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     }
     // Variables this shell lacks but the service's environment file gives (systemd loads it for
     // the daemon; `igmod run` from a shell needs them exported).
-    let env_file = igmod::tokens::service_env_file(path);
-    let from_file: Vec<&str> = c
-        .accounts
-        .iter()
-        .map(|a| &a.token)
-        .chain(c.app.iter().map(|a| &a.secret))
-        .filter_map(|source| match source {
-            igmod::tokens::TokenSource::Env(var) if std::env::var_os(var).is_none() => {
-                Some(var.as_str())
-            }
-            _ => None,
-        })
-        .collect();
-    if !from_file.is_empty() {
+    if !c.from_env_file.is_empty() {
         println!(
             "from {} (the service's environment file): {}",
-            env_file.display(),
-            from_file.join(", ")
+            igmod::tokens::service_env_file(path).display(),
+            c.from_env_file.join(", ")
         );
     }
     for warning in igmod::tokens::exposed_files(&c) {

@@ -198,6 +198,9 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     /// Every rule in the file, compiled, in file order.
     pub rules: RuleSet,
+    /// With [`Secrets::Check`]: the variables found only in the service's environment file,
+    /// not in this process's environment (names only, never values).
+    pub from_env_file: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -469,6 +472,7 @@ pub fn parse_with(path: &Path, text: &str, secrets: Secrets) -> Result<Config, C
         models: HashMap::new(),
         selections: HashMap::new(),
         secrets,
+        from_env_file: Vec::new(),
     };
     let raw: RawConfig = match toml::from_str(text) {
         Ok(raw) => raw,
@@ -501,6 +505,8 @@ struct Validator {
     /// Rule selections compiled so far: accounts with the same rules share one set.
     selections: HashMap<Vec<String>, Selection>,
     secrets: Secrets,
+    /// Variables found only in the service's environment file (`Secrets::Check`).
+    from_env_file: Vec<String>,
 }
 
 impl Validator {
@@ -645,6 +651,7 @@ impl Validator {
             webhook,
             metrics,
             alerts,
+            from_env_file: std::mem::take(&mut self.from_env_file),
         })
     }
 
@@ -932,13 +939,17 @@ impl Validator {
     }
 
     /// Whether an environment variable holds something: in this process's environment, or,
-    /// for `check-config`, in the service's environment file.
-    fn env_var_set(&self, var: &str) -> bool {
+    /// for `check-config`, in the service's environment file (noted in `from_env_file`).
+    fn env_var_set(&mut self, var: &str) -> bool {
         if std::env::var(var).is_ok_and(|v| !v.trim().is_empty()) {
             return true;
         }
-        self.secrets == Secrets::Check
-            && crate::tokens::env_file_defines(&crate::tokens::service_env_file(self.path()), var)
+        let in_file = self.secrets == Secrets::Check
+            && crate::tokens::env_file_defines(&crate::tokens::service_env_file(self.path()), var);
+        if in_file && !self.from_env_file.iter().any(|v| v == var) {
+            self.from_env_file.push(var.to_string());
+        }
+        in_file
     }
 
     /// A secret's source: exactly one of an environment variable or a file, which must hold

@@ -75,6 +75,10 @@ pub enum MigrationStatus {
     },
 }
 
+/// The SQLite migrations, embedded at compile time: `Store::open` runs them and
+/// `Store::migration_status` compares a database with them.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
 /// How long a write waits for a lock held by someone else (an operator's long `sqlite3`
 /// query, say) before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -116,7 +120,7 @@ impl Store {
                 path: path.to_path_buf(),
                 source,
             })?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         Ok(Store {
             pool,
             app: Default::default(),
@@ -156,9 +160,8 @@ impl Store {
             None => Vec::new(),
         };
         sqlx::Connection::close(conn).await?;
-        let migrator = sqlx::migrate!("./migrations/sqlite");
-        let known: Vec<i64> = migrator.iter().map(|m| m.version).collect();
-        let pending = migrator
+        let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        let pending = MIGRATOR
             .iter()
             .filter(|m| !applied.contains(&m.version))
             .map(|m| format!("{} {}", m.version, m.description))
