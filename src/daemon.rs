@@ -274,11 +274,11 @@ pub async fn run_with_reload(
     mut reloads: mpsc::Receiver<()>,
     on_reload: impl Fn(&Config),
 ) -> Result<(), DaemonError> {
-    let store = Store::open(&config.daemon.database).await?;
+    let store = Store::connect(&config.daemon.database).await?;
     tracing::info!(
         message = "igmod started",
         accounts = config.accounts.len(),
-        database = %config.daemon.database.display(),
+        database = %config.daemon.database,
         dry_run = config.daemon.dry_run
     );
     for note in config.notes() {

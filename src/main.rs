@@ -255,7 +255,7 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     println!("{}: ok", path.display());
     println!(
         "database: {}{}",
-        c.daemon.database.display(),
+        c.daemon.database,
         if c.daemon.dry_run {
             " (dry run: nothing will be hidden or deleted)"
         } else {
@@ -400,7 +400,9 @@ fn rules_command(command: RulesCommand) -> ExitCode {
                 .filter(|_| c.daemon.database.exists())
                 .and_then(|name| {
                     runtime().ok()?.block_on(async {
-                        let store = igmod::store::Store::open(&c.daemon.database).await.ok()?;
+                        let store = igmod::store::Store::connect(&c.daemon.database)
+                            .await
+                            .ok()?;
                         let state = store.account_state(name).await.ok();
                         store.close().await;
                         state?.username
@@ -456,9 +458,9 @@ fn rules_command(command: RulesCommand) -> ExitCode {
                 None => c,
             };
             runtime()?.block_on(async {
-                let store = igmod::store::Store::open(&c.daemon.database)
+                let store = igmod::store::Store::connect(&c.daemon.database)
                     .await
-                    .with_context(|| format!("cannot open {}", c.daemon.database.display()))?;
+                    .with_context(|| format!("cannot open {}", c.daemon.database))?;
                 let from = igmod::timefmt::ago(chrono::Utc::now(), since);
                 let report = evaluate::replay(&c, &store, from).await?;
                 store.close().await;
@@ -473,14 +475,11 @@ fn rules_command(command: RulesCommand) -> ExitCode {
 /// Opens the configured database for reading reports; it must exist already.
 async fn open_existing(c: &config::Config) -> anyhow::Result<igmod::store::Store> {
     if !c.daemon.database.exists() {
-        anyhow::bail!(
-            "no database at {} yet: has igmod run?",
-            c.daemon.database.display()
-        );
+        anyhow::bail!("no database at {} yet: has igmod run?", c.daemon.database);
     }
-    igmod::store::Store::open(&c.daemon.database)
+    igmod::store::Store::connect(&c.daemon.database)
         .await
-        .with_context(|| format!("cannot open {}", c.daemon.database.display()))
+        .with_context(|| format!("cannot open {}", c.daemon.database))
 }
 
 /// Loads the config, opens the existing database, runs `f` against both and closes it.

@@ -4,140 +4,15 @@
 //! as root). Needs PostgreSQL's server binaries (Debian's `postgresql`; `.ci/run` installs it);
 //! without them the test fails saying so.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+
+use common::pg::PgServer;
 
 /// Table or view name → its column names.
 type Shape = BTreeMap<String, BTreeSet<String>>;
-
-/// A PostgreSQL server of its own, stopped (immediately) when dropped.
-struct PgServer {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    port: u16,
-    as_root: bool,
-}
-
-impl PgServer {
-    fn start() -> PgServer {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()
-            .and_then(|dirs| {
-                dirs.filter_map(|d| d.ok().map(|d| d.path().join("bin")))
-                    .filter(|b| b.join("initdb").is_file())
-                    .max()
-            })
-            .expect("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: apt-get install postgresql (.ci/run does)");
-        let as_root = Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-            .unwrap_or(false);
-        let dir = tempfile::tempdir().expect("dir");
-        if as_root {
-            // initdb refuses to run as root: the server runs as `postgres`, in a dir it owns.
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir.path())
-                .status()
-                .expect("chown");
-            assert!(status.success());
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let server = PgServer {
-            dir,
-            bin,
-            port,
-            as_root,
-        };
-        let data = server.dir.path().join("data");
-        server.run(
-            "initdb",
-            &[
-                "-D",
-                &data.to_string_lossy(),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-        );
-        let options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
-            server.dir.path().display()
-        );
-        server.run(
-            "pg_ctl",
-            &[
-                "-D",
-                &data.to_string_lossy(),
-                "-o",
-                &options,
-                "-l",
-                &server.dir.path().join("log").to_string_lossy(),
-                "-w",
-                "start",
-            ],
-        );
-        server
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) {
-        let exe = self.bin.join(tool);
-        let out = if self.as_root {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(&exe)
-                .args(args)
-                .output()
-        } else {
-            Command::new(&exe).args(args).output()
-        }
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
-        let log = std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
-        assert!(
-            out.status.success(),
-            "{tool} failed:\n{}{}\n{log}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for PgServer {
-    fn drop(&mut self) {
-        let data = self.dir.path().join("data");
-        let exe = self.bin.join("pg_ctl");
-        let args = [
-            "-D",
-            &data.to_string_lossy(),
-            "-m",
-            "immediate",
-            "-w",
-            "stop",
-        ]
-        .map(String::from);
-        let _ = if self.as_root {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(&exe)
-                .args(&args)
-                .output()
-        } else {
-            Command::new(&exe).args(&args).output()
-        };
-    }
-}
 
 async fn sqlite_shape(kind: &str) -> Shape {
     let dir = tempfile::tempdir().expect("dir");

@@ -87,6 +87,8 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawDaemon {
     database: Option<Spanned<String>>,
+    database_password_env: Option<Spanned<String>>,
+    database_password_file: Option<Spanned<String>>,
     #[serde(default)]
     dry_run: bool,
     #[serde(default)]
@@ -205,8 +207,8 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
-    /// SQLite file; created with mode 0600 if missing.
-    pub database: PathBuf,
+    /// A SQLite file (created with mode 0600 if missing) or a PostgreSQL server.
+    pub database: crate::store::Database,
     /// Decide and record, never hide or delete.
     pub dry_run: bool,
     pub log_format: LogFormat,
@@ -656,14 +658,11 @@ impl Validator {
     }
 
     fn daemon(&mut self, raw: RawDaemon) -> DaemonConfig {
-        let database = match raw.database {
-            Some(db) if db.get_ref().trim().is_empty() => {
-                self.problem(&db.span(), "daemon.database: must not be empty".into());
-                PathBuf::new()
-            }
-            Some(db) => PathBuf::from(db.into_inner()),
-            None => PathBuf::from("/var/lib/igmod/igmod.db"),
-        };
+        let database = self.database(
+            raw.database,
+            raw.database_password_env,
+            raw.database_password_file,
+        );
         let log_keep = match raw.log_keep {
             Some(k) if !(1..=3650).contains(k.get_ref()) => {
                 self.problem(
@@ -910,6 +909,63 @@ impl Validator {
             path: path?,
             verify_token: verify_token?,
         })
+    }
+
+    /// `daemon.database` and, for PostgreSQL, where its password is.
+    fn database(
+        &mut self,
+        value: Option<Spanned<String>>,
+        password_env: Option<Spanned<String>>,
+        password_file: Option<Spanned<String>>,
+    ) -> crate::store::Database {
+        use crate::store::Database;
+        let fallback = Database::Sqlite(PathBuf::from("/var/lib/igmod/igmod.db"));
+        let Some(value) = value else {
+            if let Some(key) = password_env.as_ref().or(password_file.as_ref()) {
+                self.problem(
+                    &key.span(),
+                    "daemon.database_password_*: only for a postgres:// database".into(),
+                );
+            }
+            return fallback;
+        };
+        if value.get_ref().trim().is_empty() {
+            self.problem(&value.span(), "daemon.database: must not be empty".into());
+            return fallback;
+        }
+        let is_url = value.get_ref().contains("://");
+        let password = match (&password_env, &password_file) {
+            (None, None) => None,
+            (Some(key), _) | (None, Some(key)) if !is_url => {
+                self.problem(
+                    &key.span(),
+                    "daemon.database_password_*: only for a postgres:// database".into(),
+                );
+                None
+            }
+            _ => self.secret_source(
+                "daemon.database_password_env",
+                "daemon.database_password_file",
+                password_env,
+                password_file,
+                &value.span(),
+                "",
+            ),
+        };
+        match Database::parse(value.get_ref(), password) {
+            Ok(db) if is_url && !db.is_postgres() => {
+                self.problem(
+                    &value.span(),
+                    "daemon.database: only postgres:// and postgresql:// URLs are supported; anything else is a SQLite file path".into(),
+                );
+                fallback
+            }
+            Ok(db) => db,
+            Err(e) => {
+                self.problem(&value.span(), format!("daemon.database: {e}"));
+                fallback
+            }
+        }
     }
 
     fn app(&mut self, raw: Spanned<RawApp>) -> Option<AppConfig> {

@@ -17,38 +17,43 @@ pub struct AlertState {
 
 impl Store {
     pub async fn alert_states(&self) -> Result<HashMap<String, AlertState>, StoreError> {
-        let rows: Vec<(String, bool, bool, Option<String>)> =
-            sqlx::query_as("SELECT cause, firing, notified, last_sent_at FROM alert_state")
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(cause, firing, notified, at)| {
-                (
-                    cause,
-                    AlertState {
-                        firing,
-                        notified,
-                        last_sent_at: at.as_deref().and_then(timefmt::parse),
-                    },
-                )
-            })
-            .collect())
+        with_pool!(self, |pool| {
+            let rows: Vec<(String, bool, bool, Option<String>)> = sqlx::query_as(
+                "SELECT cause, firing <> 0, notified <> 0, last_sent_at FROM alert_state",
+            )
+            .fetch_all(pool)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(cause, firing, notified, at)| {
+                    (
+                        cause,
+                        AlertState {
+                            firing,
+                            notified,
+                            last_sent_at: at.as_deref().and_then(timefmt::parse),
+                        },
+                    )
+                })
+                .collect())
+        })
     }
 
     pub async fn set_alert_state(&self, cause: &str, s: &AlertState) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO alert_state (cause, firing, notified, last_sent_at) VALUES (?1, ?2, ?3, ?4)
+        with_pool!(self, |pool| {
+            sqlx::query(
+            "INSERT INTO alert_state (cause, firing, notified, last_sent_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (cause) DO UPDATE SET firing = excluded.firing,
                  notified = excluded.notified, last_sent_at = excluded.last_sent_at",
         )
         .bind(cause)
-        .bind(s.firing)
-        .bind(s.notified)
+        .bind(i64::from(s.firing))
+        .bind(i64::from(s.notified))
         .bind(s.last_sent_at.map(timefmt::format))
-        .execute(&self.pool)
+        .execute(pool)
         .await?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Per account, actions that failed since `since`.
@@ -56,14 +61,16 @@ impl Store {
         &self,
         since: DateTime<Utc>,
     ) -> Result<HashMap<String, i64>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT account, COUNT(*) FROM actions WHERE status = 'failed' AND updated_at > ?1
+        with_pool!(self, |pool| {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT account, COUNT(*) FROM actions WHERE status = 'failed' AND updated_at > $1
              GROUP BY account",
-        )
-        .bind(timefmt::format(since))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().collect())
+            )
+            .bind(timefmt::format(since))
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.into_iter().collect())
+        })
     }
 
     /// Per account, hides and deletes decided since `since`.
@@ -71,13 +78,15 @@ impl Store {
         &self,
         since: DateTime<Utc>,
     ) -> Result<HashMap<String, i64>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT account, COUNT(*) FROM decisions
-             WHERE decided_at > ?1 AND action IN ('hide', 'delete') GROUP BY account",
-        )
-        .bind(timefmt::format(since))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().collect())
+        with_pool!(self, |pool| {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT account, COUNT(*) FROM decisions
+             WHERE decided_at > $1 AND action IN ('hide', 'delete') GROUP BY account",
+            )
+            .bind(timefmt::format(since))
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.into_iter().collect())
+        })
     }
 }

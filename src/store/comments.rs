@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use crate::rules::Action;
 use crate::timefmt;
 
@@ -105,77 +105,84 @@ impl Store {
         account: &str,
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<StoredComment>, StoreError> {
-        type Row = (
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            String,
-            Option<String>,
-            Option<String>,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
+        with_pool!(self, |pool| {
+            type Row = (
+                String,
+                String,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                String,
+                Option<String>,
+                Option<String>,
+            );
+            let rows: Vec<Row> = sqlx::query_as(
             "SELECT c.id, c.media_id, c.parent_id, c.username, c.text, c.text_key, c.created_at,
                     c.first_seen_at, d.rule, d.action
              FROM comments c LEFT JOIN decisions d ON d.comment_id = c.id
-             WHERE c.account = ?1 AND c.disposition = 'evaluated' AND c.first_seen_at >= ?2
+             WHERE c.account = $1 AND c.disposition = 'evaluated' AND c.first_seen_at >= $2
              ORDER BY c.first_seen_at, c.id",
         )
         .bind(account)
         .bind(timefmt::format(since))
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(
-                    id,
-                    media_id,
-                    parent_id,
-                    username,
-                    text,
-                    text_key,
-                    created,
-                    seen,
-                    rule,
-                    action,
-                )| {
-                    let at = created
-                        .as_deref()
-                        .and_then(timefmt::parse)
-                        .or_else(|| timefmt::parse(&seen))
-                        .unwrap_or_default();
-                    StoredComment {
+            Ok(rows
+                .into_iter()
+                .map(
+                    |(
                         id,
                         media_id,
                         parent_id,
                         username,
                         text,
                         text_key,
-                        at,
+                        created,
+                        seen,
                         rule,
                         action,
-                    }
-                },
-            )
-            .collect())
+                    )| {
+                        let at = created
+                            .as_deref()
+                            .and_then(timefmt::parse)
+                            .or_else(|| timefmt::parse(&seen))
+                            .unwrap_or_default();
+                        StoredComment {
+                            id,
+                            media_id,
+                            parent_id,
+                            username,
+                            text,
+                            text_key,
+                            at,
+                            rule,
+                            action,
+                        }
+                    },
+                )
+                .collect())
+        })
     }
 
     /// Which of these comment ids are already recorded.
     pub async fn known_comment_ids(&self, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
-        if ids.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let json = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT id FROM comments WHERE id IN (SELECT value FROM json_each(?1))")
-                .bind(json)
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+        with_pool!(self, |pool| {
+            if ids.is_empty() {
+                return Ok(HashSet::new());
+            }
+            let json = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+            let rows: Vec<(String,)> = sqlx::query_as(if pool.is_postgres() {
+                "SELECT id FROM comments WHERE id IN (SELECT json_array_elements_text($1::json))"
+            } else {
+                "SELECT id FROM comments WHERE id IN (SELECT value FROM json_each($1))"
+            })
+            .bind(json)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
+        })
     }
 
     /// Records a comment, its decision and its pending action in one transaction.
@@ -187,12 +194,13 @@ impl Store {
         disposition: Disposition,
         decision: Option<&NewDecision>,
     ) -> Result<bool, StoreError> {
-        let now = timefmt::now();
-        let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
+        with_pool!(self, |pool| {
+            let now = timefmt::now();
+            let mut tx = pool.begin_write().await?;
+            let inserted = sqlx::query(
             "INSERT INTO comments (id, account, media_id, parent_id, username, from_id, text,
                                    created_at, first_seen_at, disposition, text_key, incomplete)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?7 IS NULL OR ?5 IS NULL)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $7 IS NULL OR $5 IS NULL THEN 1 ELSE 0 END)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&c.id)
@@ -210,28 +218,28 @@ impl Store {
         .await?
         .rows_affected()
             == 1;
-        if !inserted {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        if let Some(d) = decision {
-            sqlx::query(
+            if !inserted {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            if let Some(d) = decision {
+                sqlx::query(
                 "INSERT INTO decisions (comment_id, account, rule, action, dry_run, reason, decided_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&c.id)
             .bind(&c.account)
             .bind(&d.rule)
             .bind(d.action.as_str())
-            .bind(d.dry_run)
+            .bind(i64::from(d.dry_run))
             .bind(&d.reason)
             .bind(&now)
             .execute(&mut *tx)
             .await?;
-            if d.action.is_write() && !d.dry_run {
-                sqlx::query(
+                if d.action.is_write() && !d.dry_run {
+                    sqlx::query(
                     "INSERT INTO actions (comment_id, account, action, message, status, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+                     VALUES ($1, $2, $3, $4, 'pending', $5, $5)",
                 )
                 .bind(&c.id)
                 .bind(&c.account)
@@ -240,24 +248,27 @@ impl Store {
                 .bind(&now)
                 .execute(&mut *tx)
                 .await?;
+                }
             }
-        }
-        tx.commit().await?;
-        Ok(true)
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     /// The account's pending actions, oldest first.
     pub async fn pending_actions(&self, account: &str) -> Result<Vec<PendingAction>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT a.id, a.comment_id, c.parent_id, a.action, d.rule, a.message, a.attempts,
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT a.id, a.comment_id, c.parent_id, a.action, d.rule, a.message, a.attempts,
                     c.created_at AS comment_created_at
              FROM actions a JOIN comments c ON c.id = a.comment_id
              LEFT JOIN decisions d ON d.comment_id = a.comment_id
-             WHERE a.account = ?1 AND a.status = 'pending' ORDER BY a.id",
-        )
-        .bind(account)
-        .fetch_all(&self.pool)
-        .await?)
+             WHERE a.account = $1 AND a.status = 'pending' ORDER BY a.id",
+            )
+            .bind(account)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// Marks that a call for this action is about to be sent. Written before the call, so a
@@ -269,42 +280,56 @@ impl Store {
     /// The action took effect (or the comment was already in the wanted state). A hide or
     /// delete keeps how many seconds the comment had been up (`detect_secs`, for the report).
     pub async fn action_done(&self, id: i64, note: Option<&str>) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE actions SET status = 'done', last_error = COALESCE(?2, last_error),
-                    updated_at = ?3,
+        with_pool!(self, |pool| {
+            sqlx::query(if pool.is_postgres() {
+            "UPDATE actions SET status = 'done', last_error = COALESCE($2, last_error),
+                    updated_at = $3,
                     detect_secs = CASE WHEN action IN ('hide', 'delete') THEN (
-                        SELECT MAX(0, CAST((julianday(?3) - julianday(c.created_at)) * 86400 AS INTEGER))
+                        SELECT GREATEST(0, CAST(FLOOR(EXTRACT(EPOCH FROM
+                            CAST($3 AS TIMESTAMPTZ) - CAST(c.created_at AS TIMESTAMPTZ))) AS BIGINT))
                         FROM comments c WHERE c.id = actions.comment_id) END
-             WHERE id = ?1",
-        )
+             WHERE id = $1"
+        } else {
+            "UPDATE actions SET status = 'done', last_error = COALESCE($2, last_error),
+                    updated_at = $3,
+                    detect_secs = CASE WHEN action IN ('hide', 'delete') THEN (
+                        SELECT MAX(0, CAST((julianday($3) - julianday(c.created_at)) * 86400 AS INTEGER))
+                        FROM comments c WHERE c.id = actions.comment_id) END
+             WHERE id = $1"
+        })
         .bind(id)
         .bind(note)
         .bind(timefmt::now())
-        .execute(&self.pool)
+        .execute(pool)
         .await?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The id of what the action created (a reply's id).
     pub async fn set_action_result_id(&self, id: i64, result_id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE actions SET result_id = ?2 WHERE id = ?1")
-            .bind(id)
-            .bind(result_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        with_pool!(self, |pool| {
+            sqlx::query("UPDATE actions SET result_id = $2 WHERE id = $1")
+                .bind(id)
+                .bind(result_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// Whether this comment is a reply igmod wrote for the account.
     pub async fn is_own_reply(&self, account: &str, comment_id: &str) -> Result<bool, StoreError> {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM actions WHERE result_id = ?2 AND account = ?1 LIMIT 1",
-        )
-        .bind(account)
-        .bind(comment_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(found.is_some())
+        with_pool!(self, |pool| {
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM actions WHERE result_id = $2 AND account = $1 LIMIT 1",
+            )
+            .bind(account)
+            .bind(comment_id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(found.is_some())
+        })
     }
 
     /// The action did not happen and will be tried again.
@@ -331,45 +356,51 @@ impl Store {
         error: Option<&str>,
         attempts: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE actions SET status = ?2, last_error = COALESCE(?3, last_error),
-                    attempts = attempts + ?4, updated_at = ?5
-             WHERE id = ?1",
-        )
-        .bind(id)
-        .bind(status)
-        .bind(error)
-        .bind(attempts)
-        .bind(timefmt::now())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE actions SET status = $2, last_error = COALESCE($3, last_error),
+                    attempts = attempts + $4, updated_at = $5
+             WHERE id = $1",
+            )
+            .bind(id)
+            .bind(status)
+            .bind(error)
+            .bind(attempts)
+            .bind(timefmt::now())
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// Every decision with its comment and action, newest first.
     pub async fn decided_comments(&self, limit: i64) -> Result<Vec<ActedComment>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT d.comment_id, d.account, c.username, c.text, d.rule, d.action, d.reason,
-                    d.dry_run, a.status
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT d.comment_id, d.account, c.username, c.text, d.rule, d.action, d.reason,
+                    d.dry_run <> 0 AS dry_run, a.status
              FROM decisions d JOIN comments c ON c.id = d.comment_id
              LEFT JOIN actions a ON a.comment_id = d.comment_id
-             ORDER BY d.decided_at DESC, d.comment_id LIMIT ?1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+             ORDER BY d.decided_at DESC, d.comment_id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// Counts of decisions by (action, action status) — `status` is `None` for decisions
     /// without a write (approve, flag, dry run).
     pub async fn decision_counts(&self) -> Result<Vec<(String, Option<String>, i64)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT d.action, a.status, COUNT(*) FROM decisions d
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT d.action, a.status, COUNT(*) FROM decisions d
              LEFT JOIN actions a ON a.comment_id = d.comment_id
              GROUP BY d.action, a.status ORDER BY d.action, a.status",
-        )
-        .fetch_all(&self.pool)
-        .await?)
+            )
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// Earlier comments of the account with the same text key, first seen after `since`.
@@ -379,37 +410,41 @@ impl Store {
         text_key: &str,
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<crate::rules::Seen>, StoreError> {
-        let rows: Vec<(Option<String>, Option<String>, String)> = sqlx::query_as(
-            "SELECT username, created_at, first_seen_at FROM comments
-             WHERE account = ?1 AND text_key = ?2 AND first_seen_at >= ?3",
-        )
-        .bind(account)
-        .bind(text_key)
-        .bind(timefmt::format(since))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(username, created, seen)| {
-                let at = created
-                    .as_deref()
-                    .and_then(timefmt::parse)
-                    .or_else(|| timefmt::parse(&seen))?;
-                Some(crate::rules::Seen {
-                    username: username.unwrap_or_default(),
-                    at: at.timestamp(),
+        with_pool!(self, |pool| {
+            let rows: Vec<(Option<String>, Option<String>, String)> = sqlx::query_as(
+                "SELECT username, created_at, first_seen_at FROM comments
+             WHERE account = $1 AND text_key = $2 AND first_seen_at >= $3",
+            )
+            .bind(account)
+            .bind(text_key)
+            .bind(timefmt::format(since))
+            .fetch_all(pool)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(username, created, seen)| {
+                    let at = created
+                        .as_deref()
+                        .and_then(timefmt::parse)
+                        .or_else(|| timefmt::parse(&seen))?;
+                    Some(crate::rules::Seen {
+                        username: username.unwrap_or_default(),
+                        at: at.timestamp(),
+                    })
                 })
-            })
-            .collect())
+                .collect())
+        })
     }
 
     /// How many comments are recorded for an account.
     pub async fn comment_count(&self, account: &str) -> Result<i64, StoreError> {
-        let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM comments WHERE account = ?1")
-            .bind(account)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.0)
+        with_pool!(self, |pool| {
+            let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM comments WHERE account = $1")
+                .bind(account)
+                .fetch_one(pool)
+                .await?;
+            Ok(row.0)
+        })
     }
 }
 
@@ -432,36 +467,40 @@ impl Store {
         rule: Option<&str>,
         since: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Vec<UndoCandidate>, StoreError> {
-        Ok(sqlx::query_as(
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(
             "SELECT a.comment_id, a.account, a.action, d.rule,
                     (SELECT u.status FROM actions u WHERE u.comment_id = a.comment_id AND u.action = 'unhide') AS unhide_status
              FROM actions a LEFT JOIN decisions d ON d.comment_id = a.comment_id
              WHERE a.action IN ('hide', 'delete') AND a.status = 'done'
-               AND (?1 IS NULL OR a.comment_id = ?1) AND (?2 IS NULL OR d.rule = ?2)
-               AND (?3 IS NULL OR d.decided_at >= ?3)
+               AND ($1 IS NULL OR a.comment_id = $1) AND ($2 IS NULL OR d.rule = $2)
+               AND ($3 IS NULL OR d.decided_at >= $3)
              ORDER BY a.id",
         )
         .bind(comment_id)
         .bind(rule)
         .bind(since.map(timefmt::format))
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?)
+        })
     }
 
     /// Records an operator's unhide as a pending action (or returns the existing one's id).
     pub async fn record_unhide(&self, account: &str, comment_id: &str) -> Result<i64, StoreError> {
-        let now = timefmt::now();
-        let row: (i64,) = sqlx::query_as(
+        with_pool!(self, |pool| {
+            let now = timefmt::now();
+            let row: (i64,) = sqlx::query_as(
             "INSERT INTO actions (comment_id, account, action, status, created_at, updated_at)
-             VALUES (?1, ?2, 'unhide', 'pending', ?3, ?3)
+             VALUES ($1, $2, 'unhide', 'pending', $3, $3)
              ON CONFLICT (comment_id, action) DO UPDATE SET status = 'pending', updated_at = excluded.updated_at
              RETURNING id",
         )
         .bind(comment_id)
         .bind(account)
         .bind(&now)
-        .fetch_one(&self.pool)
+        .fetch_one(pool)
         .await?;
-        Ok(row.0)
+            Ok(row.0)
+        })
     }
 }

@@ -70,30 +70,34 @@ impl Store {
         source: LabelSource,
         who: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO labels (comment_id, account, label, source, who, labeled_at)
-             SELECT id, account, ?2, ?3, ?4, ?5 FROM comments WHERE id = ?1",
-        )
-        .bind(comment_id)
-        .bind(label.as_str())
-        .bind(source.as_str())
-        .bind(who)
-        .bind(timefmt::now())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        with_pool!(self, |pool| {
+            let done = sqlx::query(
+                "INSERT INTO labels (comment_id, account, label, source, who, labeled_at)
+             SELECT id, account, $2, $3, $4, $5 FROM comments WHERE id = $1",
+            )
+            .bind(comment_id)
+            .bind(label.as_str())
+            .bind(source.as_str())
+            .bind(who)
+            .bind(timefmt::now())
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
     /// Every labeled comment with its latest label (a later label replaces an earlier one),
     /// oldest label first.
     pub async fn latest_labels(&self) -> Result<Vec<LabeledComment>, StoreError> {
-        Ok(sqlx::query_as(
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(
             "SELECT l.comment_id, l.account, c.text, c.username, l.label, l.source, l.who, l.labeled_at
              FROM labels l JOIN comments c ON c.id = l.comment_id
              WHERE l.id = (SELECT MAX(id) FROM labels m WHERE m.comment_id = l.comment_id)
              ORDER BY l.id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?)
+        })
     }
 }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 
 /// What a retention run forgot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,16 +27,20 @@ impl Store {
         endpoint: &str,
         status: Option<u16>,
     ) -> Result<i64, StoreError> {
-        let id = sqlx::query("INSERT INTO api_calls (account, at, method, endpoint, status) VALUES (?1, ?2, ?3, ?4, ?5)")
+        with_pool!(self, |pool| {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO api_calls (account, at, method, endpoint, status)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
             .bind(account)
             .bind(timefmt::format(at))
             .bind(method)
             .bind(endpoint)
             .bind(status.map(i64::from))
-            .execute(&self.pool)
-            .await?
-            .last_insert_rowid();
-        Ok(id)
+            .fetch_one(pool)
+            .await?;
+            Ok(id)
+        })
     }
 
     /// Ledgers a call about to be sent (as [`Store::INTERRUPTED`]) only if the account's calls
@@ -50,20 +54,22 @@ impl Store {
         since: DateTime<Utc>,
         limit: u32,
     ) -> Result<Option<i64>, StoreError> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "INSERT INTO api_calls (account, at, method, endpoint, status)
-             SELECT ?1, ?2, '?', ?3, NULL
-             WHERE (SELECT COUNT(*) FROM api_calls WHERE account = ?1 AND at > ?4) < ?5
+        with_pool!(self, |pool| {
+            let row: Option<(i64,)> = sqlx::query_as(
+                "INSERT INTO api_calls (account, at, method, endpoint, status)
+             SELECT $1, $2, '?', $3, NULL
+             WHERE (SELECT COUNT(*) FROM api_calls WHERE account = $1 AND at > $4) < $5
              RETURNING id",
-        )
-        .bind(account)
-        .bind(timefmt::format(at))
-        .bind(Self::INTERRUPTED)
-        .bind(timefmt::format(since))
-        .bind(i64::from(limit))
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|(id,)| id))
+            )
+            .bind(account)
+            .bind(timefmt::format(at))
+            .bind(Self::INTERRUPTED)
+            .bind(timefmt::format(since))
+            .bind(i64::from(limit))
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.map(|(id,)| id))
+        })
     }
 
     /// Completes a call recorded (as [`INTERRUPTED`]) before it was sent: what it was and the
@@ -75,14 +81,18 @@ impl Store {
         endpoint: &str,
         status: Option<u16>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE api_calls SET status = ?2, method = ?3, endpoint = ?4 WHERE id = ?1")
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE api_calls SET status = $2, method = $3, endpoint = $4 WHERE id = $1",
+            )
             .bind(id)
             .bind(status.map(i64::from))
             .bind(method)
             .bind(endpoint)
-            .execute(&self.pool)
+            .execute(pool)
             .await?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Calls ledgered for the account after `since`, and, when there are at least `nth + 1`,
@@ -93,68 +103,76 @@ impl Store {
         since: DateTime<Utc>,
         nth: Option<u32>,
     ) -> Result<(u32, Option<DateTime<Utc>>), StoreError> {
-        let since = timefmt::format(since);
-        let (count,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM api_calls WHERE account = ?1 AND at > ?2")
-                .bind(account)
-                .bind(&since)
-                .fetch_one(&self.pool)
-                .await?;
-        let count = u32::try_from(count).unwrap_or(u32::MAX);
-        let Some(nth) = nth.filter(|n| *n < count) else {
-            return Ok((count, None));
-        };
-        let at: Option<(String,)> = sqlx::query_as(
-            "SELECT at FROM api_calls WHERE account = ?1 AND at > ?2 ORDER BY at LIMIT 1 OFFSET ?3",
+        with_pool!(self, |pool| {
+            let since = timefmt::format(since);
+            let (count,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM api_calls WHERE account = $1 AND at > $2")
+                    .bind(account)
+                    .bind(&since)
+                    .fetch_one(pool)
+                    .await?;
+            let count = u32::try_from(count).unwrap_or(u32::MAX);
+            let Some(nth) = nth.filter(|n| *n < count) else {
+                return Ok((count, None));
+            };
+            let at: Option<(String,)> = sqlx::query_as(
+            "SELECT at FROM api_calls WHERE account = $1 AND at > $2 ORDER BY at LIMIT 1 OFFSET $3",
         )
         .bind(account)
         .bind(&since)
         .bind(i64::from(nth))
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?;
-        Ok((count, at.and_then(|(t,)| timefmt::parse(&t))))
+            Ok((count, at.and_then(|(t,)| timefmt::parse(&t))))
+        })
     }
 
     /// Retention: forgets comment texts, usernames, reply texts and ledger rows from before
     /// `before`. Decisions and actions keep their ids, rule, action and status.
     pub async fn prune(&self, before: DateTime<Utc>) -> Result<Pruned, StoreError> {
-        let before = timefmt::format(before);
-        let mut tx = self.begin_write().await?;
-        let comments = sqlx::query(
-            "UPDATE comments SET text = NULL, username = NULL
-             WHERE first_seen_at < ?1 AND (text IS NOT NULL OR username IS NOT NULL)",
-        )
-        .bind(&before)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let replies = sqlx::query(
-            "UPDATE actions SET message = NULL WHERE updated_at < ?1 AND message IS NOT NULL",
-        )
-        .bind(&before)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let calls = sqlx::query("DELETE FROM api_calls WHERE at < ?1")
+        with_pool!(self, |pool| {
+            let before = timefmt::format(before);
+            let mut tx = pool.begin_write().await?;
+            let comments = sqlx::query(
+                "UPDATE comments SET text = NULL, username = NULL
+             WHERE first_seen_at < $1 AND (text IS NOT NULL OR username IS NOT NULL)",
+            )
             .bind(&before)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        // Webhook events already dealt with (a pending one keeps its payload until decided).
-        sqlx::query("DELETE FROM webhook_events WHERE received_at < ?1 AND outcome <> 'pending'")
+            let replies = sqlx::query(
+                "UPDATE actions SET message = NULL WHERE updated_at < $1 AND message IS NOT NULL",
+            )
+            .bind(&before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let calls = sqlx::query("DELETE FROM api_calls WHERE at < $1")
+                .bind(&before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            // Webhook events already dealt with (a pending one keeps its payload until decided).
+            sqlx::query(
+                "DELETE FROM webhook_events WHERE received_at < $1 AND outcome <> 'pending'",
+            )
             .bind(&before)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        // Give freed pages back to the file system (databases created by igmod use
-        // incremental auto-vacuum).
-        sqlx::query("PRAGMA incremental_vacuum")
-            .execute(&self.pool)
-            .await?;
-        Ok(Pruned {
-            comments,
-            replies,
-            calls,
+            tx.commit().await?;
+            // Give freed pages back to the file system (databases created by igmod use
+            // incremental auto-vacuum).
+            if !pool.is_postgres() {
+                sqlx::query("PRAGMA incremental_vacuum")
+                    .execute(pool)
+                    .await?;
+            }
+            Ok(Pruned {
+                comments,
+                replies,
+                calls,
+            })
         })
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use crate::timefmt;
 
 /// How long a token record read from SQLite is used without reading it again (another
@@ -96,33 +96,38 @@ struct TokenRow {
 
 impl Store {
     pub async fn account_state(&self, account: &str) -> Result<AccountState, StoreError> {
-        Ok(sqlx::query_as(
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(
             "SELECT baseline_done_at, last_poll_at, last_poll_status, next_due_at, paused_until,
                     paused_reason, last_error, username, throttle_strikes, usage_pct,
                     effective_interval_secs, swept_at
-             FROM account_state WHERE account = ?1",
+             FROM account_state WHERE account = $1",
         )
         .bind(account)
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?
         .unwrap_or_default())
+        })
     }
 
     async fn ensure_account(&self, account: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO account_state (account) VALUES (?1) ON CONFLICT DO NOTHING")
-            .bind(account)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        with_pool!(self, |pool| {
+            sqlx::query("INSERT INTO account_state (account) VALUES ($1) ON CONFLICT DO NOTHING")
+                .bind(account)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// Records everything a poll's end changes in one statement (with 2,000 accounts polled
     /// each minute, every statement per poll counts).
     pub async fn poll_ended(&self, account: &str, end: &PollEnd<'_>) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO account_state (account, last_poll_at, last_poll_status, last_error,
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO account_state (account, last_poll_at, last_poll_status, last_error,
                                         next_due_at, effective_interval_secs, usage_pct, usage_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?7 IS NULL THEN NULL ELSE ?2 END)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $7 IS NULL THEN NULL ELSE $2 END)
              ON CONFLICT (account) DO UPDATE SET
                  last_poll_at = excluded.last_poll_at,
                  last_poll_status = excluded.last_poll_status,
@@ -131,19 +136,20 @@ impl Store {
                  effective_interval_secs = excluded.effective_interval_secs,
                  usage_pct = COALESCE(excluded.usage_pct, usage_pct),
                  usage_at = COALESCE(excluded.usage_at, usage_at),
-                 throttle_strikes = CASE WHEN ?8 THEN 0 ELSE throttle_strikes END",
-        )
-        .bind(account)
-        .bind(timefmt::now())
-        .bind(end.status)
-        .bind(end.error)
-        .bind(timefmt::format(end.next_due))
-        .bind(i64::try_from(end.effective_interval_secs).unwrap_or(i64::MAX))
-        .bind(end.usage_pct.map(i64::from))
-        .bind(end.clear_throttle_strikes)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+                 throttle_strikes = CASE WHEN $8 THEN 0 ELSE throttle_strikes END",
+            )
+            .bind(account)
+            .bind(timefmt::now())
+            .bind(end.status)
+            .bind(end.error)
+            .bind(timefmt::format(end.next_due))
+            .bind(i64::try_from(end.effective_interval_secs).unwrap_or(i64::MAX))
+            .bind(end.usage_pct.map(i64::from))
+            .bind(end.clear_throttle_strikes)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// Records the end of a poll without a next one (its token stopped the account): `error`
@@ -154,18 +160,20 @@ impl Store {
         status: &str,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.ensure_account(account).await?;
-        sqlx::query(
-            "UPDATE account_state SET last_poll_at = ?2, last_poll_status = ?3, last_error = ?4
-             WHERE account = ?1",
-        )
-        .bind(account)
-        .bind(timefmt::now())
-        .bind(status)
-        .bind(error)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        with_pool!(self, |pool| {
+            self.ensure_account(account).await?;
+            sqlx::query(
+                "UPDATE account_state SET last_poll_at = $2, last_poll_status = $3, last_error = $4
+             WHERE account = $1",
+            )
+            .bind(account)
+            .bind(timefmt::now())
+            .bind(status)
+            .bind(error)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     pub async fn set_account_username(
@@ -173,26 +181,30 @@ impl Store {
         account: &str,
         username: &str,
     ) -> Result<(), StoreError> {
-        self.ensure_account(account).await?;
-        sqlx::query("UPDATE account_state SET username = ?2 WHERE account = ?1")
-            .bind(account)
-            .bind(username)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        with_pool!(self, |pool| {
+            self.ensure_account(account).await?;
+            sqlx::query("UPDATE account_state SET username = $2 WHERE account = $1")
+                .bind(account)
+                .bind(username)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     pub async fn mark_baseline_done(&self, account: &str) -> Result<(), StoreError> {
-        self.ensure_account(account).await?;
-        sqlx::query(
-            "UPDATE account_state SET baseline_done_at = COALESCE(baseline_done_at, ?2)
-             WHERE account = ?1",
-        )
-        .bind(account)
-        .bind(timefmt::now())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        with_pool!(self, |pool| {
+            self.ensure_account(account).await?;
+            sqlx::query(
+                "UPDATE account_state SET baseline_done_at = COALESCE(baseline_done_at, $2)
+             WHERE account = $1",
+            )
+            .bind(account)
+            .bind(timefmt::now())
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// Pauses an account until `until`; a pause is never shortened by a later, smaller one.
@@ -202,30 +214,34 @@ impl Store {
         until: DateTime<Utc>,
         reason: &str,
     ) -> Result<(), StoreError> {
-        self.ensure_account(account).await?;
-        sqlx::query(
-            "UPDATE account_state SET paused_until = ?2, paused_reason = ?3
-             WHERE account = ?1 AND (paused_until IS NULL OR paused_until < ?2)",
-        )
-        .bind(account)
-        .bind(timefmt::format(until))
-        .bind(reason)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        with_pool!(self, |pool| {
+            self.ensure_account(account).await?;
+            sqlx::query(
+                "UPDATE account_state SET paused_until = $2, paused_reason = $3
+             WHERE account = $1 AND (paused_until IS NULL OR paused_until < $2)",
+            )
+            .bind(account)
+            .bind(timefmt::format(until))
+            .bind(reason)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// Records a throttling answer: one more strike for the back-off. Returns the new count.
     pub async fn add_throttle_strike(&self, account: &str) -> Result<i64, StoreError> {
-        self.ensure_account(account).await?;
-        let row: (i64,) = sqlx::query_as(
-            "UPDATE account_state SET throttle_strikes = throttle_strikes + 1 WHERE account = ?1
+        with_pool!(self, |pool| {
+            self.ensure_account(account).await?;
+            let row: (i64,) = sqlx::query_as(
+            "UPDATE account_state SET throttle_strikes = throttle_strikes + 1 WHERE account = $1
              RETURNING throttle_strikes",
         )
         .bind(account)
-        .fetch_one(&self.pool)
+        .fetch_one(pool)
         .await?;
-        Ok(row.0)
+            Ok(row.0)
+        })
     }
 
     /// Pauses every account (Meta throttled the whole app with code 4, or `X-App-Usage` reached
@@ -235,16 +251,18 @@ impl Store {
         until: DateTime<Utc>,
         reason: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE app_state SET paused_until = ?1, paused_reason = ?2
-             WHERE id = 1 AND (paused_until IS NULL OR paused_until < ?1)",
-        )
-        .bind(timefmt::format(until))
-        .bind(reason)
-        .execute(&self.pool)
-        .await?;
-        self.forget_app_state();
-        Ok(())
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE app_state SET paused_until = $1, paused_reason = $2
+             WHERE id = 1 AND (paused_until IS NULL OR paused_until < $1)",
+            )
+            .bind(timefmt::format(until))
+            .bind(reason)
+            .execute(pool)
+            .await?;
+            self.forget_app_state();
+            Ok(())
+        })
     }
 
     /// The app-wide pause (past or future) and the app's last usage percentage, at most a
@@ -272,44 +290,48 @@ impl Store {
     }
 
     async fn read_app_state(&self) -> Result<AppState, StoreError> {
-        type Row = (Option<String>, Option<String>, Option<i64>, Option<String>);
-        let row: Option<Row> = sqlx::query_as(
+        with_pool!(self, |pool| {
+            type Row = (Option<String>, Option<String>, Option<i64>, Option<String>);
+            let row: Option<Row> = sqlx::query_as(
             "SELECT paused_until, paused_reason, usage_pct, usage_at FROM app_state WHERE id = 1",
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?;
-        let Some((until, reason, pct, at)) = row else {
-            return Ok(AppState::default());
-        };
-        Ok(AppState {
-            paused: until
-                .as_deref()
-                .and_then(timefmt::parse)
-                .map(|u| (u, reason.unwrap_or_default())),
-            usage: pct
-                .and_then(|p| u32::try_from(p).ok())
-                .zip(at.as_deref().and_then(timefmt::parse)),
+            let Some((until, reason, pct, at)) = row else {
+                return Ok(AppState::default());
+            };
+            Ok(AppState {
+                paused: until
+                    .as_deref()
+                    .and_then(timefmt::parse)
+                    .map(|u| (u, reason.unwrap_or_default())),
+                usage: pct
+                    .and_then(|p| u32::try_from(p).ok())
+                    .zip(at.as_deref().and_then(timefmt::parse)),
+            })
         })
     }
 
     /// Remembers the app's usage percentage (`X-App-Usage`), which every account reads.
     pub async fn set_app_usage(&self, pct: u32) -> Result<(), StoreError> {
-        let at = chrono::Utc::now();
-        sqlx::query("UPDATE app_state SET usage_pct = ?1, usage_at = ?2 WHERE id = 1")
-            .bind(i64::from(pct))
-            .bind(timefmt::format(at))
-            .execute(&self.pool)
-            .await?;
-        if let Ok(mut written) = self.app_usage_written.lock() {
-            *written = Some((pct, std::time::Instant::now()));
-        }
-        // The cached row stays good with the new usage in it: no read back.
-        if let Ok(mut cached) = self.app.lock()
-            && let Some((_, state)) = cached.as_mut()
-        {
-            state.usage = Some((pct, at));
-        }
-        Ok(())
+        with_pool!(self, |pool| {
+            let at = chrono::Utc::now();
+            sqlx::query("UPDATE app_state SET usage_pct = $1, usage_at = $2 WHERE id = 1")
+                .bind(i64::from(pct))
+                .bind(timefmt::format(at))
+                .execute(pool)
+                .await?;
+            if let Ok(mut written) = self.app_usage_written.lock() {
+                *written = Some((pct, std::time::Instant::now()));
+            }
+            // The cached row stays good with the new usage in it: no read back.
+            if let Ok(mut cached) = self.app.lock()
+                && let Some((_, state)) = cached.as_mut()
+            {
+                state.usage = Some((pct, at));
+            }
+            Ok(())
+        })
     }
 
     /// Shares the app's usage with the other accounts and processes, but not on every answer
@@ -333,25 +355,31 @@ impl Store {
     /// Remembers the usage percentage Meta last reported for the account (at a pause; polls
     /// store it at their end).
     pub async fn set_usage(&self, account: &str, pct: u32) -> Result<(), StoreError> {
-        self.ensure_account(account).await?;
-        sqlx::query("UPDATE account_state SET usage_pct = ?2, usage_at = ?3 WHERE account = ?1")
+        with_pool!(self, |pool| {
+            self.ensure_account(account).await?;
+            sqlx::query(
+                "UPDATE account_state SET usage_pct = $2, usage_at = $3 WHERE account = $1",
+            )
             .bind(account)
             .bind(i64::from(pct))
             .bind(timefmt::now())
-            .execute(&self.pool)
+            .execute(pool)
             .await?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Records that the account's reconcile sweep ran (or that its clock starts) at `at`.
     pub async fn set_swept(&self, account: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.ensure_account(account).await?;
-        sqlx::query("UPDATE account_state SET swept_at = ?2 WHERE account = ?1")
-            .bind(account)
-            .bind(timefmt::format(at))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        with_pool!(self, |pool| {
+            self.ensure_account(account).await?;
+            sqlx::query("UPDATE account_state SET swept_at = $2 WHERE account = $1")
+                .bind(account)
+                .bind(timefmt::format(at))
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// Of the given posts, the `n` whose newest recorded comment is newest: where replies on
@@ -362,30 +390,34 @@ impl Store {
         among: &[String],
         n: u32,
     ) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT media_id, MAX(COALESCE(created_at, first_seen_at)) AS latest
-             FROM comments WHERE account = ?1 GROUP BY media_id ORDER BY latest DESC",
-        )
-        .bind(account)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, _)| id)
-            .filter(|id| among.contains(id))
-            .take(n as usize)
-            .collect())
+        with_pool!(self, |pool| {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT media_id, MAX(COALESCE(created_at, first_seen_at)) AS latest
+             FROM comments WHERE account = $1 GROUP BY media_id ORDER BY latest DESC",
+            )
+            .bind(account)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, _)| id)
+                .filter(|id| among.contains(id))
+                .take(n as usize)
+                .collect())
+        })
     }
 
     /// `comments_count` last fully read, per media.
     pub async fn media_counts(&self, account: &str) -> Result<HashMap<String, i64>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT media_id, comments_count FROM media_progress WHERE account = ?1",
-        )
-        .bind(account)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().collect())
+        with_pool!(self, |pool| {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT media_id, comments_count FROM media_progress WHERE account = $1",
+            )
+            .bind(account)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.into_iter().collect())
+        })
     }
 
     pub async fn set_media_count(
@@ -394,35 +426,47 @@ impl Store {
         media_id: &str,
         count: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO media_progress (account, media_id, comments_count, checked_at)
-             VALUES (?1, ?2, ?3, ?4)
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO media_progress (account, media_id, comments_count, checked_at)
+             VALUES ($1, $2, $3, $4)
              ON CONFLICT (account, media_id) DO UPDATE SET
                  comments_count = excluded.comments_count, checked_at = excluded.checked_at",
-        )
-        .bind(account)
-        .bind(media_id)
-        .bind(count)
-        .bind(timefmt::now())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+            )
+            .bind(account)
+            .bind(media_id)
+            .bind(count)
+            .bind(timefmt::now())
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// Lowers the post's recorded count after igmod deleted a comment (and with it its
     /// replies), so the next media list does not mistake igmod's own delete for a change.
     pub async fn note_deleted(&self, account: &str, comment_id: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE media_progress SET comments_count = MAX(0, comments_count - 1 - (
-                 SELECT COUNT(*) FROM comments r WHERE r.parent_id = ?2 AND NOT EXISTS (
-                     SELECT 1 FROM actions a WHERE a.comment_id = r.id AND a.action = 'delete' AND a.status = 'done')))
-             WHERE account = ?1 AND media_id = (SELECT media_id FROM comments WHERE id = ?2)",
+        with_pool!(self, |pool| {
+            sqlx::query(
+            // SQLite's two-argument MAX is PostgreSQL's GREATEST.
+            if pool.is_postgres() {
+                "UPDATE media_progress SET comments_count = GREATEST(0, comments_count - 1 - (
+                     SELECT COUNT(*) FROM comments r WHERE r.parent_id = $2 AND NOT EXISTS (
+                         SELECT 1 FROM actions a WHERE a.comment_id = r.id AND a.action = 'delete' AND a.status = 'done')))
+                 WHERE account = $1 AND media_id = (SELECT media_id FROM comments WHERE id = $2)"
+            } else {
+                "UPDATE media_progress SET comments_count = MAX(0, comments_count - 1 - (
+                     SELECT COUNT(*) FROM comments r WHERE r.parent_id = $2 AND NOT EXISTS (
+                         SELECT 1 FROM actions a WHERE a.comment_id = r.id AND a.action = 'delete' AND a.status = 'done')))
+                 WHERE account = $1 AND media_id = (SELECT media_id FROM comments WHERE id = $2)"
+            },
         )
         .bind(account)
         .bind(comment_id)
-        .execute(&self.pool)
+        .execute(pool)
         .await?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Records a token's health: `reason` is `Some` when it is dead.
@@ -431,9 +475,10 @@ impl Store {
         account: &str,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.forget_token(account);
-        sqlx::query(
-            "INSERT INTO tokens (account, status, invalid_reason, checked_at) VALUES (?1, ?2, ?3, ?4)
+        with_pool!(self, |pool| {
+            self.forget_token(account);
+            sqlx::query(
+            "INSERT INTO tokens (account, status, invalid_reason, checked_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (account) DO UPDATE SET status = excluded.status,
                  invalid_reason = excluded.invalid_reason, checked_at = excluded.checked_at",
         )
@@ -441,9 +486,10 @@ impl Store {
         .bind(if reason.is_some() { "invalid" } else { "ok" })
         .bind(reason)
         .bind(timefmt::now())
-        .execute(&self.pool)
+        .execute(pool)
         .await?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The account's token record, at most [`TOKEN_FRESH`] old: every poll asks for it twice,
@@ -472,29 +518,33 @@ impl Store {
     }
 
     async fn read_token_record(&self, account: &str) -> Result<TokenRecord, StoreError> {
-        let row: Option<TokenRow> = sqlx::query_as(
-            "SELECT token, source_hash, expires_at, next_check_at, token_type, never_expires
-             FROM tokens WHERE account = ?1",
-        )
-        .bind(account)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map_or_else(TokenRecord::default, |r| TokenRecord {
-            token: r.token.map(secrecy::SecretString::from),
-            source_hash: r.source_hash,
-            expires_at: r.expires_at,
-            next_check_at: r.next_check_at,
-            token_type: r.token_type,
-            never_expires: r.never_expires,
-        }))
+        with_pool!(self, |pool| {
+            let row: Option<TokenRow> = sqlx::query_as(
+                "SELECT token, source_hash, expires_at, next_check_at, token_type,
+                    never_expires <> 0 AS never_expires
+             FROM tokens WHERE account = $1",
+            )
+            .bind(account)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.map_or_else(TokenRecord::default, |r| TokenRecord {
+                token: r.token.map(secrecy::SecretString::from),
+                source_hash: r.source_hash,
+                expires_at: r.expires_at,
+                next_check_at: r.next_check_at,
+                token_type: r.token_type,
+                never_expires: r.never_expires,
+            }))
+        })
     }
 
     /// The operator supplied a token with this hash for the first time: it wins over any token
     /// igmod refreshed before, and its expiry is unknown.
     pub async fn set_token_source(&self, account: &str, hash: &str) -> Result<(), StoreError> {
-        self.forget_token(account);
-        sqlx::query(
-            "INSERT INTO tokens (account, status, checked_at, source_hash) VALUES (?1, 'ok', ?2, ?3)
+        with_pool!(self, |pool| {
+            self.forget_token(account);
+            sqlx::query(
+            "INSERT INTO tokens (account, status, checked_at, source_hash) VALUES ($1, 'ok', $2, $3)
              ON CONFLICT (account) DO UPDATE SET source_hash = excluded.source_hash, token = NULL,
                  expires_at = NULL, expiry_estimated = 0, refreshed_at = NULL, next_check_at = NULL,
                  status = 'ok',
@@ -505,9 +555,10 @@ impl Store {
         .bind(account)
         .bind(timefmt::now())
         .bind(hash)
-        .execute(&self.pool)
+        .execute(pool)
         .await?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Persists a refreshed token and its expiry in one statement, before it is used.
@@ -517,22 +568,24 @@ impl Store {
         token: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.forget_token(account);
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE tokens SET token = ?2, expires_at = ?3, expiry_estimated = 0,
-                 refreshed_at = ?4, next_check_at = NULL,
-                 status = 'ok', invalid_reason = NULL, checked_at = ?4
-             WHERE account = ?1",
-        )
-        .bind(account)
-        .bind(token)
-        .bind(timefmt::format(expires_at))
-        .bind(timefmt::now())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        with_pool!(self, |pool| {
+            self.forget_token(account);
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "UPDATE tokens SET token = $2, expires_at = $3, expiry_estimated = 0,
+                 refreshed_at = $4, next_check_at = NULL,
+                 status = 'ok', invalid_reason = NULL, checked_at = $4
+             WHERE account = $1",
+            )
+            .bind(account)
+            .bind(token)
+            .bind(timefmt::format(expires_at))
+            .bind(timefmt::now())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// When to look at the token again, and (if still unknown) an upper bound of its expiry.
@@ -542,30 +595,35 @@ impl Store {
         next_check_at: DateTime<Utc>,
         expires_at_if_unknown: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        self.forget_token(account);
-        sqlx::query(
-            "UPDATE tokens SET next_check_at = ?2, expires_at = COALESCE(expires_at, ?3),
-                 expiry_estimated = CASE WHEN expires_at IS NULL AND ?3 IS NOT NULL THEN 1
+        with_pool!(self, |pool| {
+            self.forget_token(account);
+            sqlx::query(
+                "UPDATE tokens SET next_check_at = $2, expires_at = COALESCE(expires_at, $3),
+                 expiry_estimated = CASE WHEN expires_at IS NULL AND $3 IS NOT NULL THEN 1
                                          ELSE expiry_estimated END
-             WHERE account = ?1",
-        )
-        .bind(account)
-        .bind(timefmt::format(next_check_at))
-        .bind(expires_at_if_unknown.map(timefmt::format))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+             WHERE account = $1",
+            )
+            .bind(account)
+            .bind(timefmt::format(next_check_at))
+            .bind(expires_at_if_unknown.map(timefmt::format))
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     pub async fn token_health(&self, account: &str) -> Result<Option<TokenHealth>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT status, invalid_reason, checked_at, expires_at, token_type, never_expires,
-                    data_access_expires_at, scopes, validated_at, expiry_estimated
-             FROM tokens WHERE account = ?1",
-        )
-        .bind(account)
-        .fetch_optional(&self.pool)
-        .await?)
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT status, invalid_reason, checked_at, expires_at, token_type,
+                    never_expires <> 0 AS never_expires, data_access_expires_at, scopes,
+                    validated_at, expiry_estimated <> 0 AS expiry_estimated
+             FROM tokens WHERE account = $1",
+            )
+            .bind(account)
+            .fetch_optional(pool)
+            .await?)
+        })
     }
 
     /// What a validation learned about the token (`expires_at = None` with `never_expires`:
@@ -575,36 +633,40 @@ impl Store {
         account: &str,
         info: &TokenInfoRow<'_>,
     ) -> Result<(), StoreError> {
-        self.forget_token(account);
-        sqlx::query(
-            "UPDATE tokens SET token_type = ?2, never_expires = ?3,
-                 expires_at = CASE WHEN ?3 THEN NULL ELSE COALESCE(?4, expires_at) END,
-                 expiry_estimated = CASE WHEN ?3 OR ?4 IS NOT NULL THEN 0
+        with_pool!(self, |pool| {
+            self.forget_token(account);
+            sqlx::query(
+                "UPDATE tokens SET token_type = $2, never_expires = $3,
+                 expires_at = CASE WHEN $3 = 1 THEN NULL ELSE COALESCE($4, expires_at) END,
+                 expiry_estimated = CASE WHEN $3 = 1 OR $4 IS NOT NULL THEN 0
                                          ELSE expiry_estimated END,
-                 data_access_expires_at = ?5, scopes = ?6, validated_at = ?7, checked_at = ?7
-             WHERE account = ?1",
-        )
-        .bind(account)
-        .bind(info.token_type)
-        .bind(info.never_expires)
-        .bind(info.expires_at.map(timefmt::format))
-        .bind(info.data_access_expires_at.map(timefmt::format))
-        .bind(info.scopes)
-        .bind(timefmt::now())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+                 data_access_expires_at = $5, scopes = $6, validated_at = $7, checked_at = $7
+             WHERE account = $1",
+            )
+            .bind(account)
+            .bind(info.token_type)
+            .bind(i64::from(info.never_expires))
+            .bind(info.expires_at.map(timefmt::format))
+            .bind(info.data_access_expires_at.map(timefmt::format))
+            .bind(info.scopes)
+            .bind(timefmt::now())
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// A validation found the token usable (no introspection: a plain call answered).
     pub async fn token_validated(&self, account: &str) -> Result<(), StoreError> {
-        self.forget_token(account);
-        sqlx::query("UPDATE tokens SET validated_at = ?2, checked_at = ?2 WHERE account = ?1")
-            .bind(account)
-            .bind(timefmt::now())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        with_pool!(self, |pool| {
+            self.forget_token(account);
+            sqlx::query("UPDATE tokens SET validated_at = $2, checked_at = $2 WHERE account = $1")
+                .bind(account)
+                .bind(timefmt::now())
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 }
 

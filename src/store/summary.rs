@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use crate::timefmt;
 
 /// One rule's decisions, and what operators' labels said of them.
@@ -26,13 +26,15 @@ impl Store {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<(String, String, i64)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT substr(updated_at, 1, 10), account, COUNT(*) FROM actions
-             WHERE status = 'done' AND updated_at > ?1 GROUP BY 1, 2 ORDER BY 1, 2",
-        )
-        .bind(timefmt::format(since))
-        .fetch_all(&self.pool)
-        .await?)
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT substr(updated_at, 1, 10), account, COUNT(*) FROM actions
+             WHERE status = 'done' AND updated_at > $1 GROUP BY 1, 2 ORDER BY 1, 2",
+            )
+            .bind(timefmt::format(since))
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// Rules by decisions, with operators' corrections. Two queries: the decisions counted
@@ -43,40 +45,43 @@ impl Store {
         since: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<RuleStat>, StoreError> {
-        let since = timefmt::format(since);
-        let decided: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT rule, action, COUNT(*) FROM decisions WHERE decided_at > ?1
-             GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT ?2",
-        )
-        .bind(&since)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let judged: Vec<(String, String, i64, i64)> = sqlx::query_as(
-            "SELECT d.rule, d.action, SUM(l.label = 'ok'), SUM(l.label = 'scam')
+        with_pool!(self, |pool| {
+            let since = timefmt::format(since);
+            let decided: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT rule, action, COUNT(*) FROM decisions WHERE decided_at > $1
+             GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT $2",
+            )
+            .bind(&since)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            let judged: Vec<(String, String, i64, i64)> = sqlx::query_as(
+                "SELECT d.rule, d.action, SUM(CASE WHEN l.label = 'ok' THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN l.label = 'scam' THEN 1 ELSE 0 END)
              FROM labels l JOIN decisions d ON d.comment_id = l.comment_id
-             WHERE l.id IN (SELECT MAX(id) FROM labels GROUP BY comment_id) AND d.decided_at > ?1
+             WHERE l.id IN (SELECT MAX(id) FROM labels GROUP BY comment_id) AND d.decided_at > $1
              GROUP BY 1, 2",
-        )
-        .bind(&since)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(decided
-            .into_iter()
-            .map(|(rule, action, decided)| {
-                let (corrected, confirmed) = judged
-                    .iter()
-                    .find(|(r, a, _, _)| *r == rule && *a == action)
-                    .map_or((0, 0), |(_, _, ok, scam)| (*ok, *scam));
-                RuleStat {
-                    rule,
-                    action,
-                    decided,
-                    corrected,
-                    confirmed,
-                }
-            })
-            .collect())
+            )
+            .bind(&since)
+            .fetch_all(pool)
+            .await?;
+            Ok(decided
+                .into_iter()
+                .map(|(rule, action, decided)| {
+                    let (corrected, confirmed) = judged
+                        .iter()
+                        .find(|(r, a, _, _)| *r == rule && *a == action)
+                        .map_or((0, 0), |(_, _, ok, scam)| (*ok, *scam));
+                    RuleStat {
+                        rule,
+                        action,
+                        decided,
+                        corrected,
+                        confirmed,
+                    }
+                })
+                .collect())
+        })
     }
 
     /// Usernames with the most comments hidden or deleted.
@@ -85,15 +90,17 @@ impl Store {
         since: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(sqlx::query_as(
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(
             "SELECT c.username, COUNT(*) FROM decisions d JOIN comments c ON c.id = d.comment_id
-             WHERE d.decided_at > ?1 AND d.action IN ('hide', 'delete') AND c.username IS NOT NULL
-             GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?2",
+             WHERE d.decided_at > $1 AND d.action IN ('hide', 'delete') AND c.username IS NOT NULL
+             GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2",
         )
         .bind(timefmt::format(since))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?)
+        })
     }
 
     /// Classifier scores of the decisions a classifier rule made, in buckets of 0.05 (the
@@ -102,16 +109,23 @@ impl Store {
         &self,
         since: DateTime<Utc>,
     ) -> Result<BTreeMap<i64, i64>, StoreError> {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
+        with_pool!(self, |pool| {
+            let rows: Vec<(i64, i64)> = sqlx::query_as(if pool.is_postgres() {
+            "SELECT CAST(FLOOR(CAST(substring(reason FROM 'classifier ([0-9.]+)') AS DOUBLE PRECISION) * 20) AS BIGINT) * 5,
+                    COUNT(*)
+             FROM decisions WHERE decided_at > $1 AND strpos(reason, 'classifier ') > 0
+             GROUP BY 1"
+        } else {
             "SELECT CAST(CAST(substr(reason, instr(reason, 'classifier ') + 11, 5) AS REAL) * 20 AS INTEGER) * 5,
                     COUNT(*)
-             FROM decisions WHERE decided_at > ?1 AND instr(reason, 'classifier ') > 0
-             GROUP BY 1",
-        )
+             FROM decisions WHERE decided_at > $1 AND instr(reason, 'classifier ') > 0
+             GROUP BY 1"
+        })
         .bind(timefmt::format(since))
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
-        Ok(rows.into_iter().collect())
+            Ok(rows.into_iter().collect())
+        })
     }
 
     /// Per day, how many hides/deletes took how many whole seconds from the comment's time
@@ -121,19 +135,21 @@ impl Store {
         &self,
         since: DateTime<Utc>,
     ) -> Result<BTreeMap<String, Vec<(i64, i64)>>, StoreError> {
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT substr(updated_at, 1, 10), detect_secs, COUNT(*) FROM actions
-             WHERE status = 'done' AND updated_at > ?1 AND detect_secs IS NOT NULL
+        with_pool!(self, |pool| {
+            let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+                "SELECT substr(updated_at, 1, 10), detect_secs, COUNT(*) FROM actions
+             WHERE status = 'done' AND updated_at > $1 AND detect_secs IS NOT NULL
              GROUP BY 1, 2 ORDER BY 1, 2",
-        )
-        .bind(timefmt::format(since))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
-        for (day, secs, n) in rows {
-            out.entry(day).or_default().push((secs, n));
-        }
-        Ok(out)
+            )
+            .bind(timefmt::format(since))
+            .fetch_all(pool)
+            .await?;
+            let mut out: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+            for (day, secs, n) in rows {
+                out.entry(day).or_default().push((secs, n));
+            }
+            Ok(out)
+        })
     }
 
     /// Graph API calls per hour (`YYYY-MM-DDTHH`).
@@ -141,11 +157,13 @@ impl Store {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT substr(at, 1, 13), COUNT(*) FROM api_calls WHERE at > ?1 GROUP BY 1 ORDER BY 1",
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(
+            "SELECT substr(at, 1, 13), COUNT(*) FROM api_calls WHERE at > $1 GROUP BY 1 ORDER BY 1",
         )
         .bind(timefmt::format(since))
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?)
+        })
     }
 }

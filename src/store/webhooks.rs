@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use crate::timefmt;
 
 /// One row of a delivery: a comment change, or what the delivery was when it held none.
@@ -36,13 +36,14 @@ impl Store {
         body_sha256: &str,
         rows: &[NewWebhookEvent],
     ) -> Result<(), StoreError> {
-        let now = timefmt::now();
-        let mut tx = self.begin_write().await?;
-        for r in rows {
-            sqlx::query(
+        with_pool!(self, |pool| {
+            let now = timefmt::now();
+            let mut tx = pool.begin_write().await?;
+            for r in rows {
+                sqlx::query(
                 "INSERT INTO webhook_events (received_at, body_sha256, account, ig_user_id, field,
                                              comment_id, outcome, payload, processed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?7 = 'pending' THEN NULL ELSE ?1 END)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $7 = 'pending' THEN NULL ELSE $1 END)",
             )
             .bind(&now)
             .bind(body_sha256)
@@ -54,9 +55,10 @@ impl Store {
             .bind(&r.payload)
             .execute(&mut *tx)
             .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// The account's comment events not yet decided, oldest first.
@@ -64,70 +66,80 @@ impl Store {
         &self,
         account: &str,
     ) -> Result<Vec<PendingWebhookEvent>, StoreError> {
-        let rows: Vec<(i64, Option<String>, Option<String>, String)> = sqlx::query_as(
-            "SELECT id, field, payload, received_at FROM webhook_events
-             WHERE account = ?1 AND outcome = 'pending' ORDER BY id LIMIT 500",
-        )
-        .bind(account)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, field, payload, received_at)| PendingWebhookEvent {
-                id,
-                field: field.unwrap_or_default(),
-                payload: payload.unwrap_or_default(),
-                received_at,
-            })
-            .collect())
+        with_pool!(self, |pool| {
+            let rows: Vec<(i64, Option<String>, Option<String>, String)> = sqlx::query_as(
+                "SELECT id, field, payload, received_at FROM webhook_events
+             WHERE account = $1 AND outcome = 'pending' ORDER BY id LIMIT 500",
+            )
+            .bind(account)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, field, payload, received_at)| PendingWebhookEvent {
+                    id,
+                    field: field.unwrap_or_default(),
+                    payload: payload.unwrap_or_default(),
+                    received_at,
+                })
+                .collect())
+        })
     }
 
     /// Says what became of an event; its payload is dropped (the comment's row holds the
     /// text, under the retention rules).
     pub async fn finish_webhook_event(&self, id: i64, outcome: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE webhook_events SET outcome = ?2, processed_at = ?3, payload = NULL WHERE id = ?1",
+        with_pool!(self, |pool| {
+            sqlx::query(
+            "UPDATE webhook_events SET outcome = $2, processed_at = $3, payload = NULL WHERE id = $1",
         )
         .bind(id)
         .bind(outcome)
         .bind(timefmt::now())
-        .execute(&self.pool)
+        .execute(pool)
         .await?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// When each account last received a webhook delivery.
     pub async fn last_webhooks(&self) -> Result<HashMap<String, String>, StoreError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT account, MAX(received_at) FROM webhook_events
+        with_pool!(self, |pool| {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT account, MAX(received_at) FROM webhook_events
              WHERE account IS NOT NULL GROUP BY account",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().collect())
+            )
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.into_iter().collect())
+        })
     }
 
     /// The comments a webhook delivery decided (rather than a poll).
     pub async fn webhook_decided(&self) -> Result<std::collections::HashSet<String>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as(
+        with_pool!(self, |pool| {
+            let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT comment_id FROM webhook_events WHERE outcome = 'decided' AND comment_id IS NOT NULL",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+            Ok(rows.into_iter().map(|(id,)| id).collect())
+        })
     }
 
     /// Adds one to a post's stored comment count (a comment that came by webhook), so the
     /// next poll finds the count it lists and pages nothing. A post never read keeps no count.
     pub async fn bump_media_count(&self, account: &str, media_id: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE media_progress SET comments_count = comments_count + 1
-             WHERE account = ?1 AND media_id = ?2",
-        )
-        .bind(account)
-        .bind(media_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE media_progress SET comments_count = comments_count + 1
+             WHERE account = $1 AND media_id = $2",
+            )
+            .bind(account)
+            .bind(media_id)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 }

@@ -2,6 +2,8 @@
 //! a temp dir, and the real daemon (in-process or as the built binary).
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
