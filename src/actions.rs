@@ -89,7 +89,15 @@ async fn apply_one(
     if left == 0 || ctx.budget.paused_until().await?.is_some() {
         return Ok(false);
     }
-    store.action_started(a.id).await?;
+    // The claim succeeds only while this instance holds the account's lease: an instance
+    // that lost it leaves the action to the new holder.
+    if !store.action_started(a.id, Some(ctx.leases.id())).await? {
+        tracing::info!(
+            message = "action left to the account's new lease holder",
+            action_id = a.id
+        );
+        return Ok(false);
+    }
     // Never retried blindly: a lost answer may hide a write that took effect, so the next
     // attempt reads the comment back first (attempts > 0 above).
     let result = match kind {
@@ -288,7 +296,7 @@ async fn handle_error(
                 Err(e.into())
             }
         },
-        CallError::Exhausted { .. } | CallError::Paused { .. } => Ok(false),
+        CallError::Exhausted { .. } | CallError::Paused { .. } | CallError::NotHolder => Ok(false),
         CallError::Store(_) => Err(e.into()),
     }
 }

@@ -139,6 +139,8 @@ pub enum CallError {
         until: DateTime<Utc>,
         reason: String,
     },
+    #[error("this instance no longer holds the account's lease")]
+    NotHolder,
     #[error(transparent)]
     Graph(#[from] GraphError),
     #[error(transparent)]
@@ -178,6 +180,8 @@ pub struct Budget {
     /// Calls let through per minute of the last hour, in memory (for the metrics only: the
     /// ledger is the budget's truth).
     hour: Mutex<HourCount>,
+    /// The daemon's leases: no call goes out for an account this instance does not hold.
+    lease: Option<std::sync::Arc<crate::lease::Leases>>,
 }
 
 /// Calls per minute over a rolling hour.
@@ -215,6 +219,12 @@ impl HourCount {
 }
 
 impl Budget {
+    /// This gate lets calls through only while `leases` holds the account (the daemon's).
+    pub fn with_lease(mut self, leases: std::sync::Arc<crate::lease::Leases>) -> Budget {
+        self.lease = Some(leases);
+        self
+    }
+
     /// Builds the gate, reading the pause and the last usage from SQLite.
     pub async fn new(
         store: Store,
@@ -242,6 +252,7 @@ impl Budget {
             reads: AtomicU64::new(0),
             reads_per_poll: Mutex::new(1.0),
             hour: Mutex::new(HourCount::default()),
+            lease: None,
         })
     }
 
@@ -455,6 +466,11 @@ impl Budget {
     /// sent (a crash mid-call can only over-count the budget) in the same statement that
     /// checks the hour's count. Returns the ledger row.
     async fn admit(&self, kind: CallKind) -> Result<i64, CallError> {
+        if let Some(lease) = &self.lease
+            && !lease.holds(&self.account)
+        {
+            return Err(CallError::NotHolder);
+        }
         if let Some((until, reason)) = self.paused_until().await? {
             return Err(CallError::Paused { until, reason });
         }
@@ -612,59 +628,61 @@ mod tests {
     #[tokio::test]
     async fn budget_counts_the_ledger_across_instances() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let store = Store::open(&dir.path().join("b.db")).await?;
-        let now = Utc::now();
-        for minutes in [70, 50, 20, 10] {
+        for (store, _server) in crate::store::test_stores(dir.path()).await? {
+            let now = Utc::now();
+            for minutes in [70, 50, 20, 10] {
+                store
+                    .record_call(
+                        "a",
+                        now - chrono::Duration::minutes(minutes),
+                        "GET",
+                        "/x",
+                        Some(200),
+                    )
+                    .await?;
+            }
             store
-                .record_call(
-                    "a",
-                    now - chrono::Duration::minutes(minutes),
-                    "GET",
-                    "/x",
-                    Some(200),
-                )
+                .record_call("other", now, "GET", "/x", Some(200))
                 .await?;
-        }
-        store
-            .record_call("other", now, "GET", "/x", Some(200))
+            let policy = |hourly| Policy {
+                hourly,
+                action_reserve_pct: 0,
+                slowdown_at: 75,
+            };
+            let budget = Budget::new(
+                store.clone(),
+                "a",
+                "1784",
+                policy(3),
+                RetryPolicy::default(),
+            )
             .await?;
-        let policy = |hourly| Policy {
-            hourly,
-            action_reserve_pct: 0,
-            slowdown_at: 75,
-        };
-        let budget = Budget::new(
-            store.clone(),
-            "a",
-            "1784",
-            policy(3),
-            RetryPolicy::default(),
-        )
-        .await?;
-        let (left, frees) = budget.remaining(CallKind::Read).await?;
-        assert_eq!(left, 0);
-        // Three calls in the window (50, 20, 10 minutes ago): the oldest frees a slot in 10 min.
-        let frees = frees.map(|f| (f - now).num_seconds());
-        assert!(frees.is_some_and(|s| (595..=600).contains(&s)), "{frees:?}");
-        let budget = Budget::new(
-            store.clone(),
-            "a",
-            "1784",
-            policy(5),
-            RetryPolicy::default(),
-        )
-        .await?;
-        assert_eq!(budget.remaining(CallKind::Read).await?.0, 2);
-        // A 40 % reserve: reads may use 3 of 5 (all spent), writes all 5 (2 left).
-        let reserved = Policy {
-            hourly: 5,
-            action_reserve_pct: 40,
-            slowdown_at: 75,
-        };
-        let budget =
-            Budget::new(store.clone(), "a", "1784", reserved, RetryPolicy::default()).await?;
-        assert_eq!(budget.remaining(CallKind::Read).await?.0, 0);
-        assert_eq!(budget.remaining(CallKind::Write).await?.0, 2);
+            let (left, frees) = budget.remaining(CallKind::Read).await?;
+            assert_eq!(left, 0);
+            // Three calls in the window (50, 20, 10 minutes ago): the oldest frees a slot in 10 min.
+            let frees = frees.map(|f| (f - now).num_seconds());
+            assert!(frees.is_some_and(|s| (595..=600).contains(&s)), "{frees:?}");
+            let budget = Budget::new(
+                store.clone(),
+                "a",
+                "1784",
+                policy(5),
+                RetryPolicy::default(),
+            )
+            .await?;
+            assert_eq!(budget.remaining(CallKind::Read).await?.0, 2);
+            // A 40 % reserve: reads may use 3 of 5 (all spent), writes all 5 (2 left).
+            let reserved = Policy {
+                hourly: 5,
+                action_reserve_pct: 40,
+                slowdown_at: 75,
+            };
+            let budget =
+                Budget::new(store.clone(), "a", "1784", reserved, RetryPolicy::default()).await?;
+            assert_eq!(budget.remaining(CallKind::Read).await?.0, 0);
+            assert_eq!(budget.remaining(CallKind::Write).await?.0, 2);
+            store.close().await;
+        }
         Ok(())
     }
 
@@ -706,43 +724,50 @@ mod tests {
     async fn effective_interval_spreads_reads_over_the_hour_and_slows_on_usage()
     -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let store = Store::open(&dir.path().join("b.db")).await?;
-        let policy = Policy {
-            hourly: 100,
-            action_reserve_pct: 20,
-            slowdown_at: 75,
-        };
-        let budget =
-            Budget::new(store.clone(), "a", "1784", policy, RetryPolicy::default()).await?;
-        let secs = |d: Duration| d.as_secs();
-        // 80 reads an hour at one call per poll: at most one poll every 45 s.
-        assert_eq!(secs(budget.effective_interval(Duration::from_secs(10))), 45);
-        assert_eq!(
-            secs(budget.effective_interval(Duration::from_secs(120))),
-            120
-        );
-        // Polls that cost more calls are spaced further apart.
-        for _ in 0..30 {
-            budget.poll_cost(4);
+        for (store, _server) in crate::store::test_stores(dir.path()).await? {
+            let policy = Policy {
+                hourly: 100,
+                action_reserve_pct: 20,
+                slowdown_at: 75,
+            };
+            let budget =
+                Budget::new(store.clone(), "a", "1784", policy, RetryPolicy::default()).await?;
+            let secs = |d: Duration| d.as_secs();
+            // 80 reads an hour at one call per poll: at most one poll every 45 s.
+            assert_eq!(secs(budget.effective_interval(Duration::from_secs(10))), 45);
+            assert_eq!(
+                secs(budget.effective_interval(Duration::from_secs(120))),
+                120
+            );
+            // Polls that cost more calls are spaced further apart.
+            for _ in 0..30 {
+                budget.poll_cost(4);
+            }
+            assert!(
+                (178..=180).contains(&secs(budget.effective_interval(Duration::from_secs(10))))
+            );
+            // Usage at 85 % (half-way from 75 to 95): 2.5 times slower.
+            if let Ok(mut u) = budget.usage_pct.lock() {
+                *u = Some(85);
+            }
+            assert!(
+                (447..=450).contains(&secs(budget.effective_interval(Duration::from_secs(120))))
+            );
+            // The app's usage, reported through another account's answers, slows this one too.
+            let other =
+                Budget::new(store.clone(), "b", "1785", policy, RetryPolicy::default()).await?;
+            assert_eq!(
+                secs(other.effective_interval(Duration::from_secs(120))),
+                120
+            );
+            store.set_app_usage(85).await?;
+            assert_eq!(other.paused_until().await?, None);
+            assert_eq!(
+                secs(other.effective_interval(Duration::from_secs(120))),
+                300
+            );
+            store.close().await;
         }
-        assert!((178..=180).contains(&secs(budget.effective_interval(Duration::from_secs(10)))));
-        // Usage at 85 % (half-way from 75 to 95): 2.5 times slower.
-        if let Ok(mut u) = budget.usage_pct.lock() {
-            *u = Some(85);
-        }
-        assert!((447..=450).contains(&secs(budget.effective_interval(Duration::from_secs(120)))));
-        // The app's usage, reported through another account's answers, slows this one too.
-        let other = Budget::new(store.clone(), "b", "1785", policy, RetryPolicy::default()).await?;
-        assert_eq!(
-            secs(other.effective_interval(Duration::from_secs(120))),
-            120
-        );
-        store.set_app_usage(85).await?;
-        assert_eq!(other.paused_until().await?, None);
-        assert_eq!(
-            secs(other.effective_interval(Duration::from_secs(120))),
-            300
-        );
         Ok(())
     }
 }

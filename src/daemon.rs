@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::budget::{Budget, Policy, RetryPolicy};
 use crate::config::{AccountConfig, Config, Schedule};
 use crate::graph::{self, GraphError};
+use crate::lease::Leases;
 use crate::poller::AccountCtx;
 use crate::scheduler::{self, Ended};
 use crate::store::{Store, StoreError};
@@ -70,6 +71,8 @@ struct Shared<'a> {
     deaths: &'a Arc<Deaths>,
     /// Where the webhook receiver finds each account's task.
     inboxes: &'a crate::webhook::Inboxes,
+    /// Which accounts this instance may work on.
+    leases: &'a Arc<Leases>,
 }
 
 /// Unexpected ends of account tasks (panics), counted so that a daemon whose accounts keep
@@ -156,6 +159,7 @@ async fn start_account(
     tasks: &mut JoinSet<(String, Ended)>,
 ) -> Result<Running, DaemonError> {
     let (client, budget) = client_and_budget(config, account, shared.store).await?;
+    let budget = budget.with_lease(shared.leases.clone());
     let wake = Arc::new(Notify::new());
     let cron_job = match &account.schedule {
         Schedule::Cron(expr) => {
@@ -180,6 +184,7 @@ async fn start_account(
         outbox_empty_at: std::sync::Mutex::new(None),
         media_seen: Default::default(),
         inbox: Arc::new(Notify::new()),
+        leases: shared.leases.clone(),
     });
     shared
         .inboxes
@@ -288,6 +293,20 @@ pub async fn run_with_reload(
         tracing::warn!(message = "a file with secrets is readable by others", file = %file);
     }
     let cancel = CancellationToken::new();
+    // Leases first: an account's task starts working only once its lease is held.
+    let leases = Arc::new(Leases::new(
+        store.clone(),
+        config.daemon.lease_ttl,
+        config.daemon.lease_renew,
+    ));
+    leases.set_accounts(config.accounts.iter().map(|a| a.name.clone()).collect());
+    let lease_stop = CancellationToken::new();
+    let lease_task = tokio::spawn({
+        let leases = leases.clone();
+        let stop = lease_stop.clone();
+        async move { leases.run(stop).await }
+    });
+    tracing::info!(message = "instance", id = %leases.id(), backend = store.backend());
     let jobs = JobScheduler::new().await?;
     let mut tasks = JoinSet::new();
     let mut running: HashMap<String, Running> = HashMap::new();
@@ -388,6 +407,7 @@ pub async fn run_with_reload(
             token_checks: &token_checks,
             deaths: &deaths,
             inboxes: &inboxes,
+            leases: &leases,
         };
         for account in &config.accounts {
             let r = start_account(&shared, &config, account, None, &mut tasks).await?;
@@ -464,8 +484,10 @@ pub async fn run_with_reload(
                     token_checks: &token_checks,
                     deaths: &deaths,
                     inboxes: &inboxes,
+                    leases: &leases,
                 };
                 if let Some(new) = reload(&shared, &config, &mut running, &mut tasks).await {
+                    leases.set_accounts(new.accounts.iter().map(|a| a.name.clone()).collect());
                     crate::metrics::get().configured(
                         &new.accounts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
                     );
@@ -485,6 +507,12 @@ pub async fn run_with_reload(
         message = "shutting down: letting in-flight polls finish",
         grace_secs = SHUTDOWN_GRACE.as_secs()
     );
+    // The leases go first, so another instance takes the accounts over within a second;
+    // a poll still finishing here makes no further call (its lease is gone).
+    lease_stop.cancel();
+    if let Err(e) = lease_task.await {
+        tracing::warn!(message = "lease task ended badly", error = %e);
+    }
     cancel.cancel();
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while let Some(joined) = tasks.join_next().await {

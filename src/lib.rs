@@ -31,6 +31,7 @@ pub mod demo;
 pub mod evaluate;
 pub mod graph;
 pub mod init;
+pub mod lease;
 pub mod logging;
 pub mod metrics;
 pub mod poller;

@@ -287,6 +287,11 @@ fn check_config(path: &std::path::Path) -> ExitCode {
                 );
             }
         }
+        // The daemon could not start without its PostgreSQL server: that is an error here.
+        Ok(Err(e)) if c.daemon.database.is_postgres() => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
         Ok(Err(e)) => println!("  cannot read it from here ({e})"),
         Err(e) => println!("  cannot look ({e})"),
     }
@@ -538,6 +543,8 @@ fn status(path: &std::path::Path, json: bool) -> ExitCode {
         if json {
             println!("{}", serde_json::to_string_pretty(&rows)?);
         } else {
+            let live = igmod::report::instances(&store, c.daemon.lease_ttl).await?;
+            print!("{}", igmod::report::instances_table(&live, &rows));
             print!("{}", igmod::report::status_table(&rows));
         }
         let worst = rows.iter().map(|r| r.health.exit_code()).max().unwrap_or(0);

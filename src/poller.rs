@@ -52,6 +52,8 @@ pub struct AccountCtx {
     pub media_seen: std::sync::Mutex<std::collections::HashMap<String, (i64, Option<String>)>>,
     /// Woken by the webhook receiver when a delivery for this account was written.
     pub inbox: std::sync::Arc<tokio::sync::Notify>,
+    /// This instance's leases: the account is worked on only while its lease is held.
+    pub leases: std::sync::Arc<crate::lease::Leases>,
 }
 
 /// How long a seen-empty outbox is trusted without looking.

@@ -32,6 +32,8 @@ pub struct AccountStatus {
     pub last_poll_status: Option<String>,
     /// When the last webhook delivery for the account arrived.
     pub last_webhook_at: Option<String>,
+    /// The igmod instance (`host:pid:nonce`) holding the account's lease now, if any.
+    pub held_by: Option<String>,
     pub next_poll_at: Option<String>,
     pub configured_interval: String,
     pub effective_interval_secs: Option<i64>,
@@ -109,6 +111,14 @@ pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>
     let now = Utc::now();
     let mut out = Vec::new();
     let webhooks = store.last_webhooks().await?;
+    let stamp = timefmt::format(now);
+    let holders: std::collections::HashMap<String, String> = store
+        .leases()
+        .await?
+        .into_iter()
+        .filter(|l| l.expires_at > stamp)
+        .map(|l| (l.account, l.holder))
+        .collect();
     for a in &config.accounts {
         let state = store.account_state(&a.name).await?;
         let token = store.token_health(&a.name).await?;
@@ -147,6 +157,7 @@ pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>
             last_poll_at: state.last_poll_at,
             last_poll_status: state.last_poll_status,
             last_webhook_at: webhooks.get(&a.name).cloned(),
+            held_by: holders.get(&a.name).cloned(),
             next_poll_at: state.next_due_at,
             configured_interval: match &a.schedule {
                 Schedule::Every(d) => humantime::format_duration(*d).to_string(),
@@ -182,6 +193,34 @@ fn days_left(stored: Option<&str>, now: chrono::DateTime<Utc>) -> Option<i64> {
         .map(|e| (e - now).num_days())
 }
 
+/// The instances alive now (seen within `ttl`), for the top of `igmod status`.
+pub async fn instances(
+    store: &Store,
+    ttl: std::time::Duration,
+) -> Result<Vec<crate::store::InstanceRow>, StoreError> {
+    let since =
+        Utc::now() - chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(30));
+    store.live_instances(since).await
+}
+
+/// The lines `igmod status` starts with: the live instances and how many accounts each holds.
+pub fn instances_table(instances: &[crate::store::InstanceRow], rows: &[AccountStatus]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "instances: {} live", instances.len());
+    for i in instances {
+        let held = rows
+            .iter()
+            .filter(|r| r.held_by.as_deref() == Some(i.id.as_str()))
+            .count();
+        let _ = writeln!(
+            s,
+            "  {} (host {}, pid {}, since {}, seen {}): {held} account(s)",
+            i.id, i.host, i.pid, i.started_at, i.seen_at
+        );
+    }
+    s
+}
+
 /// The human table for `igmod status`.
 pub fn status_table(rows: &[AccountStatus]) -> String {
     let mut s = String::new();
@@ -214,6 +253,13 @@ pub fn status_table(rows: &[AccountStatus]) -> String {
             s,
             "  webhooks:   last {}",
             r.last_webhook_at.as_deref().unwrap_or("never")
+        );
+        let _ = writeln!(
+            s,
+            "  instance:   {}",
+            r.held_by
+                .as_deref()
+                .unwrap_or("none holds its lease (no igmod running for it)")
         );
         let effective = r.effective_interval_secs.map_or_else(
             || "-".to_string(),

@@ -74,6 +74,10 @@ pub async fn run_account(
     let name = ctx.config.name.clone();
     let mut token_ok_recorded = false;
     validate.mark_unchanged();
+    // Nothing, not even the token check, before this instance holds the account's lease.
+    if !ctx.leases.wait_held(&name, &shutdown).await {
+        return Ended::Shutdown;
+    }
     if let Some(reason) = Box::pin(validate_token(&ctx)).await {
         return stop_account(&ctx, reason).await;
     }
@@ -115,12 +119,27 @@ pub async fn run_account(
             }
             Woke::Due => {}
         }
+        if !ctx.leases.holds(&name) {
+            // Another instance has the account now: wait to get it back, then take what
+            // arrived meanwhile. Its schedule is in the shared database.
+            tracing::info!(message = "lease lost; the account's new holder polls it");
+            if !ctx.leases.wait_held(&name, &shutdown).await {
+                return Ended::Shutdown;
+            }
+            tracing::info!(message = "lease held; polling resumes");
+            take_inbox(&ctx).await;
+            continue;
+        }
         let started = Utc::now();
         let reads_before = ctx.budget.reads();
         // The state read for the schedule serves the poll too (one query less per poll). The
         // poll's future is boxed: it is large, and an account waits between polls holding
         // only this loop's (10,000 accounts × a poll's future cost ~15 KB each).
         let result = Box::pin(poller::poll(&ctx, state.ok())).await;
+        if matches!(&result, Err(PollError::Call(CallError::NotHolder))) {
+            // The lease went mid-poll: the new holder records this account's polls now.
+            continue;
+        }
         ctx.budget.poll_cost(ctx.budget.reads() - reads_before);
         let (mut next, effective) = next_poll(&ctx, started);
         let exhausted = matches!(&result, Err(PollError::Call(CallError::Exhausted { .. })));
@@ -210,6 +229,9 @@ pub async fn record_token_expiry(ctx: &AccountCtx) {
 /// Decides and acts on the comments webhooks delivered; a failure leaves them pending for the
 /// next wake-up or restart (and the poll finds them anyway).
 async fn take_inbox(ctx: &AccountCtx) {
+    if !ctx.leases.holds(&ctx.config.name) {
+        return;
+    }
     if let Err(e) = Box::pin(crate::webhook::inbox::take(ctx)).await {
         tracing::warn!(message = "webhook comments not taken; they wait for the next try", error = %e);
     }

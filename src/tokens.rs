@@ -611,7 +611,9 @@ pub async fn maybe_refresh(
         }
         // Our own gate said no (budget spent, account paused): try again at the next poll.
         Err(
-            crate::budget::CallError::Exhausted { .. } | crate::budget::CallError::Paused { .. },
+            crate::budget::CallError::Exhausted { .. }
+            | crate::budget::CallError::Paused { .. }
+            | crate::budget::CallError::NotHolder,
         ) => Ok(Refresh::NotDue),
         Err(e) => {
             // Meta refuses Instagram tokens under 24 h old; the expiry is then at most 60

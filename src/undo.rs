@@ -77,7 +77,7 @@ pub async fn undo(
         };
         let (client, budget) = crate::daemon::client_and_budget(config, account, store).await?;
         let id = store.record_unhide(&account.name, &c.comment_id).await?;
-        store.action_started(id).await?;
+        store.action_started(id, None).await?;
         let result = budget
             .call(CallKind::Write, || {
                 client.set_hidden(&token, &c.comment_id, false)

@@ -1398,7 +1398,7 @@ async fn check_config_reports_the_databases_migrations_without_touching_it() {
     .expect("delete");
     let out = check();
     assert!(
-        out.contains("1 migration(s) pending, run at the next start: 15 detection secs"),
+        out.contains("1 migration(s) pending, run at the next start: 16 leases"),
         "{out}"
     );
     // As after a downgrade: a migration this version does not know.

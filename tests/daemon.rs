@@ -47,7 +47,7 @@ async fn crashed_mid_action(
     );
     for a in store.pending_actions("acme").await.expect("pending") {
         if a.comment_id == comment_id {
-            store.action_started(a.id).await.expect("started");
+            store.action_started(a.id, None).await.expect("started");
         }
     }
     store.close().await;
@@ -785,7 +785,7 @@ async fn an_unhide_interrupted_by_a_crash_is_completed_by_the_daemon() {
     // `igmod undo` recorded its unhide and started the call, then died.
     let store = Store::open(&env.db()).await.expect("store");
     let id = store.record_unhide("acme", &rude).await.expect("unhide");
-    store.action_started(id).await.expect("started");
+    store.action_started(id, None).await.expect("started");
     store.close().await;
 
     let daemon = start(config);

@@ -121,3 +121,66 @@ async fn the_postgres_schema_has_the_sqlite_schemas_tables_columns_and_views() {
     pool.close().await;
     drop(server);
 }
+
+/// `check-config` with a PostgreSQL URL connects (with the password from its file, never
+/// printed), says which migrations the next start runs, then that all are applied; a server
+/// that does not answer fails the check, naming the URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_connects_to_postgres_and_reports_its_migrations() {
+    let server = PgServer::start();
+    let env = common::Env::new().await;
+    let accounts = env.account("acme", common::ACME, "");
+    let password = env.dir.path().join("db.password");
+    std::fs::write(&password, "pg-SECRET-0d9e\n").expect("password file");
+    let path = env.write_config(
+        &accounts,
+        &format!("database_password_file = \"{}\"", password.display()),
+    );
+    let text = std::fs::read_to_string(&path).expect("config");
+    let with_url = |url: &str| {
+        text.replace(
+            &format!("database = \"{}\"", env.db().display()),
+            &format!("database = \"{url}\""),
+        )
+    };
+    std::fs::write(&path, with_url(&server.url())).expect("config");
+    let check = || common::run(common::igmod().args(["check-config", "-c"]).arg(&path));
+    let (code, out, err) = check();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("migration(s) pending, run at the next start: 1 schema"),
+        "{out}"
+    );
+    let store = igmod::store::Store::connect(
+        &igmod::store::Database::parse(&server.url(), None).expect("url"),
+    )
+    .await
+    .expect("migrate");
+    store.close().await;
+    let (code, out, err) = check();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("up to date"), "{out}");
+    assert!(!out.contains("pg-SECRET") && !err.contains("pg-SECRET"));
+    // Nothing listens there: the check fails and says where it tried.
+    let port = common::free_port();
+    let nowhere = format!("postgres://igmod@127.0.0.1:{port}/igmod");
+    std::fs::write(&path, with_url(&nowhere)).expect("config");
+    let (code, out, err) = check();
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains(&nowhere), "{err}");
+    assert!(!out.contains("pg-SECRET") && !err.contains("pg-SECRET"));
+    // A password in the URL is refused, naming the key, without echoing it.
+    std::fs::write(
+        &path,
+        with_url(&format!("postgres://igmod:hunter2@127.0.0.1:{port}/igmod")),
+    )
+    .expect("config");
+    let (code, out, err) = check();
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("daemon.database") && err.contains("database_password_env"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    drop(server);
+}

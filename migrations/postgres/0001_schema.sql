@@ -1,5 +1,5 @@
 -- The PostgreSQL schema: the same tables, columns and views as migrations/sqlite/ after its
--- 0015 (tests/postgres.rs compares the two). Times stay RFC 3339 UTC text, as in SQLite, so
+-- 0016 (tests/postgres.rs compares the two). Times stay RFC 3339 UTC text, as in SQLite, so
 -- that the audit queries read the same on both; flags stay 0/1 integers.
 
 CREATE TABLE comments (
@@ -109,6 +109,7 @@ CREATE TABLE app_state (
     usage_pct     BIGINT,
     usage_at      TEXT
 );
+INSERT INTO app_state (id) VALUES (1);
 
 CREATE TABLE _probe (at TEXT NOT NULL);
 
@@ -161,3 +162,19 @@ CREATE VIEW api_calls_hourly AS
     SELECT substr(at, 1, 13) || ':00Z' AS hour, account, COUNT(*) AS calls,
            SUM(CASE WHEN status IS NULL OR status >= 400 THEN 1 ELSE 0 END) AS failed
     FROM api_calls GROUP BY 1, account;
+
+CREATE TABLE account_leases (
+    account    TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX account_leases_expiry ON account_leases (expires_at);
+CREATE INDEX account_leases_holder ON account_leases (holder);
+
+CREATE TABLE instances (
+    id         TEXT PRIMARY KEY,
+    host       TEXT NOT NULL,
+    pid        BIGINT NOT NULL,
+    started_at TEXT NOT NULL,
+    seen_at    TEXT NOT NULL
+);

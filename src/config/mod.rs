@@ -99,6 +99,8 @@ struct RawDaemon {
     retain: Option<Spanned<String>>,
     token_check: Option<Spanned<String>>,
     alert_check: Option<Spanned<String>>,
+    lease_ttl: Option<Spanned<String>>,
+    lease_renew: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,6 +226,11 @@ pub struct DaemonConfig {
     pub token_check: String,
     /// How often `[[alerts]]` conditions are looked at.
     pub alert_check: Duration,
+    /// How long an account's lease lasts without renewal: how long a dead instance's
+    /// accounts wait before another instance takes them.
+    pub lease_ttl: Duration,
+    /// How often an instance renews its leases and rebalances.
+    pub lease_renew: Duration,
 }
 
 /// `[app]`: the Meta app's id and where its secret lives (never inline, like tokens).
@@ -726,8 +733,40 @@ impl Validator {
                 "1s and 1h",
             )
             .unwrap_or(Duration::from_secs(60));
+        let lease_ttl = self
+            .bounded_duration(
+                "daemon.lease_ttl",
+                raw.lease_ttl.as_ref(),
+                Duration::from_secs(30),
+                (Duration::from_secs(3), Duration::from_secs(600)),
+                "3s and 10min",
+            )
+            .unwrap_or(Duration::from_secs(30));
+        let lease_renew = self
+            .bounded_duration(
+                "daemon.lease_renew",
+                raw.lease_renew.as_ref(),
+                Duration::from_secs(10),
+                (Duration::from_secs(1), Duration::from_secs(300)),
+                "1s and 5min",
+            )
+            .unwrap_or(Duration::from_secs(10));
+        if let Some(renew) = raw.lease_renew.as_ref()
+            && lease_renew.saturating_mul(2) > lease_ttl
+        {
+            self.problem(
+                &renew.span(),
+                format!(
+                    "daemon.lease_renew: {} must be at most half of lease_ttl ({}), or one late renewal loses every lease",
+                    humantime::format_duration(lease_renew),
+                    humantime::format_duration(lease_ttl)
+                ),
+            );
+        }
         DaemonConfig {
             alert_check,
+            lease_ttl,
+            lease_renew,
             database,
             dry_run: raw.dry_run,
             log_format: raw.log_format,

@@ -273,8 +273,26 @@ impl Store {
 
     /// Marks that a call for this action is about to be sent. Written before the call, so a
     /// crash leaves `attempts > 0` behind and the next run reads the comment back first.
-    pub async fn action_started(&self, id: i64) -> Result<(), StoreError> {
-        self.update_action(id, "pending", None, 1).await
+    ///
+    /// With `holder` (a daemon instance), the claim is made only while that instance holds
+    /// the account's lease and the action is still pending: `false` means another instance
+    /// has the account now (or did the action), and this one must leave it alone.
+    pub async fn action_started(&self, id: i64, holder: Option<&str>) -> Result<bool, StoreError> {
+        with_pool!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE actions SET attempts = attempts + 1, updated_at = $2
+                 WHERE id = $1 AND status = 'pending'
+                   AND ($3 IS NULL OR EXISTS (
+                       SELECT 1 FROM account_leases l
+                       WHERE l.account = actions.account AND l.holder = $3 AND l.expires_at > $2))",
+            )
+            .bind(id)
+            .bind(timefmt::now())
+            .bind(holder)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     /// The action took effect (or the comment was already in the wanted state). A hide or

@@ -54,20 +54,40 @@ impl Store {
         since: DateTime<Utc>,
         limit: u32,
     ) -> Result<Option<i64>, StoreError> {
-        with_pool!(self, |pool| {
-            let row: Option<(i64,)> = sqlx::query_as(
-                "INSERT INTO api_calls (account, at, method, endpoint, status)
+        const SQL: &str = "INSERT INTO api_calls (account, at, method, endpoint, status)
              SELECT $1, $2, '?', $3, NULL
              WHERE (SELECT COUNT(*) FROM api_calls WHERE account = $1 AND at > $4) < $5
-             RETURNING id",
-            )
-            .bind(account)
-            .bind(timefmt::format(at))
-            .bind(Self::INTERRUPTED)
-            .bind(timefmt::format(since))
-            .bind(i64::from(limit))
-            .fetch_optional(pool)
-            .await?;
+             RETURNING id";
+        let (at, since) = (timefmt::format(at), timefmt::format(since));
+        with_pool!(self, |pool| {
+            let row: Option<(i64,)> = if pool.is_postgres() {
+                // SQLite runs one writer at a time. PostgreSQL runs statements side by side,
+                // so instances sharing the budget take the account's advisory lock first.
+                let mut tx = pool.begin_write().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind(account)
+                    .execute(&mut *tx)
+                    .await?;
+                let row = sqlx::query_as(SQL)
+                    .bind(account)
+                    .bind(&at)
+                    .bind(Self::INTERRUPTED)
+                    .bind(&since)
+                    .bind(i64::from(limit))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                row
+            } else {
+                sqlx::query_as(SQL)
+                    .bind(account)
+                    .bind(&at)
+                    .bind(Self::INTERRUPTED)
+                    .bind(&since)
+                    .bind(i64::from(limit))
+                    .fetch_optional(pool)
+                    .await?
+            };
             Ok(row.map(|(id,)| id))
         })
     }
@@ -186,38 +206,42 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn ledger_within_never_admits_past_the_limit() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let store = Store::open(&dir.path().join("l.db")).await?;
-        let now = Utc::now();
-        let hour_ago = now - chrono::Duration::hours(1);
-        // One call outside the window, two inside.
-        for minutes in [70, 30, 10] {
-            store
-                .record_call(
-                    "a",
-                    now - chrono::Duration::minutes(minutes),
-                    "GET",
-                    "/x",
-                    Some(200),
-                )
-                .await?;
-        }
-        assert_eq!(store.ledger_within("a", now, hour_ago, 2).await?, None);
-        let racers: Vec<_> = (0..20)
-            .map(|_| {
-                let store = store.clone();
-                tokio::spawn(async move { store.ledger_within("a", Utc::now(), hour_ago, 7).await })
-            })
-            .collect();
-        let mut admitted = 0;
-        for racer in racers {
-            if racer.await??.is_some() {
-                admitted += 1;
+        for (store, _server) in crate::store::test_stores(dir.path()).await? {
+            let now = Utc::now();
+            let hour_ago = now - chrono::Duration::hours(1);
+            // One call outside the window, two inside.
+            for minutes in [70, 30, 10] {
+                store
+                    .record_call(
+                        "a",
+                        now - chrono::Duration::minutes(minutes),
+                        "GET",
+                        "/x",
+                        Some(200),
+                    )
+                    .await?;
             }
+            assert_eq!(store.ledger_within("a", now, hour_ago, 2).await?, None);
+            let racers: Vec<_> = (0..20)
+                .map(|_| {
+                    let store = store.clone();
+                    tokio::spawn(
+                        async move { store.ledger_within("a", Utc::now(), hour_ago, 7).await },
+                    )
+                })
+                .collect();
+            let mut admitted = 0;
+            for racer in racers {
+                if racer.await??.is_some() {
+                    admitted += 1;
+                }
+            }
+            assert_eq!(admitted, 5, "7 allowed, 2 already in the window");
+            assert_eq!(store.calls_count_since("a", hour_ago, None).await?.0, 7);
+            // Another account's window is its own.
+            assert!(store.ledger_within("b", now, hour_ago, 1).await?.is_some());
+            store.close().await;
         }
-        assert_eq!(admitted, 5, "7 allowed, 2 already in the window");
-        assert_eq!(store.calls_count_since("a", hour_ago, None).await?.0, 7);
-        // Another account's window is its own.
-        assert!(store.ledger_within("b", now, hour_ago, 1).await?.is_some());
         Ok(())
     }
 }

@@ -27,6 +27,7 @@ mod alerts;
 mod comments;
 mod database;
 mod labels;
+mod leases;
 mod ledger;
 mod report;
 mod state;
@@ -46,6 +47,7 @@ pub use comments::{
 };
 pub use database::{Database, DatabaseError};
 pub use labels::{Label, LabelSource, LabeledComment};
+pub use leases::{InstanceRow, LeaseRow};
 pub use ledger::Pruned;
 pub use report::{Activity, AuditFilter, AuditRow};
 pub use state::{AccountState, AppState, PollEnd, TokenHealth, TokenInfoRow, TokenRecord};

@@ -134,9 +134,9 @@ impl Store {
                  last_error = excluded.last_error,
                  next_due_at = excluded.next_due_at,
                  effective_interval_secs = excluded.effective_interval_secs,
-                 usage_pct = COALESCE(excluded.usage_pct, usage_pct),
-                 usage_at = COALESCE(excluded.usage_at, usage_at),
-                 throttle_strikes = CASE WHEN $8 THEN 0 ELSE throttle_strikes END",
+                 usage_pct = COALESCE(excluded.usage_pct, account_state.usage_pct),
+                 usage_at = COALESCE(excluded.usage_at, account_state.usage_at),
+                 throttle_strikes = CASE WHEN $8 THEN 0 ELSE account_state.throttle_strikes END",
             )
             .bind(account)
             .bind(timefmt::now())

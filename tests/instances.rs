@@ -1,0 +1,431 @@
+//! Two real igmod daemons on one real PostgreSQL server (started by the test), sharing 20
+//! accounts of the simulator through per-account leases: they split the accounts, take over
+//! from each other when one is killed, act on no comment twice, and stop acting (and resume)
+//! when the database goes away. Each test prints its figures.
+//!
+//! Lease times are shortened (`lease_ttl = 6s`, `lease_renew = 2s`) so that the run shows
+//! many takeovers; the targets are stated in those terms. `IGMOD_INSTANCES_SECS` sets the
+//! chaos run's length (default 300 s, the issue's five minutes).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::outcomes::{Expect, TEXTS, check_outcomes};
+use common::pg::PgServer;
+use common::{Env, kill, spawn_daemon, wait_exit, wait_for};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sqlx::PgPool;
+
+const TTL_SECS: u64 = 6;
+const POLL_SECS: u64 = 2;
+const BUDGET: i64 = 20_000;
+
+/// Registers `n` accounts and writes a config that points at the PostgreSQL server.
+fn setup(env: &Env, server: &PgServer, n: usize) -> (PathBuf, Vec<(String, String)>) {
+    let mut tables = String::new();
+    let mut accounts = Vec::new();
+    for i in 0..n {
+        let name = format!("acct{i:02}");
+        let id = format!("178414000001{i:03}");
+        tables += &env
+            .account(&name, &id, "")
+            .replace(
+                "poll_interval = \"1s\"",
+                &format!("poll_interval = \"{POLL_SECS}s\""),
+            )
+            .replace(
+                "hourly_budget = 20000",
+                &format!("hourly_budget = {BUDGET}"),
+            );
+        accounts.push((name, id));
+    }
+    let path = env.write_config(
+        &tables,
+        &format!("lease_ttl = \"{TTL_SECS}s\"\nlease_renew = \"2s\""),
+    );
+    let text = std::fs::read_to_string(&path).expect("config");
+    let text = text.replace(
+        &format!("database = \"{}\"", env.db().display()),
+        &format!("database = \"{}\"", server.url()),
+    );
+    std::fs::write(&path, text).expect("config");
+    (path, accounts)
+}
+
+async fn scalar(db: &PgPool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(db).await.unwrap_or(-1)
+}
+
+/// Leases held now, per live holder.
+async fn split(db: &PgPool) -> Vec<(String, i64)> {
+    sqlx::query_as(
+        "SELECT holder, COUNT(*) FROM account_leases
+         WHERE expires_at > to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')
+         GROUP BY holder ORDER BY holder",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap_or_default()
+}
+
+/// The instance id of a daemon process.
+async fn instance_of(db: &PgPool, pid: u32) -> Option<String> {
+    sqlx::query_scalar("SELECT id FROM instances WHERE pid = $1")
+        .bind(i64::from(pid))
+        .fetch_optional(db)
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn connect(server: &PgServer) -> PgPool {
+    PgPool::connect(&server.url()).await.expect("connect")
+}
+
+fn log_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.log"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_daemons_split_the_accounts_take_over_when_one_is_killed_and_act_once() {
+    let secs: u64 = std::env::var("IGMOD_INSTANCES_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    let seed: u64 = rand::random();
+    println!("seed {seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let server = PgServer::start();
+    let env = Env::new().await;
+    let (config, accounts) = setup(&env, &server, 20);
+    let posts: Vec<String> = accounts
+        .iter()
+        .map(|(_, id)| env.sim.add_media(id))
+        .collect();
+    let logs = [log_path(env.dir.path(), "a"), log_path(env.dir.path(), "b")];
+    let mut daemons = [
+        Some(spawn_daemon(&config, Some(&logs[0]))),
+        Some(spawn_daemon(&config, Some(&logs[1]))),
+    ];
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let db = connect(&server).await;
+
+    // Both alive: the 20 accounts split 10/10 (within one).
+    wait_for(
+        "two holders with 20 leases split within one",
+        Duration::from_secs(30),
+        || async {
+            let s = split(&db).await;
+            s.len() == 2
+                && s.iter().map(|(_, n)| n).sum::<i64>() == 20
+                && (s[0].1 - s[1].1).abs() <= 1
+        },
+    )
+    .await;
+    let first_split = split(&db).await;
+    println!("split with both alive: {first_split:?}");
+
+    let mut expected: Vec<(String, Expect)> = Vec::new();
+    let add_comment = |rng: &mut StdRng, expected: &mut Vec<(String, Expect)>| {
+        let (text, expect) = TEXTS[rng.random_range(0..TEXTS.len())];
+        let post = &posts[rng.random_range(0..posts.len())];
+        let id = env
+            .sim
+            .add_comment(post, &format!("user{}", expected.len()), text);
+        expected.push((id, expect));
+    };
+
+    let started = Instant::now();
+    let mut kills = 0;
+    let mut worst_repoll = Duration::ZERO;
+    let mut victim = 0;
+    while started.elapsed() < Duration::from_secs(secs) {
+        // 20 s of traffic, then SIGKILL one daemon and restart it at once.
+        let round = Instant::now();
+        while round.elapsed() < Duration::from_secs(20) {
+            add_comment(&mut rng, &mut expected);
+            tokio::time::sleep(Duration::from_millis(rng.random_range(100..400))).await;
+        }
+        let Some(child) = daemons[victim].take() else {
+            continue;
+        };
+        let pid = child.id();
+        let holder = instance_of(&db, pid).await.unwrap_or_default();
+        let held: Vec<String> = sqlx::query_scalar(
+            "SELECT account FROM account_leases WHERE holder = $1 AND expires_at <> ''",
+        )
+        .bind(&holder)
+        .fetch_all(&db)
+        .await
+        .unwrap_or_default();
+        let killed_at = chrono::Utc::now();
+        let killed = Instant::now();
+        kill(pid, "-KILL");
+        let _ = wait_exit(child).await;
+        kills += 1;
+        daemons[victim] = Some(spawn_daemon(&config, Some(&logs[victim])));
+        // Every account the dead daemon held is polled again (by either daemon) within
+        // lease_ttl + one interval.
+        let since = igmod::timefmt::format(killed_at);
+        let limit = Duration::from_secs(TTL_SECS + POLL_SECS);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM account_state
+                 WHERE account = ANY($1) AND (last_poll_at IS NULL OR last_poll_at <= $2)",
+            )
+            .bind(&held)
+            .bind(&since)
+            .fetch_one(&db)
+            .await
+            .unwrap_or(-1);
+            if waiting == 0 {
+                break;
+            }
+            if killed.elapsed() > Duration::from_secs(60) {
+                let leases: Vec<(String, String, String)> =
+                    sqlx::query_as("SELECT account, holder, expires_at FROM account_leases")
+                        .fetch_all(&db)
+                        .await
+                        .unwrap_or_default();
+                let states: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+                    "SELECT account, last_poll_at, next_due_at FROM account_state ORDER BY 1",
+                )
+                .fetch_all(&db)
+                .await
+                .unwrap_or_default();
+                let lines: Vec<String> = logs
+                    .iter()
+                    .flat_map(|l| {
+                        std::fs::read_to_string(l)
+                            .unwrap_or_default()
+                            .lines()
+                            .map(String::from)
+                            .collect::<Vec<_>>()
+                    })
+                    .filter(|l| l.contains("lease") || l.contains("ERROR") || l.contains("WARN"))
+                    .collect();
+                panic!(
+                    "{waiting} of the dead daemon's accounts ({held:?}) not polled again after 60 s (killed {since})\nleases {leases:#?}\nstates {states:#?}\nlog {lines:#?}"
+                );
+            }
+            add_comment(&mut rng, &mut expected);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let repoll = killed.elapsed();
+        worst_repoll = worst_repoll.max(repoll);
+        println!(
+            "kill {kills}: daemon {victim} held {} accounts; all polled again after {:.1} s (limit {} s)",
+            held.len(),
+            repoll.as_secs_f64(),
+            limit.as_secs()
+        );
+        assert!(
+            repoll <= limit,
+            "accounts of a dead daemon waited {repoll:?} (> lease_ttl + interval = {limit:?})"
+        );
+        victim = 1 - victim;
+    }
+
+    // Both alive again: every comment decided, every action closed, the split even again.
+    let total = expected.len() as i64;
+    wait_for(
+        "every comment decided and every action closed",
+        Duration::from_secs(90),
+        || async {
+            scalar(&db, "SELECT COUNT(*) FROM comments").await == total
+                && scalar(&db, "SELECT COUNT(*) FROM actions WHERE status = 'pending'").await == 0
+        },
+    )
+    .await;
+    wait_for("the split even again", Duration::from_secs(30), || async {
+        let s = split(&db).await;
+        s.len() == 2 && (s[0].1 - s[1].1).abs() <= 1
+    })
+    .await;
+    let last_split = split(&db).await;
+    for daemon in daemons.iter_mut() {
+        if let Some(child) = daemon.take() {
+            kill(child.id(), "-TERM");
+            assert_eq!(wait_exit(child).await, Some(0));
+        }
+    }
+
+    let matched = expected.iter().filter(|(_, e)| *e != Expect::Leave).count() as i64;
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM decisions").await, matched);
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM actions WHERE status = 'failed'").await,
+        0
+    );
+    let both_logs = env.dir.path().join("both.log");
+    let text = logs
+        .iter()
+        .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+        .collect::<String>();
+    std::fs::write(&both_logs, &text).expect("log");
+    assert!(!text.contains("panicked"), "a daemon panicked");
+    let sql_errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("error returned from database"))
+        .collect();
+    assert!(
+        sql_errors.is_empty(),
+        "SQL PostgreSQL refused: {sql_errors:#?}"
+    );
+    let (moderated, duplicates, _) = check_outcomes(&env, &expected, &both_logs);
+    assert_eq!(duplicates, 0, "writes repeated without reading back");
+    // The budget is shared: the one ledger holds every call either daemon made.
+    let mut worst_calls = 0;
+    for (name, id) in &accounts {
+        let answered = env.sim.calls_for(id) as i64;
+        let ledgered: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_calls WHERE account = $1")
+            .bind(name)
+            .fetch_one(&db)
+            .await
+            .unwrap_or(-1);
+        assert!(
+            ledgered >= answered,
+            "{name}: ledger {ledgered} < {answered}"
+        );
+        assert!(
+            ledgered <= BUDGET,
+            "{name}: {ledgered} calls > budget {BUDGET}"
+        );
+        worst_calls = worst_calls.max(ledgered);
+    }
+    let hours = started.elapsed().as_secs_f64() / 3600.0;
+    println!(
+        "figures: {:.0} s, {kills} SIGKILLs, 20 accounts on 2 daemons; split {first_split:?} at start, {last_split:?} at the end; \
+         {total} comments, {moderated} moderated, {duplicates} duplicate writes, 0 left pending; \
+         worst re-poll after a death {:.1} s (lease_ttl {TTL_SECS} s + interval {POLL_SECS} s); \
+         busiest account {worst_calls} calls in {:.2} h (budget {BUDGET}/h)",
+        started.elapsed().as_secs_f64(),
+        worst_repoll.as_secs_f64(),
+        hours
+    );
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_hands_the_accounts_over_within_a_second() {
+    let server = PgServer::start();
+    let env = Env::new().await;
+    let (config, _) = setup(&env, &server, 6);
+    let a = spawn_daemon(&config, Some(&log_path(env.dir.path(), "a")));
+    let b = spawn_daemon(&config, Some(&log_path(env.dir.path(), "b")));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let db = connect(&server).await;
+    wait_for("a 3/3 split", Duration::from_secs(30), || async {
+        split(&db).await.iter().map(|(_, n)| *n).collect::<Vec<_>>() == vec![3, 3]
+    })
+    .await;
+    let survivor = instance_of(&db, b.id()).await.expect("b's instance row");
+    let stopped = Instant::now();
+    kill(a.id(), "-TERM");
+    wait_for("b holds all 6", Duration::from_secs(10), || async {
+        split(&db).await == vec![(survivor.clone(), 6)]
+    })
+    .await;
+    let handover = stopped.elapsed();
+    assert_eq!(wait_exit(a).await, Some(0));
+    println!(
+        "figures: SIGTERM to the other daemon holding all 6 accounts: {:.2} s",
+        handover.as_secs_f64()
+    );
+    assert!(handover <= Duration::from_millis(1500), "{handover:?}");
+    kill(b.id(), "-TERM");
+    assert_eq!(wait_exit(b).await, Some(0));
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_postgres_stopped_for_30_s_both_daemons_stop_acting_say_so_once_and_resume() {
+    let server = PgServer::start();
+    let env = Env::new().await;
+    let (config, accounts) = setup(&env, &server, 4);
+    let posts: Vec<String> = accounts
+        .iter()
+        .map(|(_, id)| env.sim.add_media(id))
+        .collect();
+    let logs = [log_path(env.dir.path(), "a"), log_path(env.dir.path(), "b")];
+    let a = spawn_daemon(&config, Some(&logs[0]));
+    let b = spawn_daemon(&config, Some(&logs[1]));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let db = connect(&server).await;
+    wait_for("a 2/2 split", Duration::from_secs(30), || async {
+        split(&db).await.iter().map(|(_, n)| *n).collect::<Vec<_>>() == vec![2, 2]
+    })
+    .await;
+    let before = env
+        .sim
+        .add_comment(&posts[0], "spammer", "forex signals, dm me");
+    wait_for(
+        "the first scam deleted",
+        Duration::from_secs(20),
+        || async { env.sim.comment(&before).is_some_and(|c| c.deleted) },
+    )
+    .await;
+    db.close().await;
+
+    server.stop();
+    let down = Instant::now();
+    let mut during = Vec::new();
+    for (i, post) in posts.iter().enumerate() {
+        during.push(
+            env.sim
+                .add_comment(post, &format!("spam{i}"), "join my crypto signal group"),
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    // Nothing acted while nothing could be recorded.
+    for id in &during {
+        let c = env.sim.comment(id).expect("comment");
+        assert!(
+            c.delete_calls == 0 && c.hide_calls == 0,
+            "{id} acted on while the database was down"
+        );
+    }
+    server.restart();
+    let back = Instant::now();
+    let db = connect(&server).await;
+    wait_for(
+        "the scams posted during the outage deleted",
+        Duration::from_secs(60),
+        || async {
+            during
+                .iter()
+                .all(|id| env.sim.comment(id).is_some_and(|c| c.deleted))
+        },
+    )
+    .await;
+    let resumed = back.elapsed();
+    for id in during.iter().chain([&before]) {
+        let c = env.sim.comment(id).expect("comment");
+        assert_eq!(c.delete_calls, 1, "{id} deleted more than once");
+    }
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM decisions").await,
+        1 + during.len() as i64,
+        "a decision lost or doubled"
+    );
+    for child in [a, b] {
+        kill(child.id(), "-TERM");
+        assert_eq!(wait_exit(child).await, Some(0));
+    }
+    for log in &logs {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let said = text.matches("cannot renew leases").count();
+        assert_eq!(said, 1, "the outage said {said} times in {}", log.display());
+        assert!(text.contains("lease database reachable again"));
+    }
+    println!(
+        "figures: PostgreSQL down {:.0} s: 0 actions while down, outage logged once per daemon; \
+         the {} scams posted meanwhile deleted {:.1} s after it came back, once each",
+        back.duration_since(down).as_secs_f64(),
+        during.len(),
+        resumed.as_secs_f64()
+    );
+    drop(server);
+}
