@@ -301,10 +301,11 @@ pub async fn run_with_reload(
     ));
     leases.set_accounts(config.accounts.iter().map(|a| a.name.clone()).collect());
     let lease_stop = CancellationToken::new();
+    let lease_done = CancellationToken::new();
     let lease_task = tokio::spawn({
         let leases = leases.clone();
-        let stop = lease_stop.clone();
-        async move { leases.run(stop).await }
+        let (stop, done) = (lease_stop.clone(), lease_done.clone());
+        async move { leases.run(stop, done).await }
     });
     tracing::info!(message = "instance", id = %leases.id(), backend = store.backend());
     let jobs = JobScheduler::new().await?;
@@ -507,12 +508,9 @@ pub async fn run_with_reload(
         message = "shutting down: letting in-flight polls finish",
         grace_secs = SHUTDOWN_GRACE.as_secs()
     );
-    // The leases go first, so another instance takes the accounts over within a second;
-    // a poll still finishing here makes no further call (its lease is gone).
+    // Idle accounts' leases go at once, so another instance takes them over within a
+    // second; an account mid-poll keeps its lease until the poll ends.
     lease_stop.cancel();
-    if let Err(e) = lease_task.await {
-        tracing::warn!(message = "lease task ended badly", error = %e);
-    }
     cancel.cancel();
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while let Some(joined) = tasks.join_next().await {
@@ -525,6 +523,10 @@ pub async fn run_with_reload(
             message = "grace period over; abandoning polls still running (their actions stay pending and resume at the next start)"
         );
         tasks.abort_all();
+    }
+    lease_done.cancel();
+    if let Err(e) = lease_task.await {
+        tracing::warn!(message = "lease task ended badly", error = %e);
     }
     let mut jobs = jobs;
     if let Err(e) = jobs.shutdown().await {

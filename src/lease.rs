@@ -12,8 +12,9 @@
 //! `lease_ttl` minus [`CLOCK_MARGIN`], so an instance whose renewals stop (database gone,
 //! process frozen) stops calling the Graph API before another can take the account.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -44,6 +45,27 @@ pub struct Leases {
     gained: Notify,
     /// Whether the database could not be reached at the last try (said once per outage).
     unreachable: Mutex<bool>,
+    /// Accounts in the middle of a poll: at shutdown their leases go when the poll ends.
+    busy: Mutex<HashSet<String>>,
+    /// Shutting down: no new claims, and each lease goes as soon as its account is idle.
+    draining: AtomicBool,
+    /// Woken when an account stops being busy.
+    idle: Notify,
+}
+
+/// Marks an account busy (mid-poll) until dropped.
+pub struct Busy<'a> {
+    leases: &'a Leases,
+    account: String,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut busy) = self.leases.busy.lock() {
+            busy.remove(&self.account);
+        }
+        self.leases.idle.notify_waiters();
+    }
 }
 
 impl Leases {
@@ -66,6 +88,9 @@ impl Leases {
             held: Mutex::new(HashMap::new()),
             gained: Notify::new(),
             unreachable: Mutex::new(false),
+            busy: Mutex::new(HashSet::new()),
+            draining: AtomicBool::new(false),
+            idle: Notify::new(),
         }
     }
 
@@ -81,6 +106,22 @@ impl Leases {
         if let Ok(mut accounts) = self.accounts.lock() {
             *accounts = names;
         }
+    }
+
+    /// Marks the account busy for as long as the guard lives (a poll): at shutdown its lease
+    /// is kept, and renewed, until the poll ends, so the poll can finish its actions.
+    pub fn busy(&self, account: &str) -> Busy<'_> {
+        if let Ok(mut busy) = self.busy.lock() {
+            busy.insert(account.to_string());
+        }
+        Busy {
+            leases: self,
+            account: account.to_string(),
+        }
+    }
+
+    fn is_busy(&self, account: &str) -> bool {
+        self.busy.lock().is_ok_and(|b| b.contains(account))
     }
 
     /// Whether this instance may work on the account now.
@@ -117,9 +158,10 @@ impl Leases {
         }
     }
 
-    /// Renews, balances and claims until shutdown, then releases every lease at once so
-    /// another instance takes over within about a second.
-    pub async fn run(&self, shutdown: CancellationToken) {
+    /// Renews, balances and claims until `shutdown`. Then it drains: every idle account's
+    /// lease goes at once (another instance takes over within about a second) and a busy
+    /// one's as soon as its poll ends, until `done`, when the rest go and the instance leaves.
+    pub async fn run(&self, shutdown: CancellationToken, done: CancellationToken) {
         let mut last_cycle: Option<Instant> = None;
         loop {
             let full = last_cycle.is_none_or(|at| at.elapsed() >= self.renew);
@@ -135,7 +177,61 @@ impl Leases {
                 _ = tokio::time::sleep(CLAIM_TICK) => {}
             }
         }
+        self.draining.store(true, Ordering::SeqCst);
+        let mut last_renewal = Instant::now();
+        loop {
+            let idle = self.idle.notified();
+            self.release_idle().await;
+            if self.held_count() == 0 || done.is_cancelled() {
+                break;
+            }
+            // Busy accounts keep their leases while their polls finish.
+            if last_renewal.elapsed() >= self.renew {
+                last_renewal = Instant::now();
+                let renewed = self.renew_held().await;
+                self.note_reachable(renewed);
+            }
+            tokio::select! {
+                _ = done.cancelled() => break,
+                _ = idle => {}
+                _ = tokio::time::sleep(CLAIM_TICK) => {}
+            }
+        }
         self.release_all().await;
+    }
+
+    /// While draining: gives back the leases of accounts not mid-poll.
+    async fn release_idle(&self) {
+        let idle: Vec<String> = self
+            .held
+            .lock()
+            .map(|held| held.keys().filter(|a| !self.is_busy(a)).cloned().collect())
+            .unwrap_or_default();
+        for account in idle {
+            if let Ok(mut held) = self.held.lock() {
+                held.remove(&account);
+            }
+            if let Err(e) = self.store.release_lease(&account, &self.me.id).await {
+                tracing::warn!(message = "cannot release a lease; it expires on its own", account = %account, error = %e);
+            }
+        }
+    }
+
+    /// Renews the leases held now (while draining: no balancing, no claims).
+    async fn renew_held(&self) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let renewed = self
+            .store
+            .renew_leases(&self.me.id, Utc::now(), self.expiry())
+            .await?;
+        let until = self.trusted_until(started);
+        if let Ok(mut held) = self.held.lock() {
+            held.retain(|a, _| renewed.contains(a));
+            for t in held.values_mut() {
+                *t = until;
+            }
+        }
+        Ok(())
     }
 
     /// Gives every lease back and leaves the live instances (planned shutdown).
@@ -200,6 +296,7 @@ impl Leases {
     /// Heartbeat, renewal, balance and claims.
     async fn cycle(&self) -> Result<(), StoreError> {
         let started = Instant::now();
+        self.reap_dead_neighbours().await?;
         let live = self.store.heartbeat(&self.me, self.live_since()).await?;
         let renewed = self
             .store
@@ -232,6 +329,25 @@ impl Leases {
         self.claim(free, share).await
     }
 
+    /// An instance on this host whose process is gone (killed, crashed: it released
+    /// nothing) has its leases freed now rather than after `lease_ttl`: a single igmod
+    /// restarted after a crash takes its accounts back at once.
+    async fn reap_dead_neighbours(&self) -> Result<(), StoreError> {
+        for other in self.store.live_instances(self.live_since()).await? {
+            let gone = other.host == self.me.host
+                && other.id != self.me.id
+                && u32::try_from(other.pid).is_ok_and(|pid| !process_alive(pid));
+            if gone {
+                tracing::info!(
+                    message = "an instance on this host died; its leases are free now",
+                    instance = %other.id
+                );
+                self.store.instance_gone(&other.id).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Between renewals: take released or expired leases while under the share.
     async fn claim_free(&self) -> Result<(), StoreError> {
         let accounts = self.configured();
@@ -258,6 +374,9 @@ impl Leases {
 
     async fn claim(&self, candidates: Vec<String>, share: usize) -> Result<(), StoreError> {
         for account in candidates {
+            if self.draining.load(Ordering::SeqCst) {
+                break;
+            }
             if self.held_count() >= share {
                 break;
             }
@@ -278,8 +397,20 @@ impl Leases {
     }
 }
 
-/// This host's name, for telling instances apart in `igmod status`.
+/// Whether a process with this pid runs on this host (in this pid namespace).
+fn process_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// This host's name, for telling instances apart in `igmod status` and for finding dead
+/// instances of this host. `IGMOD_HOSTNAME` overrides it (containers that share a hostname
+/// but not a pid namespace must set it).
 fn hostname() -> String {
+    if let Ok(name) = std::env::var("IGMOD_HOSTNAME")
+        && !name.trim().is_empty()
+    {
+        return name.trim().to_string();
+    }
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())

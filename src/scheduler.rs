@@ -135,7 +135,9 @@ pub async fn run_account(
         // The state read for the schedule serves the poll too (one query less per poll). The
         // poll's future is boxed: it is large, and an account waits between polls holding
         // only this loop's (10,000 accounts × a poll's future cost ~15 KB each).
+        let busy = ctx.leases.busy(&name);
         let result = Box::pin(poller::poll(&ctx, state.ok())).await;
+        drop(busy);
         if matches!(&result, Err(PollError::Call(CallError::NotHolder))) {
             // The lease went mid-poll: the new holder records this account's polls now.
             continue;

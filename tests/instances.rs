@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::outcomes::{Expect, TEXTS, check_outcomes};
 use common::pg::PgServer;
-use common::{Env, kill, spawn_daemon, wait_exit, wait_for};
+use common::{Env, kill, wait_exit, wait_for};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sqlx::PgPool;
@@ -53,6 +53,23 @@ fn setup(env: &Env, server: &PgServer, n: usize) -> (PathBuf, Vec<(String, Strin
     );
     std::fs::write(&path, text).expect("config");
     (path, accounts)
+}
+
+/// The real `igmod run`, as if on host `host` (each daemon of these tests is on a host of its
+/// own, so a dead one is found only by its leases expiring, as across machines).
+fn spawn_daemon(config: &Path, log: &Path, host: &str) -> std::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    let mut cmd = common::igmod();
+    cmd.env("IGMOD_HOSTNAME", host)
+        .args(["run", "-c"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+    cmd.spawn().expect("spawn igmod")
 }
 
 async fn scalar(db: &PgPool, sql: &'static str) -> i64 {
@@ -107,8 +124,8 @@ async fn two_daemons_split_the_accounts_take_over_when_one_is_killed_and_act_onc
         .collect();
     let logs = [log_path(env.dir.path(), "a"), log_path(env.dir.path(), "b")];
     let mut daemons = [
-        Some(spawn_daemon(&config, Some(&logs[0]))),
-        Some(spawn_daemon(&config, Some(&logs[1]))),
+        Some(spawn_daemon(&config, &logs[0], "host-a")),
+        Some(spawn_daemon(&config, &logs[1], "host-b")),
     ];
     tokio::time::sleep(Duration::from_secs(1)).await;
     let db = connect(&server).await;
@@ -166,7 +183,9 @@ async fn two_daemons_split_the_accounts_take_over_when_one_is_killed_and_act_onc
         kill(pid, "-KILL");
         let _ = wait_exit(child).await;
         kills += 1;
-        daemons[victim] = Some(spawn_daemon(&config, Some(&logs[victim])));
+        // Restarted as a new machine would be: nothing tells it the old one died.
+        let host = format!("host-{victim}-{kills}");
+        daemons[victim] = Some(spawn_daemon(&config, &logs[victim], &host));
         // Every account the dead daemon held is polled again (by either daemon) within
         // lease_ttl + one interval.
         let since = igmod::timefmt::format(killed_at);
@@ -313,8 +332,8 @@ async fn a_sigterm_hands_the_accounts_over_within_a_second() {
     let server = PgServer::start();
     let env = Env::new().await;
     let (config, _) = setup(&env, &server, 6);
-    let a = spawn_daemon(&config, Some(&log_path(env.dir.path(), "a")));
-    let b = spawn_daemon(&config, Some(&log_path(env.dir.path(), "b")));
+    let a = spawn_daemon(&config, &log_path(env.dir.path(), "a"), "host-a");
+    let b = spawn_daemon(&config, &log_path(env.dir.path(), "b"), "host-b");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let db = connect(&server).await;
     wait_for("a 3/3 split", Duration::from_secs(30), || async {
@@ -350,8 +369,8 @@ async fn with_postgres_stopped_for_30_s_both_daemons_stop_acting_say_so_once_and
         .map(|(_, id)| env.sim.add_media(id))
         .collect();
     let logs = [log_path(env.dir.path(), "a"), log_path(env.dir.path(), "b")];
-    let a = spawn_daemon(&config, Some(&logs[0]));
-    let b = spawn_daemon(&config, Some(&logs[1]));
+    let a = spawn_daemon(&config, &logs[0], "host-a");
+    let b = spawn_daemon(&config, &logs[1], "host-b");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let db = connect(&server).await;
     wait_for("a 2/2 split", Duration::from_secs(30), || async {
