@@ -6,6 +6,14 @@
 //! posts, a burst of 500 comments on one post. The same workload then runs against a naive
 //! strategy implemented here (every poll fetches every watched post's comments, all pages, as
 //! typical tools do), on a fresh simulator, and the figures are printed side by side.
+//!
+//! Then igmod runs the same workload once more with its database on a PostgreSQL server that
+//! the bench starts (as tests/postgres.rs does), and its throughput is compared with SQLite's:
+//! polls answered per second in the quiet stretch, and the seconds the 500-comment burst took
+//! to be acted on.
+
+#[path = "../tests/common/pg.rs"]
+mod pg;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -29,7 +37,16 @@ struct Figures {
     steady_comments: usize,
     latencies_ms: Vec<i64>,
     burst_reads: usize,
+    /// Seconds from the burst's comments being posted to every scam among them deleted.
+    burst_secs: f64,
     max_hour_calls: usize,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Run {
+    Sqlite,
+    Postgres,
+    Naive,
 }
 
 fn id(i: usize) -> String {
@@ -63,12 +80,18 @@ enum Strategy {
         CancellationToken,
         tokio::task::JoinHandle<()>,
         tempfile::TempDir,
+        Option<pg::PgServer>,
     ),
     Naive(CancellationToken, tokio::task::JoinHandle<()>),
 }
 
-async fn start_igmod(sim: &Simulator) -> Strategy {
+async fn start_igmod(sim: &Simulator, postgres: bool) -> Strategy {
     let dir = tempfile::tempdir().expect("dir");
+    let server = postgres.then(pg::PgServer::start);
+    let database = match &server {
+        Some(server) => server.url(),
+        None => dir.path().join("bench.db").display().to_string(),
+    };
     let mut accounts = String::new();
     for a in 0..ACCOUNTS {
         let file = dir.path().join(format!("t{a}"));
@@ -80,8 +103,7 @@ async fn start_igmod(sim: &Simulator) -> Strategy {
         ));
     }
     let text = format!(
-        "[daemon]\ndatabase = \"{}\"\n[graph]\nfacebook_base_url = \"{b}\"\ninstagram_base_url = \"{b}\"\ntimeout = \"5s\"\n\n{accounts}{RULES}",
-        dir.path().join("bench.db").display(),
+        "[daemon]\ndatabase = \"{database}\"\n[graph]\nfacebook_base_url = \"{b}\"\ninstagram_base_url = \"{b}\"\ntimeout = \"5s\"\n\n{accounts}{RULES}",
         b = sim.base_url()
     );
     let path = dir.path().join("config.toml");
@@ -94,7 +116,7 @@ async fn start_igmod(sim: &Simulator) -> Strategy {
             eprintln!("daemon: {e}");
         }
     });
-    Strategy::Igmod(stop, handle, dir)
+    Strategy::Igmod(stop, handle, dir, server)
 }
 
 /// The naive strategy: every poll lists the media and pages through every watched post's
@@ -219,12 +241,12 @@ fn media_lists(sim: &Simulator) -> usize {
         .count()
 }
 
-async fn run(naive: bool) -> Figures {
+async fn run(which: Run) -> Figures {
     let (sim, media) = world().await;
-    let strategy = if naive {
-        start_naive(&sim).await
-    } else {
-        start_igmod(&sim).await
+    let strategy = match which {
+        Run::Naive => start_naive(&sim).await,
+        Run::Sqlite => start_igmod(&sim, false).await,
+        Run::Postgres => start_igmod(&sim, true).await,
     };
     // Let the first poll record what is there.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -276,6 +298,7 @@ async fn run(naive: bool) -> Figures {
             )
         })
         .collect();
+    let burst_at = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline
         && !burst
@@ -285,6 +308,7 @@ async fn run(naive: bool) -> Figures {
     {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    f.burst_secs = burst_at.elapsed().as_secs_f64();
     f.burst_reads = sim
         .requests()
         .iter()
@@ -293,21 +317,35 @@ async fn run(naive: bool) -> Figures {
         - reads_before;
 
     match strategy {
-        Strategy::Igmod(stop, handle, dir) => {
+        Strategy::Igmod(stop, handle, dir, server) => {
             stop.cancel();
             let _ = handle.await;
-            let pool = sqlx::SqlitePool::connect(&format!(
-                "sqlite://{}",
-                dir.path().join("bench.db").display()
-            ))
-            .await
-            .expect("db");
-            let rows: Vec<(i64,)> = sqlx::query_as(
-                "SELECT COUNT(*) FROM api_calls WHERE at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 hour') GROUP BY account",
-            )
-            .fetch_all(&pool)
-            .await
-            .unwrap_or_default();
+            const PER_ACCOUNT: &str =
+                "SELECT COUNT(*) FROM api_calls WHERE at > $1 GROUP BY account";
+            let hour_ago = igmod::timefmt::format(chrono::Utc::now() - chrono::Duration::hours(1));
+            let rows: Vec<(i64,)> = match &server {
+                Some(server) => {
+                    let pool = sqlx::PgPool::connect(&server.url()).await.expect("db");
+                    sqlx::query_as(PER_ACCOUNT)
+                        .bind(&hour_ago)
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap_or_default()
+                }
+                None => {
+                    let pool = sqlx::SqlitePool::connect(&format!(
+                        "sqlite://{}",
+                        dir.path().join("bench.db").display()
+                    ))
+                    .await
+                    .expect("db");
+                    sqlx::query_as(PER_ACCOUNT)
+                        .bind(&hour_ago)
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap_or_default()
+                }
+            };
             f.max_hour_calls = rows.iter().map(|r| r.0 as usize).max().unwrap_or(0);
         }
         Strategy::Naive(stop, handle) => {
@@ -335,8 +373,9 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let mut igmod = rt.block_on(run(false));
-    let mut naive = rt.block_on(run(true));
+    let mut igmod = rt.block_on(run(Run::Sqlite));
+    let mut naive = rt.block_on(run(Run::Naive));
+    let mut on_pg = rt.block_on(run(Run::Postgres));
     let per = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let minimum_burst = 501usize.div_ceil(50); // pages of 50 over the burst and what was there
     println!(
@@ -408,5 +447,44 @@ fn main() {
         } else {
             "NOT met"
         },
+    );
+    // The same igmod, its database on PostgreSQL.
+    let polls_per_sec = |f: &Figures| f.quiet_polls as f64 / QUIET.as_secs_f64();
+    println!();
+    println!(
+        "{:<44} {:>10} {:>10} {:>8}",
+        "igmod's database", "sqlite", "postgres", "ratio"
+    );
+    println!(
+        "{:<44} {:>10.2} {:>10.2} {:>7.2}x",
+        "polls answered per second (quiet)",
+        polls_per_sec(&igmod),
+        polls_per_sec(&on_pg),
+        polls_per_sec(&igmod) / polls_per_sec(&on_pg).max(1e-9)
+    );
+    println!(
+        "{:<44} {:>10.2} {:>10.2} {:>7.2}x",
+        "seconds to act on the 500-comment burst",
+        igmod.burst_secs,
+        on_pg.burst_secs,
+        on_pg.burst_secs / igmod.burst_secs.max(1e-9)
+    );
+    println!(
+        "{:<44} {:>10} {:>10}",
+        "detection latency p50 (ms)",
+        pct(&mut igmod.latencies_ms, 0.5),
+        pct(&mut on_pg.latencies_ms, 0.5)
+    );
+    println!(
+        "{:<44} {:>10} {:>10}",
+        "calls per quiet poll",
+        format!("{:.2}", per(igmod.quiet_calls, igmod.quiet_polls)),
+        format!("{:.2}", per(on_pg.quiet_calls, on_pg.quiet_polls))
+    );
+    let within = polls_per_sec(&on_pg) * 2.0 >= polls_per_sec(&igmod)
+        && on_pg.burst_secs <= igmod.burst_secs * 2.0;
+    println!(
+        "target: single-instance throughput on PostgreSQL within 2x of SQLite: {}",
+        if within { "met" } else { "NOT met" }
     );
 }

@@ -20,7 +20,7 @@ use rand::{Rng, SeedableRng};
 use sqlx::PgPool;
 
 const TTL_SECS: u64 = 6;
-const POLL_SECS: u64 = 2;
+const POLL_SECS: u64 = 3;
 const BUDGET: i64 = 20_000;
 
 /// Registers `n` accounts and writes a config that points at the PostgreSQL server.
