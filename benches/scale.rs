@@ -139,6 +139,14 @@ async fn phase(accounts: usize, interval: &str, window: Duration, measure_cpu: b
     let cpu_after = cpu_time(pid, ticks);
     let polls = sim.requests_to("/media") - polls_before;
     let hwm_kib = status_kib(pid, "VmHWM:").unwrap_or(0);
+    // Where the resident set is: the heap and stacks, or the binary's own pages.
+    if let (Some(anon), Some(file)) = (status_kib(pid, "RssAnon:"), status_kib(pid, "RssFile:")) {
+        println!(
+            "  ({accounts} accounts: RssAnon {:.1} MB, RssFile {:.1} MB)",
+            mb(anon),
+            mb(file)
+        );
+    }
     stop(child);
     let pct = |d: Duration| 100.0 * d.as_secs_f64() / elapsed.as_secs_f64();
     let cpu_pct = match (measure_cpu, cpu_before, cpu_after) {

@@ -12,9 +12,23 @@
 //! write lock late and can fail with "database is locked" without waiting for the busy
 //! timeout.
 
-/// Runs `body` with `pool` bound to the backend's own pool. The body is expanded once per
-/// backend, so one SQL text is type-checked against both drivers.
+/// Runs `body`, a whole async function body, with `pool` bound to the backend's own pool.
+/// The body is expanded once per backend, so one SQL text is type-checked against both
+/// drivers. The PostgreSQL expansion runs in a boxed future: inline, its larger states would
+/// grow every caller's future, and an account's task holds some of those while it waits
+/// (10,000 waiting accounts).
 macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:block) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => Box::pin(async move { $body }).await,
+        }
+    };
+}
+
+/// [`with_pool!`] for a test's statements in the middle of a test (no boxing).
+#[cfg(test)]
+macro_rules! on_pool {
     ($store:expr, |$pool:ident| $body:block) => {
         match &$store.pool {
             $crate::store::Pool::Sqlite($pool) => $body,
@@ -389,7 +403,7 @@ mod tests {
                 ("old", "2026-01-01T00:00:00.000Z"),
                 ("new", "2026-11-27T00:00:00.000Z"),
             ] {
-                with_pool!(store, |pool| {
+                on_pool!(store, |pool| {
                     sqlx::query(
                         "INSERT INTO comments (id, account, media_id, username, text, first_seen_at, disposition)
                          VALUES ($1, 'a', 'm', 'someone', 'some text', $2, 'evaluated')",
@@ -431,7 +445,7 @@ mod tests {
                 },
                 "{backend}"
             );
-            let rows: Vec<(String, Option<String>, Option<String>)> = with_pool!(store, |pool| {
+            let rows: Vec<(String, Option<String>, Option<String>)> = on_pool!(store, |pool| {
                 sqlx::query_as("SELECT id, username, text FROM comments ORDER BY id")
                     .fetch_all(pool)
                     .await?
@@ -448,7 +462,7 @@ mod tests {
                 ],
                 "{backend}"
             );
-            let kept: Vec<(String, String, String, Option<String>)> = with_pool!(store, |pool| {
+            let kept: Vec<(String, String, String, Option<String>)> = on_pool!(store, |pool| {
                 sqlx::query_as(
                     "SELECT d.comment_id, d.rule, a.status, a.message FROM decisions d JOIN actions a USING (comment_id) ORDER BY 1",
                 )
@@ -461,7 +475,7 @@ mod tests {
                 "{backend}"
             );
             assert_eq!(kept[0].3.as_deref(), Some("Hi someone"), "{backend}");
-            let calls: (i64,) = with_pool!(store, |pool| {
+            let calls: (i64,) = on_pool!(store, |pool| {
                 sqlx::query_as("SELECT COUNT(*) FROM api_calls")
                     .fetch_one(pool)
                     .await?
@@ -482,7 +496,7 @@ mod tests {
             let backend = store.backend();
             let now = chrono::Utc::now();
             let posted = crate::timefmt::format(now - chrono::Duration::seconds(90));
-            let ids: Vec<(i64,)> = with_pool!(store, |pool| {
+            let ids: Vec<(i64,)> = on_pool!(store, |pool| {
                 sqlx::query(
                     "INSERT INTO comments (id, account, media_id, text, created_at, first_seen_at, disposition)
                      VALUES ('c1', 'a', 'm', 'forex', $1, $1, 'evaluated')",
@@ -532,7 +546,7 @@ mod tests {
         let pg = Database::parse(&server.url(), None)?;
         for db in [Database::Sqlite(path), pg] {
             let store = Store::connect(&db).await?;
-            let names: Vec<String> = with_pool!(store, |pool| {
+            let names: Vec<String> = on_pool!(store, |pool| {
                 sqlx::query_scalar(if pool.is_postgres() {
                     "SELECT table_name::text FROM information_schema.tables
                      WHERE table_schema = 'public' ORDER BY 1"
