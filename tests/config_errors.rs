@@ -364,6 +364,44 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "daemon.alert_check: must be between 1s and 1h",
         "alert_check",
     ),
+    // PostgreSQL: the password never inline; password keys only with a postgres:// URL;
+    // leases renewed at least twice per lease.
+    (
+        "database = \"/tmp/igmod-never-created.db\"",
+        "database = \"postgres://igmod:hunter2@db/igmod\"",
+        "database_password_env",
+        "postgres://",
+    ),
+    (
+        "database = \"/tmp/igmod-never-created.db\"",
+        "database = \"mysql://igmod@db/igmod\"",
+        "only postgres:// and postgresql://",
+        "mysql://",
+    ),
+    (
+        "database =",
+        "database_password_env = \"IGMOD_DB_PASSWORD\"\ndatabase =",
+        "daemon.database_password_*: only for a postgres:// database",
+        "database_password_env",
+    ),
+    (
+        "database = \"/tmp/igmod-never-created.db\"",
+        "database = \"postgres://igmod@db/igmod\"\ndatabase_password_env = \"IGMOD_SURELY_MISSING\"",
+        "daemon.database_password_env: environment variable IGMOD_SURELY_MISSING is not set",
+        "IGMOD_SURELY_MISSING",
+    ),
+    (
+        "database =",
+        "lease_ttl = \"10s\"\nlease_renew = \"6s\"\ndatabase =",
+        "daemon.lease_renew: 6s must be at most half of lease_ttl (10s)",
+        "lease_renew",
+    ),
+    (
+        "database =",
+        "lease_ttl = \"1s\"\ndatabase =",
+        "daemon.lease_ttl: must be between 3s and 10min",
+        "lease_ttl",
+    ),
     (
         "[graph]",
         "[metrics]\nlisten = \"9464\"\n\n[graph]",

@@ -139,7 +139,7 @@ mod tests {
         }
         let db = Database::parse("/var/lib/igmod/igmod.db", None);
         assert!(
-            matches!(db, Ok(Database::Sqlite(p)) if p == PathBuf::from("/var/lib/igmod/igmod.db"))
+            matches!(db, Ok(Database::Sqlite(p)) if p == std::path::Path::new("/var/lib/igmod/igmod.db"))
         );
     }
 
