@@ -543,8 +543,11 @@ fn status(path: &std::path::Path, json: bool) -> ExitCode {
         if json {
             println!("{}", serde_json::to_string_pretty(&rows)?);
         } else {
-            let live = igmod::report::instances(&store, c.daemon.lease_ttl).await?;
-            print!("{}", igmod::report::instances_table(&live, &rows));
+            // One instance per SQLite file: the instances matter only on a shared database.
+            if store.is_shared() {
+                let live = igmod::report::instances(&store, c.daemon.lease_ttl).await?;
+                print!("{}", igmod::report::instances_table(&live, &rows));
+            }
             print!("{}", igmod::report::status_table(&rows));
         }
         let worst = rows.iter().map(|r| r.health.exit_code()).max().unwrap_or(0);

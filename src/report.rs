@@ -34,6 +34,9 @@ pub struct AccountStatus {
     pub last_webhook_at: Option<String>,
     /// The igmod instance (`host:pid:nonce`) holding the account's lease now, if any.
     pub held_by: Option<String>,
+    /// The database is shared by instances (PostgreSQL): the table says who holds what.
+    #[serde(skip)]
+    pub shared: bool,
     pub next_poll_at: Option<String>,
     pub configured_interval: String,
     pub effective_interval_secs: Option<i64>,
@@ -158,6 +161,7 @@ pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>
             last_poll_status: state.last_poll_status,
             last_webhook_at: webhooks.get(&a.name).cloned(),
             held_by: holders.get(&a.name).cloned(),
+            shared: store.is_shared(),
             next_poll_at: state.next_due_at,
             configured_interval: match &a.schedule {
                 Schedule::Every(d) => humantime::format_duration(*d).to_string(),
@@ -254,13 +258,15 @@ pub fn status_table(rows: &[AccountStatus]) -> String {
             "  webhooks:   last {}",
             r.last_webhook_at.as_deref().unwrap_or("never")
         );
-        let _ = writeln!(
-            s,
-            "  instance:   {}",
-            r.held_by
-                .as_deref()
-                .unwrap_or("none holds its lease (no igmod running for it)")
-        );
+        if r.shared {
+            let _ = writeln!(
+                s,
+                "  instance:   {}",
+                r.held_by
+                    .as_deref()
+                    .unwrap_or("none holds its lease (no igmod running for it)")
+            );
+        }
         let effective = r.effective_interval_secs.map_or_else(
             || "-".to_string(),
             |e| {

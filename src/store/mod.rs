@@ -329,6 +329,12 @@ impl Store {
         with_pool!(self, |pool| { pool.close().await })
     }
 
+    /// Whether several instances can share this database (PostgreSQL), so that who holds
+    /// which account is worth showing.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
+    }
+
     /// Which backend this is, for operators' messages (`sqlite` or `postgres`).
     pub fn backend(&self) -> &'static str {
         match self.pool {

@@ -65,20 +65,7 @@ impl PgServer {
                 "--no-sync",
             ],
         );
-        let options = server.options();
-        server.run(
-            "pg_ctl",
-            &[
-                "-D",
-                &data.to_string_lossy(),
-                "-o",
-                &options,
-                "-l",
-                &server.dir.path().join("log").to_string_lossy(),
-                "-w",
-                "start",
-            ],
-        );
+        server.restart();
         server
     }
 
@@ -119,7 +106,7 @@ impl PgServer {
         );
     }
 
-    /// Starts it again after [`PgServer::stop`], on the same port.
+    /// Starts the server (again, after [`PgServer::stop`]: on the same port).
     pub fn restart(&self) {
         let data = self.dir.path().join("data");
         let options = self.options();
