@@ -326,7 +326,18 @@ impl Leases {
             .filter(|a| kept.binary_search(a).is_err())
             .cloned()
             .collect();
-        self.claim(free, share).await
+        let claimed = self.claim(free, share).await;
+        self.publish(&accounts);
+        claimed
+    }
+
+    /// Tells the metrics which accounts are this instance's to report on.
+    fn publish(&self, accounts: &[String]) {
+        let now = Utc::now().timestamp();
+        let metrics = crate::metrics::get();
+        for account in accounts {
+            metrics.lease_held(account, self.holds(account), now);
+        }
     }
 
     /// An instance on this host whose process is gone (killed, crashed: it released
@@ -369,7 +380,9 @@ impl Leases {
             .into_iter()
             .filter(|a| accounts.binary_search(a).is_ok() && !self.holds(a))
             .collect();
-        self.claim(free, share).await
+        let claimed = self.claim(free, share).await;
+        self.publish(&accounts);
+        claimed
     }
 
     async fn claim(&self, candidates: Vec<String>, share: usize) -> Result<(), StoreError> {

@@ -72,6 +72,8 @@ struct AccountSeen {
     budget_used: f64,
     /// The last poll found the hourly budget spent.
     exhausted: bool,
+    /// Another instance holds the account's lease: its polls are that instance's to report.
+    elsewhere: bool,
 }
 
 /// An account as the alerts see it.
@@ -202,7 +204,7 @@ impl Metrics {
         let accounts = Family::<StatusLabel, Gauge>::default();
         registry.register(
             "accounts",
-            "Accounts by state (ok, stalled, stopped, waiting for their first poll)",
+            "Accounts by state (ok, stalled, stopped, starting: waiting for their first poll, elsewhere: held by another instance)",
             accounts.clone(),
         );
         // Series that alerts watch exist from the start, at 0 (a rule over an absent series
@@ -396,12 +398,27 @@ impl Metrics {
         now.saturating_sub(self.heartbeat()) <= HEARTBEAT_FRESH_SECS
     }
 
-    /// Every configured account's alert-relevant state.
+    /// Says whether this instance holds the account's lease. An account held elsewhere is
+    /// neither waited for by `/readyz` nor reported stalled or alerted on here; one taken
+    /// (back) counts its silence from now.
+    pub fn lease_held(&self, account: &str, held: bool, now: i64) {
+        if let Ok(mut seen) = self.seen.lock()
+            && let Some(s) = seen.get_mut(account)
+        {
+            if s.elsewhere && held && s.last_poll != 0 {
+                s.last_poll = now;
+            }
+            s.elsewhere = !held;
+        }
+    }
+
+    /// Every configured account's alert-relevant state (those this instance holds).
     pub fn accounts_seen(&self) -> Vec<(String, Seen)> {
         self.seen
             .lock()
             .map(|seen| {
                 seen.iter()
+                    .filter(|(_, s)| !s.elsewhere)
                     .map(|(k, s)| {
                         (
                             k.clone(),
@@ -424,7 +441,7 @@ impl Metrics {
             .lock()
             .map(|seen| {
                 seen.iter()
-                    .filter(|(_, s)| s.last_poll == 0 && !s.stopped)
+                    .filter(|(_, s)| s.last_poll == 0 && !s.stopped && !s.elsewhere)
                     .map(|(k, _)| k.clone())
                     .collect()
             })
@@ -450,7 +467,9 @@ impl Metrics {
                         })
                         .set(1);
                 };
-                let state = if s.stopped {
+                let state = if s.elsewhere {
+                    "elsewhere"
+                } else if s.stopped {
                     problem("stopped");
                     "stopped"
                 } else if s.last_poll == 0 {

@@ -327,19 +327,55 @@ async fn two_daemons_split_the_accounts_take_over_when_one_is_killed_and_act_onc
     drop(server);
 }
 
+/// The config with a `[metrics]` listener of its own (two daemons on one host).
+fn with_metrics(config: &Path, name: &str) -> (PathBuf, String) {
+    let port = common::free_port();
+    let text = std::fs::read_to_string(config).expect("config");
+    let text = text.replacen(
+        "[graph]",
+        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[graph]"),
+        1,
+    );
+    let path = config.with_file_name(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("config");
+    (path, format!("http://127.0.0.1:{port}"))
+}
+
+async fn http_get(url: &str) -> (u16, String) {
+    match reqwest::get(url).await {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(_) => (0, String::new()),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigterm_hands_the_accounts_over_within_a_second() {
     let server = PgServer::start();
     let env = Env::new().await;
     let (config, _) = setup(&env, &server, 6);
-    let a = spawn_daemon(&config, &log_path(env.dir.path(), "a"), "host-a");
-    let b = spawn_daemon(&config, &log_path(env.dir.path(), "b"), "host-b");
+    let (config_a, metrics_a) = with_metrics(&config, "a");
+    let (config_b, metrics_b) = with_metrics(&config, "b");
+    let a = spawn_daemon(&config_a, &log_path(env.dir.path(), "a"), "host-a");
+    let b = spawn_daemon(&config_b, &log_path(env.dir.path(), "b"), "host-b");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let db = connect(&server).await;
     wait_for("a 3/3 split", Duration::from_secs(30), || async {
         split(&db).await.iter().map(|(_, n)| *n).collect::<Vec<_>>() == vec![3, 3]
     })
     .await;
+    // Each instance is ready with its own three accounts polled, reports the other three as
+    // held elsewhere, and finds no problem in them.
+    for base in [&metrics_a, &metrics_b] {
+        wait_for("ready, 3 elsewhere", Duration::from_secs(20), || async {
+            let ready = http_get(&format!("{base}/readyz")).await.0 == 200;
+            let (_, metrics) = http_get(&format!("{base}/metrics")).await;
+            ready
+                && metrics.contains("igmod_accounts{status=\"elsewhere\"} 3")
+                && metrics.contains("igmod_accounts{status=\"ok\"} 3")
+                && !metrics.contains("igmod_account_problem{")
+        })
+        .await;
+    }
     let survivor = instance_of(&db, b.id()).await.expect("b's instance row");
     let stopped = Instant::now();
     kill(a.id(), "-TERM");
