@@ -415,6 +415,16 @@ pub async fn run_with_reload(
             running.insert(account.name.clone(), r);
         }
     }
+    // Another instance's webhook receiver may record a delivery for an account this one
+    // holds: PostgreSQL's notifications wake its task (nothing to do on SQLite).
+    tokio::spawn({
+        let (store, inboxes, stop) = (store.clone(), inboxes.clone(), cancel.clone());
+        async move {
+            store
+                .listen_inbox(|account| inboxes.wake_account(account), stop)
+                .await
+        }
+    });
     for (listener, router, stopped) in servers {
         let stop = cancel.clone();
         tokio::spawn(async move {

@@ -570,3 +570,118 @@ async fn the_operators_commands_read_and_write_a_postgres_database() {
     );
     drop(server);
 }
+
+/// Meta delivers every webhook to one callback URL, so one instance receives deliveries for
+/// accounts the other holds: PostgreSQL's notification wakes the holder, which acts at once
+/// (the accounts poll hourly here: only the webhook can act within the test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_received_by_one_instance_is_acted_on_by_the_holder_at_once() {
+    let server = PgServer::start();
+    let env = Env::new().await;
+    let (config, accounts) = setup(&env, &server, 2);
+    let posts: Vec<String> = accounts
+        .iter()
+        .map(|(_, id)| env.sim.add_media(id))
+        .collect();
+    // Hourly polls; daemon A alone serves the webhook receiver.
+    let text = std::fs::read_to_string(&config).expect("config").replace(
+        &format!("poll_interval = \"{POLL_SECS}s\""),
+        "poll_interval = \"1h\"",
+    );
+    std::fs::write(&config, &text).expect("config");
+    let port = common::free_port();
+    let verify = env.dir.path().join("verify.token");
+    std::fs::write(&verify, "VERIFY-TOKEN-8c1e2f\n").expect("verify token");
+    let receiving = config.with_file_name("receiving.toml");
+    std::fs::write(
+        &receiving,
+        text.replacen(
+            "[graph]",
+            &format!(
+                "{}[webhook]\nlisten = \"127.0.0.1:{port}\"\npath = \"/hook\"\nverify_token_file = \"{}\"\n\n[graph]",
+                env.app(),
+                verify.display()
+            ),
+            1,
+        ),
+    )
+    .expect("config");
+    let a = spawn_daemon(&receiving, &log_path(env.dir.path(), "a"), "host-a");
+    let b = spawn_daemon(&config, &log_path(env.dir.path(), "b"), "host-b");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let db = connect(&server).await;
+    wait_for(
+        "a 1/1 split, both polled once",
+        Duration::from_secs(30),
+        || async {
+            split(&db).await.iter().map(|(_, n)| *n).collect::<Vec<_>>() == vec![1, 1]
+                && scalar(
+                    &db,
+                    "SELECT COUNT(*) FROM account_state WHERE last_poll_at IS NOT NULL",
+                )
+                .await
+                    == 2
+        },
+    )
+    .await;
+    let b_id = instance_of(&db, b.id()).await.expect("b's row");
+    let held_by_b: String =
+        sqlx::query_scalar("SELECT account FROM account_leases WHERE holder = $1")
+            .bind(&b_id)
+            .fetch_one(&db)
+            .await
+            .expect("b holds one");
+    let i = accounts
+        .iter()
+        .position(|(n, _)| *n == held_by_b)
+        .expect("account");
+    let (owner, post) = (&accounts[i].1, &posts[i]);
+    let scam = env.sim.add_comment(post, "bot", "forex signals, dm me");
+    let body =
+        serde_json::json!({"object": "instagram", "entry": [{"id": owner, "time": 1_700_000_000,
+        "field": "comments", "value": {"id": scam, "text": "forex signals, dm me",
+        "from": {"id": "9001", "username": "bot"},
+        "media": {"id": post, "media_product_type": "FEED"}}}]})
+        .to_string();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    wait_for("the receiver", Duration::from_secs(20), || async {
+        reqwest::get(&url).await.is_ok()
+    })
+    .await;
+    let sent = Instant::now();
+    let status = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header(
+            "x-hub-signature-256",
+            igmod::simulator::Simulator::sign_webhook(Env::APP_SECRET, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    assert_eq!(status, 200);
+    wait_for("the scam deleted by B", Duration::from_secs(15), || async {
+        env.sim.comment(&scam).is_some_and(|c| c.deleted)
+    })
+    .await;
+    let took = sent.elapsed();
+    assert_eq!(
+        sqlx::query_scalar::<_, String>("SELECT outcome FROM webhook_events WHERE comment_id = $1")
+            .bind(&scam)
+            .fetch_one(&db)
+            .await
+            .expect("event"),
+        "decided"
+    );
+    println!(
+        "figures: a delivery received by A for B's account deleted by B {:.2} s after it was sent",
+        took.as_secs_f64()
+    );
+    for child in [a, b] {
+        kill(child.id(), "-TERM");
+        assert_eq!(wait_exit(child).await, Some(0));
+    }
+    drop(server);
+}

@@ -2,7 +2,10 @@
 
 use std::collections::HashMap;
 
-use super::{Backend, Store, StoreError};
+use super::{Backend, Pool, Store, StoreError};
+
+/// The PostgreSQL notification channel on which a recorded webhook delivery names its account.
+pub const INBOX_CHANNEL: &str = "igmod_inbox";
 use crate::timefmt;
 
 /// One row of a delivery: a comment change, or what the delivery was when it held none.
@@ -30,7 +33,9 @@ pub struct PendingWebhookEvent {
 
 impl Store {
     /// Writes every row of one delivery in one transaction: when this returns `Ok`, Meta may
-    /// be answered 200.
+    /// be answered 200. On PostgreSQL the same transaction announces each account with a
+    /// pending comment on [`INBOX_CHANNEL`], so the instance holding it (maybe not this one)
+    /// acts at once ([`Store::listen_inbox`]).
     pub async fn record_webhook_delivery(
         &self,
         body_sha256: &str,
@@ -56,9 +61,76 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             }
+            if pool.is_postgres() {
+                let mut announced: Vec<&str> = Vec::new();
+                for account in rows
+                    .iter()
+                    .filter(|r| r.outcome == "pending")
+                    .filter_map(|r| r.account.as_deref())
+                {
+                    if !announced.contains(&account) {
+                        announced.push(account);
+                        sqlx::query("SELECT pg_notify($1, $2)")
+                            .bind(INBOX_CHANNEL)
+                            .bind(account)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
             tx.commit().await?;
             Ok(())
         })
+    }
+
+    /// On PostgreSQL, calls `wake` with the account of every webhook delivery any instance
+    /// records, until `stop`; after a lost connection (deliveries may have been announced
+    /// meanwhile) with `None`: look at every account. On SQLite (one instance, which wakes its
+    /// own tasks) it returns at once.
+    pub async fn listen_inbox(
+        &self,
+        wake: impl Fn(Option<&str>),
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        let Pool::Postgres(pool) = &self.pool else {
+            return;
+        };
+        let mut down = false;
+        while !stop.is_cancelled() {
+            let listener = async {
+                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+                listener.listen(INBOX_CHANNEL).await?;
+                Ok::<_, sqlx::Error>(listener)
+            };
+            let mut listener = match listener.await {
+                Ok(l) => l,
+                Err(e) => {
+                    if !down {
+                        tracing::warn!(message = "cannot listen for other instances' webhook deliveries; polls still find the comments", error = %e);
+                        down = true;
+                    }
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                    }
+                }
+            };
+            if down {
+                down = false;
+                wake(None);
+            }
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    got = listener.try_recv() => match got {
+                        Ok(Some(n)) => wake(Some(n.payload())),
+                        // The connection dropped and was re-made: announcements may be lost.
+                        Ok(None) => wake(None),
+                        Err(_) => break,
+                    },
+                }
+            }
+        }
     }
 
     /// The account's comment events not yet decided, oldest first.

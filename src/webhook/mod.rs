@@ -41,6 +41,18 @@ impl Inboxes {
         }
     }
 
+    /// Wakes an account's task by name (another instance recorded a delivery for it); `None`
+    /// wakes every task. A task that does not hold its account's lease ignores it.
+    pub fn wake_account(&self, account: Option<&str>) {
+        if let Ok(map) = self.0.read() {
+            for (name, notify) in map.values() {
+                if account.is_none_or(|a| a == name) {
+                    notify.notify_one();
+                }
+            }
+        }
+    }
+
     /// The account name and its task's wake-up for an entry id.
     pub fn lookup(&self, ig_user_id: &str) -> Option<Inbox> {
         self.0.read().ok()?.get(ig_user_id).cloned()
