@@ -76,7 +76,7 @@ impl Leases {
         Leases {
             store,
             me: InstanceRow {
-                id: format!("{host}:{pid}:{nonce:08x}"),
+                id: format!("{host}:{pid}:{}-{nonce:08x}", pid_namespace()),
                 host,
                 pid: i64::from(pid),
                 started_at: crate::timefmt::now(),
@@ -94,7 +94,7 @@ impl Leases {
         }
     }
 
-    /// This instance's id (`host:pid:nonce`), as `igmod status` shows it.
+    /// This instance's id (`host:pid:namespace-nonce`), as `igmod status` shows it.
     pub fn id(&self) -> &str {
         &self.me.id
     }
@@ -345,7 +345,11 @@ impl Leases {
     /// restarted after a crash takes its accounts back at once.
     async fn reap_dead_neighbours(&self) -> Result<(), StoreError> {
         for other in self.store.live_instances(self.live_since()).await? {
+            // Only an instance in this very pid namespace of this boot can be looked up in
+            // /proc: two containers with one hostname must not reap each other.
+            let here = namespace_of(&other.id) == namespace_of(&self.me.id);
             let gone = other.host == self.me.host
+                && here
                 && other.id != self.me.id
                 && u32::try_from(other.pid).is_ok_and(|pid| !process_alive(pid));
             if gone {
@@ -410,14 +414,33 @@ impl Leases {
     }
 }
 
+/// A short digest of this kernel boot and pid namespace: a pid means the same process only
+/// within both.
+fn pid_namespace() -> String {
+    use sha2::Digest;
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let digest = sha2::Sha256::digest(format!("{}|{ns}", boot.trim()).as_bytes());
+    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The namespace part of an instance id (`host:pid:namespace-nonce`).
+fn namespace_of(id: &str) -> Option<&str> {
+    id.rsplit(':')
+        .next()
+        .and_then(|tail| tail.split_once('-'))
+        .map(|(ns, _)| ns)
+}
+
 /// Whether a process with this pid runs on this host (in this pid namespace).
 fn process_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// This host's name, for telling instances apart in `igmod status` and for finding dead
-/// instances of this host. `IGMOD_HOSTNAME` overrides it (containers that share a hostname
-/// but not a pid namespace must set it).
+/// instances of this host. `IGMOD_HOSTNAME` overrides it.
 fn hostname() -> String {
     if let Ok(name) = std::env::var("IGMOD_HOSTNAME")
         && !name.trim().is_empty()
@@ -429,4 +452,23 @@ fn hostname() -> String {
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_instances_of_this_boot_and_pid_namespace_are_looked_up_by_pid() {
+        let ns = pid_namespace();
+        assert_eq!(ns.len(), 8);
+        let here = format!("web-1:4242:{ns}-0badf00d");
+        assert_eq!(namespace_of(&here), Some(ns.as_str()));
+        // Another container with the same hostname: its pid means nothing here.
+        assert_ne!(
+            namespace_of("web-1:4242:00000000-0badf00d"),
+            Some(ns.as_str())
+        );
+        assert_eq!(namespace_of("old-format:4242:0badf00d"), None);
+    }
 }
