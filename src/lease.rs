@@ -296,8 +296,8 @@ impl Leases {
     /// Heartbeat, renewal, balance and claims.
     async fn cycle(&self) -> Result<(), StoreError> {
         let started = Instant::now();
-        self.reap_dead_neighbours().await?;
-        let live = self.store.heartbeat(&self.me, self.live_since()).await?;
+        self.store.heartbeat(&self.me).await?;
+        let live = self.live_after_reaping().await?;
         let renewed = self
             .store
             .renew_leases(&self.me.id, Utc::now(), self.expiry())
@@ -343,7 +343,10 @@ impl Leases {
     /// An instance on this host whose process is gone (killed, crashed: it released
     /// nothing) has its leases freed now rather than after `lease_ttl`: a single igmod
     /// restarted after a crash takes its accounts back at once.
-    async fn reap_dead_neighbours(&self) -> Result<(), StoreError> {
+    /// Returns how many instances are alive, this one included, once those are gone: one
+    /// read serves both.
+    async fn live_after_reaping(&self) -> Result<usize, StoreError> {
+        let mut live = 0usize;
         for other in self.store.live_instances(self.live_since()).await? {
             // Only an instance in this very pid namespace of this boot can be looked up in
             // /proc: two containers with one hostname must not reap each other.
@@ -358,9 +361,11 @@ impl Leases {
                     instance = %other.id
                 );
                 self.store.instance_gone(&other.id).await?;
+            } else {
+                live = live.saturating_add(1);
             }
         }
-        Ok(())
+        Ok(live.max(1))
     }
 
     /// Between renewals: take released or expired leases while under the share.
