@@ -70,14 +70,6 @@ impl Database {
         }
     }
 
-    /// The SQLite file, if this is one.
-    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
-        match self {
-            Database::Sqlite(path) => Some(path),
-            Database::Postgres { .. } => None,
-        }
-    }
-
     /// The driver's options, with the password read now (it may have been rotated).
     pub(super) fn pg_options(&self) -> Result<PgConnectOptions, StoreError> {
         let Database::Postgres { url, password } = self else {
