@@ -816,15 +816,68 @@ pub fn pick(matches: Vec<Match>) -> Option<Match> {
 }
 
 /// Renders `{{username}}` and `{{match}}` (the first matched span of the original text).
+/// Both come from the commenter, and the reply is the brand's own public words: `{{match}}`
+/// is defanged ([`defang`]) so the reply never reposts a live link, mention or hashtag, and
+/// `{{username}}` keeps only the characters an Instagram handle can have.
 fn render(template: &str, comment: &CommentView<'_>, evidence: &[Evidence]) -> String {
     let matched = evidence
         .iter()
         .find_map(|e| e.span.clone())
         .and_then(|r| comment.text.get(r))
         .unwrap_or("");
+    let username: String = comment
+        .username
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
+        .take(REPLY_USERNAME_MAX)
+        .collect();
     template
-        .replace("{{username}}", comment.username.unwrap_or(""))
-        .replace("{{match}}", matched)
+        .replace("{{username}}", &username)
+        .replace("{{match}}", &defang(matched))
+}
+
+/// Instagram handles are at most 30 characters.
+const REPLY_USERNAME_MAX: usize = 30;
+/// `{{match}}` is cut to this many characters (an ellipsis marks the cut).
+const REPLY_MATCH_MAX: usize = 40;
+
+/// The matched text made inert for a public reply, the way security writing "defangs"
+/// indicators: dots become `[.]` and a colon before `/` becomes `[:]` (no client links them), `@` becomes
+/// `(at)` and `#` is dropped (no mention, no hashtag), control and format characters (bidi
+/// overrides, zero-width joiners) and line breaks go, and the result is cut to
+/// [`REPLY_MATCH_MAX`] characters.
+pub fn defang(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut kept = 0usize;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if kept >= REPLY_MATCH_MAX {
+            out.push('…');
+            break;
+        }
+        match c {
+            '.' | '\u{3002}' | '\u{FF0E}' => out.push_str("[.]"),
+            ':' if chars.peek() == Some(&'/') => {
+                out.push_str("[:]");
+            }
+            '@' | '\u{FF20}' => out.push_str("(at)"),
+            '#' | '\u{FF03}' => {}
+            c if c.is_whitespace() => out.push(' '),
+            c if c.is_control() || is_format_char(c) => {}
+            c => out.push(c),
+        }
+        kept = kept.saturating_add(1);
+    }
+    out
+}
+
+/// Unicode format characters (category Cf) that change how text reads without showing:
+/// bidi controls, zero-width spaces and joiners, the BOM, and tag characters.
+fn is_format_char(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{E0000}'..='\u{E007F}')
 }
 
 impl Rule {

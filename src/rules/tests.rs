@@ -844,7 +844,7 @@ fn evidence_spans_and_reply_rendering() {
     assert_eq!(all.len(), 2);
     assert_eq!(
         all[0].reply.as_deref(),
-        Some("Hi @bob, please don't share \"Spam.biz/now\" here.")
+        Some("Hi @bob, please don't share \"Spam[.]biz/now\" here.")
     );
     let span = all[1].evidence[0].span.clone().unwrap_or(0..0);
     assert_eq!(&text[span], "ＦＲＥＥ   money");
@@ -1219,4 +1219,36 @@ mod properties {
             prop_assert!(rules.decide(&CommentView::new(&text, None)).is_none(), "{} in {:?}", word, text);
         }
     }
+}
+
+#[test]
+fn a_reply_never_reposts_a_live_link_mention_or_hashtag() {
+    // The matched span is the commenter's text; the reply is the brand's public voice.
+    for (text, expect) in [
+        ("https://evil.example/x", "https[:]//evil[.]example/x"),
+        ("@scam_helper", "(at)scam_helper"),
+        ("#freecrypto", "freecrypto"),
+        ("a\u{202E}b\u{200B}c\nd", "abc d"),
+        ("ｅｖｉｌ．ｃｏｍ＠x", "ｅｖｉｌ[.]ｃｏｍ(at)x"),
+    ] {
+        assert_eq!(crate::rules::defang(text), expect, "{text:?}");
+    }
+    let long = "x".repeat(100);
+    let d = crate::rules::defang(&long);
+    assert_eq!(d.chars().count(), 41, "{d}");
+    assert!(d.ends_with('…'));
+
+    let spec = RuleSpec {
+        reply: Some("@{{username}} please don't share {{match}}".into()),
+        ..rule("r", Action::Reply, words(&["dm @scam_helper"]))
+    };
+    let rules = compile(&[spec]);
+    let all = rules.matches(&CommentView::new(
+        "pls dm @scam_helper now",
+        Some("bob\n@everyone"),
+    ));
+    assert_eq!(
+        all[0].reply.as_deref(),
+        Some("@bobeveryone please don't share dm (at)scam_helper")
+    );
 }
