@@ -320,10 +320,32 @@ pub fn status_table(rows: &[AccountStatus]) -> String {
             a.failed_actions
         );
         if let Some(e) = &r.last_error {
-            let _ = writeln!(s, "  last error: {e}");
+            let _ = writeln!(s, "  last error: {}", inert(e));
         }
     }
     s
+}
+
+/// `text` with every control and format character (escape sequences, bell, bidi overrides,
+/// zero-width characters) written as its Rust escape, so text that came from a commenter or
+/// from Meta is shown, never obeyed, by the operator's terminal.
+pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{00AD}' | '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 pub async fn audit(store: &Store, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
@@ -347,16 +369,19 @@ pub fn audit_table(rows: &[AuditRow]) -> String {
             (None, false) => "recorded".to_string(),
         };
         let text: String = r.text.as_deref().unwrap_or("").chars().take(80).collect();
+        // The reason quotes the comment, the username and the error come from Meta: none
+        // may drive the operator's terminal.
         let _ = writeln!(
             s,
-            "{} [{}] {} {} ({status}) rule {}: {} — @{}: {text:?}",
+            "{} [{}] {} {} ({}) rule {}: {} — @{}: {text:?}",
             r.decided_at,
             r.account,
-            r.comment_id,
+            inert(&r.comment_id),
             r.action,
+            inert(&status),
             r.rule,
-            r.reason,
-            r.username.as_deref().unwrap_or("?"),
+            inert(&r.reason),
+            inert(r.username.as_deref().unwrap_or("?")),
         );
     }
     s

@@ -570,6 +570,36 @@ async fn rules_replay_reports_what_todays_rules_would_change() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_shows_a_commenters_escape_sequences_without_obeying_them() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    // A clear-screen and a window-title sequence in the username and the text.
+    let scam = env.sim.add_comment(
+        &post,
+        "bot\u{1b}[2J\u{1b}]0;pwned\u{7}",
+        "forex \u{1b}[31mred\u{202e}",
+    );
+    let daemon = common::start(env.config(&accounts, ""));
+    wait_for("scam deleted", T, || async {
+        env.sim.comment(&scam).is_some_and(|c| c.deleted)
+    })
+    .await;
+    daemon.stop().await;
+    let path = env.dir.path().join("config.toml");
+    let (code, out, err) = run(igmod().args(["audit", "-c"]).arg(&path));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&scam), "{out}");
+    for c in ['\u{1b}', '\u{7}', '\u{202e}'] {
+        assert!(!out.contains(c), "{c:?} reached the terminal: {out:?}");
+    }
+    assert!(
+        out.contains("@bot\\u{1b}[2J\\u{1b}]0;pwned\\u{7}"),
+        "{out:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_systemd_it_reports_ready_feeds_the_watchdog_and_says_stopping() {
     let env = Env::new().await;
     let accounts = env.account("acme", ACME, "backfill = true");
