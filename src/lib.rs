@@ -19,6 +19,7 @@
 //! - [`evaluate`]: `rules test`, `rules eval` (precision/recall on labeled CSV), `rules replay`.
 //! - [`undo`]: `igmod undo`: unhide what igmod hid, recorded like every action.
 //! - [`report`]: `igmod status` and `igmod audit`, as tables or JSON.
+//! - [`outfile`]: files the operator's commands write: owner-only, never through a symlink.
 //! - [`logging`]: tracing subscriber set-up (stderr/journald or rotated files, text or JSON).
 //! - [`timefmt`]: the one timestamp format used in SQLite, and tolerant parsing of Meta's.
 
@@ -34,6 +35,7 @@ pub mod init;
 pub mod lease;
 pub mod logging;
 pub mod metrics;
+pub mod outfile;
 pub mod poller;
 pub mod report;
 pub mod report_html;

@@ -675,8 +675,7 @@ fn report(path: &std::path::Path, since: std::time::Duration, output: PathBuf) -
         let started = std::time::Instant::now();
         let html =
             igmod::report_html::render(&c, &store, igmod::timefmt::ago(now, since), now).await?;
-        std::fs::write(&output, &html)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", output.display()))?;
+        igmod::outfile::write_private(&output, html.as_bytes())?;
         println!(
             "report written to {} ({} KB, {} ms)",
             output.display(),
@@ -789,8 +788,7 @@ fn label_comment(
 fn labels_export(path: &std::path::Path, output: PathBuf) -> ExitCode {
     with_database(path, config::Secrets::NotNeeded, |_, store| async move {
         let labels = store.latest_labels().await?;
-        let mut w = csv::Writer::from_path(&output)
-            .with_context(|| format!("cannot write {}", output.display()))?;
+        let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record([
             "text",
             "label",
@@ -819,7 +817,7 @@ fn labels_export(path: &std::path::Path, output: PathBuf) -> ExitCode {
             ])?;
             written += 1;
         }
-        w.flush()?;
+        igmod::outfile::write_private(&output, &w.into_inner()?)?;
         println!(
             "wrote {written} labeled comments to {}{}",
             output.display(),
@@ -961,8 +959,7 @@ fn model_command(command: ModelCommand) -> ExitCode {
             let labels: Vec<bool> = examples.iter().map(|e| e.label).collect();
             print!("{}", training::summary(&trained, &labels));
             if let Some(path) = held_out {
-                let mut w = csv::Writer::from_path(&path)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                let mut w = csv::Writer::from_writer(Vec::new());
                 w.write_record(["text", "label", "score", "fold"])?;
                 for (i, e) in examples.iter().enumerate() {
                     w.write_record([
@@ -972,7 +969,7 @@ fn model_command(command: ModelCommand) -> ExitCode {
                         &(trained.fold_of[i] + 1).to_string(),
                     ])?;
                 }
-                w.flush()?;
+                igmod::outfile::write_private(&path, &w.into_inner()?)?;
             }
             let bytes = trained.parts.to_bytes();
             training::write_model(&output, &bytes)

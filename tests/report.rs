@@ -141,4 +141,26 @@ async fn report_counts_what_the_daemon_did_and_operators_corrected() {
         "{html}"
     );
     assert!(!html.contains(&Env::token("acme")));
+    // Commenters' text and usernames: readable by the operator only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&out)
+        .expect("report")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+
+    // Run with sudo into a shared directory, the report never writes through a link another
+    // user left at the path.
+    let victim = env.dir.path().join("victim");
+    std::fs::write(&victim, "keep").expect("victim");
+    let link = env.dir.path().join("link.html");
+    std::os::unix::fs::symlink(&victim, &link).expect("link");
+    let (code, stdout, stderr) = run(igmod()
+        .args(["report", "--since", "1d", "-o"])
+        .arg(&link)
+        .arg("-c")
+        .arg(&config));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "keep");
 }
