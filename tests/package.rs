@@ -208,7 +208,9 @@ fn the_deb_installs_checks_and_purges_without_a_trace() {
         Path::new("/var/lib/private/igmod/igmod.db").exists(),
         "state removed"
     );
-    // …and a purge leaves nothing behind.
+    // …and a purge leaves nothing behind, the operator's credential files included.
+    std::fs::create_dir_all("/etc/igmod/credentials").expect("credentials dir");
+    std::fs::write("/etc/igmod/credentials/acme", "EAAB-package-test\n").expect("credential");
     ok(Command::new("dpkg").args(["--purge", "igmod"]));
     let mut left: Vec<&str> = files.lines().filter(|p| Path::new(p).is_file()).collect();
     for path in [
