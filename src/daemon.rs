@@ -155,7 +155,7 @@ async fn start_account(
     shared: &Shared<'_>,
     config: &Config,
     account: &AccountConfig,
-    after: Option<oneshot::Receiver<()>>,
+    after: &mut Option<oneshot::Receiver<()>>,
     tasks: &mut JoinSet<(String, Ended)>,
 ) -> Result<Running, DaemonError> {
     let (client, budget) = client_and_budget(config, account, shared.store).await?;
@@ -195,6 +195,9 @@ async fn start_account(
     let (done_tx, done) = oneshot::channel::<()>();
     let checks = shared.token_checks.subscribe();
     let deaths = shared.deaths.clone();
+    // Taken only now that nothing can fail: a start that failed keeps the previous task's
+    // end to wait for, so a retry never overlaps its in-flight poll.
+    let after = after.take();
     tasks.spawn(async move {
         if let Some(previous) = after {
             let _ = previous.await;
@@ -311,6 +314,11 @@ pub async fn run_with_reload(
     let jobs = JobScheduler::new().await?;
     let mut tasks = JoinSet::new();
     let mut running: HashMap<String, Running> = HashMap::new();
+    // Accounts a reload could not start (the database did not answer): retried every
+    // [`START_RETRY`] until they run, shown as stopped meanwhile.
+    let mut unstarted = Unstarted::new();
+    let mut start_retry = tokio::time::interval(START_RETRY);
+    start_retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Token validation every `token_check` (default 6 h), on top of the one at each start.
     let token_checks = Arc::new(watch::Sender::new(0u64));
     let deaths = Arc::new(Deaths::default());
@@ -411,7 +419,7 @@ pub async fn run_with_reload(
             leases: &leases,
         };
         for account in &config.accounts {
-            let r = start_account(&shared, &config, account, None, &mut tasks).await?;
+            let r = start_account(&shared, &config, account, &mut None, &mut tasks).await?;
             running.insert(account.name.clone(), r);
         }
     }
@@ -447,6 +455,7 @@ pub async fn run_with_reload(
                     message = "retention: old personal data pruned",
                     comment_texts = p.comments,
                     reply_texts = p.replies,
+                    decision_reasons = p.reasons,
                     ledger_rows = p.calls
                 ),
                 Err(e) => tracing::warn!(message = "retention job failed", error = %e),
@@ -482,6 +491,18 @@ pub async fn run_with_reload(
         tokio::select! {
             _ = &mut shutdown => break,
             joined = tasks.join_next(), if !tasks.is_empty() => log_end(joined),
+            _ = start_retry.tick(), if !unstarted.is_empty() => {
+                let shared = Shared {
+                    store: &store,
+                    jobs: &jobs,
+                    cancel: &cancel,
+                    token_checks: &token_checks,
+                    deaths: &deaths,
+                    inboxes: &inboxes,
+                    leases: &leases,
+                };
+                retry_unstarted(&shared, &config, &mut unstarted, &mut running, &mut tasks).await;
+            }
             Some(()) = reloads.recv() => {
                 // systemd ≥ 253 wants the monotonic time with RELOADING=1.
                 match sd_notify::NotifyState::monotonic_usec_now() {
@@ -497,7 +518,7 @@ pub async fn run_with_reload(
                     inboxes: &inboxes,
                     leases: &leases,
                 };
-                if let Some(new) = reload(&shared, &config, &mut running, &mut tasks).await {
+                if let Some(new) = reload(&shared, &config, &mut running, &mut unstarted, &mut tasks).await {
                     leases.set_accounts(new.accounts.iter().map(|a| a.name.clone()).collect());
                     crate::metrics::get().configured(
                         &new.accounts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
@@ -554,6 +575,7 @@ async fn reload(
     shared: &Shared<'_>,
     old: &Config,
     running: &mut HashMap<String, Running>,
+    unstarted: &mut Unstarted,
     tasks: &mut JoinSet<(String, Ended)>,
 ) -> Option<Config> {
     let new = match crate::config::load(&old.path) {
@@ -572,11 +594,14 @@ async fn reload(
         || new.metrics != old.metrics
         || new.alerts != old.alerts
         || new.daemon.alert_check != old.daemon.alert_check
+        || new.daemon.lease_ttl != old.daemon.lease_ttl
+        || new.daemon.lease_renew != old.daemon.lease_renew
     {
         tracing::warn!(
-            message = "database, retention, token_check, [webhook], [metrics] and [[alerts]] changes apply at the next restart; everything else applies now"
+            message = "database, retain, token_check, alert_check, lease_ttl, lease_renew, [webhook], [metrics] and [[alerts]] changes apply at the next restart; everything else applies now"
         );
     }
+    unstarted.retain(|name, _| new.accounts.iter().any(|a| &a.name == name));
     let mut stopped = Vec::new();
     for name in running.keys().cloned().collect::<Vec<_>>() {
         if !new.accounts.iter().any(|a| a.name == name) {
@@ -595,7 +620,7 @@ async fn reload(
     }
     for account in &new.accounts {
         let fp = fingerprint(&new, account);
-        let previous = match running.remove(&account.name) {
+        let mut previous = match running.remove(&account.name) {
             Some(mut r) if r.fingerprint == fp => {
                 // A task that ended (its token was dead) starts again: the operator may have
                 // put a new token in its file or environment before reloading.
@@ -617,22 +642,66 @@ async fn reload(
                 tracing::info!(message = "reload: account changed; restarting it after its in-flight poll", account = %account.name);
                 Some(r.done)
             }
-            None => {
-                tracing::info!(message = "reload: account added", account = %account.name);
-                None
-            }
+            None => match unstarted.remove(&account.name) {
+                // Still waiting for its retry: the previous task's end comes along.
+                Some(waiting) => waiting,
+                None => {
+                    tracing::info!(message = "reload: account added", account = %account.name);
+                    None
+                }
+            },
         };
-        match start_account(shared, &new, account, previous, tasks).await {
+        match start_account(shared, &new, account, &mut previous, tasks).await {
             Ok(r) => {
                 running.insert(account.name.clone(), r);
             }
             Err(e) => {
-                tracing::error!(message = "reload: cannot start account", account = %account.name, error = %e)
+                tracing::error!(
+                    message = "reload: cannot start account; retrying until it starts",
+                    account = %account.name,
+                    retry_secs = START_RETRY.as_secs(),
+                    error = %e
+                );
+                crate::metrics::get().stopped(&account.name);
+                unstarted.insert(account.name.clone(), previous);
             }
         }
     }
     tracing::info!(message = "config reloaded", accounts = new.accounts.len());
     Some(new)
+}
+
+/// How often an account a reload could not start is tried again.
+const START_RETRY: Duration = Duration::from_secs(5);
+
+/// Accounts a reload could not start, each with the end of its previous task (if it had one)
+/// that a retry must still wait for.
+type Unstarted = HashMap<String, Option<oneshot::Receiver<()>>>;
+
+/// Tries again to start every account a reload could not start; logs only when one starts
+/// (each failure was logged when the reload failed, and the account shows as stopped).
+async fn retry_unstarted(
+    shared: &Shared<'_>,
+    config: &Config,
+    unstarted: &mut Unstarted,
+    running: &mut HashMap<String, Running>,
+    tasks: &mut JoinSet<(String, Ended)>,
+) {
+    for account in &config.accounts {
+        let Some(previous) = unstarted.get_mut(&account.name) else {
+            continue;
+        };
+        match start_account(shared, config, account, previous, tasks).await {
+            Ok(r) => {
+                tracing::info!(message = "account started after a failed reload", account = %account.name);
+                running.insert(account.name.clone(), r);
+                unstarted.remove(&account.name);
+            }
+            Err(e) => {
+                tracing::debug!(message = "account still cannot start", account = %account.name, error = %e)
+            }
+        }
+    }
 }
 
 /// Tells systemd (when run with `Type=notify`) about the daemon's state. Outside systemd
