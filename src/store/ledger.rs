@@ -11,6 +11,36 @@ pub struct Pruned {
     pub comments: u64,
     pub replies: u64,
     pub calls: u64,
+    /// Decisions whose reason quoted the comment or its author.
+    pub reasons: u64,
+}
+
+/// What stands for a quoted span of a pruned decision's reason.
+pub const PRUNED_QUOTE: &str = "[pruned]";
+
+/// `reason` with every double-quoted span (a matched word, a username, a feature of the text:
+/// reasons quote them with Rust's escapes) replaced by [`PRUNED_QUOTE`], the rest kept.
+pub fn forget_quotes(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut chars = reason.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            out.push(c);
+            continue;
+        }
+        // Skip to the closing quote, past escaped characters; an unclosed quote hides the rest.
+        while let Some(q) = chars.next() {
+            match q {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => break,
+                _ => {}
+            }
+        }
+        out.push_str(PRUNED_QUOTE);
+    }
+    out
 }
 use crate::timefmt;
 
@@ -168,6 +198,24 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            // A reason quotes the matched text or the username ("word \"forex\"",
+            // "username \"…\" looks like …"): personal data like the comment's own.
+            let quoting: Vec<(String, String)> = sqlx::query_as(
+                "SELECT comment_id, reason FROM decisions
+                 WHERE decided_at < $1 AND reason LIKE '%\"%'",
+            )
+            .bind(&before)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut reasons = 0u64;
+            for (comment_id, reason) in &quoting {
+                sqlx::query("UPDATE decisions SET reason = $1 WHERE comment_id = $2")
+                    .bind(forget_quotes(reason))
+                    .bind(comment_id)
+                    .execute(&mut *tx)
+                    .await?;
+                reasons = reasons.saturating_add(1);
+            }
             let calls = sqlx::query("DELETE FROM api_calls WHERE at < $1")
                 .bind(&before)
                 .execute(&mut *tx)
@@ -192,6 +240,7 @@ impl Store {
                 comments,
                 replies,
                 calls,
+                reasons,
             })
         })
     }
@@ -200,6 +249,22 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_spans_of_a_reason_are_forgotten_and_the_rest_kept() {
+        for (reason, expect) in [
+            ("word \"forex\"", "word [pruned]"),
+            (
+                "username \"acme.shoes\" looks like acmeshoes",
+                "username [pruned] looks like acmeshoes",
+            ),
+            ("a \"q\\\"x\" and \"y\"", "a [pruned] and [pruned]"),
+            ("unclosed \"rest of it", "unclosed [pruned]"),
+            ("classifier score 0.91", "classifier score 0.91"),
+        ] {
+            assert_eq!(forget_quotes(reason), expect, "{reason}");
+        }
+    }
 
     /// The budget check and the ledger row are one statement: calls racing for an account's
     /// last slots never take more than the limit, and only calls inside the window count.

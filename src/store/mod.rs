@@ -447,7 +447,8 @@ mod tests {
                 Pruned {
                     comments: 1,
                     replies: 1,
-                    calls: 1
+                    calls: 1,
+                    reasons: 1
                 },
                 "{backend}"
             );
@@ -466,6 +467,16 @@ mod tests {
                     ),
                     ("old".into(), None, None)
                 ],
+                "{backend}"
+            );
+            let reasons: Vec<(String,)> = on_pool!(store, |pool| {
+                sqlx::query_as("SELECT reason FROM decisions ORDER BY comment_id")
+                    .fetch_all(pool)
+                    .await?
+            });
+            assert_eq!(
+                reasons,
+                vec![("word \"x\"".into(),), ("word [pruned]".into(),)],
                 "{backend}"
             );
             let kept: Vec<(String, String, String, Option<String>)> = on_pool!(store, |pool| {
