@@ -172,9 +172,10 @@ pub fn env_file_defines(file: &Path, var: &str) -> bool {
 }
 
 /// Files holding secrets that group or others can read: every token file, the app secret
-/// file, and the systemd environment file named by `IGMOD_ENV_FILE` (the unit sets it next to
-/// `EnvironmentFile=`). One message per file, with a fix the service can live with: systemd
-/// reads the environment file and `LoadCredential=` files as root, so `chmod 600` is safe for
+/// file, the webhook's verify token file, the database password file, and the systemd
+/// environment file named by `IGMOD_ENV_FILE` (the unit sets it next to `EnvironmentFile=`).
+/// One message per file, with a fix the service can live with: systemd reads the environment
+/// file and `LoadCredential=` files as root, so `chmod 600` is safe for
 /// them, while a token file the service reads itself must stay readable by its user.
 /// `config.toml` holds no secret and is not checked: the `DynamicUser` service must read it.
 pub fn exposed_files(config: &crate::config::Config) -> Vec<String> {
@@ -184,7 +185,9 @@ pub fn exposed_files(config: &crate::config::Config) -> Vec<String> {
         .accounts
         .iter()
         .map(|a| &a.token)
-        .chain(config.app.iter().map(|a| &a.secret));
+        .chain(config.app.iter().map(|a| &a.secret))
+        .chain(config.webhook.iter().map(|w| &w.verify_token))
+        .chain(config.daemon.database.password());
     for source in sources {
         if let TokenSource::File(p) = source
             && !files.contains(p)

@@ -124,16 +124,29 @@ async fn the_postgres_schema_has_the_sqlite_schemas_tables_columns_and_views() {
 }
 
 /// `check-config` with a PostgreSQL URL connects (with the password from its file, never
-/// printed), says which migrations the next start runs, then that all are applied; a server
-/// that does not answer fails the check, naming the server without the URL's user info and
-/// query; a password in the URL is refused, naming where without repeating it.
+/// printed), says which migrations the next start runs, then that all are applied, and warns
+/// about a password or verify token file others can read; a server that does not answer
+/// fails the check, naming the server without the URL's user info and query; a password in
+/// the URL is refused, naming where without repeating it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_config_connects_to_postgres_and_reports_its_migrations() {
+    use std::os::unix::fs::PermissionsExt;
     let server = PgServer::start();
     let env = common::Env::new().await;
     let password = env.dir.path().join("db.password");
     std::fs::write(&password, "pg-SECRET-0d9e\n").expect("password file");
-    let accounts = env.account("acme", common::ACME, "");
+    let verify_token = env.dir.path().join("verify.token");
+    std::fs::write(&verify_token, "VERIFY-SECRET-77ab\n").expect("verify token file");
+    let readable = std::fs::Permissions::from_mode(0o644);
+    for file in [&password, &verify_token] {
+        std::fs::set_permissions(file, readable.clone()).expect("chmod");
+    }
+    let accounts = env.account("acme", common::ACME, "")
+        + &env.app()
+        + &format!(
+            "[webhook]\nlisten = \"127.0.0.1:0\"\nverify_token_file = \"{}\"\n\n",
+            verify_token.display()
+        );
     let path = env.write_config(
         &accounts,
         &format!("database_password_file = \"{}\"", password.display()),
@@ -163,6 +176,21 @@ async fn check_config_connects_to_postgres_and_reports_its_migrations() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("up to date"), "{out}");
     assert!(!out.contains("pg-SECRET") && !err.contains("pg-SECRET"));
+    for file in [&password, &verify_token] {
+        let warning = format!(
+            "warning: {} holds a secret and is readable by group and others (mode 0644)",
+            file.display()
+        );
+        assert!(out.contains(&warning), "{file:?} not warned:\n{out}");
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let (code, out, err) = check();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !out.contains("db.password holds") && !out.contains("verify.token holds"),
+        "{out}"
+    );
+    assert!(!out.contains("VERIFY-SECRET") && !err.contains("VERIFY-SECRET"));
     // Nothing listens there: the check fails and says where it tried, without the URL's user
     // info or query.
     let port = common::free_port();
