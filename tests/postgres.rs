@@ -135,10 +135,13 @@ async fn check_config_connects_to_postgres_and_reports_its_migrations() {
     let env = common::Env::new().await;
     let password = env.dir.path().join("db.password");
     std::fs::write(&password, "pg-SECRET-0d9e\n").expect("password file");
+    // A client certificate's key (unused: this server has no TLS) is a secret file too.
+    let client_key = env.dir.path().join("client.key");
+    std::fs::write(&client_key, "KEY-SECRET-19fe\n").expect("client key");
     let verify_token = env.dir.path().join("verify.token");
     std::fs::write(&verify_token, "VERIFY-SECRET-77ab\n").expect("verify token file");
     let readable = std::fs::Permissions::from_mode(0o644);
-    for file in [&password, &verify_token] {
+    for file in [&password, &verify_token, &client_key] {
         std::fs::set_permissions(file, readable.clone()).expect("chmod");
     }
     let accounts = env.account("acme", common::ACME, "")
@@ -158,7 +161,13 @@ async fn check_config_connects_to_postgres_and_reports_its_migrations() {
             &format!("database = \"{url}\""),
         )
     };
-    std::fs::write(&path, with_url(&server.url())).expect("config");
+    let with_client_key = format!(
+        "{}?sslcert={}&sslkey={}",
+        server.url(),
+        env.dir.path().join("client.crt").display(),
+        client_key.display()
+    );
+    std::fs::write(&path, with_url(&with_client_key)).expect("config");
     let check = || common::run(common::igmod().args(["check-config", "-c"]).arg(&path));
     let (code, out, err) = check();
     assert_eq!(code, 0, "{err}");
@@ -176,7 +185,7 @@ async fn check_config_connects_to_postgres_and_reports_its_migrations() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("up to date"), "{out}");
     assert!(!out.contains("pg-SECRET") && !err.contains("pg-SECRET"));
-    for file in [&password, &verify_token] {
+    for file in [&password, &verify_token, &client_key] {
         let warning = format!(
             "warning: {} holds a secret and is readable by group and others (mode 0644)",
             file.display()
@@ -187,7 +196,9 @@ async fn check_config_connects_to_postgres_and_reports_its_migrations() {
     let (code, out, err) = check();
     assert_eq!(code, 0, "{err}");
     assert!(
-        !out.contains("db.password holds") && !out.contains("verify.token holds"),
+        !out.contains("db.password holds")
+            && !out.contains("verify.token holds")
+            && !out.contains("client.key holds"),
         "{out}"
     );
     assert!(!out.contains("VERIFY-SECRET") && !err.contains("VERIFY-SECRET"));

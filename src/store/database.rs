@@ -251,12 +251,22 @@ impl Database {
         matches!(self, Database::Postgres { .. })
     }
 
-    /// Where the PostgreSQL password comes from, if anywhere.
-    pub fn password(&self) -> Option<&TokenSource> {
-        match self {
-            Database::Sqlite(_) => None,
-            Database::Postgres { password, .. } => password.as_ref(),
-        }
+    /// Files holding a secret of the connection: the password file and the client
+    /// certificate's key (`sslkey`), for the check that others cannot read them.
+    pub fn secret_files(&self) -> Vec<PathBuf> {
+        let Database::Postgres { url, password, .. } = self else {
+            return Vec::new();
+        };
+        let key = url::Url::parse(url).ok().and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "sslkey")
+                .map(|(_, v)| PathBuf::from(v.into_owned()))
+        });
+        let file = match password {
+            Some(TokenSource::File(path)) => Some(path.clone()),
+            _ => None,
+        };
+        file.into_iter().chain(key).collect()
     }
 
     /// The TLS mode of a PostgreSQL database (`None` for SQLite).
@@ -631,6 +641,28 @@ mod tests {
             socket.to_string(),
             "postgresql://%2Frun%2Fpostgresql:5432/igmod"
         );
+    }
+
+    #[test]
+    fn the_password_file_and_the_client_key_are_secret_files() {
+        let db = Database::parse(
+            "postgres://igmod@db.internal/igmod?sslcert=/etc/igmod/client.crt&sslkey=%2Fetc%2Figmod%2Fclient.key",
+            Some(TokenSource::File(PathBuf::from("/etc/igmod/db-password"))),
+        )
+        .expect("url");
+        assert_eq!(
+            db.secret_files(),
+            vec![
+                PathBuf::from("/etc/igmod/db-password"),
+                PathBuf::from("/etc/igmod/client.key")
+            ]
+        );
+        let db = Database::parse(
+            "postgres://igmod@db.internal/igmod",
+            Some(TokenSource::Env("IGMOD_DATABASE_PASSWORD".into())),
+        )
+        .expect("url");
+        assert!(db.secret_files().is_empty());
     }
 
     #[test]
