@@ -349,7 +349,9 @@ fn check_user_info(value: &str) -> Result<(), DatabaseError> {
     };
     let user_info = rest.get(..at).unwrap_or(rest);
     if user_info.contains(':') {
-        return Err(DatabaseError::InlinePassword("user info"));
+        return Err(DatabaseError::InlinePassword(
+            "user info (a ':' before its '@'; an @ elsewhere is written %40)",
+        ));
     }
     if ats.next().is_some() || user_info.contains(['/', '?', '#']) {
         return Err(DatabaseError::BadUrl(
