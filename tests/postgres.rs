@@ -464,3 +464,101 @@ async fn plaintext_to_a_host_elsewhere_needs_sslmode_disable_and_is_warned() {
     );
     drop(server);
 }
+
+/// A fake PostgreSQL server on 127.0.0.1 that refuses TLS and asks for the password in clear
+/// text; it records each password message it gets.
+async fn fake_cleartext_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const SSL_REQUEST: [u8; 4] = 80_877_103u32.to_be_bytes();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                // Untagged messages first: SSLRequest (answered "N": no TLS here), then the
+                // startup message, answered with AuthenticationCleartextPassword.
+                loop {
+                    let Ok(len) = sock.read_u32().await else {
+                        return;
+                    };
+                    let mut body = vec![0; (len as usize).saturating_sub(4).min(10_000)];
+                    if sock.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    if body.get(..4) == Some(&SSL_REQUEST[..]) {
+                        let _ = sock.write_all(b"N").await;
+                        continue;
+                    }
+                    let _ = sock.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]).await;
+                    break;
+                }
+                let Ok(b'p') = sock.read_u8().await else {
+                    return;
+                };
+                let Ok(len) = sock.read_u32().await else {
+                    return;
+                };
+                let mut body = vec![0; (len as usize).saturating_sub(4).min(10_000)];
+                if sock.read_exact(&mut body).await.is_ok()
+                    && let Ok(mut seen) = seen.lock()
+                {
+                    seen.push(String::from_utf8_lossy(&body).into_owned());
+                }
+            });
+        }
+    });
+    (port, got)
+}
+
+/// The attack of issue 34: a server elsewhere that asks for the password in clear text gets
+/// nothing when the URL names no sslmode (verify-full: no TLS, no password); the same fake
+/// does get it when the URL asks for `sslmode=prefer`, so the empty result is not the fake's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_elsewhere_asking_for_a_cleartext_password_gets_nothing_by_default() {
+    let (port, got) = fake_cleartext_server().await;
+    let env = common::Env::new().await;
+    let password = env.dir.path().join("db.password");
+    std::fs::write(&password, "pg-SECRET-fake-4a1\n").expect("password file");
+    let accounts = env.account("acme", common::ACME, "");
+    let path = env.write_config(
+        &accounts,
+        &format!("database_password_file = \"{}\"", password.display()),
+    );
+    let text = std::fs::read_to_string(&path).expect("config");
+    let check = |url: String| {
+        let config = text.replace(
+            &format!("database = \"{}\"", env.db().display()),
+            &format!("database = \"{url}\""),
+        );
+        std::fs::write(&path, config).expect("config");
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            common::run(common::igmod().args(["check-config", "-c"]).arg(&path))
+        })
+    };
+    // 0.0.0.0 is not loopback to igmod; Linux connects it to this machine.
+    let elsewhere = format!("postgres://igmod@0.0.0.0:{port}/igmod");
+    let (code, out, err) = check(elsewhere.clone()).await.expect("check-config");
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("TLS"), "{err}");
+    assert!(
+        got.lock().expect("lock").is_empty(),
+        "the password went to a server without TLS"
+    );
+    let (code, out, _) = check(format!("{elsewhere}?sslmode=prefer"))
+        .await
+        .expect("check-config");
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        got.lock()
+            .expect("lock")
+            .iter()
+            .any(|p| p.contains("pg-SECRET-fake-4a1")),
+        "the fake server never asked for the password: this test proves nothing"
+    );
+}
