@@ -544,12 +544,12 @@ async fn a_server_elsewhere_asking_for_a_cleartext_password_gets_nothing_by_defa
     // 0.0.0.0 is not loopback to igmod; Linux connects it to this machine.
     let elsewhere = format!("postgres://igmod@0.0.0.0:{port}/igmod");
     let (code, out, err) = check(elsewhere.clone()).await.expect("check-config");
-    assert_ne!(code, 0, "{out}");
-    assert!(err.contains("TLS"), "{err}");
     assert!(
         got.lock().expect("lock").is_empty(),
         "the password went to a server without TLS"
     );
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("TLS"), "{err}");
     let (code, out, _) = check(format!("{elsewhere}?sslmode=prefer"))
         .await
         .expect("check-config");
