@@ -262,6 +262,12 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             ""
         }
     );
+    if let Some(tls) = c.daemon.database.tls() {
+        println!("  sslmode {tls}");
+        if let Some(warning) = tls.warning() {
+            println!("warning: {warning}");
+        }
+    }
     match runtime().map(|rt| rt.block_on(igmod::store::Store::migration_status(&c.daemon.database)))
     {
         Ok(Ok(igmod::store::MigrationStatus::Missing)) => {

@@ -172,7 +172,8 @@ pub fn env_file_defines(file: &Path, var: &str) -> bool {
 }
 
 /// Files holding secrets that group or others can read: every token file, the app secret
-/// file, and the systemd environment file named by `IGMOD_ENV_FILE` (the unit sets it next to
+/// file, the webhook's verify token file, the database password and client key files, and
+/// the systemd environment file named by `IGMOD_ENV_FILE` (the unit sets it next to
 /// `EnvironmentFile=`). One message per file, with a fix the service can live with: systemd
 /// reads the environment file and `LoadCredential=` files as root, so `chmod 600` is safe for
 /// them, while a token file the service reads itself must stay readable by its user.
@@ -184,7 +185,8 @@ pub fn exposed_files(config: &crate::config::Config) -> Vec<String> {
         .accounts
         .iter()
         .map(|a| &a.token)
-        .chain(config.app.iter().map(|a| &a.secret));
+        .chain(config.app.iter().map(|a| &a.secret))
+        .chain(config.webhook.iter().map(|w| &w.verify_token));
     for source in sources {
         if let TokenSource::File(p) = source
             && !files.contains(p)
@@ -192,6 +194,7 @@ pub fn exposed_files(config: &crate::config::Config) -> Vec<String> {
             files.push(p.clone());
         }
     }
+    files.extend(config.daemon.database.secret_files());
     let env_file = std::env::var_os("IGMOD_ENV_FILE").map(PathBuf::from);
     files.extend(env_file.clone());
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);

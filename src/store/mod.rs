@@ -79,6 +79,10 @@ pub enum StoreError {
     Open { path: PathBuf, source: sqlx::Error },
     #[error("cannot connect to PostgreSQL at {url}: {source}")]
     Connect { url: String, source: sqlx::Error },
+    #[error(
+        "cannot connect to PostgreSQL at {url}: the server's certificate was not trusted (is sslrootcert the CA that signed it, and is the host a name it was issued for?): {source}"
+    )]
+    UntrustedCertificate { url: String, source: sqlx::Error },
     #[error("daemon.database is not a PostgreSQL URL")]
     NotPostgres,
     #[error("cannot read the database password: {0}")]
@@ -201,16 +205,17 @@ impl Store {
     pub async fn connect(db: &Database) -> Result<Store, StoreError> {
         match db {
             Database::Sqlite(path) => Store::open(path).await,
-            Database::Postgres { .. } => {
+            Database::Postgres { tls, .. } => {
+                // Said at every start, before the connection that it is about.
+                if let Some(warning) = tls.warning() {
+                    tracing::warn!(message = "the database connection is not verified TLS", %warning);
+                }
                 let pool = PgPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(db.pg_options()?)
                     .await
-                    .map_err(|source| StoreError::Connect {
-                        url: db.to_string(),
-                        source,
-                    })?;
+                    .map_err(|source| db.connect_error(source))?;
                 PG_MIGRATOR.run(&pool).await?;
                 Ok(Store::with_pool(Pool::Postgres(pool)))
             }
@@ -260,10 +265,7 @@ impl Store {
             Database::Postgres { .. } => {
                 let mut conn = sqlx::ConnectOptions::connect(&db.pg_options()?)
                     .await
-                    .map_err(|source| StoreError::Connect {
-                        url: db.to_string(),
-                        source,
-                    })?;
+                    .map_err(|source| db.connect_error(source))?;
                 let has_table: Option<String> =
                     sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
                         .fetch_one(&mut conn)

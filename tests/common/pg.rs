@@ -18,6 +18,51 @@ pub struct PgServer {
 
 impl PgServer {
     pub fn start() -> PgServer {
+        let server = PgServer::init();
+        server.restart();
+        server
+    }
+
+    /// A server with `ssl = on` and the given certificate and key (PEM), whose `pg_hba.conf`
+    /// refuses every TCP connection without TLS; `postgres` needs no password over TLS, any
+    /// other role its SCRAM password.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> PgServer {
+        use std::os::unix::fs::PermissionsExt;
+        let server = PgServer::init();
+        let data = server.dir.path().join("data");
+        let write = |name: &str, text: &str, mode: u32| {
+            let path = data.join(name);
+            std::fs::write(&path, text).expect(name);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect(name);
+            if server.as_root {
+                let status = Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(&path)
+                    .status()
+                    .expect("chown");
+                assert!(status.success());
+            }
+        };
+        write("server.crt", cert_pem, 0o644);
+        write("server.key", key_pem, 0o600);
+        write(
+            "pg_hba.conf",
+            "local all all trust\n\
+             hostnossl all all 0.0.0.0/0 reject\n\
+             hostnossl all all ::/0 reject\n\
+             hostssl all postgres 127.0.0.1/32 trust\n\
+             hostssl all all 127.0.0.1/32 scram-sha-256\n",
+            0o600,
+        );
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).expect("postgresql.conf");
+        text.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(&conf, text).expect("postgresql.conf");
+        server.restart();
+        server
+    }
+
+    fn init() -> PgServer {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .ok()
             .and_then(|dirs| {
@@ -65,7 +110,6 @@ impl PgServer {
                 "--no-sync",
             ],
         );
-        server.restart();
         server
     }
 
@@ -131,6 +175,10 @@ impl PgServer {
             self.port,
             self.dir.path().display()
         )
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     pub fn url(&self) -> String {
