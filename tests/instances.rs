@@ -1,7 +1,10 @@
 //! Two real igmod daemons on one real PostgreSQL server (started by the test), sharing 20
 //! accounts of the simulator through per-account leases: they split the accounts, take over
 //! from each other when one is killed, act on no comment twice, and stop acting (and resume)
-//! when the database goes away. Each test prints its figures.
+//! when the database goes away. Each test prints its figures. Two tests run the daemons as the
+//! shipped systemd unit sees the machine (own users, /proc mounted `subset=pid,hidepid=invisible`,
+//! no `IGMOD_HOSTNAME`; they need root): live neighbours are never taken for dead, and a
+//! restarted one takes its accounts back at once.
 //!
 //! Lease times are shortened (`lease_ttl = 6s`, `lease_renew = 2s`) so that the run shows
 //! many takeovers; the targets are stated in those terms. `IGMOD_INSTANCES_SECS` sets the
@@ -918,6 +921,79 @@ async fn two_daemons_seeing_proc_as_the_shipped_unit_does_keep_their_leases() {
         hosts,
         vec![kernel.clone(), kernel],
         "host names as the instances recorded them"
+    );
+    drop(server);
+}
+
+/// The other side of the same rule: one daemon under the unit's view of /proc, SIGKILLed and
+/// started again as the same user on the same host, finds its predecessor certainly gone
+/// (kill(pid, 0): no such process) and takes the accounts back at once instead of waiting for
+/// `lease_ttl`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_restarted_under_the_shipped_unit_takes_its_accounts_back_at_once() {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    assert!(
+        root,
+        "this test mounts /proc and switches users: run it as root (CI does)"
+    );
+    let server = PgServer::start();
+    let env = Env::new().await;
+    // Leases that would outlast the test's patience if it had to wait for them.
+    let (config, _) = setup(&env, &server, 4);
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("lease_ttl = \"6s\"", "lease_ttl = \"60s\"");
+    std::fs::write(&config, text).expect("config");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o711))
+            .expect("chmod");
+    }
+    let (uid, gid) = system_user("igmod-test-a");
+    let own = private_config(&env, &config, "a", uid, gid);
+    let log = log_path(env.dir.path(), "a");
+    let first = spawn_as_unit(&own, &log, uid, gid);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let db = connect(&server).await;
+    wait_for("all 4 leases held", Duration::from_secs(30), || async {
+        split(&db).await.iter().map(|(_, n)| *n).sum::<i64>() == 4
+    })
+    .await;
+    let old = instance_of(&db, first.id()).await.expect("instance row");
+    kill(first.id(), "-KILL");
+    let _ = wait_exit(first).await;
+    let killed = Instant::now();
+    let second = spawn_as_unit(&own, &log, uid, gid);
+    let pid = second.id();
+    wait_for(
+        "the restarted daemon holding all 4",
+        Duration::from_secs(30),
+        || async {
+            match instance_of(&db, pid).await {
+                Some(new) => split(&db).await == vec![(new, 4)],
+                None => false,
+            }
+        },
+    )
+    .await;
+    let back = killed.elapsed();
+    kill(pid, "-TERM");
+    assert_eq!(wait_exit(second).await, Some(0));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    println!(
+        "figures: SIGKILL then restart under the unit's /proc: all 4 accounts held again after {:.1} s (lease_ttl 60 s)",
+        back.as_secs_f64()
+    );
+    assert!(
+        text.contains("an instance on this host died") && text.contains(&old),
+        "the predecessor {old} was not found dead"
+    );
+    assert!(
+        back < Duration::from_secs(15),
+        "took {back:?}: waited for the lease to expire"
     );
     drop(server);
 }
