@@ -126,7 +126,13 @@ async fn apply_one(
             message = "action left to the account's new lease holder",
             action_id = a.id
         );
-        return Ok(Applied::Left);
+        // Without the lease every later claim fails too; with it, only this action was
+        // closed by another hand (an operator's command).
+        return Ok(if ctx.leases.holds(&ctx.config.name) {
+            Applied::Left
+        } else {
+            Applied::Stop
+        });
     }
     // Never retried blindly: a lost answer may hide a write that took effect, so the next
     // attempt reads the comment back first (attempts > 0 above).
