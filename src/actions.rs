@@ -15,22 +15,52 @@ use crate::store::PendingAction;
 /// Attempts after which an action that keeps failing transiently is given up as `failed`.
 const MAX_ATTEMPTS: i64 = 8;
 
-/// Applies the account's pending actions in order. Returns how many were closed as done.
-/// Stops early, leaving the rest pending, when the account cannot call now (budget, pause,
-/// dead token).
+/// Pending actions read from the store at a time.
+pub const PAGE: i64 = 100;
+
+/// What became of one action in a walk of the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applied {
+    /// Closed as done.
+    Done,
+    /// Still pending, or failed for good: the walk goes on.
+    Left,
+    /// Refused for the whole account (budget spent, paused, lease lost): so would every later
+    /// action be, so the walk stops and the rest waits for the next poll.
+    Stop,
+}
+
+/// Applies the account's pending actions in order, a [`PAGE`] at a time. Returns how many
+/// were closed as done. Stops at the first action the account cannot call for now (budget,
+/// pause, lease), leaving it and the rest pending: later actions never overtake an earlier
+/// one, and a spent budget costs one check, not one per pending action.
 pub async fn apply_pending(ctx: &AccountCtx, token: &SecretString) -> Result<usize, PollError> {
     if !ctx.outbox_may_hold_actions() {
         return Ok(0);
     }
-    let pending = ctx.store.pending_actions(&ctx.config.name).await?;
-    ctx.outbox_seen_empty(pending.is_empty());
     let mut done = 0;
-    for action in pending {
-        if apply_one(ctx, token, &action).await? {
-            done += 1;
+    let mut after = 0;
+    loop {
+        let page = ctx
+            .store
+            .pending_actions(&ctx.config.name, after, PAGE)
+            .await?;
+        if after == 0 {
+            ctx.outbox_seen_empty(page.is_empty());
+        }
+        let last_page = i64::try_from(page.len()).map_or(true, |n| n < PAGE);
+        for action in &page {
+            after = action.id;
+            match apply_one(ctx, token, action).await? {
+                Applied::Done => done += 1,
+                Applied::Left => {}
+                Applied::Stop => return Ok(done),
+            }
+        }
+        if last_page {
+            return Ok(done);
         }
     }
-    Ok(done)
 }
 
 /// What became of the comment when read back.
@@ -58,7 +88,7 @@ async fn apply_one(
     ctx: &AccountCtx,
     token: &SecretString,
     a: &PendingAction,
-) -> Result<bool, PollError> {
+) -> Result<Applied, PollError> {
     let store = &ctx.store;
     let kind = match (a.action.as_str(), &a.message) {
         ("hide", _) => Write::Hide,
@@ -69,7 +99,7 @@ async fn apply_one(
             store
                 .action_failed(a.id, &format!("cannot apply action {other:?}"))
                 .await?;
-            return Ok(false);
+            return Ok(Applied::Left);
         }
     };
     if a.attempts > 0 {
@@ -78,7 +108,7 @@ async fn apply_one(
                 store.action_done(a.id, Some(note)).await?;
                 record_done(a);
                 tracing::info!(message = "action reconciled", result = note);
-                return Ok(true);
+                return Ok(Applied::Done);
             }
             Ok(Observed::NeedsWrite) => {}
             Err(e) => return handle_error(ctx, a, e, Step::ReadBack).await,
@@ -87,7 +117,7 @@ async fn apply_one(
     // Check the gate before counting an attempt, so a refused call leaves no false "unknown".
     let (left, _) = ctx.budget.remaining(CallKind::Write).await?;
     if left == 0 || ctx.budget.paused_until().await?.is_some() {
-        return Ok(false);
+        return Ok(Applied::Stop);
     }
     // The claim succeeds only while this instance holds the account's lease: an instance
     // that lost it leaves the action to the new holder.
@@ -96,7 +126,13 @@ async fn apply_one(
             message = "action left to the account's new lease holder",
             action_id = a.id
         );
-        return Ok(false);
+        // Without the lease every later claim fails too; with it, only this action was
+        // closed by another hand (an operator's command).
+        return Ok(if ctx.leases.holds(&ctx.config.name) {
+            Applied::Left
+        } else {
+            Applied::Stop
+        });
     }
     // Never retried blindly: a lost answer may hide a write that took effect, so the next
     // attempt reads the comment back first (attempts > 0 above).
@@ -143,7 +179,7 @@ async fn apply_one(
             store.action_done(a.id, None).await?;
             record_done(a);
             tracing::info!(message = "action applied", result = "done");
-            Ok(true)
+            Ok(Applied::Done)
         }
         Err(e) => handle_error(ctx, a, e, Step::Write).await,
     }
@@ -253,7 +289,7 @@ async fn handle_error(
     a: &PendingAction,
     e: CallError,
     step: Step,
-) -> Result<bool, PollError> {
+) -> Result<Applied, PollError> {
     let store = &ctx.store;
     let message = e.to_string();
     match &e {
@@ -263,7 +299,7 @@ async fn handle_error(
                     .action_done(a.id, Some("comment already gone"))
                     .await?;
                 tracing::info!(message = "action closed", result = "comment already gone");
-                Ok(true)
+                Ok(Applied::Done)
             }
             ErrorKind::Transient | ErrorKind::WriteUncertain => {
                 // Stays pending; with attempts > 0 the next try reads the comment back first.
@@ -279,13 +315,13 @@ async fn handle_error(
                     store.action_retry(a.id, &message).await?;
                     tracing::warn!(message = "action will be retried", result = "retry", error = %message);
                 }
-                Ok(false)
+                Ok(Applied::Left)
             }
             ErrorKind::Permission | ErrorKind::BadRequest | ErrorKind::PolicyBlock => {
                 store.action_failed(a.id, &message).await?;
                 crate::metrics::get().action("failed", None);
                 tracing::error!(message = "action failed", result = "failed", error = %message);
-                Ok(false)
+                Ok(Applied::Left)
             }
             // Account-wide: the action waits for a new token, the throttle's end, or a config
             // with the app secret.
@@ -296,7 +332,9 @@ async fn handle_error(
                 Err(e.into())
             }
         },
-        CallError::Exhausted { .. } | CallError::Paused { .. } | CallError::NotHolder => Ok(false),
+        CallError::Exhausted { .. } | CallError::Paused { .. } | CallError::NotHolder => {
+            Ok(Applied::Stop)
+        }
         CallError::Store(_) => Err(e.into()),
     }
 }

@@ -73,10 +73,11 @@ impl Leases {
         let host = hostname();
         let pid = std::process::id();
         let nonce: u32 = rand::random();
+        let place = place().unwrap_or_else(|| UNKNOWN_PLACE.to_string());
         Leases {
             store,
             me: InstanceRow {
-                id: format!("{host}:{pid}:{}-{nonce:08x}", pid_namespace()),
+                id: format!("{host}:{pid}:{place}-{nonce:08x}"),
                 host,
                 pid: i64::from(pid),
                 started_at: crate::timefmt::now(),
@@ -94,7 +95,7 @@ impl Leases {
         }
     }
 
-    /// This instance's id (`host:pid:namespace-nonce`), as `igmod status` shows it.
+    /// This instance's id (`host:pid:place-nonce`), as `igmod status` shows it.
     pub fn id(&self) -> &str {
         &self.me.id
     }
@@ -340,22 +341,18 @@ impl Leases {
         }
     }
 
-    /// An instance on this host whose process is gone (killed, crashed: it released
-    /// nothing) has its leases freed now rather than after `lease_ttl`: a single igmod
-    /// restarted after a crash takes its accounts back at once.
+    /// An instance on this machine and in this pid namespace whose process is definitely
+    /// gone (killed, crashed: it released nothing) has its leases freed now rather than after
+    /// `lease_ttl`: a single igmod restarted after a crash takes its accounts back at once.
+    /// Any doubt (another machine, an unknown place, a pid we may not signal) leaves the
+    /// instance to its leases' expiry: freeing a live instance's leases has two instances act
+    /// on one account.
     /// Returns how many instances are alive, this one included, once those are gone: one
     /// read serves both.
     async fn live_after_reaping(&self) -> Result<usize, StoreError> {
         let mut live = 0usize;
         for other in self.store.live_instances(self.live_since()).await? {
-            // Only an instance in this very pid namespace of this boot can be looked up in
-            // /proc: two containers with one hostname must not reap each other.
-            let here = namespace_of(&other.id) == namespace_of(&self.me.id);
-            let gone = other.host == self.me.host
-                && here
-                && other.id != self.me.id
-                && u32::try_from(other.pid).is_ok_and(|pid| !process_alive(pid));
-            if gone {
+            if other.id != self.me.id && self.is_dead_neighbour(&other) {
                 tracing::info!(
                     message = "an instance on this host died; its leases are free now",
                     instance = %other.id
@@ -366,6 +363,22 @@ impl Leases {
             }
         }
         Ok(live.max(1))
+    }
+
+    /// Whether `other` (another instance's row) is certainly a dead process of this machine and
+    /// pid namespace.
+    fn is_dead_neighbour(&self, other: &InstanceRow) -> bool {
+        let same_place = other.host == self.me.host
+            && place_of(&self.me.id).is_some_and(|mine| place_of(&other.id) == Some(mine));
+        if !same_place {
+            return false;
+        }
+        // Two processes never share a pid at once: a row with ours is a predecessor (a
+        // container's igmod is pid 1 at every start).
+        if other.pid == self.me.pid {
+            return true;
+        }
+        process_gone(other.pid)
     }
 
     /// Between renewals: take released or expired leases while under the share.
@@ -419,44 +432,78 @@ impl Leases {
     }
 }
 
-/// A short digest of this kernel boot and pid namespace: a pid means the same process only
-/// within both.
-fn pid_namespace() -> String {
+/// The place part of an instance id when neither the machine nor the pid namespace could be
+/// read: it matches no other id's, so such an instance never reaps anyone by pid.
+const UNKNOWN_PLACE: &str = "unknown";
+
+/// A short digest of this machine and pid namespace (and kernel boot, when readable): a pid
+/// means the same process only within one place. Read from files the shipped unit leaves
+/// readable (`ProcSubset=pid` hides `/proc/sys`, not `/proc/self`); `None` when the machine
+/// id or the namespace cannot be read. The machine id is hashed, never shown: systemd asks
+/// that it stay private.
+fn place() -> Option<String> {
     use sha2::Digest;
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let machine = ["/etc/machine-id", "/var/lib/dbus/machine-id"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .map(|id| id.trim().to_string())
+        .find(|id| !id.is_empty())?;
     let ns = std::fs::read_link("/proc/self/ns/pid")
+        .ok()
         .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    let digest = sha2::Sha256::digest(format!("{}|{ns}", boot.trim()).as_bytes());
-    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+        .filter(|ns| !ns.is_empty())?;
+    // Tells apart cloned machines that kept one machine id; hidden under the unit, where the
+    // id alone must do (a process of an earlier boot is dead anyway).
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let digest =
+        sha2::Sha256::digest(format!("igmod-place|{machine}|{ns}|{}", boot.trim()).as_bytes());
+    Some(digest.iter().take(4).map(|b| format!("{b:02x}")).collect())
 }
 
-/// The namespace part of an instance id (`host:pid:namespace-nonce`).
-fn namespace_of(id: &str) -> Option<&str> {
+/// The place part of an instance id (`host:pid:place-nonce`); `None` for an unknown place or
+/// an id of another form.
+fn place_of(id: &str) -> Option<&str> {
     id.rsplit(':')
         .next()
         .and_then(|tail| tail.split_once('-'))
-        .map(|(ns, _)| ns)
+        .map(|(place, _)| place)
+        .filter(|place| *place != UNKNOWN_PLACE && !place.is_empty())
 }
 
-/// Whether a process with this pid runs on this host (in this pid namespace).
-fn process_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
+/// Whether the process with this pid (in this pid namespace) is certainly gone: `kill(pid, 0)`
+/// answered "no such process". A process we may not signal (another user's, as two units'
+/// dynamic users are) is alive, and so is one a hardened /proc hides; a pid that is no valid
+/// pid is not looked up at all.
+fn process_gone(pid: i64) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .filter(|p| *p > 0)
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
 }
 
-/// This host's name, for telling instances apart in `igmod status` and for finding dead
-/// instances of this host. `IGMOD_HOSTNAME` overrides it.
+/// This host's name (the kernel's, from uname(2), which is what gethostname(2) returns and
+/// what the unit's `ProtectHostname=` leaves visible), for telling instances apart in `igmod
+/// status`. `IGMOD_HOSTNAME` overrides it.
 fn hostname() -> String {
     if let Ok(name) = std::env::var("IGMOD_HOSTNAME")
         && !name.trim().is_empty()
     {
         return name.trim().to_string();
     }
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
+    let uname = rustix::system::uname();
+    let name = uname.nodename().to_string_lossy().trim().to_string();
+    if name.is_empty() {
+        "localhost".to_string()
+    } else {
+        name
+    }
 }
 
 #[cfg(test)]
@@ -464,16 +511,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_instances_of_this_boot_and_pid_namespace_are_looked_up_by_pid() {
-        let ns = pid_namespace();
-        assert_eq!(ns.len(), 8);
-        let here = format!("web-1:4242:{ns}-0badf00d");
-        assert_eq!(namespace_of(&here), Some(ns.as_str()));
-        // Another container with the same hostname: its pid means nothing here.
+    fn only_instances_of_this_machine_and_pid_namespace_are_looked_up_by_pid() {
+        let here = place().expect("this test machine has a machine id and /proc/self/ns/pid");
+        assert_eq!(here.len(), 8);
+        let id = format!("web-1:4242:{here}-0badf00d");
+        assert_eq!(place_of(&id), Some(here.as_str()));
+        // Another machine or container with the same hostname: its pid means nothing here.
         assert_ne!(
-            namespace_of("web-1:4242:00000000-0badf00d"),
-            Some(ns.as_str())
+            place_of("web-1:4242:00000000-0badf00d"),
+            Some(here.as_str())
         );
-        assert_eq!(namespace_of("old-format:4242:0badf00d"), None);
+        // An instance that could not tell where it runs matches nobody, itself included.
+        assert_eq!(place_of("web-1:4242:unknown-0badf00d"), None);
+        assert_eq!(place_of("old-format:4242:0badf00d"), None);
+    }
+
+    #[test]
+    fn only_a_pid_that_is_certainly_gone_counts_as_dead() {
+        // This process is alive; pid 1 exists but belongs to another user when run unprivileged
+        // (EPERM): alive either way.
+        assert!(!process_gone(i64::from(std::process::id())));
+        assert!(!process_gone(1));
+        // Not pids at all: never "dead" (and never kill(0) / kill(-1)).
+        for pid in [0, -1, i64::MAX, i64::from(i32::MAX) + 1] {
+            assert!(!process_gone(pid), "{pid}");
+        }
+        // A child that has exited and been reaped: gone.
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let pid = i64::from(child.id());
+        child.wait().expect("wait");
+        assert!(process_gone(pid));
     }
 }

@@ -45,7 +45,11 @@ async fn crashed_mid_action(
             .await
             .expect("record")
     );
-    for a in store.pending_actions("acme").await.expect("pending") {
+    for a in store
+        .pending_actions("acme", 0, i64::MAX)
+        .await
+        .expect("pending")
+    {
         if a.comment_id == comment_id {
             store.action_started(a.id, None).await.expect("started");
         }

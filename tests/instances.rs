@@ -1,7 +1,10 @@
 //! Two real igmod daemons on one real PostgreSQL server (started by the test), sharing 20
 //! accounts of the simulator through per-account leases: they split the accounts, take over
 //! from each other when one is killed, act on no comment twice, and stop acting (and resume)
-//! when the database goes away. Each test prints its figures.
+//! when the database goes away. Each test prints its figures. Two tests run the daemons as the
+//! shipped systemd unit sees the machine (own users, /proc mounted `subset=pid,hidepid=invisible`,
+//! no `IGMOD_HOSTNAME`; they need root): live neighbours are never taken for dead, and a
+//! restarted one takes its accounts back at once.
 //!
 //! Lease times are shortened (`lease_ttl = 6s`, `lease_renew = 2s`) so that the run shows
 //! many takeovers; the targets are stated in those terms. `IGMOD_INSTANCES_SECS` sets the
@@ -683,5 +686,314 @@ async fn a_webhook_received_by_one_instance_is_acted_on_by_the_holder_at_once() 
         kill(child.id(), "-TERM");
         assert_eq!(wait_exit(child).await, Some(0));
     }
+    drop(server);
+}
+
+/// Creates (once) a system user for a daemon of the unit test below; its uid and gid.
+fn system_user(name: &str) -> (u32, u32) {
+    let id = |flag: &str| {
+        std::process::Command::new("id")
+            .args([flag, name])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+            })
+    };
+    if id("-u").is_none() {
+        // Another test process may create it at the same moment: only the result counts.
+        let _ = std::process::Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+            ])
+            .arg(name)
+            .status();
+    }
+    match (id("-u"), id("-g")) {
+        (Some(uid), Some(gid)) => (uid, gid),
+        _ => panic!("cannot create the system user {name} (useradd --system)"),
+    }
+}
+
+/// A copy of the config and token files in a directory only `uid` can read (mode 0700, files
+/// 0600), as each host of a real deployment has its own.
+fn private_config(env: &Env, config: &Path, name: &str, uid: u32, gid: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = env.dir.path().join(name);
+    std::fs::create_dir(&dir).expect("dir");
+    let from = env.dir.path().display().to_string();
+    let to = dir.display().to_string();
+    for entry in std::fs::read_dir(env.dir.path()).expect("read dir") {
+        let path = entry.expect("entry").path();
+        let is_token = path.extension().is_some_and(|e| e == "token");
+        if is_token {
+            let copy = dir.join(path.file_name().expect("name"));
+            std::fs::copy(&path, &copy).expect("copy token");
+        }
+    }
+    let text = std::fs::read_to_string(config)
+        .expect("config")
+        .replace(&from, &to);
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).expect("config");
+    for entry in std::fs::read_dir(&dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).expect("chown");
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).expect("chown");
+    path
+}
+
+/// The real `igmod run` as the shipped unit runs it: as its own user (the unit's
+/// `DynamicUser=yes`), seeing a /proc mounted `subset=pid,hidepid=invisible` (its
+/// `ProcSubset=pid` and `ProtectProc=invisible`: no /proc/sys, no other user's processes), and
+/// with no `IGMOD_HOSTNAME`. Needs root (CI runs as root).
+fn spawn_as_unit(config: &Path, log: &Path, uid: u32, gid: u32) -> std::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "--", "sh", "-c"])
+        .arg(
+            "mount -t proc -o subset=pid,hidepid=invisible proc /proc && \
+             exec setpriv --reuid=\"$1\" --regid=\"$2\" --clear-groups --pdeathsig=KILL -- \"$3\" run -c \"$4\"",
+        )
+        .arg("sh")
+        .arg(uid.to_string())
+        .arg(gid.to_string())
+        .arg(env!("CARGO_BIN_EXE_igmod"))
+        .arg(config)
+        .env_remove("IGMOD_HOSTNAME")
+        .env_remove("IGMOD_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+    common::die_with_test(&mut cmd);
+    cmd.spawn().expect("spawn unshare")
+}
+
+/// Issue 34: two instances on one host under the shipped unit. /proc/sys is hidden there and
+/// so is the other daemon's process; each daemon must still tell it apart from a dead one, so
+/// leases stay put and every scam is acted on once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_daemons_seeing_proc_as_the_shipped_unit_does_keep_their_leases() {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    assert!(
+        root,
+        "this test mounts /proc and switches users: run it as root (CI does)"
+    );
+    let seed: u64 = rand::random();
+    println!("seed {seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let server = PgServer::start();
+    let env = Env::new().await;
+    let (config, accounts) = setup(&env, &server, 6);
+    let posts: Vec<String> = accounts
+        .iter()
+        .map(|(_, id)| env.sim.add_media(id))
+        .collect();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The users traverse the test's dir to their own; they cannot list it.
+        std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o711))
+            .expect("chmod");
+    }
+    let users = [system_user("igmod-test-a"), system_user("igmod-test-b")];
+    let logs = [log_path(env.dir.path(), "a"), log_path(env.dir.path(), "b")];
+    let mut daemons = Vec::new();
+    for (i, (uid, gid)) in users.iter().enumerate() {
+        let own = private_config(&env, &config, ["a", "b"][i], *uid, *gid);
+        daemons.push(spawn_as_unit(&own, &logs[i], *uid, *gid));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let db = connect(&server).await;
+    wait_for("both daemons up", Duration::from_secs(30), || async {
+        scalar(&db, "SELECT COUNT(*) FROM instances").await == 2
+    })
+    .await;
+    // Both name the machine as the kernel does (not "localhost", which /proc gave under the
+    // unit): checked at the end, after what the operator sees.
+    let kernel = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let hosts: Vec<String> = sqlx::query_scalar("SELECT host FROM instances ORDER BY id")
+        .fetch_all(&db)
+        .await
+        .expect("instances");
+
+    // 35 s of traffic: comments of every kind on random accounts.
+    let mut expected: Vec<(String, Expect)> = Vec::new();
+    let traffic = Instant::now();
+    while traffic.elapsed() < Duration::from_secs(35) {
+        let (text, expect) = TEXTS[rng.random_range(0..TEXTS.len())];
+        let post = &posts[rng.random_range(0..posts.len())];
+        let id = env
+            .sim
+            .add_comment(post, &format!("user{}", expected.len()), text);
+        expected.push((id, expect));
+        tokio::time::sleep(Duration::from_millis(rng.random_range(300..900))).await;
+    }
+    let total = expected.len() as i64;
+    // Every comment decided and every action closed (judged once the figures are printed).
+    let settle = Instant::now();
+    let mut settled = false;
+    while !settled && settle.elapsed() < Duration::from_secs(60) {
+        settled = scalar(&db, "SELECT COUNT(*) FROM comments").await == total
+            && scalar(&db, "SELECT COUNT(*) FROM actions WHERE status = 'pending'").await == 0;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ran = started.elapsed();
+    let last_split = split(&db).await;
+    let decided = scalar(&db, "SELECT COUNT(*) FROM comments").await;
+    let pending = scalar(&db, "SELECT COUNT(*) FROM actions WHERE status = 'pending'").await;
+    for child in daemons {
+        kill(child.id(), "-TERM");
+        assert_eq!(
+            wait_exit(child).await,
+            Some(0),
+            "a daemon did not stop cleanly"
+        );
+    }
+
+    let texts: Vec<String> = logs
+        .iter()
+        .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+        .collect();
+    let taken: Vec<usize> = texts
+        .iter()
+        .map(|t| t.matches("lease taken").count())
+        .collect();
+    let reaped: Vec<usize> = texts
+        .iter()
+        .map(|t| t.matches("an instance on this host died").count())
+        .collect();
+    println!(
+        "figures: 6 accounts, 2 daemons as the unit runs them (own users, /proc subset=pid, \
+         hidepid=invisible), {:.0} s: leases taken {taken:?}, live neighbours reaped {reaped:?}, \
+         split at the end {last_split:?}; {decided} of {total} comments decided, \
+         {pending} actions pending",
+        ran.as_secs_f64()
+    );
+    assert_eq!(
+        reaped,
+        vec![0, 0],
+        "a live instance was taken for a dead one"
+    );
+    // At most all 6 at start, then the 3 given back stay with the other one.
+    for (i, n) in taken.iter().enumerate() {
+        assert!(*n <= 6, "daemon {i} took leases {n} times in {ran:?}");
+    }
+    assert!(
+        settled,
+        "{decided} of {total} comments decided, {pending} actions pending after 60 s"
+    );
+    let both_logs = env.dir.path().join("both.log");
+    std::fs::write(&both_logs, texts.concat()).expect("log");
+    let (moderated, duplicates, _) = check_outcomes(&env, &expected, &both_logs);
+    println!("figures: {moderated} moderated, {duplicates} duplicate writes");
+    assert_eq!(duplicates, 0, "writes repeated without reading back");
+    assert_eq!(
+        last_split.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
+        vec![3, 3],
+        "the split at the end"
+    );
+    assert!(
+        texts.iter().all(|t| !t.contains("panicked")),
+        "a daemon panicked"
+    );
+    assert_eq!(
+        hosts,
+        vec![kernel.clone(), kernel],
+        "host names as the instances recorded them"
+    );
+    drop(server);
+}
+
+/// The other side of the same rule: one daemon under the unit's view of /proc, SIGKILLed and
+/// started again as the same user on the same host, finds its predecessor certainly gone
+/// (kill(pid, 0): no such process) and takes the accounts back at once instead of waiting for
+/// `lease_ttl`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_restarted_under_the_shipped_unit_takes_its_accounts_back_at_once() {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    assert!(
+        root,
+        "this test mounts /proc and switches users: run it as root (CI does)"
+    );
+    let server = PgServer::start();
+    let env = Env::new().await;
+    // Leases that would outlast the test's patience if it had to wait for them.
+    let (config, _) = setup(&env, &server, 4);
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("lease_ttl = \"6s\"", "lease_ttl = \"60s\"");
+    std::fs::write(&config, text).expect("config");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o711))
+            .expect("chmod");
+    }
+    let (uid, gid) = system_user("igmod-test-a");
+    let own = private_config(&env, &config, "a", uid, gid);
+    let log = log_path(env.dir.path(), "a");
+    let first = spawn_as_unit(&own, &log, uid, gid);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let db = connect(&server).await;
+    wait_for("all 4 leases held", Duration::from_secs(30), || async {
+        split(&db).await.iter().map(|(_, n)| *n).sum::<i64>() == 4
+    })
+    .await;
+    let old = instance_of(&db, first.id()).await.expect("instance row");
+    kill(first.id(), "-KILL");
+    let _ = wait_exit(first).await;
+    let killed = Instant::now();
+    let second = spawn_as_unit(&own, &log, uid, gid);
+    let pid = second.id();
+    wait_for(
+        "the restarted daemon holding all 4",
+        Duration::from_secs(30),
+        || async {
+            match instance_of(&db, pid).await {
+                Some(new) => split(&db).await == vec![(new, 4)],
+                None => false,
+            }
+        },
+    )
+    .await;
+    let back = killed.elapsed();
+    kill(pid, "-TERM");
+    assert_eq!(wait_exit(second).await, Some(0));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    println!(
+        "figures: SIGKILL then restart under the unit's /proc: all 4 accounts held again after {:.1} s (lease_ttl 60 s)",
+        back.as_secs_f64()
+    );
+    assert!(
+        text.contains("an instance on this host died") && text.contains(&old),
+        "the predecessor {old} was not found dead"
+    );
+    assert!(
+        back < Duration::from_secs(15),
+        "took {back:?}: waited for the lease to expire"
+    );
     drop(server);
 }

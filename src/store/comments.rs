@@ -255,17 +255,27 @@ impl Store {
         })
     }
 
-    /// The account's pending actions, oldest first.
-    pub async fn pending_actions(&self, account: &str) -> Result<Vec<PendingAction>, StoreError> {
+    /// The account's pending actions after the one with id `after` (0: from the start), oldest
+    /// first, at most `limit` of them: the outbox is walked a page at a time, so a backlog of
+    /// thousands is never read whole when the budget lets only a few through.
+    pub async fn pending_actions(
+        &self,
+        account: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<PendingAction>, StoreError> {
         with_pool!(self, |pool| {
             Ok(sqlx::query_as(
                 "SELECT a.id, a.comment_id, c.parent_id, a.action, d.rule, a.message, a.attempts,
                     c.created_at AS comment_created_at
              FROM actions a JOIN comments c ON c.id = a.comment_id
              LEFT JOIN decisions d ON d.comment_id = a.comment_id
-             WHERE a.account = $1 AND a.status = 'pending' ORDER BY a.id",
+             WHERE a.account = $1 AND a.status = 'pending' AND a.id > $2
+             ORDER BY a.id LIMIT $3",
             )
             .bind(account)
+            .bind(after)
+            .bind(limit)
             .fetch_all(pool)
             .await?)
         })
