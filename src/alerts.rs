@@ -146,6 +146,9 @@ pub async fn conditions(
         }
     }
     for (account, silent) in crate::metrics::get().stalled_accounts(now.timestamp()) {
+        if waits_on_purpose(store, &account, now).await? {
+            continue;
+        }
         add(
             AlertKind::Stalled,
             Some(&account),
@@ -186,6 +189,19 @@ pub struct Pending {
     pub key: String,
     pub event: Event,
     pub after: AlertState,
+}
+
+/// The account's next poll is scheduled in the future, or its calls are paused (budget spent,
+/// throttled by Meta): its silence is a wait, told by other alerts, not a stall. A stalled
+/// account's due time has passed (its poll started and never ended).
+async fn waits_on_purpose(
+    store: &Store,
+    account: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let state = store.account_state(account).await?;
+    let future = |t: Option<&str>| t.and_then(crate::timefmt::parse).is_some_and(|t| t > now);
+    Ok(future(state.next_due_at.as_deref()) || future(state.paused_until.as_deref()))
 }
 
 /// Compares the conditions holding with the stored states, skipping causes whose delivery is

@@ -575,3 +575,38 @@ fn the_examples_alerts_table_loads() {
         .env("IGMOD_TOKEN_ACME", "x"));
     assert_eq!(code, 0, "{stdout}{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_waiting_out_a_throttle_is_not_stalled() {
+    let env = Env::new().await;
+    let hook = receiver(false).await;
+    let accounts = format!(
+        "[[alerts]]\non = [\"stalled\"]\nurl = \"{}\"\n\n{}",
+        hook.url,
+        env.account("acme", ACME, "")
+    );
+    let config = env.config(&accounts, "alert_check = \"1s\"").path;
+    env.sim.add_media(ACME);
+    let log = env.dir.path().join("igmod.log");
+    let child = spawn_daemon(&config, Some(&log));
+    let db = env.pool().await;
+    wait_polled(&db, 1).await;
+    // Meta throttles the account for a minute, without a usage header (so its interval is not
+    // stretched): it polls no more, on purpose, until the pause ends.
+    env.sim.throttle_silently(ACME, Duration::from_secs(60));
+    wait_for("the pause", Duration::from_secs(20), || async {
+        count(
+            &db,
+            "SELECT COUNT(*) FROM account_state WHERE paused_until > strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
+        )
+        .await
+            == 1
+    })
+    .await;
+    // Well past three 1 s intervals without a poll's end, and several checks.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    kill(child.id(), "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
+    let b = hook.bodies.lock().expect("lock").clone();
+    assert!(kinds(&b, "stalled").is_empty(), "{b:?}");
+}
