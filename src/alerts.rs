@@ -1,59 +1,79 @@
 //! Alerts without Prometheus (`[[alerts]]`): every `alert_check` the daemon looks at what needs
-//! a person (a token ending, an account stopped, a budget spent, actions failing, a wave of
-//! scams), and tells the configured commands and URLs: once per cause per day, then
-//! "resolved" when it clears. Delivery runs on its own task with retries and timeouts, so a
-//! receiver that hangs never slows moderation.
+//! a person (a token ending, an account stopped or stalled, a budget spent, actions failing, a
+//! wave of scams), and tells the configured commands and URLs: once per cause per day, then
+//! "resolved" when it clears. Delivery runs on its own tasks with timeouts, so a receiver that
+//! hangs never slows moderation.
+//!
+//! Architecture Invariant: a cause is marked told only after every target that wants it
+//! accepted it. Until then it is retried with back-off (the outage logged once per target,
+//! not per retry), and a restart tells it again: a receiver outage delays an alert, never
+//! swallows it.
+//!
+//! What leaves the process is bounded: a command runs with a cleared environment (only
+//! `PATH`, `LANG` and the `IGMOD_ALERT_*` variables, never the tokens or the app secret the
+//! daemon holds), and a URL target gets no redirect followed and needs https unless it is on
+//! loopback.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{AlertConfig, AlertFormat, AlertTarget, UrlSource};
-use crate::store::{Store, StoreError};
+use crate::store::{AlertState, Store, StoreError};
 
 /// What an alert is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AlertKind {
     TokenExpiring,
     AccountStopped,
     BudgetExhausted,
     ActionFailed,
     ScamWave,
+    /// No poll of the account ended for three poll intervals (a hung poll, a stuck task).
+    Stalled,
 }
 
+/// The one table of kinds and their names (in `on = [...]`, the JSON sent, the state table).
+const KINDS: [(AlertKind, &str); 6] = [
+    (AlertKind::TokenExpiring, "token_expiring"),
+    (AlertKind::AccountStopped, "account_stopped"),
+    (AlertKind::BudgetExhausted, "budget_exhausted"),
+    (AlertKind::ActionFailed, "action_failed"),
+    (AlertKind::ScamWave, "scam_wave"),
+    (AlertKind::Stalled, "stalled"),
+];
+
 impl AlertKind {
-    pub const NAMES: [&'static str; 5] = [
-        "token_expiring",
-        "account_stopped",
-        "budget_exhausted",
-        "action_failed",
-        "scam_wave",
-    ];
+    pub const NAMES: [&'static str; KINDS.len()] = {
+        let mut names = [""; KINDS.len()];
+        let mut i = 0;
+        while i < KINDS.len() {
+            names[i] = KINDS[i].1;
+            i += 1;
+        }
+        names
+    };
 
     pub fn parse(s: &str) -> Option<AlertKind> {
-        Some(match s {
-            "token_expiring" => AlertKind::TokenExpiring,
-            "account_stopped" => AlertKind::AccountStopped,
-            "budget_exhausted" => AlertKind::BudgetExhausted,
-            "action_failed" => AlertKind::ActionFailed,
-            "scam_wave" => AlertKind::ScamWave,
-            _ => return None,
-        })
+        KINDS.iter().find(|(_, name)| *name == s).map(|(k, _)| *k)
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            AlertKind::TokenExpiring => "token_expiring",
-            AlertKind::AccountStopped => "account_stopped",
-            AlertKind::BudgetExhausted => "budget_exhausted",
-            AlertKind::ActionFailed => "action_failed",
-            AlertKind::ScamWave => "scam_wave",
-        }
+        KINDS
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("unknown", |(_, name)| name)
+    }
+}
+
+impl Serialize for AlertKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -75,8 +95,13 @@ pub const WAVE_SIZE: i64 = 20;
 const WAVE_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
 /// A told cause is told again after this long if it still holds.
 const REMIND_AFTER: chrono::Duration = chrono::Duration::hours(24);
-/// Attempts per delivery, and the waits between them.
+/// `igmod alerts test`: attempts per target, and the waits between them.
 const RETRIES: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(10)];
+/// The daemon's deliveries: the first wait after a failure, doubled each time up to the cap.
+const BACKOFF_FIRST: Duration = Duration::from_secs(2);
+const BACKOFF_CAP: Duration = Duration::from_secs(300);
+/// Poll intervals without a poll's end that make an account stalled (as in the metrics).
+pub const STALLED_INTERVALS: i64 = 3;
 
 /// The conditions that hold now: cause key → (kind, account, summary).
 pub async fn conditions(
@@ -120,6 +145,18 @@ pub async fn conditions(
             );
         }
     }
+    for (account, silent) in crate::metrics::get().stalled_accounts(now.timestamp()) {
+        if waits_on_purpose(store, &account, now).await? {
+            continue;
+        }
+        add(
+            AlertKind::Stalled,
+            Some(&account),
+            format!(
+                "{account} has not finished a poll for {silent} s ({STALLED_INTERVALS} poll intervals): a poll hangs or its task is stuck (see the log)"
+            ),
+        );
+    }
     for (account, n) in store
         .failed_actions_since(now - chrono::Duration::hours(1))
         .await?
@@ -146,58 +183,104 @@ pub async fn conditions(
     Ok(out)
 }
 
-/// Compares the conditions with the stored states; returns what to tell.
-pub async fn evaluate(store: &Store, now: DateTime<Utc>) -> Result<Vec<Event>, StoreError> {
-    let holding = conditions(store, now).await?;
-    let states = store.alert_states().await?;
+/// An event to deliver, and the state its cause takes once every target accepted it.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub key: String,
+    pub event: Event,
+    pub after: AlertState,
+}
+
+/// The account's next poll is scheduled in the future, or its calls are paused (budget spent,
+/// throttled by Meta): its silence is a wait, told by other alerts, not a stall. A stalled
+/// account's due time has passed (its poll started and never ended).
+async fn waits_on_purpose(
+    store: &Store,
+    account: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let state = store.account_state(account).await?;
+    let future = |t: Option<&str>| t.and_then(crate::timefmt::parse).is_some_and(|t| t > now);
+    Ok(future(state.next_due_at.as_deref()) || future(state.paused_until.as_deref()))
+}
+
+/// Compares the conditions holding with the stored states, skipping causes whose delivery is
+/// still under way (`busy`). Returns the events to tell and the states to store at once (a
+/// firing or an end that stays quiet); a told cause's state is stored by its delivery.
+pub fn plan(
+    holding: &HashMap<String, (AlertKind, Option<String>, String)>,
+    states: &HashMap<String, AlertState>,
+    busy: &HashSet<String>,
+    now: DateTime<Utc>,
+) -> (Vec<Pending>, Vec<(String, AlertState)>) {
     let at = crate::timefmt::format(now);
-    let mut events = Vec::new();
-    let keys: HashSet<&String> = holding.keys().chain(states.keys()).collect();
+    let (mut tell, mut store) = (Vec::new(), Vec::new());
+    let mut keys: Vec<&String> = holding
+        .keys()
+        .chain(states.keys())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .filter(|k| !busy.contains(*k))
+        .collect();
+    keys.sort();
     for key in keys {
-        let mut state = states.get(key).cloned().unwrap_or_default();
-        let before = state.clone();
+        let state = states.get(key).cloned().unwrap_or_default();
         match holding.get(key) {
             Some((kind, account, summary)) => {
                 let due = state.last_sent_at.is_none_or(|t| now - t >= REMIND_AFTER);
                 if (!state.firing || state.notified) && due {
-                    events.push(Event {
-                        kind: *kind,
-                        state: "firing",
-                        account: account.clone(),
-                        summary: summary.clone(),
-                        at: at.clone(),
+                    tell.push(Pending {
+                        key: key.clone(),
+                        event: Event {
+                            kind: *kind,
+                            state: "firing",
+                            account: account.clone(),
+                            summary: summary.clone(),
+                            at: at.clone(),
+                        },
+                        after: AlertState {
+                            firing: true,
+                            notified: true,
+                            last_sent_at: Some(now),
+                        },
                     });
-                    state.notified = true;
-                    state.last_sent_at = Some(now);
                 } else if !state.firing {
                     // Told within the day: this firing stays quiet, and so does its end.
-                    state.notified = false;
+                    store.push((
+                        key.clone(),
+                        AlertState {
+                            firing: true,
+                            notified: false,
+                            ..state
+                        },
+                    ));
                 }
-                state.firing = true;
             }
             None if state.firing => {
-                if state.notified {
-                    let (kind, account) = parse_key(key);
-                    if let Some(kind) = kind {
-                        events.push(Event {
+                let after = AlertState {
+                    firing: false,
+                    notified: false,
+                    ..state.clone()
+                };
+                match (state.notified, parse_key(key)) {
+                    (true, (Some(kind), account)) => tell.push(Pending {
+                        key: key.clone(),
+                        event: Event {
                             kind,
                             state: "resolved",
                             account,
                             summary: format!("resolved: {key}"),
                             at: at.clone(),
-                        });
-                    }
+                        },
+                        after,
+                    }),
+                    _ => store.push((key.clone(), after)),
                 }
-                state.firing = false;
-                state.notified = false;
             }
             None => {}
         }
-        if state != before {
-            store.set_alert_state(key, &state).await?;
-        }
     }
-    Ok(events)
+    (tell, store)
 }
 
 fn parse_key(key: &str) -> (Option<AlertKind>, Option<String>) {
@@ -208,50 +291,238 @@ fn parse_key(key: &str) -> (Option<AlertKind>, Option<String>) {
     )
 }
 
-/// Starts the delivery task; events put on the returned queue go to every target whose `on`
-/// names their kind (`test` events to all).
-pub fn start(targets: Vec<AlertConfig>) -> mpsc::Sender<Event> {
-    let (tx, mut rx) = mpsc::channel::<Event>(1000);
-    tokio::spawn(async move {
-        let http = reqwest::Client::new();
-        while let Some(event) = rx.recv().await {
-            for (i, t) in targets.iter().enumerate() {
-                if event.state != "test" && !t.on.contains(&event.kind) {
-                    continue;
-                }
-                let (t, event, http) = (t.clone(), event.clone(), http.clone());
-                tokio::spawn(async move {
-                    let _ = deliver_with_retries(&http, i, &t, &event).await;
-                });
-            }
-        }
-    });
-    tx
+/// Why one delivery attempt failed. Never holds a URL's path or query, nor a command's
+/// arguments (either may carry a secret).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("empty command")]
+    EmptyCommand,
+    #[error("cannot run: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("cannot write its stdin: {0}")]
+    Stdin(#[source] std::io::Error),
+    #[error("cannot wait for it: {0}")]
+    Wait(#[source] std::io::Error),
+    #[error("exited with {0}")]
+    Exit(std::process::ExitStatus),
+    #[error("{0} is not set")]
+    UrlEnvUnset(String),
+    #[error("the URL in {var}: {refusal}")]
+    UrlEnvRefused { var: String, refusal: UrlRefusal },
+    #[error("{0}")]
+    Http(String),
+    #[error("answered HTTP {0}")]
+    Status(u16),
+    #[error("no answer within {0} s")]
+    Timeout(u64),
+    #[error("no HTTP client: {0}")]
+    NoClient(String),
+    #[error("cannot encode the event: {0}")]
+    Encode(#[source] serde_json::Error),
 }
 
-/// Delivers one event to one target, retrying; the last error when all attempts failed.
+/// Why a URL cannot be an alert target (refused at config load, or at delivery for
+/// `url_env`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UrlRefusal {
+    #[error("not an http(s) URL")]
+    NotHttp,
+    #[error(
+        "http:// is allowed only to loopback (127.0.0.1, ::1, localhost); use https:// (alerts carry account names and may carry a secret in the URL)"
+    )]
+    PlainHttp,
+}
+
+/// An alert URL must be https, or http to loopback (a receiver on the same host).
+pub fn check_url(url: &str) -> Result<(), UrlRefusal> {
+    let parsed = url::Url::parse(url).map_err(|_| UrlRefusal::NotHttp)?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" if parsed.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(UrlRefusal::PlainHttp),
+        _ => Err(UrlRefusal::NotHttp),
+    }
+}
+
+/// The HTTP client of alert deliveries: it follows no redirect (a receiver cannot send an
+/// alert, or the secret in its URL, on to another host).
+#[derive(Debug, Clone)]
+pub struct AlertHttp(reqwest::Client);
+
+impl AlertHttp {
+    pub fn new() -> Result<AlertHttp, DeliveryError> {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("igmod/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map(AlertHttp)
+            .map_err(|e| DeliveryError::NoClient(crate::graph::scrub(&e.without_url().to_string())))
+    }
+}
+
+/// The daemon's delivery side: targets, the causes being delivered, the targets down.
+#[derive(Clone)]
+pub struct Deliverer {
+    targets: Arc<Vec<AlertConfig>>,
+    http: Result<AlertHttp, Arc<str>>,
+    busy: Arc<Mutex<HashSet<String>>>,
+    down: Arc<Mutex<HashSet<usize>>>,
+}
+
+/// Prepares delivery to `targets`: events go to every target whose `on` names their kind
+/// (`test` events to all).
+pub fn start(targets: Vec<AlertConfig>) -> Deliverer {
+    let http = AlertHttp::new().map_err(|e| {
+        tracing::error!(message = "alert URLs cannot be reached: no HTTP client", error = %e);
+        Arc::<str>::from(e.to_string())
+    });
+    Deliverer {
+        targets: Arc::new(targets),
+        http,
+        busy: Arc::default(),
+        down: Arc::default(),
+    }
+}
+
+impl Deliverer {
+    fn busy(&self) -> HashSet<String> {
+        self.busy.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    /// Delivers `p` to its targets on a task of its own, each retried with back-off until it
+    /// accepts; then stores the cause's state. Cancelled: nothing stored (told again later).
+    fn dispatch(&self, store: Store, p: Pending, cancel: CancellationToken) {
+        if let Ok(mut busy) = self.busy.lock() {
+            busy.insert(p.key.clone());
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let wanted: Vec<usize> = this
+                .targets
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.on.contains(&p.event.kind))
+                .map(|(i, _)| i)
+                .collect();
+            let sends = wanted
+                .iter()
+                .map(|&i| this.until_sent(i, &p.event, &cancel));
+            let all_sent = futures::future::join_all(sends)
+                .await
+                .into_iter()
+                .all(|sent| sent);
+            if all_sent {
+                let mut after = p.after.clone();
+                if after.notified {
+                    after.last_sent_at = Some(Utc::now());
+                }
+                if let Err(e) = store.set_alert_state(&p.key, &after).await {
+                    // Not stored: told again at the next check (twice beats never).
+                    tracing::warn!(message = "cannot store an alert's state", error = %e);
+                }
+            }
+            if let Ok(mut busy) = this.busy.lock() {
+                busy.remove(&p.key);
+            }
+        });
+    }
+
+    /// One target, until it accepts the event (`true`) or the daemon stops (`false`). Its
+    /// outage is logged when it starts and when it ends, not at each retry.
+    async fn until_sent(&self, index: usize, event: &Event, cancel: &CancellationToken) -> bool {
+        let Some(target) = self.targets.get(index) else {
+            return true;
+        };
+        let mut failures: u32 = 0;
+        loop {
+            let result = match &self.http {
+                Ok(http) => attempt(http, target, event).await,
+                Err(e) => Err(DeliveryError::NoClient(e.to_string())),
+            };
+            match result {
+                Ok(()) => {
+                    let was_down = self.down.lock().is_ok_and(|mut d| d.remove(&index));
+                    if was_down {
+                        tracing::info!(message = "alert target answers again", target = %describe(index, target));
+                    }
+                    log_sent(index, target, event);
+                    return true;
+                }
+                Err(e) => {
+                    let first = self.down.lock().is_ok_and(|mut d| d.insert(index));
+                    let wait = backoff(failures);
+                    if first {
+                        tracing::warn!(
+                            message = "alert not delivered; retrying with back-off until the target accepts it",
+                            target = %describe(index, target),
+                            kind = event.kind.as_str(),
+                            error = %e
+                        );
+                    } else {
+                        tracing::debug!(message = "alert still not delivered", target = %describe(index, target), error = %e, retry_in_s = wait.as_secs());
+                    }
+                    failures = failures.saturating_add(1);
+                    tokio::select! {
+                        _ = cancel.cancelled() => return false,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The wait after the `failures`-th failure in a row (0-based): 2 s doubling, capped at 5 min.
+pub fn backoff(failures: u32) -> Duration {
+    BACKOFF_FIRST
+        .checked_mul(2u32.saturating_pow(failures.min(16)))
+        .map_or(BACKOFF_CAP, |d| d.min(BACKOFF_CAP))
+}
+
+fn log_sent(index: usize, target: &AlertConfig, event: &Event) {
+    tracing::info!(
+        message = "alert sent",
+        target = %describe(index, target),
+        kind = event.kind.as_str(),
+        state = event.state,
+        account = event.account.as_deref().unwrap_or("-")
+    );
+}
+
+/// One attempt, bounded by the target's timeout.
+async fn attempt(
+    http: &AlertHttp,
+    target: &AlertConfig,
+    event: &Event,
+) -> Result<(), DeliveryError> {
+    tokio::time::timeout(target.timeout, deliver(http, target, event))
+        .await
+        .unwrap_or(Err(DeliveryError::Timeout(target.timeout.as_secs())))
+}
+
+/// `igmod alerts test`: delivers one event to one target, three attempts; the last error when
+/// all failed.
 pub async fn deliver_with_retries(
-    http: &reqwest::Client,
+    http: &AlertHttp,
     index: usize,
     target: &AlertConfig,
     event: &Event,
-) -> Result<(), String> {
-    let mut last = String::new();
+) -> Result<(), DeliveryError> {
+    let mut last = DeliveryError::EmptyCommand;
     for wait in std::iter::once(Duration::ZERO).chain(RETRIES) {
         tokio::time::sleep(wait).await;
-        match tokio::time::timeout(target.timeout, deliver(http, target, event)).await {
-            Ok(Ok(())) => {
-                tracing::info!(
-                    message = "alert sent",
-                    target = %describe(index, target),
-                    kind = event.kind.as_str(),
-                    state = event.state,
-                    account = event.account.as_deref().unwrap_or("-")
-                );
+        match attempt(http, target, event).await {
+            Ok(()) => {
+                log_sent(index, target, event);
                 return Ok(());
             }
-            Ok(Err(e)) => last = e,
-            Err(_) => last = format!("no answer within {} s", target.timeout.as_secs()),
+            Err(e) => last = e,
         }
     }
     tracing::warn!(
@@ -282,47 +553,81 @@ pub fn describe(index: usize, target: &AlertConfig) -> String {
     }
 }
 
-fn resolve(url: &UrlSource) -> Result<String, String> {
+/// The URL of a target; one from the environment is checked like one in the file.
+fn resolve(url: &UrlSource) -> Result<String, DeliveryError> {
     match url {
         UrlSource::Inline(u) => Ok(u.clone()),
-        UrlSource::Env(var) => std::env::var(var).map_err(|_| format!("{var} is not set")),
+        UrlSource::Env(var) => {
+            let u = std::env::var(var).map_err(|_| DeliveryError::UrlEnvUnset(var.clone()))?;
+            check_url(&u).map_err(|refusal| DeliveryError::UrlEnvRefused {
+                var: var.clone(),
+                refusal,
+            })?;
+            Ok(u)
+        }
     }
 }
 
+/// The environment an alert command gets: nothing of the daemon's (its tokens, app secret and
+/// database password live there) but `PATH` and `LANG`, and the event's kind, state and
+/// account.
+pub fn command_env(event: &Event) -> Vec<(&'static str, String)> {
+    let mut env = vec![(
+        "PATH",
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+    )];
+    if let Ok(lang) = std::env::var("LANG") {
+        env.push(("LANG", lang));
+    }
+    env.push(("IGMOD_ALERT_KIND", event.kind.as_str().to_string()));
+    env.push(("IGMOD_ALERT_STATE", event.state.to_string()));
+    env.push((
+        "IGMOD_ALERT_ACCOUNT",
+        event.account.clone().unwrap_or_default(),
+    ));
+    env
+}
+
 async fn deliver(
-    http: &reqwest::Client,
+    http: &AlertHttp,
     target: &AlertConfig,
     event: &Event,
-) -> Result<(), String> {
-    let json = serde_json::to_string(event).map_err(|e| e.to_string())?;
+) -> Result<(), DeliveryError> {
+    let json = serde_json::to_string(event).map_err(DeliveryError::Encode)?;
     match &target.target {
         AlertTarget::Command(args) => {
             let Some((program, rest)) = args.split_first() else {
-                return Err("empty command".into());
+                return Err(DeliveryError::EmptyCommand);
             };
             let mut child = tokio::process::Command::new(program)
                 .args(rest)
+                .env_clear()
+                .envs(command_env(event))
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .kill_on_drop(true)
                 .spawn()
-                .map_err(|e| format!("cannot run: {e}"))?;
+                .map_err(DeliveryError::Spawn)?;
             if let Some(mut stdin) = child.stdin.take() {
-                stdin
-                    .write_all(json.as_bytes())
-                    .await
-                    .map_err(|e| format!("cannot write its stdin: {e}"))?;
+                // A command that does not read its stdin is fine: its exit status decides.
+                match stdin.write_all(json.as_bytes()).await {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                        return Err(DeliveryError::Stdin(e));
+                    }
+                    _ => {}
+                }
             }
-            let status = child.wait().await.map_err(|e| e.to_string())?;
+            let status = child.wait().await.map_err(DeliveryError::Wait)?;
             if status.success() {
                 Ok(())
             } else {
-                Err(format!("exited with {status}"))
+                Err(DeliveryError::Exit(status))
             }
         }
         AlertTarget::Url { url, format } => {
             let url = resolve(url)?;
+            let http = &http.0;
             let request = match format {
                 AlertFormat::Json => http
                     .post(&url)
@@ -336,40 +641,143 @@ async fn deliver(
                     .header("title", format!("igmod {} {}", event.state, event.kind.as_str()))
                     .body(event.summary.clone()),
             };
-            let response = request
-                .send()
-                .await
-                .map_err(|e| crate::graph::scrub(&e.without_url().to_string()))?;
+            let response = request.send().await.map_err(|e| {
+                DeliveryError::Http(crate::graph::scrub(&e.without_url().to_string()))
+            })?;
             if response.status().is_success() {
                 Ok(())
             } else {
-                Err(format!("answered HTTP {}", response.status().as_u16()))
+                // A redirect is an answer, not followed: the target must be given as it is.
+                Err(DeliveryError::Status(response.status().as_u16()))
             }
         }
     }
 }
 
-/// Looks at the conditions every `every` and queues what to tell; never blocks on delivery.
-pub async fn run(
-    store: Store,
-    every: Duration,
-    tx: mpsc::Sender<Event>,
-    cancel: tokio_util::sync::CancellationToken,
-) {
+/// Looks at the conditions every `every` and hands what to tell to `deliverer`; never waits
+/// for a delivery.
+pub async fn run(store: Store, every: Duration, deliverer: Deliverer, cancel: CancellationToken) {
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        match evaluate(&store, Utc::now()).await {
-            Ok(events) => {
-                for e in events {
-                    if tx.try_send(e).is_err() {
-                        tracing::warn!(message = "alert queue full; an alert was dropped");
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(message = "cannot evaluate alerts", error = %e),
+        if let Err(e) = check(&store, &deliverer, &cancel).await {
+            tracing::warn!(message = "cannot evaluate alerts", error = %e);
         }
+    }
+}
+
+async fn check(
+    store: &Store,
+    deliverer: &Deliverer,
+    cancel: &CancellationToken,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let holding = conditions(store, now).await?;
+    let states = store.alert_states().await?;
+    let (tell, quiet) = plan(&holding, &states, &deliverer.busy(), now);
+    for (key, state) in quiet {
+        store.set_alert_state(&key, &state).await?;
+    }
+    for p in tell {
+        deliverer.dispatch(store.clone(), p, cancel.clone());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_one_name_both_ways() {
+        for (kind, name) in KINDS {
+            assert_eq!(kind.as_str(), name);
+            assert_eq!(AlertKind::parse(name), Some(kind));
+            assert_eq!(
+                serde_json::to_value(kind).ok(),
+                Some(serde_json::Value::from(name))
+            );
+        }
+        assert_eq!(AlertKind::NAMES.len(), KINDS.len());
+        assert_eq!(AlertKind::parse("stalled"), Some(AlertKind::Stalled));
+        assert_eq!(AlertKind::parse("Stalled"), None);
+    }
+
+    #[test]
+    fn only_https_or_loopback_http_urls_are_targets() {
+        for (url, want) in [
+            ("https://hooks.slack.com/services/T/B/x", Ok(())),
+            ("https://ntfy.sh/ops", Ok(())),
+            ("http://127.0.0.1:8080/hook", Ok(())),
+            ("http://127.9.9.9/hook", Ok(())),
+            ("http://[::1]:9/hook", Ok(())),
+            ("http://localhost/hook", Ok(())),
+            ("http://LOCALHOST/hook", Ok(())),
+            ("http://alerts.example.com/hook", Err(UrlRefusal::PlainHttp)),
+            ("http://10.0.0.1/hook", Err(UrlRefusal::PlainHttp)),
+            ("http://localhost.example.com/", Err(UrlRefusal::PlainHttp)),
+            ("http://127.0.0.1.nip.io/", Err(UrlRefusal::PlainHttp)),
+            ("ftp://127.0.0.1/", Err(UrlRefusal::NotHttp)),
+            ("file:///etc/passwd", Err(UrlRefusal::NotHttp)),
+            ("not a url", Err(UrlRefusal::NotHttp)),
+        ] {
+            assert_eq!(check_url(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let waits: Vec<u64> = (0..10).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(backoff(u32::MAX), BACKOFF_CAP);
+    }
+
+    #[test]
+    fn a_cause_is_told_until_delivered_and_skipped_while_under_way() {
+        let now = Utc::now();
+        let key = "account_stopped/globex".to_string();
+        let holding = HashMap::from([(
+            key.clone(),
+            (AlertKind::AccountStopped, Some("globex".into()), "s".into()),
+        )]);
+        let none = HashSet::new();
+        // Nothing stored yet: told; nothing stored before the delivery.
+        let (tell, quiet) = plan(&holding, &HashMap::new(), &none, now);
+        assert_eq!(tell.len(), 1);
+        assert!(quiet.is_empty());
+        assert!(tell[0].after.notified && tell[0].after.firing);
+        // Still holding, delivery under way: not told twice.
+        let busy = HashSet::from([key.clone()]);
+        let (tell2, quiet2) = plan(&holding, &HashMap::new(), &busy, now);
+        assert!(tell2.is_empty() && quiet2.is_empty());
+        // The delivery stored its state: quiet within the day, resolved when it ends.
+        let states = HashMap::from([(key.clone(), tell[0].after.clone())]);
+        let (tell3, _) = plan(&holding, &states, &none, now);
+        assert!(tell3.is_empty());
+        let (tell4, _) = plan(&HashMap::new(), &states, &none, now);
+        assert_eq!(tell4.len(), 1);
+        assert_eq!(tell4[0].event.state, "resolved");
+        assert!(!tell4[0].after.firing);
+    }
+
+    #[test]
+    fn a_command_gets_no_secret_from_the_environment() {
+        let event = Event {
+            kind: AlertKind::Stalled,
+            state: "firing",
+            account: Some("acme".into()),
+            summary: String::new(),
+            at: String::new(),
+        };
+        let names: Vec<&str> = command_env(&event).iter().map(|(k, _)| *k).collect();
+        for name in &names {
+            assert!(
+                matches!(*name, "PATH" | "LANG") || name.starts_with("IGMOD_ALERT_"),
+                "{name}"
+            );
+        }
+        assert!(names.contains(&"IGMOD_ALERT_KIND"));
     }
 }

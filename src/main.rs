@@ -705,7 +705,13 @@ fn alerts_test(path: &std::path::Path) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let failed = rt.block_on(async {
-        let http = reqwest::Client::new();
+        let http = match igmod::alerts::AlertHttp::new() {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("igmod: {e}");
+                return c.alerts.len();
+            }
+        };
         let event = igmod::alerts::Event {
             kind: igmod::alerts::AlertKind::AccountStopped,
             state: "test",

@@ -500,6 +500,28 @@ impl Metrics {
         }
         out
     }
+
+    /// Accounts this instance polls whose last poll ended more than
+    /// [`crate::alerts::STALLED_INTERVALS`] intervals ago (the `stalled` state above), with
+    /// how long (seconds): the `stalled` alert.
+    pub fn stalled_accounts(&self, now: i64) -> Vec<(String, i64)> {
+        self.seen
+            .lock()
+            .map(|seen| {
+                seen.iter()
+                    .filter(|(_, s)| !s.elsewhere && !s.stopped && s.last_poll != 0)
+                    .map(|(k, s)| (k.clone(), now.saturating_sub(s.last_poll), s.interval))
+                    .filter(|&(_, silent, interval)| {
+                        silent
+                            > interval
+                                .max(1)
+                                .saturating_mul(crate::alerts::STALLED_INTERVALS)
+                    })
+                    .map(|(k, silent, _)| (k, silent))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// How old the scheduler's heartbeat (every 10 s) may be for `/healthz`.

@@ -268,8 +268,7 @@ async fn read_comments(
             ctx.remember_media(m);
             continue;
         }
-        // At least one new comment when the newest is unknown, whatever the count says.
-        let expected_new = (m.comments_count - last.unwrap_or(0)).max(i64::from(!newest_known));
+        let expected_new = expected_new(m.comments_count, last, newest_known);
         report.media_read += 1;
         let mut reader = MediaReader {
             ctx,
@@ -737,5 +736,40 @@ fn warn_missing_usernames(account: &str) {
             account = %account,
             comments = AFTER
         );
+    }
+}
+
+/// Comments a post's read should find: the count's growth since it was last fully read, and
+/// at least one when the newest is unknown, whatever the count says. The count comes from the
+/// wire: any `i64` (huge, negative) gives an answer, never an overflow.
+fn expected_new(count: i64, last: Option<i64>, newest_known: bool) -> i64 {
+    count
+        .saturating_sub(last.unwrap_or(0))
+        .max(i64::from(!newest_known))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expected_new;
+
+    #[test]
+    fn the_expected_count_never_overflows_on_wire_values() {
+        let cases = [
+            // (count, last, newest known) -> expected
+            (5, Some(3), true, 2),
+            (5, None, true, 5),
+            (3, Some(5), true, 0),
+            (3, Some(3), false, 1),
+            (i64::MIN, Some(1), true, 0),
+            (i64::MAX, Some(-1), true, i64::MAX),
+            (i64::MIN, Some(i64::MAX), false, 1),
+        ];
+        for (count, last, known, want) in cases {
+            assert_eq!(
+                expected_new(count, last, known),
+                want,
+                "{count} {last:?} {known}"
+            );
+        }
     }
 }

@@ -838,15 +838,13 @@ impl Validator {
                     Some(AlertTarget::Command(args))
                 }
             }
-            (None, Some(u), None) => match url::Url::parse(u.get_ref()) {
-                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
-                    Some(AlertTarget::Url {
-                        url: UrlSource::Inline(u.get_ref().clone()),
-                        format: format?,
-                    })
-                }
-                _ => {
-                    self.problem(&u.span(), "alerts.url: not an http(s) URL".into());
+            (None, Some(u), None) => match crate::alerts::check_url(u.get_ref()) {
+                Ok(()) => Some(AlertTarget::Url {
+                    url: UrlSource::Inline(u.get_ref().clone()),
+                    format: format?,
+                }),
+                Err(refusal) => {
+                    self.problem(&u.span(), format!("alerts.url: {refusal}"));
                     None
                 }
             },
@@ -858,6 +856,15 @@ impl Validator {
                             "alerts.url_env: environment variable {} is not set",
                             e.get_ref()
                         ),
+                    );
+                } else if let Some(Err(refusal)) = std::env::var(e.get_ref())
+                    .ok()
+                    .map(|u| crate::alerts::check_url(&u))
+                {
+                    // The URL itself is never shown: it may hold a secret.
+                    self.problem(
+                        &e.span(),
+                        format!("alerts.url_env: the URL in {}: {refusal}", e.get_ref()),
                     );
                 }
                 Some(AlertTarget::Url {

@@ -7,6 +7,7 @@
 //! whether it succeeded or not.
 
 mod error;
+pub mod id;
 mod usage;
 mod wire;
 
@@ -16,6 +17,7 @@ use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use error::{ErrorKind, GraphError, scrub};
+pub use id::{IdSource, is_meta_id};
 pub use usage::{ObjectUsage, Usage};
 pub use wire::{TokenInfo, id_of};
 
@@ -232,7 +234,8 @@ impl Client {
             .send::<wire::Paged<wire::Media>>(
                 Method::GET,
                 token,
-                &format!("/{ig_user_id}/media"),
+                Node::Id(ig_user_id),
+                Some("media"),
                 &[
                     (
                         "fields",
@@ -339,7 +342,8 @@ impl Client {
             .send::<wire::Me>(
                 Method::GET,
                 token,
-                &format!("/{ig_user_id}"),
+                Node::Id(ig_user_id),
+                None,
                 &[("fields", "id,username")],
             )
             .await?;
@@ -352,7 +356,13 @@ impl Client {
         token: &SecretString,
     ) -> Result<Reply<(String, Option<String>)>, GraphError> {
         let reply = self
-            .send::<wire::Me>(Method::GET, token, "/me", &[("fields", "user_id,username")])
+            .send::<wire::Me>(
+                Method::GET,
+                token,
+                Node::Me,
+                None,
+                &[("fields", "user_id,username")],
+            )
             .await?;
         reply.convert(|v| v.into_domain(), "/me answered without a user id")
     }
@@ -375,7 +385,8 @@ impl Client {
             .send::<wire::Paged<wire::Comment>>(
                 Method::GET,
                 token,
-                &format!("/{media_id}/comments"),
+                Node::Id(media_id),
+                Some("comments"),
                 &query,
             )
             .await?;
@@ -411,7 +422,8 @@ impl Client {
             .send::<wire::Paged<wire::Comment>>(
                 Method::GET,
                 token,
-                &format!("/{comment_id}/replies"),
+                Node::Id(comment_id),
+                Some("replies"),
                 &query,
             )
             .await?;
@@ -441,7 +453,8 @@ impl Client {
             .send::<wire::Comment>(
                 Method::GET,
                 token,
-                &format!("/{comment_id}"),
+                Node::Id(comment_id),
+                None,
                 &[("fields", COMMENT_FIELDS)],
             )
             .await?;
@@ -475,7 +488,8 @@ impl Client {
             .send::<wire::Success>(
                 Method::POST,
                 token,
-                &format!("/{comment_id}"),
+                Node::Id(comment_id),
+                None,
                 &[("hide", if hidden { "true" } else { "false" })],
             )
             .await?;
@@ -494,7 +508,8 @@ impl Client {
             .send::<wire::Created>(
                 Method::POST,
                 token,
-                &format!("/{comment_id}/replies"),
+                Node::Id(comment_id),
+                Some("replies"),
                 &[("message", message)],
             )
             .await?;
@@ -508,7 +523,7 @@ impl Client {
         comment_id: &str,
     ) -> Result<Reply<()>, GraphError> {
         let reply = self
-            .send::<wire::Success>(Method::DELETE, token, &format!("/{comment_id}"), &[])
+            .send::<wire::Success>(Method::DELETE, token, Node::Id(comment_id), None, &[])
             .await?;
         reply.value.check(reply.call)
     }
@@ -521,7 +536,13 @@ impl Client {
         node: &str,
     ) -> Result<Reply<Vec<SubscribedApp>>, GraphError> {
         let reply = self
-            .send::<wire::Listed>(Method::GET, token, &format!("/{node}/subscribed_apps"), &[])
+            .send::<wire::Listed>(
+                Method::GET,
+                token,
+                Node::me_or_id(node),
+                Some("subscribed_apps"),
+                &[],
+            )
             .await?;
         reply.convert(|v| Some(v.into_subscriptions()), "")
     }
@@ -537,7 +558,8 @@ impl Client {
             .send::<wire::Success>(
                 Method::POST,
                 token,
-                &format!("/{node}/subscribed_apps"),
+                Node::me_or_id(node),
+                Some("subscribed_apps"),
                 &[("subscribed_fields", fields)],
             )
             .await?;
@@ -554,7 +576,8 @@ impl Client {
             .send::<wire::Success>(
                 Method::DELETE,
                 token,
-                &format!("/{node}/subscribed_apps"),
+                Node::me_or_id(node),
+                Some("subscribed_apps"),
                 &[],
             )
             .await?;
@@ -568,7 +591,8 @@ impl Client {
             .send::<wire::Listed>(
                 Method::GET,
                 token,
-                "/me/accounts",
+                Node::Me,
+                Some("accounts"),
                 &[("fields", "id,access_token,instagram_business_account")],
             )
             .await?;
@@ -581,20 +605,45 @@ impl Client {
             .send::<wire::PageNode>(
                 Method::GET,
                 token,
-                "/me",
+                Node::Me,
+                None,
                 &[("fields", "id,instagram_business_account")],
             )
             .await?;
         reply.convert(|v| v.into_domain(), "/me answered without an id")
     }
 
+    /// The one place a versioned path is built: a node's id is checked for Meta's form here,
+    /// whatever it came from (a webhook, an answer, the database), so no id can add path
+    /// segments, a query or a fragment to a request sent with the account's token.
     async fn send<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,
         token: &SecretString,
-        path: &str,
+        node: Node<'_>,
+        edge: Option<&'static str>,
         query: &[(&str, &str)],
     ) -> Result<Reply<T>, GraphError> {
+        let path = match node.path(edge) {
+            Ok(path) => path,
+            Err(refused) => {
+                return Err(GraphError {
+                    kind: ErrorKind::BadRequest,
+                    code: None,
+                    subcode: None,
+                    message: "an id not in Meta's form was refused; nothing was sent".into(),
+                    fbtrace_id: None,
+                    call: Box::new(CallInfo {
+                        method: method_name(&method),
+                        endpoint: format!("{}{refused}", self.prefix),
+                        status: None,
+                        usage: Usage::default(),
+                        trace: None,
+                        odd: Vec::new(),
+                    }),
+                });
+            }
+        };
         let (url, endpoint) = (
             format!("{}{path}", self.base),
             format!("{}{path}", self.prefix),
@@ -614,13 +663,8 @@ impl Client {
         endpoint: String,
         query: &[(&str, &str)],
     ) -> Result<Reply<T>, GraphError> {
-        let method_name = match method {
-            Method::POST => "POST",
-            Method::DELETE => "DELETE",
-            _ => "GET",
-        };
         let mut call = CallInfo {
-            method: method_name,
+            method: method_name(&method),
             endpoint,
             status: None,
             usage: Usage::default(),
@@ -666,9 +710,9 @@ impl Client {
                     .take(64)
                     .collect()
             });
-        let body = match response.bytes().await {
+        let body = match read_capped(response, MAX_BODY).await {
             Ok(b) => b,
-            Err(e) => {
+            Err(BodyError::Read(e)) => {
                 return Err(GraphError {
                     kind: ErrorKind::Transient,
                     code: None,
@@ -677,6 +721,12 @@ impl Client {
                     fbtrace_id: call.trace.clone(),
                     call: Box::new(call),
                 });
+            }
+            Err(BodyError::TooLarge) => {
+                return Err(decode_error(
+                    call,
+                    &format!("answer larger than {} MiB", MAX_BODY / (1024 * 1024)),
+                ));
             }
         };
         if let Some(err) = wire::error_envelope(&body) {
@@ -725,6 +775,77 @@ impl Client {
                 call,
                 &format!("malformed response body: {}", describe_decode_error(&e)),
             )),
+        }
+    }
+}
+
+/// Largest answer body read: Meta's pages are a few hundred KiB at most; a bigger one is a bad
+/// answer (retried like a malformed one), never a reason to hold unbounded memory.
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("answer body could not be read")]
+    Read(#[source] reqwest::Error),
+    #[error("answer body larger than the cap")]
+    TooLarge,
+}
+
+/// Reads a body chunk by chunk, stopping at `cap` bytes (a `Content-Length` over it is refused
+/// before anything is read).
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > cap))
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
+        if chunk.len() > cap.saturating_sub(body.len()) {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        _ => "GET",
+    }
+}
+
+/// The node a versioned path starts with: the token's own (`me`) or an object by its id.
+#[derive(Debug, Clone, Copy)]
+enum Node<'a> {
+    Me,
+    Id(&'a str),
+}
+
+impl<'a> Node<'a> {
+    /// A subscription's node: the token's own (`me`, Instagram Login) or a Page by id.
+    fn me_or_id(node: &'a str) -> Node<'a> {
+        if node == "me" {
+            Node::Me
+        } else {
+            Node::Id(node)
+        }
+    }
+
+    /// `/node` or `/node/edge`; `Err` with a path naming no id when the id is not in Meta's
+    /// form (logged once, see [`id`]).
+    fn path(self, edge: Option<&'static str>) -> Result<String, String> {
+        let edge = edge.map(|e| format!("/{e}")).unwrap_or_default();
+        match self {
+            Node::Me => Ok(format!("/me{edge}")),
+            Node::Id(id) if id::is_meta_id(id) => Ok(format!("/{id}{edge}")),
+            Node::Id(id) => {
+                id::refused(IdSource::Path, id);
+                Err(format!("/(refused id){edge}"))
+            }
         }
     }
 }
@@ -814,5 +935,148 @@ mod decode_error_tests {
             assert!(shown.starts_with(wanted), "{body}: {shown}");
             assert!(!shown.contains("SECRET"), "{body}: {shown}");
         }
+    }
+}
+
+#[cfg(test)]
+mod boundary_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A loopback server answering every request with `answer()`; counts requests and keeps
+    /// their paths.
+    async fn server(
+        answer: fn() -> axum::response::Response,
+    ) -> (String, Arc<AtomicUsize>, Arc<std::sync::Mutex<Vec<String>>>) {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let paths: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let (h, p) = (hits.clone(), paths.clone());
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+            let (h, p) = (h.clone(), p.clone());
+            async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                if let Ok(mut p) = p.lock() {
+                    p.push(uri.path().to_string());
+                }
+                answer()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (format!("http://{addr}"), hits, paths)
+    }
+
+    fn big_json() -> Vec<u8> {
+        // A valid comment padded past the cap: only its size is wrong.
+        let mut body = br#"{"id":"17900000000000001","text":""#.to_vec();
+        body.resize(MAX_BODY + 10, b'a');
+        body.extend_from_slice(br#""}"#);
+        body
+    }
+
+    fn client(base: &str) -> Client {
+        Client::new(base, "v25.0", Duration::from_secs(10)).expect("client")
+    }
+
+    fn token() -> SecretString {
+        SecretString::from("EAAG-TEST-TOKEN".to_string())
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_the_cap_is_a_bad_answer_with_or_without_a_length() {
+        use axum::response::IntoResponse;
+        let sized: fn() -> axum::response::Response = || big_json().into_response();
+        let chunked: fn() -> axum::response::Response = || {
+            let chunks = big_json()
+                .chunks(64 * 1024)
+                .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+                .collect::<Vec<_>>();
+            axum::body::Body::from_stream(futures::stream::iter(chunks)).into_response()
+        };
+        for answer in [sized, chunked] {
+            let (base, hits, _) = server(answer).await;
+            let e = client(&base)
+                .comment(&token(), "17900000000000001")
+                .await
+                .expect_err("over the cap");
+            assert_eq!(e.kind, ErrorKind::Transient, "{e}");
+            assert!(e.message.contains("larger than 8 MiB"), "{}", e.message);
+            assert_eq!(hits.load(Ordering::SeqCst), 1);
+        }
+        // Just under the cap is read.
+        let under: fn() -> axum::response::Response = || {
+            let mut body = br#"{"id":"17900000000000001","text":""#.to_vec();
+            body.resize(MAX_BODY - 10, b'a');
+            body.extend_from_slice(br#""}"#);
+            body.into_response()
+        };
+        let (base, _, _) = server(under).await;
+        let c = client(&base)
+            .comment(&token(), "17900000000000001")
+            .await
+            .expect("under the cap");
+        assert_eq!(c.value.id, "17900000000000001");
+    }
+
+    #[tokio::test]
+    async fn an_id_not_in_metas_form_never_reaches_a_url() {
+        use axum::response::IntoResponse;
+        let ok: fn() -> axum::response::Response = || r#"{"success":true}"#.into_response();
+        let (base, hits, paths) = server(ok).await;
+        let c = client(&base);
+        for bad in [
+            "1/../../me/permissions",
+            "1%2F..",
+            "1?fields=x",
+            "1&x=y",
+            "1 2",
+            "1\n",
+            "",
+            "me",
+            "1#x",
+        ] {
+            let e = c.delete(&token(), bad).await.expect_err(bad);
+            assert_eq!(e.kind, ErrorKind::BadRequest, "{bad:?}");
+            assert!(!e.call.endpoint.contains(bad) || bad.is_empty(), "{bad:?}");
+            let e = c.set_hidden(&token(), bad, true).await.expect_err(bad);
+            assert_eq!(e.kind, ErrorKind::BadRequest, "{bad:?}");
+            assert!(
+                c.replies_page(&token(), bad, None).await.is_err(),
+                "{bad:?}"
+            );
+            assert!(c.list_media(&token(), bad, 5).await.is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            0,
+            "{:?}",
+            paths.lock().map(|p| p.clone())
+        );
+        // A subscription's node may be the token's own (`me`), and only that word.
+        for bad in ["me/../1", "me?x=1", "ME"] {
+            assert!(
+                c.subscribe_app(&token(), bad, "comments").await.is_err(),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 0);
+        // Good ids go through, as their own path.
+        c.delete(&token(), "17900000000000001_2")
+            .await
+            .expect("good id");
+        c.subscribe_app(&token(), "me", "comments")
+            .await
+            .expect("me");
+        assert_eq!(
+            paths.lock().map(|p| p.clone()).unwrap_or_default(),
+            ["/v25.0/17900000000000001_2", "/v25.0/me/subscribed_apps"]
+        );
     }
 }

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::id::{IdSource, checked};
 use super::{CallInfo, Comment as DomainComment, GraphError, Media as DomainMedia, Reply, Thread};
 
 #[derive(Deserialize)]
@@ -78,7 +79,13 @@ impl Media {
     pub fn into_domain(self) -> Option<DomainMedia> {
         Some(DomainMedia {
             id: id_string(self.id?)?,
-            comments_count: self.comments_count.as_ref().and_then(as_i64).unwrap_or(0),
+            // A negative count from the wire means nothing: read as none.
+            comments_count: self
+                .comments_count
+                .as_ref()
+                .and_then(as_i64)
+                .unwrap_or(0)
+                .max(0),
             product_type: self.media_product_type,
             newest_comment: self
                 .comments
@@ -344,10 +351,12 @@ fn is_id(v: Option<&Value>) -> bool {
     v.and_then(Value::as_str).is_some_and(|s| !s.is_empty())
 }
 
+/// An id of a Graph answer, when it has Meta's form (a number is taken too); one of another
+/// form is refused (see [`super::id`]), so its object is left out of the answer.
 fn id_string(v: Value) -> Option<String> {
     match v {
-        Value::String(s) if !s.is_empty() => Some(s),
-        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => checked(IdSource::GraphAnswer, s),
+        Value::Number(n) => checked(IdSource::GraphAnswer, n.to_string()),
         _ => None,
     }
 }
@@ -894,7 +903,7 @@ impl Listed {
             .unwrap_or_default()
             .iter()
             .map(|v| super::SubscribedApp {
-                id: v.get("id").and_then(id_of),
+                id: v.get("id").and_then(|v| id_of(v, IdSource::GraphAnswer)),
                 name: v.get("name").and_then(Value::as_str).map(str::to_string),
                 fields: strings(v.get("subscribed_fields")),
             })
@@ -908,11 +917,11 @@ impl Listed {
             .iter()
             .filter_map(|v| {
                 Some(super::PageLink {
-                    page_id: v.get("id").and_then(id_of)?,
+                    page_id: v.get("id").and_then(|v| id_of(v, IdSource::GraphAnswer))?,
                     ig_user_id: v
                         .get("instagram_business_account")
                         .and_then(|a| a.get("id"))
-                        .and_then(id_of),
+                        .and_then(|v| id_of(v, IdSource::GraphAnswer)),
                     page_token: v
                         .get("access_token")
                         .and_then(Value::as_str)
@@ -935,12 +944,15 @@ pub struct PageNode {
 impl PageNode {
     pub fn into_domain(self) -> Option<super::PageLink> {
         Some(super::PageLink {
-            page_id: self.id.as_ref().and_then(id_of)?,
+            page_id: self
+                .id
+                .as_ref()
+                .and_then(|v| id_of(v, IdSource::GraphAnswer))?,
             ig_user_id: self
                 .instagram_business_account
                 .as_ref()
                 .and_then(|a| a.get("id"))
-                .and_then(id_of),
+                .and_then(|v| id_of(v, IdSource::GraphAnswer)),
             page_token: None,
         })
     }
@@ -959,10 +971,11 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 }
 
 /// Meta's ids are numeric strings; a number is taken too (the webhook payloads use this).
-pub fn id_of(v: &Value) -> Option<String> {
+/// One not in Meta's form is refused and logged once for its `source`.
+pub fn id_of(v: &Value, source: IdSource) -> Option<String> {
     match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => checked(source, s.clone()),
+        Value::Number(n) => checked(source, n.to_string()),
         _ => None,
     }
 }

@@ -5,7 +5,12 @@
 
 use serde_json::Value;
 
-use crate::graph::id_of;
+use crate::graph::{IdSource, id_of};
+
+/// Every id of a payload is checked at this boundary (Meta's form, see [`crate::graph::id`]).
+fn webhook_id(v: &Value) -> Option<String> {
+    id_of(v, IdSource::Webhook)
+}
 
 /// One change of a delivery, with the entry it came in.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,7 +56,7 @@ pub fn parse(body: &[u8]) -> Result<Delivery, PayloadError> {
         .map(str::to_string);
     let mut changes = Vec::new();
     for entry in entries {
-        let entry_id = entry.get("id").and_then(id_of);
+        let entry_id = entry.get("id").and_then(webhook_id);
         let time = entry.get("time").and_then(Value::as_i64);
         match entry.get("changes") {
             Some(Value::Array(list)) => {
@@ -94,22 +99,22 @@ pub struct PushedComment {
 
 /// Reads a comment change's `value`; `None` without a comment id.
 pub fn comment(value: &Value) -> Option<PushedComment> {
-    let id = value.get("id").and_then(id_of)?;
+    let id = value.get("id").and_then(webhook_id)?;
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
     let from = value.get("from");
     let media = value.get("media");
     Some(PushedComment {
         id,
         text: text(value.get("text")),
-        from_id: from.and_then(|f| f.get("id")).and_then(id_of),
+        from_id: from.and_then(|f| f.get("id")).and_then(webhook_id),
         username: text(from.and_then(|f| f.get("username"))),
         self_scoped: from
             .and_then(|f| f.get("self_ig_scoped_id"))
-            .and_then(id_of)
+            .and_then(webhook_id)
             .is_some(),
-        media_id: media.and_then(|m| m.get("id")).and_then(id_of),
+        media_id: media.and_then(|m| m.get("id")).and_then(webhook_id),
         media_type: text(media.and_then(|m| m.get("media_product_type"))),
-        parent_id: value.get("parent_id").and_then(id_of),
+        parent_id: value.get("parent_id").and_then(webhook_id),
     })
 }
 
@@ -130,11 +135,11 @@ mod tests {
     #[test]
     fn both_shapes_are_read() {
         let changes = br#"{"object":"instagram","entry":[{"id":"1784","time":5,"changes":[
-            {"field":"comments","value":{"id":"c1","text":"hi","from":{"id":"9","username":"u"},
-             "media":{"id":"m1","media_product_type":"FEED"},"parent_id":"p"}}]}]}"#;
+            {"field":"comments","value":{"id":"1790001","text":"hi","from":{"id":"9","username":"u"},
+             "media":{"id":"1780001","media_product_type":"FEED"},"parent_id":"1790000"}}]}]}"#;
         let flat = br#"{"object":"instagram","entry":[{"id":"1784","time":5,
-            "field":"comments","value":{"id":"c1","text":"hi","from":{"id":"9","username":"u"},
-             "media":{"id":"m1","media_product_type":"FEED"},"parent_id":"p"}}]}"#;
+            "field":"comments","value":{"id":"1790001","text":"hi","from":{"id":"9","username":"u"},
+             "media":{"id":"1780001","media_product_type":"FEED"},"parent_id":"1790000"}}]}"#;
         let a = parse(changes).ok();
         let b = parse(flat).ok();
         assert!(a.is_some());
@@ -148,14 +153,14 @@ mod tests {
         assert_eq!(
             c,
             Some(PushedComment {
-                id: "c1".into(),
+                id: "1790001".into(),
                 text: Some("hi".into()),
                 from_id: Some("9".into()),
                 username: Some("u".into()),
                 self_scoped: false,
-                media_id: Some("m1".into()),
+                media_id: Some("1780001".into()),
                 media_type: Some("FEED".into()),
-                parent_id: Some("p".into()),
+                parent_id: Some("1790000".into()),
             })
         );
     }
@@ -183,5 +188,41 @@ mod tests {
             }])
         );
         assert_eq!(comment(&serde_json::json!({"text": "no id"})), None);
+    }
+
+    #[test]
+    fn ids_not_in_metas_form_are_refused_at_the_boundary() {
+        let good = serde_json::json!({"id": "1790001", "media": {"id": 1780001},
+            "from": {"id": "9"}, "parent_id": "1790000_2"});
+        let c = comment(&good);
+        assert_eq!(c.as_ref().map(|c| c.id.as_str()), Some("1790001"));
+        assert_eq!(c.and_then(|c| c.media_id), Some("1780001".into()));
+        for bad in [
+            "1/../../me/permissions",
+            "1%2F..",
+            "1?fields=x",
+            "1&x=y",
+            "1 2",
+            "1\n",
+            "",
+        ] {
+            assert_eq!(comment(&serde_json::json!({"id": bad})), None, "{bad:?}");
+            let c = comment(&serde_json::json!({"id": "1790001", "media": {"id": bad},
+                "from": {"id": bad}, "parent_id": bad}));
+            assert_eq!(
+                c.map(|c| (c.media_id, c.from_id, c.parent_id)),
+                Some((None, None, None)),
+                "{bad:?}"
+            );
+            let body = serde_json::json!({"entry": [{"id": bad, "field": "comments"}]});
+            let d = parse(body.to_string().as_bytes());
+            assert_eq!(
+                d.map(|d| d.changes[0].entry_id.clone()),
+                Ok(None),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(comment(&serde_json::json!({"id": -1})), None);
+        assert_eq!(comment(&serde_json::json!({"id": 1.5})), None);
     }
 }
