@@ -375,4 +375,26 @@ mod tests {
         ));
         assert!(!signature_ok(&secret, Some("sha256=zz"), body));
     }
+
+    #[test]
+    fn only_sha256_and_64_hex_digits_is_a_signature_worth_reading_a_body_for() {
+        let hex64 = "ab".repeat(32);
+        for (header, form) in [
+            (Some(format!("sha256={hex64}")), true),
+            (Some(format!(" sha256={hex64} ")), true),
+            (None, false),
+            (Some(String::new()), false),
+            (Some(format!("sha1={hex64}")), false),
+            (Some(format!("sha256={}", &hex64[..62])), false),
+            (Some(format!("sha256={hex64}00")), false),
+            (Some(format!("sha256={}zz", &hex64[..62])), false),
+            (Some(format!("sha256= {hex64}")), false),
+        ] {
+            assert_eq!(
+                signature_form(header.as_deref()).is_some(),
+                form,
+                "{header:?}"
+            );
+        }
+    }
 }
