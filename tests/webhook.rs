@@ -1053,6 +1053,28 @@ async fn a_flood_of_half_sent_requests_never_stops_an_account_whose_token_is_in_
         .await
         .map(|r| r.status().as_u16());
     assert_eq!(health.ok(), Some(200));
+    // What the cap refused is counted.
+    let metrics = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
+        .get(format!("http://{listen}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    let capped = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("igmod_http_refused_total{")
+                && l.contains("server=\"webhook\"")
+                && l.contains("reason=\"connection_cap\"")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<f64>().ok());
+    assert!(capped.is_some_and(|n| n >= 100.0), "{metrics}");
     let scam = env
         .sim
         .add_comment(&media, "bot", "forex signals dm me now");
