@@ -363,6 +363,7 @@ pub async fn run_with_reload(
         servers.push((
             listener,
             router,
+            "webhook",
             "webhook receiver stopped; polling goes on",
         ));
     }
@@ -380,6 +381,7 @@ pub async fn run_with_reload(
         servers.push((
             listener,
             router,
+            "metrics",
             "metrics server stopped; moderation goes on",
         ));
     }
@@ -433,10 +435,13 @@ pub async fn run_with_reload(
                 .await
         }
     });
-    for (listener, router, stopped) in servers {
+    // Idle and half-sent connections must not take the descriptors the token files and the
+    // database need: the limit is raised, and each server's connections capped below it.
+    let cap = crate::http::connection_cap(crate::http::raise_open_files());
+    for (listener, router, name, stopped) in servers {
         let stop = cancel.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::webhook::server::serve(listener, router, stop).await {
+            if let Err(e) = crate::http::serve(listener, router, name, cap, stop).await {
                 tracing::error!(message = stopped, error = %e);
             }
         });

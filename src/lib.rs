@@ -12,6 +12,7 @@
 //! - [`graph`]: the only code that knows Graph API URLs, headers, JSON shapes and error codes.
 //! - [`rules`]: pure moderation rules: comment in, decision and evidence out. No IO.
 //! - [`store`]: the only code that contains SQL.
+//! - [`http`]: the one hardened HTTP server (timeouts, connection cap) the receiver and metrics run on.
 //! - [`config`]: `config.toml` → validated [`config::Config`], every problem with file:line:col.
 //! - [`simulator`]: a stateful Graph API simulator for the demo and the tests. Shares no types with [`graph`].
 //! - [`demo`]: `igmod demo`: the simulator, the real daemon, and a summary.
@@ -31,6 +32,7 @@ pub mod daemon;
 pub mod demo;
 pub mod evaluate;
 pub mod graph;
+pub mod http;
 pub mod init;
 pub mod lease;
 pub mod logging;

@@ -57,6 +57,14 @@ pub struct OutcomeLabel {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabels {
+    /// `webhook` or `metrics`.
+    pub server: String,
+    /// `connection_cap`, `header_timeout`, `body_timeout`.
+    pub reason: String,
+}
+
 /// What the scheduler knows of an account, for `/readyz` and the problem series.
 #[derive(Debug, Clone, Copy, Default)]
 struct AccountSeen {
@@ -95,6 +103,8 @@ pub struct Metrics {
     scores: Histogram,
     detection_seconds: Histogram,
     webhooks: Family<OutcomeLabel, Counter>,
+    http_refused: Family<RefusedLabels, Counter>,
+    token_read_retries: Counter,
     restarts: Counter,
     app_usage: Gauge,
     usage_max: Gauge,
@@ -164,6 +174,18 @@ impl Metrics {
             "webhook_deliveries",
             "Webhook requests by outcome (accepted, bad_signature, too_large, malformed, unwritable, verified, verify_refused)",
             webhooks.clone(),
+        );
+        let http_refused = Family::<RefusedLabels, Counter>::default();
+        registry.register(
+            "http_refused",
+            "What the HTTP servers cut off or kept waiting, by server and reason (connection_cap: a connection waited for the cap; header_timeout, body_timeout: closed for a head or body that did not arrive in time)",
+            http_refused.clone(),
+        );
+        let token_read_retries = Counter::default();
+        registry.register(
+            "token_read_retries",
+            "Token file reads retried after a passing error (out of descriptors, I/O error, interrupted)",
+            token_read_retries.clone(),
         );
         let restarts = Counter::default();
         registry.register(
@@ -247,6 +269,8 @@ impl Metrics {
             scores,
             detection_seconds,
             webhooks,
+            http_refused,
+            token_read_retries,
             restarts,
             app_usage,
             usage_max,
@@ -332,6 +356,21 @@ impl Metrics {
                 outcome: outcome.to_string(),
             })
             .inc();
+    }
+
+    /// A connection cut off or kept waiting by one of the HTTP servers (see [`crate::http`]).
+    pub fn http_refused(&self, server: &str, reason: &str) {
+        self.http_refused
+            .get_or_create(&RefusedLabels {
+                server: server.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// A token file read failed for a passing reason and is tried again.
+    pub fn token_read_retry(&self) {
+        self.token_read_retries.inc();
     }
 
     pub fn restart(&self) {
@@ -599,6 +638,14 @@ async fn healthz(
                         PROBE_TIMEOUT.as_secs()
                     )),
                 };
+                // The detail (a path, a server's words) goes to the log, once per change; the
+                // answer, which anyone reaching the port reads, says only what is wrong.
+                let before = cached.as_ref().map(|(_, r)| r);
+                if let Err(e) = &result
+                    && before != Some(&result)
+                {
+                    tracing::error!(message = "health check: the database cannot be written", error = %e);
+                }
                 *cached = Some((std::time::Instant::now(), result.clone()));
                 result
             }
@@ -608,8 +655,8 @@ async fn healthz(
     if !get().scheduler_alive(now) {
         problems.push(format!("scheduler heartbeat {age} s old"));
     }
-    if let Err(e) = &db {
-        problems.push(format!("database cannot be written: {e}"));
+    if db.is_err() {
+        problems.push("database cannot be written (the log says why)".to_string());
     }
     let status = if problems.is_empty() {
         axum::http::StatusCode::OK

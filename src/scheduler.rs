@@ -185,6 +185,10 @@ pub async fn run_account(
                         next = next.max(*until);
                     }
                     PollError::Call(CallError::Paused { until, .. }) => next = next.max(*until),
+                    PollError::Token(t) if t.is_transient() => {
+                        tracing::warn!(message = "poll failed: the token cannot be read for now; tried again soon", error = %e);
+                        next = next.min(Utc::now() + TRANSIENT_RETRY);
+                    }
                     _ => tracing::warn!(message = "poll failed", error = %e),
                 }
                 ("error", Some(e.to_string()), false)
@@ -282,6 +286,12 @@ async fn stop_account(ctx: &AccountCtx, reason: String) -> Ended {
 async fn validate_token(ctx: &AccountCtx) -> Option<String> {
     let token = match crate::tokens::current(&ctx.store, &ctx.config).await {
         Ok(t) => t,
+        Err(crate::tokens::CurrentError::Source(e)) if e.is_transient() => {
+            // Out of descriptors, an I/O error: says nothing about the token. The next poll
+            // reads it again (soon: see `TRANSIENT_RETRY`).
+            tracing::warn!(message = "cannot read the token now to validate it; polling goes on", error = %e);
+            return None;
+        }
         Err(e) => return Some(format!("cannot load token: {e}")),
     };
     let checked = crate::tokens::validate(ctx.tokens(), &token).await;
@@ -401,9 +411,14 @@ async fn wait_until(
     }
 }
 
-/// The reason to stop the account, if the error means its token is unusable.
+/// How soon a poll whose token could not be read for a passing reason is tried again.
+const TRANSIENT_RETRY: chrono::Duration = chrono::Duration::seconds(30);
+
+/// The reason to stop the account, if the error means its token is unusable (a token source
+/// failing for a passing reason does not: it is tried again).
 fn token_dead(e: &PollError) -> Option<String> {
     match e {
+        PollError::Token(t) if t.is_transient() => None,
         PollError::Token(t) => Some(t.to_string()),
         PollError::Call(CallError::Graph(g)) => match g.kind {
             ErrorKind::TokenInvalid { subcode } => Some(match subcode {

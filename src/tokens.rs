@@ -19,17 +19,105 @@ pub enum TokenSource {
     File(PathBuf),
 }
 
+/// Why a token could not be read. All but [`TokenError::Transient`] need a person (and stop
+/// the account, saying what); a transient one is tried again and never taken for a dead token.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("environment variable {0} is not set or empty")]
     EnvMissing(String),
-    #[error("cannot read token file {path}: {source}")]
+    /// Missing, not readable by igmod's user, a directory, not text: a person must fix it.
+    #[error("cannot read token file {path}: {source}{}", fix(source))]
     FileUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file could not be read for a passing reason (out of descriptors, an I/O error,
+    /// interrupted, out of memory): tried again, never a verdict on the token.
+    #[error("token file {path} cannot be read for now ({source}); it is tried again")]
+    Transient {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("token file {0} is empty")]
     FileEmpty(PathBuf),
+}
+
+impl TokenError {
+    /// A passing failure: try again later, do not stop the account.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TokenError::Transient { .. })
+    }
+}
+
+/// What a person should do about a token file that cannot be read.
+fn fix(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "; put the token there or correct token_file",
+        std::io::ErrorKind::PermissionDenied => {
+            "; make it readable by the user igmod runs as (under systemd: LoadCredential=)"
+        }
+        _ => "",
+    }
+}
+
+/// Whether a failed read says nothing about the file: the process or the system is short of
+/// something (descriptors, memory, buffers), the disk or network file system failed this once,
+/// or a signal interrupted it. Decided on the OS error number, never on the message.
+pub fn is_transient_io(e: &std::io::Error) -> bool {
+    if let Some(code) = e.raw_os_error() {
+        return matches!(
+            code,
+            libc::EMFILE
+                | libc::ENFILE
+                | libc::EIO
+                | libc::EINTR
+                | libc::EAGAIN
+                | libc::ENOMEM
+                | libc::ENOBUFS
+                | libc::ETIMEDOUT
+                | libc::EBUSY
+                | libc::ESTALE
+                | libc::ENOLCK
+        );
+    }
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::Interrupted
+            | std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::OutOfMemory
+    )
+}
+
+/// Reads of a token file tried in all when each fails for a passing reason.
+const READ_TRIES: u32 = 5;
+/// The first pause between them; each next one is twice as long (0.1 + 0.2 + 0.4 + 0.8 s).
+const READ_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Runs `read` until it succeeds, fails for good, or has failed [`READ_TRIES`] times for a
+/// passing reason (each retry logged and counted in `igmod_token_read_retries_total`). The
+/// last transient error is returned then: the caller tries again later, it does not stop.
+pub async fn retry_transient<T>(
+    mut read: impl FnMut() -> Result<T, TokenError>,
+) -> Result<T, TokenError> {
+    let mut pause = READ_RETRY_FIRST;
+    let mut tries = 1;
+    loop {
+        match read() {
+            Err(e) if e.is_transient() && tries < READ_TRIES => {
+                crate::metrics::get().token_read_retry();
+                tracing::warn!(
+                    message = "token file cannot be read for now; trying again",
+                    error = %e,
+                    retry_in_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX)
+                );
+                tokio::time::sleep(pause).await;
+                pause = pause.saturating_mul(2);
+                tries += 1;
+            }
+            result => return result,
+        }
+    }
 }
 
 impl TokenSource {
@@ -42,6 +130,12 @@ impl TokenSource {
             },
             TokenSource::File(path) => read_token_file(path),
         }
+    }
+
+    /// [`TokenSource::load`], a passing failure tried again with back-off
+    /// ([`retry_transient`]).
+    pub async fn load_retrying(&self) -> Result<SecretString, TokenError> {
+        retry_transient(|| self.load()).await
     }
 
     /// A description safe to print: where the token lives, never what it is.
@@ -70,9 +164,21 @@ pub fn resolve_token_path(config_path: &Path, value: &str) -> PathBuf {
 
 /// Reads a token file, trimming the trailing newline editors add.
 pub fn read_token_file(path: &Path) -> Result<SecretString, TokenError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TokenError::FileUnreadable {
-        path: path.to_path_buf(),
-        source,
+    read_token_with(path, |p| std::fs::read_to_string(p))
+}
+
+/// [`read_token_file`] with the read given (tests inject failures the system gives rarely).
+pub fn read_token_with(
+    path: &Path,
+    read: impl FnOnce(&Path) -> std::io::Result<String>,
+) -> Result<SecretString, TokenError> {
+    let text = read(path).map_err(|source| {
+        let path = path.to_path_buf();
+        if is_transient_io(&source) {
+            TokenError::Transient { path, source }
+        } else {
+            TokenError::FileUnreadable { path, source }
+        }
     })?;
     let token = text.trim();
     if token.is_empty() {
@@ -102,6 +208,88 @@ mod tests {
         std::fs::write(&path, "  \n").ok();
         let err = read_token_file(&path).err().map(|e| e.to_string());
         assert_eq!(err, Some(format!("token file {} is empty", path.display())));
+    }
+
+    #[test]
+    fn passing_read_errors_are_transient_and_what_a_person_must_fix_is_not() {
+        use std::io::{Error, ErrorKind};
+        let os = Error::from_raw_os_error;
+        let path = Path::new("/etc/igmod/acme.token");
+        let cases: [(Error, bool); 12] = [
+            (os(libc::EMFILE), true),
+            (os(libc::ENFILE), true),
+            (os(libc::EIO), true),
+            (os(libc::EINTR), true),
+            (os(libc::EAGAIN), true),
+            (os(libc::ENOMEM), true),
+            (os(libc::ETIMEDOUT), true),
+            (Error::from(ErrorKind::Interrupted), true),
+            (os(libc::ENOENT), false),
+            (os(libc::EACCES), false),
+            (os(libc::EISDIR), false),
+            (Error::from(ErrorKind::InvalidData), false),
+        ];
+        for (error, transient) in cases {
+            let shown = error.to_string();
+            let e = read_token_with(path, |_| Err(error)).err();
+            assert_eq!(
+                e.as_ref().map(TokenError::is_transient),
+                Some(transient),
+                "{shown}"
+            );
+        }
+        // A person is told what to do.
+        let e = read_token_with(path, |_| Err(os(libc::EACCES))).err();
+        let text = e.map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            text.contains("make it readable by the user igmod runs as"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_passing_failure_is_retried_until_the_file_reads_and_a_lasting_one_is_not() {
+        use secrecy::ExposeSecret;
+        let path = Path::new("/etc/igmod/acme.token");
+        // Out of descriptors twice, then the file reads.
+        let mut calls = 0;
+        let got = retry_transient(|| {
+            calls += 1;
+            read_token_with(path, |_| {
+                if calls <= 2 {
+                    Err(std::io::Error::from_raw_os_error(libc::EMFILE))
+                } else {
+                    Ok("TOKEN\n".into())
+                }
+            })
+        })
+        .await;
+        assert_eq!(
+            got.ok().map(|t| t.expose_secret().to_string()).as_deref(),
+            Some("TOKEN")
+        );
+        assert_eq!(calls, 3);
+        // A missing file is not tried again.
+        let mut calls = 0;
+        let got = retry_transient(|| {
+            calls += 1;
+            read_token_with(path, |_| {
+                Err(std::io::Error::from_raw_os_error(libc::ENOENT))
+            })
+        })
+        .await;
+        assert!(got.is_err_and(|e| !e.is_transient()));
+        assert_eq!(calls, 1);
+        // Never readable: a bounded number of tries, and the error stays transient (the
+        // account is not stopped; its next poll tries again).
+        let mut calls = 0;
+        let got = retry_transient(|| {
+            calls += 1;
+            read_token_with(path, |_| Err(std::io::Error::from_raw_os_error(libc::EIO)))
+        })
+        .await;
+        assert!(got.is_err_and(|e| e.is_transient()));
+        assert_eq!(calls, READ_TRIES);
     }
 
     #[test]
@@ -269,7 +457,7 @@ pub async fn current(
     store: &crate::store::Store,
     account: &crate::config::AccountConfig,
 ) -> Result<SecretString, CurrentError> {
-    let supplied = account.token.load()?;
+    let supplied = account.token.load_retrying().await?;
     let hash = source_hash(&supplied);
     let record = store.token_record(&account.name).await?;
     if record.source_hash.as_deref() != Some(hash.as_str()) {

@@ -641,7 +641,7 @@ async fn a_webhook_received_by_one_instance_is_acted_on_by_the_holder_at_once() 
     let (owner, post) = (&accounts[i].1, &posts[i]);
     let scam = env.sim.add_comment(post, "bot", "forex signals, dm me");
     let body =
-        serde_json::json!({"object": "instagram", "entry": [{"id": owner, "time": 1_700_000_000,
+        serde_json::json!({"object": "instagram", "entry": [{"id": owner, "time": chrono::Utc::now().timestamp(),
         "field": "comments", "value": {"id": scam, "text": "forex signals, dm me",
         "from": {"id": "9001", "username": "bot"},
         "media": {"id": post, "media_product_type": "FEED"}}}]})

@@ -60,3 +60,14 @@ fn a_reload_checks_the_config_before_signalling_and_no_setting_is_a_no_op() {
     // IPAddressDeny=any with IPAddressAllow= of every address filters nothing.
     assert!(!unit.contains("IPAddressDeny") && !unit.contains("IPAddressAllow"));
 }
+
+#[test]
+fn the_unit_gives_igmod_open_files_for_its_connections() {
+    let unit = std::fs::read_to_string(UNIT).expect("unit");
+    let limit: Option<u64> = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("LimitNOFILE="))
+        .and_then(|v| v.trim().parse().ok());
+    // The default soft limit of 1,024 let 1,100 idle connections starve the token files.
+    assert!(limit.is_some_and(|n| n >= 16_384), "{limit:?}");
+}

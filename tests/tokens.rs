@@ -511,7 +511,7 @@ async fn no_token_or_app_secret_leaks_through_refreshes_a_190_transient_errors_a
             .await;
     }
     let scam = env.sim.add_comment(&post, "bot2", "forex again");
-    let body = serde_json::json!({"object": "instagram", "entry": [{"id": ACME, "time": 1,
+    let body = serde_json::json!({"object": "instagram", "entry": [{"id": ACME, "time": chrono::Utc::now().timestamp(),
         "field": "comments", "value": {"id": scam, "text": "forex again",
         "from": {"id": "9", "username": "bot2"}, "media": {"id": post}}}]})
     .to_string();

@@ -66,7 +66,7 @@ pub use ledger::Pruned;
 pub use report::{Activity, AuditFilter, AuditRow};
 pub use state::{AccountState, AppState, PollEnd, TokenHealth, TokenInfoRow, TokenRecord};
 pub use summary::RuleStat;
-pub use webhooks::{NewWebhookEvent, PendingWebhookEvent};
+pub use webhooks::{NewWebhookEvent, PendingWebhookEvent, Recorded};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -22,6 +22,15 @@ pub struct NewWebhookEvent {
     pub payload: Option<String>,
 }
 
+/// Whether [`Store::record_webhook_delivery`] wrote a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    New,
+    /// A delivery with the same body digest is on record: nothing was written (Meta's retry
+    /// of one it thinks failed, or a captured delivery replayed).
+    Again,
+}
+
 /// A comment event waiting for its account's task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingWebhookEvent {
@@ -33,17 +42,35 @@ pub struct PendingWebhookEvent {
 
 impl Store {
     /// Writes every row of one delivery in one transaction: when this returns `Ok`, Meta may
-    /// be answered 200. On PostgreSQL the same transaction announces each account with a
-    /// pending comment on [`INBOX_CHANNEL`], so the instance holding it (maybe not this one)
-    /// acts at once ([`Store::listen_inbox`]).
+    /// be answered 200. A delivery whose digest is already on record (kept as long as
+    /// `webhook_events` rows are) writes nothing: [`Recorded::Again`]. The check is inside the
+    /// write transaction (SQLite's `BEGIN IMMEDIATE`, a transaction lock on the digest on
+    /// PostgreSQL), so two copies arriving together are written once. On PostgreSQL the same
+    /// transaction announces each account with a pending comment on [`INBOX_CHANNEL`], so the
+    /// instance holding it (maybe not this one) acts at once ([`Store::listen_inbox`]).
     pub async fn record_webhook_delivery(
         &self,
         body_sha256: &str,
         rows: &[NewWebhookEvent],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Recorded, StoreError> {
         with_pool!(self, |pool| {
             let now = timefmt::now();
             let mut tx = pool.begin_write().await?;
+            if pool.is_postgres() {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind(body_sha256)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let seen: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM webhook_events WHERE body_sha256 = $1 LIMIT 1")
+                    .bind(body_sha256)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if seen.is_some() {
+                tx.rollback().await?;
+                return Ok(Recorded::Again);
+            }
             for r in rows {
                 sqlx::query(
                 "INSERT INTO webhook_events (received_at, body_sha256, account, ig_user_id, field,
@@ -79,7 +106,7 @@ impl Store {
                 }
             }
             tx.commit().await?;
-            Ok(())
+            Ok(Recorded::New)
         })
     }
 

@@ -17,7 +17,8 @@ fn webhook_id(v: &Value) -> Option<String> {
 pub struct Change {
     /// The entry's `id`: the Instagram account the change concerns.
     pub entry_id: Option<String>,
-    /// The entry's `time` (Unix seconds): when Meta sent it.
+    /// The entry's `time` in Unix seconds: when Meta sent it (Meta sends seconds or, in some
+    /// products, milliseconds; both are read as seconds).
     pub time: Option<i64>,
     pub field: Option<String>,
     pub value: Option<Value>,
@@ -57,7 +58,7 @@ pub fn parse(body: &[u8]) -> Result<Delivery, PayloadError> {
     let mut changes = Vec::new();
     for entry in entries {
         let entry_id = entry.get("id").and_then(webhook_id);
-        let time = entry.get("time").and_then(Value::as_i64);
+        let time = entry.get("time").and_then(Value::as_i64).map(unix_seconds);
         match entry.get("changes") {
             Some(Value::Array(list)) => {
                 for c in list {
@@ -81,6 +82,18 @@ pub fn parse(body: &[u8]) -> Result<Delivery, PayloadError> {
         }
     }
     Ok(Delivery { object, changes })
+}
+
+/// Past this, a `time` is in milliseconds: as seconds it would be after the year 5000.
+const MILLIS_FROM: i64 = 100_000_000_000;
+
+/// A Unix time in seconds, whether Meta sent seconds or milliseconds.
+pub fn unix_seconds(t: i64) -> i64 {
+    if t >= MILLIS_FROM || t <= -MILLIS_FROM {
+        t / 1000
+    } else {
+        t
+    }
 }
 
 /// The fields a comment (or live comment) change carries.
@@ -224,5 +237,24 @@ mod tests {
         }
         assert_eq!(comment(&serde_json::json!({"id": -1})), None);
         assert_eq!(comment(&serde_json::json!({"id": 1.5})), None);
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn entry_times_in_seconds_or_milliseconds_are_read_as_seconds() {
+        for (sent, read) in [
+            (1_765_000_000_i64, 1_765_000_000_i64),
+            (1_765_000_000_123, 1_765_000_000),
+            (0, 0),
+            (1, 1),
+        ] {
+            let body = format!(r#"{{"entry":[{{"id":"1","time":{sent},"field":"comments"}}]}}"#);
+            let d = parse(body.as_bytes()).map(|d| d.changes[0].time);
+            assert_eq!(d, Ok(Some(read)), "{sent}");
+        }
     }
 }

@@ -15,11 +15,13 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tokio_util::sync::CancellationToken;
+
+use axum::response::{IntoResponse, Response};
 
 use super::Inboxes;
 use super::payload::{self, is_comment_field, is_test_entry};
-use crate::store::{NewWebhookEvent, Store};
+use crate::http::BODY_TIMEOUT;
+use crate::store::{NewWebhookEvent, Recorded, Store};
 
 /// Bodies larger than this are refused (413) before they are read in full; Meta's deliveries
 /// are a few kilobytes.
@@ -29,9 +31,14 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
 /// Unknown entry ids remembered (each logged once); past this, no more are remembered.
 const UNKNOWN_IDS_KEPT: usize = 1000;
-/// Bodies read at once: a flood of large POSTs holds at most this many in memory (the others
-/// wait in their sockets).
-const READING_AT_ONCE: usize = 4;
+/// Bodies read at once: a flood of large POSTs holds at most this many in memory (64 MiB; the
+/// others wait in their sockets). Only requests whose signature header has the right form take
+/// one, and each is held at most [`BODY_TIMEOUT`]: a few slow bodies cannot stall deliveries.
+const READING_AT_ONCE: usize = 64;
+/// Entries whose `time` is older than this are not acted on (outcome `stale`): Meta retries a
+/// failed delivery for up to 36 hours; two more hours for clocks and queues. Older, it is a
+/// captured delivery replayed (the digest of the ones still on record refuses them sooner).
+pub const MAX_AGE: Duration = Duration::from_secs((36 + 2) * 3600);
 
 /// What the receiver needs; secrets are read once, at start.
 pub struct Receiver {
@@ -70,17 +77,6 @@ pub fn router(path: &str, receiver: Arc<Receiver>) -> Router {
         .with_state(receiver)
 }
 
-/// Serves until `cancel`.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    cancel: CancellationToken,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { cancel.cancelled().await })
-        .await
-}
-
 /// Meta's verification request: the challenge echoed when mode and token match, else 403.
 async fn verify(
     State(r): State<Arc<Receiver>>,
@@ -107,28 +103,43 @@ async fn verify(
     }
 }
 
+/// The digest an `X-Hub-Signature-256` header carries, if it has the form Meta sends:
+/// `sha256=` and exactly 64 hex digits. Checked before a body is read.
+pub fn signature_form(header: Option<&str>) -> Option<[u8; 32]> {
+    let hex_sig = header?.trim().strip_prefix("sha256=")?;
+    let mut sig = [0u8; 32];
+    hex::decode_to_slice(hex_sig, &mut sig).ok()?;
+    Some(sig)
+}
+
 /// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under `secret`, compared in
 /// constant time.
 pub fn signature_ok(secret: &SecretString, header: Option<&str>, body: &[u8]) -> bool {
-    let Some(hex_sig) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
-        return false;
-    };
-    let Ok(sig) = hex::decode(hex_sig) else {
-        return false;
-    };
+    signature_form(header).is_some_and(|sig| signature_matches(secret, &sig, body))
+}
+
+fn signature_matches(secret: &SecretString, sig: &[u8; 32], body: &[u8]) -> bool {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) else {
         return false;
     };
     mac.update(body);
-    mac.verify_slice(&sig).is_ok()
+    mac.verify_slice(sig).is_ok()
 }
 
-/// A delivery: refused unless signed; written to SQLite before the 200.
+/// An answer after which the connection is closed: the request's body may be unread (or
+/// still on its way), and waiting for it is what a slow client wants.
+fn closing(status: StatusCode, text: &'static str) -> Response {
+    (status, [(axum::http::header::CONNECTION, "close")], text).into_response()
+}
+
+/// A delivery: refused unless signed; written to SQLite before the 200; a delivery already on
+/// record (same body digest) or an entry older than [`MAX_AGE`] is not acted on again.
 async fn deliver(
     State(r): State<Arc<Receiver>>,
     headers: HeaderMap,
     body: axum::body::Body,
-) -> (StatusCode, &'static str) {
+) -> Response {
+    let deadline = tokio::time::Instant::now() + BODY_TIMEOUT;
     // Too large by its own account: refused before a byte of it is read.
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
@@ -137,41 +148,55 @@ async fn deliver(
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
         crate::metrics::get().webhook("too_large");
         r.refusals.refuse("body larger than 1 MiB");
-        return (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
+        return closing(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
     }
-    let body: Bytes = {
-        let Ok(_permit) = r.reading.acquire().await else {
-            return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
-        };
-        match axum::body::to_bytes(body, BODY_LIMIT).await {
-            Ok(b) => b,
-            Err(_) => {
-                crate::metrics::get().webhook("too_large");
-                r.refusals.refuse("body larger than 1 MiB or cut short");
-                return (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
-            }
-        }
-    };
+    // Without a signature of the right form, nothing more is read.
     let header = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
-    if !signature_ok(&r.app_secret, header, &body) {
+    let Some(signature) = signature_form(header) else {
         crate::metrics::get().webhook("bad_signature");
         r.refusals.refuse(if header.is_none() {
             "missing X-Hub-Signature-256"
         } else {
-            "X-Hub-Signature-256 does not match the body and the app secret"
+            "X-Hub-Signature-256 is not sha256= and 64 hex digits"
         });
-        return (StatusCode::FORBIDDEN, "bad signature\n");
+        return closing(StatusCode::FORBIDDEN, "bad signature\n");
+    };
+    let body: Bytes = {
+        // Waiting for a slot counts against the body's time: a slot is never held longer.
+        let _permit = match tokio::time::timeout_at(deadline, r.reading.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return closing(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+            Err(_) => return r.too_slow(),
+        };
+        match tokio::time::timeout_at(deadline, axum::body::to_bytes(body, BODY_LIMIT)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(_)) => {
+                crate::metrics::get().webhook("too_large");
+                r.refusals.refuse("body larger than 1 MiB or cut short");
+                return closing(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
+            }
+            Err(_) => return r.too_slow(),
+        }
+    };
+    if !signature_matches(&r.app_secret, &signature, &body) {
+        crate::metrics::get().webhook("bad_signature");
+        r.refusals
+            .refuse("X-Hub-Signature-256 does not match the body and the app secret");
+        return (StatusCode::FORBIDDEN, "bad signature\n").into_response();
     }
     let delivery = match payload::parse(&body) {
         Ok(d) => d,
         Err(e) => {
             crate::metrics::get().webhook("malformed");
             tracing::warn!(message = "webhook delivery refused: malformed body", error = %e);
-            return (StatusCode::BAD_REQUEST, "malformed body\n");
+            return (StatusCode::BAD_REQUEST, "malformed body\n").into_response();
         }
     };
+    let oldest = chrono::Utc::now()
+        .timestamp()
+        .saturating_sub(i64::try_from(MAX_AGE.as_secs()).unwrap_or(i64::MAX));
     let digest = hex::encode(Sha256::digest(&body));
     let instagram = delivery.object.as_deref() == Some("instagram");
     let mut rows = Vec::new();
@@ -198,6 +223,11 @@ async fn deliver(
             .map(|c| c.id);
         if is_test_entry(change.entry_id.as_deref()) {
             row.outcome = "test";
+        } else if change.time.is_some_and(|t| t < oldest) {
+            // Signed by Meta once, sent again long after: not acted on.
+            row.outcome = "stale";
+            r.refusals
+                .refuse("an entry older than 38 hours (a replayed delivery); recorded as stale, not acted on");
         } else if let Some((account, notify)) = change
             .entry_id
             .as_deref()
@@ -234,22 +264,43 @@ async fn deliver(
             payload: None,
         });
     }
-    if let Err(e) = r.store.record_webhook_delivery(&digest, &rows).await {
-        tracing::error!(
-            message = "webhook delivery not recorded; answered 503 so that meta retries it",
-            error = %e
-        );
-        crate::metrics::get().webhook("unwritable");
-        return (StatusCode::SERVICE_UNAVAILABLE, "try again later\n");
+    match r.store.record_webhook_delivery(&digest, &rows).await {
+        Ok(Recorded::New) => {}
+        Ok(Recorded::Again) => {
+            // Meta's retry of a delivery whose 200 it missed, or a captured one replayed:
+            // either way it was acted on once. 200, so that Meta stops.
+            crate::metrics::get().webhook("replayed");
+            r.refusals.refuse(
+                "a delivery already on record (a retry or a replay); answered 200, not acted on again",
+            );
+            return (StatusCode::OK, "ok\n").into_response();
+        }
+        Err(e) => {
+            tracing::error!(
+                message = "webhook delivery not recorded; answered 503 so that meta retries it",
+                error = %e
+            );
+            crate::metrics::get().webhook("unwritable");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response();
+        }
     }
     crate::metrics::get().webhook("accepted");
     for notify in wake {
         notify.notify_one();
     }
-    (StatusCode::OK, "ok\n")
+    (StatusCode::OK, "ok\n").into_response()
 }
 
 impl Receiver {
+    /// A body that did not arrive within [`BODY_TIMEOUT`] of its head: 408, connection closed.
+    fn too_slow(&self) -> Response {
+        crate::metrics::get().webhook("body_timeout");
+        crate::metrics::get().http_refused("webhook", "body_timeout");
+        self.refusals
+            .refuse("body not received within 10 s of the request's head");
+        closing(StatusCode::REQUEST_TIMEOUT, "body too slow\n")
+    }
+
     fn unknown_account(&self, id: &str) {
         let first = self
             .unknown
@@ -288,7 +339,7 @@ impl Refusals {
         if due {
             self.since_line.store(0, Ordering::Relaxed);
             tracing::warn!(
-                message = "webhook requests refused (403); at most one such line a minute",
+                message = "webhook requests refused; at most one such line a minute",
                 reason = %why,
                 refused = n
             );
@@ -323,5 +374,27 @@ mod tests {
             body
         ));
         assert!(!signature_ok(&secret, Some("sha256=zz"), body));
+    }
+
+    #[test]
+    fn only_sha256_and_64_hex_digits_is_a_signature_worth_reading_a_body_for() {
+        let hex64 = "ab".repeat(32);
+        for (header, form) in [
+            (Some(format!("sha256={hex64}")), true),
+            (Some(format!(" sha256={hex64} ")), true),
+            (None, false),
+            (Some(String::new()), false),
+            (Some(format!("sha1={hex64}")), false),
+            (Some(format!("sha256={}", &hex64[..62])), false),
+            (Some(format!("sha256={hex64}00")), false),
+            (Some(format!("sha256={}zz", &hex64[..62])), false),
+            (Some(format!("sha256= {hex64}")), false),
+        ] {
+            assert_eq!(
+                signature_form(header.as_deref()).is_some(),
+                form,
+                "{header:?}"
+            );
+        }
     }
 }
