@@ -410,20 +410,19 @@ pub async fn run_with_reload(
         },
     )?)
     .await?;
-    {
-        let shared = Shared {
-            store: &store,
-            jobs: &jobs,
-            cancel: &cancel,
-            token_checks: &token_checks,
-            deaths: &deaths,
-            inboxes: &inboxes,
-            leases: &leases,
-        };
-        for account in &config.accounts {
-            let r = start_account(&shared, &config, account, &mut None, &mut tasks).await?;
-            running.insert(account.name.clone(), r);
-        }
+    // What starting an account needs, for the first start, reloads and retries alike.
+    let shared = Shared {
+        store: &store,
+        jobs: &jobs,
+        cancel: &cancel,
+        token_checks: &token_checks,
+        deaths: &deaths,
+        inboxes: &inboxes,
+        leases: &leases,
+    };
+    for account in &config.accounts {
+        let r = start_account(&shared, &config, account, &mut None, &mut tasks).await?;
+        running.insert(account.name.clone(), r);
     }
     // Another instance's webhook receiver may record a delivery for an account this one
     // holds: PostgreSQL's notifications wake its task (nothing to do on SQLite).
@@ -497,15 +496,6 @@ pub async fn run_with_reload(
             _ = &mut shutdown => break,
             joined = tasks.join_next(), if !tasks.is_empty() => log_end(joined),
             _ = start_retry.tick(), if !unstarted.is_empty() => {
-                let shared = Shared {
-                    store: &store,
-                    jobs: &jobs,
-                    cancel: &cancel,
-                    token_checks: &token_checks,
-                    deaths: &deaths,
-                    inboxes: &inboxes,
-                    leases: &leases,
-                };
                 retry_unstarted(&shared, &config, &mut unstarted, &mut running, &mut tasks).await;
             }
             Some(()) = reloads.recv() => {
@@ -514,15 +504,6 @@ pub async fn run_with_reload(
                     Ok(now) => notify(&[sd_notify::NotifyState::Reloading, now]),
                     Err(_) => notify(&[sd_notify::NotifyState::Reloading]),
                 }
-                let shared = Shared {
-                    store: &store,
-                    jobs: &jobs,
-                    cancel: &cancel,
-                    token_checks: &token_checks,
-                    deaths: &deaths,
-                    inboxes: &inboxes,
-                    leases: &leases,
-                };
                 if let Some(new) = reload(&shared, &config, &mut running, &mut unstarted, &mut tasks).await {
                     leases.set_accounts(new.accounts.iter().map(|a| a.name.clone()).collect());
                     crate::metrics::get().configured(
