@@ -49,7 +49,7 @@ async fn post_signed(url: &str, body: &[u8]) -> u16 {
 
 /// A comment delivery in Meta's Instagram Login shape, a scam the rules delete.
 fn scam(owner: &str, id: &str, media: &str) -> Vec<u8> {
-    json!({"object": "instagram", "entry": [{"id": owner, "time": 1_700_000_000,
+    json!({"object": "instagram", "entry": [{"id": owner, "time": chrono::Utc::now().timestamp(),
         "field": "comments", "value": {"id": id, "text": "forex signals dm me now",
         "from": {"id": "9001", "username": "bot"},
         "media": {"id": media, "media_product_type": "FEED"}}}]})
