@@ -97,7 +97,9 @@ async fn a_signed_batch_of_1000_long_comments_is_accepted_and_every_comment_deci
         "the batch is {} bytes",
         bodies[0].len()
     );
+    let sent = std::time::Instant::now();
     assert_eq!(env.sim.post_webhook(&hook.url, &bodies[0]).await, Some(200));
+    let answered = sent.elapsed();
     assert_eq!(
         count(
             &db,
@@ -134,6 +136,12 @@ async fn a_signed_batch_of_1000_long_comments_is_accepted_and_every_comment_deci
             .all(|id| env.sim.comment(id).is_some_and(|c| c.deleted))
     })
     .await;
+    // Figures, not assertions (docs/benchmarks.md).
+    println!(
+        "1,000-change batch: {} bytes, answered 200 in {answered:?}, every comment decided and every scam deleted {:?} after it was sent",
+        bodies[0].len(),
+        sent.elapsed()
+    );
     let deleted = env.sim.comments().iter().filter(|c| c.deleted).count();
     assert_eq!(deleted, scams.len(), "only the scams were deleted");
     kill(child.id(), "-TERM");
@@ -168,7 +176,9 @@ async fn metas_largest_batch_fits_the_body_limit_and_a_larger_body_gets_413() {
         "the worst case is {} bytes",
         bodies[0].len()
     );
+    let sent = std::time::Instant::now();
     assert_eq!(env.sim.post_webhook(&hook.url, &bodies[0]).await, Some(200));
+    let answered = sent.elapsed();
     assert_eq!(
         count(
             &db,
@@ -176,6 +186,18 @@ async fn metas_largest_batch_fits_the_body_limit_and_a_larger_body_gets_413() {
         )
         .await,
         1000
+    );
+    // Figures, not assertions (docs/benchmarks.md): the answer's time and the daemon's peak
+    // resident memory after the batch.
+    let peak = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .map(str::to_string)
+        .unwrap_or_default();
+    println!(
+        "worst-case batch: {} bytes, answered 200 in {answered:?}; daemon {peak}",
+        bodies[0].len()
     );
     // Past the limit (16 MiB): refused on its head, before a byte of it is read (the
     // connection is closed, so the answer is read from a raw socket that sends only the head).
@@ -304,4 +326,53 @@ async fn a_page_on_the_second_page_of_me_accounts_is_found() {
     for secret in [Env::token("globex"), Env::APP_SECRET.to_string()] {
         assert!(!out.contains(&secret) && !err.contains(&secret));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_slow_bodies_hold_only_their_own_lane_and_a_small_delivery_goes_through() {
+    let env = Env::new().await;
+    let hook = hook_config(&env, &one_hour_account(&env));
+    let media = env.sim.add_media(ACME);
+    let child = spawn_daemon(&hook.config, Some(&hook.log));
+    let db = env.pool().await;
+    wait_listening(&hook.url).await;
+    wait_polled(&db, 1).await;
+    // More big bodies than the large lane's slots, each with a signature of the right form
+    // (wrong secret) and one byte of a declared 10 MiB: they hold their lane for 10 s.
+    let wrong = igmod::simulator::Simulator::sign_webhook("not-the-secret", b"{}");
+    let addr = hook
+        .url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .expect("host:port")
+        .to_string();
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        let head = format!(
+            "POST /hooks/meta HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-Hub-Signature-256: {wrong}\r\nContent-Length: {}\r\n\r\n{{",
+            10 * 1024 * 1024
+        );
+        s.write_all(head.as_bytes()).await.expect("head sent");
+        slow.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let scam = env
+        .sim
+        .add_comment(&media, "bot", "forex signals dm me now");
+    let bodies = env
+        .sim
+        .webhook_batches(std::slice::from_ref(&scam), BatchForm::default());
+    // Not 408: a small delivery does not wait behind the big ones.
+    assert_eq!(env.sim.post_webhook(&hook.url, &bodies[0]).await, Some(200));
+    wait_for("the scam deleted", Duration::from_secs(10), || async {
+        env.sim.comment(&scam).is_some_and(|c| c.deleted)
+    })
+    .await;
+    drop(slow);
+    kill(child.id(), "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
 }
