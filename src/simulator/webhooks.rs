@@ -343,3 +343,74 @@ fn lock(stats: &Mutex<WebhookStats>) -> std::sync::MutexGuard<'_, WebhookStats> 
         Err(p) => p.into_inner(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(owner: &str, i: usize) -> Change {
+        Change {
+            owner: owner.to_string(),
+            field: "comments",
+            value: value(
+                owner,
+                CommentKey::of_login(true),
+                &format!("1786{i:011}"),
+                "hi",
+                "bob",
+                "555",
+                "17900000000000001",
+                "FEED",
+                None,
+            ),
+        }
+    }
+
+    /// graph-api.md §12: up to 1,000 changes in one POST, batched in entries; `time` in
+    /// seconds or milliseconds; Facebook Login's sample keys the comment `comment_id`.
+    #[test]
+    fn batches_hold_at_most_1000_changes_in_entries_of_one_account() {
+        let mut changes: Vec<Change> = (0..1500).map(|i| change("17841400000000001", i)).collect();
+        changes.extend((0..1000).map(|i| change("17841400000000002", 5000 + i)));
+        let posts = batches(
+            changes,
+            BatchForm {
+                key: None,
+                millis: true,
+                per_entry: 300,
+            },
+        );
+        let counts: Vec<usize> = posts
+            .iter()
+            .map(|p| {
+                p["entry"]
+                    .as_array()
+                    .map(|e| {
+                        e.iter()
+                            .map(|e| e["changes"].as_array().map_or(0, Vec::len))
+                            .sum()
+                    })
+                    .unwrap_or(0)
+            })
+            .collect();
+        assert_eq!(counts, vec![1000, 1000, 500]);
+        for post in &posts {
+            assert_eq!(post["object"], "instagram");
+            for entry in post["entry"].as_array().into_iter().flatten() {
+                assert!(entry["changes"].as_array().is_some_and(|c| c.len() <= 300));
+                assert!(entry["time"].as_i64().is_some_and(|t| t > 100_000_000_000));
+                let owner = entry["id"].as_str().unwrap_or_default();
+                for c in entry["changes"].as_array().into_iter().flatten() {
+                    assert!(c["value"]["comment_id"].is_string());
+                    assert!(c["value"].get("id").is_none());
+                    let n: usize = c["value"]["comment_id"]
+                        .as_str()
+                        .and_then(|s| s.get(4..))
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
+                    assert_eq!(owner.ends_with('2'), n >= 5000, "one account per entry");
+                }
+            }
+        }
+    }
+}
