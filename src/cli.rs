@@ -255,8 +255,9 @@ pub enum AlertsCommand {
 
 #[derive(Subcommand)]
 pub enum WebhookCommand {
-    /// Subscribe the account (Instagram Login: the account; Facebook Login: its Page) to the
-    /// app's webhooks for comments and live comments.
+    /// Subscribe the account (Instagram Login: the account; Facebook Login: its Page, which
+    /// needs the pages_manage_metadata permission) to the app's webhooks for comments and
+    /// live comments.
     Subscribe {
         #[command(flatten)]
         config: ConfigArg,

@@ -584,19 +584,34 @@ impl Client {
         reply.value.check(reply.call)
     }
 
-    /// Facebook Login with a user token: the user's Pages with their linked Instagram
-    /// accounts and Page tokens.
-    pub async fn pages(&self, token: &SecretString) -> Result<Reply<Vec<PageLink>>, GraphError> {
+    /// Facebook Login with a user token: one page of the user's Pages with their linked
+    /// Instagram accounts and Page tokens. `me/accounts` is paged (graph-api.md §12): the
+    /// next page is asked for with the `after` cursor, never the `next` URL (it embeds the
+    /// token).
+    pub async fn pages(
+        &self,
+        token: &SecretString,
+        after: Option<&str>,
+    ) -> Result<Reply<Page<PageLink>>, GraphError> {
+        let mut query = vec![("fields", "id,access_token,instagram_business_account")];
+        if let Some(a) = after {
+            query.push(("after", a));
+        }
         let reply = self
-            .send::<wire::Listed>(
+            .send::<wire::Paged<serde_json::Value>>(
                 Method::GET,
                 token,
                 Node::Me,
                 Some("accounts"),
-                &[("fields", "id,access_token,instagram_business_account")],
+                &query,
             )
             .await?;
-        reply.convert(|v| Some(v.into_pages()), "")
+        let after = reply.value.next_after();
+        let items = wire::into_pages(reply.value.data);
+        Ok(Reply {
+            value: Page { items, after },
+            call: reply.call,
+        })
     }
 
     /// Facebook Login with a Page token: the Page itself and its linked Instagram account.

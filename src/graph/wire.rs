@@ -889,7 +889,7 @@ mod properties {
     }
 }
 
-/// `{"data":[...]}` of an edge read whole (`subscribed_apps`, `me/accounts`).
+/// `{"data":[...]}` of an edge read whole (`subscribed_apps`).
 #[derive(Deserialize)]
 pub struct Listed {
     #[serde(default, deserialize_with = "lenient")]
@@ -909,27 +909,26 @@ impl Listed {
             })
             .collect()
     }
+}
 
-    /// The user's Pages: `(page id, linked Instagram account id, the Page's token)`.
-    pub fn into_pages(self) -> Vec<super::PageLink> {
-        self.data
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|v| {
-                Some(super::PageLink {
-                    page_id: v.get("id").and_then(|v| id_of(v, IdSource::GraphAnswer))?,
-                    ig_user_id: v
-                        .get("instagram_business_account")
-                        .and_then(|a| a.get("id"))
-                        .and_then(|v| id_of(v, IdSource::GraphAnswer)),
-                    page_token: v
-                        .get("access_token")
-                        .and_then(Value::as_str)
-                        .map(|t| secrecy::SecretString::from(t.to_string())),
-                })
+/// The user's Pages (`me/accounts`): `(page id, linked Instagram account id, the Page's
+/// token)`; an item without a usable id is left out.
+pub fn into_pages(data: Vec<Value>) -> Vec<super::PageLink> {
+    data.iter()
+        .filter_map(|v| {
+            Some(super::PageLink {
+                page_id: v.get("id").and_then(|v| id_of(v, IdSource::GraphAnswer))?,
+                ig_user_id: v
+                    .get("instagram_business_account")
+                    .and_then(|a| a.get("id"))
+                    .and_then(|v| id_of(v, IdSource::GraphAnswer)),
+                page_token: v
+                    .get("access_token")
+                    .and_then(Value::as_str)
+                    .map(|t| secrecy::SecretString::from(t.to_string())),
             })
-            .collect()
-    }
+        })
+        .collect()
 }
 
 /// A Page read as `/me?fields=id,instagram_business_account` (a Page token's own node).

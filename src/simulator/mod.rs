@@ -26,7 +26,7 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 pub use traffic::{Traffic, TrafficStats};
-pub use webhooks::{WebhookFaults, WebhookStats};
+pub use webhooks::{BatchForm, CommentKey, MAX_CHANGES_PER_POST, WebhookFaults, WebhookStats};
 pub use world::{Comment, Request, Seen, page_id};
 
 /// A running simulator. Dropping it stops the server.
@@ -293,6 +293,38 @@ impl Simulator {
             .map_or_else(|| "sim-app-secret".to_string(), |(_, s)| s.clone());
         let tx = webhooks::start(url.to_string(), secret, faults, self.webhook_stats.clone());
         lock(&self.world).webhook = Some(tx);
+    }
+
+    /// The user of a Facebook Login token manages `n` other Pages, listed before the account's
+    /// own in `me/accounts` (25 a page): with 25 or more, the account's Page is on page two.
+    pub fn set_other_pages(&self, n: usize) {
+        lock(&self.world).other_pages = n;
+    }
+
+    /// The comments as Meta batches them: POST bodies of at most 1,000 changes, in entries
+    /// of `form.per_entry` changes, keyed and timed as `form` says. Unknown ids are left out.
+    pub fn webhook_batches(&self, comment_ids: &[String], form: BatchForm) -> Vec<Vec<u8>> {
+        let changes = {
+            let w = lock(&self.world);
+            comment_ids
+                .iter()
+                .filter_map(|id| w.webhook_change(id, form.key))
+                .collect()
+        };
+        webhooks::batches(changes, form)
+            .into_iter()
+            .map(|b| b.to_string().into_bytes())
+            .collect()
+    }
+
+    /// POSTs one delivery body to `url`, signed as Meta signs it with the app secret of
+    /// [`Simulator::set_app`]; the HTTP status, `None` when unanswered.
+    pub async fn post_webhook(&self, url: &str, body: &[u8]) -> Option<u16> {
+        let secret = lock(&self.world)
+            .app
+            .as_ref()
+            .map_or_else(|| "sim-app-secret".to_string(), |(_, s)| s.clone());
+        webhooks::post_once(url, &secret, body).await
     }
 
     /// What webhook delivery did so far.

@@ -1,6 +1,8 @@
 //! The simulator's webhook deliveries, sent as Meta sends them: each new comment POSTed to the
 //! callback URL as JSON signed with the app secret (`X-Hub-Signature-256`), Instagram Login
-//! accounts with `field`/`value` on the entry, Facebook Login ones inside `changes`, retried
+//! accounts with `field`/`value` on the entry and the comment keyed `id`, Facebook Login ones
+//! inside `changes` and keyed `comment_id`, and, on request, in batches of up to 1,000 changes
+//! in several entries, with `time` in seconds or milliseconds (docs/graph-contract.md); retried
 //! with back-off while the receiver answers anything but 2xx. Faults on request: a delay,
 //! dropped deliveries (never sent), duplicates, reordering (a random extra delay) and forged
 //! copies with a wrong signature (which the receiver must refuse).
@@ -75,12 +77,68 @@ pub struct Event {
     pub body: Value,
 }
 
-/// The delivery's body for a comment, in the account's login's shape.
+/// How a change names its comment: Meta's Instagram Login sample keys it `id`, its Facebook
+/// Login sample `comment_id` (graph-api.md §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommentKey {
+    Id,
+    CommentId,
+}
+
+impl CommentKey {
+    /// The key of the account's login's sample.
+    pub fn of_login(facebook: bool) -> CommentKey {
+        if facebook {
+            CommentKey::CommentId
+        } else {
+            CommentKey::Id
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            CommentKey::Id => "id",
+            CommentKey::CommentId => "comment_id",
+        }
+    }
+}
+
+/// Most changes Meta puts in one POST (graph-api.md §12: "up to 1,000 changes in one POST").
+pub const MAX_CHANGES_PER_POST: usize = 1000;
+
+/// The shape of a batched delivery.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchForm {
+    /// `None`: each account's login's key.
+    pub key: Option<CommentKey>,
+    /// `entry.time` in milliseconds instead of seconds (graph-api.md §12: both are seen).
+    pub millis: bool,
+    /// Changes per entry (several entries per POST for one account, as Meta batches).
+    pub per_entry: usize,
+}
+
+impl Default for BatchForm {
+    fn default() -> Self {
+        BatchForm {
+            key: None,
+            millis: false,
+            per_entry: 100,
+        }
+    }
+}
+
+/// One change to deliver: the account it concerns, its field and its `value`.
+pub struct Change {
+    pub owner: String,
+    pub field: &'static str,
+    pub value: Value,
+}
+
+/// A comment change's `value`, keyed as `key` says.
 #[allow(clippy::too_many_arguments)]
-pub fn body(
+pub fn value(
     owner: &str,
-    facebook: bool,
-    field: &str,
+    key: CommentKey,
     comment_id: &str,
     text: &str,
     username: &str,
@@ -95,7 +153,7 @@ pub fn body(
         from["self_ig_scoped_id"] = json!(format!("7{from_id}"));
     }
     let mut value = json!({
-        "id": comment_id,
+        key.name(): comment_id,
         "text": text,
         "from": from,
         "media": {"id": media_id, "media_product_type": product_type},
@@ -103,13 +161,58 @@ pub fn body(
     if let Some(p) = parent_id {
         value["parent_id"] = json!(p);
     }
+    value
+}
+
+/// The delivery's body for one change, in the account's login's shape: Instagram Login with
+/// `field`/`value` on the entry, Facebook Login inside `changes`.
+pub fn body(facebook: bool, change: Change) -> Value {
     let time = Utc::now().timestamp();
     let entry = if facebook {
-        json!({"id": owner, "time": time, "changes": [{"field": field, "value": value}]})
+        json!({"id": change.owner, "time": time, "changes": [{"field": change.field, "value": change.value}]})
     } else {
-        json!({"id": owner, "time": time, "field": field, "value": value})
+        json!({"id": change.owner, "time": time, "field": change.field, "value": change.value})
     };
     json!({"object": "instagram", "entry": [entry]})
+}
+
+/// Batched deliveries, as Meta batches them: at most [`MAX_CHANGES_PER_POST`] changes per
+/// POST, consecutive changes of one account grouped in entries of `form.per_entry` changes.
+pub fn batches(changes: Vec<Change>, form: BatchForm) -> Vec<Value> {
+    let time = if form.millis {
+        Utc::now().timestamp_millis()
+    } else {
+        Utc::now().timestamp()
+    };
+    let per_entry = form.per_entry.max(1);
+    let mut posts = Vec::new();
+    let mut changes = changes.into_iter().peekable();
+    while changes.peek().is_some() {
+        let mut entries: Vec<Value> = Vec::new();
+        let mut in_post = 0;
+        let mut current: Option<(String, Vec<Value>)> = None;
+        while in_post < MAX_CHANGES_PER_POST {
+            let Some(c) = changes.next() else { break };
+            in_post += 1;
+            let item = json!({"field": c.field, "value": c.value});
+            match &mut current {
+                Some((owner, list)) if *owner == c.owner && list.len() < per_entry => {
+                    list.push(item);
+                }
+                _ => {
+                    if let Some((owner, list)) = current.take() {
+                        entries.push(json!({"id": owner, "time": time, "changes": list}));
+                    }
+                    current = Some((c.owner, vec![item]));
+                }
+            }
+        }
+        if let Some((owner, list)) = current.take() {
+            entries.push(json!({"id": owner, "time": time, "changes": list}));
+        }
+        posts.push(json!({"object": "instagram", "entry": entries}));
+    }
+    posts
 }
 
 /// Starts delivering to `url`; returns the queue to put events on.
@@ -182,6 +285,15 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// One signed POST of `body`, as Meta sends it; the status, `None` when unanswered.
+pub async fn post_once(url: &str, secret: &str, body: &[u8]) -> Option<u16> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .ok()?;
+    post(&http, url, body, sign(secret, body)).await
+}
+
 /// POSTs until answered 2xx, as Meta retries: 5 attempts, 200 ms doubling.
 async fn deliver(
     http: &reqwest::Client,
@@ -229,5 +341,76 @@ fn lock(stats: &Mutex<WebhookStats>) -> std::sync::MutexGuard<'_, WebhookStats> 
     match stats.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(owner: &str, i: usize) -> Change {
+        Change {
+            owner: owner.to_string(),
+            field: "comments",
+            value: value(
+                owner,
+                CommentKey::of_login(true),
+                &format!("1786{i:011}"),
+                "hi",
+                "bob",
+                "555",
+                "17900000000000001",
+                "FEED",
+                None,
+            ),
+        }
+    }
+
+    /// graph-api.md §12: up to 1,000 changes in one POST, batched in entries; `time` in
+    /// seconds or milliseconds; Facebook Login's sample keys the comment `comment_id`.
+    #[test]
+    fn batches_hold_at_most_1000_changes_in_entries_of_one_account() {
+        let mut changes: Vec<Change> = (0..1500).map(|i| change("17841400000000001", i)).collect();
+        changes.extend((0..1000).map(|i| change("17841400000000002", 5000 + i)));
+        let posts = batches(
+            changes,
+            BatchForm {
+                key: None,
+                millis: true,
+                per_entry: 300,
+            },
+        );
+        let counts: Vec<usize> = posts
+            .iter()
+            .map(|p| {
+                p["entry"]
+                    .as_array()
+                    .map(|e| {
+                        e.iter()
+                            .map(|e| e["changes"].as_array().map_or(0, Vec::len))
+                            .sum()
+                    })
+                    .unwrap_or(0)
+            })
+            .collect();
+        assert_eq!(counts, vec![1000, 1000, 500]);
+        for post in &posts {
+            assert_eq!(post["object"], "instagram");
+            for entry in post["entry"].as_array().into_iter().flatten() {
+                assert!(entry["changes"].as_array().is_some_and(|c| c.len() <= 300));
+                assert!(entry["time"].as_i64().is_some_and(|t| t > 100_000_000_000));
+                let owner = entry["id"].as_str().unwrap_or_default();
+                for c in entry["changes"].as_array().into_iter().flatten() {
+                    assert!(c["value"]["comment_id"].is_string());
+                    assert!(c["value"].get("id").is_none());
+                    let n: usize = c["value"]["comment_id"]
+                        .as_str()
+                        .and_then(|s| s.get(4..))
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
+                    assert_eq!(owner.ends_with('2'), n >= 5000, "one account per entry");
+                }
+            }
+        }
     }
 }

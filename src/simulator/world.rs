@@ -153,6 +153,9 @@ pub struct World {
     pub app_not_live: bool,
     /// "Require App Secret": Facebook Login calls without a right `appsecret_proof` fail.
     pub require_proof: bool,
+    /// Pages a Facebook Login user manages besides the account's own, listed before it in
+    /// `me/accounts` (so the account's Page is on a later page past 25).
+    pub other_pages: usize,
 }
 
 /// The Facebook Page linked to an Instagram account (Facebook Login).
@@ -178,9 +181,29 @@ impl World {
     /// delivery is unconditional).
     pub fn push_webhook(&self, comment: &Comment) {
         let Some(tx) = &self.webhook else { return };
-        let Some(media) = self.media.iter().find(|m| m.id == comment.media_id) else {
+        let Some(change) = self.webhook_change(&comment.id, None) else {
             return;
         };
+        let facebook = self
+            .accounts
+            .get(&change.owner)
+            .is_some_and(|a| a.facebook.is_some());
+        let body = super::webhooks::body(facebook, change);
+        let _ = tx.send(super::webhooks::Event {
+            comment_id: comment.id.clone(),
+            body,
+        });
+    }
+
+    /// The webhook change for a comment (`None` for an unknown one), keyed as `key` says, or
+    /// as its account's login's sample when `None`.
+    pub fn webhook_change(
+        &self,
+        comment_id: &str,
+        key: Option<super::webhooks::CommentKey>,
+    ) -> Option<super::webhooks::Change> {
+        let comment = self.comments.iter().find(|c| c.id == comment_id)?;
+        let media = self.media.iter().find(|m| m.id == comment.media_id)?;
         let facebook = self
             .accounts
             .get(&media.owner)
@@ -190,22 +213,21 @@ impl World {
         } else {
             "comments"
         };
-        let body = super::webhooks::body(
-            &media.owner,
-            facebook,
+        Some(super::webhooks::Change {
+            owner: media.owner.clone(),
             field,
-            &comment.id,
-            &comment.text,
-            &comment.username,
-            &comment.from_id,
-            &media.id,
-            &media.product_type,
-            comment.parent_id.as_deref(),
-        );
-        let _ = tx.send(super::webhooks::Event {
-            comment_id: comment.id.clone(),
-            body,
-        });
+            value: super::webhooks::value(
+                &media.owner,
+                key.unwrap_or(super::webhooks::CommentKey::of_login(facebook)),
+                &comment.id,
+                &comment.text,
+                &comment.username,
+                &comment.from_id,
+                &media.id,
+                &media.product_type,
+                comment.parent_id.as_deref(),
+            ),
+        })
     }
 
     fn account_by_token(&self, token: &str) -> Option<&Account> {
@@ -475,13 +497,39 @@ impl World {
         let fields = query.get("fields").map(String::as_str).unwrap_or("id");
         let fb_kind = account.facebook.as_ref().map(|f| f.kind.as_str());
         match (method, segments.as_slice()) {
-            ("GET", [_, "me", "accounts"]) => {
+            ("GET", [v, "me", "accounts"]) => {
                 return if fb_kind == Some("USER") {
-                    ok(json!({"data": [{
+                    // The user's other Pages come first; Meta pages the edge (25 by default)
+                    // and `paging.next` embeds the token (graph-api.md §1, §4, §12).
+                    let mut items: Vec<Value> = (0..self.other_pages)
+                        .map(|i| {
+                            json!({
+                                "id": format!("8{i:014}"),
+                                "access_token": format!("{token}-other-page-{i}"),
+                                "instagram_business_account": {"id": format!("17841499{i:09}")},
+                            })
+                        })
+                        .collect();
+                    items.push(json!({
                         "id": page_id(&account.id),
                         "access_token": token,
                         "instagram_business_account": {"id": account.id},
-                    }]}))
+                    }));
+                    let limit = query
+                        .get("limit")
+                        .and_then(|l| l.parse().ok())
+                        .unwrap_or(25)
+                        .min(100);
+                    self.edge(
+                        items,
+                        limit,
+                        query.get("after").map(String::as_str),
+                        v,
+                        "me/accounts",
+                        fields,
+                        &token,
+                        true,
+                    )
                 } else {
                     error(
                         400,
@@ -527,6 +575,21 @@ impl World {
                         "(#200) Requires advanced access to instagram_business_manage_comments; the app must be in Live mode",
                         false,
                     ),
+                    // Subscribing a Page needs `pages_manage_metadata` (graph-api.md §12);
+                    // Meta answers a missing permission with code 200 (§6).
+                    "POST"
+                        if account.facebook.as_ref().is_some_and(|f| {
+                            !f.scopes.iter().any(|s| s == "pages_manage_metadata")
+                        }) =>
+                    {
+                        error(
+                            403,
+                            200,
+                            None,
+                            "(#200) Requires pages_manage_metadata permission to manage the object",
+                            false,
+                        )
+                    }
                     "POST" => {
                         let Some(f) = query.get("subscribed_fields").filter(|f| !f.is_empty())
                         else {

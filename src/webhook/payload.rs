@@ -110,9 +110,13 @@ pub struct PushedComment {
     pub parent_id: Option<String>,
 }
 
-/// Reads a comment change's `value`; `None` without a comment id.
+/// Reads a comment change's `value`; `None` without a comment id. Meta's Instagram Login
+/// sample keys the comment `id`, its Facebook Login sample `comment_id` (graph-api.md §12).
 pub fn comment(value: &Value) -> Option<PushedComment> {
-    let id = value.get("id").and_then(webhook_id)?;
+    let id = value
+        .get("id")
+        .and_then(webhook_id)
+        .or_else(|| value.get("comment_id").and_then(webhook_id))?;
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
     let from = value.get("from");
     let media = value.get("media");
@@ -243,6 +247,25 @@ mod tests {
 #[cfg(test)]
 mod time_tests {
     use super::*;
+
+    #[test]
+    fn a_comment_keyed_comment_id_is_read_as_facebook_logins_sample_sends_it() {
+        let value: Value = serde_json::from_str(
+            r#"{"comment_id":"17865799348089039","text":"hi","from":{"id":"9","username":"bob"},"media":{"id":"17900000000000001"}}"#,
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            comment(&value).map(|c| c.id),
+            Some("17865799348089039".to_string())
+        );
+        let both: Value =
+            serde_json::from_str(r#"{"id":"17865799348089040","comment_id":"17865799348089039"}"#)
+                .unwrap_or_default();
+        assert_eq!(
+            comment(&both).map(|c| c.id),
+            Some("17865799348089040".to_string())
+        );
+    }
 
     #[test]
     fn entry_times_in_seconds_or_milliseconds_are_read_as_seconds() {

@@ -23,18 +23,30 @@ use super::payload::{self, is_comment_field, is_test_entry};
 use crate::http::BODY_TIMEOUT;
 use crate::store::{NewWebhookEvent, Recorded, Store};
 
-/// Bodies larger than this are refused (413) before they are read in full; Meta's deliveries
-/// are a few kilobytes.
-pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Bodies larger than this are refused (413) before they are read in full. Meta batches up
+/// to 1,000 changes in one delivery (graph-api.md §12) and retries a refused one for 36 hours,
+/// so the limit must hold its largest batch: a comment is at most 2,200 characters (counted
+/// in UTF-16 units, as Instagram's apps count them — unverified), and the JSON-escaped worst
+/// case is `\uXXXX`, 6 bytes, for each: 13,200 bytes of text, plus at most ~1 KiB of the rest
+/// of a change (ids, a 30-character username escaped, `from`, `media`, field names) — about
+/// 14.2 KB a change, 14.2 MB for 1,000. 16 MiB leaves room (16.7 KB a change).
+pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// Bodies up to this size (most deliveries: a few comments) read in the small lane.
+const SMALL_BODY: usize = 1024 * 1024;
 /// At most one log line per this long about refused deliveries (with a count), so a flood of
 /// forged requests cannot flood the journal.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
 /// Unknown entry ids remembered (each logged once); past this, no more are remembered.
 const UNKNOWN_IDS_KEPT: usize = 1000;
-/// Bodies read at once: a flood of large POSTs holds at most this many in memory (64 MiB; the
-/// others wait in their sockets). Only requests whose signature header has the right form take
-/// one, and each is held at most [`BODY_TIMEOUT`]: a few slow bodies cannot stall deliveries.
+/// Bodies read at once, in two lanes so memory stays bounded (slots × limit) and a flood of
+/// big bodies cannot hold up the small deliveries that are most of Meta's: up to this many
+/// of at most [`SMALL_BODY`] (64 MiB)...
 const READING_AT_ONCE: usize = 64;
+/// ...and this many larger ones (declared over [`SMALL_BODY`], or without a Content-Length),
+/// of at most [`BODY_LIMIT`] (32 MiB): at most 96 MiB of bodies in memory, the others wait in
+/// their sockets. Only requests whose signature header has the right form take a slot, and
+/// each is held at most [`BODY_TIMEOUT`]: a few slow bodies cannot stall deliveries.
+const LARGE_AT_ONCE: usize = 2;
 /// Entries whose `time` is older than this are not acted on (outcome `stale`): Meta retries a
 /// failed delivery for up to 36 hours; two more hours for clocks and queues. Older, it is a
 /// captured delivery replayed (the digest of the ones still on record refuses them sooner).
@@ -49,6 +61,7 @@ pub struct Receiver {
     refusals: Refusals,
     unknown: Mutex<HashSet<String>>,
     reading: tokio::sync::Semaphore,
+    reading_large: tokio::sync::Semaphore,
 }
 
 impl Receiver {
@@ -66,6 +79,7 @@ impl Receiver {
             refusals: Refusals::default(),
             unknown: Mutex::new(HashSet::new()),
             reading: tokio::sync::Semaphore::new(READING_AT_ONCE),
+            reading_large: tokio::sync::Semaphore::new(LARGE_AT_ONCE),
         }
     }
 }
@@ -147,7 +161,7 @@ async fn deliver(
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
         crate::metrics::get().webhook("too_large");
-        r.refusals.refuse("body larger than 1 MiB");
+        r.refusals.refuse("body larger than 16 MiB");
         return closing(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
     }
     // Without a signature of the right form, nothing more is read.
@@ -165,16 +179,22 @@ async fn deliver(
     };
     let body: Bytes = {
         // Waiting for a slot counts against the body's time: a slot is never held longer.
-        let _permit = match tokio::time::timeout_at(deadline, r.reading.acquire()).await {
+        let (lane, limit) = match declared.and_then(|n| usize::try_from(n).ok()) {
+            Some(n) if n <= SMALL_BODY => (&r.reading, n),
+            Some(n) => (&r.reading_large, n),
+            None => (&r.reading_large, BODY_LIMIT),
+        };
+        let _permit = match tokio::time::timeout_at(deadline, lane.acquire()).await {
             Ok(Ok(permit)) => permit,
             Ok(Err(_)) => return closing(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
             Err(_) => return r.too_slow(),
         };
-        match tokio::time::timeout_at(deadline, axum::body::to_bytes(body, BODY_LIMIT)).await {
+        match tokio::time::timeout_at(deadline, axum::body::to_bytes(body, limit)).await {
             Ok(Ok(b)) => b,
             Ok(Err(_)) => {
                 crate::metrics::get().webhook("too_large");
-                r.refusals.refuse("body larger than 1 MiB or cut short");
+                r.refusals
+                    .refuse("body larger than 16 MiB (or its Content-Length) or cut short");
                 return closing(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
             }
             Err(_) => return r.too_slow(),

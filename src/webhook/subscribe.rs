@@ -1,7 +1,8 @@
 //! `igmod webhook subscribe|unsubscribe|status ACCOUNT`: the account's side of the webhook
 //! subscription (the app's side, the callback URL and verify token, is set once in Meta's App
 //! Dashboard). Instagram Login subscribes `me`; Facebook Login subscribes the Page linked to
-//! the Instagram account, with the Page's token.
+//! the Instagram account (found through every page of `me/accounts`), with the Page's token,
+//! which needs `pages_manage_metadata` for it.
 
 use secrecy::SecretString;
 
@@ -41,6 +42,10 @@ pub enum SubscribeError {
 /// What Meta's refusals mean for a subscription, in plain words.
 fn explain(e: &GraphError, login: Login) -> &'static str {
     match (e.kind, login) {
+        // Meta names the permission it misses (code 200, graph-api.md §12).
+        (ErrorKind::Permission, Login::Facebook) if e.message.contains("pages_manage_metadata") => {
+            "Meta refused the subscription: the token lacks pages_manage_metadata, which Meta requires to subscribe a Page to webhooks (Facebook Login); log in again granting pages_manage_metadata, then put the new token in the account's token file"
+        }
         (ErrorKind::Permission, Login::Instagram) => {
             "Meta refused the subscription: the app lacks access. Webhooks reach only apps in Live mode with Advanced Access to instagram_business_manage_comments, and the token must grant that permission"
         }
@@ -177,29 +182,57 @@ async fn page_of(
     token: &SecretString,
     account: &AccountConfig,
 ) -> Result<(String, SecretString), PageError> {
-    match budget.call(CallKind::Read, || client.pages(token)).await {
-        Ok(reply) => {
-            let page = reply
-                .value
-                .into_iter()
-                .find(|p| p.ig_user_id.as_deref() == Some(account.ig_user_id.as_str()))
-                .ok_or(PageError::Missing)?;
-            let page_token = page.page_token.unwrap_or_else(|| token.clone());
-            Ok((page.page_id, page_token))
-        }
-        // A Page token has no `accounts` edge: the token's own node is the Page.
-        Err(CallError::Graph(g)) if g.kind == ErrorKind::BadRequest => {
-            let me = budget
-                .call(CallKind::Read, || client.page_me(token))
-                .await
-                .map_err(PageError::Call)?
-                .value;
-            if me.ig_user_id.as_deref() == Some(account.ig_user_id.as_str()) {
-                Ok((me.page_id, token.clone()))
-            } else {
-                Err(PageError::Missing)
+    // `me/accounts` is paged (graph-api.md §12): a person who manages many Pages may have
+    // the account's on a later page. Read until it is found or Meta says there is no more.
+    let mut after: Option<String> = None;
+    for _ in 0..MAX_PAGES_READ {
+        let listed = budget
+            .call(CallKind::Read, || client.pages(token, after.as_deref()))
+            .await;
+        let page = match listed {
+            Ok(reply) => reply.value,
+            // A Page token has no `accounts` edge: the token's own node is the Page.
+            Err(CallError::Graph(g)) if g.kind == ErrorKind::BadRequest && after.is_none() => {
+                return page_token_node(client, budget, token, account).await;
             }
+            Err(e) => return Err(PageError::Call(e)),
+        };
+        if let Some(found) = page
+            .items
+            .into_iter()
+            .find(|p| p.ig_user_id.as_deref() == Some(account.ig_user_id.as_str()))
+        {
+            let page_token = found.page_token.unwrap_or_else(|| token.clone());
+            return Ok((found.page_id, page_token));
         }
-        Err(e) => Err(PageError::Call(e)),
+        match page.after {
+            // A cursor that does not move would loop: the list ends there.
+            Some(next) if after.as_deref() != Some(next.as_str()) => after = Some(next),
+            _ => break,
+        }
+    }
+    Err(PageError::Missing)
+}
+
+/// Pages of `me/accounts` read at most (25 Pages each): a bound against an answer whose
+/// cursor never ends, far past any real person's Pages.
+const MAX_PAGES_READ: usize = 400;
+
+/// A Page token: its own node is the Page, linked (or not) to the account.
+async fn page_token_node(
+    client: &graph::Client,
+    budget: &Budget,
+    token: &SecretString,
+    account: &AccountConfig,
+) -> Result<(String, SecretString), PageError> {
+    let me = budget
+        .call(CallKind::Read, || client.page_me(token))
+        .await
+        .map_err(PageError::Call)?
+        .value;
+    if me.ig_user_id.as_deref() == Some(account.ig_user_id.as_str()) {
+        Ok((me.page_id, token.clone()))
+    } else {
+        Err(PageError::Missing)
     }
 }
