@@ -303,7 +303,8 @@ async fn a_reply_of_unknown_outcome_is_left_to_a_person_never_sent_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_rule_on_a_hidden_comment_calls_no_api() {
     let env = Env::new().await;
-    let accounts = env.account("acme", ACME, "backfill = true");
+    // Facebook Login: the listing asks media_product_type, so only the reply is at stake.
+    let accounts = env.facebook_account("acme", ACME, "PAGE", None, &ALL_SCOPES, "backfill = true");
     let post = env.sim.add_media(ACME);
     let asked = env.sim.add_comment(&post, "c1", "refund please");
     env.sim.set_hidden_by_person(&asked, true);
@@ -332,7 +333,8 @@ async fn a_reply_rule_on_a_hidden_comment_calls_no_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_rule_firing_on_a_reply_posts_on_the_top_level_comment() {
     let env = Env::new().await;
-    let accounts = env.account("acme", ACME, "backfill = true");
+    // Facebook Login: the listing asks media_product_type, so only the reply is at stake.
+    let accounts = env.facebook_account("acme", ACME, "PAGE", None, &ALL_SCOPES, "backfill = true");
     let post = env.sim.add_media(ACME);
     let top = env.sim.add_comment(&post, "fan", "nice shoes");
     let asked = env.sim.add_reply(&top, "c1", "mine broke, refund?");
