@@ -67,6 +67,9 @@ pub async fn apply_pending(ctx: &AccountCtx, token: &SecretString) -> Result<usi
 enum Observed {
     AlreadyDone(&'static str),
     NeedsWrite,
+    /// A reply not found in its thread after an attempt: it may still have been posted (a
+    /// lost answer, a read that lags), and a second one is worse than none.
+    Unknown(&'static str),
 }
 
 /// The write an action makes.
@@ -111,6 +114,15 @@ async fn apply_one(
                 return Ok(Applied::Done);
             }
             Ok(Observed::NeedsWrite) => {}
+            Ok(Observed::Unknown(note)) => {
+                store.action_failed(a.id, note).await?;
+                tracing::warn!(
+                    message = "reply left for a person: its outcome is unknown and sending it again could post it twice",
+                    action_id = a.id,
+                    comment_id = %a.comment_id
+                );
+                return Ok(Applied::Left);
+            }
             Err(e) => return handle_error(ctx, a, e, Step::ReadBack).await,
         }
     }
@@ -160,7 +172,13 @@ async fn apply_one(
             let sent = ctx
                 .budget
                 .call_once(CallKind::Write, || {
-                    ctx.client.reply(token, &a.comment_id, message)
+                    // Replies go on the top-level comment: Meta puts a reply to a reply there
+                    // anyway (graph-api.md §5, §12).
+                    ctx.client.reply(
+                        token,
+                        a.parent_id.as_deref().unwrap_or(&a.comment_id),
+                        message,
+                    )
                 })
                 .await;
             if let Ok(reply) = &sent {
@@ -219,16 +237,30 @@ async fn reconcile(
                 }
                 Err(e) => return Err(e),
             };
-            let ours = page.items.iter().any(|r| {
-                r.from_id.as_deref() == Some(ctx.config.ig_user_id.as_str())
-                    && r.text.as_deref() == Some(message)
-            });
-            if ours {
-                return Ok(Observed::AlreadyDone("reply found when reconciled"));
+            // Ours: the same text, written by the account, known by `user` (only on the app
+            // user's comments), by the account's username or by an id a reply of ours got
+            // back; `from.id` is an Instagram-scoped id, only a hint.
+            let mine = ctx.username();
+            for r in &page.items {
+                if r.text.as_deref() != Some(message) {
+                    continue;
+                }
+                let by_account = r.user_id.is_some()
+                    || r.from_id.as_deref() == Some(ctx.config.ig_user_id.as_str())
+                    || matches!((&mine, &r.username), (Some(m), Some(u)) if m.eq_ignore_ascii_case(u))
+                    || ctx
+                        .store
+                        .is_own_reply(&ctx.config.name, &r.id)
+                        .await
+                        .map_err(CallError::Store)?;
+                if by_account {
+                    return Ok(Observed::AlreadyDone("reply found when reconciled"));
+                }
             }
             match page.after {
                 Some(next) => after = Some(next),
-                None => return Ok(Observed::NeedsWrite),
+                // Never sent again: a reply whose attempt may have landed is left to a person.
+                None => return Ok(Observed::Unknown("outcome unknown: check the thread")),
             }
         }
     }

@@ -99,6 +99,7 @@ pub struct Metrics {
     calls: Family<CallLabels, Counter>,
     throttle_pauses: Counter,
     decisions: Family<DecisionLabels, Counter>,
+    live_comments: Family<OutcomeLabel, Counter>,
     actions: Family<StatusLabel, Counter>,
     scores: Histogram,
     detection_seconds: Histogram,
@@ -150,6 +151,12 @@ impl Metrics {
             "decisions",
             "Decisions by account, rule and action",
             decisions.clone(),
+        );
+        let live_comments = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "live_comments",
+            "Comments on live videos recorded, by outcome (not_written: a write decided and withheld, as Meta supports none there; decided; passed)",
+            live_comments.clone(),
         );
         let actions = Family::<StatusLabel, Counter>::default();
         registry.register(
@@ -265,6 +272,7 @@ impl Metrics {
             calls,
             throttle_pauses,
             decisions,
+            live_comments,
             actions,
             scores,
             detection_seconds,
@@ -331,6 +339,16 @@ impl Metrics {
                 account: account.to_string(),
                 rule: rule.to_string(),
                 action: action.to_string(),
+            })
+            .inc();
+    }
+
+    /// A live video's comment recorded: `not_written` (a write decided, withheld: Meta
+    /// supports none on live comments), `decided` (no write needed) or `passed`.
+    pub fn live_comment(&self, outcome: &str) {
+        self.live_comments
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_string(),
             })
             .inc();
     }

@@ -112,7 +112,7 @@ impl AccountCtx {
         })
     }
 
-    fn username(&self) -> Option<String> {
+    pub(crate) fn username(&self) -> Option<String> {
         self.username.lock().ok().and_then(|u| u.clone())
     }
 
@@ -235,14 +235,7 @@ async fn read_comments(
 ) -> Result<Vec<graph::Media>, PollError> {
     let cfg = &ctx.config;
     let baseline = !cfg.backfill && state.baseline_done_at.is_none();
-    let media = ctx
-        .budget
-        .call(CallKind::Read, || {
-            ctx.client
-                .list_media(token, &cfg.ig_user_id, cfg.recent_media)
-        })
-        .await?
-        .value;
+    let media = list_media(ctx, token).await?;
     report.media = media.len();
     if !baseline && ctx.media_unchanged(&media) {
         return Ok(media);
@@ -306,6 +299,82 @@ async fn read_comments(
         ctx.store.set_swept(&cfg.name, chrono::Utc::now()).await?;
     }
     Ok(media)
+}
+
+/// The account's recent media, with the fields documented for its login; a field Meta refuses
+/// as nonexisting is dropped (for the rest of the process, logged once) and the call made
+/// again without it: one refused field never stops polling.
+async fn list_media(
+    ctx: &AccountCtx,
+    token: &SecretString,
+) -> Result<Vec<graph::Media>, PollError> {
+    let cfg = &ctx.config;
+    let facebook = cfg.login == crate::config::Login::Facebook;
+    let mut fields = graph::media_fields(facebook);
+    loop {
+        fields.retain(|f| !refused_fields::is_refused(&cfg.name, f));
+        let listed = ctx
+            .budget
+            .call(CallKind::Read, || {
+                ctx.client
+                    .list_media(token, &cfg.ig_user_id, cfg.recent_media, &fields)
+            })
+            .await;
+        match listed {
+            Ok(reply) => return Ok(reply.value),
+            Err(CallError::Graph(e)) => {
+                let refused = graph::refused_field(&e)
+                    .and_then(|f| fields.iter().find(|x| **x == f).copied())
+                    .filter(|f| *f != "id" && *f != "comments_count");
+                match refused {
+                    Some(field) => refused_fields::refuse(&cfg.name, field),
+                    None => return Err(CallError::Graph(e).into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Fields Meta refused per account, so that each is logged once and never asked again.
+mod refused_fields {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Mutex;
+
+    static REFUSED: Mutex<Option<HashMap<String, HashSet<&'static str>>>> = Mutex::new(None);
+
+    pub fn is_refused(account: &str, field: &str) -> bool {
+        REFUSED.lock().is_ok_and(|r| {
+            r.as_ref()
+                .and_then(|m| m.get(account))
+                .is_some_and(|s| s.contains(field))
+        })
+    }
+
+    pub fn refuse(account: &str, field: &'static str) {
+        let Ok(mut r) = REFUSED.lock() else { return };
+        if r.get_or_insert_with(HashMap::new)
+            .entry(account.to_string())
+            .or_default()
+            .insert(field)
+        {
+            tracing::warn!(
+                message = "meta refused a media field as nonexisting for this account's login; polling goes on without it",
+                account = %account,
+                field = field
+            );
+        }
+    }
+}
+
+/// Why a live video's comments are decided but never written (graph-api.md §5, §12).
+pub const LIVE_NOT_WRITTEN: &str = "live video: Meta supports no moderation of live comments";
+/// Why a reply is not sent to a hidden comment (graph-api.md §5, §12).
+pub const HIDDEN_NO_REPLY: &str = "hidden comment: Meta allows no reply to a hidden comment";
+
+/// Whether a post is a live video: `media_product_type` `LIVE` (Facebook Login, webhooks).
+pub fn is_live(media_type: Option<&str>) -> bool {
+    media_type.is_some_and(|t| t.eq_ignore_ascii_case("LIVE"))
 }
 
 /// The reconcile sweep: every `sweep_interval`, the `sweep_posts` most recently active of the
@@ -555,7 +624,10 @@ impl MediaReader<'_> {
         // as a reply igmod wrote for it (only replies are looked up: igmod writes no other
         // comment, and this runs for every new one).
         let is_reply = parent.is_some() || c.parent_id.is_some();
+        // `user` comes back only on the app user's comments: the surest marker; `from.id` is an
+        // Instagram-scoped id that need not equal the account id, so it is only a hint.
         let own = own_hint
+            || c.user_id.is_some()
             || c.from_id.as_deref() == Some(cfg.ig_user_id.as_str())
             || c.username.as_deref().is_some_and(|u| {
                 self.ctx
@@ -609,12 +681,28 @@ impl MediaReader<'_> {
             if let Some(score) = score {
                 crate::metrics::get().score(score);
             }
-            decided.map(|m| NewDecision {
-                rule: m.rule,
-                action: m.action,
-                reason: m.reason,
-                dry_run: self.ctx.dry_run || m.dry_run,
-                message: m.reply,
+            decided.map(|m| {
+                // Writes Meta does not support are decided and recorded, never queued.
+                let why_not = if !m.action.is_write() {
+                    None
+                } else if is_live(self.media_type) {
+                    Some(LIVE_NOT_WRITTEN)
+                } else if m.action == crate::rules::Action::Reply && c.hidden == Some(true) {
+                    Some(HIDDEN_NO_REPLY)
+                } else {
+                    None
+                };
+                NewDecision {
+                    rule: m.rule,
+                    action: m.action,
+                    reason: match why_not {
+                        Some(why) => format!("{}; not written: {why}", m.reason),
+                        None => m.reason,
+                    },
+                    dry_run: self.ctx.dry_run || m.dry_run,
+                    message: m.reply,
+                    not_written: why_not.is_some(),
+                }
             })
         } else {
             None
@@ -639,6 +727,14 @@ impl MediaReader<'_> {
             return Ok(Recorded::Known);
         }
         self.report.new_comments += 1;
+        if is_live(self.media_type) && disposition != Disposition::Own {
+            let outcome = match &decision {
+                Some(d) if d.not_written => "not_written",
+                Some(_) => "decided",
+                None => "passed",
+            };
+            crate::metrics::get().live_comment(outcome);
+        }
         {
             if let Some(d) = &decision {
                 self.report.decisions += 1;

@@ -38,6 +38,7 @@ async fn crashed_mid_action(
         reason: "test".into(),
         dry_run: false,
         message: message.map(str::to_string),
+        not_written: false,
     };
     assert!(
         store
@@ -677,7 +678,7 @@ async fn every_kind_of_action_and_context_condition_works_through_the_daemon() {
         .sim
         .comments()
         .into_iter()
-        .filter(|c| c.parent_id.as_deref() == Some(refund.as_str()) && c.from_id == ACME)
+        .filter(|c| c.parent_id.as_deref() == Some(refund.as_str()) && c.by_owner)
         .collect();
     assert_eq!(replies.len(), 1, "{replies:?}");
     assert_eq!(
@@ -767,7 +768,7 @@ async fn a_reply_whose_outcome_is_unknown_is_never_sent_twice() {
         .sim
         .comments()
         .into_iter()
-        .filter(|c| c.from_id == ACME)
+        .filter(|c| c.by_owner)
         .count();
     assert_eq!(ours, 1, "the reply exists once");
     assert_eq!(

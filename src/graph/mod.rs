@@ -23,7 +23,34 @@ pub use wire::{TokenInfo, id_of};
 
 /// Comment fields asked for on every listing. `from` and `hidden` are asked inside `replies{}`
 /// too: leaving them out there is a classic mistake (graph-api.md §10).
-const COMMENT_FIELDS: &str = "id,text,timestamp,username,from,hidden,parent_id";
+/// `user` comes back only on comments the app user (the account) made: the surest own-comment
+/// marker (graph-api.md §3, §12).
+const COMMENT_FIELDS: &str = "id,text,timestamp,username,from,hidden,parent_id,user";
+/// Media fields the IG Media reference documents for Facebook Login only (graph-api.md §1,
+/// §12): an Instagram Login token may be refused them ("nonexisting field").
+pub const FACEBOOK_LOGIN_ONLY_MEDIA_FIELDS: [&str; 1] = ["media_product_type"];
+
+/// The media fields asked for on a login, as documented for it: `media_type` on both,
+/// `media_product_type` (which tells a live video, `LIVE`) on Facebook Login only.
+pub fn media_fields(facebook: bool) -> Vec<&'static str> {
+    let mut fields = vec!["id", "timestamp", "comments_count", "media_type"];
+    if facebook {
+        fields.extend(FACEBOOK_LOGIN_ONLY_MEDIA_FIELDS);
+    }
+    fields
+}
+
+/// The field Meta refused as nonexisting (`(#100) Tried accessing nonexisting field (X) on
+/// node type (Media)`), when the error is that one.
+pub fn refused_field(e: &GraphError) -> Option<&str> {
+    if e.kind != ErrorKind::BadRequest || e.code != Some(100) {
+        return None;
+    }
+    let rest = e.message.split("nonexisting field (").nth(1)?;
+    let field = rest.split(')').next()?;
+    (!field.is_empty()).then_some(field)
+}
+
 /// Comments per page: the API's maximum.
 pub const COMMENTS_PAGE: u32 = 50;
 /// Replies asked for inline per top-level comment: nested edges in every comment of a 50-comment
@@ -118,7 +145,10 @@ pub struct Media {
     /// Top-level comments and replies. A hint, not the truth: it can count comments the API
     /// never returns.
     pub comments_count: i64,
+    /// `media_product_type` (`FEED`, `REELS`, `LIVE`, …), asked on Facebook Login only.
     pub product_type: Option<String>,
+    /// `media_type` (`IMAGE`, `VIDEO`, `CAROUSEL_ALBUM`), documented on both logins.
+    pub media_type: Option<String>,
     /// The newest top-level comment's id, asked for inline (`comments.limit(1){id}`) at no
     /// extra call: a changed newest comment reveals new comments even when deletions kept the
     /// count unchanged.
@@ -135,6 +165,8 @@ pub struct Comment {
     /// Meta's timestamp string, unparsed.
     pub timestamp: Option<String>,
     pub hidden: Option<bool>,
+    /// `user.id`: present only when the app user (the account) made the comment.
+    pub user_id: Option<String>,
 }
 
 /// A top-level comment with the replies that came inline.
@@ -222,27 +254,24 @@ impl Client {
         Some(hex::encode(mac.finalize().into_bytes()))
     }
 
-    /// The newest `limit` media of an account, with their comment counts. One call.
+    /// The newest `limit` media of an account, with their comment counts and `fields` (from
+    /// [`media_fields`]). One call.
     pub async fn list_media(
         &self,
         token: &SecretString,
         ig_user_id: &str,
         limit: u32,
+        fields: &[&str],
     ) -> Result<Reply<Vec<Media>>, GraphError> {
         let limit = limit.to_string();
+        let fields = format!("{},comments.limit(1){{id}}", fields.join(","));
         let reply = self
             .send::<wire::Paged<wire::Media>>(
                 Method::GET,
                 token,
                 Node::Id(ig_user_id),
                 Some("media"),
-                &[
-                    (
-                        "fields",
-                        "id,timestamp,comments_count,media_product_type,comments.limit(1){id}",
-                    ),
-                    ("limit", &limit),
-                ],
+                &[("fields", &fields), ("limit", &limit)],
             )
             .await?;
         if !reply.value.data.iter().all(wire::Media::complete) {
@@ -928,6 +957,55 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod decode_error_tests {
+    use super::{CallInfo, ErrorKind, GraphError, Usage, media_fields, refused_field};
+    #[test]
+    fn fields_by_login_and_the_refused_field() {
+        assert!(!media_fields(false).contains(&"media_product_type"));
+        assert!(media_fields(true).contains(&"media_product_type"));
+        let err = |code: i64, subcode: Option<i64>, message: &str| GraphError {
+            kind: if code == 100 && subcode.is_none() {
+                ErrorKind::BadRequest
+            } else {
+                ErrorKind::Gone
+            },
+            code: Some(code),
+            subcode,
+            message: message.into(),
+            fbtrace_id: None,
+            call: Box::new(CallInfo {
+                method: "GET",
+                endpoint: String::new(),
+                status: Some(400),
+                usage: Usage::default(),
+                trace: None,
+                odd: Vec::new(),
+            }),
+        };
+        let cases = [
+            (
+                100,
+                None,
+                "(#100) Tried accessing nonexisting field (media_product_type) on node type (Media)",
+                Some("media_product_type"),
+            ),
+            (
+                100,
+                None,
+                "(#100) Tried accessing nonexisting field () on node type (Media)",
+                None,
+            ),
+            (100, None, "(#100) Missing or invalid hide parameter", None),
+            (100, Some(33), "nonexisting field (x)", None),
+        ];
+        for (code, subcode, message, want) in cases {
+            assert_eq!(
+                refused_field(&err(code, subcode, message)),
+                want,
+                "{message}"
+            );
+        }
+    }
+
     #[test]
     fn a_decode_error_names_what_was_expected_never_the_value() {
         #[derive(Debug, serde::Deserialize)]
@@ -1066,7 +1144,12 @@ mod boundary_tests {
                 c.replies_page(&token(), bad, None).await.is_err(),
                 "{bad:?}"
             );
-            assert!(c.list_media(&token(), bad, 5).await.is_err(), "{bad:?}");
+            assert!(
+                c.list_media(&token(), bad, 5, &media_fields(false))
+                    .await
+                    .is_err(),
+                "{bad:?}"
+            );
         }
         assert_eq!(
             hits.load(Ordering::SeqCst),

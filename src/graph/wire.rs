@@ -65,6 +65,8 @@ pub struct Media {
     comments_count: Option<Value>,
     #[serde(default)]
     media_product_type: Option<String>,
+    #[serde(default)]
+    media_type: Option<Value>,
     /// Omitted entirely when the post has no comments.
     #[serde(default, deserialize_with = "lenient")]
     comments: Option<Paged<Comment>>,
@@ -87,6 +89,7 @@ impl Media {
                 .unwrap_or(0)
                 .max(0),
             product_type: self.media_product_type,
+            media_type: self.media_type.and_then(text),
             newest_comment: self
                 .comments
                 .and_then(|c| c.data.into_iter().next())
@@ -112,6 +115,9 @@ pub struct Comment {
     timestamp: Option<Value>,
     #[serde(default)]
     hidden: Option<Value>,
+    /// Only on the app user's own comments.
+    #[serde(default, deserialize_with = "lenient")]
+    user: Option<From>,
     /// An empty edge may be omitted entirely.
     #[serde(default, deserialize_with = "lenient")]
     replies: Option<Paged<Comment>>,
@@ -162,6 +168,7 @@ impl Comment {
                 parent_id: self.parent_id.and_then(id_string),
                 timestamp: self.timestamp.and_then(text),
                 hidden: self.hidden.and_then(|h| h.as_bool()),
+                user_id: self.user.and_then(|u| u.id).and_then(id_string),
             },
             replies,
             more_replies,

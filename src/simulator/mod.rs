@@ -178,6 +178,23 @@ impl Simulator {
         id
     }
 
+    /// From now on `field` is refused as nonexisting in media listings, whatever the login.
+    pub fn refuse_media_field(&self, field: &str) {
+        lock(&self.world)
+            .refused_media_fields
+            .push(field.to_string());
+    }
+
+    /// Adds a live video being broadcast (`media_product_type` LIVE) and returns its id: its
+    /// comments are delivered as `live_comments` and refuse every moderation write.
+    pub fn add_live_media(&self, owner: &str) -> String {
+        let id = self.add_media(owner);
+        if let Some(m) = lock(&self.world).media.iter_mut().find(|m| m.id == id) {
+            m.product_type = world::LIVE.into();
+        }
+        id
+    }
+
     /// Makes `comments_count` count `n` more comments that no listing returns (Meta's count
     /// includes restricted users' comments).
     pub fn add_unlisted(&self, media_id: &str, n: usize) {
@@ -259,9 +276,12 @@ impl Simulator {
     ) -> String {
         let mut w = lock(&self.world);
         let id = w.new_id(18_000);
+        // The owner's comments carry its Instagram-scoped id, not its IG user id, in
+        // `from.id` (graph-api.md §3, §12), and `user` when read.
+        let by_owner = from_id.is_some();
         let from_id = from_id.map_or_else(
             || format!("{}", 9_000_000 + (hash(username) % 1_000_000)),
-            str::to_string,
+            world::scoped_id,
         );
         w.comments.push(world::Comment {
             id: id.clone(),
@@ -270,6 +290,7 @@ impl Simulator {
             text: text.to_string(),
             username: username.to_string(),
             from_id,
+            by_owner,
             timestamp: Utc::now(),
             hidden: false,
             deleted: false,

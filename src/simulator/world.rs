@@ -66,7 +66,11 @@ pub struct Comment {
     pub parent_id: Option<String>,
     pub text: String,
     pub username: String,
+    /// `from.id` as the API reads it: an Instagram-scoped id, which for the account's own
+    /// comments is NOT its IG user id (graph-api.md §3, §12).
     pub from_id: String,
+    /// The app user (the media's owner account) wrote it: reads then carry `user`.
+    pub by_owner: bool,
     pub timestamp: DateTime<Utc>,
     pub hidden: bool,
     pub deleted: bool,
@@ -156,6 +160,45 @@ pub struct World {
     /// Pages a Facebook Login user manages besides the account's own, listed before it in
     /// `me/accounts` (so the account's Page is on a later page past 25).
     pub other_pages: usize,
+    /// Media fields refused as nonexisting on every login too (Meta marks fields per login and
+    /// version, e.g. `caption`: graph-api.md §1), for the test of igmod's fallback.
+    pub refused_media_fields: Vec<String>,
+}
+
+/// The Instagram-scoped id (IGSID) the API gives an account in `from.id`: not its IG user id.
+pub fn scoped_id(ig_user_id: &str) -> String {
+    format!("7{ig_user_id}")
+}
+
+/// Fields the IG Media reference documents for Facebook Login only (graph-api.md §1, §12):
+/// asked with an Instagram Login token, they are refused as nonexisting.
+pub const FACEBOOK_LOGIN_ONLY_MEDIA_FIELDS: [&str; 1] = ["media_product_type"];
+
+/// The live-video product type (graph-api.md §12: no moderation of its comments).
+pub const LIVE: &str = "LIVE";
+
+/// The media fields an Instagram Login token may not ask for, first one found.
+fn facebook_only_field(fields: &[Field]) -> Option<&'static str> {
+    fields.iter().find_map(|f| {
+        FACEBOOK_LOGIN_ONLY_MEDIA_FIELDS
+            .iter()
+            .find(|n| **n == f.name)
+            .copied()
+    })
+}
+
+/// Meta's generic answer to an operation a node does not support (code 100, subcode 33).
+fn unsupported(method: &str, id: &str) -> Answer {
+    error(
+        400,
+        100,
+        Some(33),
+        &format!(
+            "Unsupported {} request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.",
+            method.to_ascii_lowercase()
+        ),
+        false,
+    )
 }
 
 /// The Facebook Page linked to an Instagram account (Facebook Login).
@@ -222,7 +265,13 @@ impl World {
                 &comment.id,
                 &comment.text,
                 &comment.username,
-                &comment.from_id,
+                // Meta's own-comment payloads: `from.id` is the account id, and `value`
+                // adds its scoped id as `self_ig_scoped_id` (graph-api.md §12).
+                if comment.by_owner {
+                    &media.owner
+                } else {
+                    &comment.from_id
+                },
                 &media.id,
                 &media.product_type,
                 comment.parent_id.as_deref(),
@@ -326,6 +375,15 @@ impl World {
 
     fn live_comment(&self, id: &str) -> Option<&Comment> {
         self.comments.iter().find(|c| c.id == id && !c.deleted)
+    }
+
+    /// Whether the comment is on a live video.
+    fn on_live_video(&self, comment_id: &str) -> bool {
+        self.comments
+            .iter()
+            .find(|c| c.id == comment_id)
+            .and_then(|c| self.media.iter().find(|m| m.id == c.media_id))
+            .is_some_and(|m| m.product_type == LIVE)
     }
 
     fn media_owner(&self, media_id: &str) -> Option<&str> {
@@ -658,6 +716,29 @@ impl World {
                 ok(json!({"user_id": account.id, "username": account.username, "id": account.id}))
             }
             ("GET", [v, id, "media"]) if *id == account.id => {
+                let asked = fields::parse(fields);
+                let refused = asked
+                    .iter()
+                    .find(|f| self.refused_media_fields.contains(&f.name))
+                    .map(|f| f.name.clone())
+                    .or_else(|| {
+                        account
+                            .facebook
+                            .is_none()
+                            .then(|| facebook_only_field(&asked).map(str::to_string))
+                            .flatten()
+                    });
+                if let Some(f) = refused {
+                    return error(
+                        400,
+                        100,
+                        None,
+                        &format!(
+                            "(#100) Tried accessing nonexisting field ({f}) on node type (Media)"
+                        ),
+                        false,
+                    );
+                }
                 let items: Vec<Value> = self
                     .media
                     .iter()
@@ -727,6 +808,13 @@ impl World {
                     None => gone(id),
                 }
             }
+            // Hide, unhide, delete and reply are not supported on live-video comments
+            // (graph-api.md §5, §12); the exact error is our best reading.
+            ("POST" | "DELETE", [_, id] | [_, id, "replies"])
+                if self.owned_comment(id, account) && self.on_live_video(id) =>
+            {
+                unsupported(method, id)
+            }
             ("POST", [_, id, "replies"]) if self.owned_comment(id, account) => {
                 let Some(message) = query.get("message").filter(|m| !m.is_empty()) else {
                     return error(
@@ -740,6 +828,17 @@ impl World {
                 let Some(target) = self.live_comment(id).cloned() else {
                     return gone(id);
                 };
+                // "You cannot reply to a hidden comment" (graph-api.md §5, §12); the error's
+                // shape is our best reading.
+                if target.hidden {
+                    return error(
+                        400,
+                        100,
+                        None,
+                        "(#100) Cannot reply to a hidden comment",
+                        false,
+                    );
+                }
                 let thread = target.parent_id.clone().unwrap_or(target.id.clone());
                 let new_id = self.new_id(18_000);
                 self.comments.push(Comment {
@@ -748,7 +847,8 @@ impl World {
                     parent_id: Some(thread),
                     text: message.clone(),
                     username: account.username.clone(),
-                    from_id: account.id.clone(),
+                    from_id: scoped_id(&account.id),
+                    by_owner: true,
                     timestamp: Utc::now(),
                     hidden: false,
                     deleted: false,
@@ -871,6 +971,12 @@ impl World {
                 "timestamp" => json!(meta_time(m.timestamp)),
                 "comments_count" => json!(self.comments_count(&m.id)),
                 "media_product_type" => json!(m.product_type),
+                // Documented for both logins; a live video reads as a video.
+                "media_type" => json!(if m.product_type == "FEED" {
+                    "IMAGE"
+                } else {
+                    "VIDEO"
+                }),
                 "permalink" => json!(format!("https://www.instagram.com/p/{}/", m.id)),
                 "is_comment_enabled" => json!(true),
                 "comments" => {
@@ -933,7 +1039,19 @@ impl World {
                     }
                     Value::Object(from)
                 }
-                "media" => json!({"id": c.media_id, "media_product_type": "FEED"}),
+                "media" => {
+                    let product = self
+                        .media
+                        .iter()
+                        .find(|m| m.id == c.media_id)
+                        .map_or("FEED", |m| m.product_type.as_str());
+                    json!({"id": c.media_id, "media_product_type": product})
+                }
+                // Returned only when the app user made the comment (graph-api.md §3, §12).
+                "user" => match self.media_owner(&c.media_id) {
+                    Some(owner) if c.by_owner => json!({"id": owner}),
+                    _ => continue,
+                },
                 "replies" if c.parent_id.is_none() => {
                     let items = self.replies(&c.id, &f.children_or_id(), v, token);
                     if items.is_empty() {
@@ -1162,6 +1280,142 @@ fn proof(secret: &str, token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn account(id: &str, facebook: bool) -> Account {
+        Account {
+            id: id.into(),
+            username: format!("user{id}"),
+            token: format!("tok{id}"),
+            token_dead: None,
+            throttled_until: None,
+            throttle_silent: false,
+            usage_override: None,
+            other_tokens: Vec::new(),
+            revoke_on_refresh: false,
+            refresh_too_young: false,
+            refreshes: 0,
+            facebook: facebook.then(|| FacebookToken {
+                kind: "PAGE".into(),
+                expires_at: 0,
+                data_access_expires_at: 0,
+                scopes: Vec::new(),
+                exchanges: 0,
+                exchange_fails: false,
+            }),
+        }
+    }
+
+    fn comment(id: &str, media: &str, parent: Option<&str>, by_owner: bool) -> Comment {
+        Comment {
+            id: id.into(),
+            media_id: media.into(),
+            parent_id: parent.map(str::to_string),
+            text: "hi".into(),
+            username: "u".into(),
+            from_id: if by_owner {
+                scoped_id("1")
+            } else {
+                "99".into()
+            },
+            by_owner,
+            timestamp: Utc::now(),
+            hidden: false,
+            deleted: false,
+            hide_calls: 0,
+            delete_calls: 0,
+            acted_at: None,
+        }
+    }
+
+    fn media(id: &str, owner: &str, product_type: &str) -> Media {
+        Media {
+            id: id.into(),
+            owner: owner.into(),
+            timestamp: Utc::now(),
+            product_type: product_type.into(),
+            unlisted: 0,
+        }
+    }
+
+    /// Meta's contract for this part, from graph-api.md §3, §5, §12 (docs/graph-contract.md).
+    #[test]
+    fn live_replies_own_comments_and_fields_by_login_as_meta_documents() {
+        let mut w = World::new();
+        w.accounts.insert("1".into(), account("1", false));
+        w.accounts.insert("2".into(), account("2", true));
+        w.media.push(media("10", "1", LIVE));
+        w.media.push(media("11", "1", "FEED"));
+        w.media.push(media("20", "2", "FEED"));
+        w.comments.push(comment("100", "10", None, false));
+        w.comments.push(comment("110", "11", None, false));
+        w.comments.push(comment("111", "11", Some("110"), false));
+        w.comments.push(comment("112", "11", Some("110"), true));
+        let q = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let code = |a: &Answer| {
+            serde_json::from_str::<Value>(&a.body)
+                .ok()
+                .and_then(|v| v["error"]["code"].as_i64())
+        };
+        // Live video: no hide, unhide, delete or reply.
+        for (method, path, query) in [
+            ("POST", "/v25.0/100", q(&[("hide", "true")])),
+            ("POST", "/v25.0/100", q(&[("hide", "false")])),
+            ("DELETE", "/v25.0/100", q(&[])),
+            ("POST", "/v25.0/100/replies", q(&[("message", "x")])),
+        ] {
+            let a = w.handle(method, path, &query, Some("tok1"));
+            assert_eq!((a.status, code(&a)), (400, Some(100)), "{method} {path}");
+        }
+        assert!(!w.comments[0].hidden && !w.comments[0].deleted);
+        // media_product_type: Facebook Login only.
+        let fields = q(&[("fields", "id,media_product_type,media_type")]);
+        let a = w.handle("GET", "/v25.0/1/media", &fields, Some("tok1"));
+        assert_eq!(code(&a), Some(100));
+        assert!(a.body.contains("nonexisting field (media_product_type)"));
+        let a = w.handle("GET", "/v25.0/2/media", &fields, Some("tok2"));
+        assert_eq!(a.status, 200, "{}", a.body);
+        // A reply to a reply lands on the top-level comment, and comes back with `user`.
+        let a = w.handle(
+            "POST",
+            "/v25.0/111/replies",
+            &q(&[("message", "m")]),
+            Some("tok1"),
+        );
+        assert_eq!(a.status, 200);
+        let new = w.comments.last().cloned().expect("reply");
+        assert_eq!(new.parent_id.as_deref(), Some("110"));
+        let read = |w: &mut World, id: &str| {
+            let a = w.handle(
+                "GET",
+                &format!("/v25.0/{id}"),
+                &q(&[("fields", "id,from,user")]),
+                Some("tok1"),
+            );
+            serde_json::from_str::<Value>(&a.body).unwrap_or(Value::Null)
+        };
+        let own = read(&mut w, &new.id);
+        assert_eq!(own["user"]["id"], "1");
+        assert_ne!(
+            own["from"]["id"], "1",
+            "from.id is scoped, not the IG user id"
+        );
+        let other = read(&mut w, "111");
+        assert!(other.get("user").is_none());
+        // No reply to a hidden comment.
+        w.comments[1].hidden = true;
+        let a = w.handle(
+            "POST",
+            "/v25.0/110/replies",
+            &q(&[("message", "m")]),
+            Some("tok1"),
+        );
+        assert_eq!(code(&a), Some(100));
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {

@@ -50,6 +50,9 @@ pub struct NewDecision {
     pub dry_run: bool,
     /// The rendered reply, for `action = reply`.
     pub message: Option<String>,
+    /// Decided but not to be written (Meta supports no such write here, e.g. on a live
+    /// video's comment): no action is queued; `reason` says why.
+    pub not_written: bool,
 }
 
 /// An outbox row still to be applied.
@@ -236,7 +239,7 @@ impl Store {
             .bind(&now)
             .execute(&mut *tx)
             .await?;
-                if d.action.is_write() && !d.dry_run {
+                if d.action.is_write() && !d.dry_run && !d.not_written {
                     sqlx::query(
                     "INSERT INTO actions (comment_id, account, action, message, status, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, 'pending', $5, $5)",

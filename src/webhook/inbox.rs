@@ -61,13 +61,22 @@ pub async fn take(ctx: &AccountCtx) -> Result<InboxReport, PollError> {
                 parent_id: c.parent_id.clone(),
                 timestamp: time,
                 hidden: None,
+                // Webhooks carry no `user`; `self_ig_scoped_id` marks the account's own.
+                user_id: None,
+            };
+            // `live_comments` deliveries are comments on a live video whatever the payload's
+            // media says (graph-api.md §9, §12).
+            let media_type = if event.field == "live_comments" {
+                Some("LIVE")
+            } else {
+                c.media_type.as_deref()
             };
             let recorded = poller::record_pushed(
                 ctx,
                 token,
                 &comment,
                 &media_id,
-                c.media_type.as_deref(),
+                media_type,
                 c.self_scoped,
                 &mut poll,
             )
