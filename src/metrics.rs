@@ -98,6 +98,7 @@ pub struct Metrics {
     poll_seconds: Histogram,
     calls: Family<CallLabels, Counter>,
     throttle_pauses: Counter,
+    write_pauses: Counter,
     decisions: Family<DecisionLabels, Counter>,
     actions: Family<StatusLabel, Counter>,
     scores: Histogram,
@@ -144,6 +145,12 @@ impl Metrics {
             "throttle_pauses",
             "Pauses for Meta's throttling or usage headers",
             throttle_pauses.clone(),
+        );
+        let write_pauses = Counter::default();
+        registry.register(
+            "write_pauses",
+            "Pauses of one account's writes because Meta restricted (4/2207051) or policy-blocked (368) it",
+            write_pauses.clone(),
         );
         let decisions = Family::<DecisionLabels, Counter>::default();
         registry.register(
@@ -264,6 +271,7 @@ impl Metrics {
             poll_seconds,
             calls,
             throttle_pauses,
+            write_pauses,
             decisions,
             actions,
             scores,
@@ -323,6 +331,10 @@ impl Metrics {
 
     pub fn throttle_pause(&self) {
         self.throttle_pauses.inc();
+    }
+
+    pub fn write_pause(&self) {
+        self.write_pauses.inc();
     }
 
     pub fn decision(&self, account: &str, rule: &str, action: &str) {
