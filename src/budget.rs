@@ -708,6 +708,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn write_blocks_back_off_from_an_hour_to_a_day() {
+        for (strikes, hours) in [(0, 1), (1, 1), (2, 2), (3, 4), (5, 16), (6, 24), (40, 24)] {
+            assert_eq!(
+                write_block_backoff(strikes),
+                Duration::from_secs(hours * 3600),
+                "strike {strikes}"
+            );
+        }
+    }
+
+    #[test]
     fn backoff_grows_and_is_capped() {
         let p = RetryPolicy {
             attempts: 10,

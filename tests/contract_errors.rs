@@ -277,3 +277,43 @@ async fn bare_429s_on_the_first_writes_lose_no_scam() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_pause_survives_a_restart_and_polling_goes_on() {
+    let env = Env::new().await;
+    let accounts = env.account("acme", ACME, "backfill = true");
+    let post = env.sim.add_media(ACME);
+    let scam = env.sim.add_comment(&post, "bot", "forex");
+    // Restricted for 10 minutes: the hint says so; the test ends long before.
+    env.sim
+        .restrict_account(ACME, Restriction::Account, Duration::from_secs(600));
+    let config = env.config(&accounts, "").path;
+    let child = spawn_daemon(&config, None);
+    let db = env.pool().await;
+    let writes = || {
+        env.sim
+            .requests()
+            .iter()
+            .filter(|r| r.method != "GET" && r.path.ends_with(scam.as_str()))
+            .count()
+    };
+    wait_for("the write refused", Duration::from_secs(10), || async {
+        writes() == 1
+    })
+    .await;
+    kill(child.id(), "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
+    let child = spawn_daemon(&config, None);
+    // The new process polls on and does not try the write again.
+    wait_more_polls(&db, 3, Duration::from_secs(15)).await;
+    kill(child.id(), "-TERM");
+    assert_eq!(wait_exit(child).await, Some(0));
+    assert_eq!(writes(), 1, "the stored pause held after the restart");
+    assert_eq!(status_of(&db, &scam).await.as_deref(), Some("pending"));
+    let (_, out, _) = run(igmod().args(["status", "-c"]).arg(&config));
+    assert!(
+        out.contains("writes:     paused until")
+            && out.contains("account restricted by meta: code 4/2207051"),
+        "{out}"
+    );
+}
