@@ -317,3 +317,58 @@ async fn a_write_pause_survives_a_restart_and_polling_goes_on() {
         "{out}"
     );
 }
+
+/// The write pause's statements on both backends: stored, never shortened, listed while it
+/// lasts, strikes counted and reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_pause_is_stored_the_same_on_sqlite_and_postgres() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = common::pg::PgServer::start();
+    let stores = [
+        igmod::store::Store::open(&dir.path().join("w.db"))
+            .await
+            .expect("sqlite"),
+        igmod::store::Store::connect(
+            &igmod::store::Database::parse(&server.url(), None).expect("url"),
+        )
+        .await
+        .expect("postgres"),
+    ];
+    let now = chrono::Utc::now();
+    for store in stores {
+        let later = now + chrono::Duration::hours(2);
+        store
+            .set_writes_paused("acme", later, "account restricted by meta: code 4/2207051")
+            .await
+            .expect("pause");
+        // A shorter pause does not shorten it.
+        store
+            .set_writes_paused(
+                "acme",
+                now + chrono::Duration::hours(1),
+                "policy block by meta: code 368",
+            )
+            .await
+            .expect("shorter");
+        let state = store.account_state("acme").await.expect("state");
+        assert_eq!(
+            state.writes_paused_reason.as_deref(),
+            Some("account restricted by meta: code 4/2207051")
+        );
+        assert_eq!(
+            state.writes_paused_until.as_deref(),
+            Some(igmod::timefmt::format(later).as_str())
+        );
+        let listed = store.writes_paused(now).await.expect("list");
+        assert_eq!(listed.len(), 1);
+        assert!(store.writes_paused(later).await.expect("after").is_empty());
+        assert_eq!(store.write_block_strike("acme", false).await.expect("1"), 1);
+        assert_eq!(store.write_block_strike("acme", false).await.expect("2"), 2);
+        assert_eq!(
+            store.write_block_strike("acme", true).await.expect("reset"),
+            0
+        );
+        store.close().await;
+    }
+    drop(server);
+}
