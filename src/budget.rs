@@ -555,7 +555,7 @@ impl Budget {
                         .await?;
                         return Err(e.into());
                     }
-                    kind if kind.blocks_writes() => {
+                    k if k.blocks_writes() => {
                         self.pause_writes(&e).await?;
                         return Err(e.into());
                     }
