@@ -105,6 +105,11 @@ async fn apply_one(
             return Ok(Applied::Left);
         }
     };
+    // Meta refuses this account's writes for now (4/2207051, 368): every action waits, and
+    // reading comments back for them would spend budget on nothing.
+    if ctx.budget.writes_paused_until().is_some() {
+        return Ok(Applied::Stop);
+    }
     if a.attempts > 0 {
         match reconcile(ctx, token, a, kind).await {
             Ok(Observed::AlreadyDone(note)) => {
@@ -349,7 +354,17 @@ async fn handle_error(
                 }
                 Ok(Applied::Left)
             }
-            ErrorKind::Permission | ErrorKind::BadRequest | ErrorKind::PolicyBlock => {
+            // Meta refuses this account's writes for a while (the budget paused them): the
+            // action and every later one wait for the pause's end.
+            ErrorKind::Restricted | ErrorKind::PolicyBlock => {
+                store.action_retry(a.id, &message).await?;
+                tracing::info!(
+                    message = "action waits for meta to allow writes again",
+                    result = "waiting"
+                );
+                Ok(Applied::Stop)
+            }
+            ErrorKind::Permission | ErrorKind::BadRequest => {
                 store.action_failed(a.id, &message).await?;
                 crate::metrics::get().action("failed", None);
                 tracing::error!(message = "action failed", result = "failed", error = %message);

@@ -36,16 +36,19 @@ pub enum AlertKind {
     ScamWave,
     /// No poll of the account ended for three poll intervals (a hung poll, a stuck task).
     Stalled,
+    /// Meta refuses the account's writes for a while (restricted 4/2207051, policy block 368).
+    Restricted,
 }
 
 /// The one table of kinds and their names (in `on = [...]`, the JSON sent, the state table).
-const KINDS: [(AlertKind, &str); 6] = [
+const KINDS: [(AlertKind, &str); 7] = [
     (AlertKind::TokenExpiring, "token_expiring"),
     (AlertKind::AccountStopped, "account_stopped"),
     (AlertKind::BudgetExhausted, "budget_exhausted"),
     (AlertKind::ActionFailed, "action_failed"),
     (AlertKind::ScamWave, "scam_wave"),
     (AlertKind::Stalled, "stalled"),
+    (AlertKind::Restricted, "restricted"),
 ];
 
 impl AlertKind {
@@ -154,6 +157,16 @@ pub async fn conditions(
             Some(&account),
             format!(
                 "{account} has not finished a poll for {silent} s ({STALLED_INTERVALS} poll intervals): a poll hangs or its task is stuck (see the log)"
+            ),
+        );
+    }
+    for (account, until, reason) in store.writes_paused(now).await? {
+        add(
+            AlertKind::Restricted,
+            Some(&account),
+            format!(
+                "meta refuses the writes of {account} until {until} ({}): its hides and deletes wait, polling goes on",
+                reason.as_deref().unwrap_or("-")
             ),
         );
     }

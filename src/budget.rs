@@ -48,6 +48,11 @@ const THROTTLE_BASE: Duration = Duration::from_secs(60);
 const THROTTLE_CAP: Duration = Duration::from_secs(3600);
 /// How long the app's usage reported through another account still slows this one.
 const APP_USAGE_FRESH: chrono::Duration = chrono::Duration::minutes(10);
+/// First write pause after Meta restricts or policy-blocks an account without saying for how
+/// long (4/2207051, 368); doubled with each block in a row.
+const WRITE_BLOCK_BASE: Duration = Duration::from_secs(3600);
+/// Longest write pause.
+const WRITE_BLOCK_CAP: Duration = Duration::from_secs(24 * 3600);
 /// Pause when usage headers say 95 % without a regain hint.
 const USAGE_PAUSE: Duration = Duration::from_secs(5 * 60);
 
@@ -93,6 +98,15 @@ pub fn throttle_backoff(strikes: i64) -> Duration {
     let d = THROTTLE_BASE.saturating_mul(1u32 << exp).min(THROTTLE_CAP);
     let secs = d.as_secs().max(1);
     Duration::from_secs(rand::rng().random_range(secs / 2..=secs))
+}
+
+/// Write pause after `strikes` write blocks in a row without a hint: 1, 2, 4, … hours, capped
+/// at a day.
+pub fn write_block_backoff(strikes: i64) -> Duration {
+    let exp = u32::try_from(strikes.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+    WRITE_BLOCK_BASE
+        .saturating_mul(1u32 << exp)
+        .min(WRITE_BLOCK_CAP)
 }
 
 /// Transient-failure retries.
@@ -168,6 +182,10 @@ pub struct Budget {
     retry: RetryPolicy,
     limiter: DefaultDirectRateLimiter,
     paused_until: Mutex<Option<DateTime<Utc>>>,
+    /// Meta refuses the account's writes until then, and why (reads go on).
+    writes_paused: Mutex<Option<(DateTime<Utc>, String)>>,
+    /// Write blocks in a row (mirrors the store, to reset it only when it is not 0).
+    write_strikes: Mutex<i64>,
     /// Latest usage percentage of this account (its business-use-case entry).
     usage_pct: Mutex<Option<u32>>,
     /// Latest usage percentage of the whole app, from this account's answers or, fresher,
@@ -247,6 +265,14 @@ impl Budget {
             retry,
             limiter,
             paused_until: Mutex::new(paused_until),
+            writes_paused: Mutex::new(
+                state
+                    .writes_paused_until
+                    .and_then(|p| timefmt::parse(&p))
+                    .filter(|p| *p > Utc::now())
+                    .map(|p| (p, state.writes_paused_reason.unwrap_or_default())),
+            ),
+            write_strikes: Mutex::new(state.write_block_strikes),
             usage_pct: Mutex::new(state.usage_pct.and_then(|p| u32::try_from(p).ok())),
             app_pct: Mutex::new(None),
             reads: AtomicU64::new(0),
@@ -347,6 +373,76 @@ impl Budget {
         })
     }
 
+    /// When Meta lets the account write again, and why it does not now (4/2207051, 368).
+    /// The outbox asks before each write; reads are not concerned.
+    pub fn writes_paused_until(&self) -> Option<(DateTime<Utc>, String)> {
+        let guard = match self.writes_paused.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        guard.clone().filter(|(until, _)| *until > Utc::now())
+    }
+
+    /// Meta refused one of this account's calls as a restricted or policy-blocked account:
+    /// its writes wait for the regain hint of the account's usage entry if the answer has one,
+    /// else for a back-off of 1, 2, 4, … hours up to a day. Stored (a restart honours it) and
+    /// logged once per pause; never shortened.
+    async fn pause_writes(&self, e: &GraphError) -> Result<(), StoreError> {
+        let strikes = self.store.write_block_strike(&self.account, false).await?;
+        if let Ok(mut s) = self.write_strikes.lock() {
+            *s = strikes;
+        }
+        let hint = e.call.usage.object(&self.object_id).and_then(|o| o.regain);
+        let pause = hint.unwrap_or_else(|| write_block_backoff(strikes));
+        let until = timefmt::later(Utc::now(), pause);
+        let reason = match e.kind {
+            ErrorKind::Restricted => format!(
+                "account restricted by meta: code 4/{}",
+                e.subcode.unwrap_or_default()
+            ),
+            _ => format!("policy block by meta: code {}", e.code.unwrap_or_default()),
+        };
+        let changed = {
+            let mut guard = match self.writes_paused.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if guard.as_ref().is_none_or(|(p, _)| *p < until) {
+                *guard = Some((until, reason.clone()));
+                true
+            } else {
+                false
+            }
+        };
+        if changed {
+            crate::metrics::get().write_pause();
+            tracing::warn!(
+                message = "meta refuses this account's writes: hides and deletes wait, polling goes on",
+                reason = %reason,
+                strike = strikes,
+                until = %timefmt::format(until),
+                fbtrace_id = e.fbtrace_id.as_deref().unwrap_or("-")
+            );
+            self.store
+                .set_writes_paused(&self.account, until, &reason)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A write went through: a streak of write blocks is over.
+    async fn write_succeeded(&self) -> Result<(), StoreError> {
+        let had = self
+            .write_strikes
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or(0);
+        if had > 0 {
+            self.store.write_block_strike(&self.account, true).await?;
+        }
+        Ok(())
+    }
+
     /// Sends one logical request through the gate: budget check, ledger, retries, pauses.
     pub async fn call<T, F, Fut>(&self, kind: CallKind, send: F) -> Result<Reply<T>, CallError>
     where
@@ -401,6 +497,9 @@ impl Budget {
             self.observe_usage(call).await?;
             match result {
                 Ok(reply) => {
+                    if kind == CallKind::Write && reply.call.method != "GET" {
+                        self.write_succeeded().await?;
+                    }
                     if !reply.call.odd.is_empty() {
                         tracing::warn!(
                             message = "answer had fields with unexpected values; used the rest",
@@ -454,6 +553,10 @@ impl Budget {
                             &format!("rate limited by meta (code {code}, strike {strikes})"),
                         )
                         .await?;
+                        return Err(e.into());
+                    }
+                    k if k.blocks_writes() => {
+                        self.pause_writes(&e).await?;
                         return Err(e.into());
                     }
                     _ => return Err(e.into()),
@@ -603,6 +706,17 @@ fn hour() -> chrono::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_blocks_back_off_from_an_hour_to_a_day() {
+        for (strikes, hours) in [(0, 1), (1, 1), (2, 2), (3, 4), (5, 16), (6, 24), (40, 24)] {
+            assert_eq!(
+                write_block_backoff(strikes),
+                Duration::from_secs(hours * 3600),
+                "strike {strikes}"
+            );
+        }
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

@@ -98,6 +98,7 @@ pub struct Metrics {
     poll_seconds: Histogram,
     calls: Family<CallLabels, Counter>,
     throttle_pauses: Counter,
+    write_pauses: Counter,
     decisions: Family<DecisionLabels, Counter>,
     live_comments: Family<OutcomeLabel, Counter>,
     actions: Family<StatusLabel, Counter>,
@@ -145,6 +146,12 @@ impl Metrics {
             "throttle_pauses",
             "Pauses for Meta's throttling or usage headers",
             throttle_pauses.clone(),
+        );
+        let write_pauses = Counter::default();
+        registry.register(
+            "write_pauses",
+            "Pauses of one account's writes because Meta restricted (4/2207051) or policy-blocked (368) it",
+            write_pauses.clone(),
         );
         let decisions = Family::<DecisionLabels, Counter>::default();
         registry.register(
@@ -271,6 +278,7 @@ impl Metrics {
             poll_seconds,
             calls,
             throttle_pauses,
+            write_pauses,
             decisions,
             live_comments,
             actions,
@@ -331,6 +339,10 @@ impl Metrics {
 
     pub fn throttle_pause(&self) {
         self.throttle_pauses.inc();
+    }
+
+    pub fn write_pause(&self) {
+        self.write_pauses.inc();
     }
 
     pub fn decision(&self, account: &str, rule: &str, action: &str) {

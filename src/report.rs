@@ -44,6 +44,9 @@ pub struct AccountStatus {
     pub hourly_budget: u32,
     pub paused_until: Option<String>,
     pub paused_reason: Option<String>,
+    /// Meta refuses the account's writes until then (4/2207051, 368): actions wait, polls go on.
+    pub writes_paused_until: Option<String>,
+    pub writes_paused_reason: Option<String>,
     pub usage_pct: Option<i64>,
     pub last_error: Option<String>,
     pub last_24h: Activity,
@@ -132,7 +135,13 @@ pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>
             .paused_until
             .clone()
             .filter(|p| timefmt::parse(p).is_some_and(|t| t > now));
+        let writes_paused = state
+            .writes_paused_until
+            .clone()
+            .filter(|p| timefmt::parse(p).is_some_and(|t| t > now));
         let mut row = AccountStatus {
+            writes_paused_reason: writes_paused.as_ref().and(state.writes_paused_reason),
+            writes_paused_until: writes_paused,
             account: a.name.clone(),
             ig_user_id: a.ig_user_id.clone(),
             token: token.as_ref().map_or_else(
@@ -298,6 +307,13 @@ pub fn status_table(rows: &[AccountStatus]) -> String {
             _ => {
                 let _ = writeln!(s, "  throttling: none");
             }
+        }
+        if let Some(until) = &r.writes_paused_until {
+            let _ = writeln!(
+                s,
+                "  writes:     paused until {until} ({}); polling goes on",
+                r.writes_paused_reason.as_deref().unwrap_or("-")
+            );
         }
         let a = &r.last_24h;
         let by: Vec<String> = a

@@ -20,12 +20,16 @@ pub enum ErrorKind {
     TokenInvalid { subcode: Option<i64> },
     /// Codes 3, 10, 200–299: a permission is missing.
     Permission,
-    /// Code 100 subcode 33: the object is gone or inaccessible.
+    /// The object is gone or inaccessible: code 100 subcode 33, a top-level code 33, or code
+    /// 100 without a subcode whose message says so ([`says_gone`]).
     Gone,
     /// Other code 100 and anything unrecognised: a bug or unsupported field; do not retry.
     BadRequest,
-    /// Code 368: writes blocked by policy.
+    /// Code 368: this account's writes are blocked by policy for a while.
     PolicyBlock,
+    /// Code 4 subcode 2207051: Meta restricts this account's activity (not the app-wide
+    /// code-4 throttle); its writes wait.
+    Restricted,
     /// Code 20 (1772107): the write probably happened; re-read, do not repeat.
     WriteUncertain,
     /// Code 100 naming `appsecret_proof`: the app has "Require App Secret" on and the call
@@ -44,6 +48,7 @@ impl ErrorKind {
             ErrorKind::Gone => "gone",
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::PolicyBlock => "policy_block",
+            ErrorKind::Restricted => "restricted",
             ErrorKind::WriteUncertain => "write_uncertain",
             ErrorKind::AppSecretProof => "appsecret_proof",
         }
@@ -51,6 +56,11 @@ impl ErrorKind {
 
     pub fn is_transient(self) -> bool {
         matches!(self, ErrorKind::Transient)
+    }
+
+    /// Meta refuses this one account's writes for a while (4/2207051, 368): they wait.
+    pub fn blocks_writes(self) -> bool {
+        matches!(self, ErrorKind::Restricted | ErrorKind::PolicyBlock)
     }
 
     fn describe(self) -> &'static str {
@@ -62,6 +72,7 @@ impl ErrorKind {
             ErrorKind::Gone => "object gone or inaccessible",
             ErrorKind::BadRequest => "request rejected",
             ErrorKind::PolicyBlock => "blocked by policy",
+            ErrorKind::Restricted => "account restricted by meta",
             ErrorKind::WriteUncertain => "write outcome uncertain",
             ErrorKind::AppSecretProof => {
                 "the app requires appsecret_proof (\"Require App Secret\" is on): give igmod the app secret in [app] (app_id with app_secret_env or app_secret_file) so that it signs its facebook login calls"
@@ -118,16 +129,23 @@ impl fmt::Display for GraphError {
     }
 }
 
-/// Classifies Meta's error envelope.
+/// Account restriction: code 4 with this subcode is about one account, not the app.
+pub const SUBCODE_RESTRICTED: i64 = 2207051;
+
+/// Classifies Meta's error envelope (`code`, `subcode`, `message` as Meta sent them; all `None`
+/// for an answer without a JSON error). `regain` is the hint of the usage headers or of
+/// `Retry-After`.
 pub fn classify(
     code: Option<i64>,
     subcode: Option<i64>,
+    message: Option<&str>,
     is_transient: bool,
     http_status: u16,
     regain: Option<Duration>,
 ) -> ErrorKind {
     match code {
         Some(190) => ErrorKind::TokenInvalid { subcode },
+        Some(4) if subcode == Some(SUBCODE_RESTRICTED) => ErrorKind::Restricted,
         Some(4) => ErrorKind::Throttled {
             regain,
             app_wide: true,
@@ -137,6 +155,13 @@ pub fn classify(
             app_wide: false,
         },
         Some(100) if subcode == Some(33) => ErrorKind::Gone,
+        Some(100) if subcode.is_none() && message.is_some_and(says_gone) => ErrorKind::Gone,
+        Some(33) => ErrorKind::Gone,
+        // A bare 429 (no JSON error): throttling of this account, not a bad request (§12).
+        None if http_status == 429 => ErrorKind::Throttled {
+            regain,
+            app_wide: false,
+        },
         Some(20) => ErrorKind::WriteUncertain,
         Some(368) => ErrorKind::PolicyBlock,
         Some(3 | 10 | 200..=299) => ErrorKind::Permission,
@@ -144,6 +169,21 @@ pub fn classify(
         _ if is_transient || http_status >= 500 => ErrorKind::Transient,
         _ => ErrorKind::BadRequest,
     }
+}
+
+/// Whether a code-100 message without a subcode says the object does not exist. The only
+/// decision taken on Meta's words, because that shape carries nothing else: Meta answers
+/// "Object with ID '…' does not exist, cannot be loaded due to missing permissions, or does
+/// not support this operation" (../shared/graph-api.md §12; Meta's Graph API error reference,
+/// "Handling Errors"; docs/graph-contract.md). "Tried accessing nonexisting field" (a field
+/// this login lacks) is not this, and stays a bad request.
+pub fn says_gone(message: &str) -> bool {
+    const PHRASES: [&str; 2] = [
+        "does not exist, cannot be loaded",
+        "does not exist or cannot be loaded",
+    ];
+    let lower = message.to_ascii_lowercase();
+    PHRASES.iter().any(|p| lower.contains(p))
 }
 
 /// Removes every URL query (`?...` up to whitespace or a quote) from a message, so that a
@@ -245,9 +285,61 @@ mod tests {
         ];
         for (code, sub, transient, status, expected) in cases {
             assert_eq!(
-                classify(code, sub, transient, status, regain),
+                classify(code, sub, None, transient, status, regain),
                 expected,
                 "{code:?}/{sub:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn account_errors_gone_shapes_and_bare_429() {
+        let regain = Some(Duration::from_secs(7));
+        let missing = "Unsupported request - method type: delete. Object with ID '18001' does not exist, cannot be loaded due to missing permissions, or does not support this operation.";
+        let cases = [
+            (Some(4), Some(2207051), None, 400, ErrorKind::Restricted),
+            (Some(368), None, None, 400, ErrorKind::PolicyBlock),
+            (Some(100), None, Some(missing), 400, ErrorKind::Gone),
+            (Some(100), Some(33), Some(missing), 400, ErrorKind::Gone),
+            (
+                Some(33),
+                None,
+                Some("(#33) This object does not exist or does not support this action"),
+                400,
+                ErrorKind::Gone,
+            ),
+            (
+                Some(100),
+                None,
+                Some(
+                    "(#100) Tried accessing nonexisting field (media_product_type) on node type (IGMedia)",
+                ),
+                400,
+                ErrorKind::BadRequest,
+            ),
+            (
+                Some(100),
+                Some(2207008),
+                Some(missing),
+                400,
+                ErrorKind::BadRequest,
+            ),
+            (
+                None,
+                None,
+                None,
+                429,
+                ErrorKind::Throttled {
+                    regain,
+                    app_wide: false,
+                },
+            ),
+        ];
+        for (code, sub, message, status, expected) in cases {
+            assert_eq!(
+                classify(code, sub, message, false, status, regain),
+                expected,
+                "{code:?}/{sub:?}/{message:?}"
             );
         }
     }

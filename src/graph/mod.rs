@@ -744,6 +744,7 @@ impl Client {
         let status = response.status().as_u16();
         call.status = Some(status);
         call.usage = usage::parse(response.headers());
+        let retry_after = retry_after(response.headers());
         call.trace = response
             .headers()
             .get("x-fb-trace-id")
@@ -777,6 +778,7 @@ impl Client {
             let mut kind = error::classify(
                 err.code,
                 err.error_subcode,
+                err.message.as_deref(),
                 err.is_transient.unwrap_or(false),
                 status,
                 call.usage.regain(),
@@ -799,7 +801,14 @@ impl Client {
             });
         }
         if !(200..300).contains(&status) {
-            let kind = error::classify(None, None, false, status, call.usage.regain());
+            let kind = error::classify(
+                None,
+                None,
+                None,
+                false,
+                status,
+                retry_after.or(call.usage.regain()),
+            );
             return Err(GraphError {
                 kind,
                 code: None,
@@ -821,6 +830,19 @@ impl Client {
             )),
         }
     }
+}
+
+/// `Retry-After` in seconds (a bare 429 may carry it), capped at a day; an HTTP date or
+/// garbage is no hint.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs.clamp(1, 86_400)))
 }
 
 /// Largest answer body read: Meta's pages are a few hundred KiB at most; a bigger one is a bad

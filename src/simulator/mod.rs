@@ -3,7 +3,8 @@
 //! It follows ../shared/graph-api.md: newest-first comments, at most 50 per page, cursor
 //! pagination where `next` is the only end signal and embeds the token, nested field expansion
 //! with empty edges omitted, hide/delete, usage headers, and error envelopes with Meta's codes
-//! (190, 100/33, 80002, transient 2/5xx).
+//! (190, 100/33 and the other shapes of "gone", 80002, 4/2207051 and 368 for one account's
+//! writes, bare 429s, transient 2/5xx). docs/graph-contract.md lists each with its source.
 //!
 //! Architecture invariant: it shares no types or code with `graph`; it writes JSON from its own
 //! structures, so a client bug cannot hide behind a struct both sides use.
@@ -27,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use traffic::{Traffic, TrafficStats};
 pub use webhooks::{BatchForm, CommentKey, MAX_CHANGES_PER_POST, WebhookFaults, WebhookStats};
-pub use world::{Comment, Request, Seen, page_id};
+pub use world::{Comment, GoneShape, Request, Restriction, Seen, page_id};
 
 /// A running simulator. Dropping it stops the server.
 pub struct Simulator {
@@ -103,6 +104,7 @@ impl Simulator {
                 refresh_too_young: false,
                 refreshes: 0,
                 facebook: None,
+                restricted: None,
             },
         );
     }
@@ -524,6 +526,30 @@ impl Simulator {
     /// The next `n` requests answer HTTP 500 with a transient code 2.
     pub fn fail_next(&self, n: u32) {
         lock(&self.world).fail_next = n;
+    }
+
+    /// For the given time the account's writes (hide, delete, reply) are refused as Meta
+    /// refuses a restricted (4/2207051) or policy-blocked (368) account's; its reads go on, and
+    /// its usage header's `estimated_time_to_regain_access` says when the writes come back.
+    pub fn restrict_account(&self, ig_user_id: &str, kind: Restriction, for_: std::time::Duration) {
+        if let Some(a) = lock(&self.world).accounts.get_mut(ig_user_id) {
+            a.restricted = chrono::Duration::from_std(for_)
+                .ok()
+                .map(|d| (kind, Utc::now() + d));
+        }
+    }
+
+    /// From now on a "gone" answer about this comment takes this shape of Meta's.
+    pub fn gone_shape(&self, comment_id: &str, shape: GoneShape) {
+        lock(&self.world)
+            .gone_shapes
+            .insert(comment_id.to_string(), shape);
+    }
+
+    /// The next `n` requests (`writes_only`: the next `n` hides, deletes and replies) answer a
+    /// bare HTTP 429 with an empty body, with a `Retry-After` of this many seconds if given.
+    pub fn bare_429(&self, n: u32, retry_after_secs: Option<u64>, writes_only: bool) {
+        lock(&self.world).bare_429 = (n, retry_after_secs, writes_only);
     }
 
     /// The account answers 80002 for the given time.

@@ -31,6 +31,29 @@ pub struct Account {
     pub refreshes: u32,
     /// Facebook Login: what `debug_token` says (`None`: an Instagram Login account).
     pub facebook: Option<FacebookToken>,
+    /// Set: the account's writes (POST, DELETE) are refused this way until then; its reads
+    /// go on (graph-api.md §12).
+    pub restricted: Option<(Restriction, DateTime<Utc>)>,
+}
+
+/// How Meta refuses one account's writes (graph-api.md §6, §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restriction {
+    /// Code 4, subcode 2207051: "We restrict certain activity to protect our community".
+    Account,
+    /// Code 368: a temporary policy block.
+    Policy,
+}
+
+/// The shapes in which Meta answers a call on a comment that no longer exists (§5, §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GoneShape {
+    /// Code 100, subcode 33 (the simulator's default).
+    Subcode33,
+    /// Code 100 without a subcode, with the "does not exist, cannot be loaded" message.
+    NoSubcode,
+    /// A top-level code 33.
+    Code33,
 }
 
 /// A Facebook Login token's facts, as `debug_token` reports them.
@@ -163,6 +186,11 @@ pub struct World {
     /// Media fields refused as nonexisting on every login too (Meta marks fields per login and
     /// version, e.g. `caption`: graph-api.md §1), for the test of igmod's fallback.
     pub refused_media_fields: Vec<String>,
+    /// Comments whose "gone" answer takes another of Meta's shapes than 100/33.
+    pub gone_shapes: HashMap<String, GoneShape>,
+    /// The next N requests (writes only, if so) answer a bare HTTP 429 (empty body), with
+    /// this `Retry-After`.
+    pub bare_429: (u32, Option<u64>, bool),
 }
 
 /// The Instagram-scoped id (IGSID) the API gives an account in `from.id`: not its IG user id.
@@ -420,6 +448,7 @@ impl World {
             super::faults::Before::Route { spoil } => {
                 let mut answer =
                     self.route(method, path, query, token.as_deref(), account.as_ref());
+                self.reshape_gone(path, &mut answer);
                 // A private-use marker in a comment's text stands for a broken emoji: the
                 // answer carries an unpaired surrogate escape there, as some clients send.
                 if answer.body.contains('\u{E000}') {
@@ -481,6 +510,24 @@ impl World {
                 true,
             );
         }
+        if self.bare_429.0 > 0 && (!self.bare_429.2 || method != "GET") {
+            self.bare_429.0 -= 1;
+            // No JSON at all: what a front end answers when it sheds load (§12).
+            return Answer {
+                status: 429,
+                headers: self
+                    .bare_429
+                    .1
+                    .map(|s| {
+                        vec![
+                            ("retry-after", s.to_string()),
+                            ("content-type", "text/plain".into()),
+                        ]
+                    })
+                    .unwrap_or_else(|| vec![("content-type", "text/plain".into())]),
+                ..Answer::default()
+            };
+        }
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (method, segments.as_slice()) {
             ("GET", [_, "debug_token"]) => return self.debug_token(query),
@@ -521,6 +568,12 @@ impl World {
                 "(#80002) There have been too many calls to this Instagram account. Wait a bit and try again.",
                 false,
             );
+        }
+        if method != "GET"
+            && let Some((kind, until)) = account.restricted
+            && until > Utc::now()
+        {
+            return restricted(kind);
         }
         let token = token.unwrap_or_default().to_string();
         if self.require_proof && account.facebook.is_some() {
@@ -927,6 +980,19 @@ impl World {
         }
     }
 
+    /// Gives a "gone" answer (100/33) about a comment the shape chosen for it.
+    fn reshape_gone(&self, path: &str, answer: &mut Answer) {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let Some(shape) = segments.get(1).and_then(|id| self.gone_shapes.get(*id)) else {
+            return;
+        };
+        let body = answer.json();
+        let error = &body["error"];
+        if error["code"] == json!(100) && error["error_subcode"] == json!(33) {
+            *answer = gone_as(segments.get(1).copied().unwrap_or_default(), *shape);
+        }
+    }
+
     /// Whether `id` is a comment (deleted or not) on one of the account's media. Deleted ones
     /// answer "gone" from their handlers.
     fn owned_comment(&self, id: &str, account: &Account) -> bool {
@@ -1131,10 +1197,14 @@ impl World {
         let calls = self.calls_by_account.get(&a.id).copied().unwrap_or(0) + 1;
         let pct = (calls * 100 / u64::from(self.allowance.max(1))).min(100);
         let throttled = a.throttled_until.filter(|t| *t > Utc::now());
-        let (pct, regain) = match (a.usage_override, throttled) {
-            (Some((pct, regain)), _) => (u64::from(pct), i64::from(regain)),
-            (None, Some(t)) => (100, ((t - Utc::now()).num_seconds() + 59) / 60),
-            (None, None) => (pct, 0),
+        let restricted = a.restricted.map(|(_, t)| t).filter(|t| *t > Utc::now());
+        let (pct, regain) = match (a.usage_override, throttled, restricted) {
+            (Some((pct, regain)), _, _) => (u64::from(pct), i64::from(regain)),
+            (None, Some(t), _) => (100, ((t - Utc::now()).num_seconds() + 59) / 60),
+            // A restriction is not a rate limit: usage stays as it is, the hint says when
+            // writes come back (unverified for Meta: see docs/graph-contract.md).
+            (None, None, Some(t)) => (pct, ((t - Utc::now()).num_seconds() + 59) / 60),
+            (None, None, None) => (pct, 0),
         };
         let app = self.app_usage.map_or(pct / 2, u64::from);
         let mut buc = json!({ a.id.clone(): [{"type": "instagram", "call_count": pct, "total_cputime": pct / 2, "total_time": pct / 2, "estimated_time_to_regain_access": regain}] });
@@ -1229,15 +1299,57 @@ fn bad_token() -> Answer {
 }
 
 fn gone(id: &str) -> Answer {
-    error(
-        400,
-        100,
-        Some(33),
-        &format!(
-            "Unsupported request - method type: get. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
+    gone_as(id, GoneShape::Subcode33)
+}
+
+/// Meta's answers about an object that does not exist (any more), in each shape seen
+/// (graph-api.md §5, §12; docs/graph-contract.md).
+fn gone_as(id: &str, shape: GoneShape) -> Answer {
+    let missing = format!(
+        "Unsupported request - method type: get. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
+    );
+    match shape {
+        GoneShape::Subcode33 => error(400, 100, Some(33), &missing, false),
+        GoneShape::NoSubcode => error(400, 100, None, &missing, false),
+        GoneShape::Code33 => error(
+            400,
+            33,
+            None,
+            "(#33) This object does not exist or does not support this action",
+            false,
         ),
-        false,
-    )
+    }
+}
+
+/// Meta's refusal of a restricted account's write (graph-api.md §6, §12).
+fn restricted(kind: Restriction) -> Answer {
+    match kind {
+        Restriction::Account => {
+            let mut a = error(
+                400,
+                4,
+                Some(2207051),
+                "We restrict certain activity to protect our community. Let us know if you think we made a mistake.",
+                false,
+            );
+            // Meta's body also carries the user-facing title and text.
+            if let Ok(mut body) = serde_json::from_str::<Value>(&a.body) {
+                body["error"]["error_user_title"] = json!("Action Blocked");
+                body["error"]["error_user_msg"] = json!(
+                    "We restrict certain activity to protect our community. Let us know if you think we made a mistake."
+                );
+                a.body = body.to_string();
+            }
+            a
+        }
+        Restriction::Policy => error(
+            400,
+            368,
+            None,
+            "(#368) The action attempted has been deemed abusive or is otherwise disallowed",
+            false,
+        ),
+    }
 }
 
 pub fn error(

@@ -52,6 +52,11 @@ pub struct AccountState {
     pub effective_interval_secs: Option<i64>,
     /// When the account's most active posts were last re-read in full.
     pub swept_at: Option<String>,
+    /// Meta refuses the account's writes (4/2207051, 368) until then; polling goes on.
+    pub writes_paused_until: Option<String>,
+    pub writes_paused_reason: Option<String>,
+    /// Write blocks in a row (the back-off doubles with each).
+    pub write_block_strikes: i64,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -100,7 +105,8 @@ impl Store {
             Ok(sqlx::query_as(
             "SELECT baseline_done_at, last_poll_at, last_poll_status, next_due_at, paused_until,
                     paused_reason, last_error, username, throttle_strikes, usage_pct,
-                    effective_interval_secs, swept_at
+                    effective_interval_secs, swept_at, writes_paused_until,
+                    writes_paused_reason, write_block_strikes
              FROM account_state WHERE account = $1",
         )
         .bind(account)
@@ -226,6 +232,63 @@ impl Store {
             .execute(pool)
             .await?;
             Ok(())
+        })
+    }
+
+    /// Pauses the account's writes until `until` (Meta restricted or policy-blocked it);
+    /// never shortened by a later, smaller pause.
+    pub async fn set_writes_paused(
+        &self,
+        account: &str,
+        until: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            self.ensure_account(account).await?;
+            sqlx::query(
+                "UPDATE account_state SET writes_paused_until = $2, writes_paused_reason = $3
+             WHERE account = $1 AND (writes_paused_until IS NULL OR writes_paused_until < $2)",
+            )
+            .bind(account)
+            .bind(timefmt::format(until))
+            .bind(reason)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// One more write block in a row; returns the count. `reset`: a write went through, the
+    /// streak is over (returns 0).
+    pub async fn write_block_strike(&self, account: &str, reset: bool) -> Result<i64, StoreError> {
+        with_pool!(self, |pool| {
+            self.ensure_account(account).await?;
+            let row: (i64,) = sqlx::query_as(
+                "UPDATE account_state SET write_block_strikes =
+                     CASE WHEN $2 THEN 0 ELSE write_block_strikes + 1 END
+                 WHERE account = $1 RETURNING write_block_strikes",
+            )
+            .bind(account)
+            .bind(reset)
+            .fetch_one(pool)
+            .await?;
+            Ok(row.0)
+        })
+    }
+
+    /// Accounts whose writes Meta refuses now: (account, until, reason).
+    pub async fn writes_paused(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT account, writes_paused_until, writes_paused_reason FROM account_state
+                 WHERE writes_paused_until > $1 ORDER BY account",
+            )
+            .bind(timefmt::format(now))
+            .fetch_all(pool)
+            .await?)
         })
     }
 
