@@ -1401,6 +1401,7 @@ mod tests {
             token_dead: None,
             throttled_until: None,
             throttle_silent: false,
+            restricted: None,
             usage_override: None,
             other_tokens: Vec::new(),
             revoke_on_refresh: false,
