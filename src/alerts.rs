@@ -36,16 +36,19 @@ pub enum AlertKind {
     ScamWave,
     /// No poll of the account ended for three poll intervals (a hung poll, a stuck task).
     Stalled,
+    /// The raid guard holds some of the account's posts' comments off.
+    Raid,
 }
 
 /// The one table of kinds and their names (in `on = [...]`, the JSON sent, the state table).
-const KINDS: [(AlertKind, &str); 6] = [
+const KINDS: [(AlertKind, &str); 7] = [
     (AlertKind::TokenExpiring, "token_expiring"),
     (AlertKind::AccountStopped, "account_stopped"),
     (AlertKind::BudgetExhausted, "budget_exhausted"),
     (AlertKind::ActionFailed, "action_failed"),
     (AlertKind::ScamWave, "scam_wave"),
     (AlertKind::Stalled, "stalled"),
+    (AlertKind::Raid, "raid"),
 ];
 
 impl AlertKind {
@@ -179,6 +182,21 @@ pub async fn conditions(
                 ),
             );
         }
+    }
+    let mut closed: HashMap<String, Vec<String>> = HashMap::new();
+    for c in store.raid_open_closures(None).await? {
+        closed.entry(c.account).or_default().push(c.media_id);
+    }
+    for (account, posts) in closed {
+        add(
+            AlertKind::Raid,
+            Some(&account),
+            format!(
+                "raid guard: comments of {account} switched off on {} post(s) ({}) after a wave of removals; they reopen by themselves",
+                posts.len(),
+                posts.join(", ")
+            ),
+        );
     }
     Ok(out)
 }
