@@ -420,3 +420,127 @@ async fn the_simulator_switches_comments_as_meta_documents() {
     assert_eq!(body["error"]["code"].as_i64(), Some(100));
     assert_eq!(env.sim.comments_enabled(&post), Some(true));
 }
+
+/// One closure's life in the store, the same on both backends.
+async fn closure_round_trip(store: &Store) {
+    use igmod::rules::Action;
+    use igmod::store::{Disposition, NewComment, NewDecision};
+    const POST: &str = "17900000000001";
+    const QUIET: &str = "17900000000002";
+    for (i, media) in [POST, POST, POST, QUIET].iter().enumerate() {
+        let c = NewComment {
+            id: format!("1800000000{i}"),
+            account: "acme".into(),
+            media_id: media.to_string(),
+            parent_id: None,
+            username: Some("bot".into()),
+            from_id: None,
+            text: Some(scam(i)),
+            created_at: None,
+            text_key: None,
+        };
+        let d = NewDecision {
+            rule: "scam".into(),
+            action: Action::Delete,
+            reason: "test".into(),
+            dry_run: false,
+            message: None,
+        };
+        store
+            .record_comment(&c, Disposition::Evaluated, Some(&d))
+            .await
+            .expect("record");
+    }
+    for a in store
+        .pending_actions("acme", 0, 100)
+        .await
+        .expect("pending")
+    {
+        store.action_done(a.id, None).await.expect("done");
+    }
+    let since = Utc::now() - chrono::Duration::minutes(1);
+    assert_eq!(
+        store
+            .raid_removals("acme", since, false, 2)
+            .await
+            .expect("count"),
+        vec![(POST.to_string(), 3)]
+    );
+    assert!(
+        store
+            .raid_removals("acme", since, true, 0)
+            .await
+            .expect("count")
+            .is_empty()
+    );
+    let reopen_at = Utc::now() - chrono::Duration::seconds(1);
+    let id = store
+        .raid_decide("acme", POST, 3, reopen_at)
+        .await
+        .expect("decide");
+    let due = store.raid_due("acme", Utc::now()).await.expect("due");
+    assert_eq!((due.len(), due[0].status.as_str()), (1, "closing"));
+    store.raid_attempt(id).await.expect("attempt");
+    store.raid_closed(id).await.expect("closed");
+    assert_eq!(store.raid_open_closures(None).await.expect("open").len(), 1);
+    assert_eq!(
+        store
+            .raid_open_closures(Some("acme"))
+            .await
+            .expect("open")
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .raid_open_closures(Some("other"))
+            .await
+            .expect("open")
+            .is_empty()
+    );
+    let due = store.raid_due("acme", Utc::now()).await.expect("due");
+    assert_eq!((due.len(), due[0].status.as_str()), (1, "closed"));
+    assert!(
+        store
+            .raid_due("acme", reopen_at - chrono::Duration::seconds(5))
+            .await
+            .expect("due")
+            .is_empty()
+    );
+    store.raid_reopening(id).await.expect("reopening");
+    store.raid_reopened(id).await.expect("reopened");
+    assert!(
+        store
+            .raid_open_closures(None)
+            .await
+            .expect("open")
+            .is_empty()
+    );
+    let last = store
+        .raid_last_closure("acme", POST)
+        .await
+        .expect("last")
+        .expect("a row");
+    assert_eq!(last.status, "reopened");
+    assert!(last.closed_at.is_some() && last.reopened_at.is_some());
+    assert_eq!(
+        store.raid_closures_since(since).await.expect("since").len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn closures_are_stored_alike_on_sqlite_and_postgres() {
+    let dir = tempfile::tempdir().expect("dir");
+    let sqlite = Store::open(&dir.path().join("igmod.db"))
+        .await
+        .expect("sqlite");
+    closure_round_trip(&sqlite).await;
+    sqlite.close().await;
+    let server = common::pg::PgServer::start();
+    let pg = Store::connect(&igmod::store::Database::parse(&server.url(), None).expect("url"))
+        .await
+        .expect("postgres");
+    closure_round_trip(&pg).await;
+    pg.close().await;
+}
