@@ -17,3 +17,6 @@ CREATE TABLE raid_closures (
     last_error  TEXT
 );
 CREATE INDEX raid_closures_account ON raid_closures (account, status, media_id);
+-- The guard counts each guarded account's hides/deletes done within its window at every poll:
+-- without this index that reads every done action of the account.
+CREATE INDEX actions_done_at ON actions (account, status, updated_at);
