@@ -1,8 +1,8 @@
 //! The raid guard: when a bot wave floods one post, its comments are switched off for a while.
 //!
 //! Meta offers one write for it, `POST /{media-id}?comment_enabled=false` (graph-api.md §5,
-//! §12): one call instead of hundreds of hides. The guard runs at the end of each poll, after
-//! the outbox: it counts, per post, the comments igmod hid or deleted within the account's
+//! §12): one call instead of hundreds of hides. The guard runs after the outbox, at the end of
+//! each poll and of each batch of webhook deliveries: it counts, per post, the comments igmod hid or deleted within the account's
 //! `raid_guard.within` (from the audit tables, so a restart forgets nothing), and when one post
 //! has more than `max_comments` it records a closure and switches the post's comments off.
 //! After `close_for` it switches them back on. Moderation of what still arrives goes on.

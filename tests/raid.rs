@@ -544,3 +544,39 @@ async fn closures_are_stored_alike_on_sqlite_and_postgres() {
     closure_round_trip(&pg).await;
     pg.close().await;
 }
+
+/// Webhooks deliver the wave and the account polls hourly: the closure does not wait for a poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wave_delivered_by_webhooks_closes_the_post_without_waiting_for_a_poll() {
+    let env = Env::new().await;
+    let accounts = env
+        .account("hooked", ACME, GUARD)
+        .replace("poll_interval = \"1s\"", "poll_interval = \"1h\"");
+    let raided = env.sim.add_media(ACME);
+    let port = common::free_port();
+    let verify = env.dir.path().join("verify.token");
+    std::fs::write(&verify, "raid-verify-token\n").expect("verify token");
+    let tables = format!(
+        "{}[webhook]\nlisten = \"127.0.0.1:{port}\"\npath = \"/hooks/meta\"\nverify_token_file = \"{}\"\n\n{accounts}",
+        env.app(),
+        verify.display()
+    );
+    let config = env.write_config(&tables, "");
+    common::create_db(&env.db());
+    let log = env.dir.path().join("igmod.log");
+    let mut child = spawn_daemon(&config, Some(&log));
+    first_poll(&env).await;
+    env.sim.deliver_webhooks(
+        &format!("http://127.0.0.1:{port}/hooks/meta"),
+        igmod::simulator::WebhookFaults::default(),
+    );
+    for i in 0..12 {
+        env.sim.add_comment(&raided, &format!("bot{i}"), &scam(i));
+    }
+    wait_for("the post closed", Duration::from_secs(20), || async {
+        env.sim.comments_enabled(&raided) == Some(false)
+    })
+    .await;
+    kill(child.id(), "-TERM");
+    let _ = child.wait();
+}
