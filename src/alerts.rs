@@ -38,10 +38,12 @@ pub enum AlertKind {
     Stalled,
     /// Meta refuses the account's writes for a while (restricted 4/2207051, policy block 368).
     Restricted,
+    /// The raid guard holds some of the account's posts' comments off.
+    Raid,
 }
 
 /// The one table of kinds and their names (in `on = [...]`, the JSON sent, the state table).
-const KINDS: [(AlertKind, &str); 7] = [
+const KINDS: [(AlertKind, &str); 8] = [
     (AlertKind::TokenExpiring, "token_expiring"),
     (AlertKind::AccountStopped, "account_stopped"),
     (AlertKind::BudgetExhausted, "budget_exhausted"),
@@ -49,6 +51,7 @@ const KINDS: [(AlertKind, &str); 7] = [
     (AlertKind::ScamWave, "scam_wave"),
     (AlertKind::Stalled, "stalled"),
     (AlertKind::Restricted, "restricted"),
+    (AlertKind::Raid, "raid"),
 ];
 
 impl AlertKind {
@@ -192,6 +195,21 @@ pub async fn conditions(
                 ),
             );
         }
+    }
+    let mut closed: HashMap<String, Vec<String>> = HashMap::new();
+    for c in store.raid_open_closures(None).await? {
+        closed.entry(c.account).or_default().push(c.media_id);
+    }
+    for (account, posts) in closed {
+        add(
+            AlertKind::Raid,
+            Some(&account),
+            format!(
+                "raid guard: comments of {account} switched off on {} post(s) ({}) after a wave of removals; they reopen by themselves",
+                posts.len(),
+                posts.join(", ")
+            ),
+        );
     }
     Ok(out)
 }

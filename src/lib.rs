@@ -5,6 +5,7 @@
 //! - [`daemon`]: wiring. Starts one task per account, the maintenance jobs, and stops them on shutdown.
 //! - [`scheduler`]: one account's loop: sleep until the due time stored in SQLite, poll, store the next due time.
 //! - [`poller`]: one poll of one account: media list, new comments, rules, decisions, then [`actions`].
+//! - [`raid`]: the raid guard: a post flooded by a bot wave gets its comments switched off for a while.
 //! - [`actions`]: the outbox. Pending rows are written before a Graph API write and closed after it;
 //!   outcomes unknown at a crash are reconciled by reading the comment back first.
 //! - [`tokens`]: where an account's token comes from, which one to use, and its refresh before expiry.
@@ -39,6 +40,7 @@ pub mod logging;
 pub mod metrics;
 pub mod outfile;
 pub mod poller;
+pub mod raid;
 pub mod report;
 pub mod report_html;
 pub mod rules;

@@ -116,6 +116,9 @@ pub struct Metrics {
     accounts: Family<StatusLabel, Gauge>,
     heartbeat: AtomicI64,
     seen: Mutex<HashMap<String, AccountSeen>>,
+    raid_closures: Family<AccountLabel, Counter>,
+    raid_reopens: Family<AccountLabel, Counter>,
+    raid_closed_posts: Family<AccountLabel, Gauge>,
 }
 
 /// The process's metrics.
@@ -272,6 +275,24 @@ impl Metrics {
                 })
                 .inc_by(0);
         }
+        let raid_closures = Family::<AccountLabel, Counter>::default();
+        registry.register(
+            "raid_closures",
+            "Posts whose comments the raid guard switched off",
+            raid_closures.clone(),
+        );
+        let raid_reopens = Family::<AccountLabel, Counter>::default();
+        registry.register(
+            "raid_reopens",
+            "Posts whose comments the raid guard switched back on",
+            raid_reopens.clone(),
+        );
+        let raid_closed_posts = Family::<AccountLabel, Gauge>::default();
+        registry.register(
+            "raid_closed_posts",
+            "Posts whose comments the raid guard holds off now",
+            raid_closed_posts.clone(),
+        );
         Metrics {
             registry,
             polls,
@@ -296,7 +317,32 @@ impl Metrics {
             accounts,
             heartbeat: AtomicI64::new(0),
             seen: Mutex::new(HashMap::new()),
+            raid_closures,
+            raid_reopens,
+            raid_closed_posts,
         }
+    }
+
+    /// The raid guard switched a post's comments off (`closed`) or back on.
+    pub fn raid(&self, account: &str, closed: bool) {
+        let label = AccountLabel {
+            account: account.to_string(),
+        };
+        let family = if closed {
+            &self.raid_closures
+        } else {
+            &self.raid_reopens
+        };
+        family.get_or_create(&label).inc();
+    }
+
+    /// How many of the account's posts the raid guard holds closed now.
+    pub fn raid_closed_posts(&self, account: &str, n: usize) {
+        self.raid_closed_posts
+            .get_or_create(&AccountLabel {
+                account: account.to_string(),
+            })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     pub fn poll(

@@ -216,14 +216,14 @@ pub async fn poll(ctx: &AccountCtx, state: Option<AccountState>) -> Result<PollR
     {
         read = Err(e);
     }
-    let read = read.map(|_| ());
     if matches!(&read, Err(e) if e.blocks_actions()) {
-        return read.map(|()| report);
+        return read.map(|_| report);
     }
     // Pending actions are applied even when some post could not be read, and when the read
     // budget is spent: they have their own reserve.
     report.actions_done = actions::apply_pending(ctx, &token).await?;
-    read.map(|()| report)
+    crate::raid::guard(ctx, &token, read.as_deref().unwrap_or_default()).await?;
+    read.map(|_| report)
 }
 
 /// Reads what changed on the account's recent posts; returns them (newest first).

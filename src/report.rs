@@ -52,6 +52,18 @@ pub struct AccountStatus {
     pub last_24h: Activity,
     /// `ok`, `STALLED`, `STOPPED` or `TOKEN ENDING`: what monitoring should act on.
     pub health: Health,
+    /// Posts whose comments the raid guard holds off now.
+    pub raid_closed: Vec<RaidPost>,
+}
+
+/// A post whose comments the raid guard switched off.
+#[derive(Debug, Clone, Serialize)]
+pub struct RaidPost {
+    pub media_id: String,
+    /// `closing` (switch not yet confirmed), `closed` or `reopening`.
+    pub state: String,
+    pub closed_at: Option<String>,
+    pub reopen_at: Option<String>,
 }
 
 /// An account's health, worst first; `igmod status` exits with the worst one's code.
@@ -187,6 +199,17 @@ pub async fn status(config: &Config, store: &Store) -> Result<Vec<AccountStatus>
                 .activity(&a.name, now - chrono::Duration::hours(24))
                 .await?,
             health: Health::Ok,
+            raid_closed: store
+                .raid_open_closures(Some(&a.name))
+                .await?
+                .into_iter()
+                .map(|c| RaidPost {
+                    media_id: c.media_id,
+                    state: c.status,
+                    closed_at: c.closed_at.map(timefmt::format),
+                    reopen_at: c.reopen_at.map(timefmt::format),
+                })
+                .collect(),
         };
         let configured = match &a.schedule {
             Schedule::Every(d) => i64::try_from(d.as_secs()).ok(),
@@ -335,6 +358,21 @@ pub fn status_table(rows: &[AccountStatus]) -> String {
             a.pending_actions,
             a.failed_actions
         );
+        if !r.raid_closed.is_empty() {
+            let until = r
+                .raid_closed
+                .iter()
+                .filter_map(|p| p.reopen_at.as_deref())
+                .max()
+                .unwrap_or("unknown");
+            let posts: Vec<&str> = r.raid_closed.iter().map(|p| p.media_id.as_str()).collect();
+            let _ = writeln!(
+                s,
+                "  raid guard: comments off on {} post(s) until {until} ({})",
+                posts.len(),
+                posts.join(", ")
+            );
+        }
         if let Some(e) = &r.last_error {
             let _ = writeln!(s, "  last error: {}", inert(e));
         }

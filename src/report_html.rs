@@ -149,8 +149,41 @@ pub async fn render(
             esc(&expires)
         );
     }
-    html.push_str("</table>\n</body></html>\n");
+    html.push_str("</table>\n");
+    raid_section(&mut html, &store.raid_closures_since(since).await?);
+    html.push_str("</body></html>\n");
     Ok(html)
+}
+
+/// The raid guard's closures in the period: which post, how many removals set it off, when
+/// its comments went off and came back.
+fn raid_section(html: &mut String, closures: &[crate::store::RaidClosure]) {
+    html.push_str("<h2>Raid guard</h2>\n");
+    if closures.is_empty() {
+        html.push_str(
+            "<p class=\"empty\">No post's comments were switched off in the period.</p>\n",
+        );
+        return;
+    }
+    html.push_str("<table><tr><th>account</th><th>post</th><th>removals</th><th>comments off</th><th>back on</th><th>state</th></tr>\n");
+    let at = |t: Option<DateTime<Utc>>| t.map_or("–".to_string(), crate::timefmt::format);
+    for c in closures {
+        let back = match c.reopened_at {
+            Some(t) => crate::timefmt::format(t),
+            None => format!("due {}", at(c.reopen_at)),
+        };
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.account),
+            esc(&c.media_id),
+            c.removed,
+            esc(&at(c.closed_at)),
+            esc(&back),
+            esc(&c.status)
+        );
+    }
+    html.push_str("</table>\n");
 }
 
 const CSS: &str = "body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222;padding:0 1em}\

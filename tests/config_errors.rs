@@ -51,6 +51,19 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "daemon.retain: must be at most 100years",
         "retain",
     ),
+    // The raid guard closes a post for at least 10 s (a shorter closure only flaps).
+    (
+        "rules = [\"scam\"]",
+        "rules = [\"scam\"]\nraid_guard = { max_comments = 10, within = \"1m\", close_for = \"5s\" }",
+        "accounts.raid_guard.close_for: must be between 10s and 7d",
+        "raid_guard",
+    ),
+    (
+        "rules = [\"scam\"]",
+        "rules = [\"scam\"]\nraid_guard = { max_comments = 0, within = \"1m\", close_for = \"10m\" }",
+        "accounts.raid_guard.max_comments: 0 must be between 1 and 10000",
+        "raid_guard",
+    ),
     (
         "poll_interval = \"2m\"",
         "poll_interval = \"25h\"",

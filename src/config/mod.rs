@@ -175,6 +175,18 @@ struct RawAccount {
     refresh_before: Option<Spanned<String>>,
     sweep_interval: Option<Spanned<String>>,
     sweep_posts: Option<Spanned<i64>>,
+    raid_guard: Option<Spanned<RawRaidGuard>>,
+}
+
+/// `raid_guard = { max_comments = 20, within = "1m", close_for = "30m" }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRaidGuard {
+    max_comments: Spanned<i64>,
+    within: Spanned<String>,
+    close_for: Spanned<String>,
+    #[serde(default)]
+    dry_run: bool,
 }
 
 fn default_recent_media() -> Spanned<i64> {
@@ -325,13 +337,26 @@ pub struct AccountConfig {
     pub rule_names: Vec<String>,
     /// Those rules as written (a reload restarts the account when they change).
     pub rule_specs: Arc<[crate::rules::RuleSpec]>,
+    /// Turns a post's comments off during a bot raid; `None`: off.
+    pub raid_guard: Option<RaidGuard>,
+}
+
+/// When more than `max_comments` comments on one post are hidden or deleted within `within`,
+/// the post's comments are switched off for `close_for` (see [`crate::raid`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaidGuard {
+    pub max_comments: u32,
+    pub within: Duration,
+    pub close_for: Duration,
+    /// Log what the guard would do, switch nothing (the daemon's `dry_run` does it too).
+    pub dry_run: bool,
 }
 
 impl AccountConfig {
     /// Every setting but the rules, as text (a reload compares it).
     pub fn describe(&self) -> String {
         format!(
-            "{} {} {:?} {:?} {:?} {} {} {} {} {} {:?} {:?} {}",
+            "{} {} {:?} {:?} {:?} {} {} {} {} {} {:?} {:?} {} {:?}",
             self.name,
             self.ig_user_id,
             self.login,
@@ -344,7 +369,8 @@ impl AccountConfig {
             self.slowdown_at,
             self.refresh_before,
             self.sweep_interval,
-            self.sweep_posts
+            self.sweep_posts,
+            self.raid_guard
         )
     }
 }
@@ -1311,6 +1337,10 @@ impl Validator {
                 format!("accounts.sweep_posts: {sweep_posts} must be between 0 and 20"),
             );
         }
+        let raid_guard = raw
+            .raid_guard
+            .as_ref()
+            .map(|g| self.raid_guard(g.get_ref()));
         let action_reserve = percent(self, "action_reserve", &raw.action_reserve, 20, 0..=90);
         let slowdown_at = percent(self, "slowdown_at", &raw.slowdown_at, 75, 1..=94);
         let recent = *raw.recent_media.get_ref();
@@ -1384,6 +1414,42 @@ impl Validator {
             rules,
             rule_names,
             rule_specs,
+            raid_guard: raid_guard.flatten(),
+        })
+    }
+
+    /// An account's `raid_guard` table; `None` (with problems recorded) when it is invalid.
+    fn raid_guard(&mut self, raw: &RawRaidGuard) -> Option<RaidGuard> {
+        let max = *raw.max_comments.get_ref();
+        let max_comments = match u32::try_from(max) {
+            Ok(n) if (1..=10_000).contains(&n) => Some(n),
+            _ => {
+                self.problem(
+                    &raw.max_comments.span(),
+                    format!("accounts.raid_guard.max_comments: {max} must be between 1 and 10000"),
+                );
+                None
+            }
+        };
+        let within = self.bounded_duration(
+            "accounts.raid_guard.within",
+            Some(&raw.within),
+            Duration::ZERO,
+            (Duration::from_secs(1), Duration::from_secs(86_400)),
+            "1s and 1d",
+        );
+        let close_for = self.bounded_duration(
+            "accounts.raid_guard.close_for",
+            Some(&raw.close_for),
+            Duration::ZERO,
+            (Duration::from_secs(10), Duration::from_secs(7 * 86_400)),
+            "10s and 7d",
+        );
+        Some(RaidGuard {
+            max_comments: max_comments?,
+            within: within?,
+            close_for: close_for?,
+            dry_run: raw.dry_run,
         })
     }
 }

@@ -557,6 +557,44 @@ impl Client {
         reply.value.check(reply.call)
     }
 
+    /// Turns a post's comments off or back on (`POST /{media-id}?comment_enabled=…`, both
+    /// logins; Meta refuses it on live video).
+    pub async fn set_comments_enabled(
+        &self,
+        token: &SecretString,
+        media_id: &str,
+        enabled: bool,
+    ) -> Result<Reply<()>, GraphError> {
+        let reply = self
+            .send::<wire::Success>(
+                Method::POST,
+                token,
+                Node::Id(media_id),
+                None,
+                &[("comment_enabled", if enabled { "true" } else { "false" })],
+            )
+            .await?;
+        reply.value.check(reply.call)
+    }
+
+    /// Whether a post's comments are on (`is_comment_enabled`), read back after a switch whose
+    /// answer was lost.
+    pub async fn comments_enabled(
+        &self,
+        token: &SecretString,
+        media_id: &str,
+    ) -> Result<Reply<bool>, GraphError> {
+        self.send::<wire::MediaSwitch>(
+            Method::GET,
+            token,
+            Node::Id(media_id),
+            None,
+            &[("fields", "id,is_comment_enabled")],
+        )
+        .await?
+        .convert(|m| m.is_comment_enabled, "media without is_comment_enabled")
+    }
+
     /// The apps subscribed to a node's webhooks (`me` for Instagram Login, the Page for
     /// Facebook Login).
     pub async fn subscribed_apps(

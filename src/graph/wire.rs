@@ -176,6 +176,13 @@ impl Comment {
     }
 }
 
+/// `{"id":"…","is_comment_enabled":false}`: a post's comment switch.
+#[derive(Deserialize)]
+pub struct MediaSwitch {
+    #[serde(default)]
+    pub is_comment_enabled: Option<bool>,
+}
+
 #[derive(Deserialize)]
 pub struct Success {
     #[serde(default)]

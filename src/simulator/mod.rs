@@ -168,14 +168,25 @@ impl Simulator {
 
     /// Adds a post (newest so far) and returns its id.
     pub fn add_media(&self, owner: &str) -> String {
+        self.add_media_of_type(owner, "FEED")
+    }
+
+    /// Adds a live video being broadcast (`media_product_type` `LIVE`) and returns its id: its
+    /// comments are delivered as `live_comments` and refuse every moderation write.
+    pub fn add_live_media(&self, owner: &str) -> String {
+        self.add_media_of_type(owner, world::LIVE)
+    }
+
+    fn add_media_of_type(&self, owner: &str, product_type: &str) -> String {
         let mut w = lock(&self.world);
         let id = w.new_id(17_900);
         w.media.push(world::Media {
             id: id.clone(),
             owner: owner.to_string(),
             timestamp: Utc::now(),
-            product_type: "FEED".into(),
+            product_type: product_type.into(),
             unlisted: 0,
+            comments_enabled: true,
         });
         id
     }
@@ -187,14 +198,18 @@ impl Simulator {
             .push(field.to_string());
     }
 
-    /// Adds a live video being broadcast (`media_product_type` LIVE) and returns its id: its
-    /// comments are delivered as `live_comments` and refuse every moderation write.
-    pub fn add_live_media(&self, owner: &str) -> String {
-        let id = self.add_media(owner);
-        if let Some(m) = lock(&self.world).media.iter_mut().find(|m| m.id == id) {
-            m.product_type = world::LIVE.into();
-        }
-        id
+    /// A media's `is_comment_enabled` (`None`: no such media).
+    pub fn comments_enabled(&self, media_id: &str) -> Option<bool> {
+        lock(&self.world)
+            .media
+            .iter()
+            .find(|m| m.id == media_id)
+            .map(|m| m.comments_enabled)
+    }
+
+    /// How many comments people tried to post while their media's comments were off.
+    pub fn refused_comments(&self) -> u32 {
+        lock(&self.world).refused_comments
     }
 
     /// Makes `comments_count` count `n` more comments that no listing returns (Meta's count
@@ -216,7 +231,9 @@ impl Simulator {
         }
     }
 
-    /// Adds a top-level comment by someone else (newest so far) and returns its id.
+    /// Adds a top-level comment by someone else (newest so far) and returns its id. On a media
+    /// whose comments are off the comment is refused, as Instagram refuses it: nothing is
+    /// added, [`Simulator::refused_comments`] counts it, and the id returned is empty.
     pub fn add_comment(&self, media_id: &str, username: &str, text: &str) -> String {
         self.insert(media_id, None, username, None, text)
     }
@@ -277,6 +294,13 @@ impl Simulator {
         text: &str,
     ) -> String {
         let mut w = lock(&self.world);
+        if w.media
+            .iter()
+            .any(|m| m.id == media_id && !m.comments_enabled)
+        {
+            w.refused_comments += 1;
+            return String::new();
+        }
         let id = w.new_id(18_000);
         // The owner's comments carry its Instagram-scoped id, not its IG user id, in
         // `from.id` (graph-api.md §3, §12), and `user` when read.

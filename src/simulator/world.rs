@@ -79,6 +79,9 @@ pub struct Media {
     pub product_type: String,
     /// Comments `comments_count` counts but no listing returns (restricted users, dev mode).
     pub unlisted: usize,
+    /// `is_comment_enabled`: switched by `POST /{media-id}?comment_enabled=…` (graph-api.md
+    /// §5, §12). While off, new comments are refused.
+    pub comments_enabled: bool,
 }
 
 /// A comment as the simulator holds it, with what was done to it.
@@ -191,6 +194,8 @@ pub struct World {
     /// The next N requests (writes only, if so) answer a bare HTTP 429 (empty body), with
     /// this `Retry-After`.
     pub bare_429: (u32, Option<u64>, bool),
+    /// Comments people tried to post on a media whose comments were off (refused).
+    pub refused_comments: u32,
 }
 
 /// The Instagram-scoped id (IGSID) the API gives an account in `from.id`: not its IG user id.
@@ -843,6 +848,16 @@ impl World {
                 "An unexpected error has occurred. Please retry your request later.",
                 true,
             ),
+            ("GET", [v, id]) if self.owned_media(id, account) => {
+                let m = self.media.iter().find(|m| m.id == *id).cloned();
+                match m {
+                    Some(m) => ok(self.render_media(&m, &fields::parse(fields), v, &token)),
+                    None => gone(id),
+                }
+            }
+            ("POST", [_, id]) if self.owned_media(id, account) => {
+                self.set_comment_enabled(id, query)
+            }
             ("GET", [v, id]) if self.owned_comment(id, account) => {
                 let c = self.live_comment(id).cloned();
                 match c {
@@ -993,6 +1008,45 @@ impl World {
         }
     }
 
+    /// Whether `id` is one of the account's media. Another account's media, like a missing
+    /// one, answers "does not exist / missing permissions" (code 100, subcode 33).
+    fn owned_media(&self, id: &str, account: &Account) -> bool {
+        self.media_owner(id) == Some(account.id.as_str())
+    }
+
+    /// `POST /{ig-media-id}?comment_enabled=true|false` (graph-api.md §5, §12; Meta's IG Media
+    /// reference, "Updating"): `{"success":true}`. Refused on live video, where Meta documents
+    /// that no comment moderation works (the exact error body is unverified: code 100 here).
+    fn set_comment_enabled(&mut self, id: &str, query: &HashMap<String, String>) -> Answer {
+        let enabled = match query.get("comment_enabled").map(String::as_str) {
+            Some("true") => true,
+            Some("false") => false,
+            _ => {
+                return error(
+                    400,
+                    100,
+                    None,
+                    "(#100) Missing or invalid comment_enabled parameter",
+                    false,
+                );
+            }
+        };
+        match self.media.iter_mut().find(|m| m.id == id) {
+            Some(m) if m.product_type == "LIVE" => error(
+                400,
+                100,
+                None,
+                "(#100) Comments cannot be turned on or off on a live video",
+                false,
+            ),
+            Some(m) => {
+                m.comments_enabled = enabled;
+                ok(json!({"success": true}))
+            }
+            None => gone(id),
+        }
+    }
+
     /// Whether `id` is a comment (deleted or not) on one of the account's media. Deleted ones
     /// answer "gone" from their handlers.
     fn owned_comment(&self, id: &str, account: &Account) -> bool {
@@ -1044,7 +1098,7 @@ impl World {
                     "VIDEO"
                 }),
                 "permalink" => json!(format!("https://www.instagram.com/p/{}/", m.id)),
-                "is_comment_enabled" => json!(true),
+                "is_comment_enabled" => json!(m.comments_enabled),
                 "comments" => {
                     let items = self.top_level(&m.id, &f.children_or_id(), v, token);
                     if items.is_empty() {
@@ -1447,6 +1501,7 @@ mod tests {
             timestamp: Utc::now(),
             product_type: product_type.into(),
             unlisted: 0,
+            comments_enabled: true,
         }
     }
 

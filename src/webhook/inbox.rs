@@ -22,6 +22,8 @@ pub async fn take(ctx: &AccountCtx) -> Result<InboxReport, PollError> {
     let mut report = InboxReport::default();
     let mut poll = PollReport::default();
     let mut token = None;
+    // The posts this batch spoke of, for the raid guard (a live video says so in its payload).
+    let mut posts: Vec<crate::graph::Media> = Vec::new();
     loop {
         let events = ctx.store.pending_webhook_events(&ctx.config.name).await?;
         if events.is_empty() {
@@ -48,6 +50,19 @@ pub async fn take(ctx: &AccountCtx) -> Result<InboxReport, PollError> {
                     .await?;
                 continue;
             };
+            if !posts.iter().any(|m| m.id == media_id) {
+                posts.push(crate::graph::Media {
+                    id: media_id.clone(),
+                    comments_count: 0,
+                    product_type: if event.field == "live_comments" {
+                        Some("LIVE".into())
+                    } else {
+                        c.media_type.clone()
+                    },
+                    media_type: None,
+                    newest_comment: None,
+                });
+            }
             let time = value
                 .get("_entry_time")
                 .and_then(serde_json::Value::as_i64)
@@ -104,6 +119,7 @@ pub async fn take(ctx: &AccountCtx) -> Result<InboxReport, PollError> {
     // Also when nothing new was decided: a decision taken before a crash may still wait.
     if let Some(token) = &token {
         report.actions_done = crate::actions::apply_pending(ctx, token).await?;
+        crate::raid::guard(ctx, token, &posts).await?;
     }
     if report.events > 0 {
         tracing::info!(
