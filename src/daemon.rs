@@ -185,6 +185,7 @@ async fn start_account(
         media_seen: Default::default(),
         inbox: Arc::new(Notify::new()),
         leases: shared.leases.clone(),
+        raid_reopen_at: std::sync::Mutex::new(None),
     });
     shared
         .inboxes

@@ -54,6 +54,9 @@ pub struct AccountCtx {
     pub inbox: std::sync::Arc<tokio::sync::Notify>,
     /// This instance's leases: the account is worked on only while its lease is held.
     pub leases: std::sync::Arc<crate::lease::Leases>,
+    /// When the raid guard next owes a post its comments back: the account's loop wakes for
+    /// it even when its next poll is later.
+    pub raid_reopen_at: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 /// How long a seen-empty outbox is trusted without looking.

@@ -49,7 +49,9 @@ pub async fn guard(
 ) -> Result<(), PollError> {
     let account = ctx.config.name.as_str();
     // Reopenings run even when the guard was removed from the config since the closure.
-    for closure in ctx.store.raid_due(account, Utc::now()).await? {
+    let due = ctx.store.raid_due(account, Utc::now()).await?;
+    let advanced = !due.is_empty();
+    for closure in due {
         if let Switched::Stop = advance(ctx, token, &closure).await? {
             return Ok(());
         }
@@ -59,8 +61,24 @@ pub async fn guard(
         // Only guarded accounts get the gauge: 10,000 unguarded ones would each add a series.
         let open = ctx.store.raid_open_closures(Some(account)).await?;
         crate::metrics::get().raid_closed_posts(account, open.len());
+        note_next_reopen(ctx, &open);
+    } else if advanced {
+        note_next_reopen(ctx, &ctx.store.raid_open_closures(Some(account)).await?);
     }
     Ok(())
+}
+
+/// Tells the account's loop when the next reopening is due, so that a post is switched back
+/// on at `close_for`, not at the first poll after it (a poll interval may be longer).
+fn note_next_reopen(ctx: &AccountCtx, open: &[RaidClosure]) {
+    let next = open
+        .iter()
+        .filter(|c| c.status == "closed")
+        .filter_map(|c| c.reopen_at)
+        .min();
+    if let Ok(mut at) = ctx.raid_reopen_at.lock() {
+        *at = next;
+    }
 }
 
 /// Closes the posts over the threshold.

@@ -88,6 +88,19 @@ pub async fn run_account(
         let due = match &state {
             Ok(state) => {
                 let due = state.next_due_at.as_deref().and_then(timefmt::parse);
+                // A post the raid guard closed is reopened on time: the poll comes early for
+                // it (a reopening already late waits for the schedule, never loops).
+                let now = Utc::now();
+                let reopen = ctx
+                    .raid_reopen_at
+                    .lock()
+                    .ok()
+                    .and_then(|at| *at)
+                    .filter(|at| *at > now);
+                let due = match (due, reopen) {
+                    (Some(d), Some(r)) => Some(d.min(r)),
+                    (d, _) => d,
+                };
                 let paused = state.paused_until.as_deref().and_then(timefmt::parse);
                 due.max(paused).unwrap_or_else(Utc::now)
             }

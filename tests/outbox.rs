@@ -161,6 +161,7 @@ async fn outbox(env: &Env, hourly_budget: u32, n: usize) -> (AccountCtx, Vec<Str
         media_seen: Default::default(),
         inbox: Arc::new(tokio::sync::Notify::new()),
         leases,
+        raid_reopen_at: Mutex::new(None),
     };
     (ctx, ids)
 }

@@ -548,7 +548,7 @@ async fn closures_are_stored_alike_on_sqlite_and_postgres() {
 
 /// Webhooks deliver the wave and the account polls hourly: the closure does not wait for a poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wave_delivered_by_webhooks_closes_the_post_without_waiting_for_a_poll() {
+async fn a_wave_delivered_by_webhooks_closes_the_post_and_reopens_it_without_waiting_for_a_poll() {
     let env = Env::new().await;
     let accounts = env
         .account("hooked", ACME, GUARD)
@@ -578,6 +578,20 @@ async fn a_wave_delivered_by_webhooks_closes_the_post_without_waiting_for_a_poll
         env.sim.comments_enabled(&raided) == Some(false)
     })
     .await;
+    let closed = std::time::Instant::now();
+    // Polled hourly, the account still wakes for the reopening it owes after close_for.
+    wait_for(
+        "the post reopened after close_for, between polls",
+        Duration::from_secs(30),
+        || async { env.sim.comments_enabled(&raided) == Some(true) },
+    )
+    .await;
+    let after = closed.elapsed();
+    println!("reopened {:.1} s after closing", after.as_secs_f64());
+    assert!(
+        after >= Duration::from_secs(8),
+        "reopened too early: {after:?}"
+    );
     kill(child.id(), "-TERM");
     let _ = child.wait();
 }
