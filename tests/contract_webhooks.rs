@@ -5,53 +5,12 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
+use common::hook::{hook_config, one_hour_account, wait_listening};
 use common::*;
 use igmod::simulator::{BatchForm, CommentKey, MAX_CHANGES_PER_POST, page_id};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const VERIFY_TOKEN: &str = "VERIFY-TOKEN-4d2a91";
-
-struct Hook {
-    url: String,
-    config: PathBuf,
-    log: PathBuf,
-}
-
-/// `[app]` + `[webhook]` on a free port, then `accounts`.
-fn hook_config(env: &Env, accounts: &str) -> Hook {
-    let port = free_port();
-    let verify = env.dir.path().join("verify.token");
-    std::fs::write(&verify, format!("{VERIFY_TOKEN}\n")).expect("verify token");
-    let tables = format!(
-        "{}[webhook]\nlisten = \"127.0.0.1:{port}\"\npath = \"/hooks/meta\"\nverify_token_file = \"{}\"\n\n{accounts}",
-        env.app(),
-        verify.display()
-    );
-    let config = env.write_config(&tables, "");
-    create_db(&env.db());
-    Hook {
-        url: format!("http://127.0.0.1:{port}/hooks/meta"),
-        config,
-        log: env.dir.path().join("igmod.log"),
-    }
-}
-
-async fn wait_listening(url: &str) {
-    let http = reqwest::Client::new();
-    wait_for("the webhook receiver", Duration::from_secs(20), || async {
-        http.get(url).send().await.is_ok()
-    })
-    .await;
-}
-
-/// Polls once at start, then hourly: only a webhook can act within the test.
-fn one_hour_account(env: &Env) -> String {
-    env.account("acme", ACME, "backfill = true")
-        .replace("poll_interval = \"1s\"", "poll_interval = \"1h\"")
-}
 
 /// `start` followed by `filler` repeated, cut at exactly 2,200 characters (Instagram's most).
 fn long_comment(start: &str, filler: &str) -> String {

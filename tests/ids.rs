@@ -4,33 +4,12 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
+use common::hook::{hook_config, wait_listening};
 use common::*;
 use igmod::simulator::Simulator;
 use serde_json::json;
-
-const VERIFY_TOKEN: &str = "VERIFY-TOKEN-0d9e4a";
-
-/// `[app]` + `[webhook]` on a free port, then `accounts`: the receiver's URL, config and log.
-fn hook_config(env: &Env, accounts: &str) -> (String, PathBuf, PathBuf) {
-    let port = free_port();
-    let verify = env.dir.path().join("verify.token");
-    std::fs::write(&verify, format!("{VERIFY_TOKEN}\n")).expect("verify token");
-    let tables = format!(
-        "{}[webhook]\nlisten = \"127.0.0.1:{port}\"\npath = \"/hooks/meta\"\nverify_token_file = \"{}\"\n\n{accounts}",
-        env.app(),
-        verify.display()
-    );
-    let config = env.write_config(&tables, "");
-    create_db(&env.db());
-    (
-        format!("http://127.0.0.1:{port}/hooks/meta"),
-        config,
-        env.dir.path().join("igmod.log"),
-    )
-}
 
 async fn post_signed(url: &str, body: &[u8]) -> u16 {
     reqwest::Client::new()
@@ -75,15 +54,12 @@ async fn a_signed_delivery_with_an_id_that_is_a_path_sends_nothing_and_is_refuse
     let account = env
         .account("acme", ACME, "backfill = true")
         .replace("poll_interval = \"1s\"", "poll_interval = \"1h\"");
-    let (url, config, log) = hook_config(&env, &account);
+    let hook = hook_config(&env, &account);
+    let (url, config, log) = (hook.url, hook.config, hook.log);
     let media = env.sim.add_media(ACME);
     let child = spawn_daemon(&config, Some(&log));
     let db = env.pool().await;
-    let http = reqwest::Client::new();
-    wait_for("the webhook receiver", Duration::from_secs(20), || async {
-        http.get(&url).send().await.is_ok()
-    })
-    .await;
+    wait_listening(&url).await;
     wait_polled(&db, 1).await;
     let before = env.sim.requests().len();
     for bad in BAD_IDS {

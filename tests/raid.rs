@@ -554,23 +554,12 @@ async fn a_wave_delivered_by_webhooks_closes_the_post_and_reopens_it_without_wai
         .account("hooked", ACME, GUARD)
         .replace("poll_interval = \"1s\"", "poll_interval = \"1h\"");
     let raided = env.sim.add_media(ACME);
-    let port = common::free_port();
-    let verify = env.dir.path().join("verify.token");
-    std::fs::write(&verify, "raid-verify-token\n").expect("verify token");
-    let tables = format!(
-        "{}[webhook]\nlisten = \"127.0.0.1:{port}\"\npath = \"/hooks/meta\"\nverify_token_file = \"{}\"\n\n{accounts}",
-        env.app(),
-        verify.display()
-    );
-    let config = env.write_config(&tables, "");
-    common::create_db(&env.db());
-    let log = env.dir.path().join("igmod.log");
+    let hook = common::hook::hook_config(&env, &accounts);
+    let (config, log) = (hook.config, hook.log);
     let mut child = spawn_daemon(&config, Some(&log));
     first_poll(&env).await;
-    env.sim.deliver_webhooks(
-        &format!("http://127.0.0.1:{port}/hooks/meta"),
-        igmod::simulator::WebhookFaults::default(),
-    );
+    env.sim
+        .deliver_webhooks(&hook.url, igmod::simulator::WebhookFaults::default());
     for i in 0..12 {
         env.sim.add_comment(&raided, &format!("bot{i}"), &scam(i));
     }

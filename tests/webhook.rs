@@ -4,48 +4,12 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
+use common::hook::{VERIFY_TOKEN, hook_config, one_hour_account, wait_listening};
 use common::*;
 use igmod::simulator::{Simulator, WebhookFaults};
 use serde_json::json;
-
-const VERIFY_TOKEN: &str = "VERIFY-TOKEN-8c1e2f";
-
-struct Hook {
-    url: String,
-    config: PathBuf,
-    log: PathBuf,
-}
-
-/// `[app]` + `[webhook]` on a free port, then `accounts` (polling every `interval`).
-fn hook_config(env: &Env, accounts: &str) -> Hook {
-    let port = free_port();
-    let verify = env.dir.path().join("verify.token");
-    std::fs::write(&verify, format!("{VERIFY_TOKEN}\n")).expect("verify token");
-    let tables = format!(
-        "{}[webhook]\nlisten = \"127.0.0.1:{port}\"\npath = \"/hooks/meta\"\nverify_token_file = \"{}\"\n\n{accounts}",
-        env.app(),
-        verify.display()
-    );
-    let config = env.write_config(&tables, "");
-    create_db(&env.db());
-    Hook {
-        url: format!("http://127.0.0.1:{port}/hooks/meta"),
-        config,
-        log: env.dir.path().join("igmod.log"),
-    }
-}
-
-/// Waits until the receiver answers (any status).
-async fn wait_listening(url: &str) {
-    let http = reqwest::Client::new();
-    wait_for("the webhook receiver", Duration::from_secs(20), || async {
-        http.get(url).send().await.is_ok()
-    })
-    .await;
-}
 
 async fn post(url: &str, body: &[u8], signature: Option<&str>) -> u16 {
     let mut req = reqwest::Client::builder()
@@ -93,12 +57,6 @@ fn changes(owner: &str, field: &str, id: &str, media: &str, text: &str) -> Vec<u
         "media": {"id": media, "media_product_type": "FEED"}}}]}]})
     .to_string()
     .into_bytes()
-}
-
-fn one_hour_account(env: &Env) -> String {
-    // Polls once at start, then hourly: only a webhook can act within the test.
-    env.account("acme", ACME, "backfill = true")
-        .replace("poll_interval = \"1s\"", "poll_interval = \"1h\"")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

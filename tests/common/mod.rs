@@ -2,6 +2,7 @@
 //! a temp dir, and the real daemon (in-process or as the built binary).
 #![allow(dead_code)]
 
+pub mod hook;
 pub mod outcomes;
 pub mod pg;
 
