@@ -26,10 +26,7 @@ async fn a_signed_batch_of_1000_long_comments_is_accepted_and_every_comment_deci
     let env = Env::new().await;
     let hook = hook_config(&env, &one_hour_account(&env));
     let media = env.sim.add_media(ACME);
-    let child = spawn_daemon(&hook.config, Some(&hook.log));
-    let db = env.pool().await;
-    wait_listening(&hook.url).await;
-    wait_polled(&db, 1).await;
+    let (child, db) = hook.start_polled(&env).await;
     let mut ids = Vec::new();
     let mut scams = Vec::new();
     for i in 0..1000 {
@@ -193,10 +190,7 @@ async fn a_comment_id_keyed_change_with_a_millisecond_time_is_acted_on() {
     let env = Env::new().await;
     let hook = hook_config(&env, &one_hour_account(&env));
     let media = env.sim.add_media(ACME);
-    let child = spawn_daemon(&hook.config, Some(&hook.log));
-    let db = env.pool().await;
-    wait_listening(&hook.url).await;
-    wait_polled(&db, 1).await;
+    let (child, db) = hook.start_polled(&env).await;
     let scam = env
         .sim
         .add_comment(&media, "bot", "forex signals dm me now");
@@ -292,10 +286,7 @@ async fn big_slow_bodies_hold_only_their_own_lane_and_a_small_delivery_goes_thro
     let env = Env::new().await;
     let hook = hook_config(&env, &one_hour_account(&env));
     let media = env.sim.add_media(ACME);
-    let child = spawn_daemon(&hook.config, Some(&hook.log));
-    let db = env.pool().await;
-    wait_listening(&hook.url).await;
-    wait_polled(&db, 1).await;
+    let (child, _db) = hook.start_polled(&env).await;
     // More big bodies than the large lane's slots, each with a signature of the right form
     // (wrong secret) and one byte of a declared 10 MiB: they hold their lane for 10 s.
     let wrong = igmod::simulator::Simulator::sign_webhook("not-the-secret", b"{}");

@@ -104,10 +104,7 @@ async fn a_signed_delivery_is_acted_on_at_once_and_forged_ones_are_refused() {
     let env = Env::new().await;
     let hook = hook_config(&env, &one_hour_account(&env));
     let post_id = env.sim.add_media(ACME);
-    let child = spawn_daemon(&hook.config, Some(&hook.log));
-    let db = env.pool().await;
-    wait_listening(&hook.url).await;
-    wait_polled(&db, 1).await;
+    let (child, db) = hook.start_polled(&env).await;
     let reads_before = env
         .sim
         .requests()
@@ -188,10 +185,7 @@ async fn both_shapes_test_events_own_comments_unknown_accounts_and_duplicates() 
     let env = Env::new().await;
     let hook = hook_config(&env, &one_hour_account(&env));
     let media = env.sim.add_media(ACME);
-    let child = spawn_daemon(&hook.config, Some(&hook.log));
-    let db = env.pool().await;
-    wait_listening(&hook.url).await;
-    wait_polled(&db, 1).await;
+    let (child, db) = hook.start_polled(&env).await;
     // `changes` shape; a live video's comment is decided like a comment but never written
     // (Meta supports no moderation of live comments: docs/graph-contract.md).
     let live_video = env.sim.add_live_media(ACME);
@@ -461,10 +455,7 @@ async fn the_simulator_delivers_signed_webhooks_with_faults_and_every_scam_is_st
         .replace("poll_interval = \"1s\"", "poll_interval = \"3s\"");
     let hook = hook_config(&env, &accounts);
     let media = env.sim.add_media(ACME);
-    let child = spawn_daemon(&hook.config, Some(&hook.log));
-    let db = env.pool().await;
-    wait_listening(&hook.url).await;
-    wait_polled(&db, 1).await;
+    let (child, db) = hook.start_polled(&env).await;
     env.sim.deliver_webhooks(
         &hook.url,
         WebhookFaults {
@@ -771,10 +762,7 @@ async fn slow_bodies_with_well_formed_wrong_signatures_do_not_stop_a_signed_deli
     let env = Env::new().await;
     let hook = hook_config(&env, &one_hour_account(&env));
     let media = env.sim.add_media(ACME);
-    let child = spawn_daemon(&hook.config, Some(&hook.log));
-    let db = env.pool().await;
-    wait_listening(&hook.url).await;
-    wait_polled(&db, 1).await;
+    let (child, _db) = hook.start_polled(&env).await;
     // Twice as many as the old receiver's body-read slots: each sends its head with a
     // signature of the right form (wrong secret) and 9 bytes of a 1,000-byte body.
     let wrong = Simulator::sign_webhook("not-the-secret", b"{}");
@@ -872,10 +860,7 @@ async fn replayed_and_stale_deliveries_are_not_acted_on_and_millisecond_times_ar
     let env = Env::new().await;
     let hook = hook_config(&env, &one_hour_account(&env));
     let media = env.sim.add_media(ACME);
-    let child = spawn_daemon(&hook.config, Some(&hook.log));
-    let db = env.pool().await;
-    wait_listening(&hook.url).await;
-    wait_polled(&db, 1).await;
+    let (child, db) = hook.start_polled(&env).await;
     let events = "SELECT COUNT(*) FROM webhook_events";
     // Delivered, then the same signed bytes again (a replay, or Meta's retry): 200, nothing
     // written the second time.

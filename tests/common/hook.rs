@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{ACME, Env, create_db, free_port, wait_for};
+use super::{ACME, Env, create_db, free_port, spawn_daemon, wait_for, wait_polled};
 
 /// The receiver's verify token in every test config (never an operator's).
 pub const VERIFY_TOKEN: &str = "VERIFY-TOKEN-8c1e2f";
@@ -47,4 +47,16 @@ pub async fn wait_listening(url: &str) {
 pub fn one_hour_account(env: &Env) -> String {
     env.account("acme", ACME, "backfill = true")
         .replace("poll_interval = \"1s\"", "poll_interval = \"1h\"")
+}
+
+impl Hook {
+    /// Starts the real daemon on this config and waits until its receiver listens and its
+    /// first poll is recorded: from then on, a delivery is the only thing that can act.
+    pub async fn start_polled(&self, env: &Env) -> (std::process::Child, sqlx::SqlitePool) {
+        let child = spawn_daemon(&self.config, Some(&self.log));
+        let db = env.pool().await;
+        wait_listening(&self.url).await;
+        wait_polled(&db, 1).await;
+        (child, db)
+    }
 }
