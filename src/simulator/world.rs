@@ -198,6 +198,22 @@ pub struct World {
     pub refused_comments: u32,
 }
 
+/// A `true`/`false` query parameter of a write (`hide`, `comment_enabled`); anything else is
+/// Meta's "missing or invalid parameter" (code 100).
+fn bool_param(query: &HashMap<String, String>, name: &str) -> Result<bool, Answer> {
+    match query.get(name).map(String::as_str) {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        _ => Err(error(
+            400,
+            100,
+            None,
+            &format!("(#100) Missing or invalid {name} parameter"),
+            false,
+        )),
+    }
+}
+
 /// The Instagram-scoped id (IGSID) the API gives an account in `from.id`: not its IG user id.
 pub fn scoped_id(ig_user_id: &str) -> String {
     format!("7{ig_user_id}")
@@ -940,18 +956,9 @@ impl World {
                 gone(id)
             }
             ("POST", [_, id]) if self.owned_comment(id, account) => {
-                let hide = match query.get("hide").map(String::as_str) {
-                    Some("true") => true,
-                    Some("false") => false,
-                    _ => {
-                        return error(
-                            400,
-                            100,
-                            None,
-                            "(#100) Missing or invalid hide parameter",
-                            false,
-                        );
-                    }
+                let hide = match bool_param(query, "hide") {
+                    Ok(b) => b,
+                    Err(answer) => return answer,
                 };
                 match self.comments.iter_mut().find(|c| c.id == *id && !c.deleted) {
                     Some(c) => {
@@ -1018,18 +1025,9 @@ impl World {
     /// reference, "Updating"): `{"success":true}`. Refused on live video, where Meta documents
     /// that no comment moderation works (the exact error body is unverified: code 100 here).
     fn set_comment_enabled(&mut self, id: &str, query: &HashMap<String, String>) -> Answer {
-        let enabled = match query.get("comment_enabled").map(String::as_str) {
-            Some("true") => true,
-            Some("false") => false,
-            _ => {
-                return error(
-                    400,
-                    100,
-                    None,
-                    "(#100) Missing or invalid comment_enabled parameter",
-                    false,
-                );
-            }
+        let enabled = match bool_param(query, "comment_enabled") {
+            Ok(b) => b,
+            Err(answer) => return answer,
         };
         match self.media.iter_mut().find(|m| m.id == id) {
             Some(m) if m.product_type == "LIVE" => error(
