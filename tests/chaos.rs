@@ -224,6 +224,7 @@ async fn under_20_percent_transient_faults_and_5_percent_garbage_every_comment_i
     let (by_kind, faults) = env.sim.faults_injected();
     let mut logged_twice = Vec::new();
     let mut unlogged: std::collections::BTreeMap<&str, u32> = Default::default();
+    let mut unlogged_paths: Vec<String> = Vec::new();
     for (trace, kind, path) in &faults {
         // The trace id, not followed by another digit (FAULT1 is not FAULT12).
         let names = |l: &str| {
@@ -236,6 +237,7 @@ async fn under_20_percent_transient_faults_and_5_percent_garbage_every_comment_i
         }
         if lines.is_empty() {
             *unlogged.entry(kind).or_default() += 1;
+            unlogged_paths.push(format!("{trace} {kind} {path}"));
         }
         if let Some(line) = lines.first() {
             assert!(
@@ -295,7 +297,7 @@ async fn under_20_percent_transient_faults_and_5_percent_garbage_every_comment_i
                 *kind,
                 "slow past timeout" | "connection cut" | "field missing" | "field null"
             ),
-            "{n} faults of kind {kind} left no trace in the log"
+            "{n} faults of kind {kind} left no trace in the log: {unlogged_paths:#?}"
         );
     }
     println!(
