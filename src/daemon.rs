@@ -386,6 +386,22 @@ pub async fn run_with_reload(
             "metrics server stopped; moderation goes on",
         ));
     }
+    if let Some(r) = &config.review {
+        let listener = tokio::net::TcpListener::bind(r.listen)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                addr: r.listen,
+                source,
+            })?;
+        tracing::info!(message = "review queue served", listen = %r.listen, reviewers = r.users.len());
+        let review = crate::review::Review::new(&config, r, store.clone(), inboxes.clone());
+        servers.push((
+            listener,
+            crate::review::router(review),
+            "review",
+            "review queue stopped; moderation goes on",
+        ));
+    }
     if !config.alerts.is_empty() {
         let queue = crate::alerts::start(config.alerts.clone());
         tokio::spawn(crate::alerts::run(

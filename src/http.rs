@@ -119,7 +119,7 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
         };
         let stream = match accepted {
-            Ok((stream, _)) => stream,
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors (EMFILE/ENFILE) or a connection reset before it was
                 // taken: neither ends the server. A short pause lets descriptors come back.
@@ -133,11 +133,13 @@ pub async fn serve(
             }
         };
         // Answers are small: send them at once.
+        let (stream, peer) = stream;
         let _ = stream.set_nodelay(true);
         let (id, conn_state) = open.add();
         let service = Service {
             router: router.clone(),
             state: conn_state.clone(),
+            peer,
         };
         let (cancel, open) = (cancel.clone(), open.clone());
         tokio::spawn(async move {
@@ -236,6 +238,9 @@ impl Open {
 struct Service {
     router: axum::Router,
     state: Arc<ConnState>,
+    /// The client's address, given to handlers as `ConnectInfo` (the review queue slows
+    /// down failed logins per client).
+    peer: std::net::SocketAddr,
 }
 
 impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Service {
@@ -245,7 +250,9 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Service 
         Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
     >;
 
-    fn call(&self, req: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+    fn call(&self, mut req: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.peer));
         let guard = InRequest::new(self.state.clone());
         // axum's router is always ready: no `poll_ready` needed.
         let answer = tower_service::Service::call(&mut self.router.clone(), req);

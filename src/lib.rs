@@ -19,6 +19,7 @@
 //! - [`demo`]: `igmod demo`: the simulator, the real daemon, and a summary.
 //! - [`training`]: training the comment classifier: features, L-BFGS, cross-validation, calibration.
 //! - [`evaluate`]: `rules test`, `rules eval` (precision/recall on labeled CSV), `rules replay`.
+//! - [`review`]: the review queue in the browser (`[review]`): reviewers' verdicts become labels.
 //! - [`undo`]: `igmod undo`: unhide what igmod hid, recorded like every action.
 //! - [`report`]: `igmod status` and `igmod audit`, as tables or JSON.
 //! - [`outfile`]: files the operator's commands write: owner-only, never through a symlink.
@@ -43,6 +44,7 @@ pub mod poller;
 pub mod raid;
 pub mod report;
 pub mod report_html;
+pub mod review;
 pub mod rules;
 pub mod scheduler;
 pub mod simulator;

@@ -19,7 +19,10 @@ use std::sync::Arc;
 use crate::rules::{Model, RuleSet};
 use crate::tokens::TokenSource;
 
+mod review;
 mod rules;
+
+pub use review::{DEFAULT_REVIEW_LISTEN, RemoveAction, ReviewConfig, Reviewer};
 
 /// One thing wrong with a config file, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +76,7 @@ struct RawConfig {
     app: Option<Spanned<RawApp>>,
     webhook: Option<Spanned<RawWebhook>>,
     metrics: Option<Spanned<RawMetrics>>,
+    review: Option<Spanned<review::RawReview>>,
     #[serde(default)]
     alerts: Vec<Spanned<RawAlert>>,
     #[serde(default)]
@@ -209,6 +213,8 @@ pub struct Config {
     pub webhook: Option<WebhookConfig>,
     /// `/metrics`, `/healthz`, `/readyz`; `None`: off.
     pub metrics: Option<MetricsConfig>,
+    /// The review queue in the browser; `None`: off.
+    pub review: Option<ReviewConfig>,
     /// Where alerts go without Prometheus (`[[alerts]]`).
     pub alerts: Vec<AlertConfig>,
     pub accounts: Vec<AccountConfig>,
@@ -643,6 +649,7 @@ impl Validator {
             )?;
             Some(MetricsConfig { listen })
         });
+        let review = raw.review.and_then(|r| self.review(r));
         let (rules, names) = self.rules(raw.rules, &raw.include);
         let mut accounts = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
@@ -685,6 +692,7 @@ impl Validator {
             app,
             webhook,
             metrics,
+            review,
             alerts,
             from_env_file: std::mem::take(&mut self.from_env_file),
         })

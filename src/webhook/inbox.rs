@@ -116,6 +116,17 @@ pub async fn take(ctx: &AccountCtx) -> Result<InboxReport, PollError> {
     }
     report.new_comments = poll.new_comments;
     report.decisions = poll.decisions;
+    // A reviewer's unhide or removal (src/review/) wakes the task without a delivery: the
+    // outbox is applied then too.
+    if token.is_none()
+        && !ctx
+            .store
+            .pending_actions(&ctx.config.name, 0, 1)
+            .await?
+            .is_empty()
+    {
+        token = Some(crate::tokens::current(&ctx.store, &ctx.config).await?);
+    }
     // Also when nothing new was decided: a decision taken before a crash may still wait.
     if let Some(token) = &token {
         report.actions_done = crate::actions::apply_pending(ctx, token).await?;

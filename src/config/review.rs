@@ -1,0 +1,225 @@
+//! `[review]`: the review queue in the browser (`src/review/`). Reviewers' passwords come from
+//! the environment or a file, like tokens: never inline, never logged.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::Validator;
+use crate::tokens::TokenSource;
+
+/// Where the review queue listens unless `listen` says otherwise (the webhook receiver has
+/// 8787, the metrics 9464).
+pub const DEFAULT_REVIEW_LISTEN: &str = "127.0.0.1:8790";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReview {
+    listen: Option<Spanned<String>>,
+    public_url: Option<Spanned<String>>,
+    #[serde(default)]
+    users: Vec<Spanned<RawUser>>,
+    min_score: Option<Spanned<f64>>,
+    max_score: Option<Spanned<f64>>,
+    remove: Option<Spanned<String>>,
+    session_ttl: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    name: Spanned<String>,
+    password_env: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+}
+
+/// `[review]`, resolved.
+#[derive(Debug, Clone)]
+pub struct ReviewConfig {
+    pub listen: std::net::SocketAddr,
+    /// The address reviewers type (`https://…` behind a TLS proxy): with https, cookies are
+    /// `Secure`.
+    pub public_url: Option<url::Url>,
+    pub users: Vec<Reviewer>,
+    /// Hides and deletes whose classifier score is in `min_score..max_score` are doubtful.
+    pub min_score: f32,
+    pub max_score: f32,
+    /// What **remove** does to a flagged comment: `hide` (default) or `delete`.
+    pub remove: RemoveAction,
+    /// How long a session lasts without a request.
+    pub session_ttl: Duration,
+}
+
+impl ReviewConfig {
+    /// Whether reviewers reach it over https (cookies get `Secure`).
+    pub fn https(&self) -> bool {
+        self.public_url
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "https")
+    }
+}
+
+/// One reviewer: a name (recorded with each label) and where the password lives.
+#[derive(Debug, Clone)]
+pub struct Reviewer {
+    pub name: String,
+    pub password: TokenSource,
+}
+
+/// What **remove** asks of Instagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveAction {
+    Hide,
+    Delete,
+}
+
+impl RemoveAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemoveAction::Hide => "hide",
+            RemoveAction::Delete => "delete",
+        }
+    }
+}
+
+impl Validator {
+    pub(super) fn review(&mut self, raw: Spanned<RawReview>) -> Option<ReviewConfig> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let listen = self.address("review.listen", raw.listen.as_ref(), DEFAULT_REVIEW_LISTEN);
+        let public_url = match &raw.public_url {
+            None => Some(None),
+            Some(u) => match url::Url::parse(u.get_ref()) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => Some(Some(url)),
+                _ => {
+                    self.problem(
+                        &u.span(),
+                        format!(
+                            "review.public_url: {:?} is not an http(s) address like \"https://review.example.com/\"",
+                            u.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let min_score = self.score("review.min_score", raw.min_score.as_ref(), 0.4);
+        let max_score = self.score("review.max_score", raw.max_score.as_ref(), 0.8);
+        if let (Some(min), Some(max)) = (min_score, max_score)
+            && min >= max
+        {
+            let at = raw.min_score.as_ref().map_or(span.clone(), |s| s.span());
+            self.problem(
+                &at,
+                format!("review.min_score: {min} must be below max_score {max}"),
+            );
+        }
+        let remove = match &raw.remove {
+            None => Some(RemoveAction::Hide),
+            Some(r) => match r.get_ref().as_str() {
+                "hide" => Some(RemoveAction::Hide),
+                "delete" => Some(RemoveAction::Delete),
+                other => {
+                    self.problem(
+                        &r.span(),
+                        format!("review.remove: {other:?} must be \"hide\" or \"delete\""),
+                    );
+                    None
+                }
+            },
+        };
+        let session_ttl = self.bounded_duration(
+            "review.session_ttl",
+            raw.session_ttl.as_ref(),
+            Duration::from_secs(12 * 3600),
+            (Duration::from_secs(60), Duration::from_secs(30 * 86_400)),
+            "1m and 30days",
+        );
+        let users = self.reviewers(raw.users, &span);
+        Some(ReviewConfig {
+            listen: listen?,
+            public_url: public_url?,
+            users: users?,
+            min_score: min_score? as f32,
+            max_score: max_score? as f32,
+            remove: remove?,
+            session_ttl: session_ttl?,
+        })
+    }
+
+    fn score(&mut self, key: &str, value: Option<&Spanned<f64>>, default: f64) -> Option<f64> {
+        let Some(v) = value else {
+            return Some(default);
+        };
+        let s = *v.get_ref();
+        if !(0.0..=1.0).contains(&s) {
+            self.problem(&v.span(), format!("{key}: {s} must be between 0 and 1"));
+            return None;
+        }
+        Some(s)
+    }
+
+    fn reviewers(
+        &mut self,
+        raw: Vec<Spanned<RawUser>>,
+        section: &Range<usize>,
+    ) -> Option<Vec<Reviewer>> {
+        if raw.is_empty() {
+            self.problem(
+                section,
+                "review.users: [review] needs at least one reviewer, like users = [{ name = \"ana\", password_env = \"IGMOD_REVIEW_ANA\" }]"
+                    .to_string(),
+            );
+            return None;
+        }
+        let mut ok = true;
+        let mut users: Vec<Reviewer> = Vec::new();
+        for u in raw {
+            let span = u.span();
+            let u = u.into_inner();
+            let name = u.name.get_ref().trim();
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+            {
+                self.problem(
+                    &u.name.span(),
+                    format!(
+                        "review.users.name: {:?} must be 1 to 64 letters, digits, '.', '_', '-' or '@'",
+                        u.name.get_ref()
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+            if users.iter().any(|r| r.name == name) {
+                self.problem(
+                    &u.name.span(),
+                    format!("review.users.name: duplicate reviewer {name:?}"),
+                );
+                ok = false;
+                continue;
+            }
+            let password = self.secret_source(
+                "review.users.password_env",
+                "review.users.password_file",
+                u.password_env,
+                u.password_file,
+                &span,
+                "review.users: each reviewer needs password_env or password_file",
+            );
+            match password {
+                Some(password) => users.push(Reviewer {
+                    name: name.to_string(),
+                    password,
+                }),
+                None => ok = false,
+            }
+        }
+        ok.then_some(users)
+    }
+}

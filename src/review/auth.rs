@@ -1,0 +1,244 @@
+//! Reviewers' logins and sessions: passwords compared in constant time (SHA-256 digests of
+//! both sides, compared with `subtle`), random session ids kept server-side with an expiry,
+//! one CSRF token per session, and failed logins slowed down per client address.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::Reviewer;
+
+/// Failed logins a client may make before each further attempt waits.
+pub const FREE_FAILURES: u32 = 10;
+/// The longest a client is made to wait between attempts.
+const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
+/// A client's failures are forgotten after this long without one.
+const FORGET_AFTER: Duration = Duration::from_secs(3600);
+/// Most sessions and clients kept in memory: beyond, the oldest go first.
+const MAX_ENTRIES: usize = 10_000;
+
+/// A logged-in reviewer.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: String,
+    /// Sent back in every POST form and compared in constant time.
+    pub csrf: String,
+    expires: Instant,
+}
+
+/// Sessions and login throttling, in memory: a restart logs reviewers out.
+#[derive(Debug)]
+pub struct Auth {
+    users: Vec<Reviewer>,
+    ttl: Duration,
+    sessions: Mutex<HashMap<String, Session>>,
+    failures: Mutex<HashMap<IpAddr, Failures>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    last: Instant,
+}
+
+/// Why a login was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginRefused {
+    /// Unknown name or wrong password (not saying which).
+    Wrong,
+    /// Too many failures from this client: try again after this long.
+    SlowDown(Duration),
+}
+
+/// 32 random bytes, hex: a session id or a CSRF token.
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Constant-time equality of two strings of any length (their digests are compared).
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    Sha256::digest(a).ct_eq(&Sha256::digest(b)).into()
+}
+
+/// How long a client with `count` failures must wait after its last one: nothing for the
+/// first [`FREE_FAILURES`], then 1 s doubling per failure, at most [`MAX_DELAY`].
+pub fn delay_after(count: u32) -> Duration {
+    if count < FREE_FAILURES {
+        return Duration::ZERO;
+    }
+    let doublings = (count - FREE_FAILURES).min(20);
+    Duration::from_secs(1u64 << doublings).min(MAX_DELAY)
+}
+
+impl Auth {
+    pub fn new(users: Vec<Reviewer>, ttl: Duration) -> Auth {
+        Auth {
+            users,
+            ttl,
+            sessions: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Checks a login from `client`; on success, a new session's id and the session.
+    pub fn login(
+        &self,
+        client: IpAddr,
+        name: &str,
+        password: &str,
+    ) -> Result<(String, Session), LoginRefused> {
+        let now = Instant::now();
+        if let Some(wait) = self.must_wait(client, now) {
+            tracing::warn!(message = "review login refused: too many failures from this client", client = %client, retry_after_secs = wait.as_secs());
+            return Err(LoginRefused::SlowDown(wait));
+        }
+        // Every configured reviewer's password is read and compared, whoever logs in: the
+        // time taken says nothing about which names exist.
+        let mut matched: Option<&Reviewer> = None;
+        for user in &self.users {
+            let name_ok = same_secret(user.name.as_bytes(), name.as_bytes());
+            let password_ok = match user.password.load() {
+                Ok(secret) => same_secret(secret.expose_secret().as_bytes(), password.as_bytes()),
+                Err(e) => {
+                    tracing::error!(message = "a reviewer's password cannot be read", reviewer = %user.name, error = %e);
+                    false
+                }
+            };
+            if name_ok && password_ok {
+                matched = Some(user);
+            }
+        }
+        let Some(user) = matched else {
+            let count = self.fail(client, now);
+            // The name typed is not logged: people type passwords into name fields.
+            tracing::warn!(message = "review login failed", client = %client, failures = count);
+            return Err(LoginRefused::Wrong);
+        };
+        if let Ok(mut f) = self.failures.lock() {
+            f.remove(&client);
+        }
+        let id = random_token();
+        let session = Session {
+            user: user.name.clone(),
+            csrf: random_token(),
+            expires: now + self.ttl,
+        };
+        if let Ok(mut sessions) = self.sessions.lock() {
+            sessions.retain(|_, s| s.expires > now);
+            if sessions.len() >= MAX_ENTRIES
+                && let Some(oldest) = sessions
+                    .iter()
+                    .min_by_key(|(_, s)| s.expires)
+                    .map(|(k, _)| k.clone())
+            {
+                sessions.remove(&oldest);
+            }
+            sessions.insert(id.clone(), session.clone());
+        }
+        tracing::info!(message = "reviewer logged in", reviewer = %user.name, client = %client);
+        Ok((id, session))
+    }
+
+    /// The live session with this id, its expiry pushed back (sliding expiry).
+    pub fn session(&self, id: &str) -> Option<Session> {
+        let now = Instant::now();
+        let mut sessions = self.sessions.lock().ok()?;
+        let s = sessions.get_mut(id)?;
+        if s.expires <= now {
+            sessions.remove(id);
+            return None;
+        }
+        s.expires = now + self.ttl;
+        Some(s.clone())
+    }
+
+    pub fn logout(&self, id: &str) {
+        if let Ok(mut sessions) = self.sessions.lock() {
+            sessions.remove(id);
+        }
+    }
+
+    fn must_wait(&self, client: IpAddr, now: Instant) -> Option<Duration> {
+        let failures = self.failures.lock().ok()?;
+        let f = failures.get(&client)?;
+        let until = f.last + delay_after(f.count);
+        (until > now).then(|| until - now)
+    }
+
+    fn fail(&self, client: IpAddr, now: Instant) -> u32 {
+        let Ok(mut failures) = self.failures.lock() else {
+            return 0;
+        };
+        failures.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER);
+        if failures.len() >= MAX_ENTRIES && !failures.contains_key(&client) {
+            if let Some(oldest) = failures.iter().min_by_key(|(_, f)| f.last).map(|(k, _)| *k) {
+                failures.remove(&oldest);
+            }
+        }
+        let f = failures.entry(client).or_insert(Failures {
+            count: 0,
+            last: now,
+        });
+        f.count = f.count.saturating_add(1);
+        f.last = now;
+        f.count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::TokenSource;
+
+    #[test]
+    fn logins_slow_down_after_ten_failures_and_grow() {
+        for (count, secs) in [(0, 0), (9, 0), (10, 1), (11, 2), (14, 16), (40, 900)] {
+            assert_eq!(delay_after(count), Duration::from_secs(secs), "{count}");
+        }
+    }
+
+    #[test]
+    fn a_login_needs_the_right_name_and_password_and_the_eleventh_failure_waits() {
+        let var = "IGMOD_TEST_REVIEW_AUTH_PASSWORD";
+        // SAFETY: this test alone uses this variable.
+        unsafe { std::env::set_var(var, "correct horse") };
+        let auth = Auth::new(
+            vec![Reviewer {
+                name: "ana".into(),
+                password: TokenSource::Env(var.into()),
+            }],
+            Duration::from_secs(60),
+        );
+        let client: IpAddr = "192.0.2.7".parse().unwrap();
+        let (id, s) = auth.login(client, "ana", "correct horse").unwrap();
+        assert_eq!(s.user, "ana");
+        assert_eq!(auth.session(&id).map(|s| s.csrf), Some(s.csrf.clone()));
+        assert_ne!(id, s.csrf);
+        for _ in 0..FREE_FAILURES {
+            assert_eq!(
+                auth.login(client, "ana", "wrong").unwrap_err(),
+                LoginRefused::Wrong
+            );
+        }
+        assert!(matches!(
+            auth.login(client, "ana", "correct horse"),
+            Err(LoginRefused::SlowDown(_))
+        ));
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        assert!(auth.login(other, "ana", "correct horse").is_ok());
+        assert_eq!(
+            auth.login(other, "bob", "correct horse").unwrap_err(),
+            LoginRefused::Wrong
+        );
+        auth.logout(&id);
+        assert!(auth.session(&id).is_none());
+    }
+}

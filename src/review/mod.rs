@@ -1,0 +1,559 @@
+//! The review queue in the browser (`[review]`): reviewers log in, settle the comments the
+//! model doubts (flags, and hides or deletes scored in a band), and each click becomes a label
+//! with the reviewer's name and, where it changes something on Instagram, one write queued in
+//! the outbox (applied by the account's task, like every other action).
+//!
+//! - [`auth`]: passwords, sessions, CSRF tokens, login throttling;
+//! - [`queue`]: what is doubtful and what each verdict records (pure);
+//! - [`pages`]: the HTML.
+//!
+//! Served by [`crate::http::serve`] like the webhook receiver and the metrics. A client
+//! without a session gets the login page, whatever it asks for.
+
+pub mod auth;
+pub mod pages;
+pub mod queue;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rand::RngCore;
+
+use crate::config::{Config, ReviewConfig};
+use crate::rules::Model;
+use crate::store::{Settled, Settlement, Store};
+use auth::{Auth, LoginRefused, Session};
+use queue::Verdict;
+
+/// The session cookie's name.
+const COOKIE: &str = "igmod_review";
+/// Rows the queue page shows at once.
+const PAGE_ROWS: usize = 20;
+/// Decisions read to find the doubtful ones (newest first).
+const SCAN: i64 = 5000;
+/// The largest form igmod accepts.
+const FORM_MAX: usize = 16 * 1024;
+
+/// Everything the review server needs.
+pub struct Review {
+    config: ReviewConfig,
+    store: Store,
+    auth: Auth,
+    inboxes: crate::webhook::Inboxes,
+    /// The running model (the first the rules use) and its path as written.
+    model: Option<(String, Arc<Model>)>,
+}
+
+impl Review {
+    pub fn new(
+        config: &Config,
+        review: &ReviewConfig,
+        store: Store,
+        inboxes: crate::webhook::Inboxes,
+    ) -> Arc<Review> {
+        Arc::new(Review {
+            auth: Auth::new(review.users.clone(), review.session_ttl),
+            config: review.clone(),
+            store,
+            inboxes,
+            model: config.rules.models().into_iter().next(),
+        })
+    }
+}
+
+/// The review server's routes; every path answers the login page without a session.
+pub fn router(review: Arc<Review>) -> axum::Router {
+    axum::Router::new().fallback(move |req: Request| {
+        let review = review.clone();
+        async move { review.handle(req).await }
+    })
+}
+
+/// A fresh CSP nonce.
+fn nonce() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// An HTML answer with the security headers every page carries.
+fn page(status: StatusCode, nonce: &str, markup: maud::Markup) -> Response {
+    let mut r = (status, markup.into_string()).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    secure_headers(h, nonce);
+    r
+}
+
+fn secure_headers(h: &mut HeaderMap, nonce: &str) {
+    let csp = format!(
+        "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// A 303 to `to` (after a POST), with the security headers.
+fn see_other(to: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    secure_headers(r.headers_mut(), &nonce());
+    r
+}
+
+/// The session cookie's value in a request.
+fn cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The client's address: the peer, or behind a proxy on this host (the peer is loopback)
+/// the last address in `X-Forwarded-For`, which that proxy appended.
+fn client(req: &Request) -> IpAddr {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    if !peer.is_loopback() {
+        return peer;
+    }
+    req.headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(peer)
+}
+
+/// A query string or form body as a map (the last value of a repeated key wins).
+fn pairs(bytes: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(bytes).into_owned().collect()
+}
+
+/// A form's fields, read within the server's body deadline and size limit.
+async fn read_form(body: Body) -> Option<HashMap<String, String>> {
+    let read = axum::body::to_bytes(body, FORM_MAX);
+    match tokio::time::timeout(crate::http::BODY_TIMEOUT, read).await {
+        Ok(Ok(bytes)) => Some(pairs(&bytes)),
+        _ => None,
+    }
+}
+
+/// A non-empty filter value.
+fn filter(q: &HashMap<String, String>, key: &str) -> Option<String> {
+    q.get(key).filter(|v| !v.is_empty()).cloned()
+}
+
+/// The queue's address with its filters (and a note), for redirects and the `back` field.
+fn queue_url(account: Option<&str>, rule: Option<&str>, note: Option<&str>) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(a) = account {
+        q.append_pair("account", a);
+    }
+    if let Some(r) = rule {
+        q.append_pair("rule", r);
+    }
+    if let Some(n) = note {
+        q.append_pair("note", n);
+    }
+    let q = q.finish();
+    if q.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/?{q}")
+    }
+}
+
+/// Notes the queue shows after a click, by code (never text from the request).
+fn note_text(code: &str) -> Option<&'static str> {
+    match code {
+        "settled" => Some("Recorded."),
+        "queued" => Some("Recorded; the change is queued for Instagram."),
+        "already" => Some("Someone settled that comment first; nothing more was done."),
+        "gone" => Some("That comment is no longer in the queue."),
+        _ => None,
+    }
+}
+
+impl Review {
+    async fn handle(self: Arc<Self>, req: Request) -> Response {
+        let nonce = nonce();
+        let session = cookie(req.headers()).and_then(|id| self.auth.session(&id).map(|s| (id, s)));
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let Some((id, session)) = session else {
+            return match (method.as_str(), path.as_str()) {
+                ("POST", "/login") => self.login(req, &nonce).await,
+                ("GET" | "HEAD", _) => page(StatusCode::OK, &nonce, pages::login(&nonce, None)),
+                _ => page(
+                    StatusCode::FORBIDDEN,
+                    &nonce,
+                    pages::login(&nonce, Some("Log in first.")),
+                ),
+            };
+        };
+        let query = pairs(req.uri().query().unwrap_or("").as_bytes());
+        if method == "POST" {
+            let Some(form) = read_form(req.into_body()).await else {
+                return self.refuse(
+                    &nonce,
+                    &session,
+                    StatusCode::BAD_REQUEST,
+                    "That form could not be read.",
+                );
+            };
+            let token = form.get("csrf").map(String::as_str).unwrap_or("");
+            if !auth::same_secret(token.as_bytes(), session.csrf.as_bytes()) {
+                tracing::warn!(message = "review POST refused: missing or wrong CSRF token", reviewer = %session.user, path = %path);
+                return self.refuse(&nonce, &session, StatusCode::FORBIDDEN, "This form has expired or did not come from this page. Go back, reload and try again.");
+            }
+            return match path.as_str() {
+                "/settle" => self.settle(&session, &form).await,
+                "/logout" => {
+                    self.auth.logout(&id);
+                    let mut r = see_other("/");
+                    r.headers_mut()
+                        .insert(header::SET_COOKIE, self.cookie_header(""));
+                    r
+                }
+                "/login" => see_other("/"),
+                _ => self.refuse(&nonce, &session, StatusCode::NOT_FOUND, "No such page."),
+            };
+        }
+        if method != "GET" && method != "HEAD" {
+            return self.refuse(
+                &nonce,
+                &session,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Not allowed.",
+            );
+        }
+        let answer = match path.as_str() {
+            "/" => self.queue(&nonce, &session, &query).await,
+            "/recent" => self.store.recent_reviews(100).await.map(|items| {
+                page(
+                    StatusCode::OK,
+                    &nonce,
+                    pages::recent(&nonce, &session.user, &session.csrf, &items),
+                )
+            }),
+            "/search" => {
+                let q = query.get("q").map(|q| q.trim()).unwrap_or("");
+                let items = if q.is_empty() {
+                    None
+                } else {
+                    Some(self.store.search_reviews(q, 100).await)
+                };
+                match items.transpose() {
+                    Ok(items) => Ok(page(
+                        StatusCode::OK,
+                        &nonce,
+                        pages::search(&nonce, &session.user, &session.csrf, q, items.as_deref()),
+                    )),
+                    Err(e) => Err(e),
+                }
+            }
+            "/model" => self.model_page(&nonce, &session).await,
+            "/login" => Ok(see_other("/")),
+            _ => Ok(self.refuse(&nonce, &session, StatusCode::NOT_FOUND, "No such page.")),
+        };
+        answer.unwrap_or_else(|e| {
+            tracing::error!(message = "review page failed", path = %path, error = %e);
+            self.refuse(
+                &nonce,
+                &session,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database did not answer; try again in a moment.",
+            )
+        })
+    }
+
+    fn refuse(&self, nonce: &str, s: &Session, status: StatusCode, text: &str) -> Response {
+        let title = status.canonical_reason().unwrap_or("Refused");
+        page(
+            status,
+            nonce,
+            pages::message(nonce, &s.user, &s.csrf, title, text),
+        )
+    }
+
+    /// `Set-Cookie` for a session id (empty: cleared).
+    fn cookie_header(&self, id: &str) -> HeaderValue {
+        let secure = if self.config.https() { "; Secure" } else { "" };
+        let age = if id.is_empty() {
+            "; Max-Age=0".to_string()
+        } else {
+            format!("; Max-Age={}", self.config.session_ttl.as_secs())
+        };
+        HeaderValue::from_str(&format!(
+            "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/{secure}{age}"
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static("igmod_review=; Max-Age=0"))
+    }
+
+    async fn login(&self, req: Request, nonce: &str) -> Response {
+        let client = client(&req);
+        let Some(form) = read_form(req.into_body()).await else {
+            return page(
+                StatusCode::BAD_REQUEST,
+                nonce,
+                pages::login(nonce, Some("That form could not be read.")),
+            );
+        };
+        let user = form.get("user").map(String::as_str).unwrap_or("");
+        let password = form.get("password").map(String::as_str).unwrap_or("");
+        match self.auth.login(client, user, password) {
+            Ok((id, _)) => {
+                let mut r = see_other("/");
+                r.headers_mut()
+                    .insert(header::SET_COOKIE, self.cookie_header(&id));
+                r
+            }
+            Err(LoginRefused::Wrong) => page(
+                StatusCode::UNAUTHORIZED,
+                nonce,
+                pages::login(nonce, Some("Wrong name or password.")),
+            ),
+            Err(LoginRefused::SlowDown(wait)) => {
+                let secs = wait.as_secs().max(1);
+                let mut r = page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    nonce,
+                    pages::login(
+                        nonce,
+                        Some(&format!(
+                            "Too many failed logins from here: try again in {secs} s."
+                        )),
+                    ),
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                r
+            }
+        }
+    }
+
+    /// The score and the strongest features of a comment's text, by the running model.
+    fn explain(
+        &self,
+        text: Option<&str>,
+        top: usize,
+    ) -> Option<crate::rules::classifier::Explanation> {
+        let (_, model) = self.model.as_ref()?;
+        Some(model.explain(text.unwrap_or(""), top))
+    }
+
+    async fn queue(
+        &self,
+        nonce: &str,
+        s: &Session,
+        query: &HashMap<String, String>,
+    ) -> Result<Response, crate::store::StoreError> {
+        let account = filter(query, "account");
+        let rule = filter(query, "rule");
+        let items = self
+            .store
+            .review_queue(account.as_deref(), rule.as_deref(), SCAN)
+            .await?;
+        let (min, max) = (self.config.min_score, self.config.max_score);
+        let mut waiting = 0usize;
+        let mut rows = Vec::new();
+        for item in items {
+            let score = match item.action.as_str() {
+                "flag" => None,
+                _ => self
+                    .model
+                    .as_ref()
+                    .map(|(_, m)| m.score(item.text.as_deref().unwrap_or(""))),
+            };
+            if !queue::doubtful(&item, score, min, max) {
+                continue;
+            }
+            waiting = waiting.saturating_add(1);
+            if rows.len() < PAGE_ROWS {
+                let ex = self.explain(item.text.as_deref(), 3);
+                let names = |v: &[(String, f64)]| v.iter().map(|(n, _)| n.clone()).collect();
+                rows.push(pages::Row {
+                    score: ex.as_ref().map(|e| e.score),
+                    towards_scam: ex
+                        .as_ref()
+                        .map_or_else(Vec::new, |e| names(&e.towards_scam)),
+                    towards_ok: ex.as_ref().map_or_else(Vec::new, |e| names(&e.towards_ok)),
+                    item,
+                });
+            }
+        }
+        let (accounts, rules) = self.store.review_facets().await?;
+        let back = queue_url(account.as_deref(), rule.as_deref(), None);
+        let p = pages::QueuePage {
+            user: &s.user,
+            csrf: &s.csrf,
+            rows: &rows,
+            waiting,
+            accounts: &accounts,
+            rules: &rules,
+            account: account.as_deref(),
+            rule: rule.as_deref(),
+            note: query.get("note").and_then(|n| note_text(n)),
+            band: (min, max),
+        };
+        Ok(page(StatusCode::OK, nonce, pages::queue(nonce, &p, &back)))
+    }
+
+    async fn settle(&self, s: &Session, form: &HashMap<String, String>) -> Response {
+        let nonce = nonce();
+        let comment = form.get("comment").map(String::as_str).unwrap_or("");
+        let Some(verdict) = form.get("verdict").and_then(|v| Verdict::parse(v)) else {
+            return self.refuse(
+                &nonce,
+                s,
+                StatusCode::BAD_REQUEST,
+                "Choose right, wrong or remove.",
+            );
+        };
+        // Back to the queue with its filters (only a path of ours: never an open redirect).
+        let back_query = form
+            .get("back")
+            .and_then(|b| b.strip_prefix("/?"))
+            .map(|q| pairs(q.as_bytes()))
+            .unwrap_or_default();
+        let (account, rule) = (filter(&back_query, "account"), filter(&back_query, "rule"));
+        let back =
+            |note: &str| see_other(&queue_url(account.as_deref(), rule.as_deref(), Some(note)));
+        let item = match self.store.review_item(comment).await {
+            Ok(Some(item)) => item,
+            Ok(None) => return back("gone"),
+            Err(e) => {
+                tracing::error!(message = "review: cannot read the comment", comment_id = %comment, error = %e);
+                return self.refuse(
+                    &nonce,
+                    s,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The database did not answer; try again in a moment.",
+                );
+            }
+        };
+        let plan = match queue::plan(&item, verdict, self.config.remove) {
+            Ok(plan) => plan,
+            Err(why) => return self.refuse(&nonce, s, StatusCode::BAD_REQUEST, &why),
+        };
+        let settled = self
+            .store
+            .settle_review(Settlement {
+                comment_id: &item.comment_id,
+                account: &item.account,
+                verdict: verdict.as_str(),
+                who: &s.user,
+                label: plan.label,
+                write: plan.write,
+            })
+            .await;
+        match settled {
+            Ok(Settled::Done { queued }) => {
+                tracing::info!(
+                    message = "review: comment settled",
+                    reviewer = %s.user,
+                    comment_id = %item.comment_id,
+                    account = %item.account,
+                    verdict = verdict.as_str(),
+                    label = plan.label.as_str(),
+                    write = plan.write.unwrap_or("-"),
+                    queued
+                );
+                if queued {
+                    self.inboxes.wake_account(Some(&item.account));
+                    back("queued")
+                } else {
+                    back("settled")
+                }
+            }
+            Ok(Settled::Already { who }) => {
+                tracing::info!(message = "review: already settled", reviewer = %s.user, comment_id = %item.comment_id, by = %who);
+                back("already")
+            }
+            Err(e) => {
+                tracing::error!(message = "review: cannot record the verdict", comment_id = %item.comment_id, error = %e);
+                self.refuse(
+                    &nonce,
+                    s,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The database did not answer; nothing was recorded. Try again in a moment.",
+                )
+            }
+        }
+    }
+
+    async fn model_page(
+        &self,
+        nonce: &str,
+        s: &Session,
+    ) -> Result<Response, crate::store::StoreError> {
+        let labeled = self.store.labeled_comments().await?;
+        let p = pages::ModelPage {
+            user: &s.user,
+            csrf: &s.csrf,
+            model: self.model.as_ref().map(|(p, _)| p.as_str()),
+            labeled,
+            trained_on_labels: self.model.as_ref().map(|(_, m)| m.training().from_labels),
+        };
+        Ok(page(StatusCode::OK, nonce, pages::model(nonce, &p)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; igmod_review=abc; b=2"),
+        );
+        assert_eq!(cookie(&h).as_deref(), Some("abc"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("igmod_reviewx=abc"),
+        );
+        assert_eq!(cookie(&h), None);
+    }
+
+    #[test]
+    fn the_queue_address_keeps_its_filters_and_only_known_notes_show() {
+        assert_eq!(queue_url(None, None, None), "/");
+        assert_eq!(
+            queue_url(Some("shop"), Some("a b&c"), Some("queued")),
+            "/?account=shop&rule=a+b%26c&note=queued"
+        );
+        assert!(note_text("<script>").is_none());
+    }
+}
