@@ -1,0 +1,742 @@
+//! The review queue in a real browser: the real `igmod` binary with a `[review]` section, the
+//! simulator as Instagram, and Debian's `chromium` driven through the DevTools protocol (over
+//! its WebSocket, with tokio-tungstenite). A reviewer logs in, settles 50 doubtful comments by
+//! clicks and keys; every click must end as a label with her name and, where it changes
+//! something on Instagram, exactly one write the simulator saw.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use common::*;
+
+const PASSWORD: &str = "review-pass-3e9f1b27";
+
+/// The simulator's and the daemon's ids are the test's: the comments, by what each is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Hide,
+    Delete,
+    Flag,
+}
+
+/// Headless Chromium, killed when the test ends.
+struct Browser(Child);
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A DevTools session on one page.
+struct Cdp {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    next: u64,
+    session: Option<String>,
+    /// Events received while waiting for answers (dialogs, console).
+    events: Vec<Value>,
+}
+
+/// How long any one DevTools command may take.
+const CDP_WAIT: Duration = Duration::from_secs(30);
+
+impl Cdp {
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let id = self.next;
+        let mut msg = json!({ "id": id, "method": method, "params": params });
+        if let Some(s) = &self.session {
+            msg["sessionId"] = json!(s);
+        }
+        self.ws
+            .send(Message::Text(msg.to_string().into()))
+            .await
+            .expect("send to chromium");
+        let answer = tokio::time::timeout(CDP_WAIT, async {
+            loop {
+                let m = self
+                    .ws
+                    .next()
+                    .await
+                    .expect("chromium's socket open")
+                    .expect("chromium's socket readable");
+                let Message::Text(text) = m else { continue };
+                let v: Value = serde_json::from_str(text.as_str()).expect("CDP JSON");
+                if v["id"] == json!(id) {
+                    return v;
+                }
+                self.events.push(v);
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("chromium answers {method} within {CDP_WAIT:?}"));
+        if let Some(e) = answer.get("error") {
+            panic!("{method}: {e}");
+        }
+        answer["result"].clone()
+    }
+
+    /// Evaluates `expr` in the page and returns its value.
+    async fn eval(&mut self, expr: &str) -> Value {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({ "expression": expr, "returnByValue": true }),
+            )
+            .await;
+        if let Some(e) = r.get("exceptionDetails") {
+            panic!("{expr}: {e}");
+        }
+        r["result"]["value"].clone()
+    }
+
+    /// Marks the current document, so [`Cdp::wait_new_page`] can tell it was replaced.
+    async fn mark(&mut self) {
+        self.eval("window.__stale = true").await;
+    }
+
+    /// Waits until a new document replaced the marked one and has loaded.
+    async fn wait_new_page(&mut self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let v = self
+                .call(
+                    "Runtime.evaluate",
+                    json!({ "expression": "window.__stale !== true && document.readyState === 'complete'", "returnByValue": true }),
+                )
+                .await;
+            if v["result"]["value"] == json!(true) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after 15 s waiting for the page after {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn goto(&mut self, url: &str) {
+        self.mark().await;
+        self.call("Page.navigate", json!({ "url": url })).await;
+        self.wait_new_page(url).await;
+    }
+
+    /// A real mouse click in the middle of the element `selector` selects.
+    async fn click(&mut self, selector: &str) {
+        let sel = serde_json::to_string(selector).expect("selector");
+        let at = self
+            .eval(&format!(
+                "(() => {{ const e = document.querySelector({sel}); if (!e) return null; \
+                 e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); \
+                 return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+            ))
+            .await;
+        let (x, y) = (
+            at[0]
+                .as_f64()
+                .unwrap_or_else(|| panic!("no {selector} on the page")),
+            at[1].as_f64().expect("y"),
+        );
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 }),
+            )
+            .await;
+        }
+    }
+
+    /// A key pressed and released (a letter).
+    async fn key(&mut self, key: &str) {
+        let upper = key.to_uppercase();
+        let code = upper.chars().next().map_or(0, |c| c as u32);
+        self.call(
+            "Input.dispatchKeyEvent",
+            json!({ "type": "keyDown", "key": key, "code": format!("Key{upper}"), "text": key, "windowsVirtualKeyCode": code }),
+        )
+        .await;
+        self.call(
+            "Input.dispatchKeyEvent",
+            json!({ "type": "keyUp", "key": key, "code": format!("Key{upper}"), "windowsVirtualKeyCode": code }),
+        )
+        .await;
+    }
+}
+
+/// Starts headless Chromium with its DevTools socket on a free port and opens one page.
+async fn browser(dir: &Path) -> (Browser, Cdp) {
+    let mut cmd = Command::new("chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        "--remote-debugging-port=0",
+        "--window-size=1000,1400",
+    ])
+    .arg(format!(
+        "--user-data-dir={}",
+        dir.join("chromium").display()
+    ))
+    .arg("about:blank")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    die_with_test(&mut cmd);
+    let mut child = cmd
+        .spawn()
+        .expect("chromium is installed (apt-get install chromium; .ci/run does)");
+    let stderr = child.stderr.take().expect("chromium's stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(at) = line.find("ws://") {
+                let _ = tx.send(line[at..].trim().to_string());
+            }
+        }
+    });
+    let browser = Browser(child);
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("chromium prints its DevTools address within 30 s");
+    let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("connect to chromium's DevTools");
+    let mut cdp = Cdp {
+        ws,
+        next: 0,
+        session: None,
+        events: Vec::new(),
+    };
+    let target = cdp
+        .call("Target.createTarget", json!({ "url": "about:blank" }))
+        .await;
+    let attached = cdp
+        .call(
+            "Target.attachToTarget",
+            json!({ "targetId": target["targetId"], "flatten": true }),
+        )
+        .await;
+    cdp.session = Some(
+        attached["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_string(),
+    );
+    cdp.call("Page.enable", json!({})).await;
+    (browser, cdp)
+}
+
+/// What the reviewer answers for a comment (by its place among its kind), as key or click.
+fn answer(kind: Kind, n: usize) -> &'static str {
+    match kind {
+        Kind::Hide if n % 2 == 0 => "wrong",
+        Kind::Hide => "right",
+        Kind::Delete if n % 2 == 0 => "wrong",
+        Kind::Delete => "right",
+        Kind::Flag if n % 2 == 0 => "remove",
+        Kind::Flag => "wrong",
+    }
+}
+
+/// Calls the simulator answered for a comment: (POSTs to it, DELETEs of it).
+fn writes(env: &Env, id: &str) -> (usize, usize) {
+    let suffix = format!("/{id}");
+    let reqs = env.sim.requests();
+    let mine = reqs.iter().filter(|r| r.path.ends_with(&suffix));
+    let posts = mine.clone().filter(|r| r.method == "POST").count();
+    let deletes = mine.filter(|r| r.method == "DELETE").count();
+    (posts, deletes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_settles_fifty_doubtful_comments_in_the_browser() {
+    let env = Env::new().await;
+    let media = env.sim.add_media(ACME);
+    // 25 hidden, 5 deleted, 20 flagged; one flagged comment carries markup that must stay text.
+    let mut kinds: HashMap<String, (Kind, usize)> = HashMap::new();
+    for n in 0..25 {
+        let id = env.sim.add_comment(
+            &media,
+            &format!("hidden_user{n}"),
+            &format!("hidemeplease number {n}"),
+        );
+        kinds.insert(id, (Kind::Hide, n));
+    }
+    for n in 0..5 {
+        let id = env.sim.add_comment(
+            &media,
+            &format!("deleted_user{n}"),
+            &format!("deletemeplease number {n}"),
+        );
+        kinds.insert(id, (Kind::Delete, n));
+    }
+    const XSS: &str = "flagmeplease <script>window.__xss = 1; alert(1)</script><img src=x onerror=\"window.__xss = 2; alert(2)\">";
+    let mut xss_id = String::new();
+    for n in 0..20 {
+        let text = if n == 1 {
+            XSS.to_string()
+        } else {
+            format!("flagmeplease number {n}")
+        };
+        let id = env
+            .sim
+            .add_comment(&media, &format!("flagged_user{n}"), &text);
+        if n == 1 {
+            xss_id = id.clone();
+        }
+        kinds.insert(id, (Kind::Flag, n));
+    }
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/scam.model");
+    let rules = format!(
+        r#"
+[[rules]]
+name = "doubt-hide"
+action = "hide"
+words = ["hidemeplease"]
+
+[[rules]]
+name = "doubt-delete"
+action = "delete"
+words = ["deletemeplease"]
+
+[[rules]]
+name = "doubt-flag"
+action = "flag"
+words = ["flagmeplease"]
+
+[[rules]]
+name = "scam-model"
+action = "hide"
+classifier = {{ model = "{}", min_score = 0.995 }}
+"#,
+        model.display()
+    );
+    let port = free_port();
+    let password_file = env.dir.path().join("ana.password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).expect("password file");
+    // The whole score range is doubtful here: which hides are in the band is tested in
+    // src/review/queue.rs; this test is about the browser, the outbox and the labels.
+    let review = format!(
+        "[review]\nlisten = \"127.0.0.1:{port}\"\nmin_score = 0.0\nmax_score = 1.0\nusers = [{{ name = \"ana\", password_file = \"{}\" }}]\n\n",
+        password_file.display()
+    );
+    let accounts = format!("{review}{}", hook::one_hour_account(&env));
+    let config = env.write_config_with_rules(&accounts, "", &rules);
+    create_db(&env.db());
+    let log = env.dir.path().join("igmod.log");
+    let mut daemon = spawn_daemon(&config, Some(&log));
+    let db = env.pool().await;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    wait_for("the review server", Duration::from_secs(20), || async {
+        http.get(&base).send().await.is_ok()
+    })
+    .await;
+    wait_polled(&db, 1).await;
+    wait_for(
+        "the first poll's hides and deletes",
+        Duration::from_secs(20),
+        || async { count(&db, "SELECT COUNT(*) FROM actions WHERE status = 'done'").await == 30 },
+    )
+    .await;
+
+    // Without a session, every path is the login page and nothing else.
+    let mut first_login_page: Option<String> = None;
+    for path in [
+        "/",
+        "/recent",
+        "/search?q=hidemeplease",
+        "/model",
+        "/settle",
+        "/nope",
+    ] {
+        let r = http.get(format!("{base}{path}")).send().await.expect("GET");
+        assert_eq!(r.status(), 200, "{path}");
+        let csp = r
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        assert!(csp.contains("script-src 'nonce-"), "{path}: CSP {csp:?}");
+        assert_eq!(r.headers()["x-frame-options"], "DENY");
+        assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+        let body = r.text().await.expect("body");
+        for leak in [
+            "please",
+            "_user",
+            "ana",
+            "doubt-",
+            "labels gathered",
+            "waiting",
+        ] {
+            assert!(
+                !body.contains(leak),
+                "{path} without a session shows {leak:?}"
+            );
+        }
+        assert!(body.contains("name=\"password\""), "{path}: {body}");
+        // The same page for every path (but for its nonce).
+        let shape = body
+            .split("nonce=\"")
+            .map(|s| s.split_once('"').map_or(s, |(_, rest)| rest))
+            .collect::<String>();
+        match &first_login_page {
+            None => first_login_page = Some(shape),
+            Some(first) => assert_eq!(first, &shape, "{path}"),
+        }
+    }
+    let r = post(
+        &http,
+        &format!("{base}/settle"),
+        None,
+        &[("comment", xss_id.as_str()), ("verdict", "remove")],
+    )
+    .await;
+    assert_eq!(r.status(), 403, "a POST without a session");
+
+    // Log in in the browser.
+    let (_browser, mut cdp) = browser(env.dir.path()).await;
+    cdp.goto(&format!("{base}/")).await;
+    let password = serde_json::to_string(PASSWORD).expect("json");
+    cdp.eval(&format!(
+        "document.getElementById('user').value = 'ana'; document.getElementById('password').value = {password}"
+    ))
+    .await;
+    cdp.mark().await;
+    cdp.click("form[action='/login'] button").await;
+    cdp.wait_new_page("logging in").await;
+    let started = Instant::now();
+    let waiting = cdp.eval("document.querySelectorAll('.item').length").await;
+    assert_eq!(waiting, json!(20), "a page of the queue");
+    let heading = cdp
+        .eval("document.querySelector('main p').textContent")
+        .await;
+    assert!(
+        heading
+            .as_str()
+            .is_some_and(|h| h.starts_with("50 doubtful")),
+        "{heading}"
+    );
+
+    // The markup in a comment is text: no script ran, no image was made, and it reads as typed.
+    let xss = serde_json::to_string(&format!("c-{xss_id}")).expect("json");
+    let shown = cdp
+        .eval(&format!(
+            "(() => {{ const r = document.getElementById({xss}); return r ? r.querySelector('.text').textContent : null; }})()"
+        ))
+        .await;
+    assert_eq!(shown, json!(XSS), "the comment shows as typed");
+    assert_eq!(cdp.eval("window.__xss === undefined").await, json!(true));
+    assert_eq!(
+        cdp.eval("document.querySelectorAll('.item img, .item script').length")
+            .await,
+        json!(0)
+    );
+    assert!(
+        !cdp.events
+            .iter()
+            .any(|e| e["method"] == "Page.javascriptDialogOpening"),
+        "no alert opened"
+    );
+    // The keyboard script ran (its nonce matched the CSP): the first row is selected.
+    assert_eq!(
+        cdp.eval("document.querySelectorAll('.item.current').length")
+            .await,
+        json!(1)
+    );
+    let shot = cdp
+        .call("Page.captureScreenshot", json!({ "format": "png" }))
+        .await;
+    let png = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        shot["data"].as_str().expect("screenshot data"),
+    )
+    .expect("a base64 screenshot");
+    let shots = std::env::var_os("IGMOD_SCREENSHOTS")
+        .map_or_else(|| env.dir.path().to_path_buf(), Into::into);
+    std::fs::write(shots.join("review-queue.png"), &png).expect("screenshot written");
+    assert!(png.len() > 10_000, "a screenshot with something on it");
+
+    // A POST without the CSRF token is refused and changes nothing.
+    let cookies = cdp
+        .call(
+            "Network.getCookies",
+            json!({ "urls": [format!("{base}/")] }),
+        )
+        .await;
+    let cookie = cookies["cookies"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "igmod_review"))
+        .expect("the session cookie")
+        .clone();
+    assert_eq!(cookie["httpOnly"], json!(true));
+    assert_eq!(cookie["sameSite"], json!("Strict"));
+    let session = format!("igmod_review={}", cookie["value"].as_str().expect("value"));
+    let r = post(
+        &http,
+        &format!("{base}/settle"),
+        Some(&session),
+        &[("comment", xss_id.as_str()), ("verdict", "remove")],
+    )
+    .await;
+    assert_eq!(r.status(), 403, "a POST without the CSRF token");
+    let r = post(
+        &http,
+        &format!("{base}/settle"),
+        Some(&session),
+        &[
+            ("csrf", "0000"),
+            ("comment", xss_id.as_str()),
+            ("verdict", "remove"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 403, "a POST with a wrong CSRF token");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM reviews").await, 0);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM labels").await, 0);
+    assert_eq!(writes(&env, &xss_id), (0, 0));
+
+    // Settle the queue: the current row's answer, by key and by click in turn.
+    let mut settled: Vec<String> = Vec::new();
+    let (mut by_key, mut by_click) = (0, 0);
+    while settled.len() < 50 {
+        let current = cdp
+            .eval("(() => { const r = document.querySelector('.item.current'); return r ? r.id.slice(2) : null; })()")
+            .await;
+        let Some(id) = current.as_str().map(str::to_string) else {
+            panic!("the queue ran out after {} comments", settled.len());
+        };
+        assert!(
+            !settled.contains(&id),
+            "{id} shown again after it was settled"
+        );
+        let (kind, n) = *kinds.get(&id).expect("a comment of the test");
+        if kind == Kind::Delete {
+            let warn = cdp
+                .eval(&format!(
+                    "document.getElementById('c-{id}').textContent.includes('A delete cannot be undone')"
+                ))
+                .await;
+            assert_eq!(
+                warn,
+                json!(true),
+                "a deleted comment says a delete cannot be undone"
+            );
+        }
+        let verdict = answer(kind, n);
+        cdp.mark().await;
+        if settled.len() % 2 == 0 {
+            let key = match verdict {
+                "right" => "r",
+                "wrong" => "w",
+                _ => "x",
+            };
+            cdp.key(key).await;
+            by_key += 1;
+        } else {
+            cdp.click(&format!("#c-{id} button[value='{verdict}']"))
+                .await;
+            by_click += 1;
+        }
+        cdp.wait_new_page(&format!("settling {id}")).await;
+        settled.push(id);
+    }
+    let took = started.elapsed();
+    println!(
+        "review: 50 doubtful comments settled in the browser in {:.1} s ({by_key} by key, {by_click} by click)",
+        took.as_secs_f64()
+    );
+    assert!(took < Duration::from_secs(180), "took {took:?}");
+    let empty = cdp
+        .eval("document.body.textContent.includes('Nothing to review.')")
+        .await;
+    assert_eq!(empty, json!(true));
+
+    // Every click is a label with the reviewer's name.
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM labels WHERE source = 'review' AND who = 'ana'"
+        )
+        .await,
+        50
+    );
+    for (id, (kind, n)) in &kinds {
+        let want = match answer(*kind, *n) {
+            "wrong" => "ok",
+            _ => "scam",
+        };
+        let got = text(
+            &db,
+            &format!("SELECT label FROM labels WHERE comment_id = '{id}'"),
+        )
+        .await;
+        assert_eq!(got.as_deref(), Some(want), "{id} {kind:?} {n}");
+    }
+
+    // Each unhide and removal reached Instagram exactly once.
+    let expected = |id: &str| -> (usize, usize, bool, bool) {
+        let (kind, n) = kinds[id];
+        match (kind, answer(kind, n)) {
+            (Kind::Hide, "wrong") => (2, 0, false, false),
+            (Kind::Hide, _) => (1, 0, true, false),
+            (Kind::Delete, _) => (0, 1, false, true),
+            (Kind::Flag, "remove") => (1, 0, true, false),
+            (Kind::Flag, _) => (0, 0, false, false),
+        }
+    };
+    wait_for(
+        "every unhide and removal applied",
+        Duration::from_secs(30),
+        || async {
+            kinds.keys().all(|id| {
+                let (posts, deletes, hidden, _) = expected(id);
+                let c = env.sim.comment(id);
+                writes(&env, id) == (posts, deletes) && c.is_some_and(|c| c.hidden == hidden)
+            })
+        },
+    )
+    .await;
+
+    // A second click on a settled comment (or another reviewer's) records and writes nothing.
+    let csrf = cdp
+        .eval("document.querySelector('input[name=csrf]').value")
+        .await;
+    let csrf = csrf.as_str().expect("the CSRF token");
+    let again = kinds
+        .iter()
+        .find(|(_, (k, n))| *k == Kind::Hide && answer(*k, *n) == "wrong")
+        .map(|(id, _)| id.clone())
+        .expect("an unhidden comment");
+    let r = post(
+        &http,
+        &format!("{base}/settle"),
+        Some(&session),
+        &[
+            ("csrf", csrf),
+            ("comment", again.as_str()),
+            ("verdict", "wrong"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .is_ok_and(|l| l.contains("note=already")),
+        "{:?}",
+        r.headers()["location"]
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM labels").await, 50);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM actions WHERE action = 'unhide'").await,
+        13
+    );
+    // What an extra unhide would take to reach the simulator (the wake is immediate).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(writes(&env, &again), (2, 0));
+
+    // Recent decisions and search show the settled comments.
+    cdp.goto(&format!("{base}/recent")).await;
+    let recent = cdp
+        .eval("document.querySelectorAll('tbody tr').length")
+        .await;
+    assert_eq!(recent, json!(50));
+    cdp.goto(&format!("{base}/search?q=DELETEMEPLEASE")).await;
+    let found = cdp
+        .eval("document.querySelectorAll('tbody tr').length")
+        .await;
+    assert_eq!(found, json!(5));
+    cdp.goto(&format!("{base}/model")).await;
+    let since = cdp
+        .eval("document.getElementById('labels-since').textContent")
+        .await;
+    assert_eq!(
+        since,
+        json!("50"),
+        "labels gathered since the model was trained"
+    );
+
+    // After 10 wrong passwords, this client's logins wait (also with the right password).
+    for n in 0..10 {
+        let r = post(
+            &http,
+            &format!("{base}/login"),
+            None,
+            &[("user", "ana"), ("password", "not-it")],
+        )
+        .await;
+        assert_eq!(r.status(), 401, "wrong password {n}");
+    }
+    let r = post(
+        &http,
+        &format!("{base}/login"),
+        None,
+        &[("user", "ana"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    // The session logged in before still works.
+    let r = http
+        .get(format!("{base}/recent"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("body").contains("hidden_user"));
+
+    kill(daemon.id(), "-TERM");
+    let _ = tokio::task::spawn_blocking(move || daemon.wait()).await;
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!log.contains(PASSWORD), "the password is in the log");
+    assert!(!log.contains("not-it"), "a tried password is in the log");
+}
+
+/// A form body, URL-encoded.
+fn form(pairs: &[(&str, &str)]) -> String {
+    let mut f = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        f.append_pair(k, v);
+    }
+    f.finish()
+}
+
+/// A form POST to `url`, with the session cookie when there is one.
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    cookie: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut r = http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(pairs));
+    if let Some(c) = cookie {
+        r = r.header("cookie", c);
+    }
+    r.send().await.expect("POST")
+}
