@@ -333,9 +333,11 @@ classifier = {{ model = "{}", min_score = 0.995 }}
     std::fs::write(&password_file, format!("{PASSWORD}\n")).expect("password file");
     // The whole score range is doubtful here: which hides are in the band is tested in
     // src/review/queue.rs; this test is about the browser, the outbox and the labels.
+    let brand = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/igmod/brand-comments.csv");
     let review = format!(
-        "[review]\nlisten = \"127.0.0.1:{port}\"\nmin_score = 0.0\nmax_score = 1.0\nusers = [{{ name = \"ana\", password_file = \"{}\" }}]\n\n",
-        password_file.display()
+        "[review]\nlisten = \"127.0.0.1:{port}\"\nmin_score = 0.0\nmax_score = 1.0\nusers = [{{ name = \"ana\", password_file = \"{}\" }}]\ntraining_data = [\"{}\"]\n\n",
+        password_file.display(),
+        brand.display()
     );
     let accounts = format!("{review}{}", hook::one_hour_account(&env));
     let config = env.write_config_with_rules(&accounts, "", &rules);
@@ -677,6 +679,28 @@ classifier = {{ model = "{}", min_score = 0.995 }}
         json!("50"),
         "labels gathered since the model was trained"
     );
+    // A candidate trained with them, and its replay figures, on demand.
+    cdp.mark().await;
+    cdp.click("form[action='/model/candidate'] button").await;
+    cdp.wait_new_page("asking for a candidate").await;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let figures = loop {
+        let figures = cdp
+            .eval("(() => { const c = document.getElementById('candidate') || document.getElementById('candidate-failed'); return c ? c.textContent : null; })()")
+            .await;
+        if let Some(f) = figures.as_str() {
+            break f.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after 300 s waiting for the candidate's figures"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        cdp.goto(&format!("{base}/model")).await;
+    };
+    println!("review: candidate model:\n{figures}");
+    assert!(figures.contains("labels: 50 rows added"), "{figures}");
+    assert!(figures.contains("stored comments replayed"), "{figures}");
 
     // After 10 wrong passwords, this client's logins wait (also with the right password).
     for n in 0..10 {

@@ -25,6 +25,8 @@ pub(super) struct RawReview {
     max_score: Option<Spanned<f64>>,
     remove: Option<Spanned<String>>,
     session_ttl: Option<Spanned<String>>,
+    #[serde(default)]
+    training_data: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +52,9 @@ pub struct ReviewConfig {
     pub remove: RemoveAction,
     /// How long a session lasts without a request.
     pub session_ttl: Duration,
+    /// Labeled CSV files (`text`, `label`) a candidate model trains on, with the labels in
+    /// the database; empty: no candidate can be trained from the page.
+    pub training_data: Vec<std::path::PathBuf>,
 }
 
 impl ReviewConfig {
@@ -138,6 +143,26 @@ impl Validator {
             "1m and 30days",
         );
         let users = self.reviewers(raw.users, &span);
+        let base = self
+            .path()
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf();
+        let mut training_data = Vec::new();
+        for file in &raw.training_data {
+            let path = base.join(file.get_ref());
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => training_data.push(path),
+                Ok(_) => self.problem(
+                    &file.span(),
+                    format!("review.training_data: {} is not a file", path.display()),
+                ),
+                Err(e) => self.problem(
+                    &file.span(),
+                    format!("review.training_data: cannot read {}: {e}", path.display()),
+                ),
+            }
+        }
         Some(ReviewConfig {
             listen: listen?,
             public_url: public_url?,
@@ -146,6 +171,7 @@ impl Validator {
             max_score: max_score? as f32,
             remove: remove?,
             session_ttl: session_ttl?,
+            training_data,
         })
     }
 

@@ -5,12 +5,14 @@
 //!
 //! - [`auth`]: passwords, sessions, CSRF tokens, login throttling;
 //! - [`queue`]: what is doubtful and what each verdict records (pure);
+//! - [`candidate`]: a model trained with the labels, and its replay figures;
 //! - [`pages`]: the HTML.
 //!
 //! Served by [`crate::http::serve`] like the webhook receiver and the metrics. A client
 //! without a session gets the login page, whatever it asks for.
 
 pub mod auth;
+pub mod candidate;
 pub mod pages;
 pub mod queue;
 
@@ -47,6 +49,9 @@ pub struct Review {
     inboxes: crate::webhook::Inboxes,
     /// The running model (the first the rules use) and its path as written.
     model: Option<(String, Arc<Model>)>,
+    /// The config, for the candidate's replay.
+    full: Arc<Config>,
+    candidates: Arc<candidate::Candidates>,
 }
 
 impl Review {
@@ -62,6 +67,8 @@ impl Review {
             store,
             inboxes,
             model: config.rules.models().into_iter().next(),
+            full: Arc::new(config.clone()),
+            candidates: Arc::default(),
         })
     }
 }
@@ -237,6 +244,24 @@ impl Review {
             }
             return match path.as_str() {
                 "/settle" => self.settle(&session, &form).await,
+                "/model/candidate" => match &self.model {
+                    Some((_, base)) if !self.config.training_data.is_empty() => {
+                        let started = self.candidates.start(
+                            self.full.clone(),
+                            self.store.clone(),
+                            self.config.training_data.clone(),
+                            base.clone(),
+                        );
+                        tracing::info!(message = "review: candidate model requested", reviewer = %session.user, started);
+                        see_other("/model")
+                    }
+                    _ => self.refuse(
+                        &nonce,
+                        &session,
+                        StatusCode::CONFLICT,
+                        "A candidate needs a classifier rule and [review] training_data.",
+                    ),
+                },
                 "/logout" => {
                     self.auth.logout(&id);
                     let mut r = see_other("/");
@@ -523,6 +548,8 @@ impl Review {
             model: self.model.as_ref().map(|(p, _)| p.as_str()),
             labeled,
             trained_on_labels: self.model.as_ref().map(|(_, m)| m.training().from_labels),
+            can_train: self.model.is_some() && !self.config.training_data.is_empty(),
+            candidate: self.candidates.state(),
         };
         Ok(page(StatusCode::OK, nonce, pages::model(nonce, &p)))
     }

@@ -261,6 +261,9 @@ pub struct ModelPage<'a> {
     pub model: Option<&'a str>,
     pub labeled: i64,
     pub trained_on_labels: Option<u64>,
+    /// A classifier rule and `[review] training_data` are there.
+    pub can_train: bool,
+    pub candidate: super::candidate::State,
 }
 
 pub fn model(nonce: &str, p: &ModelPage<'_>) -> Markup {
@@ -277,6 +280,23 @@ pub fn model(nonce: &str, p: &ModelPage<'_>) -> Markup {
         p { strong #labels-since { (since.unwrap_or(p.labeled)) } " labels gathered since the running model was trained ("
             (p.labeled) " labeled comments in all"
             @if let Some(t) = p.trained_on_labels { "; it learned from " (t) } ")." }
+        h3 { "A candidate model" }
+        p { "Trains a model with the running one's settings on " code { "[review] training_data" }
+            " plus every label, then replays the last 7 days of stored comments with it, as "
+            code { "igmod rules replay --model" } " does. Nothing is switched: that stays a person's command ("
+            code { "igmod model train … --labels-from-db" } ")." }
+        @let training = matches!(p.candidate, super::candidate::State::Training);
+        @if training { p.note role="status" { "A candidate is training; reload this page in a moment." } }
+        @if !p.can_train { p { "Set " code { "training_data" } " in " code { "[review]" } " (and use the classifier in a rule) to train one here." } }
+        form method="post" action="/model/candidate" {
+            input type="hidden" name="csrf" value=(p.csrf);
+            button type="submit" disabled[training || !p.can_train] { "Train a candidate and replay" }
+        }
+        @match &p.candidate {
+            super::candidate::State::Done(figures) => pre #candidate { (figures) },
+            super::candidate::State::Failed(why) => p.note #candidate-failed role="alert" { "The candidate failed: " (why) },
+            _ => {},
+        }
     };
     layout(nonce, "Model", Some((p.user, p.csrf)), body)
 }
