@@ -595,13 +595,14 @@ async fn reload(
         || new.daemon.token_check != old.daemon.token_check
         || new.webhook != old.webhook
         || new.metrics != old.metrics
+        || new.review != old.review
         || new.alerts != old.alerts
         || new.daemon.alert_check != old.daemon.alert_check
         || new.daemon.lease_ttl != old.daemon.lease_ttl
         || new.daemon.lease_renew != old.daemon.lease_renew
     {
         tracing::warn!(
-            message = "database, retain, token_check, alert_check, lease_ttl, lease_renew, [webhook], [metrics] and [[alerts]] changes apply at the next restart; everything else applies now"
+            message = "database, retain, token_check, alert_check, lease_ttl, lease_renew, [webhook], [metrics], [review] and [[alerts]] changes apply at the next restart; everything else applies now"
         );
     }
     unstarted.retain(|name, _| new.accounts.iter().any(|a| &a.name == name));

@@ -452,6 +452,49 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "unknown field `verify_token`",
         "inline",
     ),
+    // The review queue: reviewers with passwords from the environment or a file, never inline.
+    (
+        "[graph]",
+        "[review]\nlisten = \"127.0.0.1:8790\"\n\n[graph]",
+        "review.users: [review] needs at least one reviewer",
+        "[review]",
+    ),
+    (
+        "[graph]",
+        "[review]\nusers = [{ name = \"ana\", password_env = \"IGMOD_NO_SUCH_REVIEW_PASSWORD\" }]\n\n[graph]",
+        "review.users.password_env: environment variable IGMOD_NO_SUCH_REVIEW_PASSWORD is not set",
+        "IGMOD_NO_SUCH_REVIEW_PASSWORD",
+    ),
+    (
+        "[graph]",
+        "[review]\nusers = [{ name = \"ana\", password = \"hunter2\" }]\n\n[graph]",
+        "unknown field `password`",
+        "hunter2",
+    ),
+    (
+        "[graph]",
+        "[review]\nmin_score = 0.9\nmax_score = 0.5\nusers = [{ name = \"ana\", password_env = \"IGMOD_TEST_TOKEN\" }]\n\n[graph]",
+        "review.min_score: 0.9 must be below max_score 0.5",
+        "min_score",
+    ),
+    (
+        "[graph]",
+        "[review]\nremove = \"ban\"\nusers = [{ name = \"ana\", password_env = \"IGMOD_TEST_TOKEN\" }]\n\n[graph]",
+        "review.remove: \"ban\" must be \"hide\" or \"delete\"",
+        "ban",
+    ),
+    (
+        "[graph]",
+        "[review]\npublic_url = \"review.example.com\"\nusers = [{ name = \"ana\", password_env = \"IGMOD_TEST_TOKEN\" }]\n\n[graph]",
+        "review.public_url",
+        "review.example.com",
+    ),
+    (
+        "[graph]",
+        "[review]\nusers = [{ name = \"ana\", password_env = \"IGMOD_TEST_TOKEN\" }, { name = \"ana\", password_env = \"IGMOD_TEST_TOKEN\" }]\n\n[graph]",
+        "review.users.name: duplicate reviewer \"ana\"",
+        "users",
+    ),
 ];
 
 #[test]

@@ -38,7 +38,7 @@ struct RawUser {
 }
 
 /// `[review]`, resolved.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReviewConfig {
     pub listen: std::net::SocketAddr,
     /// The address reviewers type (`https://…` behind a TLS proxy): with https, cookies are
@@ -67,7 +67,7 @@ impl ReviewConfig {
 }
 
 /// One reviewer: a name (recorded with each label) and where the password lives.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reviewer {
     pub name: String,
     pub password: TokenSource,
@@ -247,5 +247,74 @@ impl Validator {
             }
         }
         ok.then_some(users)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Secrets, parse_with};
+
+    const ACCOUNT: &str = "[daemon]\ndatabase = \"/tmp/igmod-review-never.db\"\n\n[[accounts]]\nname = \"acme\"\nig_user_id = \"1784\"\nlogin = \"instagram\"\ntoken_env = \"IGMOD_TEST_TOKEN\"\npoll_interval = \"2m\"\nhourly_budget = 200\n";
+
+    fn review(section: &str) -> Result<Option<ReviewConfig>, String> {
+        parse_with(
+            std::path::Path::new("/etc/igmod/config.toml"),
+            &format!("{section}\n\n{ACCOUNT}"),
+            Secrets::NotNeeded,
+        )
+        .map(|c| c.review)
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_and_https() {
+        assert_eq!(review(""), Ok(None));
+        let r = review("[review]\nusers = [{ name = \"ana\", password_file = \"ana.pw\" }]")
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.listen.to_string(), DEFAULT_REVIEW_LISTEN);
+        assert_eq!((r.min_score, r.max_score), (0.4, 0.8));
+        assert_eq!(r.remove, RemoveAction::Hide);
+        assert_eq!(r.session_ttl, Duration::from_secs(12 * 3600));
+        assert!(!r.https());
+        assert_eq!(r.users[0].name, "ana");
+        assert!(
+            matches!(&r.users[0].password, TokenSource::File(p) if p.ends_with("ana.pw")),
+            "{:?}",
+            r.users[0].password
+        );
+        let r = review(
+            "[review]\npublic_url = \"https://review.example.com/\"\nremove = \"delete\"\nusers = [{ name = \"ana\", password_env = \"X\" }]",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(r.https());
+        assert_eq!(r.remove, RemoveAction::Delete);
+    }
+
+    #[test]
+    fn problems_name_file_line_and_key() {
+        for (section, want) in [
+            (
+                "[review]\nusers = [{ name = \"a b\", password_env = \"X\" }]",
+                "/etc/igmod/config.toml:2:19: review.users.name: \"a b\" must be",
+            ),
+            (
+                "[review]\nmax_score = 1.5\nusers = [{ name = \"ana\", password_env = \"X\" }]",
+                "/etc/igmod/config.toml:2:13: review.max_score: 1.5 must be between 0 and 1",
+            ),
+            (
+                "[review]\nsession_ttl = \"5s\"\nusers = [{ name = \"ana\", password_env = \"X\" }]",
+                "/etc/igmod/config.toml:2:15: review.session_ttl: must be between 1m and 30days",
+            ),
+            (
+                "[review]\nusers = [{ name = \"ana\" }]",
+                "/etc/igmod/config.toml:2:10: review.users: each reviewer needs password_env or password_file",
+            ),
+        ] {
+            let e = review(section).unwrap_err();
+            assert!(e.starts_with(want), "{e}\nwanted {want}");
+        }
     }
 }
