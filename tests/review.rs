@@ -246,11 +246,11 @@ async fn browser(dir: &Path) -> (Browser, Cdp) {
 /// What the reviewer answers for a comment (by its place among its kind), as key or click.
 fn answer(kind: Kind, n: usize) -> &'static str {
     match kind {
-        Kind::Hide if n % 2 == 0 => "wrong",
+        Kind::Hide if n.is_multiple_of(2) => "wrong",
         Kind::Hide => "right",
-        Kind::Delete if n % 2 == 0 => "wrong",
+        Kind::Delete if n.is_multiple_of(2) => "wrong",
         Kind::Delete => "right",
-        Kind::Flag if n % 2 == 0 => "remove",
+        Kind::Flag if n.is_multiple_of(2) => "remove",
         Kind::Flag => "wrong",
     }
 }
@@ -548,7 +548,7 @@ classifier = {{ model = "{}", min_score = 0.995 }}
         }
         let verdict = answer(kind, n);
         cdp.mark().await;
-        if settled.len() % 2 == 0 {
+        if settled.len().is_multiple_of(2) {
             let key = match verdict {
                 "right" => "r",
                 "wrong" => "w",

@@ -178,10 +178,11 @@ impl Auth {
             return 0;
         };
         failures.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER);
-        if failures.len() >= MAX_ENTRIES && !failures.contains_key(&client) {
-            if let Some(oldest) = failures.iter().min_by_key(|(_, f)| f.last).map(|(k, _)| *k) {
-                failures.remove(&oldest);
-            }
+        if failures.len() >= MAX_ENTRIES
+            && !failures.contains_key(&client)
+            && let Some(oldest) = failures.iter().min_by_key(|(_, f)| f.last).map(|(k, _)| *k)
+        {
+            failures.remove(&oldest);
         }
         let f = failures.entry(client).or_insert(Failures {
             count: 0,

@@ -139,7 +139,8 @@ mod tests {
     #[test]
     fn each_verdict_records_its_label_and_at_most_one_write() {
         let hide = RemoveAction::Hide;
-        let cases: [(ReviewItem, Verdict, Option<(Label, Option<&str>)>); 10] = [
+        type Case = (ReviewItem, Verdict, Option<(Label, Option<&'static str>)>);
+        let cases: [Case; 10] = [
             (
                 item("hide", 0, Some("done")),
                 Verdict::Right,
