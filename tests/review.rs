@@ -739,6 +739,41 @@ classifier = {{ model = "{}", min_score = 0.995 }}
     assert!(!log.contains("not-it"), "a tried password is in the log");
 }
 
+/// The commented `[review]` of `config.toml.example`, uncommented, loads as the README says.
+#[test]
+fn the_example_review_section_loads() {
+    let example = include_str!("../config.toml.example");
+    let start = example
+        .find("# [review]")
+        .expect("a [review] in the example");
+    let section = example[start..]
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        // Its training file is the operator's to provide.
+        .filter(|l| !l.starts_with("training_data"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let text = format!(
+        "{section}\n\n[daemon]\ndatabase = \"/tmp/igmod-review-never.db\"\n\n[[accounts]]\nname = \"acme\"\nig_user_id = \"1784\"\nlogin = \"instagram\"\ntoken_env = \"IGMOD_TOKEN_ACME\"\npoll_interval = \"2m\"\nhourly_budget = 200\n"
+    );
+    let c = igmod::config::parse_with(
+        Path::new("/etc/igmod/config.toml"),
+        &text,
+        igmod::config::Secrets::NotNeeded,
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let r = c.review.expect("[review]");
+    assert_eq!(r.listen.to_string(), "127.0.0.1:8790");
+    assert!(r.https());
+    assert_eq!(
+        r.users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
+        ["ana", "bo"]
+    );
+    assert_eq!((r.min_score, r.max_score), (0.4, 0.8));
+    assert_eq!(r.session_ttl, Duration::from_secs(12 * 3600));
+}
+
 /// A form body, URL-encoded.
 fn form(pairs: &[(&str, &str)]) -> String {
     let mut f = url::form_urlencoded::Serializer::new(String::new());
