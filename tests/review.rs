@@ -739,6 +739,132 @@ classifier = {{ model = "{}", min_score = 0.995 }}
     assert!(!log.contains("not-it"), "a tried password is in the log");
 }
 
+/// One verdict per comment on either backend: the second reviewer's click records and queues
+/// nothing, and the settled comment leaves the queue for the recent decisions.
+async fn settled_once(store: &igmod::store::Store) {
+    use igmod::store::{Disposition, Label, NewComment, NewDecision, Settled, Settlement};
+    let comment = NewComment {
+        id: "17900000000000901".into(),
+        account: "acme".into(),
+        media_id: "17900000000000002".into(),
+        parent_id: None,
+        username: Some("flagged_user".into()),
+        from_id: None,
+        text: Some("flagmeplease 100% real".into()),
+        created_at: None,
+        text_key: None,
+    };
+    let decision = NewDecision {
+        rule: "doubt-flag".into(),
+        action: igmod::rules::Action::Flag,
+        reason: "words flagmeplease".into(),
+        dry_run: false,
+        message: None,
+        not_written: false,
+    };
+    assert!(
+        store
+            .record_comment(&comment, Disposition::Evaluated, Some(&decision))
+            .await
+            .expect("record")
+    );
+    let queue = store.review_queue(None, None, 10).await.expect("queue");
+    assert_eq!(queue.len(), 1);
+    assert_eq!((queue[0].action.as_str(), queue[0].dry_run), ("flag", 0));
+    assert!(
+        store
+            .review_queue(Some("globex"), None, 10)
+            .await
+            .expect("queue")
+            .is_empty()
+    );
+    let settle = |who: &'static str| Settlement {
+        comment_id: "17900000000000901",
+        account: "acme",
+        verdict: "remove",
+        who,
+        label: Label::Scam,
+        write: Some("hide"),
+    };
+    assert_eq!(
+        store.settle_review(settle("ana")).await.expect("settle"),
+        Settled::Done { queued: true }
+    );
+    assert_eq!(
+        store.settle_review(settle("bo")).await.expect("settle"),
+        Settled::Already { who: "ana".into() }
+    );
+    assert!(
+        store
+            .review_queue(None, None, 10)
+            .await
+            .expect("queue")
+            .is_empty()
+    );
+    assert_eq!(store.labeled_comments().await.expect("labels"), 1);
+    let pending = store.pending_actions("acme", 0, 10).await.expect("outbox");
+    assert_eq!(
+        pending
+            .iter()
+            .map(|a| a.action.as_str())
+            .collect::<Vec<_>>(),
+        ["hide"]
+    );
+    let recent = store.recent_reviews(10).await.expect("recent");
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].who.as_deref(), Some("ana"));
+    // `%` is a character to search for, not a wildcard.
+    assert_eq!(
+        store
+            .search_reviews("FLAGME", 10)
+            .await
+            .expect("search")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .search_reviews("100%", 10)
+            .await
+            .expect("search")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .search_reviews("0% r", 10)
+            .await
+            .expect("search")
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .search_reviews("1%0", 10)
+            .await
+            .expect("search")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_comment_is_settled_once_on_sqlite_and_postgres() {
+    let dir = tempfile::tempdir().expect("dir");
+    let sqlite = igmod::store::Store::open(&dir.path().join("igmod.db"))
+        .await
+        .expect("sqlite");
+    settled_once(&sqlite).await;
+    sqlite.close().await;
+    let server = common::pg::PgServer::start();
+    let pg = igmod::store::Store::connect(
+        &igmod::store::Database::parse(&server.url(), None).expect("url"),
+    )
+    .await
+    .expect("postgres and its migrations");
+    settled_once(&pg).await;
+    pg.close().await;
+}
+
 /// The commented `[review]` of `config.toml.example`, uncommented, loads as the README says.
 #[test]
 fn the_example_review_section_loads() {
