@@ -130,6 +130,20 @@ fn see_other(to: &str) -> Response {
     r
 }
 
+/// `Set-Cookie` for a session id (empty: cleared); `Secure` when reviewers come over https.
+fn session_cookie(id: &str, ttl: std::time::Duration, https: bool) -> HeaderValue {
+    let secure = if https { "; Secure" } else { "" };
+    let age = if id.is_empty() {
+        "; Max-Age=0".to_string()
+    } else {
+        format!("; Max-Age={}", ttl.as_secs())
+    };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/{secure}{age}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("igmod_review=; Max-Age=0"))
+}
+
 /// The session cookie's value in a request.
 fn cookie(headers: &HeaderMap) -> Option<String> {
     headers
@@ -330,18 +344,8 @@ impl Review {
         )
     }
 
-    /// `Set-Cookie` for a session id (empty: cleared).
     fn cookie_header(&self, id: &str) -> HeaderValue {
-        let secure = if self.config.https() { "; Secure" } else { "" };
-        let age = if id.is_empty() {
-            "; Max-Age=0".to_string()
-        } else {
-            format!("; Max-Age={}", self.config.session_ttl.as_secs())
-        };
-        HeaderValue::from_str(&format!(
-            "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/{secure}{age}"
-        ))
-        .unwrap_or_else(|_| HeaderValue::from_static("igmod_review=; Max-Age=0"))
+        session_cookie(id, self.config.session_ttl, self.config.https())
     }
 
     async fn login(&self, req: Request, nonce: &str) -> Response {
@@ -558,6 +562,23 @@ impl Review {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cookie_is_http_only_strict_and_secure_behind_https() {
+        let ttl = std::time::Duration::from_secs(3600);
+        assert_eq!(
+            session_cookie("ab12", ttl, false),
+            "igmod_review=ab12; HttpOnly; SameSite=Strict; Path=/; Max-Age=3600"
+        );
+        assert_eq!(
+            session_cookie("ab12", ttl, true),
+            "igmod_review=ab12; HttpOnly; SameSite=Strict; Path=/; Secure; Max-Age=3600"
+        );
+        assert_eq!(
+            session_cookie("", ttl, true),
+            "igmod_review=; HttpOnly; SameSite=Strict; Path=/; Secure; Max-Age=0"
+        );
+    }
 
     #[test]
     fn the_session_cookie_is_found_among_others() {
