@@ -490,7 +490,7 @@ impl Review {
                 );
             }
         };
-        let plan = match queue::plan(&item, verdict, self.config.remove) {
+        let plan = match queue::plan(&item, verdict, self.config.remove, self.full.daemon.dry_run) {
             Ok(plan) => plan,
             Err(why) => return self.refuse(&nonce, s, StatusCode::BAD_REQUEST, &why),
         };

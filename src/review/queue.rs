@@ -56,8 +56,14 @@ fn written(item: &ReviewItem) -> bool {
     item.dry_run == 0 && matches!(item.action_status.as_deref(), Some("done" | "pending"))
 }
 
-/// What a verdict on this comment records, or why it does not apply.
-pub fn plan(item: &ReviewItem, verdict: Verdict, remove: RemoveAction) -> Result<Plan, String> {
+/// What a verdict on this comment records, or why it does not apply. With `dry_run` (the
+/// daemon's), a removal is a label only: igmod writes nothing to Instagram in dry run.
+pub fn plan(
+    item: &ReviewItem,
+    verdict: Verdict,
+    remove: RemoveAction,
+    dry_run: bool,
+) -> Result<Plan, String> {
     match (item.action.as_str(), verdict) {
         ("flag", Verdict::Wrong) => Ok(Plan {
             label: Label::Ok,
@@ -65,7 +71,7 @@ pub fn plan(item: &ReviewItem, verdict: Verdict, remove: RemoveAction) -> Result
         }),
         ("flag", Verdict::Remove) => Ok(Plan {
             label: Label::Scam,
-            write: Some(remove.as_str()),
+            write: (!dry_run).then_some(remove.as_str()),
         }),
         ("hide" | "delete", Verdict::Right) => Ok(Plan {
             label: Label::Scam,
@@ -185,7 +191,9 @@ mod tests {
             (item("flag", 0, None), Verdict::Right, None),
         ];
         for (i, verdict, want) in cases {
-            let got = plan(&i, verdict, hide).ok().map(|p| (p.label, p.write));
+            let got = plan(&i, verdict, hide, false)
+                .ok()
+                .map(|p| (p.label, p.write));
             assert_eq!(
                 got, want,
                 "{} {:?} {:?}",
@@ -196,10 +204,16 @@ mod tests {
             plan(
                 &item("flag", 0, None),
                 Verdict::Remove,
-                RemoveAction::Delete
+                RemoveAction::Delete,
+                false
             )
             .map(|p| p.write),
             Ok(Some("delete"))
+        );
+        // In dry run, a removal is a label only.
+        assert_eq!(
+            plan(&item("flag", 0, None), Verdict::Remove, hide, true).map(|p| (p.label, p.write)),
+            Ok((Label::Scam, None))
         );
     }
 
