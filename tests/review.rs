@@ -480,6 +480,39 @@ classifier = {{ model = "{}", min_score = 0.995 }}
     std::fs::write(shots.join("review-queue.png"), &png).expect("screenshot written");
     assert!(png.len() > 10_000, "a screenshot with something on it");
 
+    // j and k move the selection; every field has a label; the buttons are buttons.
+    let current =
+        "[...document.querySelectorAll('.item')].findIndex(r => r.classList.contains('current'))";
+    cdp.key("j").await;
+    cdp.key("j").await;
+    assert_eq!(cdp.eval(current).await, json!(2));
+    cdp.key("k").await;
+    assert_eq!(cdp.eval(current).await, json!(1));
+    cdp.key("k").await;
+    assert_eq!(cdp.eval(current).await, json!(0));
+    let unlabeled = cdp
+        .eval("[...document.querySelectorAll('input:not([type=hidden]), select')].filter(e => e.labels.length === 0).length")
+        .await;
+    assert_eq!(unlabeled, json!(0), "every field has a label");
+    let fake_buttons = cdp
+        .eval("document.querySelectorAll('[onclick], a[href^=\"javascript\"], div[role=button]').length")
+        .await;
+    assert_eq!(fake_buttons, json!(0));
+    // On a phone's width nothing runs off the side.
+    cdp.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 375, "height": 740, "deviceScaleFactor": 2, "mobile": true }),
+    )
+    .await;
+    // The viewport meta makes the layout as wide as the screen (980 px without it).
+    assert_eq!(cdp.eval("window.innerWidth").await, json!(375));
+    let overflow = cdp
+        .eval("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        .await;
+    assert_eq!(overflow, json!(0), "the queue fits a 375 px wide screen");
+    cdp.call("Emulation.clearDeviceMetricsOverride", json!({}))
+        .await;
+
     // A POST without the CSRF token is refused and changes nothing.
     let cookies = cdp
         .call(
