@@ -224,6 +224,42 @@ fn note_text(code: &str) -> Option<&'static str> {
     }
 }
 
+/// The doubtful comments among `items` (newest first): the first [`PAGE_ROWS`] with their
+/// score and strongest features by `model`, and how many there are in all.
+fn select(
+    items: Vec<crate::store::ReviewItem>,
+    model: Option<&Model>,
+    min: f32,
+    max: f32,
+) -> (Vec<pages::Row>, usize) {
+    let mut waiting = 0usize;
+    let mut rows = Vec::new();
+    for item in items {
+        let text = item.text.as_deref().unwrap_or("");
+        let score = match item.action.as_str() {
+            "flag" => None,
+            _ => model.map(|m| m.score(text)),
+        };
+        if !queue::doubtful(&item, score, min, max) {
+            continue;
+        }
+        waiting = waiting.saturating_add(1);
+        if rows.len() < PAGE_ROWS {
+            let ex = model.map(|m| m.explain(text, 3));
+            let names = |v: &[(String, f64)]| v.iter().map(|(n, _)| n.clone()).collect();
+            rows.push(pages::Row {
+                score: ex.as_ref().map(|e| e.score),
+                towards_scam: ex
+                    .as_ref()
+                    .map_or_else(Vec::new, |e| names(&e.towards_scam)),
+                towards_ok: ex.as_ref().map_or_else(Vec::new, |e| names(&e.towards_ok)),
+                item,
+            });
+        }
+    }
+    (rows, waiting)
+}
+
 impl Review {
     async fn handle(self: Arc<Self>, req: Request) -> Response {
         let nonce = nonce();
@@ -390,16 +426,6 @@ impl Review {
         }
     }
 
-    /// The score and the strongest features of a comment's text, by the running model.
-    fn explain(
-        &self,
-        text: Option<&str>,
-        top: usize,
-    ) -> Option<crate::rules::classifier::Explanation> {
-        let (_, model) = self.model.as_ref()?;
-        Some(model.explain(text.unwrap_or(""), top))
-    }
-
     async fn queue(
         &self,
         nonce: &str,
@@ -413,33 +439,22 @@ impl Review {
             .review_queue(account.as_deref(), rule.as_deref(), SCAN)
             .await?;
         let (min, max) = (self.config.min_score, self.config.max_score);
-        let mut waiting = 0usize;
-        let mut rows = Vec::new();
-        for item in items {
-            let score = match item.action.as_str() {
-                "flag" => None,
-                _ => self
-                    .model
-                    .as_ref()
-                    .map(|(_, m)| m.score(item.text.as_deref().unwrap_or(""))),
-            };
-            if !queue::doubtful(&item, score, min, max) {
-                continue;
+        // Scoring thousands of texts is CPU work: off the async threads.
+        let model = self.model.as_ref().map(|(_, m)| m.clone());
+        let selected =
+            tokio::task::spawn_blocking(move || select(items, model.as_deref(), min, max)).await;
+        let (rows, waiting) = match selected {
+            Ok(selected) => selected,
+            Err(e) => {
+                tracing::error!(message = "review: scoring the queue failed", error = %e);
+                return Ok(self.refuse(
+                    nonce,
+                    s,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The queue could not be scored; try again.",
+                ));
             }
-            waiting = waiting.saturating_add(1);
-            if rows.len() < PAGE_ROWS {
-                let ex = self.explain(item.text.as_deref(), 3);
-                let names = |v: &[(String, f64)]| v.iter().map(|(n, _)| n.clone()).collect();
-                rows.push(pages::Row {
-                    score: ex.as_ref().map(|e| e.score),
-                    towards_scam: ex
-                        .as_ref()
-                        .map_or_else(Vec::new, |e| names(&e.towards_scam)),
-                    towards_ok: ex.as_ref().map_or_else(Vec::new, |e| names(&e.towards_ok)),
-                    item,
-                });
-            }
-        }
+        };
         let (accounts, rules) = self.store.review_facets().await?;
         let back = queue_url(account.as_deref(), rule.as_deref(), None);
         let p = pages::QueuePage {
