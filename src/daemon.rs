@@ -456,6 +456,11 @@ pub async fn run_with_reload(
     let cap = crate::http::connection_cap(crate::http::raise_open_files());
     for (listener, router, name, stopped) in servers {
         let stop = cancel.clone();
+        // A handful of reviewers need few connections: a flood there takes no descriptors.
+        let cap = match name {
+            "review" => cap.min(crate::review::CONNECTIONS_MAX),
+            _ => cap,
+        };
         tokio::spawn(async move {
             if let Err(e) = crate::http::serve(listener, router, name, cap, stop).await {
                 tracing::error!(message = stopped, error = %e);

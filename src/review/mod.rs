@@ -32,6 +32,9 @@ use crate::store::{Settled, Settlement, Store};
 use auth::{Auth, LoginRefused, Session};
 use queue::Verdict;
 
+/// Connections the review server keeps open at most (a few reviewers' browsers): the
+/// descriptors stay with the webhook receiver, the metrics and the database.
+pub const CONNECTIONS_MAX: usize = 64;
 /// The session cookie's name.
 const COOKIE: &str = "igmod_review";
 /// Rows the queue page shows at once.
