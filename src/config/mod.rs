@@ -274,6 +274,7 @@ impl Config {
                 facebook.join(", ")
             ));
         }
+        notes.extend(self.review.iter().flat_map(ReviewConfig::notes));
         notes
     }
 }

@@ -64,6 +64,28 @@ impl ReviewConfig {
             .as_ref()
             .is_some_and(|u| u.scheme() == "https")
     }
+
+    /// What works but is unsafe, for `check-config` and the start-up log.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if !self.listen.ip().is_loopback() {
+            notes.push(format!(
+                "review.listen {} is not loopback: passwords and session cookies cross the network in plain HTTP; listen on 127.0.0.1 with a TLS proxy in front (README, \"The review queue\")",
+                self.listen
+            ));
+        }
+        if self
+            .public_url
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "http")
+        {
+            notes.push(
+                "review.public_url is http: session cookies are not Secure; put TLS in front and make it https"
+                    .to_string(),
+            );
+        }
+        notes
+    }
 }
 
 /// One reviewer: a name (recorded with each label) and where the password lives.
@@ -291,6 +313,15 @@ mod tests {
         .unwrap();
         assert!(r.https());
         assert_eq!(r.remove, RemoveAction::Delete);
+        assert!(r.notes().is_empty());
+        let r = review(
+            "[review]\nlisten = \"0.0.0.0:8790\"\npublic_url = \"http://review.example.com/\"\nusers = [{ name = \"ana\", password_env = \"X\" }]",
+        )
+        .unwrap()
+        .unwrap();
+        let notes = r.notes();
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].starts_with("review.listen 0.0.0.0:8790 is not loopback"));
     }
 
     #[test]
