@@ -25,6 +25,7 @@
 //! - [`logging`]: tracing subscriber set-up (stderr/journald or rotated files, text or JSON).
 //! - [`timefmt`]: the one timestamp format used in SQLite, and tolerant parsing of Meta's.
 
+pub mod account;
 pub mod actions;
 pub mod alerts;
 pub mod budget;
@@ -45,6 +46,7 @@ pub mod report;
 pub mod report_html;
 pub mod rules;
 pub mod scheduler;
+pub mod secrets;
 pub mod simulator;
 pub mod store;
 pub mod timefmt;

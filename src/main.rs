@@ -363,7 +363,7 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     if !c.from_env_file.is_empty() {
         println!(
             "from {} (the service's environment file): {}",
-            igmod::tokens::service_env_file(path).display(),
+            igmod::secrets::service_env_file(path).display(),
             c.from_env_file.join(", ")
         );
     }

@@ -17,10 +17,11 @@ use croner::parser::{CronParser, Seconds};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::account::{AccountCtx, PollError, record_token_expiry};
 use crate::budget::CallError;
 use crate::config::Schedule;
 use crate::graph::ErrorKind;
-use crate::poller::{self, AccountCtx, PollError};
+use crate::poller;
 use crate::store::PollEnd;
 use crate::timefmt;
 
@@ -229,19 +230,6 @@ pub async fn run_account(
         if let Err(e) = ctx.store.poll_ended(&name, &end).await {
             tracing::error!(message = "cannot record poll", error = %e);
         }
-    }
-}
-
-/// Puts the token's known expiry into the metrics (after a validation or a refresh).
-pub async fn record_token_expiry(ctx: &AccountCtx) {
-    if let Ok(record) = ctx.store.token_record(&ctx.config.name).await {
-        let expiry = record
-            .expires_at
-            .as_deref()
-            .and_then(timefmt::parse)
-            .filter(|_| !record.never_expires)
-            .map(|t| t.timestamp());
-        crate::metrics::get().token_expiry(&ctx.config.name, expiry);
     }
 }
 

@@ -17,7 +17,7 @@ use toml::Spanned;
 use std::sync::Arc;
 
 use crate::rules::{Model, RuleSet};
-use crate::tokens::TokenSource;
+use crate::secrets::TokenSource;
 
 mod rules;
 
@@ -446,7 +446,7 @@ pub enum Secrets {
     /// error later.
     Required,
     /// `check-config`: as `Required`, but a variable may instead be defined in the service's
-    /// environment file (`tokens::service_env_file`), which systemd loads for the daemon and a
+    /// environment file (`secrets::service_env_file`), which systemd loads for the daemon and a
     /// shell does not.
     Check,
     /// Commands that only read the database or run the rules (`status`, `audit`, `rules …`):
@@ -1073,7 +1073,10 @@ impl Validator {
             return true;
         }
         let in_file = self.secrets == Secrets::Check
-            && crate::tokens::env_file_defines(&crate::tokens::service_env_file(self.path()), var);
+            && crate::secrets::env_file_defines(
+                &crate::secrets::service_env_file(self.path()),
+                var,
+            );
         if in_file && !self.from_env_file.iter().any(|v| v == var) {
             self.from_env_file.push(var.to_string());
         }
@@ -1095,7 +1098,7 @@ impl Validator {
         match (env, file) {
             (Some(env), None) if !required => Some(TokenSource::Env(env.get_ref().clone())),
             (None, Some(file)) if !required => Some(TokenSource::File(
-                crate::tokens::resolve_token_path(self.path(), file.get_ref()),
+                crate::secrets::resolve_token_path(self.path(), file.get_ref()),
             )),
             (Some(env), None) => {
                 let var = env.get_ref();
@@ -1111,8 +1114,8 @@ impl Validator {
                 }
             }
             (None, Some(file)) => {
-                let path = crate::tokens::resolve_token_path(self.path(), file.get_ref());
-                match crate::tokens::read_token_file(&path) {
+                let path = crate::secrets::resolve_token_path(self.path(), file.get_ref());
+                match crate::secrets::read_token_file(&path) {
                     Ok(_) => Some(TokenSource::File(path)),
                     Err(e) => {
                         self.problem(&file.span(), format!("{file_key}: {e}"));

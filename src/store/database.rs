@@ -18,7 +18,7 @@ use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use super::StoreError;
-use crate::tokens::TokenSource;
+use crate::secrets::TokenSource;
 
 /// The URL parameters igmod passes to the driver (libpq's names).
 const KNOWN_PARAMETERS: [&str; 9] = [

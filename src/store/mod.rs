@@ -88,7 +88,7 @@ pub enum StoreError {
     #[error("daemon.database is not a PostgreSQL URL")]
     NotPostgres,
     #[error("cannot read the database password: {0}")]
-    Password(crate::tokens::TokenError),
+    Password(crate::secrets::TokenError),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
