@@ -713,7 +713,7 @@ fn alerts_test(path: &std::path::Path) -> ExitCode {
             }
         };
         let event = igmod::alerts::Event {
-            kind: igmod::alerts::AlertKind::AccountStopped,
+            kind: igmod::config::alert_kind::AlertKind::AccountStopped,
             state: "test",
             account: c.accounts.first().map(|a| a.name.clone()),
             summary: "igmod alerts test: if you read this, igmod can reach you".into(),

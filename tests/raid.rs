@@ -161,7 +161,8 @@ async fn a_bot_wave_closes_its_post_within_10_s_holds_nothing_else_up_and_reopen
 
 async fn alerts_after(
     store: &Store,
-) -> std::collections::HashMap<String, (igmod::alerts::AlertKind, Option<String>, String)> {
+) -> std::collections::HashMap<String, (igmod::config::alert_kind::AlertKind, Option<String>, String)>
+{
     igmod::alerts::conditions(store, Utc::now())
         .await
         .expect("alert conditions")

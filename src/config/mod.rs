@@ -19,7 +19,12 @@ use std::sync::Arc;
 use crate::rules::{Model, RuleSet};
 use crate::secrets::TokenSource;
 
+pub mod alert_kind;
 mod rules;
+pub mod schedule;
+
+use alert_kind::{AlertKind, check_url};
+use schedule::parse_cron;
 
 /// One thing wrong with a config file, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -404,7 +409,7 @@ pub struct MetricsConfig {
 /// `[[alerts]]`: which events go where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertConfig {
-    pub on: Vec<crate::alerts::AlertKind>,
+    pub on: Vec<AlertKind>,
     pub target: AlertTarget,
     pub timeout: Duration,
 }
@@ -744,7 +749,7 @@ impl Validator {
         let token_check = match raw.token_check {
             None => "0 0 */6 * * *".to_string(),
             Some(c) => {
-                if let Err(e) = crate::scheduler::parse_cron(c.get_ref()) {
+                if let Err(e) = parse_cron(c.get_ref()) {
                     self.problem(&c.span(), format!("daemon.token_check: {e}"));
                 }
                 c.into_inner()
@@ -809,14 +814,14 @@ impl Validator {
         let raw = raw.into_inner();
         let mut on = Vec::new();
         for kind in &raw.on {
-            match crate::alerts::AlertKind::parse(kind.get_ref()) {
+            match AlertKind::parse(kind.get_ref()) {
                 Some(k) => on.push(k),
                 None => self.problem(
                     &kind.span(),
                     format!(
                         "alerts.on: {:?} is not one of {}",
                         kind.get_ref(),
-                        crate::alerts::AlertKind::NAMES.join(", ")
+                        AlertKind::NAMES.join(", ")
                     ),
                 ),
             }
@@ -864,7 +869,7 @@ impl Validator {
                     Some(AlertTarget::Command(args))
                 }
             }
-            (None, Some(u), None) => match crate::alerts::check_url(u.get_ref()) {
+            (None, Some(u), None) => match check_url(u.get_ref()) {
                 Ok(()) => Some(AlertTarget::Url {
                     url: UrlSource::Inline(u.get_ref().clone()),
                     format: format?,
@@ -883,9 +888,8 @@ impl Validator {
                             e.get_ref()
                         ),
                     );
-                } else if let Some(Err(refusal)) = std::env::var(e.get_ref())
-                    .ok()
-                    .map(|u| crate::alerts::check_url(&u))
+                } else if let Some(Err(refusal)) =
+                    std::env::var(e.get_ref()).ok().map(|u| check_url(&u))
                 {
                     // The URL itself is never shown: it may hold a secret.
                     self.problem(
@@ -1263,7 +1267,7 @@ impl Validator {
                 }
                 d => d.map(Schedule::Every),
             },
-            (None, Some(cron)) => match crate::scheduler::parse_cron(cron.get_ref()) {
+            (None, Some(cron)) => match parse_cron(cron.get_ref()) {
                 Ok(_) => Some(Schedule::Cron(cron.get_ref().clone())),
                 Err(e) => {
                     self.problem(&cron.span(), format!("accounts.poll_cron: {e}"));
