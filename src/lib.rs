@@ -20,7 +20,7 @@
 //! - [`training`]: training the comment classifier: features, L-BFGS, cross-validation, calibration.
 //! - [`evaluate`]: `rules test`, `rules eval` (precision/recall on labeled CSV), `rules replay`.
 //! - [`undo`]: `igmod undo`: unhide what igmod hid, recorded like every action.
-//! - [`report`]: `igmod status` and `igmod audit`, as tables or JSON.
+//! - [`status`]: `igmod status` and `igmod audit`, as tables or JSON.
 //! - [`outfile`]: files the operator's commands write: owner-only, never through a symlink.
 //! - [`logging`]: tracing subscriber set-up (stderr/journald or rotated files, text or JSON).
 //! - [`timefmt`]: the one timestamp format used in SQLite, and tolerant parsing of Meta's.
@@ -42,7 +42,7 @@ pub mod metrics;
 pub mod outfile;
 pub mod poller;
 pub mod raid;
-pub mod report;
+pub mod status;
 pub mod report_html;
 pub mod rules;
 pub mod scheduler;

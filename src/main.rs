@@ -545,16 +545,16 @@ where
 /// for an unreadable database.
 fn status(path: &std::path::Path, json: bool) -> ExitCode {
     with_database_code(path, config::Secrets::NotNeeded, |c, store| async move {
-        let rows = igmod::report::status(&c, &store).await?;
+        let rows = igmod::status::status(&c, &store).await?;
         if json {
             println!("{}", serde_json::to_string_pretty(&rows)?);
         } else {
             // One instance per SQLite file: the instances matter only on a shared database.
             if store.is_shared() {
-                let live = igmod::report::instances(&store, c.daemon.lease_ttl).await?;
-                print!("{}", igmod::report::instances_table(&live, &rows));
+                let live = igmod::status::instances(&store, c.daemon.lease_ttl).await?;
+                print!("{}", igmod::status::instances_table(&live, &rows));
             }
-            print!("{}", igmod::report::status_table(&rows));
+            print!("{}", igmod::status::status_table(&rows));
         }
         let worst = rows.iter().map(|r| r.health.exit_code()).max().unwrap_or(0);
         Ok(ExitCode::from(worst))
@@ -563,11 +563,11 @@ fn status(path: &std::path::Path, json: bool) -> ExitCode {
 
 fn audit(path: &std::path::Path, filter: igmod::store::AuditFilter, json: bool) -> ExitCode {
     with_database(path, config::Secrets::NotNeeded, |_, store| async move {
-        let rows = igmod::report::audit(&store, &filter).await?;
+        let rows = igmod::status::audit(&store, &filter).await?;
         if json {
             println!("{}", serde_json::to_string_pretty(&rows)?);
         } else {
-            print!("{}", igmod::report::audit_table(&rows));
+            print!("{}", igmod::status::audit_table(&rows));
         }
         Ok(())
     })

@@ -224,10 +224,10 @@ async fn a_facebook_page_token_is_introspected_and_never_refreshed() {
 
     // What the operator sees.
     let store = igmod::store::Store::open(&env.db()).await.expect("store");
-    let rows = igmod::report::status(&config, &store)
+    let rows = igmod::status::status(&config, &store)
         .await
         .expect("status");
-    let table = igmod::report::status_table(&rows);
+    let table = igmod::status::status_table(&rows);
     assert!(
         table.contains("token:      ok, never expires (Page token); data access 79 days left"),
         "{table}"
