@@ -173,7 +173,8 @@ async fn list_media(
         match listed {
             Ok(reply) => return Ok(reply.value),
             Err(CallError::Graph(e)) => {
-                let refused = graph::refused_field(&e)
+                let refused = e
+                    .refused_field()
                     .and_then(|f| fields.iter().find(|x| **x == f).copied())
                     .filter(|f| *f != "id" && *f != "comments_count");
                 match refused {

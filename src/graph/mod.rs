@@ -40,17 +40,6 @@ pub fn media_fields(facebook: bool) -> Vec<&'static str> {
     fields
 }
 
-/// The field Meta refused as nonexisting (`(#100) Tried accessing nonexisting field (X) on
-/// node type (Media)`), when the error is that one.
-pub fn refused_field(e: &GraphError) -> Option<&str> {
-    if e.kind != ErrorKind::BadRequest || e.code != Some(100) {
-        return None;
-    }
-    let rest = e.message.split("nonexisting field (").nth(1)?;
-    let field = rest.split(')').next()?;
-    (!field.is_empty()).then_some(field)
-}
-
 /// Comments per page: the API's maximum.
 pub const COMMENTS_PAGE: u32 = 50;
 /// Replies asked for inline per top-level comment: nested edges in every comment of a 50-comment
@@ -813,7 +802,7 @@ impl Client {
             }
         };
         if let Some(err) = wire::error_envelope(&body) {
-            let mut kind = error::classify(
+            let kind = error::classify(
                 err.code,
                 err.error_subcode,
                 err.message.as_deref(),
@@ -821,14 +810,6 @@ impl Client {
                 status,
                 call.usage.regain(),
             );
-            if err.code == Some(100)
-                && err
-                    .message
-                    .as_deref()
-                    .is_some_and(|m| m.contains("appsecret_proof"))
-            {
-                kind = ErrorKind::AppSecretProof;
-            }
             return Err(GraphError {
                 kind,
                 code: err.code,
@@ -1017,7 +998,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod decode_error_tests {
-    use super::{CallInfo, ErrorKind, GraphError, Usage, media_fields, refused_field};
+    use super::{CallInfo, ErrorKind, GraphError, Usage, media_fields};
     #[test]
     fn fields_by_login_and_the_refused_field() {
         assert!(!media_fields(false).contains(&"media_product_type"));
@@ -1059,7 +1040,7 @@ mod decode_error_tests {
         ];
         for (code, subcode, message, want) in cases {
             assert_eq!(
-                refused_field(&err(code, subcode, message)),
+                err(code, subcode, message).refused_field(),
                 want,
                 "{message}"
             );
