@@ -4,6 +4,8 @@
 //! unknown keys rejected, spans kept), and [`Config`] is resolved and validated (no `Option`
 //! for required things). Validation reports every problem it finds, each as
 //! `PATH:LINE:COL: message` naming the key.
+//!
+//! Whole on purpose: one problem list with spans threads through parsing and validation.
 
 use std::collections::HashMap;
 use std::fmt;

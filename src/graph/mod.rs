@@ -5,6 +5,8 @@
 //! read only to know whether a next page exists and is never stored or logged.
 //! Every call returns a [`CallInfo`] (method, path, HTTP status, usage headers) for the ledger,
 //! whether it succeeded or not.
+//!
+//! Whole on purpose: every endpoint shares one send/decode/error path of one Client.
 
 mod error;
 pub mod id;
