@@ -1,4 +1,5 @@
-//! The layers hold: no import cycle between the crate's top-level modules.
+//! The layers hold: no import cycle between the crate's top-level modules, and no import
+//! that runs up the crate map in `src/lib.rs`.
 //!
 //! Reads every `.rs` file under `src/` (a folder counts as one module, named for the folder),
 //! collects the `crate::…` paths (in `use` lines, grouped `use crate::{a, b::c}` included, and
@@ -54,6 +55,44 @@ fn no_cycle_between_top_level_modules() {
             }))
             .collect::<Vec<_>>()
             .join("\n")
+    );
+}
+
+/// The crate map in `src/lib.rs` lists every module, each above all the modules it imports:
+/// the layer list a newcomer reads is the one the code keeps.
+#[test]
+fn the_crate_map_lists_every_module_above_what_it_imports() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = std::fs::read_to_string(root.join("src/lib.rs"))
+        .unwrap_or_else(|e| panic!("cannot read src/lib.rs: {e}"));
+    let order: Vec<String> = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("//! - [`"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_string)
+        .collect();
+    let declared: BTreeSet<String> = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub mod "))
+        .map(|l| l.trim_end_matches(';').to_string())
+        .collect();
+    let listed: BTreeSet<String> = order.iter().cloned().collect();
+    assert_eq!(
+        listed, declared,
+        "src/lib.rs's crate map and its `pub mod` lines name different modules"
+    );
+    let graph = module_graph(&root.join("src"));
+    let place = |m: &str| order.iter().position(|o| o == m);
+    let upward: Vec<String> = graph
+        .iter()
+        .flat_map(|(from, deps)| deps.iter().map(move |to| (from, to)))
+        .filter(|(from, to)| place(to) < place(from))
+        .map(|(from, to)| format!("  {from} → {to}"))
+        .collect();
+    assert!(
+        upward.is_empty(),
+        "imports that run up src/lib.rs's crate map (move the definition down, or the module up):\n{}",
+        upward.join("\n")
     );
 }
 
@@ -168,6 +207,11 @@ fn module_graph(src: &Path) -> Graph {
             continue;
         }
         deps.extend(file.refs.into_iter().filter(|d| *d != top));
+    }
+    // Items of the crate root (`crate::EX_CONFIG`) are no module.
+    let modules: BTreeSet<String> = graph.keys().cloned().collect();
+    for deps in graph.values_mut() {
+        deps.retain(|d| modules.contains(d));
     }
     graph
 }
