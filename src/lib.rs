@@ -31,8 +31,8 @@
 //! - [`metrics`]: the process's Prometheus metrics, `/metrics`, `/healthz`, `/readyz`.
 //!
 //! Data and pure logic:
+//! - [`store`]: the only code that contains SQL; it connects to the [`config::database::Database`] configured.
 //! - [`config`]: `config.toml` → validated [`config::Config`], every problem with file:line:col.
-//! - [`store`]: the only code that contains SQL.
 //! - [`training`]: training the comment classifier: features, L-BFGS, cross-validation, calibration.
 //! - [`rules`]: pure moderation rules: comment in, decision and evidence out. No IO.
 //! - [`graph`]: the only code that knows Graph API URLs, headers, JSON shapes and error codes.

@@ -540,9 +540,11 @@ async fn closures_are_stored_alike_on_sqlite_and_postgres() {
     closure_round_trip(&sqlite).await;
     sqlite.close().await;
     let server = common::pg::PgServer::start();
-    let pg = Store::connect(&igmod::store::Database::parse(&server.url(), None).expect("url"))
-        .await
-        .expect("postgres");
+    let pg = Store::connect(
+        &igmod::config::database::Database::parse(&server.url(), None).expect("url"),
+    )
+    .await
+    .expect("postgres");
     closure_round_trip(&pg).await;
     pg.close().await;
 }

@@ -22,6 +22,7 @@ use crate::rules::{Model, RuleSet};
 use crate::secrets::TokenSource;
 
 pub mod alert_kind;
+pub mod database;
 mod rules;
 pub mod schedule;
 
@@ -229,7 +230,7 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
     /// A SQLite file (created with mode 0600 if missing) or a PostgreSQL server.
-    pub database: crate::store::Database,
+    pub database: database::Database,
     /// Decide and record, never hide or delete.
     pub dry_run: bool,
     pub log_format: LogFormat,
@@ -995,8 +996,8 @@ impl Validator {
         value: Option<Spanned<String>>,
         password_env: Option<Spanned<String>>,
         password_file: Option<Spanned<String>>,
-    ) -> crate::store::Database {
-        use crate::store::Database;
+    ) -> database::Database {
+        use database::Database;
         let fallback = Database::Sqlite(PathBuf::from("/var/lib/igmod/igmod.db"));
         let Some(value) = value else {
             if let Some(key) = password_env.as_ref().or(password_file.as_ref()) {

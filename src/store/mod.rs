@@ -39,7 +39,7 @@ macro_rules! on_pool {
 
 mod alerts;
 mod comments;
-mod database;
+mod connect;
 mod labels;
 mod leases;
 mod ledger;
@@ -49,6 +49,7 @@ mod state;
 mod summary;
 mod webhooks;
 
+use crate::config::database::Database;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -60,7 +61,6 @@ pub use alerts::AlertState;
 pub use comments::{
     ActedComment, Disposition, NewComment, NewDecision, PendingAction, StoredComment, UndoCandidate,
 };
-pub use database::{Database, DatabaseError};
 pub use labels::{Label, LabelSource, LabeledComment};
 pub use leases::{InstanceRow, LeaseRow};
 pub use ledger::Pruned;
