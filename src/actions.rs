@@ -7,9 +7,9 @@
 
 use secrecy::SecretString;
 
+use crate::account::{AccountCtx, PollError};
 use crate::budget::{CallError, CallKind};
 use crate::graph::{ErrorKind, GraphError};
-use crate::poller::{AccountCtx, PollError};
 use crate::store::PendingAction;
 
 /// Attempts after which an action that keeps failing transiently is given up as `failed`.

@@ -19,6 +19,8 @@
 //! account's requests to at most [`CALLS_PER_SECOND`], so even a 500-comment burst never
 //! fires a volley of simultaneous requests at Meta. The hourly cap itself is the SQLite ledger,
 //! which a restart cannot reset (a token bucket in memory could).
+//!
+//! Whole on purpose: the ledger check, pacing, retries and pauses decide each call together.
 
 use std::future::Future;
 use std::num::NonZeroU32;

@@ -14,11 +14,11 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::account::AccountCtx;
 use crate::budget::{Budget, Policy, RetryPolicy};
 use crate::config::{AccountConfig, Config, Schedule};
 use crate::graph::{self, GraphError};
 use crate::lease::Leases;
-use crate::poller::AccountCtx;
 use crate::scheduler::{self, Ended};
 use crate::store::{Store, StoreError};
 
@@ -39,7 +39,7 @@ pub enum DaemonError {
         source: std::io::Error,
     },
     #[error("webhook receiver: {0}")]
-    WebhookSecret(#[from] crate::tokens::TokenError),
+    WebhookSecret(#[from] crate::secrets::TokenError),
     #[error("webhook receiver: [webhook] needs [app] with the app secret that signs deliveries")]
     NoAppSecret,
 }

@@ -65,6 +65,10 @@ pub struct RefusedLabels {
     pub reason: String,
 }
 
+/// Poll intervals without a poll's end that make an account stalled (the `stalled` state
+/// here, and the `stalled` alert).
+pub const STALLED_INTERVALS: i64 = 3;
+
 /// What the scheduler knows of an account, for `/readyz` and the problem series.
 #[derive(Debug, Clone, Copy, Default)]
 struct AccountSeen {
@@ -617,7 +621,7 @@ impl Metrics {
     }
 
     /// Accounts this instance polls whose last poll ended more than
-    /// [`crate::alerts::STALLED_INTERVALS`] intervals ago (the `stalled` state above), with
+    /// [`STALLED_INTERVALS`] intervals ago (the `stalled` state above), with
     /// how long (seconds): the `stalled` alert.
     pub fn stalled_accounts(&self, now: i64) -> Vec<(String, i64)> {
         self.seen
@@ -627,10 +631,7 @@ impl Metrics {
                     .filter(|(_, s)| !s.elsewhere && !s.stopped && s.last_poll != 0)
                     .map(|(k, s)| (k.clone(), now.saturating_sub(s.last_poll), s.interval))
                     .filter(|&(_, silent, interval)| {
-                        silent
-                            > interval
-                                .max(1)
-                                .saturating_mul(crate::alerts::STALLED_INTERVALS)
+                        silent > interval.max(1).saturating_mul(STALLED_INTERVALS)
                     })
                     .map(|(k, silent, _)| (k, silent))
                     .collect()

@@ -18,120 +18,17 @@
 use secrecy::SecretString;
 use std::collections::HashSet;
 
+use crate::account::{AccountCtx, PollError};
 use crate::actions;
-use crate::budget::{Budget, CallError, CallKind};
-use crate::config::AccountConfig;
-use crate::graph::{self, Comment, ErrorKind};
+use crate::budget::{CallError, CallKind};
+use crate::graph::{self, Comment};
 use crate::rules::CommentView;
-use crate::store::{AccountState, Disposition, NewComment, NewDecision, Store, StoreError};
+use crate::store::{AccountState, Disposition, NewComment, NewDecision};
 use crate::timefmt;
-use crate::tokens::TokenError;
 
 /// Calls a post may cost in one poll after its known comments were reached, while the count
 /// still says comments are missing.
 pub const PAGES_PAST_KNOWN: u32 = 4;
-
-/// Everything one account's polls need.
-#[derive(Debug)]
-pub struct AccountCtx {
-    pub config: AccountConfig,
-    pub client: graph::Client,
-    pub budget: Budget,
-    pub store: Store,
-    pub dry_run: bool,
-    /// The Meta app (Facebook Login introspection and exchange).
-    pub app: Option<crate::config::AppConfig>,
-    /// The account's own username once known (for `impersonation`), cached from SQLite.
-    pub username: std::sync::Mutex<Option<String>>,
-    /// When the outbox was last seen empty with no decision since: a quiet poll then skips
-    /// looking (one query less per poll), but looks again every [`PENDING_RECHECK`] for
-    /// actions another process left (an interrupted `igmod undo`).
-    pub outbox_empty_at: std::sync::Mutex<Option<std::time::Instant>>,
-    /// Per post, the comment count and newest comment id as last fully read: a poll whose
-    /// listing matches every entry asks SQLite nothing (the quiet poll of most accounts).
-    pub media_seen: std::sync::Mutex<std::collections::HashMap<String, (i64, Option<String>)>>,
-    /// Woken by the webhook receiver when a delivery for this account was written.
-    pub inbox: std::sync::Arc<tokio::sync::Notify>,
-    /// This instance's leases: the account is worked on only while its lease is held.
-    pub leases: std::sync::Arc<crate::lease::Leases>,
-    /// When the raid guard next owes a post its comments back: the account's loop wakes for
-    /// it even when its next poll is later.
-    pub raid_reopen_at: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
-}
-
-/// How long a seen-empty outbox is trusted without looking.
-pub const PENDING_RECHECK: std::time::Duration = std::time::Duration::from_secs(300);
-
-impl AccountCtx {
-    /// What the token functions need of this account.
-    pub fn tokens(&self) -> crate::tokens::TokenCtx<'_> {
-        crate::tokens::TokenCtx {
-            store: &self.store,
-            budget: &self.budget,
-            client: &self.client,
-            account: &self.config,
-            app: self.app.as_ref(),
-        }
-    }
-
-    /// Whether the outbox may hold pending actions.
-    pub fn outbox_may_hold_actions(&self) -> bool {
-        self.outbox_empty_at
-            .lock()
-            .ok()
-            .and_then(|t| *t)
-            .is_none_or(|t| t.elapsed() >= PENDING_RECHECK)
-    }
-
-    /// Records that the outbox was just seen empty (`true`) or may have gained an action.
-    pub fn outbox_seen_empty(&self, empty: bool) {
-        if let Ok(mut t) = self.outbox_empty_at.lock() {
-            *t = empty.then(std::time::Instant::now);
-        }
-    }
-
-    /// Forgets what the posts looked like: after igmod deleted a comment the stored count was
-    /// lowered, and only the stored count may decide whether a post changed.
-    pub fn forget_media(&self) {
-        if let Ok(mut seen) = self.media_seen.lock() {
-            seen.clear();
-        }
-    }
-
-    fn remember_media(&self, m: &graph::Media) {
-        if let Ok(mut seen) = self.media_seen.lock() {
-            seen.insert(m.id.clone(), (m.comments_count, m.newest_comment.clone()));
-        }
-    }
-
-    /// Every listed post is as last fully read.
-    fn media_unchanged(&self, media: &[graph::Media]) -> bool {
-        self.media_seen.lock().is_ok_and(|seen| {
-            media.iter().all(|m| {
-                seen.get(&m.id).is_some_and(|(count, newest)| {
-                    *count == m.comments_count && *newest == m.newest_comment
-                })
-            })
-        })
-    }
-
-    pub(crate) fn username(&self) -> Option<String> {
-        self.username.lock().ok().and_then(|u| u.clone())
-    }
-
-    /// Remembers the account's username (from `/me` or its own comments), in memory and SQLite.
-    pub async fn learn_username(&self, username: &str) -> Result<(), StoreError> {
-        if self.username().as_deref() == Some(username) {
-            return Ok(());
-        }
-        if let Ok(mut u) = self.username.lock() {
-            *u = Some(username.to_string());
-        }
-        self.store
-            .set_account_username(&self.config.name, username)
-            .await
-    }
-}
 
 /// What a poll did, for the log.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -146,56 +43,6 @@ pub struct PollReport {
     pub skipped_because: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum PollError {
-    #[error(transparent)]
-    Call(#[from] CallError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("cannot load token: {0}")]
-    Token(#[from] TokenError),
-}
-
-impl From<crate::tokens::CurrentError> for PollError {
-    fn from(e: crate::tokens::CurrentError) -> Self {
-        match e {
-            crate::tokens::CurrentError::Source(t) => PollError::Token(t),
-            crate::tokens::CurrentError::Store(s) => PollError::Store(s),
-        }
-    }
-}
-
-impl PollError {
-    /// The database cannot take writes (see [`StoreError::cannot_write`]).
-    pub fn database_unwritable(&self) -> bool {
-        match self {
-            PollError::Store(e) | PollError::Call(CallError::Store(e)) => e.cannot_write(),
-            _ => false,
-        }
-    }
-
-    /// Errors after which no action can be applied in this poll either: those that stop the
-    /// poll, except a spent read budget (actions have their own reserve).
-    pub fn blocks_actions(&self) -> bool {
-        self.stops_poll() && !matches!(self, PollError::Call(CallError::Exhausted { .. }))
-    }
-
-    /// Errors that make the rest of this poll pointless: no budget, paused, dead token, no
-    /// database. Others (a post that vanished, a transient failure that outlived its retries)
-    /// skip one post and let the poll go on.
-    pub fn stops_poll(&self) -> bool {
-        match self {
-            PollError::Call(CallError::Graph(e)) => matches!(
-                e.kind,
-                ErrorKind::TokenInvalid { .. }
-                    | ErrorKind::Throttled { .. }
-                    | ErrorKind::AppSecretProof
-            ),
-            _ => true,
-        }
-    }
-}
-
 /// Runs one poll. Comments are recorded as they are read, so an interrupted poll resumes
 /// where it stopped. `state` is the account's row if the caller just read it.
 #[tracing::instrument(name = "poll", skip_all)]
@@ -203,7 +50,7 @@ pub async fn poll(ctx: &AccountCtx, state: Option<AccountState>) -> Result<PollR
     let token = crate::tokens::current(&ctx.store, &ctx.config).await?;
     let token = match crate::tokens::maybe_refresh(ctx.tokens(), &token, false).await? {
         crate::tokens::Refresh::Refreshed(new, _) => {
-            crate::scheduler::record_token_expiry(ctx).await;
+            crate::account::record_token_expiry(ctx).await;
             new
         }
         crate::tokens::Refresh::NotDue | crate::tokens::Refresh::Refused(_) => token,
@@ -326,7 +173,8 @@ async fn list_media(
         match listed {
             Ok(reply) => return Ok(reply.value),
             Err(CallError::Graph(e)) => {
-                let refused = graph::refused_field(&e)
+                let refused = e
+                    .refused_field()
                     .and_then(|f| fields.iter().find(|x| **x == f).copied())
                     .filter(|f| *f != "id" && *f != "comments_count");
                 match refused {

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use secrecy::SecretString;
 
+use crate::account::{AccountCtx, PollError};
 use crate::budget::{CallError, CallKind};
 use crate::graph::{self, ErrorKind};
-use crate::poller::{AccountCtx, PollError};
 use crate::store::RaidClosure;
 
 /// Attempts after which a switch that keeps failing transiently is given up as `failed`.

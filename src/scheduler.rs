@@ -12,35 +12,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use croner::Cron;
-use croner::parser::{CronParser, Seconds};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::account::{AccountCtx, PollError, record_token_expiry};
 use crate::budget::CallError;
 use crate::config::Schedule;
+use crate::config::schedule::parse_cron;
 use crate::graph::ErrorKind;
-use crate::poller::{self, AccountCtx, PollError};
+use crate::poller;
 use crate::store::PollEnd;
 use crate::timefmt;
 
 /// How late a cron poll may run when the cron job's wake-up is missing.
 pub const CRON_GRACE: Duration = Duration::from_secs(2);
-
-/// Parses a cron expression with seconds (six or seven fields).
-pub fn parse_cron(expr: &str) -> Result<Cron, String> {
-    let fields = expr.split_whitespace().count();
-    if !(6..=7).contains(&fields) {
-        return Err(format!(
-            "cron expression {expr:?} has {fields} fields; igmod needs 6 or 7 (seconds first, e.g. \"0 */2 * * * *\")"
-        ));
-    }
-    CronParser::builder()
-        .seconds(Seconds::Required)
-        .build()
-        .parse(expr)
-        .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))
-}
 
 /// The first time strictly after `after` that the schedule is due.
 pub fn next_due(schedule: &Schedule, after: DateTime<Utc>) -> DateTime<Utc> {
@@ -229,19 +214,6 @@ pub async fn run_account(
         if let Err(e) = ctx.store.poll_ended(&name, &end).await {
             tracing::error!(message = "cannot record poll", error = %e);
         }
-    }
-}
-
-/// Puts the token's known expiry into the metrics (after a validation or a refresh).
-pub async fn record_token_expiry(ctx: &AccountCtx) {
-    if let Ok(record) = ctx.store.token_record(&ctx.config.name).await {
-        let expiry = record
-            .expires_at
-            .as_deref()
-            .and_then(timefmt::parse)
-            .filter(|_| !record.never_expires)
-            .map(|t| t.timestamp());
-        crate::metrics::get().token_expiry(&ctx.config.name, expiry);
     }
 }
 
@@ -457,15 +429,6 @@ fn token_dead(e: &PollError) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cron_needs_seconds() {
-        assert!(parse_cron("0 */2 * * * *").is_ok());
-        assert!(parse_cron("0 0 */2 * * * 2030").is_ok());
-        let five = parse_cron("*/2 * * * *").err().unwrap_or_default();
-        assert!(five.contains("has 5 fields"), "{five}");
-        assert!(parse_cron("x y z a b c").is_err());
-    }
 
     #[test]
     fn next_due_times() {

@@ -329,7 +329,7 @@ async fn the_write_pause_is_stored_the_same_on_sqlite_and_postgres() {
             .await
             .expect("sqlite"),
         igmod::store::Store::connect(
-            &igmod::store::Database::parse(&server.url(), None).expect("url"),
+            &igmod::config::database::Database::parse(&server.url(), None).expect("url"),
         )
         .await
         .expect("postgres"),

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{ACME, Env};
+use igmod::account::AccountCtx;
 use igmod::lease::Leases;
-use igmod::poller::AccountCtx;
 use igmod::store::Store;
 use secrecy::SecretString;
 use tracing_subscriber::layer::SubscriberExt;

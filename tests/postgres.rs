@@ -176,7 +176,7 @@ async fn check_config_connects_to_postgres_and_reports_its_migrations() {
         "{out}"
     );
     let store = igmod::store::Store::connect(
-        &igmod::store::Database::parse(&server.url(), None).expect("url"),
+        &igmod::config::database::Database::parse(&server.url(), None).expect("url"),
     )
     .await
     .expect("migrate");

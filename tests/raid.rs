@@ -161,7 +161,8 @@ async fn a_bot_wave_closes_its_post_within_10_s_holds_nothing_else_up_and_reopen
 
 async fn alerts_after(
     store: &Store,
-) -> std::collections::HashMap<String, (igmod::alerts::AlertKind, Option<String>, String)> {
+) -> std::collections::HashMap<String, (igmod::config::alert_kind::AlertKind, Option<String>, String)>
+{
     igmod::alerts::conditions(store, Utc::now())
         .await
         .expect("alert conditions")
@@ -539,9 +540,11 @@ async fn closures_are_stored_alike_on_sqlite_and_postgres() {
     closure_round_trip(&sqlite).await;
     sqlite.close().await;
     let server = common::pg::PgServer::start();
-    let pg = Store::connect(&igmod::store::Database::parse(&server.url(), None).expect("url"))
-        .await
-        .expect("postgres");
+    let pg = Store::connect(
+        &igmod::config::database::Database::parse(&server.url(), None).expect("url"),
+    )
+    .await
+    .expect("postgres");
     closure_round_trip(&pg).await;
     pg.close().await;
 }

@@ -890,7 +890,7 @@ async fn a_comment_is_settled_once_on_sqlite_and_postgres() {
     sqlite.close().await;
     let server = common::pg::PgServer::start();
     let pg = igmod::store::Store::connect(
-        &igmod::store::Database::parse(&server.url(), None).expect("url"),
+        &igmod::config::database::Database::parse(&server.url(), None).expect("url"),
     )
     .await
     .expect("postgres and its migrations");

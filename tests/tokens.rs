@@ -69,7 +69,7 @@ async fn a_token_near_its_end_is_refreshed_and_one_far_from_it_is_not() {
         ("acme", Env::token("acme"), 5),
         ("globex", Env::token("globex"), 30),
     ] {
-        let hash = igmod::tokens::source_hash(&secrecy::SecretString::from(token));
+        let hash = igmod::secrets::source_hash(&secrecy::SecretString::from(token));
         let expires = igmod::timefmt::format(chrono::Utc::now() + chrono::Duration::days(days));
         sqlx::query("INSERT INTO tokens (account, status, checked_at, source_hash, expires_at) VALUES (?1, 'ok', ?2, ?3, ?4)")
             .bind(account)
@@ -127,7 +127,7 @@ async fn a_token_the_operator_replaces_wins_over_the_refreshed_one() {
         None,
         "the refreshed token is dropped"
     );
-    let hash = igmod::tokens::source_hash(&secrecy::SecretString::from(replacement.to_string()));
+    let hash = igmod::secrets::source_hash(&secrecy::SecretString::from(replacement.to_string()));
     assert_eq!(
         text(&db, "SELECT source_hash FROM tokens").await,
         Some(hash)
@@ -224,10 +224,10 @@ async fn a_facebook_page_token_is_introspected_and_never_refreshed() {
 
     // What the operator sees.
     let store = igmod::store::Store::open(&env.db()).await.expect("store");
-    let rows = igmod::report::status(&config, &store)
+    let rows = igmod::status::status(&config, &store)
         .await
         .expect("status");
-    let table = igmod::report::status_table(&rows);
+    let table = igmod::status::status_table(&rows);
     assert!(
         table.contains("token:      ok, never expires (Page token); data access 79 days left"),
         "{table}"

@@ -4,6 +4,8 @@
 //! unknown keys rejected, spans kept), and [`Config`] is resolved and validated (no `Option`
 //! for required things). Validation reports every problem it finds, each as
 //! `PATH:LINE:COL: message` naming the key.
+//!
+//! Whole on purpose: one problem list with spans threads through parsing and validation.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,10 +19,16 @@ use toml::Spanned;
 use std::sync::Arc;
 
 use crate::rules::{Model, RuleSet};
-use crate::tokens::TokenSource;
+use crate::secrets::TokenSource;
 
+pub mod alert_kind;
+pub mod database;
 mod review;
 mod rules;
+pub mod schedule;
+
+use alert_kind::{AlertKind, check_url};
+use schedule::parse_cron;
 
 pub use review::{DEFAULT_REVIEW_LISTEN, RemoveAction, ReviewConfig, Reviewer};
 
@@ -228,7 +236,7 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
     /// A SQLite file (created with mode 0600 if missing) or a PostgreSQL server.
-    pub database: crate::store::Database,
+    pub database: database::Database,
     /// Decide and record, never hide or delete.
     pub dry_run: bool,
     pub log_format: LogFormat,
@@ -411,7 +419,7 @@ pub struct MetricsConfig {
 /// `[[alerts]]`: which events go where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertConfig {
-    pub on: Vec<crate::alerts::AlertKind>,
+    pub on: Vec<AlertKind>,
     pub target: AlertTarget,
     pub timeout: Duration,
 }
@@ -453,7 +461,7 @@ pub enum Secrets {
     /// error later.
     Required,
     /// `check-config`: as `Required`, but a variable may instead be defined in the service's
-    /// environment file (`tokens::service_env_file`), which systemd loads for the daemon and a
+    /// environment file (`secrets::service_env_file`), which systemd loads for the daemon and a
     /// shell does not.
     Check,
     /// Commands that only read the database or run the rules (`status`, `audit`, `rules …`):
@@ -753,7 +761,7 @@ impl Validator {
         let token_check = match raw.token_check {
             None => "0 0 */6 * * *".to_string(),
             Some(c) => {
-                if let Err(e) = crate::scheduler::parse_cron(c.get_ref()) {
+                if let Err(e) = parse_cron(c.get_ref()) {
                     self.problem(&c.span(), format!("daemon.token_check: {e}"));
                 }
                 c.into_inner()
@@ -818,14 +826,14 @@ impl Validator {
         let raw = raw.into_inner();
         let mut on = Vec::new();
         for kind in &raw.on {
-            match crate::alerts::AlertKind::parse(kind.get_ref()) {
+            match AlertKind::parse(kind.get_ref()) {
                 Some(k) => on.push(k),
                 None => self.problem(
                     &kind.span(),
                     format!(
                         "alerts.on: {:?} is not one of {}",
                         kind.get_ref(),
-                        crate::alerts::AlertKind::NAMES.join(", ")
+                        AlertKind::NAMES.join(", ")
                     ),
                 ),
             }
@@ -873,7 +881,7 @@ impl Validator {
                     Some(AlertTarget::Command(args))
                 }
             }
-            (None, Some(u), None) => match crate::alerts::check_url(u.get_ref()) {
+            (None, Some(u), None) => match check_url(u.get_ref()) {
                 Ok(()) => Some(AlertTarget::Url {
                     url: UrlSource::Inline(u.get_ref().clone()),
                     format: format?,
@@ -892,9 +900,8 @@ impl Validator {
                             e.get_ref()
                         ),
                     );
-                } else if let Some(Err(refusal)) = std::env::var(e.get_ref())
-                    .ok()
-                    .map(|u| crate::alerts::check_url(&u))
+                } else if let Some(Err(refusal)) =
+                    std::env::var(e.get_ref()).ok().map(|u| check_url(&u))
                 {
                     // The URL itself is never shown: it may hold a secret.
                     self.problem(
@@ -998,8 +1005,8 @@ impl Validator {
         value: Option<Spanned<String>>,
         password_env: Option<Spanned<String>>,
         password_file: Option<Spanned<String>>,
-    ) -> crate::store::Database {
-        use crate::store::Database;
+    ) -> database::Database {
+        use database::Database;
         let fallback = Database::Sqlite(PathBuf::from("/var/lib/igmod/igmod.db"));
         let Some(value) = value else {
             if let Some(key) = password_env.as_ref().or(password_file.as_ref()) {
@@ -1082,7 +1089,10 @@ impl Validator {
             return true;
         }
         let in_file = self.secrets == Secrets::Check
-            && crate::tokens::env_file_defines(&crate::tokens::service_env_file(self.path()), var);
+            && crate::secrets::env_file_defines(
+                &crate::secrets::service_env_file(self.path()),
+                var,
+            );
         if in_file && !self.from_env_file.iter().any(|v| v == var) {
             self.from_env_file.push(var.to_string());
         }
@@ -1104,7 +1114,7 @@ impl Validator {
         match (env, file) {
             (Some(env), None) if !required => Some(TokenSource::Env(env.get_ref().clone())),
             (None, Some(file)) if !required => Some(TokenSource::File(
-                crate::tokens::resolve_token_path(self.path(), file.get_ref()),
+                crate::secrets::resolve_token_path(self.path(), file.get_ref()),
             )),
             (Some(env), None) => {
                 let var = env.get_ref();
@@ -1120,8 +1130,8 @@ impl Validator {
                 }
             }
             (None, Some(file)) => {
-                let path = crate::tokens::resolve_token_path(self.path(), file.get_ref());
-                match crate::tokens::read_token_file(&path) {
+                let path = crate::secrets::resolve_token_path(self.path(), file.get_ref());
+                match crate::secrets::read_token_file(&path) {
                     Ok(_) => Some(TokenSource::File(path)),
                     Err(e) => {
                         self.problem(&file.span(), format!("{file_key}: {e}"));
@@ -1269,7 +1279,7 @@ impl Validator {
                 }
                 d => d.map(Schedule::Every),
             },
-            (None, Some(cron)) => match crate::scheduler::parse_cron(cron.get_ref()) {
+            (None, Some(cron)) => match parse_cron(cron.get_ref()) {
                 Ok(_) => Some(Schedule::Cron(cron.get_ref().clone())),
                 Err(e) => {
                     self.problem(&cron.span(), format!("accounts.poll_cron: {e}"));

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::Validator;
-use crate::tokens::TokenSource;
+use crate::secrets::TokenSource;
 
 /// Where the review queue listens unless `listen` says otherwise (the webhook receiver has
 /// 8787, the metrics 9464).

@@ -1,5 +1,11 @@
 //! Graph API errors, classified by `code` and `error_subcode` (never by `type` or HTTP status
 //! alone), as ../shared/graph-api.md §6 tabulates them.
+//!
+//! Meta's message text is read here and nowhere else, and only for the shapes whose code
+//! carries nothing more: code 100 naming `appsecret_proof`, code 100 saying an object does not
+//! exist ([`says_gone`]), the field refused as nonexisting ([`GraphError::refused_field`]) and
+//! the permission a code-200 refusal names ([`GraphError::lacks_permission`]). Callers decide
+//! on [`ErrorKind`] and these typed answers.
 
 use std::fmt;
 use std::time::Duration;
@@ -97,6 +103,25 @@ pub struct GraphError {
 
 impl std::error::Error for GraphError {}
 
+impl GraphError {
+    /// The field Meta refused as nonexisting (`(#100) Tried accessing nonexisting field (X) on
+    /// node type (Media)`), when the error is that one.
+    pub fn refused_field(&self) -> Option<&str> {
+        if self.kind != ErrorKind::BadRequest || self.code != Some(100) {
+            return None;
+        }
+        let rest = self.message.split("nonexisting field (").nth(1)?;
+        let field = rest.split(')').next()?;
+        (!field.is_empty()).then_some(field)
+    }
+
+    /// A permission refusal naming `permission` as the one missing (Meta names it in the
+    /// message of code 200, graph-api.md §12).
+    pub fn lacks_permission(&self, permission: &str) -> bool {
+        self.kind == ErrorKind::Permission && self.message.contains(permission)
+    }
+}
+
 impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -154,6 +179,10 @@ pub fn classify(
             regain,
             app_wide: false,
         },
+        // Meta gives this shape no subcode of its own: its message names the proof.
+        Some(100) if message.is_some_and(|m| m.contains("appsecret_proof")) => {
+            ErrorKind::AppSecretProof
+        }
         Some(100) if subcode == Some(33) => ErrorKind::Gone,
         Some(100) if subcode.is_none() && message.is_some_and(says_gone) => ErrorKind::Gone,
         Some(33) => ErrorKind::Gone,
@@ -323,6 +352,13 @@ mod tests {
                 Some(missing),
                 400,
                 ErrorKind::BadRequest,
+            ),
+            (
+                Some(100),
+                None,
+                Some("(#100) appsecret_proof argument must be provided"),
+                400,
+                ErrorKind::AppSecretProof,
             ),
             (
                 None,

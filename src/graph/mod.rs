@@ -5,6 +5,8 @@
 //! read only to know whether a next page exists and is never stored or logged.
 //! Every call returns a [`CallInfo`] (method, path, HTTP status, usage headers) for the ledger,
 //! whether it succeeded or not.
+//!
+//! Whole on purpose: every endpoint shares one send/decode/error path of one Client.
 
 mod error;
 pub mod id;
@@ -38,17 +40,6 @@ pub fn media_fields(facebook: bool) -> Vec<&'static str> {
         fields.extend(FACEBOOK_LOGIN_ONLY_MEDIA_FIELDS);
     }
     fields
-}
-
-/// The field Meta refused as nonexisting (`(#100) Tried accessing nonexisting field (X) on
-/// node type (Media)`), when the error is that one.
-pub fn refused_field(e: &GraphError) -> Option<&str> {
-    if e.kind != ErrorKind::BadRequest || e.code != Some(100) {
-        return None;
-    }
-    let rest = e.message.split("nonexisting field (").nth(1)?;
-    let field = rest.split(')').next()?;
-    (!field.is_empty()).then_some(field)
 }
 
 /// Comments per page: the API's maximum.
@@ -813,7 +804,7 @@ impl Client {
             }
         };
         if let Some(err) = wire::error_envelope(&body) {
-            let mut kind = error::classify(
+            let kind = error::classify(
                 err.code,
                 err.error_subcode,
                 err.message.as_deref(),
@@ -821,14 +812,6 @@ impl Client {
                 status,
                 call.usage.regain(),
             );
-            if err.code == Some(100)
-                && err
-                    .message
-                    .as_deref()
-                    .is_some_and(|m| m.contains("appsecret_proof"))
-            {
-                kind = ErrorKind::AppSecretProof;
-            }
             return Err(GraphError {
                 kind,
                 code: err.code,
@@ -1017,7 +1000,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod decode_error_tests {
-    use super::{CallInfo, ErrorKind, GraphError, Usage, media_fields, refused_field};
+    use super::{CallInfo, ErrorKind, GraphError, Usage, media_fields};
     #[test]
     fn fields_by_login_and_the_refused_field() {
         assert!(!media_fields(false).contains(&"media_product_type"));
@@ -1059,7 +1042,7 @@ mod decode_error_tests {
         ];
         for (code, subcode, message, want) in cases {
             assert_eq!(
-                refused_field(&err(code, subcode, message)),
+                err(code, subcode, message).refused_field(),
                 want,
                 "{message}"
             );

@@ -1,5 +1,7 @@
 //! The Graph API's JSON shapes. They stay inside `graph`; every field is optional and
 //! ids may arrive as strings or numbers, so an odd answer degrades instead of failing.
+//!
+//! Whole on purpose: about 500 lines of shapes and their lenient readers; the rest is tests.
 
 use serde::Deserialize;
 use serde_json::Value;

@@ -197,7 +197,7 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokens::TokenSource;
+    use crate::secrets::TokenSource;
 
     #[test]
     fn logins_slow_down_after_ten_failures_and_grow() {

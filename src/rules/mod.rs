@@ -16,6 +16,8 @@
 //! only when a rule reaches it (its cheaper conditions held), at most once per comment, and
 //! only when [`screen`] finds the first bytes of one of its patterns in the text (a list of
 //! one pattern is screened too).
+//!
+//! Whole on purpose: compilation and evaluation share the private compiled forms; tests: tests.rs.
 
 pub mod classifier;
 mod detect;

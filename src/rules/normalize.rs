@@ -27,6 +27,8 @@
 //! A word pattern goes through the same pipeline, and matches where its skeleton appears on
 //! word boundaries with every run at least as long as the pattern's: `free` matches
 //! `FREEEE` and `f.r.e.e` but not `fre`; `ass` does not match `as`, `class` or `assassin`.
+//!
+//! Whole on purpose: the one-pass stream and the generic pipeline share tables and must agree.
 
 use std::cell::{OnceCell, RefCell};
 use std::ops::Range;

@@ -1,5 +1,7 @@
 //! Data-driven tests of the rule engine: evasions that must match, look-alike innocent text
 //! that must not, every condition, priority and approve semantics, reply rendering.
+//!
+//! Whole on purpose: tables of cases over one set of helpers; split by condition, they'd repeat.
 
 use super::*;
 

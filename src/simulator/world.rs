@@ -1,5 +1,7 @@
 //! The simulator's state and its answers, written as Meta writes them: its own structures,
 //! serialised by hand into Meta's JSON shapes (no type is shared with `graph`).
+//!
+//! Whole on purpose: one World state that every answer reads and writes, as Meta's one server.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -39,7 +39,7 @@ macro_rules! on_pool {
 
 mod alerts;
 mod comments;
-mod database;
+mod connect;
 mod labels;
 mod leases;
 mod ledger;
@@ -50,6 +50,7 @@ mod state;
 mod summary;
 mod webhooks;
 
+use crate::config::database::Database;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -61,7 +62,6 @@ pub use alerts::AlertState;
 pub use comments::{
     ActedComment, Disposition, NewComment, NewDecision, PendingAction, StoredComment, UndoCandidate,
 };
-pub use database::{Database, DatabaseError};
 pub use labels::{Label, LabelSource, LabeledComment};
 pub use leases::{InstanceRow, LeaseRow};
 pub use ledger::Pruned;
@@ -90,7 +90,7 @@ pub enum StoreError {
     #[error("daemon.database is not a PostgreSQL URL")]
     NotPostgres,
     #[error("cannot read the database password: {0}")]
-    Password(crate::tokens::TokenError),
+    Password(crate::secrets::TokenError),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]

@@ -2,8 +2,9 @@
 //! comment as a polled one would be, and applies the actions at once. Run by the account's
 //! own task, between polls, so a comment is never decided or acted on by two hands at once.
 
+use crate::account::{AccountCtx, PollError};
 use crate::graph::Comment;
-use crate::poller::{self, AccountCtx, PollError, PollReport, Recorded};
+use crate::poller::{self, PollReport, Recorded};
 
 use super::payload;
 

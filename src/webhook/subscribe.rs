@@ -43,7 +43,7 @@ pub enum SubscribeError {
 fn explain(e: &GraphError, login: Login) -> &'static str {
     match (e.kind, login) {
         // Meta names the permission it misses (code 200, graph-api.md §12).
-        (ErrorKind::Permission, Login::Facebook) if e.message.contains("pages_manage_metadata") => {
+        (ErrorKind::Permission, Login::Facebook) if e.lacks_permission("pages_manage_metadata") => {
             "Meta refused the subscription: the token lacks pages_manage_metadata, which Meta requires to subscribe a Page to webhooks (Facebook Login); log in again granting pages_manage_metadata, then put the new token in the account's token file"
         }
         (ErrorKind::Permission, Login::Instagram) => {

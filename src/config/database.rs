@@ -1,5 +1,6 @@
 //! Where the database lives, as `daemon.database` says: a SQLite file, or a PostgreSQL server
-//! that several instances share.
+//! that several instances share. Connecting is [`crate::store`]'s; this is the setting and its
+//! checks.
 //!
 //! A PostgreSQL URL is read here, once, with the `url` crate, and checked before the driver
 //! sees it: no password in it (user info, `password`, `passfile`: the password comes from
@@ -14,11 +15,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
-use super::StoreError;
-use crate::tokens::TokenSource;
+use crate::secrets::TokenSource;
 
 /// The URL parameters igmod passes to the driver (libpq's names).
 const KNOWN_PARAMETERS: [&str; 9] = [
@@ -78,7 +77,7 @@ impl SslMode {
         }
     }
 
-    fn driver(self) -> PgSslMode {
+    pub(crate) fn driver(self) -> PgSslMode {
         match self {
             SslMode::Disable => PgSslMode::Disable,
             SslMode::Allow => PgSslMode::Allow,
@@ -285,56 +284,6 @@ impl Database {
             Database::Postgres { .. } => true,
         }
     }
-
-    /// The driver's options, with the password read now (it may have been rotated).
-    pub(super) fn pg_options(&self) -> Result<PgConnectOptions, StoreError> {
-        let Database::Postgres {
-            url, password, tls, ..
-        } = self
-        else {
-            return Err(StoreError::NotPostgres);
-        };
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|source| StoreError::Connect {
-                url: self.to_string(),
-                source,
-            })?
-            .application_name("igmod")
-            .ssl_mode(tls.mode.driver());
-        match password {
-            Some(source) => {
-                let secret = source.load().map_err(StoreError::Password)?;
-                Ok(options.password(secret.expose_secret()))
-            }
-            None => Ok(options),
-        }
-    }
-}
-
-impl Database {
-    /// A failed connection as the operator should read it: a certificate the TLS checks
-    /// refused is said in so many words (decided on rustls's typed error, which the driver
-    /// wraps in an I/O error during the handshake).
-    pub(super) fn connect_error(&self, source: sqlx::Error) -> StoreError {
-        let url = self.to_string();
-        if certificate_refused(&source) {
-            StoreError::UntrustedCertificate { url, source }
-        } else {
-            StoreError::Connect { url, source }
-        }
-    }
-}
-
-fn certificate_refused(error: &sqlx::Error) -> bool {
-    let tls = match error {
-        sqlx::Error::Io(e) => e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
-        sqlx::Error::Tls(e) => e.downcast_ref::<rustls::Error>(),
-        _ => None,
-    };
-    matches!(
-        tls,
-        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
-    )
 }
 
 /// Refuses a password in the user info before any parser splits the URL: `user:pa/ss@host`
@@ -511,15 +460,6 @@ mod tests {
         ] {
             assert_eq!(tls(url), expected, "{url}");
         }
-        // And that is what the driver is given.
-        let db = Database::parse("postgres://igmod@db.internal/igmod", None).expect("url");
-        let options = db.pg_options().expect("options");
-        assert!(matches!(options.get_ssl_mode(), PgSslMode::VerifyFull));
-        assert_eq!(options.get_host(), "db.internal");
-        let db = Database::parse("postgres://igmod@db.internal/igmod?sslmode=verify-ca", None)
-            .expect("url");
-        let options = db.pg_options().expect("options");
-        assert!(matches!(options.get_ssl_mode(), PgSslMode::VerifyCa));
     }
 
     #[test]

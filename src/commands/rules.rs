@@ -1,0 +1,122 @@
+//! `igmod rules test|eval|replay`: a rule set tried on one comment, on labeled rows, or on stored comments.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::{config_failed, exit, read_labeled, runtime};
+use crate::cli::*;
+use crate::config;
+use crate::rules::CommentView;
+use crate::{EX_CONFIG, evaluate};
+
+pub fn rules_command(command: RulesCommand) -> ExitCode {
+    let (path, select) = match &command {
+        RulesCommand::Test { config, select, .. } | RulesCommand::Eval { config, select, .. } => {
+            (config.config.clone(), Some(select))
+        }
+        RulesCommand::Replay { config, .. } => (config.config.clone(), None),
+    };
+    let c = match config::load_with(&path, config::Secrets::NotNeeded) {
+        Ok(c) => c,
+        Err(e) => return config_failed(&e),
+    };
+    let selection = match select
+        .map(|s| evaluate::Selection::of(&c, s.account.as_deref(), s.all_rules))
+        .transpose()
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("igmod: {e} in {}", path.display());
+            return ExitCode::from(EX_CONFIG as u8);
+        }
+    };
+    match (command, selection) {
+        (
+            RulesCommand::Test {
+                username,
+                reply,
+                text,
+                ..
+            },
+            Some(selection),
+        ) => {
+            // The account's username (for impersonation) is read from the database if there is one.
+            let account_username = selection
+                .account
+                .as_ref()
+                .filter(|_| c.daemon.database.exists())
+                .and_then(|name| {
+                    runtime().ok()?.block_on(async {
+                        let store = crate::store::Store::connect(&c.daemon.database)
+                            .await
+                            .ok()?;
+                        let state = store.account_state(name).await.ok();
+                        store.close().await;
+                        state?.username
+                    })
+                });
+            let view = CommentView {
+                is_reply: reply,
+                account_username: account_username.as_deref(),
+                ..CommentView::new(&text, username.as_deref())
+            };
+            println!("{}", selection.heading);
+            print!("{}", evaluate::explain(&selection.rules, &view));
+            ExitCode::SUCCESS
+        }
+        (
+            RulesCommand::Eval {
+                text_column,
+                label_column,
+                sweep,
+                cv,
+                seed,
+                also,
+                file,
+                ..
+            },
+            Some(selection),
+        ) => exit((|| {
+            let read = |path: &PathBuf| read_labeled(path, &text_column, &label_column);
+            let rows = read(&file)?;
+            let mut extra = Vec::new();
+            for path in &also {
+                extra.extend(read(path)?);
+            }
+            println!("{}", selection.heading);
+            match cv {
+                Some(k) => print!(
+                    "{}",
+                    evaluate::cross_validate(&selection.rules, &rows, &extra, k, seed)?
+                ),
+                None => print!("{}", evaluate::eval_rows(&selection.rules, &rows)),
+            }
+            if sweep {
+                print!("{}", evaluate::sweep(&selection.rules, &rows));
+            }
+            Ok(())
+        })()),
+        (RulesCommand::Replay { since, model, .. }, _) => exit((|| {
+            let c = match model {
+                Some(path) => {
+                    let model = crate::training::load_shared(&path)?;
+                    c.with_model(&model)
+                }
+                None => c,
+            };
+            runtime()?.block_on(async {
+                let store = crate::store::Store::connect(&c.daemon.database)
+                    .await
+                    .with_context(|| format!("cannot open {}", c.daemon.database))?;
+                let from = crate::timefmt::ago(chrono::Utc::now(), since);
+                let report = evaluate::replay(&c, &store, from).await?;
+                store.close().await;
+                print!("{report}");
+                Ok(())
+            })
+        })()),
+        (_, None) => ExitCode::FAILURE,
+    }
+}
