@@ -339,12 +339,18 @@ async fn a_closed_post_is_shown_and_reopened_after_a_crash_and_restart() {
     )
     .await;
     let pool = env.pool().await;
-    assert_eq!(
-        text(&pool, "SELECT status FROM raid_closures")
-            .await
-            .as_deref(),
-        Some("reopened")
-    );
+    // The row is written just after Meta's answer: the post can be open a moment before.
+    wait_for(
+        "the closure recorded as reopened",
+        Duration::from_secs(10),
+        || async {
+            text(&pool, "SELECT status FROM raid_closures")
+                .await
+                .as_deref()
+                == Some("reopened")
+        },
+    )
+    .await;
     let (_, out, _) = run(igmod().args(["status", "-c"]).arg(&config));
     assert!(!out.contains("raid guard: comments off"), "{out}");
     kill(child.id(), "-TERM");
