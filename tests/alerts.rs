@@ -289,7 +289,7 @@ fn spawn_daemon_with_env(
     config: &std::path::Path,
     log: &std::path::Path,
     vars: &[(&str, &str)],
-) -> std::process::Child {
+) -> KillOnDrop {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -301,7 +301,7 @@ fn spawn_daemon_with_env(
         .envs(vars.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(stderr);
-    cmd.spawn().expect("spawn igmod")
+    spawn(&mut cmd)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

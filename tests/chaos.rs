@@ -362,13 +362,13 @@ async fn a_full_disk_stops_polling_clearly_and_nothing_is_done_without_a_record(
         config.display()
     );
     let stderr = std::fs::File::create(&log).expect("log");
-    let child = Command::new("sh")
-        .args(["-c", &script])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("spawn");
+    let child = common::spawn(
+        Command::new("sh")
+            .args(["-c", &script])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(stderr),
+    );
     wait_for(
         "the first scam deleted",
         Duration::from_secs(20),

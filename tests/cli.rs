@@ -270,13 +270,13 @@ async fn cron_schedule_json_logs_and_log_dir_work_in_the_binary() {
         &accounts,
         &format!("log_format = \"json\"\nlog_dir = \"{}\"", log_dir.display()),
     );
-    let mut child = igmod()
-        .args(["run", "-c"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = common::spawn(
+        igmod()
+            .args(["run", "-c"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
     wait_for("scam deleted on a cron schedule", T, || async {
         env.sim.comment(&scam).is_some_and(|c| c.deleted)
     })
@@ -610,15 +610,15 @@ async fn under_systemd_it_reports_ready_feeds_the_watchdog_and_says_stopping() {
     socket
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
-    let child = igmod()
-        .args(["run", "-c"])
-        .arg(&config)
-        .env("NOTIFY_SOCKET", &socket_path)
-        .env("WATCHDOG_USEC", "1000000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let child = common::spawn(
+        igmod()
+            .args(["run", "-c"])
+            .arg(&config)
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "1000000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let mut messages = Vec::new();
     let mut buf = [0u8; 512];
     while messages
@@ -877,7 +877,7 @@ async fn a_reload_changes_the_log_level_format_and_destination() {
     env.write_config(&accounts, "log_level = \"warn\"");
     let config = env.dir.path().join("config.toml");
     let logs = env.dir.path().join("stderr.log");
-    let mut child = common::spawn_daemon(&config, Some(&logs));
+    let child = common::spawn_daemon(&config, Some(&logs));
     wait_for("three polls", T, || async { env.sim.calls_for(ACME) >= 3 }).await;
     let quiet = std::fs::read_to_string(&logs).expect("log");
     assert!(
@@ -914,7 +914,7 @@ async fn a_reload_changes_the_log_level_format_and_destination() {
     })
     .await;
     kill(child.id(), "-TERM");
-    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    let _ = wait_exit(child).await;
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let file =
         std::fs::read_to_string(log_dir.join(format!("igmod.{today}.log"))).expect("log file");
@@ -1007,7 +1007,7 @@ async fn every_log_reload_keeps_moderating_and_keeps_the_account_in_the_lines() 
     );
 }
 
-async fn child_exit_after_term(child: std::process::Child) -> Option<i32> {
+async fn child_exit_after_term(child: common::KillOnDrop) -> Option<i32> {
     kill(child.id(), "-TERM");
     wait_exit(child).await
 }
@@ -1020,7 +1020,7 @@ async fn after_a_dead_token_a_new_token_and_a_reload_bring_the_account_back() {
     env.sim.kill_token(ACME, 463);
     env.config(&accounts, ""); // also creates the database, so the test can read it
     let config = env.dir.path().join("config.toml");
-    let mut child = common::spawn_daemon(&config, None);
+    let child = common::spawn_daemon(&config, None);
     let db = env.pool().await;
     wait_for("token marked invalid", T, || async {
         count(&db, "SELECT COUNT(*) FROM tokens WHERE status = 'invalid'").await == 1
@@ -1044,7 +1044,7 @@ async fn after_a_dead_token_a_new_token_and_a_reload_bring_the_account_back() {
     })
     .await;
     kill(child.id(), "-TERM");
-    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    let _ = wait_exit(child).await;
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM tokens WHERE status = 'ok'").await,
         1
@@ -1279,20 +1279,20 @@ fn init_writes_a_config_that_checks_and_never_overwrites_without_force() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("etc/config.toml");
     let answer = |input: &str, extra: &[&str]| {
-        let mut child = igmod()
-            .arg("init")
-            .arg("-c")
-            .arg(&path)
-            .arg("--database")
-            .arg(dir.path().join("igmod.db"))
-            .arg("--model")
-            .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/scam.model"))
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
+        let mut child = common::spawn(
+            igmod()
+                .arg("init")
+                .arg("-c")
+                .arg(&path)
+                .arg("--database")
+                .arg(dir.path().join("igmod.db"))
+                .arg("--model")
+                .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/scam.model"))
+                .args(extra)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        );
         use std::io::Write;
         child
             .stdin
@@ -1300,7 +1300,7 @@ fn init_writes_a_config_that_checks_and_never_overwrites_without_force() {
             .expect("stdin")
             .write_all(input.as_bytes())
             .expect("answers");
-        let out = child.wait_with_output().expect("init");
+        let out = child.output_within(common::RUN_LIMIT, "igmod init");
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),

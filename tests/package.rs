@@ -37,10 +37,14 @@ fn build_package() -> PathBuf {
         code, 0,
         "cargo-deb is missing: cargo install cargo-deb (.ci/run does)"
     );
+    // Test runners pass the build script's `rustc-env` values on to the test; cargo would take
+    // IGMOD_VERSION_LONG as a changed input and rebuild the release that scripts/test built.
     let out = ok(Command::new("cargo")
         .args(["deb", "--quiet", "--output"])
         .arg(target.join("debian"))
         .current_dir(root)
+        .env_remove("IGMOD_VERSION_LONG")
+        .env_remove("OUT_DIR")
         .env("CARGO_TARGET_DIR", &target));
     let deb = PathBuf::from(out.trim().lines().last().unwrap_or_default());
     assert!(deb.is_file(), "cargo deb printed {out:?}");

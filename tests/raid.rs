@@ -251,7 +251,7 @@ async fn dry_run_closes_nothing_and_logs_what_it_would_do() {
     let config = env.write_config(&accounts, "dry_run = true");
     common::create_db(&env.db());
     let log = env.dir.path().join("igmod.log");
-    let mut child = spawn_daemon(&config, Some(&log));
+    let child = spawn_daemon(&config, Some(&log));
     first_poll(&env).await;
     for i in 0..12 {
         env.sim.add_comment(&raided, &format!("bot{i}"), &scam(i));
@@ -279,7 +279,7 @@ async fn dry_run_closes_nothing_and_logs_what_it_would_do() {
     let logged = std::fs::read_to_string(&log).expect("log");
     assert!(logged.contains(&raided), "{logged}");
     kill(child.id(), "-TERM");
-    let _ = child.wait();
+    let _ = common::wait_exit(child).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,7 +290,7 @@ async fn a_closed_post_is_shown_and_reopened_after_a_crash_and_restart() {
     let config = env.write_config(&accounts, "");
     common::create_db(&env.db());
     let log = env.dir.path().join("igmod.log");
-    let mut child = spawn_daemon(&config, Some(&log));
+    let child = spawn_daemon(&config, Some(&log));
     first_poll(&env).await;
     for i in 0..12 {
         env.sim.add_comment(&raided, &format!("bot{i}"), &scam(i));
@@ -326,13 +326,13 @@ async fn a_closed_post_is_shown_and_reopened_after_a_crash_and_restart() {
 
     // A crash while closed; igmod is down past close_for: nobody reopens the post.
     kill(child.id(), "-KILL");
-    let _ = child.wait();
+    let _ = common::wait_exit(child).await;
     let wait = CLOSE_FOR.saturating_sub(closed_at.elapsed()) + Duration::from_secs(1);
     tokio::time::sleep(wait).await;
     assert_eq!(env.sim.comments_enabled(&raided), Some(false));
 
     // Started again, it reopens the post it closed.
-    let mut child = spawn_daemon(&config, Some(&log));
+    let child = spawn_daemon(&config, Some(&log));
     wait_for(
         "the post reopened after the restart",
         Duration::from_secs(20),
@@ -340,16 +340,22 @@ async fn a_closed_post_is_shown_and_reopened_after_a_crash_and_restart() {
     )
     .await;
     let pool = env.pool().await;
-    assert_eq!(
-        text(&pool, "SELECT status FROM raid_closures")
-            .await
-            .as_deref(),
-        Some("reopened")
-    );
+    // The row is written just after Meta's answer: the post can be open a moment before.
+    wait_for(
+        "the closure recorded as reopened",
+        Duration::from_secs(10),
+        || async {
+            text(&pool, "SELECT status FROM raid_closures")
+                .await
+                .as_deref()
+                == Some("reopened")
+        },
+    )
+    .await;
     let (_, out, _) = run(igmod().args(["status", "-c"]).arg(&config));
     assert!(!out.contains("raid guard: comments off"), "{out}");
     kill(child.id(), "-TERM");
-    let _ = child.wait();
+    let _ = common::wait_exit(child).await;
 }
 
 /// The simulator keeps Meta's contract for the switch (docs/graph-contract.md, "Raid guard").
@@ -559,7 +565,7 @@ async fn a_wave_delivered_by_webhooks_closes_the_post_and_reopens_it_without_wai
     let raided = env.sim.add_media(ACME);
     let hook = common::hook::hook_config(&env, &accounts);
     let (config, log) = (hook.config, hook.log);
-    let mut child = spawn_daemon(&config, Some(&log));
+    let child = spawn_daemon(&config, Some(&log));
     first_poll(&env).await;
     env.sim
         .deliver_webhooks(&hook.url, igmod::simulator::WebhookFaults::default());
@@ -585,5 +591,5 @@ async fn a_wave_delivered_by_webhooks_closes_the_post_and_reopens_it_without_wai
         "reopened too early: {after:?}"
     );
     kill(child.id(), "-TERM");
-    let _ = child.wait();
+    let _ = common::wait_exit(child).await;
 }

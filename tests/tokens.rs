@@ -428,16 +428,16 @@ fn spawn_igmod(
     config: &std::path::Path,
     out: &std::path::Path,
     err: &std::path::Path,
-) -> std::process::Child {
+) -> common::KillOnDrop {
     let file = |p: &std::path::Path| std::fs::File::create(p).expect("output file");
-    std::process::Command::new(env!("CARGO_BIN_EXE_igmod"))
-        .env_remove("RUST_LOG")
-        .args(["run", "-c"])
-        .arg(config)
-        .stdout(file(out))
-        .stderr(file(err))
-        .spawn()
-        .expect("spawn")
+    common::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_igmod"))
+            .env_remove("RUST_LOG")
+            .args(["run", "-c"])
+            .arg(config)
+            .stdout(file(out))
+            .stderr(file(err)),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -407,13 +407,13 @@ async fn a_database_that_cannot_be_written_answers_503_so_meta_retries() {
         env!("CARGO_BIN_EXE_igmod"),
         hook.config.display()
     );
-    let child = std::process::Command::new("sh")
-        .args(["-c", &script])
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&hook.log).expect("log"))
-        .spawn()
-        .expect("spawn");
+    let child = spawn(
+        std::process::Command::new("sh")
+            .args(["-c", &script])
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&hook.log).expect("log")),
+    );
     wait_listening(&hook.url).await;
     // Deliveries of 200 KB comments until one cannot be written.
     let mut statuses = Vec::new();
@@ -959,7 +959,6 @@ async fn a_flood_of_half_sent_requests_never_stops_an_account_whose_token_is_in_
         .arg(&hook.config)
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(&hook.log).expect("log"));
-    die_with_test(&mut cmd);
     {
         use std::os::unix::process::CommandExt;
         // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
@@ -976,7 +975,7 @@ async fn a_flood_of_half_sent_requests_never_stops_an_account_whose_token_is_in_
             });
         }
     }
-    let child = cmd.spawn().expect("spawn igmod");
+    let child = spawn(&mut cmd);
     let db = env.pool().await;
     wait_listening(&hook.url).await;
     wait_polled(&db, 1).await;

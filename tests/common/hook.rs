@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{ACME, Env, create_db, free_port, spawn_daemon, wait_for, wait_polled};
+use super::{ACME, Env, KillOnDrop, create_db, free_port, spawn_daemon, wait_for, wait_polled};
 
 /// The receiver's verify token in every test config (never an operator's).
 pub const VERIFY_TOKEN: &str = "VERIFY-TOKEN-8c1e2f";
@@ -52,7 +52,7 @@ pub fn one_hour_account(env: &Env) -> String {
 impl Hook {
     /// Starts the real daemon on this config and waits until its receiver listens and its
     /// first poll is recorded: from then on, a delivery is the only thing that can act.
-    pub async fn start_polled(&self, env: &Env) -> (std::process::Child, sqlx::SqlitePool) {
+    pub async fn start_polled(&self, env: &Env) -> (KillOnDrop, sqlx::SqlitePool) {
         let child = spawn_daemon(&self.config, Some(&self.log));
         let db = env.pool().await;
         wait_listening(&self.url).await;

@@ -257,9 +257,97 @@ pub async fn secret_holders(pool: &SqlitePool, secrets: &[String]) -> Vec<String
     holders
 }
 
+/// How long [`wait_exit`] waits for a process to exit (a daemon's SIGTERM grace is shorter).
+pub const EXIT_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long [`run`] waits for a command (model training in a debug build is the slowest).
+pub const RUN_LIMIT: Duration = Duration::from_secs(240);
+
+/// A child process that gets SIGKILL and is reaped when dropped, however its test ends (an
+/// assertion, a panic, a timeout): a failing test never leaves a daemon running. It derefs to
+/// the [`std::process::Child`], so `child.id()`, `child.try_wait()` and `child.stdin` work as
+/// on the child itself.
+pub struct KillOnDrop(Option<std::process::Child>);
+
+impl KillOnDrop {
+    fn child(&self) -> &std::process::Child {
+        self.0
+            .as_ref()
+            .expect("a KillOnDrop holds its child until consumed")
+    }
+
+    /// Waits at most `limit` for the child to exit and collects its output, like
+    /// [`std::process::Child::wait_with_output`]; on timeout the child is killed and the test
+    /// fails naming `what`.
+    pub fn output_within(mut self, limit: Duration, what: &str) -> std::process::Output {
+        let child = self
+            .0
+            .take()
+            .expect("a KillOnDrop holds its child until consumed");
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(limit) {
+            Ok(Ok(output)) => output,
+            Ok(Err(e)) => panic!("cannot wait for {what}: {e}"),
+            Err(_) => {
+                // The waiting thread has not reaped it, so the pid is still this child's.
+                // SAFETY: kill(2) with a pid we own; no memory is shared.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                panic!(
+                    "timed out after {limit:?} waiting for {what} (pid {pid}) to exit; killed it"
+                );
+            }
+        }
+    }
+}
+
+impl From<std::process::Child> for KillOnDrop {
+    fn from(child: std::process::Child) -> KillOnDrop {
+        KillOnDrop(Some(child))
+    }
+}
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        self.child()
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        self.0
+            .as_mut()
+            .expect("a KillOnDrop holds its child until consumed")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            // Already exited (and reaped by a wait): both calls are harmless no-ops.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Spawns `cmd` under a [`KillOnDrop`] guard (and [`die_with_test`]).
+pub fn spawn(cmd: &mut std::process::Command) -> KillOnDrop {
+    die_with_test(cmd);
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    match cmd.spawn() {
+        Ok(child) => KillOnDrop::from(child),
+        Err(e) => panic!("cannot spawn {program}: {e}"),
+    }
+}
+
 /// Starts the real `igmod run -c config`, its stderr appended to `stderr` (or dropped), its
-/// stdout dropped.
-pub fn spawn_daemon(config: &Path, stderr: Option<&Path>) -> std::process::Child {
+/// stdout dropped; killed when the returned guard drops.
+pub fn spawn_daemon(config: &Path, stderr: Option<&Path>) -> KillOnDrop {
     let stderr = match stderr {
         Some(path) => std::fs::OpenOptions::new()
             .create(true)
@@ -276,12 +364,11 @@ pub fn spawn_daemon(config: &Path, stderr: Option<&Path>) -> std::process::Child
         .arg(config)
         .stdout(std::process::Stdio::null())
         .stderr(stderr);
-    die_with_test(&mut cmd);
-    cmd.spawn().expect("spawn igmod")
+    spawn(&mut cmd)
 }
 
-/// The child gets SIGKILL when the thread that spawned it ends, so a test that fails before
-/// stopping its daemon does not leave it running.
+/// The child also gets SIGKILL when the thread that spawned it ends: the last line of defence
+/// when the test process itself is killed and no destructor runs.
 pub fn die_with_test(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
@@ -304,13 +391,29 @@ pub fn kill(pid: u32, signal: &str) {
     assert!(status.success(), "kill {signal} {pid}");
 }
 
-/// Waits for a child without blocking the runtime; its exit code (`None`: killed by a signal).
-pub async fn wait_exit(mut child: std::process::Child) -> Option<i32> {
-    tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("join")
-        .expect("wait")
-        .code()
+/// Waits, at most [`EXIT_LIMIT`] and without blocking the runtime, for a child (a
+/// [`KillOnDrop`] or a bare `Child`) to exit: its exit code (`None`: killed by a signal). On
+/// timeout the test fails saying which pid it waited for, and the child is killed.
+pub async fn wait_exit(child: impl Into<KillOnDrop>) -> Option<i32> {
+    wait_exit_within(child, EXIT_LIMIT).await
+}
+
+/// [`wait_exit`] with a bound of `limit`.
+pub async fn wait_exit_within(child: impl Into<KillOnDrop>, limit: Duration) -> Option<i32> {
+    let mut child = child.into();
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.code(),
+            Ok(None) => {}
+            Err(e) => panic!("cannot wait for process {pid}: {e}"),
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("timed out after {limit:?} waiting for process {pid} to exit");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The built binary, without the caller's `IGMOD_CONFIG` and `RUST_LOG`.
@@ -321,13 +424,25 @@ pub fn igmod() -> std::process::Command {
     c
 }
 
-/// Runs `cmd`: its exit code (-1 if killed by a signal), stdout and stderr.
+/// Runs `cmd` (stdin empty), waiting at most [`RUN_LIMIT`]: its exit code (-1 if killed by a
+/// signal), stdout and stderr.
 pub fn run(cmd: &mut std::process::Command) -> (i32, String, String) {
+    let what = format!(
+        "{} {}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args()
+            .next()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let std::process::Output {
         status,
         stdout,
         stderr,
-    } = cmd.output().expect("igmod runs");
+    } = spawn(cmd).output_within(RUN_LIMIT, &what);
     (
         status.code().unwrap_or(-1),
         String::from_utf8_lossy(&stdout).into_owned(),
