@@ -24,7 +24,7 @@ const FORGET_AFTER: Duration = Duration::from_secs(3600);
 const MAX_ENTRIES: usize = 10_000;
 
 /// A logged-in reviewer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Session {
     pub user: String,
     /// Sent back in every POST form and compared in constant time.
@@ -32,8 +32,34 @@ pub struct Session {
     expires: Instant,
 }
 
-/// Sessions and login throttling, in memory: a restart logs reviewers out.
-#[derive(Debug)]
+/// Without the CSRF token: a session printed (a log, a panic) gives nothing away.
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("csrf", &"[redacted]")
+            .field("expires", &self.expires)
+            .finish()
+    }
+}
+
+/// The address failures are counted under: an IPv4 address (also written IPv4-mapped in
+/// IPv6), or an IPv6 address's /64 — one host holds a whole /64, and counting each of its
+/// addresses apart would give it 2^64 × [`FREE_FAILURES`] free tries.
+pub fn throttle_key(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                v6.to_bits() & !((1u128 << 64) - 1),
+            )),
+        },
+    }
+}
+
+/// Sessions and login throttling, in memory: a restart logs reviewers out. Not `Debug`: its
+/// map's keys are live session ids.
 pub struct Auth {
     users: Vec<Reviewer>,
     ttl: Duration,
@@ -57,7 +83,7 @@ pub enum LoginRefused {
 }
 
 /// 32 random bytes, hex: a session id or a CSRF token.
-fn random_token() -> String {
+pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
@@ -96,6 +122,7 @@ impl Auth {
         password: &str,
     ) -> Result<(String, Session), LoginRefused> {
         let now = Instant::now();
+        let client = throttle_key(client);
         if let Some(wait) = self.must_wait(client, now) {
             tracing::warn!(message = "review login refused: too many failures from this client", client = %client, retry_after_secs = wait.as_secs());
             return Err(LoginRefused::SlowDown(wait));
@@ -198,6 +225,54 @@ impl Auth {
 mod tests {
     use super::*;
     use crate::tokens::TokenSource;
+
+    #[test]
+    fn an_ipv6_host_is_one_client_for_the_slow_down() {
+        let var = "IGMOD_TEST_REVIEW_AUTH_PASSWORD_V6";
+        // SAFETY: this test alone uses this variable.
+        unsafe { std::env::set_var(var, "correct horse") };
+        let auth = Auth::new(
+            vec![Reviewer {
+                name: "ana".into(),
+                password: TokenSource::Env(var.into()),
+            }],
+            Duration::from_secs(60),
+        );
+        // Ten failures, each from another address of one /64.
+        for n in 0..FREE_FAILURES {
+            let ip: IpAddr = format!("2001:db8:1:2::{:x}", n + 1).parse().unwrap();
+            assert_eq!(
+                auth.login(ip, "ana", "wrong").unwrap_err(),
+                LoginRefused::Wrong
+            );
+        }
+        let fresh: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert!(matches!(
+            auth.login(fresh, "ana", "correct horse"),
+            Err(LoginRefused::SlowDown(_))
+        ));
+        // Another /64 is another client.
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(auth.login(other, "ana", "correct horse").is_ok());
+        assert_eq!(
+            throttle_key("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn a_printed_session_hides_its_csrf_token() {
+        let s = Session {
+            user: "ana".into(),
+            csrf: "f00dfeedcafe".into(),
+            expires: Instant::now(),
+        };
+        let printed = format!("{s:?}");
+        assert!(
+            printed.contains("ana") && !printed.contains("f00dfeedcafe"),
+            "{printed}"
+        );
+    }
 
     #[test]
     fn logins_slow_down_after_ten_failures_and_grow() {

@@ -37,6 +37,13 @@ use queue::Verdict;
 pub const CONNECTIONS_MAX: usize = 64;
 /// The session cookie's name.
 const COOKIE: &str = "igmod_review";
+/// The login form's pre-session CSRF cookie: `SameSite=Strict`, so a form posted from
+/// another site arrives without it and is refused (no login CSRF).
+const LOGIN_COOKIE: &str = "igmod_login";
+/// How long a login page's form stays valid.
+const LOGIN_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+/// The longest search term taken (longer ones are cut): each search scans the decisions.
+const SEARCH_MAX: usize = 200;
 /// Rows the queue page shows at once.
 const PAGE_ROWS: usize = 20;
 /// Decisions read to find the doubtful ones (newest first).
@@ -135,6 +142,11 @@ fn see_other(to: &str) -> Response {
 
 /// `Set-Cookie` for a session id (empty: cleared); `Secure` when reviewers come over https.
 fn session_cookie(id: &str, ttl: std::time::Duration, https: bool) -> HeaderValue {
+    cookie_value(COOKIE, id, ttl, https)
+}
+
+/// `Set-Cookie` for `name`: HttpOnly, SameSite=Strict, `Secure` over https; empty: cleared.
+fn cookie_value(name: &str, id: &str, ttl: std::time::Duration, https: bool) -> HeaderValue {
     let secure = if https { "; Secure" } else { "" };
     let age = if id.is_empty() {
         "; Max-Age=0".to_string()
@@ -142,20 +154,31 @@ fn session_cookie(id: &str, ttl: std::time::Duration, https: bool) -> HeaderValu
         format!("; Max-Age={}", ttl.as_secs())
     };
     HeaderValue::from_str(&format!(
-        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/{secure}{age}"
+        "{name}={id}; HttpOnly; SameSite=Strict; Path=/{secure}{age}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("igmod_review=; Max-Age=0"))
 }
 
 /// The session cookie's value in a request.
 fn cookie(headers: &HeaderMap) -> Option<String> {
+    named_cookie(headers, COOKIE)
+}
+
+/// The login form's token from its cookie, when it has the shape of one of ours.
+fn login_cookie(headers: &HeaderMap) -> Option<String> {
+    named_cookie(headers, LOGIN_COOKIE)
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A cookie's value in a request.
+fn named_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
 }
 
@@ -270,14 +293,11 @@ impl Review {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let Some((id, session)) = session else {
+            let token = login_cookie(req.headers());
             return match (method.as_str(), path.as_str()) {
                 ("POST", "/login") => self.login(req, &nonce).await,
-                ("GET" | "HEAD", _) => page(StatusCode::OK, &nonce, pages::login(&nonce, None)),
-                _ => page(
-                    StatusCode::FORBIDDEN,
-                    &nonce,
-                    pages::login(&nonce, Some("Log in first.")),
-                ),
+                ("GET" | "HEAD", _) => self.login_page(StatusCode::OK, &nonce, token, None),
+                _ => self.login_page(StatusCode::FORBIDDEN, &nonce, token, Some("Log in first.")),
             };
         };
         let query = pairs(req.uri().query().unwrap_or("").as_bytes());
@@ -345,6 +365,10 @@ impl Review {
             }),
             "/search" => {
                 let q = query.get("q").map(|q| q.trim()).unwrap_or("");
+                let q = match q.char_indices().nth(SEARCH_MAX) {
+                    Some((end, _)) => &q[..end],
+                    None => q,
+                };
                 let items = if q.is_empty() {
                     None
                 } else {
@@ -387,15 +411,49 @@ impl Review {
         session_cookie(id, self.config.session_ttl, self.config.https())
     }
 
+    /// The login page, its form carrying the pre-session token that `token` (the request's
+    /// login cookie, kept so two tabs agree) or a fresh one sets.
+    fn login_page(
+        &self,
+        status: StatusCode,
+        nonce: &str,
+        token: Option<String>,
+        message: Option<&str>,
+    ) -> Response {
+        let token = token.unwrap_or_else(auth::random_token);
+        let mut r = page(status, nonce, pages::login(nonce, &token, message));
+        r.headers_mut().append(
+            header::SET_COOKIE,
+            cookie_value(LOGIN_COOKIE, &token, LOGIN_TTL, self.config.https()),
+        );
+        r
+    }
+
     async fn login(&self, req: Request, nonce: &str) -> Response {
         let client = client(&req);
+        let cookie_token = login_cookie(req.headers());
         let Some(form) = read_form(req.into_body()).await else {
-            return page(
+            return self.login_page(
                 StatusCode::BAD_REQUEST,
                 nonce,
-                pages::login(nonce, Some("That form could not be read.")),
+                cookie_token,
+                Some("That form could not be read."),
             );
         };
+        // Login CSRF: the form's token must match the SameSite=Strict cookie its page set.
+        let field = form.get("login_csrf").map(String::as_str).unwrap_or("");
+        let matches = cookie_token
+            .as_deref()
+            .is_some_and(|c| auth::same_secret(c.as_bytes(), field.as_bytes()));
+        if !matches {
+            tracing::warn!(message = "review login refused: missing or wrong login form token", client = %client);
+            return self.login_page(
+                StatusCode::FORBIDDEN,
+                nonce,
+                None,
+                Some("This login form has expired or did not come from this page. Try again."),
+            );
+        }
         let user = form.get("user").map(String::as_str).unwrap_or("");
         let password = form.get("password").map(String::as_str).unwrap_or("");
         match self.auth.login(client, user, password) {
@@ -403,24 +461,28 @@ impl Review {
                 let mut r = see_other("/");
                 r.headers_mut()
                     .insert(header::SET_COOKIE, self.cookie_header(&id));
+                // The login form's token has served: cleared.
+                r.headers_mut().append(
+                    header::SET_COOKIE,
+                    cookie_value(LOGIN_COOKIE, "", LOGIN_TTL, self.config.https()),
+                );
                 r
             }
-            Err(LoginRefused::Wrong) => page(
+            Err(LoginRefused::Wrong) => self.login_page(
                 StatusCode::UNAUTHORIZED,
                 nonce,
-                pages::login(nonce, Some("Wrong name or password.")),
+                cookie_token,
+                Some("Wrong name or password."),
             ),
             Err(LoginRefused::SlowDown(wait)) => {
                 let secs = wait.as_secs().max(1);
-                let mut r = page(
+                let mut r = self.login_page(
                     StatusCode::TOO_MANY_REQUESTS,
                     nonce,
-                    pages::login(
-                        nonce,
-                        Some(&format!(
-                            "Too many failed logins from here: try again in {secs} s."
-                        )),
-                    ),
+                    cookie_token,
+                    Some(&format!(
+                        "Too many failed logins from here: try again in {secs} s."
+                    )),
                 );
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -508,6 +570,12 @@ impl Review {
                 );
             }
         };
+        // Only what the queue shows can be settled: a forged id of a comment outside the
+        // score band is refused like a gone one.
+        if !self.in_queue(&item).await {
+            tracing::warn!(message = "review: settle refused, the comment is not in the queue", reviewer = %s.user, comment_id = %item.comment_id);
+            return back("gone");
+        }
         let plan = match queue::plan(&item, verdict, self.config.remove, self.full.daemon.dry_run) {
             Ok(plan) => plan,
             Err(why) => return self.refuse(&nonce, s, StatusCode::BAD_REQUEST, &why),
@@ -556,6 +624,23 @@ impl Review {
                 )
             }
         }
+    }
+
+    /// Whether the queue would show `item`: doubtful by the running model (scored off the
+    /// async threads).
+    async fn in_queue(&self, item: &crate::store::ReviewItem) -> bool {
+        let model = self.model.as_ref().map(|(_, m)| m.clone());
+        let (min, max) = (self.config.min_score, self.config.max_score);
+        let item = item.clone();
+        tokio::task::spawn_blocking(move || {
+            let score = match (item.action.as_str(), model) {
+                ("flag", _) | (_, None) => None,
+                (_, Some(m)) => Some(m.score(item.text.as_deref().unwrap_or(""))),
+            };
+            queue::doubtful(&item, score, min, max)
+        })
+        .await
+        .unwrap_or(false)
     }
 
     async fn model_page(
