@@ -1041,6 +1041,25 @@ classifier = {{ model = "{}", min_score = 0.995 }}
     })
     .await;
 
+    // Every answer, refusals and redirects included, carries the security headers.
+    let forged = post(&http, &format!("{base}/login"), None, &[("user", "ana")]).await;
+    let nope = http.get(format!("{base}/nope")).send().await.expect("GET");
+    let head = http.head(format!("{base}/")).send().await.expect("HEAD");
+    for (what, r) in [
+        ("a refused login", &forged),
+        ("a login page", &nope),
+        ("HEAD", &head),
+    ] {
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap_or("");
+        assert!(csp.starts_with("default-src 'none'"), "{what}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+        assert_eq!(h["cache-control"], "no-store", "{what}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+        assert_eq!(h["x-frame-options"], "DENY", "{what}");
+        assert_eq!(h["cross-origin-opener-policy"], "same-origin", "{what}");
+    }
+
     // Login CSRF: the right password, but no login cookie (a form posted from another site:
     // SameSite=Strict keeps the cookie home), or a token from another page.
     let (cookie_a, token_a) = login_form(&http, &base).await;
@@ -1176,6 +1195,8 @@ classifier = {{ model = "{}", min_score = 0.995 }}
     )
     .await;
     assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["cache-control"], "no-store", "a redirect");
+    assert_eq!(set_cookie(&r, "igmod_review").as_deref(), Some(""));
     let r = http
         .get(format!("{base}/recent"))
         .header("cookie", &session)

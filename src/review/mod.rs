@@ -128,6 +128,15 @@ fn secure_headers(h: &mut HeaderMap, nonce: &str) {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // No other site's window keeps a handle on ours, nor embeds what we answer.
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("same-origin"),
+    );
 }
 
 /// A 303 to `to` (after a POST), with the security headers.
@@ -182,18 +191,22 @@ fn named_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-/// The client's address: the peer, or behind a proxy on this host (the peer is loopback)
-/// the last address in `X-Forwarded-For`, which that proxy appended.
+/// The client's address: the peer, or behind a proxy on this host (the peer is loopback,
+/// also as `::ffff:127.0.0.1` on a dual-stack listener) the last address of the last
+/// `X-Forwarded-For` line, which that proxy wrote (a proxy that adds its own line, like
+/// HAProxy, leaves the client's forged lines before it).
 fn client(req: &Request) -> IpAddr {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip().to_canonical());
     if !peer.is_loopback() {
         return peer;
     }
     req.headers()
-        .get("x-forwarded-for")
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.rsplit(',').next())
         .and_then(|v| v.trim().parse().ok())
@@ -696,6 +709,48 @@ mod tests {
             HeaderValue::from_static("igmod_reviewx=abc"),
         );
         assert_eq!(cookie(&h), None);
+    }
+
+    fn request(peer: &str, forwarded: &[&str]) -> Request {
+        let mut req = Request::new(Body::empty());
+        let peer: SocketAddr = peer.parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        for f in forwarded {
+            req.headers_mut()
+                .append("x-forwarded-for", HeaderValue::from_str(f).unwrap());
+        }
+        req
+    }
+
+    #[test]
+    fn the_client_is_the_proxys_last_forwarded_hop_and_only_behind_loopback() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // No proxy: the peer, whatever it claims.
+        assert_eq!(
+            client(&request("198.51.100.9:5000", &["10.0.0.1"])),
+            ip("198.51.100.9")
+        );
+        // A proxy on this host that appends to the client's header.
+        assert_eq!(
+            client(&request("127.0.0.1:5000", &["10.0.0.1, 203.0.113.5"])),
+            ip("203.0.113.5")
+        );
+        // A proxy that adds its own line after the client's forged one.
+        assert_eq!(
+            client(&request("127.0.0.1:5000", &["10.0.0.1", "203.0.113.5"])),
+            ip("203.0.113.5")
+        );
+        // The proxy reaching a dual-stack listener: its address is IPv4-mapped loopback.
+        assert_eq!(
+            client(&request("[::ffff:127.0.0.1]:5000", &["203.0.113.5"])),
+            ip("203.0.113.5")
+        );
+        // Without the header (or with garbage), the loopback peer.
+        assert_eq!(client(&request("[::1]:5000", &[])), ip("::1"));
+        assert_eq!(
+            client(&request("127.0.0.1:5000", &["not an address"])),
+            ip("127.0.0.1")
+        );
     }
 
     #[test]
