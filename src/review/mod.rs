@@ -35,7 +35,7 @@ use queue::Verdict;
 /// Connections the review server keeps open at most (a few reviewers' browsers): the
 /// descriptors stay with the webhook receiver, the metrics and the database.
 pub const CONNECTIONS_MAX: usize = 64;
-/// The session cookie's name.
+/// The session cookie's name (over https, [`cookie_name`] adds the `__Host-` prefix).
 const COOKIE: &str = "igmod_review";
 /// The login form's pre-session CSRF cookie: `SameSite=Strict`, so a form posted from
 /// another site arrives without it and is refused (no login CSRF).
@@ -151,7 +151,18 @@ fn see_other(to: &str) -> Response {
 
 /// `Set-Cookie` for a session id (empty: cleared); `Secure` when reviewers come over https.
 fn session_cookie(id: &str, ttl: std::time::Duration, https: bool) -> HeaderValue {
-    cookie_value(COOKIE, id, ttl, https)
+    cookie_value(&cookie_name(COOKIE, https), id, ttl, https)
+}
+
+/// A cookie's name: over https with the `__Host-` prefix, which browsers keep only when set
+/// `Secure` by this very host for `Path=/` — a sibling subdomain cannot plant one (no
+/// session swap, no login token chosen by another site of the same domain).
+fn cookie_name(name: &str, https: bool) -> String {
+    if https {
+        format!("__Host-{name}")
+    } else {
+        name.to_string()
+    }
 }
 
 /// `Set-Cookie` for `name`: HttpOnly, SameSite=Strict, `Secure` over https; empty: cleared.
@@ -169,13 +180,13 @@ fn cookie_value(name: &str, id: &str, ttl: std::time::Duration, https: bool) -> 
 }
 
 /// The session cookie's value in a request.
-fn cookie(headers: &HeaderMap) -> Option<String> {
-    named_cookie(headers, COOKIE)
+fn cookie(headers: &HeaderMap, https: bool) -> Option<String> {
+    named_cookie(headers, &cookie_name(COOKIE, https))
 }
 
 /// The login form's token from its cookie, when it has the shape of one of ours.
-fn login_cookie(headers: &HeaderMap) -> Option<String> {
-    named_cookie(headers, LOGIN_COOKIE)
+fn login_cookie(headers: &HeaderMap, https: bool) -> Option<String> {
+    named_cookie(headers, &cookie_name(LOGIN_COOKIE, https))
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
@@ -302,11 +313,13 @@ fn select(
 impl Review {
     async fn handle(self: Arc<Self>, req: Request) -> Response {
         let nonce = nonce();
-        let session = cookie(req.headers()).and_then(|id| self.auth.session(&id).map(|s| (id, s)));
+        let https = self.config.https();
+        let session =
+            cookie(req.headers(), https).and_then(|id| self.auth.session(&id).map(|s| (id, s)));
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let Some((id, session)) = session else {
-            let token = login_cookie(req.headers());
+            let token = login_cookie(req.headers(), https);
             return match (method.as_str(), path.as_str()) {
                 ("POST", "/login") => self.login(req, &nonce).await,
                 ("GET" | "HEAD", _) => self.login_page(StatusCode::OK, &nonce, token, None),
@@ -437,14 +450,19 @@ impl Review {
         let mut r = page(status, nonce, pages::login(nonce, &token, message));
         r.headers_mut().append(
             header::SET_COOKIE,
-            cookie_value(LOGIN_COOKIE, &token, LOGIN_TTL, self.config.https()),
+            cookie_value(
+                &cookie_name(LOGIN_COOKIE, self.config.https()),
+                &token,
+                LOGIN_TTL,
+                self.config.https(),
+            ),
         );
         r
     }
 
     async fn login(&self, req: Request, nonce: &str) -> Response {
         let client = client(&req);
-        let cookie_token = login_cookie(req.headers());
+        let cookie_token = login_cookie(req.headers(), self.config.https());
         let Some(form) = read_form(req.into_body()).await else {
             return self.login_page(
                 StatusCode::BAD_REQUEST,
@@ -477,7 +495,12 @@ impl Review {
                 // The login form's token has served: cleared.
                 r.headers_mut().append(
                     header::SET_COOKIE,
-                    cookie_value(LOGIN_COOKIE, "", LOGIN_TTL, self.config.https()),
+                    cookie_value(
+                        &cookie_name(LOGIN_COOKIE, self.config.https()),
+                        "",
+                        LOGIN_TTL,
+                        self.config.https(),
+                    ),
                 );
                 r
             }
@@ -688,11 +711,11 @@ mod tests {
         );
         assert_eq!(
             session_cookie("ab12", ttl, true),
-            "igmod_review=ab12; HttpOnly; SameSite=Strict; Path=/; Secure; Max-Age=3600"
+            "__Host-igmod_review=ab12; HttpOnly; SameSite=Strict; Path=/; Secure; Max-Age=3600"
         );
         assert_eq!(
             session_cookie("", ttl, true),
-            "igmod_review=; HttpOnly; SameSite=Strict; Path=/; Secure; Max-Age=0"
+            "__Host-igmod_review=; HttpOnly; SameSite=Strict; Path=/; Secure; Max-Age=0"
         );
     }
 
@@ -703,12 +726,19 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; igmod_review=abc; b=2"),
         );
-        assert_eq!(cookie(&h).as_deref(), Some("abc"));
+        assert_eq!(cookie(&h, false).as_deref(), Some("abc"));
+        // Over https only the `__Host-` cookie counts: one planted by a subdomain does not.
+        assert_eq!(cookie(&h, true), None);
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("igmod_review=planted; __Host-igmod_review=mine"),
+        );
+        assert_eq!(cookie(&h, true).as_deref(), Some("mine"));
         h.insert(
             header::COOKIE,
             HeaderValue::from_static("igmod_reviewx=abc"),
         );
-        assert_eq!(cookie(&h), None);
+        assert_eq!(cookie(&h, false), None);
     }
 
     fn request(peer: &str, forwarded: &[&str]) -> Request {
