@@ -20,6 +20,8 @@ pub const FREE_FAILURES: u32 = 10;
 const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 /// A client's failures are forgotten after this long without one.
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
+/// A login ends after this long (or `session_ttl` if longer), even if used all along.
+const MAX_LOGIN: Duration = Duration::from_secs(24 * 3600);
 /// Most sessions and clients kept in memory: beyond, the oldest go first.
 const MAX_ENTRIES: usize = 10_000;
 
@@ -30,6 +32,8 @@ pub struct Session {
     /// Sent back in every POST form and compared in constant time.
     pub csrf: String,
     expires: Instant,
+    /// The login's end whatever the activity ([`Auth::lifetime`]).
+    ends: Instant,
 }
 
 /// Without the CSRF token: a session printed (a log, a panic) gives nothing away.
@@ -39,6 +43,7 @@ impl std::fmt::Debug for Session {
             .field("user", &self.user)
             .field("csrf", &"[redacted]")
             .field("expires", &self.expires)
+            .field("ends", &self.ends)
             .finish()
     }
 }
@@ -157,6 +162,7 @@ impl Auth {
             user: user.name.clone(),
             csrf: random_token(),
             expires: now + self.ttl,
+            ends: now + self.lifetime(),
         };
         if let Ok(mut sessions) = self.sessions.lock() {
             sessions.retain(|_, s| s.expires > now);
@@ -174,16 +180,25 @@ impl Auth {
         Ok((id, session))
     }
 
-    /// The live session with this id, its expiry pushed back (sliding expiry).
+    /// The live session with this id, its expiry pushed back (sliding expiry) but never past
+    /// its end: a stolen cookie in steady use still dies.
     pub fn session(&self, id: &str) -> Option<Session> {
-        let now = Instant::now();
+        self.session_at(id, Instant::now())
+    }
+
+    /// How long a login lasts at most, however busy: a day, or `session_ttl` if longer.
+    pub fn lifetime(&self) -> Duration {
+        self.ttl.max(MAX_LOGIN)
+    }
+
+    fn session_at(&self, id: &str, now: Instant) -> Option<Session> {
         let mut sessions = self.sessions.lock().ok()?;
         let s = sessions.get_mut(id)?;
-        if s.expires <= now {
+        if s.expires <= now || s.ends <= now {
             sessions.remove(id);
             return None;
         }
-        s.expires = now + self.ttl;
+        s.expires = (now + self.ttl).min(s.ends);
         Some(s.clone())
     }
 
@@ -261,11 +276,48 @@ mod tests {
     }
 
     #[test]
+    fn a_session_slides_with_use_but_ends_a_day_after_login() {
+        let var = "IGMOD_TEST_REVIEW_AUTH_PASSWORD_LIFE";
+        // SAFETY: this test alone uses this variable.
+        unsafe { std::env::set_var(var, "correct horse") };
+        let ttl = Duration::from_secs(3600);
+        let auth = Auth::new(
+            vec![Reviewer {
+                name: "ana".into(),
+                password: TokenSource::Env(var.into()),
+            }],
+            ttl,
+        );
+        let client: IpAddr = "192.0.2.9".parse().unwrap();
+        let (id, _) = auth.login(client, "ana", "correct horse").unwrap();
+        let start = Instant::now();
+        // A request every 50 minutes keeps it alive, until a day after the login.
+        let mut at = start;
+        while at + Duration::from_secs(50 * 60) < start + MAX_LOGIN {
+            at += Duration::from_secs(50 * 60);
+            assert!(auth.session_at(&id, at).is_some(), "{:?}", at - start);
+        }
+        assert!(
+            auth.session_at(&id, start + MAX_LOGIN + Duration::from_secs(1))
+                .is_none()
+        );
+        // Gone for good, not just refused once.
+        assert!(auth.session_at(&id, start).is_none());
+        // An idle hour ends one too.
+        let (id, _) = auth.login(client, "ana", "correct horse").unwrap();
+        assert!(
+            auth.session_at(&id, Instant::now() + ttl + Duration::from_secs(1))
+                .is_none()
+        );
+    }
+
+    #[test]
     fn a_printed_session_hides_its_csrf_token() {
         let s = Session {
             user: "ana".into(),
             csrf: "f00dfeedcafe".into(),
             expires: Instant::now(),
+            ends: Instant::now(),
         };
         let printed = format!("{s:?}");
         assert!(
