@@ -128,10 +128,15 @@ impl Auth {
     ) -> Result<(String, Session), LoginRefused> {
         let now = Instant::now();
         let client = throttle_key(client);
-        if let Some(wait) = self.must_wait(client, now) {
-            tracing::warn!(message = "review login refused: too many failures from this client", client = %client, retry_after_secs = wait.as_secs());
-            return Err(LoginRefused::SlowDown(wait));
-        }
+        // Counted as a failure before the passwords are compared (forgotten if it succeeds):
+        // parallel tries cannot all pass the check before any is counted.
+        let count = match self.attempt(client, now) {
+            Ok(count) => count,
+            Err(wait) => {
+                tracing::warn!(message = "review login refused: too many failures from this client", client = %client, retry_after_secs = wait.as_secs());
+                return Err(LoginRefused::SlowDown(wait));
+            }
+        };
         // Every configured reviewer's password is read and compared, whoever logs in: the
         // time taken says nothing about which names exist.
         let mut matched: Option<&Reviewer> = None;
@@ -149,7 +154,6 @@ impl Auth {
             }
         }
         let Some(user) = matched else {
-            let count = self.fail(client, now);
             // The name typed is not logged: people type passwords into name fields.
             tracing::warn!(message = "review login failed", client = %client, failures = count);
             return Err(LoginRefused::Wrong);
@@ -208,17 +212,19 @@ impl Auth {
         }
     }
 
-    fn must_wait(&self, client: IpAddr, now: Instant) -> Option<Duration> {
-        let failures = self.failures.lock().ok()?;
-        let f = failures.get(&client)?;
-        let until = f.last + delay_after(f.count);
-        (until > now).then(|| until - now)
-    }
-
-    fn fail(&self, client: IpAddr, now: Instant) -> u32 {
-        let Ok(mut failures) = self.failures.lock() else {
-            return 0;
-        };
+    /// One login attempt from `client`, in one step: refused with the time left to wait, or
+    /// counted (as a failure until it succeeds), with the count.
+    fn attempt(&self, client: IpAddr, now: Instant) -> Result<u32, Duration> {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(f) = failures.get(&client) {
+            let until = f.last + delay_after(f.count);
+            if until > now {
+                return Err(until - now);
+            }
+        }
         failures.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER);
         if failures.len() >= MAX_ENTRIES
             && !failures.contains_key(&client)
@@ -232,7 +238,7 @@ impl Auth {
         });
         f.count = f.count.saturating_add(1);
         f.last = now;
-        f.count
+        Ok(f.count)
     }
 }
 
@@ -309,6 +315,38 @@ mod tests {
             auth.session_at(&id, Instant::now() + ttl + Duration::from_secs(1))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn parallel_wrong_logins_get_no_more_than_the_free_tries() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "correct horse\n").unwrap();
+        // Many reviewers: each login reads every password file, a wide window for a race.
+        let users = (0..50)
+            .map(|n| Reviewer {
+                name: format!("r{n}"),
+                password: TokenSource::File(file.clone()),
+            })
+            .collect();
+        let auth = std::sync::Arc::new(Auth::new(users, Duration::from_secs(60)));
+        let client: IpAddr = "192.0.2.44".parse().unwrap();
+        let start = std::sync::Arc::new(std::sync::Barrier::new(64));
+        let threads: Vec<_> = (0..64)
+            .map(|_| {
+                let (auth, start) = (auth.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    auth.login(client, "r1", "wrong").unwrap_err()
+                })
+            })
+            .collect();
+        let answers: Vec<LoginRefused> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let tried = answers
+            .iter()
+            .filter(|a| **a == LoginRefused::Wrong)
+            .count();
+        assert_eq!(tried, FREE_FAILURES as usize, "{answers:?}");
     }
 
     #[test]
