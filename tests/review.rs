@@ -1015,9 +1015,10 @@ classifier = {{ model = "{}", min_score = 0.995 }}
     let port = free_port();
     let password_file = env.dir.path().join("ana.password");
     std::fs::write(&password_file, format!("{PASSWORD}\n")).expect("password file");
-    // Only scores of 0.99 and above are doubtful: the friendly hide is not in the queue.
+    // Only scores of 0.99 and above are doubtful: the friendly hide is not in the queue. With
+    // `public_url`, igmod expects a proxy: this client, which sends no X-Forwarded-For, is one.
     let review = format!(
-        "[review]\nlisten = \"127.0.0.1:{port}\"\nmin_score = 0.99\nmax_score = 1.0\nusers = [{{ name = \"ana\", password_file = \"{}\" }}]\n\n",
+        "[review]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}/\"\nmin_score = 0.99\nmax_score = 1.0\nusers = [{{ name = \"ana\", password_file = \"{}\" }}]\n\n",
         password_file.display()
     );
     let accounts = format!("{review}{}", hook::one_hour_account(&env));
@@ -1213,6 +1214,11 @@ classifier = {{ model = "{}", min_score = 0.995 }}
     assert!(!log.contains(PASSWORD), "the password is in the log");
     assert!(!log.contains(&id), "a session id is in the log");
     assert!(!log.contains(&csrf), "a CSRF token is in the log");
+    assert_eq!(
+        log.matches("without X-Forwarded-For").count(),
+        1,
+        "the missing header is said once: {log}"
+    );
 }
 
 /// A form body, URL-encoded.

@@ -62,6 +62,8 @@ pub struct Review {
     /// The config, for the candidate's replay.
     full: Arc<Config>,
     candidates: Arc<candidate::Candidates>,
+    /// Whether the log already said the proxy sends no `X-Forwarded-For` (said once).
+    warned_forwarded: std::sync::atomic::AtomicBool,
 }
 
 impl Review {
@@ -79,6 +81,7 @@ impl Review {
             model: config.rules.models().into_iter().next(),
             full: Arc::new(config.clone()),
             candidates: Arc::default(),
+            warned_forwarded: std::sync::atomic::AtomicBool::new(false),
         })
     }
 }
@@ -437,6 +440,27 @@ impl Review {
         session_cookie(id, self.config.session_ttl, self.config.https())
     }
 
+    /// With `public_url` set (reviewers come through a proxy), a login from a loopback peer
+    /// without `X-Forwarded-For` means the proxy does not send it: every reviewer then shares
+    /// one address for the slow-down. Said once in the log, for the operator.
+    fn check_forwarded(&self, req: &Request) {
+        let loopback = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|c| c.0.ip().to_canonical().is_loopback());
+        if self.config.public_url.is_some()
+            && loopback
+            && !req.headers().contains_key("x-forwarded-for")
+            && !self
+                .warned_forwarded
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                message = "review: a login came through a proxy on this host without X-Forwarded-For; every reviewer shares one address for the login slow-down: make the proxy set it (README, \"The review queue\")"
+            );
+        }
+    }
+
     /// The login page, its form carrying the pre-session token that `token` (the request's
     /// login cookie, kept so two tabs agree) or a fresh one sets.
     fn login_page(
@@ -462,6 +486,7 @@ impl Review {
 
     async fn login(&self, req: Request, nonce: &str) -> Response {
         let client = client(&req);
+        self.check_forwarded(&req);
         let cookie_token = login_cookie(req.headers(), self.config.https());
         let Some(form) = read_form(req.into_body()).await else {
             return self.login_page(
