@@ -34,6 +34,8 @@ pub struct Session {
     expires: Instant,
     /// The login's end whatever the activity ([`Auth::lifetime`]).
     ends: Instant,
+    /// SHA-256 of the password it logged in with: a new password ends the session.
+    password: [u8; 32],
 }
 
 /// Without the CSRF token: a session printed (a log, a panic) gives nothing away.
@@ -44,6 +46,7 @@ impl std::fmt::Debug for Session {
             .field("csrf", &"[redacted]")
             .field("expires", &self.expires)
             .field("ends", &self.ends)
+            .field("password", &"[redacted]")
             .finish()
     }
 }
@@ -167,6 +170,7 @@ impl Auth {
             csrf: random_token(),
             expires: now + self.ttl,
             ends: now + self.lifetime(),
+            password: Sha256::digest(password.as_bytes()).into(),
         };
         if let Ok(mut sessions) = self.sessions.lock() {
             sessions.retain(|_, s| s.expires > now);
@@ -196,10 +200,25 @@ impl Auth {
     }
 
     fn session_at(&self, id: &str, now: Instant) -> Option<Session> {
+        let found = self.sessions.lock().ok()?.get(id).cloned()?;
+        // Read outside the lock (a file): the reviewer's password now, as at the login.
+        let same_password = self
+            .users
+            .iter()
+            .find(|u| u.name == found.user)
+            .is_some_and(|u| {
+                u.password.load().is_ok_and(|p| {
+                    let now: [u8; 32] = Sha256::digest(p.expose_secret().as_bytes()).into();
+                    bool::from(now.ct_eq(&found.password))
+                })
+            });
         let mut sessions = self.sessions.lock().ok()?;
         let s = sessions.get_mut(id)?;
-        if s.expires <= now || s.ends <= now {
+        if s.expires <= now || s.ends <= now || !same_password {
             sessions.remove(id);
+            if !same_password {
+                tracing::info!(message = "review session ended: the reviewer's password changed", reviewer = %found.user);
+            }
             return None;
         }
         s.expires = (now + self.ttl).min(s.ends);
@@ -350,12 +369,40 @@ mod tests {
     }
 
     #[test]
+    fn a_new_password_ends_the_sessions_of_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "correct horse\n").unwrap();
+        let auth = Auth::new(
+            vec![Reviewer {
+                name: "ana".into(),
+                password: TokenSource::File(file.clone()),
+            }],
+            Duration::from_secs(600),
+        );
+        let client: IpAddr = "192.0.2.45".parse().unwrap();
+        let (id, _) = auth.login(client, "ana", "correct horse").unwrap();
+        assert!(auth.session(&id).is_some());
+        std::fs::write(&file, "battery staple\n").unwrap();
+        assert!(auth.session(&id).is_none(), "the old password's session");
+        // Gone for good, even if the old password came back.
+        std::fs::write(&file, "correct horse\n").unwrap();
+        assert!(auth.session(&id).is_none());
+        let (id, _) = auth.login(client, "ana", "correct horse").unwrap();
+        assert!(auth.session(&id).is_some());
+        // A password that cannot be read any more ends it too.
+        std::fs::remove_file(&file).unwrap();
+        assert!(auth.session(&id).is_none());
+    }
+
+    #[test]
     fn a_printed_session_hides_its_csrf_token() {
         let s = Session {
             user: "ana".into(),
             csrf: "f00dfeedcafe".into(),
             expires: Instant::now(),
             ends: Instant::now(),
+            password: [7; 32],
         };
         let printed = format!("{s:?}");
         assert!(
