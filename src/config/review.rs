@@ -4,11 +4,15 @@
 use std::ops::Range;
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::Validator;
 use crate::secrets::TokenSource;
+
+/// The shortest reviewer password igmod accepts.
+pub const MIN_PASSWORD_CHARS: usize = 12;
 
 /// Where the review queue listens unless `listen` says otherwise (the webhook receiver has
 /// 8787, the metrics 9464).
@@ -260,6 +264,27 @@ impl Validator {
                 &span,
                 "review.users: each reviewer needs password_env or password_file",
             );
+            // A short password falls to guessing despite the slow-down (one per 15 minutes
+            // per address, from as many addresses as an attacker has). Checked when igmod can
+            // read it now (not for a variable only in the service's environment file).
+            let short = password.as_ref().and_then(|p| {
+                if self.secrets == super::Secrets::NotNeeded {
+                    return None;
+                }
+                let len = p.load().ok()?.expose_secret().chars().count();
+                (len < MIN_PASSWORD_CHARS).then_some(len)
+            });
+            if let Some(len) = short {
+                self.problem(
+                    &span,
+                    format!(
+                        "review.users: {name:?}'s password ({}) is {len} characters; use at least {MIN_PASSWORD_CHARS}, e.g. from `openssl rand -base64 24`",
+                        password.as_ref().map(TokenSource::describe).unwrap_or_default()
+                    ),
+                );
+                // Kept, so a duplicate name after it is still reported.
+                ok = false;
+            }
             match password {
                 Some(password) => users.push(Reviewer {
                     name: name.to_string(),
@@ -322,6 +347,31 @@ mod tests {
         let notes = r.notes();
         assert_eq!(notes.len(), 2, "{notes:?}");
         assert!(notes[0].starts_with("review.listen 0.0.0.0:8790 is not loopback"));
+    }
+
+    #[test]
+    fn short_passwords_are_refused_without_being_shown() {
+        let var = "IGMOD_TEST_REVIEW_SHORT_PASSWORD";
+        // SAFETY: this test alone uses this variable.
+        unsafe { std::env::set_var(var, "hunter2") };
+        let section = format!("[review]\nusers = [{{ name = \"ana\", password_env = \"{var}\" }}]");
+        let load = |section: &str| {
+            parse_with(
+                std::path::Path::new("/etc/igmod/config.toml"),
+                &format!("{section}\n\n{ACCOUNT}").replace("IGMOD_TEST_TOKEN", var),
+                Secrets::Required,
+            )
+            .map(|c| c.review.is_some())
+            .map_err(|e| e.to_string())
+        };
+        let e = load(&section).unwrap_err();
+        assert!(
+            e.contains("/etc/igmod/config.toml:2:10: review.users: \"ana\"'s password (env IGMOD_TEST_REVIEW_SHORT_PASSWORD) is 7 characters; use at least 12"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+        unsafe { std::env::set_var(var, "correct horse battery") };
+        assert_eq!(load(&section), Ok(true));
     }
 
     #[test]

@@ -20,20 +20,54 @@ pub const FREE_FAILURES: u32 = 10;
 const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 /// A client's failures are forgotten after this long without one.
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
+/// A login ends after this long (or `session_ttl` if longer), even if used all along.
+const MAX_LOGIN: Duration = Duration::from_secs(24 * 3600);
 /// Most sessions and clients kept in memory: beyond, the oldest go first.
 const MAX_ENTRIES: usize = 10_000;
 
 /// A logged-in reviewer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Session {
     pub user: String,
     /// Sent back in every POST form and compared in constant time.
     pub csrf: String,
     expires: Instant,
+    /// The login's end whatever the activity ([`Auth::lifetime`]).
+    ends: Instant,
+    /// SHA-256 of the password it logged in with: a new password ends the session.
+    password: [u8; 32],
 }
 
-/// Sessions and login throttling, in memory: a restart logs reviewers out.
-#[derive(Debug)]
+/// Without the CSRF token: a session printed (a log, a panic) gives nothing away.
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("csrf", &"[redacted]")
+            .field("expires", &self.expires)
+            .field("ends", &self.ends)
+            .field("password", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The address failures are counted under: an IPv4 address (also written IPv4-mapped in
+/// IPv6), or an IPv6 address's /64 — one host holds a whole /64, and counting each of its
+/// addresses apart would give it 2^64 × [`FREE_FAILURES`] free tries.
+pub fn throttle_key(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                v6.to_bits() & !((1u128 << 64) - 1),
+            )),
+        },
+    }
+}
+
+/// Sessions and login throttling, in memory: a restart logs reviewers out. Not `Debug`: its
+/// map's keys are live session ids.
 pub struct Auth {
     users: Vec<Reviewer>,
     ttl: Duration,
@@ -57,7 +91,7 @@ pub enum LoginRefused {
 }
 
 /// 32 random bytes, hex: a session id or a CSRF token.
-fn random_token() -> String {
+pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
@@ -96,10 +130,16 @@ impl Auth {
         password: &str,
     ) -> Result<(String, Session), LoginRefused> {
         let now = Instant::now();
-        if let Some(wait) = self.must_wait(client, now) {
-            tracing::warn!(message = "review login refused: too many failures from this client", client = %client, retry_after_secs = wait.as_secs());
-            return Err(LoginRefused::SlowDown(wait));
-        }
+        let client = throttle_key(client);
+        // Counted as a failure before the passwords are compared (forgotten if it succeeds):
+        // parallel tries cannot all pass the check before any is counted.
+        let count = match self.attempt(client, now) {
+            Ok(count) => count,
+            Err(wait) => {
+                tracing::warn!(message = "review login refused: too many failures from this client", client = %client, retry_after_secs = wait.as_secs());
+                return Err(LoginRefused::SlowDown(wait));
+            }
+        };
         // Every configured reviewer's password is read and compared, whoever logs in: the
         // time taken says nothing about which names exist.
         let mut matched: Option<&Reviewer> = None;
@@ -117,7 +157,6 @@ impl Auth {
             }
         }
         let Some(user) = matched else {
-            let count = self.fail(client, now);
             // The name typed is not logged: people type passwords into name fields.
             tracing::warn!(message = "review login failed", client = %client, failures = count);
             return Err(LoginRefused::Wrong);
@@ -130,6 +169,8 @@ impl Auth {
             user: user.name.clone(),
             csrf: random_token(),
             expires: now + self.ttl,
+            ends: now + self.lifetime(),
+            password: Sha256::digest(password.as_bytes()).into(),
         };
         if let Ok(mut sessions) = self.sessions.lock() {
             sessions.retain(|_, s| s.expires > now);
@@ -147,16 +188,40 @@ impl Auth {
         Ok((id, session))
     }
 
-    /// The live session with this id, its expiry pushed back (sliding expiry).
+    /// The live session with this id, its expiry pushed back (sliding expiry) but never past
+    /// its end: a stolen cookie in steady use still dies.
     pub fn session(&self, id: &str) -> Option<Session> {
-        let now = Instant::now();
+        self.session_at(id, Instant::now())
+    }
+
+    /// How long a login lasts at most, however busy: a day, or `session_ttl` if longer.
+    pub fn lifetime(&self) -> Duration {
+        self.ttl.max(MAX_LOGIN)
+    }
+
+    fn session_at(&self, id: &str, now: Instant) -> Option<Session> {
+        let found = self.sessions.lock().ok()?.get(id).cloned()?;
+        // Read outside the lock (a file): the reviewer's password now, as at the login.
+        let same_password = self
+            .users
+            .iter()
+            .find(|u| u.name == found.user)
+            .is_some_and(|u| {
+                u.password.load().is_ok_and(|p| {
+                    let now: [u8; 32] = Sha256::digest(p.expose_secret().as_bytes()).into();
+                    bool::from(now.ct_eq(&found.password))
+                })
+            });
         let mut sessions = self.sessions.lock().ok()?;
         let s = sessions.get_mut(id)?;
-        if s.expires <= now {
+        if s.expires <= now || s.ends <= now || !same_password {
             sessions.remove(id);
+            if !same_password {
+                tracing::info!(message = "review session ended: the reviewer's password changed", reviewer = %found.user);
+            }
             return None;
         }
-        s.expires = now + self.ttl;
+        s.expires = (now + self.ttl).min(s.ends);
         Some(s.clone())
     }
 
@@ -166,17 +231,19 @@ impl Auth {
         }
     }
 
-    fn must_wait(&self, client: IpAddr, now: Instant) -> Option<Duration> {
-        let failures = self.failures.lock().ok()?;
-        let f = failures.get(&client)?;
-        let until = f.last + delay_after(f.count);
-        (until > now).then(|| until - now)
-    }
-
-    fn fail(&self, client: IpAddr, now: Instant) -> u32 {
-        let Ok(mut failures) = self.failures.lock() else {
-            return 0;
-        };
+    /// One login attempt from `client`, in one step: refused with the time left to wait, or
+    /// counted (as a failure until it succeeds), with the count.
+    fn attempt(&self, client: IpAddr, now: Instant) -> Result<u32, Duration> {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(f) = failures.get(&client) {
+            let until = f.last + delay_after(f.count);
+            if until > now {
+                return Err(until - now);
+            }
+        }
         failures.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER);
         if failures.len() >= MAX_ENTRIES
             && !failures.contains_key(&client)
@@ -190,7 +257,7 @@ impl Auth {
         });
         f.count = f.count.saturating_add(1);
         f.last = now;
-        f.count
+        Ok(f.count)
     }
 }
 
@@ -198,6 +265,151 @@ impl Auth {
 mod tests {
     use super::*;
     use crate::secrets::TokenSource;
+
+    #[test]
+    fn an_ipv6_host_is_one_client_for_the_slow_down() {
+        let var = "IGMOD_TEST_REVIEW_AUTH_PASSWORD_V6";
+        // SAFETY: this test alone uses this variable.
+        unsafe { std::env::set_var(var, "correct horse") };
+        let auth = Auth::new(
+            vec![Reviewer {
+                name: "ana".into(),
+                password: TokenSource::Env(var.into()),
+            }],
+            Duration::from_secs(60),
+        );
+        // Ten failures, each from another address of one /64.
+        for n in 0..FREE_FAILURES {
+            let ip: IpAddr = format!("2001:db8:1:2::{:x}", n + 1).parse().unwrap();
+            assert_eq!(
+                auth.login(ip, "ana", "wrong").unwrap_err(),
+                LoginRefused::Wrong
+            );
+        }
+        let fresh: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert!(matches!(
+            auth.login(fresh, "ana", "correct horse"),
+            Err(LoginRefused::SlowDown(_))
+        ));
+        // Another /64 is another client.
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(auth.login(other, "ana", "correct horse").is_ok());
+        assert_eq!(
+            throttle_key("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn a_session_slides_with_use_but_ends_a_day_after_login() {
+        let var = "IGMOD_TEST_REVIEW_AUTH_PASSWORD_LIFE";
+        // SAFETY: this test alone uses this variable.
+        unsafe { std::env::set_var(var, "correct horse") };
+        let ttl = Duration::from_secs(3600);
+        let auth = Auth::new(
+            vec![Reviewer {
+                name: "ana".into(),
+                password: TokenSource::Env(var.into()),
+            }],
+            ttl,
+        );
+        let client: IpAddr = "192.0.2.9".parse().unwrap();
+        let (id, _) = auth.login(client, "ana", "correct horse").unwrap();
+        let start = Instant::now();
+        // A request every 50 minutes keeps it alive, until a day after the login.
+        let mut at = start;
+        while at + Duration::from_secs(50 * 60) < start + MAX_LOGIN {
+            at += Duration::from_secs(50 * 60);
+            assert!(auth.session_at(&id, at).is_some(), "{:?}", at - start);
+        }
+        assert!(
+            auth.session_at(&id, start + MAX_LOGIN + Duration::from_secs(1))
+                .is_none()
+        );
+        // Gone for good, not just refused once.
+        assert!(auth.session_at(&id, start).is_none());
+        // An idle hour ends one too.
+        let (id, _) = auth.login(client, "ana", "correct horse").unwrap();
+        assert!(
+            auth.session_at(&id, Instant::now() + ttl + Duration::from_secs(1))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn parallel_wrong_logins_get_no_more_than_the_free_tries() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "correct horse\n").unwrap();
+        // Many reviewers: each login reads every password file, a wide window for a race.
+        let users = (0..50)
+            .map(|n| Reviewer {
+                name: format!("r{n}"),
+                password: TokenSource::File(file.clone()),
+            })
+            .collect();
+        let auth = std::sync::Arc::new(Auth::new(users, Duration::from_secs(60)));
+        let client: IpAddr = "192.0.2.44".parse().unwrap();
+        let start = std::sync::Arc::new(std::sync::Barrier::new(64));
+        let threads: Vec<_> = (0..64)
+            .map(|_| {
+                let (auth, start) = (auth.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    auth.login(client, "r1", "wrong").unwrap_err()
+                })
+            })
+            .collect();
+        let answers: Vec<LoginRefused> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let tried = answers
+            .iter()
+            .filter(|a| **a == LoginRefused::Wrong)
+            .count();
+        assert_eq!(tried, FREE_FAILURES as usize, "{answers:?}");
+    }
+
+    #[test]
+    fn a_new_password_ends_the_sessions_of_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "correct horse\n").unwrap();
+        let auth = Auth::new(
+            vec![Reviewer {
+                name: "ana".into(),
+                password: TokenSource::File(file.clone()),
+            }],
+            Duration::from_secs(600),
+        );
+        let client: IpAddr = "192.0.2.45".parse().unwrap();
+        let (id, _) = auth.login(client, "ana", "correct horse").unwrap();
+        assert!(auth.session(&id).is_some());
+        std::fs::write(&file, "battery staple\n").unwrap();
+        assert!(auth.session(&id).is_none(), "the old password's session");
+        // Gone for good, even if the old password came back.
+        std::fs::write(&file, "correct horse\n").unwrap();
+        assert!(auth.session(&id).is_none());
+        let (id, _) = auth.login(client, "ana", "correct horse").unwrap();
+        assert!(auth.session(&id).is_some());
+        // A password that cannot be read any more ends it too.
+        std::fs::remove_file(&file).unwrap();
+        assert!(auth.session(&id).is_none());
+    }
+
+    #[test]
+    fn a_printed_session_hides_its_csrf_token() {
+        let s = Session {
+            user: "ana".into(),
+            csrf: "f00dfeedcafe".into(),
+            expires: Instant::now(),
+            ends: Instant::now(),
+            password: [7; 32],
+        };
+        let printed = format!("{s:?}");
+        assert!(
+            printed.contains("ana") && !printed.contains("f00dfeedcafe"),
+            "{printed}"
+        );
+    }
 
     #[test]
     fn logins_slow_down_after_ten_failures_and_grow() {

@@ -35,8 +35,15 @@ use queue::Verdict;
 /// Connections the review server keeps open at most (a few reviewers' browsers): the
 /// descriptors stay with the webhook receiver, the metrics and the database.
 pub const CONNECTIONS_MAX: usize = 64;
-/// The session cookie's name.
+/// The session cookie's name (over https, [`cookie_name`] adds the `__Host-` prefix).
 const COOKIE: &str = "igmod_review";
+/// The login form's pre-session CSRF cookie: `SameSite=Strict`, so a form posted from
+/// another site arrives without it and is refused (no login CSRF).
+const LOGIN_COOKIE: &str = "igmod_login";
+/// How long a login page's form stays valid.
+const LOGIN_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+/// The longest search term taken (longer ones are cut): each search scans the decisions.
+const SEARCH_MAX: usize = 200;
 /// Rows the queue page shows at once.
 const PAGE_ROWS: usize = 20;
 /// Decisions read to find the doubtful ones (newest first).
@@ -55,6 +62,8 @@ pub struct Review {
     /// The config, for the candidate's replay.
     full: Arc<Config>,
     candidates: Arc<candidate::Candidates>,
+    /// Whether the log already said the proxy sends no `X-Forwarded-For` (said once).
+    warned_forwarded: std::sync::atomic::AtomicBool,
 }
 
 impl Review {
@@ -72,6 +81,7 @@ impl Review {
             model: config.rules.models().into_iter().next(),
             full: Arc::new(config.clone()),
             candidates: Arc::default(),
+            warned_forwarded: std::sync::atomic::AtomicBool::new(false),
         })
     }
 }
@@ -121,6 +131,15 @@ fn secure_headers(h: &mut HeaderMap, nonce: &str) {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // No other site's window keeps a handle on ours, nor embeds what we answer.
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("same-origin"),
+    );
 }
 
 /// A 303 to `to` (after a POST), with the security headers.
@@ -135,6 +154,22 @@ fn see_other(to: &str) -> Response {
 
 /// `Set-Cookie` for a session id (empty: cleared); `Secure` when reviewers come over https.
 fn session_cookie(id: &str, ttl: std::time::Duration, https: bool) -> HeaderValue {
+    cookie_value(&cookie_name(COOKIE, https), id, ttl, https)
+}
+
+/// A cookie's name: over https with the `__Host-` prefix, which browsers keep only when set
+/// `Secure` by this very host for `Path=/` — a sibling subdomain cannot plant one (no
+/// session swap, no login token chosen by another site of the same domain).
+fn cookie_name(name: &str, https: bool) -> String {
+    if https {
+        format!("__Host-{name}")
+    } else {
+        name.to_string()
+    }
+}
+
+/// `Set-Cookie` for `name`: HttpOnly, SameSite=Strict, `Secure` over https; empty: cleared.
+fn cookie_value(name: &str, id: &str, ttl: std::time::Duration, https: bool) -> HeaderValue {
     let secure = if https { "; Secure" } else { "" };
     let age = if id.is_empty() {
         "; Max-Age=0".to_string()
@@ -142,35 +177,50 @@ fn session_cookie(id: &str, ttl: std::time::Duration, https: bool) -> HeaderValu
         format!("; Max-Age={}", ttl.as_secs())
     };
     HeaderValue::from_str(&format!(
-        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/{secure}{age}"
+        "{name}={id}; HttpOnly; SameSite=Strict; Path=/{secure}{age}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("igmod_review=; Max-Age=0"))
 }
 
 /// The session cookie's value in a request.
-fn cookie(headers: &HeaderMap) -> Option<String> {
+fn cookie(headers: &HeaderMap, https: bool) -> Option<String> {
+    named_cookie(headers, &cookie_name(COOKIE, https))
+}
+
+/// The login form's token from its cookie, when it has the shape of one of ours.
+fn login_cookie(headers: &HeaderMap, https: bool) -> Option<String> {
+    named_cookie(headers, &cookie_name(LOGIN_COOKIE, https))
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A cookie's value in a request.
+fn named_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
 }
 
-/// The client's address: the peer, or behind a proxy on this host (the peer is loopback)
-/// the last address in `X-Forwarded-For`, which that proxy appended.
+/// The client's address: the peer, or behind a proxy on this host (the peer is loopback,
+/// also as `::ffff:127.0.0.1` on a dual-stack listener) the last address of the last
+/// `X-Forwarded-For` line, which that proxy wrote (a proxy that adds its own line, like
+/// HAProxy, leaves the client's forged lines before it).
 fn client(req: &Request) -> IpAddr {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip().to_canonical());
     if !peer.is_loopback() {
         return peer;
     }
     req.headers()
-        .get("x-forwarded-for")
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.rsplit(',').next())
         .and_then(|v| v.trim().parse().ok())
@@ -266,18 +316,17 @@ fn select(
 impl Review {
     async fn handle(self: Arc<Self>, req: Request) -> Response {
         let nonce = nonce();
-        let session = cookie(req.headers()).and_then(|id| self.auth.session(&id).map(|s| (id, s)));
+        let https = self.config.https();
+        let session =
+            cookie(req.headers(), https).and_then(|id| self.auth.session(&id).map(|s| (id, s)));
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let Some((id, session)) = session else {
+            let token = login_cookie(req.headers(), https);
             return match (method.as_str(), path.as_str()) {
                 ("POST", "/login") => self.login(req, &nonce).await,
-                ("GET" | "HEAD", _) => page(StatusCode::OK, &nonce, pages::login(&nonce, None)),
-                _ => page(
-                    StatusCode::FORBIDDEN,
-                    &nonce,
-                    pages::login(&nonce, Some("Log in first.")),
-                ),
+                ("GET" | "HEAD", _) => self.login_page(StatusCode::OK, &nonce, token, None),
+                _ => self.login_page(StatusCode::FORBIDDEN, &nonce, token, Some("Log in first.")),
             };
         };
         let query = pairs(req.uri().query().unwrap_or("").as_bytes());
@@ -345,6 +394,10 @@ impl Review {
             }),
             "/search" => {
                 let q = query.get("q").map(|q| q.trim()).unwrap_or("");
+                let q = match q.char_indices().nth(SEARCH_MAX) {
+                    Some((end, _)) => &q[..end],
+                    None => q,
+                };
                 let items = if q.is_empty() {
                     None
                 } else {
@@ -387,15 +440,76 @@ impl Review {
         session_cookie(id, self.config.session_ttl, self.config.https())
     }
 
+    /// With `public_url` set (reviewers come through a proxy), a login from a loopback peer
+    /// without `X-Forwarded-For` means the proxy does not send it: every reviewer then shares
+    /// one address for the slow-down. Said once in the log, for the operator.
+    fn check_forwarded(&self, req: &Request) {
+        let loopback = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|c| c.0.ip().to_canonical().is_loopback());
+        if self.config.public_url.is_some()
+            && loopback
+            && !req.headers().contains_key("x-forwarded-for")
+            && !self
+                .warned_forwarded
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                message = "review: a login came through a proxy on this host without X-Forwarded-For; every reviewer shares one address for the login slow-down: make the proxy set it (README, \"The review queue\")"
+            );
+        }
+    }
+
+    /// The login page, its form carrying the pre-session token that `token` (the request's
+    /// login cookie, kept so two tabs agree) or a fresh one sets.
+    fn login_page(
+        &self,
+        status: StatusCode,
+        nonce: &str,
+        token: Option<String>,
+        message: Option<&str>,
+    ) -> Response {
+        let token = token.unwrap_or_else(auth::random_token);
+        let mut r = page(status, nonce, pages::login(nonce, &token, message));
+        r.headers_mut().append(
+            header::SET_COOKIE,
+            cookie_value(
+                &cookie_name(LOGIN_COOKIE, self.config.https()),
+                &token,
+                LOGIN_TTL,
+                self.config.https(),
+            ),
+        );
+        r
+    }
+
     async fn login(&self, req: Request, nonce: &str) -> Response {
         let client = client(&req);
+        self.check_forwarded(&req);
+        let cookie_token = login_cookie(req.headers(), self.config.https());
         let Some(form) = read_form(req.into_body()).await else {
-            return page(
+            return self.login_page(
                 StatusCode::BAD_REQUEST,
                 nonce,
-                pages::login(nonce, Some("That form could not be read.")),
+                cookie_token,
+                Some("That form could not be read."),
             );
         };
+        // Login CSRF: the form's token must match the SameSite=Strict cookie its page set.
+        let field = form.get("login_csrf").map(String::as_str).unwrap_or("");
+        let matches = cookie_token
+            .as_deref()
+            .is_some_and(|c| auth::same_secret(c.as_bytes(), field.as_bytes()));
+        if !matches {
+            tracing::warn!(message = "review login refused: missing or wrong login form token", client = %client);
+            return self.login_page(
+                StatusCode::FORBIDDEN,
+                nonce,
+                None,
+                Some("This login form has expired or did not come from this page. Try again."),
+            );
+        }
         let user = form.get("user").map(String::as_str).unwrap_or("");
         let password = form.get("password").map(String::as_str).unwrap_or("");
         match self.auth.login(client, user, password) {
@@ -403,24 +517,33 @@ impl Review {
                 let mut r = see_other("/");
                 r.headers_mut()
                     .insert(header::SET_COOKIE, self.cookie_header(&id));
+                // The login form's token has served: cleared.
+                r.headers_mut().append(
+                    header::SET_COOKIE,
+                    cookie_value(
+                        &cookie_name(LOGIN_COOKIE, self.config.https()),
+                        "",
+                        LOGIN_TTL,
+                        self.config.https(),
+                    ),
+                );
                 r
             }
-            Err(LoginRefused::Wrong) => page(
+            Err(LoginRefused::Wrong) => self.login_page(
                 StatusCode::UNAUTHORIZED,
                 nonce,
-                pages::login(nonce, Some("Wrong name or password.")),
+                cookie_token,
+                Some("Wrong name or password."),
             ),
             Err(LoginRefused::SlowDown(wait)) => {
                 let secs = wait.as_secs().max(1);
-                let mut r = page(
+                let mut r = self.login_page(
                     StatusCode::TOO_MANY_REQUESTS,
                     nonce,
-                    pages::login(
-                        nonce,
-                        Some(&format!(
-                            "Too many failed logins from here: try again in {secs} s."
-                        )),
-                    ),
+                    cookie_token,
+                    Some(&format!(
+                        "Too many failed logins from here: try again in {secs} s."
+                    )),
                 );
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -508,6 +631,12 @@ impl Review {
                 );
             }
         };
+        // Only what the queue shows can be settled: a forged id of a comment outside the
+        // score band is refused like a gone one.
+        if !self.in_queue(&item).await {
+            tracing::warn!(message = "review: settle refused, the comment is not in the queue", reviewer = %s.user, comment_id = %item.comment_id);
+            return back("gone");
+        }
         let plan = match queue::plan(&item, verdict, self.config.remove, self.full.daemon.dry_run) {
             Ok(plan) => plan,
             Err(why) => return self.refuse(&nonce, s, StatusCode::BAD_REQUEST, &why),
@@ -558,6 +687,23 @@ impl Review {
         }
     }
 
+    /// Whether the queue would show `item`: doubtful by the running model (scored off the
+    /// async threads).
+    async fn in_queue(&self, item: &crate::store::ReviewItem) -> bool {
+        let model = self.model.as_ref().map(|(_, m)| m.clone());
+        let (min, max) = (self.config.min_score, self.config.max_score);
+        let item = item.clone();
+        tokio::task::spawn_blocking(move || {
+            let score = match (item.action.as_str(), model) {
+                ("flag", _) | (_, None) => None,
+                (_, Some(m)) => Some(m.score(item.text.as_deref().unwrap_or(""))),
+            };
+            queue::doubtful(&item, score, min, max)
+        })
+        .await
+        .unwrap_or(false)
+    }
+
     async fn model_page(
         &self,
         nonce: &str,
@@ -590,11 +736,11 @@ mod tests {
         );
         assert_eq!(
             session_cookie("ab12", ttl, true),
-            "igmod_review=ab12; HttpOnly; SameSite=Strict; Path=/; Secure; Max-Age=3600"
+            "__Host-igmod_review=ab12; HttpOnly; SameSite=Strict; Path=/; Secure; Max-Age=3600"
         );
         assert_eq!(
             session_cookie("", ttl, true),
-            "igmod_review=; HttpOnly; SameSite=Strict; Path=/; Secure; Max-Age=0"
+            "__Host-igmod_review=; HttpOnly; SameSite=Strict; Path=/; Secure; Max-Age=0"
         );
     }
 
@@ -605,12 +751,61 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; igmod_review=abc; b=2"),
         );
-        assert_eq!(cookie(&h).as_deref(), Some("abc"));
+        assert_eq!(cookie(&h, false).as_deref(), Some("abc"));
+        // Over https only the `__Host-` cookie counts: one planted by a subdomain does not.
+        assert_eq!(cookie(&h, true), None);
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("igmod_review=planted; __Host-igmod_review=mine"),
+        );
+        assert_eq!(cookie(&h, true).as_deref(), Some("mine"));
         h.insert(
             header::COOKIE,
             HeaderValue::from_static("igmod_reviewx=abc"),
         );
-        assert_eq!(cookie(&h), None);
+        assert_eq!(cookie(&h, false), None);
+    }
+
+    fn request(peer: &str, forwarded: &[&str]) -> Request {
+        let mut req = Request::new(Body::empty());
+        let peer: SocketAddr = peer.parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        for f in forwarded {
+            req.headers_mut()
+                .append("x-forwarded-for", HeaderValue::from_str(f).unwrap());
+        }
+        req
+    }
+
+    #[test]
+    fn the_client_is_the_proxys_last_forwarded_hop_and_only_behind_loopback() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // No proxy: the peer, whatever it claims.
+        assert_eq!(
+            client(&request("198.51.100.9:5000", &["10.0.0.1"])),
+            ip("198.51.100.9")
+        );
+        // A proxy on this host that appends to the client's header.
+        assert_eq!(
+            client(&request("127.0.0.1:5000", &["10.0.0.1, 203.0.113.5"])),
+            ip("203.0.113.5")
+        );
+        // A proxy that adds its own line after the client's forged one.
+        assert_eq!(
+            client(&request("127.0.0.1:5000", &["10.0.0.1", "203.0.113.5"])),
+            ip("203.0.113.5")
+        );
+        // The proxy reaching a dual-stack listener: its address is IPv4-mapped loopback.
+        assert_eq!(
+            client(&request("[::ffff:127.0.0.1]:5000", &["203.0.113.5"])),
+            ip("203.0.113.5")
+        );
+        // Without the header (or with garbage), the loopback peer.
+        assert_eq!(client(&request("[::1]:5000", &[])), ip("::1"));
+        assert_eq!(
+            client(&request("127.0.0.1:5000", &["not an address"])),
+            ip("127.0.0.1")
+        );
     }
 
     #[test]

@@ -102,7 +102,8 @@ fn layout(nonce: &str, title: &str, who: Option<(&str, &str)>, body: Markup) -> 
 }
 
 /// The only page a client without a session ever sees.
-pub fn login(nonce: &str, message: Option<&str>) -> Markup {
+/// `token` is the pre-session CSRF token, matched on POST with the login cookie.
+pub fn login(nonce: &str, token: &str, message: Option<&str>) -> Markup {
     layout(
         nonce,
         "Log in",
@@ -111,6 +112,7 @@ pub fn login(nonce: &str, message: Option<&str>) -> Markup {
             h2 { "Log in" }
             @if let Some(m) = message { p.note role="alert" { (m) } }
             form method="post" action="/login" {
+                input type="hidden" name="login_csrf" value=(token);
                 label for="user" { "Name" }
                 input id="user" name="user" type="text" autocomplete="username" required autofocus;
                 label for="password" { "Password" }
