@@ -43,6 +43,8 @@ async fn not_languages_hides_other_languages_and_stores_each_decisions_language(
         .map(|t| (t, env.sim.add_comment(&post, "fan", t)))
         .collect();
     let config = env.write_config_with_rules(&accounts, "", RULES);
+    // Migrated now, so the test can read it while the daemon runs.
+    common::create_db(&env.db());
     let child = common::spawn_daemon(&config, Some(&env.dir.path().join("stderr.log")));
     let db = env.pool().await;
     wait_for(
