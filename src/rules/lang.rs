@@ -194,6 +194,10 @@ pub const MIN_LETTERS: usize = 12;
 /// best guess is ahead of the second; short English comments' wrong guesses stay below it.
 pub const MIN_CONFIDENCE: f32 = 0.5;
 
+/// The words read from one comment, in bytes: a few sentences tell the language as well as a
+/// whole essay, and whatlang's time grows with the text (a comment can be 2,200 characters).
+const MAX_WORDS_BYTES: usize = 400;
+
 /// The language of a comment's text.
 pub fn detect(text: &str) -> Detection {
     let (words, letters) = words_only(text);
@@ -215,7 +219,8 @@ pub fn detect(text: &str) -> Detection {
 /// and how many letters they hold (weighted as [`MIN_LETTERS`] says). Dropped: @handles,
 /// #hashtags (brand and trend tags are mostly English whatever the comment's language),
 /// links, and every character that is not a letter or a mark (emoji, digits, punctuation);
-/// an apostrophe or hyphen inside a word stays.
+/// an apostrophe or hyphen inside a word stays. Words after the first [`MAX_WORDS_BYTES`] are
+/// not read.
 pub fn words_only(text: &str) -> (String, usize) {
     use unicode_normalization::UnicodeNormalization;
     let mut out = String::with_capacity(text.len());
@@ -224,6 +229,9 @@ pub fn words_only(text: &str) -> (String, usize) {
     // shouting is not a language (whatlang reads ALL CAPS English as Welsh).
     let plain: String = text.nfkc().flat_map(char::to_lowercase).collect();
     for word in plain.split_whitespace() {
+        if out.len() >= MAX_WORDS_BYTES {
+            break;
+        }
         if word.starts_with(['@', '#', '＠', '＃']) || is_link(word) {
             continue;
         }
@@ -449,6 +457,18 @@ mod tests {
             words_only("@ana love😍it!! 100% https://x.co/a www.acme.com #ootd it's e-mail");
         assert_eq!(words, "love it it's e-mail");
         assert_eq!(letters, 14);
+    }
+
+    #[test]
+    fn a_long_comment_is_read_up_to_a_bound() {
+        let long = "Ich habe mit diesem Trader tausend Euro verdient, schreibt ihm. ".repeat(100);
+        let (words, _) = words_only(&long);
+        assert!(
+            (MAX_WORDS_BYTES..MAX_WORDS_BYTES + 40).contains(&words.len()),
+            "{}",
+            words.len()
+        );
+        assert_eq!(detect(&long).code(), Some("de"));
     }
 
     #[test]
