@@ -59,11 +59,14 @@ impl Selection {
     }
 }
 
-/// Explains every rule that matches a text, with the matched spans, and the decision; for
-/// each model the rules use, its score and the features that pushed it most, both ways.
+/// Explains every rule that matches a text, with the matched spans, and the decision; the
+/// text's detected language; for each model the rules use, its score and the features that
+/// pushed it most, both ways.
 pub fn explain(rules: &RuleSet, view: &CommentView<'_>) -> String {
     let matches = rules.matches(view);
     let mut out = String::new();
+    // What `languages`/`not_languages` see, and what the daemon stores with a decision.
+    let _ = writeln!(out, "language: {}", crate::rules::lang::detect(view.text));
     for (path, model) in rules.models() {
         let e = model.explain(view.text, 5);
         let _ = writeln!(out, "classifier {path}: score {:.3}", e.score);

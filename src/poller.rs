@@ -505,6 +505,9 @@ impl MediaReader<'_> {
         // Without its text (a sticker, a GIF) there is nothing for the rules to read: recorded
         // as incomplete, left alone. Without a username, the rules run; username conditions
         // cannot match.
+        // The comment's language, detected once when the rules run (stored on the comment and
+        // its decision); `None` when unknown or the rules did not run.
+        let mut lang: Option<&'static str> = None;
         let decision = if disposition == Disposition::Evaluated && c.text.is_some() {
             let at = created.unwrap_or_else(chrono::Utc::now);
             let history = match cfg.rules.history_window() {
@@ -528,7 +531,8 @@ impl MediaReader<'_> {
                 at: at.timestamp(),
                 history: &history,
             };
-            let (decided, score) = cfg.rules.decide_scored(&view);
+            let (decided, score, detected) = cfg.rules.decide_with_language(&view);
+            lang = detected.code();
             if let Some(score) = score {
                 crate::metrics::get().score(score);
             }
@@ -572,7 +576,7 @@ impl MediaReader<'_> {
         if !self
             .ctx
             .store
-            .record_comment(&new, disposition, decision.as_ref())
+            .record_comment_in(&new, disposition, decision.as_ref(), lang)
             .await?
         {
             return Ok(Recorded::Known);
@@ -598,7 +602,8 @@ impl MediaReader<'_> {
                     rule = %d.rule,
                     action = d.action.as_str(),
                     reason = %d.reason,
-                    dry_run = d.dry_run
+                    dry_run = d.dry_run,
+                    lang = lang.unwrap_or("unknown")
                 );
             }
         }

@@ -51,13 +51,14 @@ pub async fn render(
 ) -> Result<String, ReportError> {
     // The aggregates run at once, on the pool's connections (each scans a table).
     let hours_since = since.max(now - chrono::Duration::days(7));
-    let (per_day, rules, offenders, scores, latency, calls) = tokio::try_join!(
+    let (per_day, rules, offenders, scores, latency, calls, languages) = tokio::try_join!(
         store.actions_per_day(since),
         store.rule_stats(since, 15),
         store.top_offenders(since, 10),
         store.classifier_scores(since),
         store.latency_histograms(since),
         store.calls_per_hour(hours_since),
+        store.language_stats(since),
     )?;
     let budget: u32 = config.accounts.iter().map(|a| a.hourly_budget).sum();
 
@@ -103,6 +104,7 @@ pub async fn render(
         );
     }
     html.push_str("</table>\n");
+    language_section(&mut html, &languages);
     let _ = write!(
         html,
         "<h2>Classifier scores of its decisions</h2>\n{}",
@@ -153,6 +155,34 @@ pub async fn render(
     raid_section(&mut html, &store.raid_closures_since(since).await?);
     html.push_str("</body></html>\n");
     Ok(html)
+}
+
+/// Comments seen, hidden and deleted per detected language (`rules::lang`).
+fn language_section(html: &mut String, stats: &[crate::store::LanguageStat]) {
+    html.push_str("<h2>Languages</h2>\n");
+    if stats.is_empty() {
+        html.push_str("<p class=\"empty\">No comments in the period.</p>\n");
+        return;
+    }
+    html.push_str("<p>The language detected in each comment the rules ran on; unknown: too short to tell (emoji, a word, a handle), or recorded before igmod stored languages. Hidden and deleted count decisions, dry runs left out.</p>\n<table><tr><th>language</th><th>seen</th><th>hidden</th><th>deleted</th></tr>\n");
+    for s in stats {
+        let name = match s.lang.as_deref() {
+            Some(code) => match crate::rules::Language::parse(code) {
+                Some(l) => format!("{} ({code})", l.name()),
+                None => code.to_string(),
+            },
+            None => "unknown".to_string(),
+        };
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&name),
+            s.seen,
+            s.hidden,
+            s.deleted
+        );
+    }
+    html.push_str("</table>\n");
 }
 
 /// The raid guard's closures in the period: which post, how many removals set it off, when

@@ -172,7 +172,12 @@ fn rules_test_explains_decisions_on_the_example_rules() {
         } else {
             heading
         };
-        assert_eq!(out, format!("{heading}{expected}"), "{args:?}");
+        // None of these is long enough for its language to be known.
+        assert_eq!(
+            out,
+            format!("{heading}language: unknown\n{expected}"),
+            "{args:?}"
+        );
     }
 }
 
@@ -414,9 +419,51 @@ fn an_account_can_take_the_starter_set_by_name() {
         .env("IGMOD_TOKEN_ACME", "x"));
     assert_eq!(
         out,
-        "rules: account \"acme\"'s (11 rules)\nno rule matches: igmod leaves this comment alone\n",
+        "rules: account \"acme\"'s (11 rules)\nlanguage: unknown\nno rule matches: igmod leaves this comment alone\n",
         "the example's scam rule is not selected"
     );
+}
+
+/// `rules test` says which language the comment is in (what `languages`/`not_languages`
+/// see), and a `not_languages` rule's evidence names it.
+#[test]
+fn rules_test_shows_the_comments_language() {
+    // The example's commented rule, uncommented and selected.
+    let commented = "# [[rules]]\n# name = \"not-our-languages\"\n# action = \"flag\"\n# not_languages = [\"en\", \"es\"]\n";
+    assert!(EXAMPLE.contains(commented), "the example shows the rule");
+    let text = EXAMPLE
+        .replace(EXAMPLE_RULES, "rules = [\"not-our-languages\"]")
+        .replace(commented, &commented.replace("# ", ""));
+    let (_dir, path) = example_dir(&text);
+    let heading = "rules: account \"acme\"'s (1 rules; the first account: --account NAME for another, --all-rules for every rule loaded)\n";
+    let cases: &[(&str, &str)] = &[
+        (
+            "Очень красивый цвет, а есть размер побольше?",
+            "language: ru (1.00)\nmatched rule \"not-our-languages\" (flag)\n  - language ru (1.00), not one of en, es\ndecision: flag (rule \"not-our-languages\")\n",
+        ),
+        (
+            "Hola, ¿cuándo vuelve a estar disponible la talla pequeña? Gracias",
+            "language: es (1.00)\nno rule matches: igmod leaves this comment alone\n",
+        ),
+        // Unknown is never "not English": emoji, a handle, a word.
+        (
+            "😍😍",
+            "language: unknown\nno rule matches: igmod leaves this comment alone\n",
+        ),
+        (
+            "@bruno.silva ok",
+            "language: unknown\nno rule matches: igmod leaves this comment alone\n",
+        ),
+    ];
+    for (comment, expected) in cases {
+        let (code, out, err) = run(igmod()
+            .args(["rules", "test", "-c"])
+            .arg(&path)
+            .arg(comment)
+            .env("IGMOD_TOKEN_ACME", "x"));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, format!("{heading}{expected}"), "{comment:?}");
+    }
 }
 
 #[test]

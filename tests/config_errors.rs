@@ -112,6 +112,26 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "unknown field `wordz`",
         "wordz",
     ),
+    // Language codes are ISO 639-1 codes of a language the detector knows; the message
+    // points at the bad item (here on its own line), in a rule and in an `any` group.
+    (
+        "words = [\"forex\"]",
+        "words = [\"forex\"]\nnot_languages = [\n  \"en\",\n  \"xx\",\n]",
+        "rules.not_languages: unknown language code \"xx\"",
+        "\"xx\"",
+    ),
+    (
+        "words = [\"forex\"]",
+        "words = [\"forex\"]\nlanguages = [\"english\"]",
+        "rules.languages: unknown language code \"english\"",
+        "languages",
+    ),
+    (
+        "any = [{ words = [\"y\"] }]",
+        "any = [{ words = [\"y\"] },\n  { not_languages = [\"es\", \"spa\"] }]",
+        "rules.not_languages: unknown language code \"spa\"",
+        "spa",
+    ),
     (
         "hourly_budget = 200",
         "hourly_budget = \"200\"",

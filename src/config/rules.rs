@@ -98,6 +98,10 @@ macro_rules! with_conditions {
             #[serde(default)]
             media: Vec<String>,
             classifier: Option<Spanned<RawClassifier>>,
+            #[serde(default)]
+            languages: Vec<Spanned<String>>,
+            #[serde(default)]
+            not_languages: Vec<Spanned<String>>,
         }
 
         impl $name {
@@ -127,6 +131,8 @@ macro_rules! with_conditions {
                     is_reply: self.is_reply,
                     media: self.media.iter().map(|m| m.to_uppercase()).collect(),
                     classifier: self.classifier.as_ref().and_then(|c| classifier(v, c)),
+                    languages: strings(&self.languages),
+                    not_languages: strings(&self.not_languages),
                 }
             }
 
@@ -140,6 +146,8 @@ macro_rules! with_conditions {
                     "allow_domains" => &self.allow_domains,
                     "usernames" => &self.usernames,
                     "not_usernames" => &self.not_usernames,
+                    "languages" => &self.languages,
+                    "not_languages" => &self.not_languages,
                     "max_caps_ratio" => return self.max_caps_ratio.as_ref().map(|s| s.span()),
                     "repeated" => return self.repeated.as_ref().map(|s| s.span()),
                     "classifier" => return self.classifier.as_ref().map(|s| s.span()),

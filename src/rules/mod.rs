@@ -21,6 +21,7 @@
 
 pub mod classifier;
 mod detect;
+pub mod lang;
 mod normalize;
 mod screen;
 mod urls;
@@ -35,6 +36,7 @@ use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 pub use classifier::Model;
 pub use detect::ContactKind;
+pub use lang::{Detection, Language};
 pub use normalize::Normalized;
 
 /// What a rule does to the comments it matches.
@@ -149,6 +151,10 @@ pub struct ConditionSpec {
     pub media: Vec<String>,
     /// The classifier's score in a range.
     pub classifier: Option<ClassifierSpec>,
+    /// ISO 639-1 codes: the comment's detected language is one of them (never when unknown).
+    pub languages: Vec<String>,
+    /// ISO 639-1 codes: the comment's language is known and none of them (never when unknown).
+    pub not_languages: Vec<String>,
 }
 
 /// `classifier = { model = "models/scam.model", min_score = 0.9, max_score = 0.98 }`: the
@@ -318,6 +324,11 @@ enum Cond {
     IsReply(bool),
     Media(Vec<String>),
     Classifier(ClassifierSpec),
+    /// `languages` (`negate: false`) or `not_languages`; neither holds for an unknown language.
+    Languages {
+        list: Vec<Language>,
+        negate: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -389,6 +400,9 @@ struct Scan<'a> {
     mentions: Option<usize>,
     /// Each model's score, once a rule asked (by the model's address: most rule sets use one).
     scores: Vec<(*const classifier::Model, f32)>,
+    /// The comment's language, once a rule asked: a rule set without a language condition
+    /// never pays for detection.
+    lang: Option<Detection>,
 }
 
 /// The per-list vectors of this thread's last [`Scan`], for the next one (a comment is
@@ -452,6 +466,11 @@ impl Scan<'_> {
 
     fn emojis(&self) -> usize {
         self.n.emojis()
+    }
+
+    /// The comment's language, detected once.
+    fn lang(&mut self, text: &str) -> Detection {
+        *self.lang.get_or_insert_with(|| lang::detect(text))
     }
 
     /// The model's score for the comment, computed once per model.
@@ -719,21 +738,41 @@ impl RuleSet {
     pub fn decide_scored(&self, comment: &CommentView<'_>) -> (Option<Match>, Option<f32>) {
         let normalized = Normalized::new(comment.text);
         let mut scan = self.scan(&normalized);
+        self.decide_in(comment, &mut scan)
+    }
+
+    /// [`RuleSet::decide_scored`], with the comment's language (what the daemon stores): the
+    /// one a language condition already detected, or detected here, once.
+    pub fn decide_with_language(
+        &self,
+        comment: &CommentView<'_>,
+    ) -> (Option<Match>, Option<f32>, Detection) {
+        let normalized = Normalized::new(comment.text);
+        let mut scan = self.scan(&normalized);
+        let (decided, score) = self.decide_in(comment, &mut scan);
+        (decided, score, scan.lang(comment.text))
+    }
+
+    fn decide_in(
+        &self,
+        comment: &CommentView<'_>,
+        scan: &mut Scan<'_>,
+    ) -> (Option<Match>, Option<f32>) {
         let mut best: Option<&Rule> = None;
         for rule in &self.rules {
             if best.is_some_and(|b| rule.action.priority() <= b.action.priority()) {
                 continue;
             }
             if let Some(gate) = rule.gate.and_then(|i| rule.all.conds.get(i))
-                && !gate.holds(comment, &mut scan, self)
+                && !gate.holds(comment, scan, self)
             {
                 continue;
             }
-            if rule.holds(comment, &mut scan, self) {
+            if rule.holds(comment, scan, self) {
                 best = Some(rule);
             }
         }
-        let decided = best.and_then(|b| b.check(comment, &mut scan, self));
+        let decided = best.and_then(|b| b.check(comment, scan, self));
         (decided, scan.scores.first().map(|(_, s)| *s))
     }
 
@@ -762,6 +801,7 @@ impl RuleSet {
             links_found: false,
             mentions: None,
             scores,
+            lang: None,
         }
     }
 
@@ -1003,6 +1043,8 @@ impl Cond {
                 ..
             } => 6,
             Cond::Classifier(_) => 7,
+            // Tens of microseconds on Latin text: after everything else.
+            Cond::Languages { .. } => 8,
         }
     }
 
@@ -1074,6 +1116,14 @@ impl Cond {
             }),
             Cond::Impersonation { .. } | Cond::Repeated(_) => self.check(c, scan, set).is_some(),
             Cond::Classifier(spec) => spec.holds(scan.score(&spec.model, c.text)),
+            Cond::Languages { list, negate } => {
+                let found = scan.lang(c.text);
+                if *negate {
+                    found.is_known_outside(list)
+                } else {
+                    found.is_in(list)
+                }
+            }
         }
     }
 
@@ -1280,6 +1330,19 @@ impl Cond {
                 let score = scan.score(&spec.model, c.text);
                 spec.holds(score).then(|| unspanned(spec.describe(score)))
             }
+            Cond::Languages { list, negate } => {
+                let found = scan.lang(c.text);
+                let codes = list.iter().map(|l| l.code()).collect::<Vec<_>>().join(", ");
+                if *negate {
+                    found
+                        .is_known_outside(list)
+                        .then(|| unspanned(format!("language {found}, not one of {codes}")))
+                } else {
+                    found
+                        .is_in(list)
+                        .then(|| unspanned(format!("language {found}, one of {codes}")))
+                }
+            }
         }
     }
 }
@@ -1461,6 +1524,28 @@ impl GroupCompiler<'_> {
         }
     }
 
+    /// A `languages`/`not_languages` list: each an ISO 639-1 code the detector knows.
+    fn languages(&mut self, key: &'static str, codes: &[String]) -> Option<Vec<Language>> {
+        if codes.is_empty() {
+            return None;
+        }
+        let mut list = Vec::with_capacity(codes.len());
+        for (i, code) in codes.iter().enumerate() {
+            match Language::parse(code) {
+                Some(l) => list.push(l),
+                None => self.error(
+                    key,
+                    Some(i),
+                    format!(
+                        "unknown language code {code:?}: an ISO 639-1 code of a language igmod detects ({})",
+                        Language::known_codes()
+                    ),
+                ),
+            }
+        }
+        (list.len() == codes.len()).then_some(list)
+    }
+
     fn compile(&mut self, c: &ConditionSpec) -> Group {
         let mut conds = Vec::new();
         if let Some(list) = self.words("words", &c.words) {
@@ -1595,6 +1680,15 @@ impl GroupCompiler<'_> {
                 );
             }
             conds.push(Cond::Classifier(spec.clone()));
+        }
+        if let Some(list) = self.languages("languages", &c.languages) {
+            conds.push(Cond::Languages {
+                list,
+                negate: false,
+            });
+        }
+        if let Some(list) = self.languages("not_languages", &c.not_languages) {
+            conds.push(Cond::Languages { list, negate: true });
         }
         let mut order: Vec<usize> = (0..conds.len()).collect();
         order.sort_by_key(|&i| conds[i].cost());

@@ -1254,3 +1254,155 @@ fn a_reply_never_reposts_a_live_link_mention_or_hashtag() {
         Some("@bobeveryone please don't share dm (at)scam_helper")
     );
 }
+
+/// "Hide what is not in my audience's languages": `not_languages` hides comments in a known
+/// other language, never an unknown one (emoji, "ok", a handle, a short phrase).
+#[test]
+fn not_languages_hides_other_known_languages_and_never_unknown() {
+    let rules = compile(&[rule(
+        "foreign",
+        Action::Hide,
+        ConditionSpec {
+            not_languages: vec!["en".into(), "es".into()],
+            ..ConditionSpec::default()
+        },
+    )]);
+    let cases: &[(&str, bool)] = &[
+        ("Очень красивый цвет, а есть размер побольше?", true),
+        (
+            "ربحت الكثير من المال مع هذه الشركة، تواصل معي على الواتساب الآن",
+            true,
+        ),
+        (
+            "Saya dapat banyak uang dari investasi ini, hubungi dia lewat WhatsApp sekarang",
+            true,
+        ),
+        (
+            "I ordered two weeks ago and still nothing, please check my order",
+            false,
+        ),
+        (
+            "Hola, ¿cuándo vuelve a estar disponible la talla pequeña? Gracias",
+            false,
+        ),
+        ("😍😍", false),
+        ("ok", false),
+        ("@bruno.silva", false),
+        ("Очень красиво", false),
+        ("🔥🔥🔥 https://acme.com/shop #ootd", false),
+    ];
+    for (text, hidden) in cases {
+        let view = CommentView::new(text, Some("someone"));
+        let decided = rules.decide(&view);
+        assert_eq!(decided.is_some(), *hidden, "{text:?}: {decided:?}");
+        // `matches` (evidence) agrees with `decide` (the fast path).
+        assert_eq!(rules.matches(&view).len(), usize::from(*hidden), "{text:?}");
+        if let Some(m) = decided {
+            assert!(
+                m.reason.starts_with("language ") && m.reason.ends_with(", not one of en, es"),
+                "{}",
+                m.reason
+            );
+        }
+    }
+}
+
+#[test]
+fn languages_matches_only_the_listed_known_languages_and_combines_with_and() {
+    let rules = compile(&[rule(
+        "es-giveaway",
+        Action::Flag,
+        ConditionSpec {
+            languages: vec!["es".into(), "PT".into()],
+            words: vec!["whatsapp".into()],
+            ..ConditionSpec::default()
+        },
+    )]);
+    let cases: &[(&str, bool)] = &[
+        (
+            "Gané 3000 dólares en una semana con la señora Ana, escríbele por WhatsApp ahora",
+            true,
+        ),
+        // Listed language, but the other condition fails.
+        (
+            "Hola, ¿cuándo vuelve a estar disponible la talla pequeña? Gracias",
+            false,
+        ),
+        // The word, in a language not listed.
+        (
+            "Ich habe mit diesem Trader tausend Euro verdient, schreibt ihm auf WhatsApp",
+            false,
+        ),
+        // The word, language unknown.
+        ("whatsapp 😍", false),
+    ];
+    for (text, hit) in cases {
+        let view = CommentView::new(text, None);
+        assert_eq!(rules.decide(&view).is_some(), *hit, "{text:?}");
+        assert_eq!(rules.matches(&view).is_empty(), !*hit, "{text:?}");
+    }
+    let m = rules
+        .decide(&CommentView::new(
+            "Gané 3000 dólares en una semana con la señora Ana, escríbele por WhatsApp ahora",
+            None,
+        ))
+        .expect("matches");
+    assert!(m.reason.contains("language es ("), "{}", m.reason);
+    assert!(m.reason.contains("one of es, pt"), "{}", m.reason);
+}
+
+#[test]
+fn an_unknown_language_code_is_a_compile_error_naming_key_and_item() {
+    let err = RuleSet::compile(&[rule(
+        "bad",
+        Action::Hide,
+        ConditionSpec {
+            words: vec!["x".into()],
+            not_languages: vec!["en".into(), "xx".into()],
+            ..ConditionSpec::default()
+        },
+    )])
+    .expect_err("xx is no language");
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert_eq!(err[0].key, Some("not_languages"));
+    assert_eq!(err[0].item, Some(1));
+    assert!(err[0].message.contains("\"xx\""), "{}", err[0].message);
+}
+
+/// Detection costs tens of microseconds: a rule set without a language condition never
+/// runs it, and a rule whose cheaper conditions already failed does not either.
+#[test]
+fn language_detection_is_lazy() {
+    let text = "Очень красивый цвет, а есть размер побольше? forex";
+    let view = CommentView::new(text, None);
+    let detected = |rules: &RuleSet| {
+        let n = Normalized::new(text);
+        let mut scan = rules.scan(&n);
+        let _ = rules.decide_in(&view, &mut scan);
+        scan.lang.is_some()
+    };
+    let plain = compile(&[rule("scam", Action::Delete, words(&["forex"]))]);
+    assert!(!detected(&plain));
+    let gated = compile(&[rule(
+        "foreign-giveaway",
+        Action::Hide,
+        ConditionSpec {
+            words: vec!["giveaway".into()],
+            not_languages: vec!["en".into()],
+            ..ConditionSpec::default()
+        },
+    )]);
+    assert!(!detected(&gated), "the word failed first");
+    let asks = compile(&[rule(
+        "foreign",
+        Action::Hide,
+        ConditionSpec {
+            not_languages: vec!["en".into()],
+            ..ConditionSpec::default()
+        },
+    )]);
+    assert!(detected(&asks));
+    // What the daemon stores comes from the same detection, or one made for it.
+    let (_, _, lang) = plain.decide_with_language(&view);
+    assert_eq!(lang.code(), Some("ru"));
+}

@@ -197,13 +197,25 @@ impl Store {
         disposition: Disposition,
         decision: Option<&NewDecision>,
     ) -> Result<bool, StoreError> {
+        self.record_comment_in(c, disposition, decision, None).await
+    }
+
+    /// [`Store::record_comment`] with the comment's detected language (ISO 639-1; `None`
+    /// when unknown or not detected), written on the comment and on its decision.
+    pub async fn record_comment_in(
+        &self,
+        c: &NewComment,
+        disposition: Disposition,
+        decision: Option<&NewDecision>,
+        lang: Option<&str>,
+    ) -> Result<bool, StoreError> {
         with_pool!(self, |pool| {
             let now = timefmt::now();
             let mut tx = pool.begin_write().await?;
             let inserted = sqlx::query(
             "INSERT INTO comments (id, account, media_id, parent_id, username, from_id, text,
-                                   created_at, first_seen_at, disposition, text_key, incomplete)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $7 IS NULL OR $5 IS NULL THEN 1 ELSE 0 END)
+                                   created_at, first_seen_at, disposition, text_key, incomplete, lang)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $7 IS NULL OR $5 IS NULL THEN 1 ELSE 0 END, $12)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&c.id)
@@ -217,6 +229,7 @@ impl Store {
         .bind(&now)
         .bind(disposition.as_str())
         .bind(&c.text_key)
+        .bind(lang)
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -227,8 +240,8 @@ impl Store {
             }
             if let Some(d) = decision {
                 sqlx::query(
-                "INSERT INTO decisions (comment_id, account, rule, action, dry_run, reason, decided_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO decisions (comment_id, account, rule, action, dry_run, reason, decided_at, lang)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&c.id)
             .bind(&c.account)
@@ -237,6 +250,7 @@ impl Store {
             .bind(i64::from(d.dry_run))
             .bind(&d.reason)
             .bind(&now)
+            .bind(lang)
             .execute(&mut *tx)
             .await?;
                 if d.action.is_write() && !d.dry_run && !d.not_written {

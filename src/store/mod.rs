@@ -69,7 +69,7 @@ pub use raid::RaidClosure;
 pub use report::{Activity, AuditFilter, AuditRow};
 pub use review::{ReviewItem, ReviewedItem, Settled, Settlement};
 pub use state::{AccountState, AppState, PollEnd, TokenHealth, TokenInfoRow, TokenRecord};
-pub use summary::RuleStat;
+pub use summary::{LanguageStat, RuleStat};
 pub use webhooks::{NewWebhookEvent, PendingWebhookEvent, Recorded};
 
 #[derive(Debug, thiserror::Error)]

@@ -22,6 +22,9 @@ pub struct AuditRow {
     pub action_status: Option<String>,
     /// Why a failed (or retried) action did not happen.
     pub action_error: Option<String>,
+    /// The comment's language (ISO 639-1) when the rules decided it; `None` when unknown or
+    /// decided before igmod stored languages.
+    pub lang: Option<String>,
 }
 
 /// Filters for `igmod audit`.
@@ -56,7 +59,8 @@ impl Store {
                     (SELECT a.status FROM actions a WHERE a.comment_id = d.comment_id
                         AND a.action = d.action) AS action_status,
                     (SELECT a.last_error FROM actions a WHERE a.comment_id = d.comment_id
-                        AND a.action = d.action AND a.status != 'done') AS action_error
+                        AND a.action = d.action AND a.status != 'done') AS action_error,
+                    d.lang
              FROM decisions d JOIN comments c ON c.id = d.comment_id
              WHERE ($1 IS NULL OR d.account = $1) AND ($2 IS NULL OR d.decided_at >= $2)
                AND ($3 IS NULL OR d.action = $3) AND ($4 IS NULL OR d.rule = $4)

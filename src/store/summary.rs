@@ -20,7 +20,68 @@ pub struct RuleStat {
     pub confirmed: i64,
 }
 
+/// One language's comments in a period (`lang` `None`: unknown, or stored before igmod
+/// detected languages).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LanguageStat {
+    pub lang: Option<String>,
+    /// Comments the rules ran on.
+    pub seen: i64,
+    /// Decided `hide` / `delete` (dry runs left out).
+    pub hidden: i64,
+    pub deleted: i64,
+}
+
 impl Store {
+    /// Comments seen, hidden and deleted per detected language, most seen first. Two
+    /// GROUP BYs, one per table: `decisions` carries its own `lang`, so nothing is joined.
+    pub async fn language_stats(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<LanguageStat>, StoreError> {
+        with_pool!(self, |pool| {
+            let since = timefmt::format(since);
+            let seen: Vec<(Option<String>, i64)> = sqlx::query_as(
+                "SELECT lang, COUNT(*) FROM comments
+             WHERE first_seen_at > $1 AND disposition = 'evaluated' GROUP BY 1",
+            )
+            .bind(&since)
+            .fetch_all(pool)
+            .await?;
+            let acted: Vec<(Option<String>, String, i64)> = sqlx::query_as(
+                "SELECT lang, action, COUNT(*) FROM decisions
+             WHERE decided_at > $1 AND action IN ('hide', 'delete') AND dry_run = 0
+             GROUP BY 1, 2",
+            )
+            .bind(&since)
+            .fetch_all(pool)
+            .await?;
+            let mut by: BTreeMap<Option<String>, LanguageStat> = BTreeMap::new();
+            for (lang, n) in seen {
+                by.entry(lang.clone())
+                    .or_insert_with(|| LanguageStat {
+                        lang,
+                        ..LanguageStat::default()
+                    })
+                    .seen = n;
+            }
+            for (lang, action, n) in acted {
+                let stat = by.entry(lang.clone()).or_insert_with(|| LanguageStat {
+                    lang,
+                    ..LanguageStat::default()
+                });
+                if action == "hide" {
+                    stat.hidden = stat.hidden.saturating_add(n);
+                } else {
+                    stat.deleted = stat.deleted.saturating_add(n);
+                }
+            }
+            let mut out: Vec<LanguageStat> = by.into_values().collect();
+            out.sort_by(|a, b| b.seen.cmp(&a.seen).then_with(|| a.lang.cmp(&b.lang)));
+            Ok(out)
+        })
+    }
+
     /// Hides and deletes applied per day and account.
     pub async fn actions_per_day(
         &self,
