@@ -442,7 +442,7 @@ fn rules_command(command: RulesCommand) -> ExitCode {
             Some(selection),
         ) => exit((|| {
             let read = |path: &PathBuf| read_labeled(path, &text_column, &label_column);
-            let rows = read(&file)?;
+            let rows = evaluate::read_labeled_paths(&file, &text_column, &label_column)?;
             let mut extra = Vec::new();
             for path in &also {
                 extra.extend(read(path)?);
@@ -913,7 +913,11 @@ fn model_command(command: ModelCommand) -> ExitCode {
                     .map(|r| training::Example::new(r.text, r.label, source))
                     .collect())
             };
-            let mut examples = read(&data, training::Source::Data)?;
+            let mut examples: Vec<training::Example> =
+                evaluate::read_labeled_paths(&data, &text_column, &label_column)?
+                    .into_iter()
+                    .map(|r| training::Example::new(r.text, r.label, training::Source::Data))
+                    .collect();
             for path in &also {
                 examples.extend(read(path, training::Source::Extra)?);
             }
