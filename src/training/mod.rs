@@ -140,7 +140,7 @@ fn features_line(s: &Settings) -> String {
         s.handle_min,
         s.handle_max,
         if s.feature_set >= 2 {
-            " (with script, messenger apps, currencies and phones in any script)"
+            " (with script, messenger apps, currencies and numbers in any script)"
         } else {
             ""
         },

@@ -834,7 +834,8 @@ fn has_currency_block(text: &[u8]) -> bool {
 }
 
 /// Feature set 2's signals: the script, a messaging app named in any script, a currency
-/// sign of any country, a phone number written in any digits or with a country code.
+/// sign of any country, a long number in another script's digits, a phone number with a
+/// country code.
 fn cross_script(
     n: &Normalized<'_>,
     text: &str,
@@ -856,24 +857,30 @@ fn cross_script(
     if messengers().is_some_and(|m| m.is_match(folded)) {
         signal(sink, "messenger app", ALONE);
     }
-    // Folding makes every digit ASCII: count them there when the text has others.
-    let digits = if text.is_ascii() {
-        ascii_digits
+    // Digits of other scripts (Arabic-Indic, Devanagari…) stay as they are in the folded
+    // text: counted here, since a phone number written in them is as much a contact.
+    let other_digits = if text.is_ascii() {
+        0
     } else {
-        folded.bytes().filter(u8::is_ascii_digit).count()
+        text.chars()
+            .filter(|c| !c.is_ascii_digit() && c.is_numeric())
+            .count()
     };
+    if other_digits >= 9 {
+        signal(sink, "digits of another script", ALONE);
+    }
+    let digits = ascii_digits + other_digits;
     if digits >= 8 {
-        let b = folded.as_bytes();
-        let country_code = memchr::memchr_iter(b'+', b).any(|at| {
-            b.get(at + 1..)
-                .and_then(|rest| rest.iter().position(|c| !c.is_ascii_whitespace()))
-                .and_then(|skip| b.get(at + 1 + skip))
-                .is_some_and(u8::is_ascii_digit)
+        let country_code = folded.match_indices('+').any(|(at, _)| {
+            folded
+                .get(at + 1..)
+                .and_then(|rest| rest.trim_start().chars().next())
+                .is_some_and(char::is_numeric)
         });
         if country_code {
             signal(sink, "phone with a country code", ALONE);
         }
-        if ascii_digits < 9 && detect::has_contact(n, ContactKind::Phone) {
+        if ascii_digits < 9 && digits >= 9 && detect::has_contact(n, ContactKind::Phone) {
             signal(sink, "contact", ContactKind::Phone as u64);
         }
     }
@@ -995,7 +1002,7 @@ mod tests {
             ),
             (
                 "للتواصل واتساب ٠٥٥٥٠٠٠٣١٢ 📲",
-                &["script arabic", "messenger app", "contact 1"],
+                &["script arabic", "messenger app", "digits of another script"],
             ),
             (
                 "व्हाट्सएप पर मैसेज करें 90000 31208, सिर्फ ₹99",
