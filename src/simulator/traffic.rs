@@ -105,13 +105,20 @@ impl Traffic {
         if self.media.is_empty() {
             return;
         }
-        // The first comments show one of each followed kind; then chance decides.
-        if let Some((kind, pool)) = KINDS.get(self.stats.comments) {
+        // The first comments show an English scam and one of each followed kind; then
+        // chance decides.
+        let showcase = match self.stats.comments {
+            0 => Some(("", SCAM)),
+            n => KINDS.get(n - 1).copied(),
+        };
+        if let Some((kind, pool)) = showcase {
             let i = self.rng.random_range(0..self.media.len());
             let text = pool[self.rng.random_range(0..pool.len())];
             let user = format!("user_{}", self.rng.random_range(100..999));
             let id = sim.add_comment(&self.media[i], &user, text);
-            self.stats.followed.push((kind, id.clone()));
+            if !kind.is_empty() {
+                self.stats.followed.push((kind, id.clone()));
+            }
             self.top_level.push(id);
             self.stats.comments += 1;
             return;
