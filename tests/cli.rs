@@ -481,7 +481,7 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
     );
     // --all-rules: every rule loaded. Of 20 spam rows only #17 (a vague "collab" message) is
     // missed; of 20 innocent rows the example's own rules hit #26 ("forex trader") and #37
-    // ("no idiot would…").
+    // ("no idiot would…"), and the model #28 (the brand's own shop link, as above).
     let (code, out, err) = run(igmod()
         .args(["rules", "eval", "--all-rules", "-c"])
         .arg(&path)
@@ -490,11 +490,11 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("rules: every rule loaded (25)"), "{out}");
     assert!(
-        out.contains("  labeled 1         19           1\n  labeled 0          2          18\n"),
+        out.contains("  labeled 1         19           1\n  labeled 0          3          17\n"),
         "{out}"
     );
     assert!(
-        out.contains("precision 0.905\nrecall 0.950\nF1 0.927\n"),
+        out.contains("precision 0.864\nrecall 0.950\nF1 0.905\n"),
         "{out}"
     );
     // Columns can be renamed; a bad label names its line.
