@@ -189,7 +189,8 @@ struct Outcome {
 /// some row has, in order of value.
 fn groups<'r>(judged: impl Iterator<Item = (&'r LabeledRow, Outcome)> + Clone) -> Vec<Group> {
     let mut out = Vec::new();
-    let columns: [(&'static str, fn(&LabeledRow) -> Option<&str>); 2] = [
+    type Column = (&'static str, fn(&LabeledRow) -> Option<&str>);
+    let columns: [Column; 2] = [
         ("source", |r| r.source.as_deref()),
         ("lang", |r| r.lang.as_deref()),
     ];

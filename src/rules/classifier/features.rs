@@ -762,7 +762,7 @@ fn script(text: &[u8], ascii_letters: usize) -> Option<&'static str> {
                 Some(0xB8 | 0xB9) => 4,
                 _ => continue,
             },
-            0xE3..=0xE9 | 0xEA..=0xED => 5,
+            0xE3..=0xED => 5,
             _ => continue,
         };
         counts[class] += 1;
