@@ -387,20 +387,35 @@ fn classifier(corpus: &[(String, String)]) {
         verdict(0.05 - load, 0.0)
     );
 
-    let file = std::fs::File::open(Path::new(root).join("data/scamspot/train.csv"))
-        .expect("data/scamspot/train.csv");
-    let examples: Vec<igmod::training::Example> =
-        igmod::evaluate::labeled_rows(file, "text", "label")
-            .expect("training rows")
-            .into_iter()
-            .map(|r| igmod::training::Example::new(r.text, r.label, igmod::training::Source::Data))
-            .collect();
+    // The shipped model's recipe (the README's train command).
+    let read = |paths: &[&str]| {
+        let paths: Vec<std::path::PathBuf> =
+            paths.iter().map(|p| Path::new(root).join(p)).collect();
+        igmod::evaluate::read_labeled_paths(&paths, "text", "label").expect("training rows")
+    };
+    let data = read(&[
+        "data/scamspot/train.csv",
+        "data/youtube/train.csv",
+        "data/igmod/multilingual",
+    ]);
+    let extra = read(&["data/igmod/brand-comments.csv"]);
+    use igmod::training::{Example, Source};
+    let examples: Vec<Example> = data
+        .into_iter()
+        .map(|r| Example::new(r.text, r.label, Source::Data))
+        .chain(
+            extra
+                .into_iter()
+                .map(|r| Example::new(r.text, r.label, Source::Extra)),
+        )
+        .collect();
     let start = Instant::now();
     let trained = igmod::training::train(&examples, &igmod::training::Options::default());
     let secs = start.elapsed().as_secs_f64();
     let f1 = trained.map(|t| t.parts.cv.f1.mean).unwrap_or(0.0);
     println!(
-        "training on the ScamSpot file with 5-fold cross-validation, one core: {secs:.2} s (F1 {f1:.3}); target <= 10 s: {}",
+        "training the shipped model ({} rows) with 5-fold cross-validation, one core: {secs:.2} s (F1 {f1:.3}); target <= 10 s: {}",
+        examples.len(),
         verdict(10.0 - secs, 0.0)
     );
 }

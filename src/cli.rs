@@ -178,9 +178,11 @@ pub enum LabelsCommand {
 pub enum ModelCommand {
     /// Train a model on labeled comments, cross-validate it and write the model file.
     Train {
-        /// RFC 4180 CSV with a header row: a text column and a label column (1 = scam or
-        /// spam, 0 = leave alone).
-        data: PathBuf,
+        /// RFC 4180 CSVs with a header row: a text column and a label column (1 = scam or
+        /// spam, 0 = leave alone); a folder stands for its `*.csv` files. Every file's rows
+        /// are cross-validated together.
+        #[arg(required = true)]
+        data: Vec<PathBuf>,
         /// Where to write the model (replaced whole, never half-written).
         #[arg(short, long)]
         output: PathBuf,
@@ -336,8 +338,10 @@ pub enum RulesCommand {
         /// --also` did for the model), never judged; repeatable.
         #[arg(long, value_name = "CSV", requires = "cv")]
         also: Vec<PathBuf>,
-        /// RFC 4180 CSV file with a header row.
-        file: PathBuf,
+        /// RFC 4180 CSV files with a header row (a folder stands for its `*.csv` files);
+        /// results are also given per file and per value of a `source` or `lang` column.
+        #[arg(required = true)]
+        file: Vec<PathBuf>,
     },
     /// Run today's rules over stored comments and report what would change.
     Replay {

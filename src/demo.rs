@@ -229,6 +229,21 @@ pub async fn run(seconds: u64, dir: Option<PathBuf>, model: Option<PathBuf>) -> 
         "Webhooks: {} sent, {} dropped on purpose (the polls found those).",
         hooks.delivered, hooks.dropped
     );
+    println!("\nKinds of comment the demo follows (posted → hidden or deleted on Instagram):");
+    for (kind, _) in crate::simulator::KINDS {
+        let ids: Vec<&String> = stats
+            .followed
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, id)| id)
+            .collect();
+        let gone = ids
+            .iter()
+            .filter_map(|id| sim.comment(id))
+            .filter(|c| c.hidden || c.deleted)
+            .count();
+        println!("  {kind}: {} posted, {gone} hidden or deleted", ids.len());
+    }
     println!("\nWhat igmod did (newest first):");
     for d in decided
         .iter()

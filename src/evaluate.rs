@@ -129,6 +129,16 @@ pub fn explain(rules: &RuleSet, view: &CommentView<'_>) -> String {
 pub enum EvalError {
     #[error("csv: {0}")]
     Csv(#[from] csv::Error),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    InFile {
+        path: String,
+        source: Box<EvalError>,
+    },
     #[error("csv has no column {0:?} (columns: {1})")]
     MissingColumn(String, String),
     #[error("csv line {line}: label {label:?} is not 0 or 1")]
@@ -153,6 +163,103 @@ pub struct EvalReport {
     pub fn_: u64,
     pub tn: u64,
     pub rules: Vec<RuleHits>,
+    /// Per value of the rows' `source` and `lang` columns (empty when no row has one).
+    pub groups: Vec<Group>,
+}
+
+/// The counts of the rows that share a value of a grouping column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Group {
+    /// `source` or `lang`.
+    pub column: &'static str,
+    /// The value (`(none)` for rows without one).
+    pub value: String,
+    pub counts: Counts,
+    /// Rows labeled 0 that a rule hid or deleted (flagged ones stay up).
+    pub honest_removed: u64,
+}
+
+/// What the rules did to one row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Outcome {
+    /// Hidden, deleted or flagged.
+    moderated: bool,
+    /// Hidden or deleted: gone from the comment section.
+    removed: bool,
+}
+
+/// The [`Group`]s of rows judged as `outcomes`: one per value of each grouping column that
+/// some row has, in order of value.
+fn groups<'r>(judged: impl Iterator<Item = (&'r LabeledRow, Outcome)> + Clone) -> Vec<Group> {
+    let mut out = Vec::new();
+    type Column = (&'static str, fn(&LabeledRow) -> Option<&str>);
+    let columns: [Column; 2] = [
+        ("source", |r| r.source.as_deref()),
+        ("lang", |r| r.lang.as_deref()),
+    ];
+    for (column, get) in columns {
+        let mut by: std::collections::BTreeMap<String, Group> = std::collections::BTreeMap::new();
+        let mut any = false;
+        for (row, o) in judged.clone() {
+            any |= get(row).is_some();
+            let value = get(row).unwrap_or("(none)").to_string();
+            let g = by.entry(value.clone()).or_insert_with(|| Group {
+                column,
+                value,
+                ..Group::default()
+            });
+            g.counts.add(row.label, o.moderated);
+            if !row.label && o.removed {
+                g.honest_removed += 1;
+            }
+        }
+        if any {
+            out.extend(by.into_values());
+        }
+    }
+    out
+}
+
+/// The group tables: per column, precision, recall and the honest rows moderated and removed.
+fn show_groups(f: &mut impl fmt::Write, groups: &[Group]) -> fmt::Result {
+    let mut column = "";
+    let width = groups
+        .iter()
+        .map(|g| g.value.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    for g in groups {
+        if g.column != column {
+            column = g.column;
+            writeln!(f, "by {column}:")?;
+            writeln!(
+                f,
+                "  {:<width$}  {:>5}  {:>6}  {:>9}  {:>6}  {:>6}  {:>6}  {:>14}",
+                column, "rows", "scams", "precision", "recall", "TP", "FN", "honest FP/gone"
+            )?;
+        }
+        let c = &g.counts;
+        writeln!(
+            f,
+            "  {:<width$}  {:>5}  {:>6}  {:>9.3}  {:>6.3}  {:>6}  {:>6}  {:>14}",
+            g.value,
+            c.tp + c.fp + c.fn_ + c.tn,
+            c.tp + c.fn_,
+            c.precision(),
+            c.recall(),
+            c.tp,
+            c.fn_,
+            format!("{}/{}", c.fp, g.honest_removed)
+        )?;
+    }
+    if !groups.is_empty() {
+        writeln!(
+            f,
+            "  (honest FP/gone: rows labeled 0 moderated / of them hidden or deleted)"
+        )?;
+    }
+    Ok(())
 }
 
 impl EvalReport {
@@ -212,7 +319,8 @@ impl fmt::Display for EvalReport {
         writeln!(f, "  labeled 0  {:>9}  {:>10}", self.fp, self.tn)?;
         writeln!(f, "precision {:.3}", self.precision())?;
         writeln!(f, "recall {:.3}", self.recall())?;
-        writeln!(f, "F1 {:.3}", self.f1())
+        writeln!(f, "F1 {:.3}", self.f1())?;
+        show_groups(f, &self.groups)
     }
 }
 
@@ -224,10 +332,56 @@ pub struct LabeledRow {
     pub label: bool,
     /// From a `username` column, when the file has one.
     pub username: Option<String>,
+    /// From a `lang` column, when the file has one: results are also given per language.
+    pub lang: Option<String>,
+    /// From a `source` column, else the file (or folder) the row was read from: results are
+    /// also given per source.
+    pub source: Option<String>,
 }
 
-/// Reads a labeled CSV (RFC 4180, UTF-8, header row): the text and label columns, and a
-/// `username` column if there is one. A label other than 0 or 1 names its line.
+/// Reads labeled CSVs: each path a file, or a folder whose `*.csv` files are read in order
+/// of name. A row without a `source` column is given its file's path, or its folder's.
+pub fn read_labeled_paths(
+    paths: &[std::path::PathBuf],
+    text_column: &str,
+    label_column: &str,
+) -> Result<Vec<LabeledRow>, EvalError> {
+    let io = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| EvalError::Io { path, source }
+    };
+    let mut rows = Vec::new();
+    for path in paths {
+        let files = if path.is_dir() {
+            let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(path)
+                .map_err(io(path))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+                .collect();
+            files.sort();
+            files
+        } else {
+            vec![path.clone()]
+        };
+        let shown = path.display().to_string();
+        for file in files {
+            let input = std::fs::File::open(&file).map_err(io(&file))?;
+            let read =
+                labeled_rows(input, text_column, label_column).map_err(|e| EvalError::InFile {
+                    path: file.display().to_string(),
+                    source: Box::new(e),
+                })?;
+            rows.extend(read.into_iter().map(|mut r| {
+                r.source.get_or_insert_with(|| shown.clone());
+                r
+            }));
+        }
+    }
+    Ok(rows)
+}
+
+/// Reads a labeled CSV (RFC 4180, UTF-8, header row): the text and label columns, and
+/// `username`, `lang` and `source` columns if there are. A label other than 0 or 1 names its line.
 pub fn labeled_rows(
     input: impl Read,
     text_column: &str,
@@ -247,7 +401,9 @@ pub fn labeled_rows(
             })
     };
     let (text_at, label_at) = (find(text_column)?, find(label_column)?);
-    let username_at = headers.iter().position(|h| h.trim() == "username");
+    let optional = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let (username_at, lang_at, source_at) =
+        (optional("username"), optional("lang"), optional("source"));
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record?;
@@ -262,13 +418,18 @@ pub fn labeled_rows(
                 });
             }
         };
+        let get = |at: Option<usize>| {
+            at.and_then(|i| record.get(i))
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string)
+        };
         rows.push(LabeledRow {
             text: record.get(text_at).unwrap_or("").to_string(),
             label,
-            username: username_at
-                .and_then(|i| record.get(i))
-                .filter(|u| !u.is_empty())
-                .map(str::to_string),
+            username: get(username_at),
+            lang: get(lang_at),
+            source: get(source_at),
         });
     }
     Ok(rows)
@@ -287,6 +448,14 @@ pub fn eval(
 
 /// [`eval`] over rows already read.
 pub fn eval_rows(rules: &RuleSet, rows: &[LabeledRow]) -> EvalReport {
+    let (mut report, outcomes) = judge(rules, rows);
+    report.groups = groups(rows.iter().zip(outcomes));
+    report
+}
+
+/// The report (without groups) and what happened to each row.
+fn judge(rules: &RuleSet, rows: &[LabeledRow]) -> (EvalReport, Vec<Outcome>) {
+    let mut outcomes = Vec::with_capacity(rows.len());
     let mut report = EvalReport {
         rules: rules
             .names()
@@ -311,7 +480,15 @@ pub fn eval_rows(rules: &RuleSet, rows: &[LabeledRow]) -> EvalReport {
                 }
             }
         }
-        let moderated = pick(matches).is_some_and(|m| m.action.moderates());
+        let action = pick(matches).map(|m| m.action);
+        let moderated = action.is_some_and(|a| a.moderates());
+        outcomes.push(Outcome {
+            moderated,
+            removed: matches!(
+                action,
+                Some(crate::rules::Action::Hide | crate::rules::Action::Delete)
+            ),
+        });
         report.rows += 1;
         match (positive, moderated) {
             (true, true) => report.tp += 1,
@@ -320,7 +497,7 @@ pub fn eval_rows(rules: &RuleSet, rows: &[LabeledRow]) -> EvalReport {
             (false, false) => report.tn += 1,
         }
     }
-    report
+    (report, outcomes)
 }
 
 /// For each model the rules use: counts at each of [`SWEEP`]'s thresholds of "score at least
@@ -341,11 +518,36 @@ pub fn sweep(rules: &RuleSet, rows: &[LabeledRow]) -> String {
             .collect();
         let _ = writeln!(out, "classifier {path} alone, by threshold:");
         out.push_str(&crate::training::sweep_table(&table));
+        let all = vec![Outcome::default(); rows.len()];
+        for g in groups(rows.iter().zip(all)) {
+            let table: Vec<(f64, Counts)> = SWEEP
+                .iter()
+                .map(|&t| {
+                    let mut c = Counts::default();
+                    let same = rows.iter().zip(&scores).filter(|(r, _)| in_group(r, &g));
+                    for (row, s) in same {
+                        c.add(row.label, f64::from(*s) >= t);
+                    }
+                    (t, c)
+                })
+                .collect();
+            let _ = writeln!(out, "classifier {path} alone, {} {}:", g.column, g.value);
+            out.push_str(&crate::training::sweep_table(&table));
+        }
     }
     if out.is_empty() {
         out.push_str("no rule uses a classifier: nothing to sweep\n");
     }
     out
+}
+
+/// Whether a row belongs to a group.
+fn in_group(row: &LabeledRow, g: &Group) -> bool {
+    let value = match g.column {
+        "source" => row.source.as_deref(),
+        _ => row.lang.as_deref(),
+    };
+    value.unwrap_or("(none)") == g.value
 }
 
 /// What cross-validating a set of rules measured: per fold and pooled.
@@ -422,6 +624,7 @@ pub fn cross_validate(
     let fold_of = training::assign_folds(&examples, folds, seed)?;
     let models = rules.models();
     let mut reports = Vec::new();
+    let mut judged: Vec<Outcome> = vec![Outcome::default(); rows.len()];
     for k in 0..folds {
         let train: Vec<Example> = (0..rows.len())
             .filter(|&i| fold_of[i] != k)
@@ -454,11 +657,13 @@ pub fn cross_validate(
                 .find(|(sum, _)| sum == m.checksum())
                 .map_or_else(|| m.clone(), |(_, fresh)| fresh.clone())
         });
-        let held: Vec<LabeledRow> = (0..rows.len())
-            .filter(|&i| fold_of[i] == k)
-            .map(|i| rows[i].clone())
-            .collect();
-        reports.push(eval_rows(&fold_rules, &held));
+        let held_at: Vec<usize> = (0..rows.len()).filter(|&i| fold_of[i] == k).collect();
+        let held: Vec<LabeledRow> = held_at.iter().map(|&i| rows[i].clone()).collect();
+        let (report, outcomes) = judge(&fold_rules, &held);
+        for (&i, o) in held_at.iter().zip(outcomes) {
+            judged[i] = o;
+        }
+        reports.push(report);
     }
     let mut pooled = EvalReport {
         rules: reports.first().map(|r| r.rules.clone()).unwrap_or_default(),
@@ -483,6 +688,7 @@ pub fn cross_validate(
         hits.true_positives = sum(|h| h.true_positives);
         hits.false_positives = sum(|h| h.false_positives);
     }
+    pooled.groups = groups(rows.iter().zip(judged));
     Ok(CvReport {
         folds: reports,
         pooled,

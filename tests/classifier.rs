@@ -74,11 +74,113 @@ fn the_shipped_model_records_its_cross_validation_and_clears_the_floors() {
     assert_eq!(cv.folds, 5);
     assert!(cv.f1.mean >= 0.90, "F1 {}", cv.f1.mean);
     assert!(cv.precision.mean >= 0.92, "precision {}", cv.precision.mean);
-    assert_eq!(m.training().rows, 2062 + 340);
+    // ScamSpot, YouTube, the multilingual files and the brand comments.
+    assert_eq!(m.training().rows, 2062 + 1138 + 1921 + 340);
+    assert_eq!(m.settings().feature_set, 2);
     let size = std::fs::metadata(format!("{ROOT}/models/scam.model"))
         .expect("model")
         .len();
     assert!(size <= 8 * 1024 * 1024, "{size} bytes");
+}
+
+/// Comments written for this test (in no training file), in the kinds and languages the
+/// issue found the first model missed, each with an honest twin that shares its words.
+const SCAMS_AND_TWINS: &[(&str, &str)] = &[
+    (
+        "Con la ayuda de @lucia.trader_oficial pasé de 800€ a 9.600€ en dos semanas 🙏 escríbanle",
+        "Pagué 80€ por estas zapatillas y valen cada euro, gracias @lucia por el consejo",
+    ),
+    (
+        "Investi R$ 700 com o @mentor.rodrigo_fx e saquei R$ 8.900 em uma semana 💰 chama ele",
+        "Comprei por R$ 179 na promoção, chegou em uma semana, recomendo 💙",
+    ),
+    (
+        "Я вложила 15 000 ₽, а через 5 дней вывела 140 000 ₽ 🙏 пишите @olga_invest_pro",
+        "Заказала за 3 500 ₽, пришло через 5 дней, размер подошёл 🙏",
+    ),
+    (
+        "Modal 2jt jadi 25jt dalam 10 hari bareng @kak.mentor_trading 🙏 chat beliau aja",
+        "Beli 2 pasang cuma 300rb, sampai dalam 3 hari, mantap kak 🙏",
+    ),
+    (
+        "subscribe to my channel guys, I upload new music every week 🎵🎵",
+        "what's the name of the song in this video? I need it for my playlist",
+    ),
+    (
+        "Check out my page for daily outfit ideas, follow me and I follow back 💯",
+        "Love the outfit ideas in this post, the blue one is my favourite",
+    ),
+    (
+        "Hola guapo 😘 me siento sola esta noche, revisa tus mensajes, te escribí 💋",
+        "Hola, les escribí por mensaje privado por mi pedido 4471, ¿me pueden responder?",
+    ),
+    (
+        "Yeh dekho bhai, 1000 real Indian followers sirf ₹199 me, dm karo 🔥",
+        "Bhai mera order 4 din se nahi aaya, customer care ko dm kiya h 🙏",
+    ),
+];
+
+/// What the example config's first account does to a comment: hide, delete, or nothing.
+fn example_decision(rules: &igmod::rules::RuleSet, text: &str) -> Option<String> {
+    rules
+        .decide(&igmod::rules::CommentView::new(text, None))
+        .filter(|m| m.action.moderates())
+        .map(|m| format!("{} by {}", m.action.as_str(), m.rule))
+}
+
+/// The example account's rules (trusted, the starter pack and the shipped model) catch
+/// scams and self-promotion written for this test in several languages, and leave their
+/// honest twins up: at least 7 of the 8 caught; no twin deleted, at most one hidden (the
+/// shipped model hides the Portuguese order with a price, score 0.77: a known miss, in the
+/// README's figures as honest comments removed).
+#[test]
+fn the_example_rules_catch_new_kinds_and_languages_and_leave_their_honest_twins() {
+    let config = igmod::config::load_with(
+        Path::new(&format!("{ROOT}/config.toml.example")),
+        igmod::config::Secrets::NotNeeded,
+    )
+    .expect("the example config loads");
+    let selection =
+        igmod::evaluate::Selection::of(&config, None, false).expect("the first account's rules");
+    let (mut missed, mut hidden) = (Vec::new(), Vec::new());
+    for (scam, twin) in SCAMS_AND_TWINS {
+        if example_decision(&selection.rules, scam).is_none() {
+            missed.push(*scam);
+        }
+        if let Some(decision) = example_decision(&selection.rules, twin) {
+            assert!(
+                decision.starts_with("hide"),
+                "an honest comment was deleted ({decision}): {twin}"
+            );
+            hidden.push((*twin, decision));
+        }
+    }
+    assert!(missed.len() <= 1, "scams left up: {missed:#?}");
+    assert!(hidden.len() <= 1, "honest comments hidden: {hidden:#?}");
+}
+
+/// `rules eval` gives precision and recall per language and per source when the files say
+/// them, besides the totals.
+#[test]
+fn eval_reports_each_language_and_source() {
+    let (code, out, err) = run(igmod()
+        .current_dir(ROOT)
+        .args(["rules", "eval", "-c", "config.toml.example"])
+        .args(["data/igmod/multilingual", "data/igmod/brand-comments.csv"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("rows: 2261 ("), "{out}");
+    assert!(out.contains("by source:"), "{out}");
+    assert!(out.contains("\n  data/igmod/multilingual "), "{out}");
+    assert!(out.contains("\n  data/igmod/brand-comments.csv "), "{out}");
+    assert!(out.contains("by lang:"), "{out}");
+    for lang in ["ar", "de", "es", "hi", "hi-Latn", "ru", "vi", "(none)"] {
+        let row = out
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(lang))
+            .unwrap_or_else(|| panic!("no row for {lang}: {out}"));
+        // rows, scams, precision, recall, TP, FN, honest FP/gone
+        assert_eq!(row.split_whitespace().count(), 8, "{row}");
+    }
 }
 
 /// Look-alike letters for some Latin ones (Cyrillic, Greek, full-width, mathematical).
@@ -421,7 +523,7 @@ fn damaged_model_files_are_refused_with_exit_78_and_the_reason() {
         (
             "wrong version",
             Some(version),
-            "model format version 7, but this igmod reads version 1",
+            "model format version 7, but this igmod reads versions 1 to 2",
         ),
         (
             "not a model",

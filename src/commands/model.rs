@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::{exit, open_existing, read_labeled, runtime};
-use crate::EX_CONFIG;
 use crate::cli::*;
 use crate::config;
+use crate::{EX_CONFIG, evaluate};
 
 pub fn model_command(command: ModelCommand) -> ExitCode {
     use crate::training;
@@ -50,7 +50,11 @@ pub fn model_command(command: ModelCommand) -> ExitCode {
                     .map(|r| training::Example::new(r.text, r.label, source))
                     .collect())
             };
-            let mut examples = read(&data, training::Source::Data)?;
+            let mut examples: Vec<training::Example> =
+                evaluate::read_labeled_paths(&data, &text_column, &label_column)?
+                    .into_iter()
+                    .map(|r| training::Example::new(r.text, r.label, training::Source::Data))
+                    .collect();
             for path in &also {
                 examples.extend(read(path, training::Source::Extra)?);
             }

@@ -80,7 +80,7 @@ pub fn rules_command(command: RulesCommand) -> ExitCode {
             Some(selection),
         ) => exit((|| {
             let read = |path: &PathBuf| read_labeled(path, &text_column, &label_column);
-            let rows = read(&file)?;
+            let rows = evaluate::read_labeled_paths(&file, &text_column, &label_column)?;
             let mut extra = Vec::new();
             for path in &also {
                 extra.extend(read(path)?);

@@ -26,7 +26,7 @@ use axum::http::{HeaderMap, Method, Response, Uri};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-pub use traffic::{Traffic, TrafficStats};
+pub use traffic::{KINDS, Traffic, TrafficStats};
 pub use webhooks::{BatchForm, CommentKey, MAX_CHANGES_PER_POST, WebhookFaults, WebhookStats};
 pub use world::{Comment, GoneShape, Request, Restriction, Seen, page_id};
 

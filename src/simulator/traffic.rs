@@ -1,5 +1,7 @@
 //! Realistic comment traffic for the demo: friendly comments, scams, profanity, link drops,
-//! mention spam, replies, and the brand's own support account.
+//! mention spam, replies, and the brand's own support account; scams in other languages,
+//! self-promotion spam and honest comments in other languages, each kind noted so the demo
+//! can show what became of it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,14 +42,44 @@ const LINKS: &[&str] = &[
     "Official store is at https://acme.com/shop 🙂",
 ];
 const MENTIONS: &[&str] = &["@ana @bruno @carla @dani look at this!!", "@joe look!"];
+// Written for the demo (in no training file): what a brand hears besides English scams.
+const SCAM_ABROAD: &[&str] = &[
+    "Gracias a @sofia.inversiones_fx gané 3.500€ en una semana 🙏 escríbele ya",
+    "Ganhei R$ 4.200 em 5 dias com a mentora @carla.trader_br 💸 chama ela no direct",
+    "Заработала 80 000 ₽ за неделю с @invest_marina_pro 💰 пишите ей в телеграм",
+    "Alhamdulillah profit 12jt seminggu bareng @mentor.trading_id 🙏 langsung chat aja",
+    "تواصلوا مع @abu_fahad_forex ربحت 9000 ريال في اسبوع 💰 واتساب +966 50 000 1234",
+    "₹5000 लगाए और ₹48,000 मिले 🙏 @rohit_trading_guru से संपर्क करें",
+];
+const SELF_PROMO: &[&str] = &[
+    "Check out my channel, I post makeup tutorials every week 💄 please subscribe!",
+    "sígueme y te sigo de vuelta 🔄 pasen por mi canal de YouTube",
+    "Hey guys subscribe to my channel, new video every Friday 🎥",
+];
+const FRIENDLY_ABROAD: &[&str] = &[
+    "¿Tienen esta chaqueta en talla M? La quiero en azul 😍",
+    "Comprei ontem e chegou hoje, qualidade ótima 👏",
+    "Очень красивый цвет, где можно купить в Москве?",
+    "Ukuran 38 masih ada kak? mau order 2 pasang",
+];
+
+/// The kinds of comment the demo's summary follows, with the pool each comes from.
+pub const KINDS: [(&str, &[&str]); 3] = [
+    ("scams in other languages", SCAM_ABROAD),
+    ("self-promotion spam", SELF_PROMO),
+    ("honest comments in other languages", FRIENDLY_ABROAD),
+];
+
 const SUPPORT: &[&str] =
     &["Thanks for your feedback! DM us your order number and we'll sort it out."];
 
 /// What the generator posted, by kind.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct TrafficStats {
     pub comments: usize,
     pub replies: usize,
+    /// (kind in [`KINDS`], comment id) of each comment of those kinds.
+    pub followed: Vec<(&'static str, String)>,
 }
 
 /// A seeded generator of comments on a set of posts.
@@ -73,12 +105,42 @@ impl Traffic {
         if self.media.is_empty() {
             return;
         }
+        // The first comments show an English scam and one of each followed kind; then
+        // chance decides.
+        let showcase = match self.stats.comments {
+            0 => Some(("", SCAM)),
+            n => KINDS.get(n - 1).copied(),
+        };
+        if let Some((kind, pool)) = showcase {
+            let i = self.rng.random_range(0..self.media.len());
+            let text = pool[self.rng.random_range(0..pool.len())];
+            let user = format!("user_{}", self.rng.random_range(100..999));
+            let id = sim.add_comment(&self.media[i], &user, text);
+            if !kind.is_empty() {
+                self.stats.followed.push((kind, id.clone()));
+            }
+            self.top_level.push(id);
+            self.stats.comments += 1;
+            return;
+        }
         let roll: u32 = self.rng.random_range(0..100);
         let (pool, user): (&[&str], String) = match roll {
-            0..=44 => (FRIENDLY, format!("fan_{}", self.rng.random_range(100..999))),
-            45..=59 => (
+            0..=36 => (FRIENDLY, format!("fan_{}", self.rng.random_range(100..999))),
+            37..=40 => (
+                FRIENDLY_ABROAD,
+                format!("fan_{}", self.rng.random_range(100..999)),
+            ),
+            41..=49 => (
                 SCAM,
                 format!("wealth.mentor{}", self.rng.random_range(1..99)),
+            ),
+            50..=55 => (
+                SCAM_ABROAD,
+                format!("invest.{}", self.rng.random_range(1..99)),
+            ),
+            56..=59 => (
+                SELF_PROMO,
+                format!("vlogger_{}", self.rng.random_range(1..99)),
             ),
             60..=67 => (RUDE, format!("angry_{}", self.rng.random_range(1..99))),
             68..=77 => (LINKS, format!("promo_{}", self.rng.random_range(1..99))),
@@ -101,6 +163,9 @@ impl Traffic {
             // Posts are listed oldest first per account; traffic is even across them.
             let i = self.rng.random_range(0..self.media.len());
             let id = sim.add_comment(&self.media[i], &user, text);
+            if let Some((kind, _)) = KINDS.iter().find(|(_, p)| std::ptr::eq(*p, pool)) {
+                self.stats.followed.push((kind, id.clone()));
+            }
             self.top_level.push(id);
             self.stats.comments += 1;
         }

@@ -131,13 +131,19 @@ impl Counts {
 /// The feature settings, as `model train` and `model info` print them.
 fn features_line(s: &Settings) -> String {
     format!(
-        "features: 2^{} buckets; chars {}-{}, words{}, emoji, handles {}-{}, signals; block weights {:?}",
+        "features (set {}): 2^{} buckets; chars {}-{}, words{}, emoji, handles {}-{}, signals{}; block weights {:?}",
+        s.feature_set,
         s.hash_bits,
         s.char_min,
         s.char_max,
         if s.word_pairs { " and pairs" } else { "" },
         s.handle_min,
         s.handle_max,
+        if s.feature_set >= 2 {
+            " (with script, messenger apps, currencies and numbers in any script)"
+        } else {
+            ""
+        },
         s.weights,
     )
 }

@@ -64,7 +64,14 @@ pub struct Settings {
     pub word_pairs: bool,
     /// Each block's scale, in [`Block`] order.
     pub weights: [f32; 4],
+    /// Which features there are: 1, the first release's; 2 adds the signals that carry
+    /// across languages and scripts ([`cross_script`]). The model file's format version:
+    /// a model is scored with the features it was trained with.
+    pub feature_set: u8,
 }
+
+/// The newest feature set, which training uses.
+pub const FEATURE_SET: u8 = 2;
 
 impl Default for Settings {
     fn default() -> Settings {
@@ -76,6 +83,7 @@ impl Default for Settings {
             handle_max: 3,
             word_pairs: true,
             weights: [1.0, 1.5, 1.5, 0.3],
+            feature_set: FEATURE_SET,
         }
     }
 }
@@ -101,6 +109,12 @@ impl Settings {
         let range = |min: u8, max: u8| (1..=8).contains(&min) && (min..=8).contains(&max);
         if !range(self.char_min, self.char_max) || !range(self.handle_min, self.handle_max) {
             return Some("n-gram lengths outside 1..=8".into());
+        }
+        if !(1..=FEATURE_SET).contains(&self.feature_set) {
+            return Some(format!(
+                "feature set {} outside 1..={FEATURE_SET}",
+                self.feature_set
+            ));
         }
         if self.weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
             return Some("block weights must be finite and not negative".into());
@@ -205,6 +219,9 @@ pub fn extract(settings: &Settings, text: &str, n: &Normalized<'_>, sink: &mut i
     signals(n, &handles, &amounts, &counts, &mut scratch.links, sink);
     if counts.mostly_capitals() {
         signal(sink, "mostly capitals", ALONE);
+    }
+    if settings.feature_set >= 2 {
+        cross_script(n, text, amounts.currency, &counts, sink);
     }
     if scratch.bytes.capacity() <= SCRATCH_MAX && scratch.chars.capacity() <= SCRATCH_MAX {
         super::super::keep_spare(&SCRATCH, |kept| *kept = scratch);
@@ -728,6 +745,147 @@ fn signals(
     signal(sink, "words", log2_bucket(words, 8));
 }
 
+/// The script most of a text's letters are in, when that is not Latin and outnumbers its
+/// ASCII letters: a model learns how each script's comments lean, which helps where it has
+/// few rows of a language. Read from the UTF-8 lead bytes of the text as written (folding
+/// turns some letters into Latin look-alikes), without decoding.
+fn script(text: &[u8], ascii_letters: usize) -> Option<&'static str> {
+    const NAMES: [&str; 6] = ["cyrillic", "greek", "arabic", "devanagari", "thai", "cjk"];
+    let mut counts = [0usize; 6];
+    for (i, &b) in text.iter().enumerate() {
+        let class = match b {
+            0xD0..=0xD4 => 0,
+            0xCE..=0xCF => 1,
+            0xD8..=0xDB => 2,
+            0xE0 => match text.get(i + 1) {
+                Some(0xA4 | 0xA5) => 3,
+                Some(0xB8 | 0xB9) => 4,
+                _ => continue,
+            },
+            0xE3..=0xED => 5,
+            _ => continue,
+        };
+        counts[class] += 1;
+    }
+    let (best, &n) = counts
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, n)| (**n, std::cmp::Reverse(*i)))?;
+    (n > 0 && n >= ascii_letters).then(|| NAMES[best])
+}
+
+/// Messaging apps by name, in the scripts and spellings comments use: "write me on WhatsApp"
+/// is the same bait in every language, and one feature lets what the model learned in one
+/// carry to the others. Matched in the folded text (so the patterns are folded the same way).
+const MESSENGERS: &[&str] = &[
+    "whatsapp",
+    "whatsap",
+    "watsap",
+    "watsapp",
+    "wa.me",
+    "telegram",
+    "telegrama",
+    "t.me/",
+    "viber",
+    "zalo",
+    "wechat",
+    "signal app",
+    "ватсап",
+    "вотсап",
+    "вацап",
+    "телеграм",
+    "телеграмм",
+    "вайбер",
+    "واتساب",
+    "واتس اب",
+    "الواتس",
+    "تلغرام",
+    "تيليجرام",
+    "تليجرام",
+    "व्हाट्सएप",
+    "व्हाट्सऐप",
+    "वॉट्सऐप",
+    "टेलीग्राम",
+    "วอทส์แอพ",
+    "ไลน์",
+];
+
+/// The finder of [`MESSENGERS`] (none only if the automaton could not be built, which a
+/// fixed list of short patterns never meets).
+fn messengers() -> Option<&'static aho_corasick::AhoCorasick> {
+    static FINDER: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> =
+        std::sync::OnceLock::new();
+    FINDER
+        .get_or_init(|| {
+            let folded: Vec<String> = MESSENGERS
+                .iter()
+                .map(|m| Normalized::new(m).folded.clone())
+                .collect();
+            aho_corasick::AhoCorasick::new(folded).ok()
+        })
+        .as_ref()
+}
+
+/// A sign of the Unicode block of currency signs (U+20A0–U+20BF: ₽ ₺ ₫ ₩ ₴ ₪ ₸ and the
+/// rest, encoded E2 82 A0–BF), which the first feature set's `$ € £ ¥ ₹ ₦ ₿ ₱` left out.
+fn has_currency_block(text: &[u8]) -> bool {
+    memchr::memchr_iter(0xE2, text)
+        .any(|at| text.get(at + 1) == Some(&0x82) && text.get(at + 2).is_some_and(|b| *b >= 0xA0))
+}
+
+/// Feature set 2's signals: the script, a messaging app named in any script, a currency
+/// sign of any country, a long number in another script's digits, a phone number with a
+/// country code.
+fn cross_script(
+    n: &Normalized<'_>,
+    text: &str,
+    currency: bool,
+    counts: &AsciiCounts,
+    sink: &mut impl Sink,
+) {
+    let folded = n.folded.as_str();
+    let ascii_digits = counts.digits;
+    if !text.is_ascii() {
+        if let Some(name) = script(text.as_bytes(), counts.upper + counts.lower) {
+            let h = mix_bytes(Block::Signals.seed() ^ 0x5C, name.as_bytes());
+            sink.add(Block::Signals, h, || format!("script {name}"));
+        }
+        if !currency && has_currency_block(text.as_bytes()) {
+            signal(sink, "currency sign", ALONE);
+        }
+    }
+    if messengers().is_some_and(|m| m.is_match(folded)) {
+        signal(sink, "messenger app", ALONE);
+    }
+    // Digits of other scripts (Arabic-Indic, Devanagari…) stay as they are in the folded
+    // text: counted here, since a phone number written in them is as much a contact.
+    let other_digits = if text.is_ascii() {
+        0
+    } else {
+        text.chars()
+            .filter(|c| !c.is_ascii_digit() && c.is_numeric())
+            .count()
+    };
+    if other_digits >= 9 {
+        signal(sink, "digits of another script", ALONE);
+    }
+    let digits = ascii_digits + other_digits;
+    if digits >= 8 {
+        let country_code = folded.match_indices('+').any(|(at, _)| {
+            folded
+                .get(at + 1..)
+                .and_then(|rest| rest.trim_start().chars().next())
+                .is_some_and(char::is_numeric)
+        });
+        if country_code {
+            signal(sink, "phone with a country code", ALONE);
+        }
+        if ascii_digits < 9 && digits >= 9 && detect::has_contact(n, ContactKind::Phone) {
+            signal(sink, "contact", ContactKind::Phone as u64);
+        }
+    }
+}
+
 /// Whether an `@` follows a letter or digit (or `(at)`/`[at]` is written), as every e-mail
 /// address the contact detector finds has it.
 fn address_sign(n: &Normalized<'_>) -> bool {
@@ -827,6 +985,56 @@ mod tests {
         // Case is folded: capitals change nothing but the capitals signal.
         let lower = names("i got $4,000 from @earn_with_grace.fx 💰 visit spam-site.com");
         assert_eq!(f, lower);
+    }
+
+    /// The same bait in three scripts shares its language-free signals; a first-feature-set
+    /// model does not see them.
+    #[test]
+    fn cross_script_signals_are_shared_by_languages() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "Напиши мне в ватсап +7 900 000-41-17 💋",
+                &[
+                    "script cyrillic",
+                    "messenger app",
+                    "phone with a country code",
+                ],
+            ),
+            (
+                "للتواصل واتساب ٠٥٥٥٠٠٠٣١٢ 📲",
+                &["script arabic", "messenger app", "digits of another script"],
+            ),
+            (
+                "व्हाट्सएप पर मैसेज करें 90000 31208, सिर्फ ₹99",
+                &["script devanagari", "messenger app", "currency sign"],
+            ),
+            ("1000 подписчиков за 299 ₽", &["currency sign"]),
+            ("write me on WhatsApp +1 555 0100 200", &["messenger app"]),
+        ];
+        for (text, expected) in cases {
+            let f = names(text);
+            for name in *expected {
+                assert!(has(&f, Block::Signals, name), "{name} in {text}: {f:?}");
+            }
+        }
+        let plain = names("lovely shoes, what size is this?");
+        assert!(
+            !plain
+                .iter()
+                .any(|(_, n)| n.starts_with("script") || n == "messenger app")
+        );
+        let n = Normalized::new("Напиши мне в ватсап +7 900 000-41-17");
+        let mut first = Names::default();
+        let v1 = Settings {
+            feature_set: 1,
+            ..Settings::default()
+        };
+        extract(&v1, "Напиши мне в ватсап +7 900 000-41-17", &n, &mut first);
+        assert!(
+            !first.0.iter().any(|(_, n)| n == "messenger app"),
+            "{:?}",
+            first.0
+        );
     }
 
     #[test]

@@ -19,8 +19,10 @@ use sha2::{Digest, Sha256};
 use super::features::Settings;
 
 pub const MAGIC: &[u8; 8] = b"IGMODCLS";
-/// Bumped whenever the layout or the features' hashing changes.
-pub const VERSION: u16 = 1;
+/// Bumped whenever the layout or the features' hashing changes. The layout of versions 1
+/// and 2 is the same; the version names the feature set (`Settings::feature_set`) the model
+/// was trained with, so a model of version 1 is scored as it always was.
+pub const VERSION: u16 = 2;
 
 /// Mean and standard deviation over the folds.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -75,7 +77,7 @@ pub enum FormatError {
     #[error("not an igmod model file (it does not start with \"IGMODCLS\")")]
     NotAModel,
     #[error(
-        "model format version {found}, but this igmod reads version {VERSION}: retrain it with `igmod model train`"
+        "model format version {found}, but this igmod reads versions 1 to {VERSION}: retrain it with `igmod model train`"
     )]
     WrongVersion { found: u16 },
     #[error("truncated: {have} bytes where the header needs {need}")]
@@ -94,7 +96,7 @@ impl ModelParts {
         let s = &self.settings;
         let mut out = Vec::with_capacity(HEADER + self.idf.len() * 8 + 32);
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&u16::from(s.feature_set).to_le_bytes());
         out.extend_from_slice(&[
             s.hash_bits,
             s.char_min,
@@ -161,13 +163,14 @@ impl ModelParts {
             need: HEADER + 32,
         };
         let version = u16::from_le_bytes(r.array().ok_or(truncated.clone())?);
-        if version != VERSION {
+        if !(1..=VERSION).contains(&version) {
             return Err(FormatError::WrongVersion { found: version });
         }
         if bytes.len() < HEADER + 32 {
             return Err(truncated);
         }
-        let header = read_header(&mut r).ok_or(truncated)?;
+        let mut header = read_header(&mut r).ok_or(truncated)?;
+        header.parts.settings.feature_set = u8::try_from(version).unwrap_or(u8::MAX);
         let buckets = header.buckets as usize;
         let need = HEADER + buckets.saturating_mul(8) + 32;
         if bytes.len() != need {
@@ -264,6 +267,8 @@ fn read_header(r: &mut Reader<'_>) -> Option<Header> {
         handle_max,
         word_pairs: word_pairs != 0,
         weights,
+        // The file's version says which: set by the caller.
+        feature_set: 0,
     };
     let u64v = |r: &mut Reader<'_>| r.array().map(u64::from_le_bytes);
     let f64v = |r: &mut Reader<'_>| r.array().map(f64::from_le_bytes);
@@ -371,6 +376,18 @@ mod tests {
     }
 
     /// Each kind of damage gets its own answer.
+    /// A model of the first feature set is written and read back as version 1, so it is
+    /// scored with the features it was trained with.
+    #[test]
+    fn the_version_names_the_feature_set() {
+        let mut p = parts();
+        assert_eq!(p.to_bytes()[8..10], VERSION.to_le_bytes());
+        p.settings.feature_set = 1;
+        let bytes = p.to_bytes();
+        assert_eq!(bytes[8..10], [1, 0]);
+        assert_eq!(ModelParts::from_bytes(&bytes), Ok(p));
+    }
+
     #[test]
     fn damaged_files_are_refused_with_the_reason() {
         let bytes = parts().to_bytes();
