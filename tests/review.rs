@@ -807,20 +807,41 @@ async fn settled_once(store: &igmod::store::Store) {
     };
     assert!(
         store
-            .record_comment(&comment, Disposition::Evaluated, Some(&decision))
+            .record_comment_in(
+                &comment,
+                Disposition::Evaluated,
+                Some(&decision),
+                Some("pt")
+            )
             .await
             .expect("record")
     );
-    let queue = store.review_queue(None, None, 10).await.expect("queue");
+    let queue = store
+        .review_queue(None, None, None, 10)
+        .await
+        .expect("queue");
     assert_eq!(queue.len(), 1);
     assert_eq!((queue[0].action.as_str(), queue[0].dry_run), ("flag", 0));
-    assert!(
+    assert_eq!(queue[0].lang.as_deref(), Some("pt"));
+    for (account, lang) in [(Some("globex"), None), (None, Some("es"))] {
+        assert!(
+            store
+                .review_queue(account, None, lang, 10)
+                .await
+                .expect("queue")
+                .is_empty(),
+            "{account:?} {lang:?}"
+        );
+    }
+    assert_eq!(
         store
-            .review_queue(Some("globex"), None, 10)
+            .review_queue(Some("acme"), Some("doubt-flag"), Some("pt"), 10)
             .await
             .expect("queue")
-            .is_empty()
+            .len(),
+        1
     );
+    assert_eq!(store.review_facets().await.expect("facets").langs, ["pt"]);
     let settle = |who: &'static str| Settlement {
         comment_id: "17900000000000901",
         account: "acme",
@@ -839,7 +860,7 @@ async fn settled_once(store: &igmod::store::Store) {
     );
     assert!(
         store
-            .review_queue(None, None, 10)
+            .review_queue(None, None, None, 10)
             .await
             .expect("queue")
             .is_empty()

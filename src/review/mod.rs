@@ -241,19 +241,42 @@ async fn read_form(body: Body) -> Option<HashMap<String, String>> {
     }
 }
 
-/// A non-empty filter value.
-fn filter(q: &HashMap<String, String>, key: &str) -> Option<String> {
-    q.get(key).filter(|v| !v.is_empty()).cloned()
+/// The queue's filters, each a non-empty value or none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Filters {
+    account: Option<String>,
+    rule: Option<String>,
+    lang: Option<String>,
+}
+
+impl Filters {
+    const KEYS: [&'static str; 3] = ["account", "rule", "lang"];
+
+    fn from_query(q: &HashMap<String, String>) -> Filters {
+        let get = |key: &str| q.get(key).filter(|v| !v.is_empty()).cloned();
+        Filters {
+            account: get("account"),
+            rule: get("rule"),
+            lang: get("lang"),
+        }
+    }
+
+    fn values(&self) -> [Option<&str>; 3] {
+        [
+            self.account.as_deref(),
+            self.rule.as_deref(),
+            self.lang.as_deref(),
+        ]
+    }
 }
 
 /// The queue's address with its filters (and a note), for redirects and the `back` field.
-fn queue_url(account: Option<&str>, rule: Option<&str>, note: Option<&str>) -> String {
+fn queue_url(filters: &Filters, note: Option<&str>) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
-    if let Some(a) = account {
-        q.append_pair("account", a);
-    }
-    if let Some(r) = rule {
-        q.append_pair("rule", r);
+    for (key, value) in Filters::KEYS.iter().zip(filters.values()) {
+        if let Some(v) = value {
+            q.append_pair(key, v);
+        }
     }
     if let Some(n) = note {
         q.append_pair("note", n);
@@ -558,12 +581,9 @@ impl Review {
         s: &Session,
         query: &HashMap<String, String>,
     ) -> Result<Response, crate::store::StoreError> {
-        let account = filter(query, "account");
-        let rule = filter(query, "rule");
-        let items = self
-            .store
-            .review_queue(account.as_deref(), rule.as_deref(), SCAN)
-            .await?;
+        let filters = Filters::from_query(query);
+        let [account, rule, lang] = filters.values();
+        let items = self.store.review_queue(account, rule, lang, SCAN).await?;
         let (min, max) = (self.config.min_score, self.config.max_score);
         // Scoring thousands of texts is CPU work: off the async threads.
         let model = self.model.as_ref().map(|(_, m)| m.clone());
@@ -581,17 +601,17 @@ impl Review {
                 ));
             }
         };
-        let (accounts, rules) = self.store.review_facets().await?;
-        let back = queue_url(account.as_deref(), rule.as_deref(), None);
+        let facets = self.store.review_facets().await?;
+        let back = queue_url(&filters, None);
         let p = pages::QueuePage {
             user: &s.user,
             csrf: &s.csrf,
             rows: &rows,
             waiting,
-            accounts: &accounts,
-            rules: &rules,
-            account: account.as_deref(),
-            rule: rule.as_deref(),
+            facets: &facets,
+            account,
+            rule,
+            lang,
             note: query.get("note").and_then(|n| note_text(n)),
             band: (min, max),
         };
@@ -615,9 +635,8 @@ impl Review {
             .and_then(|b| b.strip_prefix("/?"))
             .map(|q| pairs(q.as_bytes()))
             .unwrap_or_default();
-        let (account, rule) = (filter(&back_query, "account"), filter(&back_query, "rule"));
-        let back =
-            |note: &str| see_other(&queue_url(account.as_deref(), rule.as_deref(), Some(note)));
+        let filters = Filters::from_query(&back_query);
+        let back = |note: &str| see_other(&queue_url(&filters, Some(note)));
         let item = match self.store.review_item(comment).await {
             Ok(Some(item)) => item,
             Ok(None) => return back("gone"),
@@ -810,10 +829,24 @@ mod tests {
 
     #[test]
     fn the_queue_address_keeps_its_filters_and_only_known_notes_show() {
-        assert_eq!(queue_url(None, None, None), "/");
+        assert_eq!(queue_url(&Filters::default(), None), "/");
+        let filters = Filters {
+            account: Some("shop".into()),
+            rule: Some("a b&c".into()),
+            lang: Some("es".into()),
+        };
         assert_eq!(
-            queue_url(Some("shop"), Some("a b&c"), Some("queued")),
-            "/?account=shop&rule=a+b%26c&note=queued"
+            queue_url(&filters, Some("queued")),
+            "/?account=shop&rule=a+b%26c&lang=es&note=queued"
+        );
+        let query = pairs(b"account=&rule=r&lang=pt&evil=1");
+        assert_eq!(
+            Filters::from_query(&query),
+            Filters {
+                account: None,
+                rule: Some("r".into()),
+                lang: Some("pt".into()),
+            }
         );
         assert!(note_text("<script>").is_none());
     }

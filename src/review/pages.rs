@@ -5,7 +5,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::queue::{self, Verdict};
-use crate::store::{ReviewItem, ReviewedItem};
+use crate::store::{ReviewFacets, ReviewItem, ReviewedItem};
 
 /// One queue row: the stored decision, its score and the features that pushed it most.
 pub struct Row {
@@ -22,10 +22,10 @@ pub struct QueuePage<'a> {
     pub rows: &'a [Row],
     /// Doubtful comments waiting (the rows are the first of them).
     pub waiting: usize,
-    pub accounts: &'a [String],
-    pub rules: &'a [String],
+    pub facets: &'a ReviewFacets,
     pub account: Option<&'a str>,
     pub rule: Option<&'a str>,
+    pub lang: Option<&'a str>,
     pub note: Option<&'a str>,
     pub band: (f32, f32),
 }
@@ -146,6 +146,7 @@ fn row(r: &Row, csrf: &str, back: &str) -> Markup {
             p.meta {
                 strong { "@" (i.username.as_deref().unwrap_or("?")) }
                 " on post " (i.media_id) " · " (i.account) " · " (i.decided_at)
+                " · language " (i.lang.as_deref().unwrap_or("unknown"))
             }
             p.text { (i.text.as_deref().unwrap_or("(no text stored)")) }
             p.meta {
@@ -185,14 +186,21 @@ pub fn queue(nonce: &str, p: &QueuePage<'_>, back: &str) -> Markup {
                 label for="account" { "Account" }
                 select id="account" name="account" {
                     option value="" { "all" }
-                    @for a in p.accounts { option value=(a) selected[p.account == Some(a.as_str())] { (a) } }
+                    @for a in &p.facets.accounts { option value=(a) selected[p.account == Some(a.as_str())] { (a) } }
                 }
             }
             div {
                 label for="rule" { "Rule" }
                 select id="rule" name="rule" {
                     option value="" { "all" }
-                    @for r in p.rules { option value=(r) selected[p.rule == Some(r.as_str())] { (r) } }
+                    @for r in &p.facets.rules { option value=(r) selected[p.rule == Some(r.as_str())] { (r) } }
+                }
+            }
+            div {
+                label for="lang" { "Language" }
+                select id="lang" name="lang" {
+                    option value="" { "all" }
+                    @for l in &p.facets.langs { option value=(l) selected[p.lang == Some(l.as_str())] { (l) } }
                 }
             }
             div { button type="submit" { "Filter" } }

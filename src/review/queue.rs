@@ -138,6 +138,7 @@ mod tests {
             dry_run,
             reason: String::new(),
             decided_at: String::new(),
+            lang: None,
             action_status: status.map(str::to_string),
         }
     }

@@ -67,7 +67,7 @@ pub use leases::{InstanceRow, LeaseRow};
 pub use ledger::Pruned;
 pub use raid::RaidClosure;
 pub use report::{Activity, AuditFilter, AuditRow};
-pub use review::{ReviewItem, ReviewedItem, Settled, Settlement};
+pub use review::{ReviewFacets, ReviewItem, ReviewedItem, Settled, Settlement};
 pub use state::{AccountState, AppState, PollEnd, TokenHealth, TokenInfoRow, TokenRecord};
 pub use summary::{LanguageStat, RuleStat};
 pub use webhooks::{NewWebhookEvent, PendingWebhookEvent, Recorded};

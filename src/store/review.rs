@@ -20,6 +20,9 @@ pub struct ReviewItem {
     pub dry_run: i64,
     pub reason: String,
     pub decided_at: String,
+    /// The comment's language when it was decided (ISO 639-1); `None`: unknown or decided
+    /// before languages were stored.
+    pub lang: Option<String>,
     /// The decision's outbox row: `pending`, `done`, `failed`; `None`: none (flag, dry run).
     pub action_status: Option<String>,
 }
@@ -37,6 +40,14 @@ pub struct ReviewedItem {
     pub verdict: Option<String>,
     pub who: Option<String>,
     pub reviewed_at: Option<String>,
+}
+
+/// The values the queue's filters offer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReviewFacets {
+    pub accounts: Vec<String>,
+    pub rules: Vec<String>,
+    pub langs: Vec<String>,
 }
 
 /// What a reviewer's click records.
@@ -66,7 +77,7 @@ pub enum Settled {
 macro_rules! item_columns {
     () => {
         "c.id AS comment_id, c.account, c.media_id, c.username, c.text,
-    d.rule, d.action, d.dry_run, d.reason, d.decided_at,
+    d.rule, d.action, d.dry_run, d.reason, d.decided_at, d.lang,
     (SELECT a.status FROM actions a WHERE a.comment_id = c.id AND a.action = d.action) AS action_status"
     };
 }
@@ -87,12 +98,13 @@ fn like_pattern(needle: &str) -> String {
 
 impl Store {
     /// Flagged, hidden and deleted comments nobody has reviewed yet, newest decision first, at
-    /// most `limit`; `account` and `rule` narrow them. The score band is applied by the
+    /// most `limit`; `account`, `rule` and `lang` narrow them. The score band is applied by the
     /// caller (the score is the classifier's, not a column).
     pub async fn review_queue(
         &self,
         account: Option<&str>,
         rule: Option<&str>,
+        lang: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ReviewItem>, StoreError> {
         let sql = concat!(
@@ -102,13 +114,15 @@ impl Store {
              WHERE d.action IN ('flag', 'hide', 'delete')
                AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.comment_id = c.id)
                AND ($1 IS NULL OR c.account = $1) AND ($2 IS NULL OR d.rule = $2)
+               AND ($3 IS NULL OR d.lang = $3)
              ORDER BY d.decided_at DESC, c.id DESC
-             LIMIT $3"
+             LIMIT $4"
         );
         with_pool!(self, |pool| {
             Ok(sqlx::query_as(sql)
                 .bind(account)
                 .bind(rule)
+                .bind(lang)
                 .bind(limit)
                 .fetch_all(pool)
                 .await?)
@@ -131,8 +145,8 @@ impl Store {
         })
     }
 
-    /// Accounts and rules with decisions the queue could show, for its filters.
-    pub async fn review_facets(&self) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    /// Accounts, rules and languages with decisions the queue could show, for its filters.
+    pub async fn review_facets(&self) -> Result<ReviewFacets, StoreError> {
         with_pool!(self, |pool| {
             let accounts: Vec<(String,)> = sqlx::query_as(
                 "SELECT DISTINCT account FROM decisions
@@ -146,10 +160,18 @@ impl Store {
             )
             .fetch_all(pool)
             .await?;
-            Ok((
-                accounts.into_iter().map(|r| r.0).collect(),
-                rules.into_iter().map(|r| r.0).collect(),
-            ))
+            let langs: Vec<(String,)> = sqlx::query_as(
+                "SELECT DISTINCT lang FROM decisions
+                 WHERE action IN ('flag', 'hide', 'delete') AND lang IS NOT NULL ORDER BY lang",
+            )
+            .fetch_all(pool)
+            .await?;
+            let names = |rows: Vec<(String,)>| rows.into_iter().map(|r| r.0).collect();
+            Ok(ReviewFacets {
+                accounts: names(accounts),
+                rules: names(rules),
+                langs: names(langs),
+            })
         })
     }
 
