@@ -79,7 +79,7 @@ async fn main() {
         let started = Instant::now();
         let now = chrono::Utc::now();
         let html =
-            igmod::report_html::render(&config, &store, now - chrono::Duration::days(30), now)
+            igmod::report::render(&config, &store, now - chrono::Duration::days(30), now)
                 .await
                 .expect("report");
         times.push(started.elapsed().as_secs_f64());

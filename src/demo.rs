@@ -275,7 +275,7 @@ pub async fn run(seconds: u64, dir: Option<PathBuf>, model: Option<PathBuf>) -> 
     // The report and a /metrics snapshot, next to the audit database.
     let report = dir.join("report.html");
     let now = chrono::Utc::now();
-    let html = crate::report_html::render(
+    let html = crate::report::render(
         &config_for_report,
         &store,
         now - chrono::Duration::days(30),

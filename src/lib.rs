@@ -9,7 +9,7 @@
 //! - [`undo`]: `igmod undo`: unhide what igmod hid, recorded like every action.
 //! - [`init`]: `igmod init`: one account's answers → a commented, checked config.
 //! - [`status`]: `igmod status` and `igmod audit`, as tables or JSON.
-//! - [`report_html`]: `igmod report`: one HTML file of charts and tables.
+//! - [`report`]: `igmod report`: one HTML file of charts and tables.
 //! - [`logging`]: tracing subscriber set-up (stderr/journald or rotated files, text or JSON).
 //!
 //! The daemon:
@@ -64,7 +64,7 @@ pub mod metrics;
 pub mod outfile;
 pub mod poller;
 pub mod raid;
-pub mod report_html;
+pub mod report;
 pub mod review;
 pub mod rules;
 pub mod scheduler;

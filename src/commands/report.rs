@@ -1,4 +1,4 @@
-//! `igmod report`: the HTML report of [`crate::report_html`] written to a private file.
+//! `igmod report`: the HTML report of [`crate::report`] written to a private file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +11,7 @@ pub fn report(path: &std::path::Path, since: std::time::Duration, output: PathBu
         let now = chrono::Utc::now();
         let started = std::time::Instant::now();
         let html =
-            crate::report_html::render(&c, &store, crate::timefmt::ago(now, since), now).await?;
+            crate::report::render(&c, &store, crate::timefmt::ago(now, since), now).await?;
         crate::outfile::write_private(&output, html.as_bytes())?;
         println!(
             "report written to {} ({} KB, {} ms)",
