@@ -78,10 +78,9 @@ async fn main() {
     for _ in 0..3 {
         let started = Instant::now();
         let now = chrono::Utc::now();
-        let html =
-            igmod::report::render(&config, &store, now - chrono::Duration::days(30), now)
-                .await
-                .expect("report");
+        let html = igmod::report::render(&config, &store, now - chrono::Duration::days(30), now)
+            .await
+            .expect("report");
         times.push(started.elapsed().as_secs_f64());
         size = html.len();
         std::fs::write(Path::new(dir.path()).join("report.html"), html).expect("write");

@@ -265,6 +265,78 @@ fn writes(env: &Env, id: &str) -> (usize, usize) {
     (posts, deletes)
 }
 
+/// A daemon with `[review]` on a free port, its database and an HTTP client.
+struct Review {
+    daemon: KillOnDrop,
+    db: sqlx::SqlitePool,
+    base: String,
+    http: reqwest::Client,
+    log: std::path::PathBuf,
+}
+
+/// Starts the daemon with the doubt rules (words that make a hide, a flag and, with
+/// `with_delete`, a delete; the shipped model at a threshold nothing here reaches) and a
+/// `[review]` whose reviewer ana reads her password from a file, plus `extra(port)`'s keys;
+/// waits for the review server and the first poll.
+async fn start_review(env: &Env, with_delete: bool, extra: impl Fn(u16) -> String) -> Review {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/scam.model");
+    let delete = if with_delete {
+        "[[rules]]\nname = \"doubt-delete\"\naction = \"delete\"\nwords = [\"deletemeplease\"]\n\n"
+    } else {
+        ""
+    };
+    let rules = format!(
+        r#"
+[[rules]]
+name = "doubt-hide"
+action = "hide"
+words = ["hidemeplease"]
+
+{delete}[[rules]]
+name = "doubt-flag"
+action = "flag"
+words = ["flagmeplease"]
+
+[[rules]]
+name = "scam-model"
+action = "hide"
+classifier = {{ model = "{}", min_score = 0.995 }}
+"#,
+        model.display()
+    );
+    let port = free_port();
+    let password_file = env.dir.path().join("ana.password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).expect("password file");
+    let review = format!(
+        "[review]\nlisten = \"127.0.0.1:{port}\"\n{}users = [{{ name = \"ana\", password_file = \"{}\" }}]\n\n",
+        extra(port),
+        password_file.display()
+    );
+    let accounts = format!("{review}{}", hook::one_hour_account(env));
+    let config = env.write_config_with_rules(&accounts, "", &rules);
+    create_db(&env.db());
+    let log = env.dir.path().join("igmod.log");
+    let daemon = spawn_daemon(&config, Some(&log));
+    let db = env.pool().await;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    wait_for("the review server", Duration::from_secs(20), || async {
+        http.get(&base).send().await.is_ok()
+    })
+    .await;
+    wait_polled(&db, 1).await;
+    Review {
+        daemon,
+        db,
+        base,
+        http,
+        log,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reviewer_settles_fifty_doubtful_comments_in_the_browser() {
     let env = Env::new().await;
@@ -303,58 +375,22 @@ async fn a_reviewer_settles_fifty_doubtful_comments_in_the_browser() {
         }
         kinds.insert(id, (Kind::Flag, n));
     }
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/scam.model");
-    let rules = format!(
-        r#"
-[[rules]]
-name = "doubt-hide"
-action = "hide"
-words = ["hidemeplease"]
-
-[[rules]]
-name = "doubt-delete"
-action = "delete"
-words = ["deletemeplease"]
-
-[[rules]]
-name = "doubt-flag"
-action = "flag"
-words = ["flagmeplease"]
-
-[[rules]]
-name = "scam-model"
-action = "hide"
-classifier = {{ model = "{}", min_score = 0.995 }}
-"#,
-        model.display()
-    );
-    let port = free_port();
-    let password_file = env.dir.path().join("ana.password");
-    std::fs::write(&password_file, format!("{PASSWORD}\n")).expect("password file");
     // The whole score range is doubtful here: which hides are in the band is tested in
     // src/review/queue.rs; this test is about the browser, the outbox and the labels.
     let brand = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/igmod/brand-comments.csv");
-    let review = format!(
-        "[review]\nlisten = \"127.0.0.1:{port}\"\nmin_score = 0.0\nmax_score = 1.0\nusers = [{{ name = \"ana\", password_file = \"{}\" }}]\ntraining_data = [\"{}\"]\n\n",
-        password_file.display(),
-        brand.display()
-    );
-    let accounts = format!("{review}{}", hook::one_hour_account(&env));
-    let config = env.write_config_with_rules(&accounts, "", &rules);
-    create_db(&env.db());
-    let log = env.dir.path().join("igmod.log");
-    let mut daemon = spawn_daemon(&config, Some(&log));
-    let db = env.pool().await;
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    wait_for("the review server", Duration::from_secs(20), || async {
-        http.get(&base).send().await.is_ok()
+    let Review {
+        mut daemon,
+        db,
+        base,
+        http,
+        log,
+    } = start_review(&env, true, |_| {
+        format!(
+            "min_score = 0.0\nmax_score = 1.0\ntraining_data = [\"{}\"]\n",
+            brand.display()
+        )
     })
     .await;
-    wait_polled(&db, 1).await;
     wait_for(
         "the first poll's hides and deletes",
         Duration::from_secs(20),
@@ -1013,51 +1049,18 @@ async fn forged_logins_ids_and_methods_are_refused() {
     let flagged_id = env
         .sim
         .add_comment(&media, "flagged_user", "flagmeplease what a view");
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/scam.model");
-    let rules = format!(
-        r#"
-[[rules]]
-name = "doubt-hide"
-action = "hide"
-words = ["hidemeplease"]
-
-[[rules]]
-name = "doubt-flag"
-action = "flag"
-words = ["flagmeplease"]
-
-[[rules]]
-name = "scam-model"
-action = "hide"
-classifier = {{ model = "{}", min_score = 0.995 }}
-"#,
-        model.display()
-    );
-    let port = free_port();
-    let password_file = env.dir.path().join("ana.password");
-    std::fs::write(&password_file, format!("{PASSWORD}\n")).expect("password file");
     // Only scores of 0.99 and above are doubtful: the friendly hide is not in the queue. With
     // `public_url`, igmod expects a proxy: this client, which sends no X-Forwarded-For, is one.
-    let review = format!(
-        "[review]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}/\"\nmin_score = 0.99\nmax_score = 1.0\nusers = [{{ name = \"ana\", password_file = \"{}\" }}]\n\n",
-        password_file.display()
-    );
-    let accounts = format!("{review}{}", hook::one_hour_account(&env));
-    let config = env.write_config_with_rules(&accounts, "", &rules);
-    create_db(&env.db());
-    let log = env.dir.path().join("igmod.log");
-    let mut daemon = spawn_daemon(&config, Some(&log));
-    let db = env.pool().await;
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    wait_for("the review server", Duration::from_secs(20), || async {
-        http.get(&base).send().await.is_ok()
+    let Review {
+        mut daemon,
+        db,
+        base,
+        http,
+        log,
+    } = start_review(&env, false, |port| {
+        format!("public_url = \"http://127.0.0.1:{port}/\"\nmin_score = 0.99\nmax_score = 1.0\n")
     })
     .await;
-    wait_polled(&db, 1).await;
     wait_for("the first poll's hide", Duration::from_secs(20), || async {
         count(&db, "SELECT COUNT(*) FROM actions WHERE status = 'done'").await == 1
     })

@@ -10,8 +10,7 @@ pub fn report(path: &std::path::Path, since: std::time::Duration, output: PathBu
     with_database(path, config::Secrets::NotNeeded, |c, store| async move {
         let now = chrono::Utc::now();
         let started = std::time::Instant::now();
-        let html =
-            crate::report::render(&c, &store, crate::timefmt::ago(now, since), now).await?;
+        let html = crate::report::render(&c, &store, crate::timefmt::ago(now, since), now).await?;
         crate::outfile::write_private(&output, html.as_bytes())?;
         println!(
             "report written to {} ({} KB, {} ms)",

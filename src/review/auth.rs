@@ -266,16 +266,23 @@ mod tests {
     use super::*;
     use crate::secrets::TokenSource;
 
-    #[test]
-    fn an_ipv6_host_is_one_client_for_the_slow_down() {
-        let var = "IGMOD_TEST_REVIEW_AUTH_PASSWORD_V6";
-        // SAFETY: this test alone uses this variable.
+    /// One reviewer, ana, whose password "correct horse" is in `var` (each test its own).
+    fn ana(var: &str, ttl: Duration) -> Auth {
+        // SAFETY: each test sets its own variable, read by no other.
         unsafe { std::env::set_var(var, "correct horse") };
-        let auth = Auth::new(
+        Auth::new(
             vec![Reviewer {
                 name: "ana".into(),
                 password: TokenSource::Env(var.into()),
             }],
+            ttl,
+        )
+    }
+
+    #[test]
+    fn an_ipv6_host_is_one_client_for_the_slow_down() {
+        let auth = ana(
+            "IGMOD_TEST_REVIEW_AUTH_PASSWORD_V6",
             Duration::from_secs(60),
         );
         // Ten failures, each from another address of one /64.
@@ -302,17 +309,8 @@ mod tests {
 
     #[test]
     fn a_session_slides_with_use_but_ends_a_day_after_login() {
-        let var = "IGMOD_TEST_REVIEW_AUTH_PASSWORD_LIFE";
-        // SAFETY: this test alone uses this variable.
-        unsafe { std::env::set_var(var, "correct horse") };
         let ttl = Duration::from_secs(3600);
-        let auth = Auth::new(
-            vec![Reviewer {
-                name: "ana".into(),
-                password: TokenSource::Env(var.into()),
-            }],
-            ttl,
-        );
+        let auth = ana("IGMOD_TEST_REVIEW_AUTH_PASSWORD_LIFE", ttl);
         let client: IpAddr = "192.0.2.9".parse().unwrap();
         let (id, _) = auth.login(client, "ana", "correct horse").unwrap();
         let start = Instant::now();
@@ -420,16 +418,7 @@ mod tests {
 
     #[test]
     fn a_login_needs_the_right_name_and_password_and_the_eleventh_failure_waits() {
-        let var = "IGMOD_TEST_REVIEW_AUTH_PASSWORD";
-        // SAFETY: this test alone uses this variable.
-        unsafe { std::env::set_var(var, "correct horse") };
-        let auth = Auth::new(
-            vec![Reviewer {
-                name: "ana".into(),
-                password: TokenSource::Env(var.into()),
-            }],
-            Duration::from_secs(60),
-        );
+        let auth = ana("IGMOD_TEST_REVIEW_AUTH_PASSWORD", Duration::from_secs(60));
         let client: IpAddr = "192.0.2.7".parse().unwrap();
         let (id, s) = auth.login(client, "ana", "correct horse").unwrap();
         assert_eq!(s.user, "ana");
