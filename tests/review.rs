@@ -1132,15 +1132,7 @@ async fn forged_logins_ids_and_methods_are_refused() {
         "the used login token is cleared"
     );
     let session = format!("igmod_review={id}");
-    let queue = http
-        .get(format!("{base}/"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .expect("GET /")
-        .text()
-        .await
-        .expect("body");
+    let queue = page(&http, format!("{base}/"), &session, "GET /").await;
     assert!(queue.contains(&format!("id=\"c-{flagged_id}\"")), "{queue}");
     assert!(!queue.contains(&format!("id=\"c-{hidden_id}\"")), "{queue}");
     let csrf = hidden(&queue, "csrf").expect("the session's CSRF token");
@@ -1196,15 +1188,13 @@ async fn forged_logins_ids_and_methods_are_refused() {
 
     // A long search term is cut to 200 characters (the page echoes what it searched for).
     let long = "x".repeat(5000);
-    let page = http
-        .get(format!("{base}/search?q={long}"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .expect("GET /search")
-        .text()
-        .await
-        .expect("body");
+    let page = page(
+        &http,
+        format!("{base}/search?q={long}"),
+        &session,
+        "GET /search",
+    )
+    .await;
     assert!(
         page.contains(&format!("value=\"{}\"", "x".repeat(200))),
         "{page}"
@@ -1246,6 +1236,18 @@ async fn forged_logins_ids_and_methods_are_refused() {
 }
 
 /// A form body, URL-encoded.
+/// A page's body, fetched with a session cookie.
+async fn page(http: &reqwest::Client, url: String, session: &str, what: &str) -> String {
+    http.get(url)
+        .header("cookie", session)
+        .send()
+        .await
+        .expect(what)
+        .text()
+        .await
+        .expect("body")
+}
+
 fn form(pairs: &[(&str, &str)]) -> String {
     let mut f = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
