@@ -56,7 +56,7 @@ pub const MODEL_RULE: &str = r#"
 [[rules]]
 name = "scam-model"
 action = "hide"
-classifier = { model = "models/scam.model", min_score = 0.55 }
+classifier = { model = "models/scam.model", min_score = 0.8 }
 "#;
 
 /// Runs the demo for `seconds`; with `model`, the example's classifier rule joins the rules

@@ -113,12 +113,12 @@ pub fn config_text(a: &Answers) -> String {
         Some(model) => (
             "[\"starter\", \"scam-model\"]",
             format!(
-                "\n# The shipped classifier: hides what it scores 0.55 or more (cross-validated precision\n\
+                "\n# The shipped classifier: hides what it scores 0.8 or more (cross-validated precision\n\
                  # about 0.95 with the starter rules). `igmod rules test --account {name} \"text\"` shows scores.\n\
                  [[rules]]\n\
                  name = \"scam-model\"\n\
                  action = \"hide\"\n\
-                 classifier = {{ model = \"{model}\", min_score = 0.55 }}\n",
+                 classifier = {{ model = \"{model}\", min_score = 0.8 }}\n",
                 name = a.name,
                 model = model.display()
             ),
@@ -126,7 +126,7 @@ pub fn config_text(a: &Answers) -> String {
         None => (
             "[\"starter\"]",
             "\n# No classifier model was found; add one with a [[rules]] table holding\n\
-             # classifier = { model = \"/usr/share/igmod/models/scam.model\", min_score = 0.55 }\n"
+             # classifier = { model = \"/usr/share/igmod/models/scam.model\", min_score = 0.8 }\n"
                 .to_string(),
         ),
     };

@@ -130,9 +130,7 @@ fn example_decision(rules: &igmod::rules::RuleSet, text: &str) -> Option<String>
 
 /// The example account's rules (trusted, the starter pack and the shipped model) catch
 /// scams and self-promotion written for this test in several languages, and leave their
-/// honest twins up: at least 7 of the 8 caught; no twin deleted, at most one hidden (the
-/// shipped model hides the Portuguese order with a price, score 0.77: a known miss, in the
-/// README's figures as honest comments removed).
+/// honest twins up: at least 7 of the 8 caught; no twin hidden or deleted.
 #[test]
 fn the_example_rules_catch_new_kinds_and_languages_and_leave_their_honest_twins() {
     let config = igmod::config::load_with(
@@ -156,7 +154,7 @@ fn the_example_rules_catch_new_kinds_and_languages_and_leave_their_honest_twins(
         }
     }
     assert!(missed.len() <= 1, "scams left up: {missed:#?}");
-    assert!(hidden.len() <= 1, "honest comments hidden: {hidden:#?}");
+    assert!(hidden.is_empty(), "honest comments hidden: {hidden:#?}");
 }
 
 /// `rules eval` gives precision and recall per language and per source when the files say

@@ -512,16 +512,9 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
     );
     assert!(out.contains("\nscam-model "), "{out}");
     assert!(!out.contains("\nprofanity "), "not selected: {out}");
-    // One innocent row is hidden: the model scores the brand's own shop link ("The official
-    // store is at https://acme.com/shop 🙂") 0.77 since it learned YouTube's link spam (a known
-    // regression of the model trained for issue 36, in its report).
     assert!(
-        out.contains("  labeled 0          1          19\n"),
-        "one innocent row touched: {out}"
-    );
-    assert!(
-        out.contains("\nscam-model                         13      12       1\n"),
-        "the model's one false positive: {out}"
+        out.contains("  labeled 0          0          20\n"),
+        "no innocent row touched: {out}"
     );
     assert!(
         out.lines()
@@ -531,7 +524,7 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
     );
     // --all-rules: every rule loaded. Of 20 spam rows only #17 (a vague "collab" message) is
     // missed; of 20 innocent rows the example's own rules hit #26 ("forex trader") and #37
-    // ("no idiot would…"), and the model #28 (the brand's own shop link, as above).
+    // ("no idiot would…").
     let (code, out, err) = run(igmod()
         .args(["rules", "eval", "--all-rules", "-c"])
         .arg(&path)
@@ -540,11 +533,11 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("rules: every rule loaded (25)"), "{out}");
     assert!(
-        out.contains("  labeled 1         19           1\n  labeled 0          3          17\n"),
+        out.contains("  labeled 1         19           1\n  labeled 0          2          18\n"),
         "{out}"
     );
     assert!(
-        out.contains("precision 0.864\nrecall 0.950\nF1 0.905\n"),
+        out.contains("precision 0.905\nrecall 0.950\nF1 0.927\n"),
         "{out}"
     );
     // Columns can be renamed; a bad label names its line.

@@ -82,7 +82,7 @@ impl Default for Settings {
             handle_min: 3,
             handle_max: 3,
             word_pairs: true,
-            weights: [1.0, 1.5, 1.5, 0.3],
+            weights: [0.5, 1.5, 1.5, 0.3],
             feature_set: FEATURE_SET,
         }
     }
