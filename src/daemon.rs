@@ -1,6 +1,8 @@
 //! Wiring: opens the database, starts one [`scheduler::run_account`] task per account and the
 //! maintenance jobs, and stops them when the `shutdown` future resolves. Shutdown is passed in
 //! (as mini-redis does) so tests and `demo` drive the real daemon with their own.
+//!
+//! Whole on purpose: start, reload and shutdown hold the same tasks, listeners and leases.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,5 +1,7 @@
 //! Offline evaluation of rules: `rules test` (explain one text), `rules eval` (precision and
 //! recall on a labeled CSV), `rules replay` (today's rules over stored comments).
+//!
+//! Whole on purpose: test, eval, sweep, CV and replay share one row reader and one tally.
 
 use std::fmt::{self, Write as _};
 use std::io::Read;

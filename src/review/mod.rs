@@ -10,6 +10,8 @@
 //!
 //! Served by [`crate::http::serve`] like the webhook receiver and the metrics. A client
 //! without a session gets the login page, whatever it asks for.
+//!
+//! Whole on purpose: the routes and the guards every route passes (session, CSRF, headers) read as one.
 
 pub mod auth;
 pub mod candidate;

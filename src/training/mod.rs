@@ -11,6 +11,8 @@
 //!   seed give the same model file, byte for byte.
 //! - Calibration: Platt scaling (Lin, Lin and Weng's algorithm) of the held-out margins, so
 //!   a score is a probability.
+//!
+//! Whole on purpose: the fit, the folds and the calibration share one view of the rows.
 
 pub mod lbfgs;
 

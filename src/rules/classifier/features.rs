@@ -12,6 +12,8 @@
 //!
 //! The hash is fixed by the model file's format version: a key's bucket must not move between
 //! the build that trained a model and the build that serves it.
+//!
+//! Whole on purpose: training, scoring and explaining must hash every feature the same way.
 
 use super::super::detect::{self, ContactKind, Links};
 use super::super::normalize::{Normalized, classes_word};
