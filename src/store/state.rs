@@ -220,19 +220,14 @@ impl Store {
         until: DateTime<Utc>,
         reason: &str,
     ) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
-            self.ensure_account(account).await?;
-            sqlx::query(
-                "UPDATE account_state SET paused_until = $2, paused_reason = $3
+        self.extend_pause(
+            account,
+            until,
+            reason,
+            "UPDATE account_state SET paused_until = $2, paused_reason = $3
              WHERE account = $1 AND (paused_until IS NULL OR paused_until < $2)",
-            )
-            .bind(account)
-            .bind(timefmt::format(until))
-            .bind(reason)
-            .execute(pool)
-            .await?;
-            Ok(())
-        })
+        )
+        .await
     }
 
     /// Pauses the account's writes until `until` (Meta restricted or policy-blocked it);
@@ -243,17 +238,33 @@ impl Store {
         until: DateTime<Utc>,
         reason: &str,
     ) -> Result<(), StoreError> {
+        self.extend_pause(
+            account,
+            until,
+            reason,
+            "UPDATE account_state SET writes_paused_until = $2, writes_paused_reason = $3
+             WHERE account = $1 AND (writes_paused_until IS NULL OR writes_paused_until < $2)",
+        )
+        .await
+    }
+
+    /// Runs one of the pause updates above (`$1` account, `$2` until, `$3` reason), which
+    /// lengthen a pause and never shorten it.
+    async fn extend_pause(
+        &self,
+        account: &str,
+        until: DateTime<Utc>,
+        reason: &str,
+        update: &'static str,
+    ) -> Result<(), StoreError> {
         with_pool!(self, |pool| {
             self.ensure_account(account).await?;
-            sqlx::query(
-                "UPDATE account_state SET writes_paused_until = $2, writes_paused_reason = $3
-             WHERE account = $1 AND (writes_paused_until IS NULL OR writes_paused_until < $2)",
-            )
-            .bind(account)
-            .bind(timefmt::format(until))
-            .bind(reason)
-            .execute(pool)
-            .await?;
+            sqlx::query(update)
+                .bind(account)
+                .bind(timefmt::format(until))
+                .bind(reason)
+                .execute(pool)
+                .await?;
             Ok(())
         })
     }
