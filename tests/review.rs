@@ -343,21 +343,18 @@ async fn a_reviewer_settles_fifty_doubtful_comments_in_the_browser() {
     let media = env.sim.add_media(ACME);
     // 25 hidden, 5 deleted, 20 flagged; one flagged comment carries markup that must stay text.
     let mut kinds: HashMap<String, (Kind, usize)> = HashMap::new();
-    for n in 0..25 {
-        let id = env.sim.add_comment(
-            &media,
-            &format!("hidden_user{n}"),
-            &format!("hidemeplease number {n}"),
-        );
-        kinds.insert(id, (Kind::Hide, n));
-    }
-    for n in 0..5 {
-        let id = env.sim.add_comment(
-            &media,
-            &format!("deleted_user{n}"),
-            &format!("deletemeplease number {n}"),
-        );
-        kinds.insert(id, (Kind::Delete, n));
+    for (kind, who, word, many) in [
+        (Kind::Hide, "hidden", "hidemeplease", 25),
+        (Kind::Delete, "deleted", "deletemeplease", 5),
+    ] {
+        for n in 0..many {
+            let id = env.sim.add_comment(
+                &media,
+                &format!("{who}_user{n}"),
+                &format!("{word} number {n}"),
+            );
+            kinds.insert(id, (kind, n));
+        }
     }
     const XSS: &str = "flagmeplease <script>window.__xss = 1; alert(1)</script><img src=x onerror=\"window.__xss = 2; alert(2)\">";
     let mut xss_id = String::new();
