@@ -202,11 +202,13 @@ fn main() {
     );
 
     if std::env::var_os("BENCH_PACKS").is_some() || std::env::var_os("BENCH_FULL").is_some() {
-        // For profiling: the example and starter rules alone (or all rules), ten times over.
+        // For profiling: the example and starter rules alone (`BENCH_PACKS=model`: with the
+        // default model; `BENCH_FULL`: all rules), ten times over.
+        let with_model = std::env::var("BENCH_PACKS").is_ok_and(|v| v == "model");
         let packs = if std::env::var_os("BENCH_FULL").is_some() {
             rules_with(true, true, true)
         } else {
-            rules_with(true, false, false)
+            rules_with_model(true, false, false, with_model)
         };
         // `BENCH_LIMIT=n`: one pass over the first n comments (for counting instructions).
         let limit = std::env::var("BENCH_LIMIT")
@@ -227,11 +229,37 @@ fn main() {
             "{}: {:.0}/s (best pass of 10)",
             if std::env::var_os("BENCH_FULL").is_some() {
                 "all rules"
+            } else if with_model {
+                "example + starter + default model"
             } else {
                 "example + starter only"
             },
             done as f64 / best
         );
+        return;
+    }
+    if std::env::var_os("BENCH_MODEL").is_some() {
+        // For profiling: the default model alone, ten passes (`BENCH_LIMIT=n`: one pass over
+        // the first n comments, for counting instructions).
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/scam.model");
+        let Ok(model) = igmod::training::load_model(&path) else {
+            panic!("{} does not load", path.display());
+        };
+        let limit: Option<usize> = std::env::var("BENCH_LIMIT")
+            .ok()
+            .and_then(|n| n.parse().ok());
+        let mut best = f64::MAX;
+        let mut done = 0;
+        for _ in 0..if limit.is_some() { 1 } else { 10 } {
+            let start = Instant::now();
+            done = 0;
+            for (text, _) in corpus.iter().take(limit.unwrap_or(usize::MAX)) {
+                black_box(model.score(text));
+                done += 1;
+            }
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        println!("model alone: {:.0}/s (best pass of 10)", done as f64 / best);
         return;
     }
     if std::env::var_os("BENCH_NORMALIZE").is_some() {

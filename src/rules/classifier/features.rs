@@ -67,13 +67,15 @@ pub struct Settings {
     /// Each block's scale, in [`Block`] order.
     pub weights: [f32; 4],
     /// Which features there are: 1, the first release's; 2 adds the signals that carry
-    /// across languages and scripts ([`cross_script`]). The model file's format version:
-    /// a model is scored with the features it was trained with.
+    /// across languages and scripts ([`cross_script`]); 3 finds the same signals in one pass
+    /// over the lead bytes and in the words already hashed ([`cross_script_3`]), which costs
+    /// a quarter of the work per comment. The model file's format version: a model is scored
+    /// with the features it was trained with.
     pub feature_set: u8,
 }
 
 /// The newest feature set, which training uses.
-pub const FEATURE_SET: u8 = 2;
+pub const FEATURE_SET: u8 = 3;
 
 impl Default for Settings {
     fn default() -> Settings {
@@ -197,7 +199,7 @@ pub fn extract(settings: &Settings, text: &str, n: &Normalized<'_>, sink: &mut i
         let range = (settings.char_min, settings.char_max);
         ngrams(Block::Chars, range, padded, &mut scratch.hashes, sink);
     } else if (settings.char_min, settings.char_max) == (3, 3) {
-        char_trigrams(n.skeleton_str(), &mut scratch.hashes, sink);
+        char_trigrams(skeleton, &mut scratch.hashes, sink);
     } else {
         let padded = &mut scratch.chars;
         padded.clear();
@@ -207,7 +209,7 @@ pub fn extract(settings: &Settings, text: &str, n: &Normalized<'_>, sink: &mut i
         let range = (settings.char_min, settings.char_max);
         ngrams(Block::Chars, range, padded, &mut scratch.hashes, sink);
     }
-    words(settings, skeleton, text, &mut scratch.hashes, sink);
+    let messenger_word = words(settings, skeleton, text, &mut scratch.hashes, sink);
     let counts = AsciiCounts::of(text);
     // Numbers are read from the folded text, where invisible characters inside them are gone
     // and other digits are ASCII; currency signs (which folding turns into letters, `€` → `e`)
@@ -218,12 +220,17 @@ pub fn extract(settings: &Settings, text: &str, n: &Normalized<'_>, sink: &mut i
         currency: has_currency(text),
     };
     let handles = handles(settings, &n.folded, &mut scratch, sink);
-    signals(n, &handles, &amounts, &counts, &mut scratch.links, sink);
+    let messenger_link = signals(n, &handles, &amounts, &counts, &mut scratch.links, sink);
     if counts.mostly_capitals() {
         signal(sink, "mostly capitals", ALONE);
     }
-    if settings.feature_set >= 2 {
-        cross_script(n, text, amounts.currency, &counts, sink);
+    match settings.feature_set {
+        2 => cross_script(n, text, amounts.currency, &counts, sink),
+        3.. => {
+            let messenger = messenger_word || messenger_link;
+            cross_script_3(n, text, amounts.currency, &counts, messenger, sink);
+        }
+        _ => {}
     }
     if scratch.bytes.capacity() <= SCRATCH_MAX && scratch.chars.capacity() <= SCRATCH_MAX {
         super::super::keep_spare(&SCRATCH, |kept| *kept = scratch);
@@ -346,11 +353,13 @@ fn ngrams<U: Unit>(
 
 /// [`ngrams`]' trigrams of a skeleton with other characters than ASCII, read straight from
 /// its bytes (decoding only the non-ASCII characters): copying the characters out first cost
-/// as much as hashing them, and most of such a skeleton is still ASCII.
+/// as much as hashing them, and most of such a skeleton is still ASCII. The skeleton is
+/// UTF-8 by construction, so it is decoded without being checked first (a check was a pass
+/// of its own); a sequence cut short ends the text.
 #[inline(never)]
-fn char_trigrams(skeleton: &str, hashes: &mut Vec<u64>, sink: &mut impl Sink) {
+fn char_trigrams(skeleton: &[u8], hashes: &mut Vec<u64>, sink: &mut impl Sink) {
     let seed = Block::Chars.seed().wrapping_add(3);
-    let bytes = skeleton.as_bytes();
+    let bytes = skeleton;
     hashes.clear();
     hashes.reserve(bytes.len() + 2);
     let (mut packed, mut seen) = (0u64, 0usize);
@@ -368,31 +377,52 @@ fn char_trigrams(skeleton: &str, hashes: &mut Vec<u64>, sink: &mut impl Sink) {
             step(u64::from(b));
             i += 1;
         } else {
-            let Some(c) = skeleton.get(i..).and_then(|rest| rest.chars().next()) else {
+            let Some((code, len)) = decode_utf8(bytes, i) else {
                 break;
             };
-            step(c.code());
-            i += c.len_utf8();
+            step(code);
+            i += len;
         }
     }
     step(u64::from(b' '));
     sink.add_all(Block::Chars, hashes, |i| {
-        let padded = std::iter::once(' ').chain(skeleton.chars()).chain([' ']);
+        let text = String::from_utf8_lossy(skeleton);
+        let padded = std::iter::once(' ').chain(text.chars()).chain([' ']);
         let gram: String = padded.skip(i).take(3).collect();
         format!("chars {gram:?}")
     });
 }
 
+/// The code point of the multi-byte UTF-8 sequence at `at`, and its length (none if cut
+/// short). Continuation bytes are not checked: the caller's text is valid UTF-8.
+#[inline]
+fn decode_utf8(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
+    let lead = *bytes.get(at)?;
+    let (len, bits) = match lead {
+        0xC0..=0xDF => (2, lead & 0x1F),
+        0xE0..=0xEF => (3, lead & 0x0F),
+        _ => (4, lead & 0x07),
+    };
+    let rest = bytes.get(at + 1..at + len)?;
+    let code = rest
+        .iter()
+        .fold(u64::from(bits), |c, b| (c << 6) | u64::from(b & 0x3F));
+    Some((code, len))
+}
+
 /// The skeleton's words and pairs of neighbouring words, and the emoji of the original.
+/// Returns whether a word names a messaging app (feature set 3; see [`Messengers`]).
 fn words(
     settings: &Settings,
     skeleton: &[u8],
     text: &str,
     hashes: &mut Vec<u64>,
     sink: &mut impl Sink,
-) {
+) -> bool {
     let pair_seed = Block::Words.seed().rotate_left(17);
     hashes.clear();
+    let apps = (settings.feature_set >= 3).then(Messengers::get).flatten();
+    let mut messenger = false;
     let mut previous: Option<u64> = None;
     for word in skeleton_words(skeleton) {
         let h = mix_bytes(Block::Words.seed(), word);
@@ -401,6 +431,9 @@ fn words(
             && let Some(ph) = previous
         {
             hashes.push(mix(mix(pair_seed, ph), h));
+        }
+        if let Some(apps) = apps {
+            messenger |= apps.names(word);
         }
         previous = Some(h);
     }
@@ -428,6 +461,7 @@ fn words(
         let h = mix(Block::Words.seed() ^ 0x0E, u64::from(u32::from(c)));
         sink.add(Block::Words, h, || format!("emoji {c}"));
     }
+    messenger
 }
 
 /// The words of the skeleton (separated by single spaces).
@@ -663,6 +697,8 @@ fn log2_bucket(n: usize, cap: u64) -> u64 {
 
 const ALONE: u64 = u64::MAX;
 
+/// The detectors' signals. Returns whether a link goes to a messaging app (`wa.me`,
+/// `t.me`…), which feature set 3 counts as naming one.
 fn signals(
     n: &Normalized<'_>,
     handles: &Handles,
@@ -670,7 +706,7 @@ fn signals(
     counts: &AsciiCounts,
     links: &mut Links,
     sink: &mut impl Sink,
-) {
+) -> bool {
     let folded = n.folded.as_str();
     // Mentions and hashtags: how many, where, and what their names look like.
     signal(sink, "mentions", few(handles.mentions));
@@ -700,10 +736,12 @@ fn signals(
     // Links and their domains.
     detect::links_into(n, None, links);
     let mut count = 0usize;
+    let mut messenger = false;
     for (host, _) in links.iter() {
         count += 1;
         let host = host.strip_prefix("www.").unwrap_or(host);
         let domain = psl::domain_str(host).unwrap_or(host);
+        messenger |= MESSENGER_DOMAINS.contains(&domain);
         let h = mix_bytes(Block::Signals.seed() ^ 0xD0, domain.as_bytes());
         sink.add(Block::Signals, h, || format!("link to {domain}"));
     }
@@ -745,6 +783,7 @@ fn signals(
         memchr::memchr_iter(b' ', skeleton).count() + 1
     };
     signal(sink, "words", log2_bucket(words, 8));
+    messenger
 }
 
 /// The script most of a text's letters are in, when that is not Latin and outnumbers its
@@ -874,6 +913,223 @@ fn cross_script(
     let digits = ascii_digits + other_digits;
     if digits >= 8 {
         let country_code = folded.match_indices('+').any(|(at, _)| {
+            folded
+                .get(at + 1..)
+                .and_then(|rest| rest.trim_start().chars().next())
+                .is_some_and(char::is_numeric)
+        });
+        if country_code {
+            signal(sink, "phone with a country code", ALONE);
+        }
+        if ascii_digits < 9 && digits >= 9 && detect::has_contact(n, ContactKind::Phone) {
+            signal(sink, "contact", ContactKind::Phone as u64);
+        }
+    }
+}
+
+/// Link domains of messaging apps: a link to one names the app (feature set 3).
+const MESSENGER_DOMAINS: &[&str] = &[
+    "wa.me",
+    "whatsapp.com",
+    "whatsapp.net",
+    "t.me",
+    "telegram.me",
+    "telegram.org",
+    "telegram.dog",
+    "viber.com",
+    "zalo.me",
+    "wechat.com",
+    "line.me",
+];
+
+/// Messaging apps as the first letters of a word of the skeleton, in the scripts and
+/// spellings comments use (feature set 3): `telegram` also finds `telegramchannel`, and
+/// `телеграм` the inflected `телеграме`. Links to them are [`MESSENGER_DOMAINS`].
+const MESSENGER_STEMS: &[&str] = &[
+    "whatsap",
+    "whatsaap",
+    "watsap",
+    "wasap",
+    "wpp",
+    "zapzap",
+    "telegram",
+    "telegrm",
+    "viber",
+    "zalo",
+    "wechat",
+    "ватсап",
+    "вотсап",
+    "вацап",
+    "телеграм",
+    "телегу",
+    "вайбер",
+    "واتس",
+    "الواتس",
+    "تلغرام",
+    "تيليجرام",
+    "تليجرام",
+    "व्हाट्सएप",
+    "व्हाट्सऐप",
+    "वॉट्सऐप",
+    "टेलीग्राम",
+    "วอทส์แอพ",
+    "ไลน์",
+];
+
+/// [`MESSENGER_STEMS`] in skeleton form, found by a word's first two bytes: one table load
+/// per word, and a comparison only for the few words that start like a stem (the substring
+/// search of feature set 2 cost a pass over every comment).
+struct Messengers {
+    /// For each bucket of a word's first two bytes, the stems (bits) that start so.
+    by_start: [u32; 256],
+    stems: Vec<Vec<u8>>,
+}
+
+impl Messengers {
+    fn bucket(word: &[u8]) -> Option<usize> {
+        match word {
+            [a, b, ..] => Some(usize::from(a.wrapping_mul(31) ^ b)),
+            _ => None,
+        }
+    }
+
+    /// The table (none only if a stem's skeleton were empty or shorter than two bytes,
+    /// which the fixed list never is).
+    fn get() -> Option<&'static Messengers> {
+        static TABLE: std::sync::OnceLock<Option<Messengers>> = std::sync::OnceLock::new();
+        TABLE
+            .get_or_init(|| {
+                let mut table = Messengers {
+                    by_start: [0; 256],
+                    stems: Vec::new(),
+                };
+                for (i, stem) in MESSENGER_STEMS.iter().enumerate() {
+                    let skeleton = Normalized::new(stem).skeleton().to_vec();
+                    table.by_start[Messengers::bucket(&skeleton)?] |= 1 << i;
+                    table.stems.push(skeleton);
+                }
+                Some(table)
+            })
+            .as_ref()
+    }
+
+    /// Whether a word of the skeleton starts with a stem.
+    #[inline]
+    fn names(&self, word: &[u8]) -> bool {
+        let Some(mut bits) = Messengers::bucket(word).map(|b| self.by_start[b]) else {
+            return false;
+        };
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            if self.stems.get(i).is_some_and(|s| word.starts_with(s)) {
+                return true;
+            }
+            bits &= bits - 1;
+        }
+        false
+    }
+}
+
+/// What one pass over a text's UTF-8 lead bytes finds: the script most of its letters are
+/// in (when not Latin and outnumbering its ASCII letters), and how many decimal digits of
+/// the Arabic, Persian, Devanagari, Bengali and Thai scripts and fullwidth forms it holds,
+/// the other scripts' digits that phone numbers are written in.
+fn scripts_and_digits(text: &[u8], ascii_letters: usize) -> (Option<&'static str>, usize) {
+    const NAMES: [&str; 6] = ["cyrillic", "greek", "arabic", "devanagari", "thai", "cjk"];
+    /// A lead byte's script (0–5), 6 for none; 8 added where the next bytes must be read
+    /// (Indic and Thai letters, and digits).
+    const LEAD: [u8; 256] = {
+        let mut t = [6u8; 256];
+        let mut b = 0;
+        while b < 256 {
+            t[b] = match b {
+                0xD0..=0xD4 => 0,
+                0xCE..=0xCF => 1,
+                0xD9 | 0xDB => 2 + 8,
+                0xD8..=0xDB => 2,
+                0xE0 => 6 + 8,
+                0xE3..=0xED => 5,
+                0xEF => 6 + 8,
+                _ => 6,
+            };
+            b += 1;
+        }
+        t
+    };
+    let mut counts = [0usize; 7];
+    let mut digits = 0usize;
+    for (i, &b) in text.iter().enumerate() {
+        let lead = LEAD[usize::from(b)];
+        counts[usize::from(lead & 7)] += 1;
+        if lead < 8 {
+            continue;
+        }
+        let next = text.get(i + 1).copied().unwrap_or(0);
+        let last = text.get(i + 2).copied().unwrap_or(0);
+        match (b, next) {
+            // Arabic-Indic ٠–٩ (U+0660–0669) and Persian ۰–۹ (U+06F0–06F9).
+            (0xD9, 0xA0..=0xA9) | (0xDB, 0xB0..=0xB9) => digits += 1,
+            // Devanagari letters, and its digits ० –९ (U+0966–096F).
+            (0xE0, 0xA4) => counts[3] += 1,
+            (0xE0, 0xA5) => {
+                counts[3] += 1;
+                digits += usize::from((0xA6..=0xAF).contains(&last));
+            }
+            // Bengali digits (U+09E6–09EF).
+            (0xE0, 0xA7) => digits += usize::from((0xA6..=0xAF).contains(&last)),
+            // Thai letters, and its digits (U+0E50–0E59).
+            (0xE0, 0xB8) => counts[4] += 1,
+            (0xE0, 0xB9) => {
+                counts[4] += 1;
+                digits += usize::from((0x90..=0x99).contains(&last));
+            }
+            // Fullwidth digits (U+FF10–FF19).
+            (0xEF, 0xBC) => digits += usize::from((0x90..=0x99).contains(&last)),
+            _ => {}
+        }
+    }
+    let script = counts[..6]
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, n)| (**n, std::cmp::Reverse(*i)))
+        .and_then(|(best, &n)| (n > 0 && n >= ascii_letters).then(|| NAMES[best]));
+    (script, digits)
+}
+
+/// Feature set 3's signals across languages and scripts: the same keys as [`cross_script`],
+/// with the script and the other scripts' digits from one pass over the lead bytes, and a
+/// messaging app named by a word or a link (`messenger`).
+fn cross_script_3(
+    n: &Normalized<'_>,
+    text: &str,
+    currency: bool,
+    counts: &AsciiCounts,
+    messenger: bool,
+    sink: &mut impl Sink,
+) {
+    let ascii_digits = counts.digits;
+    let mut other_digits = 0;
+    if !text.is_ascii() {
+        let (script, digits) = scripts_and_digits(text.as_bytes(), counts.upper + counts.lower);
+        if let Some(name) = script {
+            let h = mix_bytes(Block::Signals.seed() ^ 0x5C, name.as_bytes());
+            sink.add(Block::Signals, h, || format!("script {name}"));
+        }
+        if !currency && has_currency_block(text.as_bytes()) {
+            signal(sink, "currency sign", ALONE);
+        }
+        other_digits = digits;
+    }
+    if messenger {
+        signal(sink, "messenger app", ALONE);
+    }
+    if other_digits >= 9 {
+        signal(sink, "digits of another script", ALONE);
+    }
+    let digits = ascii_digits + other_digits;
+    if digits >= 8 {
+        let folded = n.folded.as_str();
+        let country_code = memchr::memchr_iter(b'+', folded.as_bytes()).any(|at| {
             folded
                 .get(at + 1..)
                 .and_then(|rest| rest.trim_start().chars().next())
@@ -1039,6 +1295,81 @@ mod tests {
         );
     }
 
+    /// Feature set 3 finds the messaging apps in words (inflected too) and links, and the
+    /// script and other scripts' digits in one pass, as set 2 found them by searching.
+    #[test]
+    fn the_third_feature_set_finds_what_the_second_searched_for() {
+        let v2 = Settings {
+            feature_set: 2,
+            ..Settings::default()
+        };
+        let signals = |settings: &Settings, text: &str| {
+            let n = Normalized::new(text);
+            let mut sink = Names::default();
+            extract(settings, text, &n, &mut sink);
+            let mut found: Vec<String> = sink
+                .0
+                .into_iter()
+                .filter(|(b, _)| *b == Block::Signals)
+                .map(|(_, n)| n)
+                .collect();
+            found.sort();
+            found
+        };
+        for text in [
+            "Напиши мне в ватсап +7 900 000-41-17 💋",
+            "للتواصل واتساب ٠٥٥٥٠٠٠٣١٢ 📲",
+            "व्हाट्सएप पर मैसेज करें ९०००० ३१२०८, सिर्फ ₹99",
+            "write me on WhatsApp +1 555 0100 200",
+            "привет, где купить? 🙂",
+            "ＬＩＮＥ １２３４５６７８９０ 連絡ください",
+            "lovely shoes, what size is this?",
+        ] {
+            assert_eq!(
+                signals(&v2, text),
+                signals(&Settings::default(), text),
+                "{text}"
+            );
+        }
+        let messenger = |text: &str| {
+            signals(&Settings::default(), text)
+                .iter()
+                .any(|n| n == "messenger app")
+        };
+        assert!(messenger("пишите мне в телеграме, всё расскажу"));
+        assert!(messenger("join here: t.me/cryptosignals_vip"));
+        assert!(messenger("chat: https://wa.me/15550100200"));
+        assert!(messenger("W.h.a.t.s.a.p.p me for the details"));
+        assert!(!messenger("what's up, love the telescope ad"));
+        assert!(!messenger("@anna you should buy these"));
+    }
+
+    #[test]
+    fn other_scripts_digits_are_counted_by_their_lead_bytes() {
+        for (text, digits) in [
+            ("٠٥٥٥٠٠٠٣١٢", 10),
+            ("۰۹۱۲ ۰۰۰ ۱۲۳۴", 11),
+            ("९०००० ३१२०८", 10),
+            ("১২৩", 3),
+            ("๐๘๑", 3),
+            ("１２３", 3),
+            ("0555 ½ ² x", 0),
+        ] {
+            assert_eq!(scripts_and_digits(text.as_bytes(), 0).1, digits, "{text}");
+        }
+        assert_eq!(
+            scripts_and_digits("Привет мир".as_bytes(), 0).0,
+            Some("cyrillic")
+        );
+        assert_eq!(
+            scripts_and_digits("नमस्ते".as_bytes(), 0).0,
+            Some("devanagari")
+        );
+        assert_eq!(scripts_and_digits("สวัสดี".as_bytes(), 0).0, Some("thai"));
+        assert_eq!(scripts_and_digits("مرحبا".as_bytes(), 0).0, Some("arabic"));
+        assert_eq!(scripts_and_digits("é".as_bytes(), 5).0, None);
+    }
+
     #[test]
     fn look_alikes_and_spacing_give_the_same_words() {
         for text in ["𝓬𝓻𝔂𝓹𝓽𝓸 signals", "cr¥pto signals", "c r y p t o signals"] {
@@ -1099,7 +1430,11 @@ mod tests {
             assert_eq!(sink.0, expected, "{text}");
             // Straight from the characters (a padded text's inside).
             let mut straight = Hashes(Vec::new());
-            char_trigrams(&text[1..text.len() - 1], &mut Vec::new(), &mut straight);
+            char_trigrams(
+                &text.as_bytes()[1..text.len() - 1],
+                &mut Vec::new(),
+                &mut straight,
+            );
             assert_eq!(straight.0, expected, "from chars: {text}");
             if text.is_ascii() {
                 let mut bytes = Hashes(Vec::new());

@@ -20,9 +20,9 @@ use super::features::Settings;
 
 pub const MAGIC: &[u8; 8] = b"IGMODCLS";
 /// Bumped whenever the layout or the features' hashing changes. The layout of versions 1
-/// and 2 is the same; the version names the feature set (`Settings::feature_set`) the model
-/// was trained with, so a model of version 1 is scored as it always was.
-pub const VERSION: u16 = 2;
+/// to 3 is the same; the version names the feature set (`Settings::feature_set`) the model
+/// was trained with, so a model of an older version is scored as it always was.
+pub const VERSION: u16 = 3;
 
 /// Mean and standard deviation over the folds.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
