@@ -250,6 +250,10 @@ pub fn occurrences(settings: &Settings, text: &str) -> Vec<(u8, u32)> {
             let bucket = self.settings.bucket(hash) as u32;
             self.out.push((block as u8, bucket));
         }
+
+        fn names_wanted(&self) -> bool {
+            false
+        }
     }
     let n = Normalized::new(text);
     let mut c = Collect {

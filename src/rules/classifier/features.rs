@@ -158,6 +158,11 @@ fn mix_bytes(mut h: u64, bytes: &[u8]) -> u64 {
 pub trait Sink {
     fn add(&mut self, block: Block, hash: u64, name: impl FnOnce() -> String);
 
+    /// Whether the names are read (explanations); scoring and training only sum hashes.
+    fn names_wanted(&self) -> bool {
+        true
+    }
+
     /// Many features of one block at once; `name(i)` names `hashes[i]`. The scoring sink sums
     /// them in one tight loop (its sums stay in registers, and the table loads, whose
     /// addresses are all known, overlap).
@@ -209,7 +214,13 @@ pub fn extract(settings: &Settings, text: &str, n: &Normalized<'_>, sink: &mut i
         let range = (settings.char_min, settings.char_max);
         ngrams(Block::Chars, range, padded, &mut scratch.hashes, sink);
     }
-    let messenger_word = words(settings, skeleton, text, &mut scratch.hashes, sink);
+    let seen = words(settings, skeleton, text, &mut scratch.hashes, sink);
+    // The other blocks through the English twins (see [`Twin`]): a no-op but for English
+    // comments in feature set 3.
+    let sink = &mut Twin {
+        sink,
+        english: seen.english,
+    };
     let counts = AsciiCounts::of(text);
     // Numbers are read from the folded text, where invisible characters inside them are gone
     // and other digits are ASCII; currency signs (which folding turns into letters, `€` → `e`)
@@ -227,7 +238,7 @@ pub fn extract(settings: &Settings, text: &str, n: &Normalized<'_>, sink: &mut i
     match settings.feature_set {
         2 => cross_script(n, text, amounts.currency, &counts, sink),
         3.. => {
-            let messenger = messenger_word || messenger_link;
+            let messenger = seen.messenger || messenger_link;
             cross_script_3(n, text, amounts.currency, &counts, messenger, sink);
         }
         _ => {}
@@ -410,19 +421,31 @@ fn decode_utf8(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
     Some((code, len))
 }
 
-/// The skeleton's words and pairs of neighbouring words, and the emoji of the original.
-/// Returns whether a word names a messaging app (feature set 3; see [`Messengers`]).
+/// What [`words`] saw, for the other blocks (feature set 3).
+#[derive(Default)]
+struct WordsSeen {
+    /// A word names a messaging app.
+    messenger: bool,
+    /// A quarter of the words are English's commonest.
+    english: bool,
+}
+
+/// The skeleton's words and pairs of neighbouring words, and the emoji of the original;
+/// in feature set 3, an English comment's also as twins (see [`Twin`]).
 fn words(
     settings: &Settings,
     skeleton: &[u8],
     text: &str,
     hashes: &mut Vec<u64>,
     sink: &mut impl Sink,
-) -> bool {
+) -> WordsSeen {
     let pair_seed = Block::Words.seed().rotate_left(17);
     hashes.clear();
-    let apps = (settings.feature_set >= 3).then(Messengers::get).flatten();
-    let mut messenger = false;
+    let lists = (settings.feature_set >= 3)
+        .then(|| WordList::messengers().zip(WordList::english()))
+        .flatten();
+    let mut seen = WordsSeen::default();
+    let (mut count, mut common) = (0usize, 0usize);
     let mut previous: Option<u64> = None;
     for word in skeleton_words(skeleton) {
         let h = mix_bytes(Block::Words.seed(), word);
@@ -432,36 +455,58 @@ fn words(
         {
             hashes.push(mix(mix(pair_seed, ph), h));
         }
-        if let Some(apps) = apps {
-            messenger |= apps.names(word);
+        if let Some((apps, english)) = lists {
+            seen.messenger |= apps.holds(word);
+            common += usize::from(english.holds(word));
         }
+        count += 1;
         previous = Some(h);
     }
-    sink.add_all(Block::Words, hashes, |i| {
-        // The i-th feature, counted the way they were made (explanations only).
-        let mut k = 0;
-        let mut before: Option<&[u8]> = None;
-        for word in skeleton_words(skeleton) {
-            let show = |w: &[u8]| String::from_utf8_lossy(w).into_owned();
-            if k == i {
-                return format!("word {:?}", show(word));
-            }
-            k += 1;
-            if let Some(b) = before.filter(|_| settings.word_pairs) {
-                if k == i {
-                    return format!("words \"{} {}\"", show(b), show(word));
-                }
-                k += 1;
-            }
-            before = Some(word);
+    seen.english = common > 0 && common * 4 >= count;
+    let plain = hashes.len();
+    if seen.english {
+        hashes.extend_from_within(..);
+        for h in &mut hashes[plain..] {
+            *h = mix(*h, ENGLISH);
         }
-        String::new()
+    }
+    sink.add_all(Block::Words, hashes, |i| {
+        if i >= plain {
+            return format!("{} (English)", word_name(settings, skeleton, i - plain));
+        }
+        word_name(settings, skeleton, i)
     });
+    let mut sink = Twin {
+        sink,
+        english: seen.english,
+    };
     for c in emoji(text) {
         let h = mix(Block::Words.seed() ^ 0x0E, u64::from(u32::from(c)));
         sink.add(Block::Words, h, || format!("emoji {c}"));
     }
-    messenger
+    seen
+}
+
+/// The name of the i-th word feature, counted the way [`words`] makes them (explanations
+/// only).
+fn word_name(settings: &Settings, skeleton: &[u8], i: usize) -> String {
+    let mut k = 0;
+    let mut before: Option<&[u8]> = None;
+    for word in skeleton_words(skeleton) {
+        let show = |w: &[u8]| String::from_utf8_lossy(w).into_owned();
+        if k == i {
+            return format!("word {:?}", show(word));
+        }
+        k += 1;
+        if let Some(b) = before.filter(|_| settings.word_pairs) {
+            if k == i {
+                return format!("words \"{} {}\"", show(b), show(word));
+            }
+            k += 1;
+        }
+        before = Some(word);
+    }
+    String::new()
 }
 
 /// The words of the skeleton (separated by single spaces).
@@ -976,16 +1021,29 @@ const MESSENGER_STEMS: &[&str] = &[
     "ไลน์",
 ];
 
-/// [`MESSENGER_STEMS`] in skeleton form, found by a word's first two bytes: one table load
-/// per word, and a comparison only for the few words that start like a stem (the substring
-/// search of feature set 2 cost a pass over every comment).
-struct Messengers {
-    /// For each bucket of a word's first two bytes, the stems (bits) that start so.
-    by_start: [u32; 256],
-    stems: Vec<Vec<u8>>,
+/// English's commonest words, which other languages' comments seldom hold (`a`, `i`, `me`,
+/// `in`, `no`, `so` are words of theirs too): a comment of which they make a quarter is
+/// read as English (feature set 3; see [`english_twin`]).
+const ENGLISH_WORDS: &[&str] = &[
+    "the", "you", "your", "to", "and", "is", "are", "this", "that", "it", "my", "for", "of",
+    "with", "on", "what", "how", "just", "have", "has", "be", "was", "will", "can", "not", "all",
+    "get", "from", "out", "about", "they", "we", "he", "she", "if", "do", "who", "when", "why",
+    "there", "their", "would", "really", "please", "thanks", "love", "want", "know", "make", "got",
+    "im", "dont", "its", "our", "here", "now", "more", "been", "check",
+];
+
+/// A short list of words in skeleton form, found by a word's first two bytes: one table
+/// load per word, and a comparison only for the few words that start like one (the
+/// substring search of feature set 2 cost a pass over every comment).
+struct WordList {
+    /// For each bucket of a word's first two bytes, the entries (bits) that start so.
+    by_start: [u64; 256],
+    entries: Vec<Vec<u8>>,
+    /// Whole words, or stems a word may start with.
+    whole: bool,
 }
 
-impl Messengers {
+impl WordList {
     fn bucket(word: &[u8]) -> Option<usize> {
         match word {
             [a, b, ..] => Some(usize::from(a.wrapping_mul(31) ^ b)),
@@ -993,40 +1051,102 @@ impl Messengers {
         }
     }
 
-    /// The table (none only if a stem's skeleton were empty or shorter than two bytes,
-    /// which the fixed list never is).
-    fn get() -> Option<&'static Messengers> {
-        static TABLE: std::sync::OnceLock<Option<Messengers>> = std::sync::OnceLock::new();
+    /// The table of at most 64 words (none only if an entry's skeleton were shorter than
+    /// two bytes, which the fixed lists never are).
+    fn build(words: &[&str], whole: bool) -> Option<WordList> {
+        let mut table = WordList {
+            by_start: [0; 256],
+            entries: Vec::new(),
+            whole,
+        };
+        for (i, word) in words.iter().enumerate().take(64) {
+            let skeleton = Normalized::new(word).skeleton().to_vec();
+            table.by_start[WordList::bucket(&skeleton)?] |= 1 << i;
+            table.entries.push(skeleton);
+        }
+        Some(table)
+    }
+
+    /// [`MESSENGER_STEMS`].
+    fn messengers() -> Option<&'static WordList> {
+        static TABLE: std::sync::OnceLock<Option<WordList>> = std::sync::OnceLock::new();
         TABLE
-            .get_or_init(|| {
-                let mut table = Messengers {
-                    by_start: [0; 256],
-                    stems: Vec::new(),
-                };
-                for (i, stem) in MESSENGER_STEMS.iter().enumerate() {
-                    let skeleton = Normalized::new(stem).skeleton().to_vec();
-                    table.by_start[Messengers::bucket(&skeleton)?] |= 1 << i;
-                    table.stems.push(skeleton);
-                }
-                Some(table)
-            })
+            .get_or_init(|| WordList::build(MESSENGER_STEMS, false))
             .as_ref()
     }
 
-    /// Whether a word of the skeleton starts with a stem.
+    /// [`ENGLISH_WORDS`].
+    fn english() -> Option<&'static WordList> {
+        static TABLE: std::sync::OnceLock<Option<WordList>> = std::sync::OnceLock::new();
+        TABLE
+            .get_or_init(|| WordList::build(ENGLISH_WORDS, true))
+            .as_ref()
+    }
+
+    /// Whether a word of the skeleton is (or starts with) an entry.
     #[inline]
-    fn names(&self, word: &[u8]) -> bool {
-        let Some(mut bits) = Messengers::bucket(word).map(|b| self.by_start[b]) else {
+    fn holds(&self, word: &[u8]) -> bool {
+        let Some(mut bits) = WordList::bucket(word).map(|b| self.by_start[b]) else {
             return false;
         };
         while bits != 0 {
             let i = bits.trailing_zeros() as usize;
-            if self.stems.get(i).is_some_and(|s| word.starts_with(s)) {
+            let hit = self.entries.get(i).is_some_and(|e| {
+                if self.whole {
+                    word == e.as_slice()
+                } else {
+                    word.starts_with(e)
+                }
+            });
+            if hit {
                 return true;
             }
             bits &= bits - 1;
         }
         false
+    }
+}
+
+/// The seed an English twin's hash is mixed with.
+const ENGLISH: u64 = 0x3C6E_F372_FE94_F82B;
+
+/// Feature set 3 gives the words, handles and signals of an English comment a twin of
+/// each, hashed apart ("frustratingly easy domain adaptation", Daumé 2007): what a word or
+/// a handle says in English (`check dm`, `@name` at the end of a testimonial) and what it
+/// says in the other languages' comments (a friend tagged, a loanword) are learnt apart,
+/// and what they share is learnt once.
+struct Twin<'a, S: Sink> {
+    sink: &'a mut S,
+    english: bool,
+}
+
+impl<S: Sink> Sink for Twin<'_, S> {
+    #[inline]
+    fn add(&mut self, block: Block, hash: u64, name: impl FnOnce() -> String) {
+        if !self.english {
+            self.sink.add(block, hash, name);
+        } else if self.sink.names_wanted() {
+            let name = name();
+            let twin = format!("{name} (English)");
+            self.sink.add(block, hash, || name);
+            self.sink.add(block, mix(hash, ENGLISH), || twin);
+        } else {
+            self.sink.add(block, hash, String::new);
+            self.sink.add(block, mix(hash, ENGLISH), String::new);
+        }
+    }
+
+    fn add_all(&mut self, block: Block, hashes: &[u64], name: impl Fn(usize) -> String) {
+        if !self.english {
+            return self.sink.add_all(block, hashes, name);
+        }
+        for (i, &h) in hashes.iter().enumerate() {
+            self.add(block, h, || name(i));
+        }
+    }
+
+    fn names_wanted(&self) -> bool {
+        self.sink.names_wanted()
     }
 }
 
@@ -1310,7 +1430,7 @@ mod tests {
             let mut found: Vec<String> = sink
                 .0
                 .into_iter()
-                .filter(|(b, _)| *b == Block::Signals)
+                .filter(|(b, n)| *b == Block::Signals && !n.ends_with("(English)"))
                 .map(|(_, n)| n)
                 .collect();
             found.sort();
@@ -1342,6 +1462,46 @@ mod tests {
         assert!(messenger("W.h.a.t.s.a.p.p me for the details"));
         assert!(!messenger("what's up, love the telescope ad"));
         assert!(!messenger("@anna you should buy these"));
+    }
+
+    /// An English comment's words, handles and signals get twins that are learnt apart from
+    /// what the same words say in other languages; its character n-grams do not, and a
+    /// comment in another language gets none.
+    #[test]
+    fn english_comments_get_twins_of_their_words_handles_and_signals() {
+        let twins = |text: &str| {
+            names(text)
+                .into_iter()
+                .filter(|(_, n)| n.ends_with("(English)"))
+                .map(|(b, _)| b)
+                .collect::<Vec<_>>()
+        };
+        let english = twins("check your dm for the prize from @acme.giveaway_official");
+        for block in [Block::Words, Block::Handles, Block::Signals] {
+            assert!(english.contains(&block), "{block:?} in {english:?}");
+        }
+        assert!(!english.contains(&Block::Chars));
+        assert!(has(
+            &names("check your dm"),
+            Block::Words,
+            "word \"dm\" (English)"
+        ));
+        for other in [
+            "revisa tu dm para el premio de @acme.giveaway_official",
+            "cek dm kak, hadiahnya dari @acme.giveaway_official",
+            "Напиши мне в ватсап",
+            "🔥🔥🔥",
+        ] {
+            assert!(twins(other).is_empty(), "{other}: {:?}", names(other));
+        }
+        let v2 = Settings {
+            feature_set: 2,
+            ..Settings::default()
+        };
+        let n = Normalized::new("check your dm");
+        let mut sink = Names::default();
+        extract(&v2, "check your dm", &n, &mut sink);
+        assert!(!sink.0.iter().any(|(_, n)| n.ends_with("(English)")));
     }
 
     #[test]

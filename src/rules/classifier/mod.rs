@@ -230,6 +230,10 @@ impl features::Sink for Sums<'_> {
         self.den[i] += q;
     }
 
+    fn names_wanted(&self) -> bool {
+        false
+    }
+
     fn add_all(&mut self, block: Block, hashes: &[u64], _name: impl Fn(usize) -> String) {
         let (mut num, mut den) = (0.0f32, 0.0f32);
         // A power of two long (checked at load): masking the bucket proves every index in
