@@ -426,7 +426,11 @@ fn classifier(corpus: &[(String, String)]) {
         "data/youtube/train.csv",
         "data/igmod/multilingual",
     ]);
-    let extra = read(&["data/igmod/brand-comments.csv"]);
+    let extra = read(&[
+        "data/igmod/brand-comments.csv",
+        "data/igmod/brand-links.csv",
+        "data/igmod/self-promo-en.csv",
+    ]);
     use igmod::training::{Example, Source};
     let examples: Vec<Example> = data
         .into_iter()

@@ -51,12 +51,19 @@ const ACCOUNTS: &[(&str, &str)] = &[
     ("globex", "17841400000000002"),
 ];
 
-/// The rule the demo adds when it has a model (the example config's `scam-model`).
+/// The rules the demo adds when it has a model (the example config's `scam-model` and
+/// `scam-model-other-languages`).
 pub const MODEL_RULE: &str = r#"
 [[rules]]
 name = "scam-model"
 action = "hide"
+classifier = { model = "models/scam.model", min_score = 0.85 }
+
+[[rules]]
+name = "scam-model-other-languages"
+action = "hide"
 classifier = { model = "models/scam.model", min_score = 0.8 }
+not_languages = ["en"]
 "#;
 
 /// Runs the demo for `seconds`; with `model`, the example's classifier rule joins the rules

@@ -74,9 +74,10 @@ fn the_shipped_model_records_its_cross_validation_and_clears_the_floors() {
     assert_eq!(cv.folds, 5);
     assert!(cv.f1.mean >= 0.90, "F1 {}", cv.f1.mean);
     assert!(cv.precision.mean >= 0.92, "precision {}", cv.precision.mean);
-    // ScamSpot, YouTube, the multilingual files and the brand comments.
-    assert_eq!(m.training().rows, 2062 + 1138 + 1921 + 340);
-    assert_eq!(m.settings().feature_set, 2);
+    // ScamSpot, YouTube, the multilingual files, the brand comments, the brands' own links
+    // and the English self-promotion.
+    assert_eq!(m.training().rows, 2062 + 1138 + 5130 + 340 + 40 + 537);
+    assert_eq!(m.settings().feature_set, 3);
     let size = std::fs::metadata(format!("{ROOT}/models/scam.model"))
         .expect("model")
         .len();
@@ -166,7 +167,7 @@ fn eval_reports_each_language_and_source() {
         .args(["rules", "eval", "-c", "config.toml.example"])
         .args(["data/igmod/multilingual", "data/igmod/brand-comments.csv"]));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("rows: 2261 ("), "{out}");
+    assert!(out.contains("rows: 5470 ("), "{out}");
     assert!(out.contains("by source:"), "{out}");
     assert!(out.contains("\n  data/igmod/multilingual "), "{out}");
     assert!(out.contains("\n  data/igmod/brand-comments.csv "), "{out}");
@@ -521,7 +522,7 @@ fn damaged_model_files_are_refused_with_exit_78_and_the_reason() {
         (
             "wrong version",
             Some(version),
-            "model format version 7, but this igmod reads versions 1 to 2",
+            "model format version 7, but this igmod reads versions 1 to 3",
         ),
         (
             "not a model",
