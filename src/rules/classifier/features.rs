@@ -1178,12 +1178,22 @@ fn scripts_and_digits(text: &[u8], ascii_letters: usize) -> (Option<&'static str
     };
     let mut counts = [0usize; 7];
     let mut digits = 0usize;
-    for (i, &b) in text.iter().enumerate() {
+    let mut i = 0;
+    while let Some(&b) = text.get(i) {
+        // Eight ASCII bytes at a time are skipped: they are in no script counted here.
+        if let Some(chunk) = text.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok())
+            && u64::from_le_bytes(chunk) & 0x8080_8080_8080_8080 == 0
+        {
+            i += 8;
+            continue;
+        }
+        i += 1;
         let lead = LEAD[usize::from(b)];
         counts[usize::from(lead & 7)] += 1;
         if lead < 8 {
             continue;
         }
+        let i = i - 1;
         let next = text.get(i + 1).copied().unwrap_or(0);
         let last = text.get(i + 2).copied().unwrap_or(0);
         match (b, next) {
