@@ -6,10 +6,11 @@
 //! corpus runs through `rustrict`'s default profanity check for comparison.
 //!
 //! `BENCH_BREAKDOWN=1` also times normalisation alone and each part of the rules alone;
-//! `BENCH_NORMALIZE=1`, `BENCH_PACKS=1` and `BENCH_FULL=1` run only normalisation, only the
-//! example and starter rules, or all rules, ten times over (for `perf record`); with
-//! `BENCH_LIMIT=n` the last two make one pass over the first n comments, for counting
-//! instructions under `valgrind --tool=cachegrind`, which the machine's neighbours cannot move.
+//! `BENCH_NORMALIZE=1`, `BENCH_PACKS=1`, `BENCH_PACKS=model`, `BENCH_MODEL=1` and
+//! `BENCH_FULL=1` run only normalisation, only the example and starter rules (with the default
+//! model), the model alone, or all rules, ten times over (for `perf record`); with
+//! `BENCH_LIMIT=n` they make one pass over the first n comments, for counting instructions
+//! under `valgrind --tool=cachegrind`, which the machine's neighbours cannot move.
 //! `BENCH_SCRIPT=ascii` or `=other` keeps only the ASCII or only the other characters.
 
 use std::hint::black_box;
@@ -210,21 +211,9 @@ fn main() {
         } else {
             rules_with_model(true, false, false, with_model)
         };
-        // `BENCH_LIMIT=n`: one pass over the first n comments (for counting instructions).
-        let limit = std::env::var("BENCH_LIMIT")
-            .ok()
-            .and_then(|n| n.parse().ok());
-        let mut best = f64::MAX;
-        let mut done = 0;
-        for _ in 0..if limit.is_some() { 1 } else { 10 } {
-            let start = Instant::now();
-            done = 0;
-            for (text, user) in corpus.iter().take(limit.unwrap_or(usize::MAX)) {
-                black_box(packs.decide(&CommentView::new(text, Some(user))));
-                done += 1;
-            }
-            best = best.min(start.elapsed().as_secs_f64());
-        }
+        let rate = best_pass(&corpus, |text, user| {
+            black_box(packs.decide(&CommentView::new(text, Some(user))));
+        });
         println!(
             "{}: {:.0}/s (best pass of 10)",
             if std::env::var_os("BENCH_FULL").is_some() {
@@ -234,50 +223,27 @@ fn main() {
             } else {
                 "example + starter only"
             },
-            done as f64 / best
+            rate
         );
         return;
     }
     if std::env::var_os("BENCH_MODEL").is_some() {
-        // For profiling: the default model alone, ten passes (`BENCH_LIMIT=n`: one pass over
-        // the first n comments, for counting instructions).
+        // For profiling: the default model alone, ten passes.
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/scam.model");
         let Ok(model) = igmod::training::load_model(&path) else {
             panic!("{} does not load", path.display());
         };
-        let limit: Option<usize> = std::env::var("BENCH_LIMIT")
-            .ok()
-            .and_then(|n| n.parse().ok());
-        let mut best = f64::MAX;
-        let mut done = 0;
-        for _ in 0..if limit.is_some() { 1 } else { 10 } {
-            let start = Instant::now();
-            done = 0;
-            for (text, _) in corpus.iter().take(limit.unwrap_or(usize::MAX)) {
-                black_box(model.score(text));
-                done += 1;
-            }
-            best = best.min(start.elapsed().as_secs_f64());
-        }
-        println!("model alone: {:.0}/s (best pass of 10)", done as f64 / best);
+        let rate = best_pass(&corpus, |text, _| {
+            black_box(model.score(text));
+        });
+        println!("model alone: {rate:.0}/s (best pass of 10)");
         return;
     }
     if std::env::var_os("BENCH_NORMALIZE").is_some() {
-        let limit: Option<usize> = std::env::var("BENCH_LIMIT")
-            .ok()
-            .and_then(|n| n.parse().ok());
-        let mut best = f64::MAX;
-        for _ in 0..if limit.is_some() { 1 } else { 10 } {
-            let start = Instant::now();
-            for (text, _) in corpus.iter().take(limit.unwrap_or(usize::MAX)) {
-                black_box(igmod::rules::Normalized::new(text));
-            }
-            best = best.min(start.elapsed().as_secs_f64());
-        }
-        println!(
-            "normalize only: {:.0}/s (best of 10)",
-            corpus.len() as f64 / best
-        );
+        let rate = best_pass(&corpus, |text, _| {
+            black_box(igmod::rules::Normalized::new(text));
+        });
+        println!("normalize only: {rate:.0}/s (best of 10)");
         return;
     }
     if std::env::var_os("BENCH_BREAKDOWN").is_some() {
@@ -353,6 +319,26 @@ fn main() {
         }
     );
     classifier(&corpus);
+}
+
+/// Comments per second in the best of ten passes over the corpus (`BENCH_LIMIT=n`: one pass
+/// over the first n comments, for counting instructions), for the profiling modes.
+fn best_pass(corpus: &[(String, String)], mut f: impl FnMut(&str, &str)) -> f64 {
+    let limit: Option<usize> = std::env::var("BENCH_LIMIT")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    let mut best = f64::MAX;
+    let mut done = 0;
+    for _ in 0..if limit.is_some() { 1 } else { 10 } {
+        let start = Instant::now();
+        done = 0;
+        for (text, user) in corpus.iter().take(limit.unwrap_or(usize::MAX)) {
+            f(text, user);
+            done += 1;
+        }
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    done as f64 / best
 }
 
 /// The classifier's figures: the example and starter rules with the default model, the

@@ -1023,7 +1023,7 @@ const MESSENGER_STEMS: &[&str] = &[
 
 /// English's commonest words, which other languages' comments seldom hold (`a`, `i`, `me`,
 /// `in`, `no`, `so` are words of theirs too): a comment of which they make a quarter is
-/// read as English (feature set 3; see [`english_twin`]).
+/// read as English (feature set 3; see [`Twin`]).
 const ENGLISH_WORDS: &[&str] = &[
     "the", "you", "your", "to", "and", "is", "are", "this", "that", "it", "my", "for", "of",
     "with", "on", "what", "how", "just", "have", "has", "be", "was", "will", "can", "not", "all",
@@ -1176,7 +1176,7 @@ fn scripts_and_digits(text: &[u8], ascii_letters: usize) -> (Option<&'static str
         }
         t
     };
-    let mut counts = [0usize; 7];
+    let mut counts = [0usize; 8];
     let mut digits = 0usize;
     let mut i = 0;
     while let Some(&b) = text.get(i) {
