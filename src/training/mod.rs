@@ -141,10 +141,12 @@ fn features_line(s: &Settings) -> String {
         if s.word_pairs { " and pairs" } else { "" },
         s.handle_min,
         s.handle_max,
-        if s.feature_set >= 2 {
-            " (with script, messenger apps, currencies and numbers in any script)"
-        } else {
-            ""
+        match s.feature_set {
+            0 | 1 => "",
+            2 => " (with script, messenger apps, currencies and numbers in any script)",
+            _ => {
+                " (with script, messenger apps, currencies and numbers in any script); English twins of words, handles and signals"
+            }
         },
         s.weights,
     )
