@@ -243,7 +243,10 @@ pub fn extract(settings: &Settings, text: &str, n: &Normalized<'_>, sink: &mut i
         }
         _ => {}
     }
-    if scratch.bytes.capacity() <= SCRATCH_MAX && scratch.chars.capacity() <= SCRATCH_MAX {
+    if scratch.bytes.capacity() <= SCRATCH_MAX
+        && scratch.chars.capacity() <= SCRATCH_MAX
+        && scratch.hashes.capacity() <= SCRATCH_MAX
+    {
         super::super::keep_spare(&SCRATCH, |kept| *kept = scratch);
     }
 }
@@ -1010,6 +1013,11 @@ const MESSENGER_STEMS: &[&str] = &[
     "вайбер",
     "واتس",
     "الواتس",
+    "بالواتس",
+    "للواتس",
+    "والواتس",
+    "عالواتس",
+    "وواتس",
     "تلغرام",
     "تيليجرام",
     "تليجرام",
@@ -1152,8 +1160,8 @@ impl<S: Sink> Sink for Twin<'_, S> {
 
 /// What one pass over a text's UTF-8 lead bytes finds: the script most of its letters are
 /// in (when not Latin and outnumbering its ASCII letters), and how many decimal digits of
-/// the Arabic, Persian, Devanagari, Bengali and Thai scripts and fullwidth forms it holds,
-/// the other scripts' digits that phone numbers are written in.
+/// the Arabic, Persian, Devanagari, Bengali and Thai scripts it holds, the other scripts'
+/// digits that phone numbers are written in (and that folding leaves as they are).
 fn scripts_and_digits(text: &[u8], ascii_letters: usize) -> (Option<&'static str>, usize) {
     const NAMES: [&str; 6] = ["cyrillic", "greek", "arabic", "devanagari", "thai", "cjk"];
     /// A lead byte's script (0–5), 6 for none; 8 added where the next bytes must be read
@@ -1169,7 +1177,6 @@ fn scripts_and_digits(text: &[u8], ascii_letters: usize) -> (Option<&'static str
                 0xD8..=0xDB => 2,
                 0xE0 => 6 + 8,
                 0xE3..=0xED => 5,
-                0xEF => 6 + 8,
                 _ => 6,
             };
             b += 1;
@@ -1213,8 +1220,6 @@ fn scripts_and_digits(text: &[u8], ascii_letters: usize) -> (Option<&'static str
                 counts[4] += 1;
                 digits += usize::from((0x90..=0x99).contains(&last));
             }
-            // Fullwidth digits (U+FF10–FF19).
-            (0xEF, 0xBC) => digits += usize::from((0x90..=0x99).contains(&last)),
             _ => {}
         }
     }
@@ -1224,6 +1229,14 @@ fn scripts_and_digits(text: &[u8], ascii_letters: usize) -> (Option<&'static str
         .max_by_key(|(i, n)| (**n, std::cmp::Reverse(*i)))
         .and_then(|(best, &n)| (n > 0 && n >= ascii_letters).then(|| NAMES[best]));
     (script, digits)
+}
+
+/// The digits of a text that are not ASCII as written: the scripts' own that folding leaves as
+/// they are (`digits`, from [`scripts_and_digits`]), and those folding made ASCII (`𝟬𝟱𝟱𝟱`,
+/// fullwidth `０５５５`, `⑤`), which filters are dodged with.
+fn other_script_digits(n: &Normalized<'_>, digits: usize, ascii_digits: usize) -> usize {
+    let folded = n.folded.bytes().filter(u8::is_ascii_digit).count();
+    digits + folded.saturating_sub(ascii_digits)
 }
 
 /// Feature set 3's signals across languages and scripts: the same keys as [`cross_script`],
@@ -1248,7 +1261,7 @@ fn cross_script_3(
         if !currency && has_currency_block(text.as_bytes()) {
             signal(sink, "currency sign", ALONE);
         }
-        other_digits = digits;
+        other_digits = other_script_digits(n, digits, ascii_digits);
     }
     if messenger {
         signal(sink, "messenger app", ALONE);
@@ -1467,6 +1480,7 @@ mod tests {
                 .any(|n| n == "messenger app")
         };
         assert!(messenger("пишите мне в телеграме, всё расскажу"));
+        assert!(messenger("تواصل معي بالواتساب الآن"));
         assert!(messenger("join here: t.me/cryptosignals_vip"));
         assert!(messenger("chat: https://wa.me/15550100200"));
         assert!(messenger("W.h.a.t.s.a.p.p me for the details"));
@@ -1522,10 +1536,22 @@ mod tests {
             ("९०००० ३१२०८", 10),
             ("১২৩", 3),
             ("๐๘๑", 3),
-            ("１２３", 3),
             ("0555 ½ ² x", 0),
         ] {
             assert_eq!(scripts_and_digits(text.as_bytes(), 0).1, digits, "{text}");
+        }
+        // With the digits folding makes ASCII, each non-ASCII digit counts once.
+        for (text, digits) in [
+            ("٠٥٥٥٠٠٠٣١٢", 10),
+            ("९०००० ३१२०८", 10),
+            ("１２３ and 45", 3),
+            ("𝟬𝟱𝟱𝟱 𝟬𝟬𝟬 𝟯𝟭𝟮𝟰 ok 7", 11),
+            ("plain 0555 000 3124", 0),
+        ] {
+            let n = Normalized::new(text);
+            let ascii = text.bytes().filter(u8::is_ascii_digit).count();
+            let own = scripts_and_digits(text.as_bytes(), 0).1;
+            assert_eq!(other_script_digits(&n, own, ascii), digits, "{text}");
         }
         assert_eq!(
             scripts_and_digits("Привет мир".as_bytes(), 0).0,
