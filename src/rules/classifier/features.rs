@@ -955,24 +955,7 @@ fn cross_script(
             .filter(|c| !c.is_ascii_digit() && c.is_numeric())
             .count()
     };
-    if other_digits >= 9 {
-        signal(sink, "digits of another script", ALONE);
-    }
-    let digits = ascii_digits + other_digits;
-    if digits >= 8 {
-        let country_code = folded.match_indices('+').any(|(at, _)| {
-            folded
-                .get(at + 1..)
-                .and_then(|rest| rest.trim_start().chars().next())
-                .is_some_and(char::is_numeric)
-        });
-        if country_code {
-            signal(sink, "phone with a country code", ALONE);
-        }
-        if ascii_digits < 9 && digits >= 9 && detect::has_contact(n, ContactKind::Phone) {
-            signal(sink, "contact", ContactKind::Phone as u64);
-        }
-    }
+    phone_signals(n, ascii_digits, other_digits, sink);
 }
 
 /// Link domains of messaging apps: a link to one names the app (feature set 3).
@@ -1266,6 +1249,17 @@ fn cross_script_3(
     if messenger {
         signal(sink, "messenger app", ALONE);
     }
+    phone_signals(n, ascii_digits, other_digits, sink);
+}
+
+/// The signals of phone numbers that feature sets 2 and 3 share: digits of another script,
+/// a country code, and a number in other digits than ASCII that the contact detector finds.
+fn phone_signals(
+    n: &Normalized<'_>,
+    ascii_digits: usize,
+    other_digits: usize,
+    sink: &mut impl Sink,
+) {
     if other_digits >= 9 {
         signal(sink, "digits of another script", ALONE);
     }
