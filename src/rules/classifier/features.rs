@@ -834,35 +834,6 @@ fn signals(
     messenger
 }
 
-/// The script most of a text's letters are in, when that is not Latin and outnumbers its
-/// ASCII letters: a model learns how each script's comments lean, which helps where it has
-/// few rows of a language. Read from the UTF-8 lead bytes of the text as written (folding
-/// turns some letters into Latin look-alikes), without decoding.
-fn script(text: &[u8], ascii_letters: usize) -> Option<&'static str> {
-    const NAMES: [&str; 6] = ["cyrillic", "greek", "arabic", "devanagari", "thai", "cjk"];
-    let mut counts = [0usize; 6];
-    for (i, &b) in text.iter().enumerate() {
-        let class = match b {
-            0xD0..=0xD4 => 0,
-            0xCE..=0xCF => 1,
-            0xD8..=0xDB => 2,
-            0xE0 => match text.get(i + 1) {
-                Some(0xA4 | 0xA5) => 3,
-                Some(0xB8 | 0xB9) => 4,
-                _ => continue,
-            },
-            0xE3..=0xED => 5,
-            _ => continue,
-        };
-        counts[class] += 1;
-    }
-    let (best, &n) = counts
-        .iter()
-        .enumerate()
-        .max_by_key(|(i, n)| (**n, std::cmp::Reverse(*i)))?;
-    (n > 0 && n >= ascii_letters).then(|| NAMES[best])
-}
-
 /// Messaging apps by name, in the scripts and spellings comments use: "write me on WhatsApp"
 /// is the same bait in every language, and one feature lets what the model learned in one
 /// carry to the others. Matched in the folded text (so the patterns are folded the same way).
@@ -935,7 +906,8 @@ fn cross_script(
     let folded = n.folded.as_str();
     let ascii_digits = counts.digits;
     if !text.is_ascii() {
-        if let Some(name) = script(text.as_bytes(), counts.upper + counts.lower) {
+        let (script, _) = scripts_and_digits(text.as_bytes(), counts.upper + counts.lower);
+        if let Some(name) = script {
             let h = mix_bytes(Block::Signals.seed() ^ 0x5C, name.as_bytes());
             sink.add(Block::Signals, h, || format!("script {name}"));
         }
@@ -1141,8 +1113,11 @@ impl<S: Sink> Sink for Twin<'_, S> {
     }
 }
 
-/// What one pass over a text's UTF-8 lead bytes finds: the script most of its letters are
-/// in (when not Latin and outnumbering its ASCII letters), and how many decimal digits of
+/// What one pass over a text's UTF-8 lead bytes finds (both feature sets read it): the script
+/// most of its letters are in, when that is not Latin and outnumbers its ASCII letters (a
+/// model learns how each script's comments lean, which helps where it has few rows of a
+/// language; read from the text as written, since folding turns some letters into Latin
+/// look-alikes), and how many decimal digits of
 /// the Arabic, Persian, Devanagari, Bengali and Thai scripts it holds, the other scripts'
 /// digits that phone numbers are written in (and that folding leaves as they are).
 fn scripts_and_digits(text: &[u8], ascii_letters: usize) -> (Option<&'static str>, usize) {
