@@ -158,6 +158,46 @@ fn the_example_rules_catch_new_kinds_and_languages_and_leave_their_honest_twins(
     assert!(hidden.is_empty(), "honest comments hidden: {hidden:#?}");
 }
 
+/// The starter pack's money bait and contact bait: the bait is taken, the honest comments
+/// that share its words are not, and a question with a number is hidden, never deleted.
+#[test]
+fn starter_money_and_contact_bait_take_the_bait_and_spare_its_honest_neighbours() {
+    // The starter pack alone: the model would take some of these first.
+    let starter = std::fs::read_to_string(format!("{ROOT}/rules/starter.toml")).expect("starter");
+    let text = format!(
+        "[[accounts]]\nname = \"a\"\nig_user_id = \"1\"\nlogin = \"instagram\"\ntoken_env = \"PATH\"\npoll_interval = \"1m\"\nhourly_budget = 100\n\n{starter}"
+    );
+    let rules = match igmod::config::parse(Path::new(&format!("{ROOT}/starter-test.toml")), &text) {
+        Ok(c) => c.rules,
+        Err(e) => panic!("the starter pack does not load: {e}"),
+    };
+    let decide = |text: &str| example_decision(&rules, text).unwrap_or_default();
+    assert_eq!(
+        decide("i made $23k with mrs_jane_fx, she is the best"),
+        "hide by starter-money-bait-amounts"
+    );
+    assert_eq!(
+        decide("i'm paying the bills of the first 5 people to message me"),
+        "hide by starter-first-people"
+    );
+    for honest in [
+        "I got 2 from your store and love them",
+        "what a powerful testimony 🙏",
+    ] {
+        let d = decide(honest);
+        assert!(
+            !d.contains("money-bait") && !d.contains("testimony"),
+            "{honest}: {d}"
+        );
+    }
+    let question = decide("is WhatsApp +90 555 000 00 00 your support line?");
+    assert!(question.starts_with("hide"), "{question}");
+    assert_eq!(
+        decide("WhatsApp +90 555 000 00 00 for the signals"),
+        "delete by starter-contact-bait"
+    );
+}
+
 /// `rules eval` gives precision and recall per language and per source when the files say
 /// them, besides the totals.
 #[test]
