@@ -338,6 +338,10 @@ pub enum RulesCommand {
         /// --also` did for the model), never judged; repeatable.
         #[arg(long, value_name = "CSV", requires = "cv")]
         also: Vec<PathBuf>,
+        /// Write the rows the rules got wrong (missed, or moderated though labeled 0) to this
+        /// CSV: source, lang, label, action, rule, the model's score (held out under --cv), text.
+        #[arg(long, value_name = "CSV")]
+        mistakes: Option<PathBuf>,
         /// RFC 4180 CSV files with a header row (a folder stands for its `*.csv` files);
         /// results are also given per file and per value of a `source` or `lang` column.
         #[arg(required = true)]

@@ -157,7 +157,7 @@ pub struct RuleHits {
 }
 
 /// The outcome of `rules eval`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct EvalReport {
     pub rows: u64,
     pub tp: u64,
@@ -167,6 +167,47 @@ pub struct EvalReport {
     pub rules: Vec<RuleHits>,
     /// Per value of the rows' `source` and `lang` columns (empty when no row has one).
     pub groups: Vec<Group>,
+    /// The rows the rules got wrong, in the order read (`rules eval --mistakes`).
+    pub mistakes: Vec<Mistake>,
+}
+
+/// A row the rules got wrong: labeled 1 and left alone, or labeled 0 and moderated. What an
+/// operator reads to see which rule to narrow or which comments the model misses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mistake {
+    /// Its place among the rows judged (0-based, in the order read).
+    pub index: usize,
+    pub row: LabeledRow,
+    /// The rule that decided, and its action (`None`: no rule matched).
+    pub decided: Option<(String, crate::rules::Action)>,
+    /// The score of the first model the rules use (under `--cv`, the model that never saw
+    /// the row); `None` when they use none.
+    pub score: Option<f32>,
+}
+
+impl Mistake {
+    /// The CSV header [`Mistake::record`] fills.
+    pub const HEADER: [&'static str; 7] =
+        ["source", "lang", "label", "action", "rule", "score", "text"];
+
+    /// One CSV record (the score to 3 decimals).
+    pub fn record(&self) -> [String; 7] {
+        let (rule, action) = self
+            .decided
+            .as_ref()
+            .map_or((String::new(), String::new()), |(r, a)| {
+                (r.clone(), a.as_str().to_string())
+            });
+        [
+            self.row.source.clone().unwrap_or_default(),
+            self.row.lang.clone().unwrap_or_default(),
+            if self.row.label { "1" } else { "0" }.to_string(),
+            action,
+            rule,
+            self.score.map(|s| format!("{s:.3}")).unwrap_or_default(),
+            self.row.text.clone(),
+        ]
+    }
 }
 
 /// The counts of the rows that share a value of a grouping column.
@@ -468,7 +509,7 @@ fn judge(rules: &RuleSet, rows: &[LabeledRow]) -> (EvalReport, Vec<Outcome>) {
             .collect(),
         ..EvalReport::default()
     };
-    for row in rows {
+    for (index, row) in rows.iter().enumerate() {
         let positive = row.label;
         let matches: Vec<Match> =
             rules.matches(&CommentView::new(&row.text, row.username.as_deref()));
@@ -482,8 +523,17 @@ fn judge(rules: &RuleSet, rows: &[LabeledRow]) -> (EvalReport, Vec<Outcome>) {
                 }
             }
         }
-        let action = pick(matches).map(|m| m.action);
+        let decided = pick(matches).map(|m| (m.rule, m.action));
+        let action = decided.as_ref().map(|(_, a)| *a);
         let moderated = action.is_some_and(|a| a.moderates());
+        if positive != moderated {
+            report.mistakes.push(Mistake {
+                index,
+                row: row.clone(),
+                decided,
+                score: rules.models().first().map(|(_, m)| m.score(&row.text)),
+            });
+        }
         outcomes.push(Outcome {
             moderated,
             removed: matches!(
@@ -627,6 +677,7 @@ pub fn cross_validate(
     let models = rules.models();
     let mut reports = Vec::new();
     let mut judged: Vec<Outcome> = vec![Outcome::default(); rows.len()];
+    let mut pooled_mistakes = Vec::new();
     for k in 0..folds {
         let train: Vec<Example> = (0..rows.len())
             .filter(|&i| fold_of[i] != k)
@@ -665,6 +716,11 @@ pub fn cross_validate(
         for (&i, o) in held_at.iter().zip(outcomes) {
             judged[i] = o;
         }
+        // Each fold's mistakes, placed among all the rows.
+        pooled_mistakes.extend(report.mistakes.iter().filter_map(|m| {
+            let index = *held_at.get(m.index)?;
+            Some(Mistake { index, ..m.clone() })
+        }));
         reports.push(report);
     }
     let mut pooled = EvalReport {
@@ -678,6 +734,8 @@ pub fn cross_validate(
         pooled.fn_ += r.fn_;
         pooled.tn += r.tn;
     }
+    pooled_mistakes.sort_by_key(|m: &Mistake| m.index);
+    pooled.mistakes = pooled_mistakes;
     for (i, hits) in pooled.rules.iter_mut().enumerate() {
         let sum = |g: fn(&RuleHits) -> u64| {
             reports

@@ -541,6 +541,103 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
         out.contains("precision 0.905\nrecall 0.950\nF1 0.927\n"),
         "{out}"
     );
+    // --mistakes: those three rows, in the order read, with what decided and the score.
+    let wrong = tempfile::tempdir().expect("dir");
+    let mistakes = wrong.path().join("mistakes.csv");
+    let (code, _, err) = run(igmod()
+        .args(["rules", "eval", "--all-rules", "--mistakes"])
+        .arg(&mistakes)
+        .arg("-c")
+        .arg(&path)
+        .arg(fixture)
+        .env("IGMOD_TOKEN_ACME", "x"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("3 rows the rules got wrong written to"),
+        "{err}"
+    );
+    let mut reader = csv::Reader::from_path(&mistakes).expect("mistakes csv");
+    assert_eq!(
+        reader.headers().expect("header"),
+        vec!["source", "lang", "label", "action", "rule", "score", "text"]
+    );
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.expect("row").iter().map(str::to_string).collect())
+        .collect();
+    let summary: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .map(|r| (r[2].as_str(), r[3].as_str(), r[4].as_str(), r[6].as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "1",
+                "",
+                "",
+                "amazing content, we should collab, I sent you a message"
+            ),
+            (
+                "0",
+                "delete",
+                "scam",
+                "I'm a forex trader by day and I still buy your shoes haha"
+            ),
+            (
+                "0",
+                "hide",
+                "profanity",
+                "This is the best brand, no idiot would say otherwise"
+            ),
+        ],
+        "{rows:?}"
+    );
+    for r in &rows {
+        let score: f32 = r[5].parse().expect("the model's score");
+        assert!((0.0..=1.0).contains(&score), "{r:?}");
+        assert!(r[0].ends_with("labeled.csv"), "{r:?}");
+    }
+    // Under --cv: every fold's mistakes, as many as the pooled matrix counts, each scored by
+    // the model that never saw it (a row the model hid scores at least its threshold).
+    let (code, out, err) = run(igmod()
+        .args(["rules", "eval", "--cv", "2", "--mistakes"])
+        .arg(&mistakes)
+        .arg("-c")
+        .arg(&path)
+        .arg(fixture)
+        .env("IGMOD_TOKEN_ACME", "x"));
+    assert_eq!(code, 0, "{err}");
+    let pooled = out.split("pooled over every fold:").nth(1).expect("pooled");
+    let count = |line: &str| -> Vec<u64> {
+        let row = pooled
+            .lines()
+            .find(|l| l.trim_start().starts_with(line))
+            .unwrap_or_else(|| panic!("{line}: {pooled}"));
+        row.split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect()
+    };
+    let (missed, wrongly) = (count("labeled 1")[2], count("labeled 0")[1]);
+    let rows: Vec<csv::StringRecord> = csv::Reader::from_path(&mistakes)
+        .expect("mistakes csv")
+        .records()
+        .map(|r| r.expect("row"))
+        .collect();
+    assert_eq!(
+        rows.iter().filter(|r| &r[2] == "1").count() as u64,
+        missed,
+        "{out}"
+    );
+    assert_eq!(
+        rows.iter().filter(|r| &r[2] == "0").count() as u64,
+        wrongly,
+        "{out}"
+    );
+    for r in rows.iter().filter(|r| &r[4] == "scam-model") {
+        let score: f32 = r[5].parse().expect("score");
+        assert!(score >= 0.85, "{r:?}");
+    }
     // Columns can be renamed; a bad label names its line.
     let dir = tempfile::tempdir().expect("dir");
     let csv = dir.path().join("x.csv");

@@ -74,6 +74,7 @@ pub fn rules_command(command: RulesCommand) -> ExitCode {
                 cv,
                 seed,
                 also,
+                mistakes,
                 file,
                 ..
             },
@@ -86,12 +87,30 @@ pub fn rules_command(command: RulesCommand) -> ExitCode {
                 extra.extend(read(path)?);
             }
             println!("{}", selection.heading);
-            match cv {
-                Some(k) => print!(
-                    "{}",
-                    evaluate::cross_validate(&selection.rules, &rows, &extra, k, seed)?
-                ),
-                None => print!("{}", evaluate::eval_rows(&selection.rules, &rows)),
+            let report = match cv {
+                Some(k) => {
+                    let cv = evaluate::cross_validate(&selection.rules, &rows, &extra, k, seed)?;
+                    print!("{cv}");
+                    cv.pooled
+                }
+                None => {
+                    let report = evaluate::eval_rows(&selection.rules, &rows);
+                    print!("{report}");
+                    report
+                }
+            };
+            if let Some(path) = mistakes {
+                let mut w = csv::Writer::from_writer(Vec::new());
+                w.write_record(evaluate::Mistake::HEADER)?;
+                for m in &report.mistakes {
+                    w.write_record(m.record())?;
+                }
+                crate::outfile::write_private(&path, &w.into_inner()?)?;
+                eprintln!(
+                    "{} rows the rules got wrong written to {}",
+                    report.mistakes.len(),
+                    path.display()
+                );
             }
             if sweep {
                 print!("{}", evaluate::sweep(&selection.rules, &rows));
