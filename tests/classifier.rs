@@ -158,6 +158,48 @@ fn the_example_rules_catch_new_kinds_and_languages_and_leave_their_honest_twins(
     assert!(hidden.is_empty(), "honest comments hidden: {hidden:#?}");
 }
 
+/// The example's model rules with a second condition: self-promotion and link drops the
+/// model scores between 0.5 and 0.85 are hidden by them, while the same words or a link in an
+/// honest comment (a brand's own site, an Indonesian "checkout", "you subscribed") are not.
+#[test]
+fn the_example_hides_self_promotion_and_link_drops_the_model_alone_scores_lower() {
+    let config = igmod::config::load_with(
+        Path::new(&format!("{ROOT}/config.toml.example")),
+        igmod::config::Secrets::NotNeeded,
+    )
+    .expect("the example config loads");
+    let rules = igmod::evaluate::Selection::of(&config, None, false)
+        .expect("the first account's rules")
+        .rules;
+    let decide = |text: &str| example_decision(&rules, text).unwrap_or_default();
+    let model = rules
+        .models()
+        .first()
+        .map(|(_, m)| m.clone())
+        .expect("a model");
+    for (text, rule) in [
+        ("i make beats, check them out", "scam-model-self-promo"),
+        ("go subscribe to Mai Nguyen", "scam-model-self-promo"),
+        ("vote for my band at votenow.net/bandx", "scam-model-links"),
+        ("audiojungle.net/user/EugeneK", "scam-model-links"),
+    ] {
+        let score = model.score(text);
+        assert!(
+            (0.5..0.85).contains(&score),
+            "{text}: {score} (the model alone would decide it; pick another)"
+        );
+        assert_eq!(decide(text), format!("hide by {rule}"), "{text}");
+    }
+    for honest in [
+        "Udah checkout dan resi udah keluar, makasih 👍",
+        "The official store is at https://acme.com/shop 🙂",
+        "The sizes on acme.com/sizes helped me, thanks",
+        "I love that you subscribed",
+    ] {
+        assert_eq!(decide(honest), "", "{honest}");
+    }
+}
+
 /// The starter pack's money bait and contact bait: the bait is taken, the honest comments
 /// that share its words are not, and a question with a number is hidden, never deleted.
 #[test]
