@@ -339,7 +339,8 @@ pub enum RulesCommand {
         #[arg(long, value_name = "CSV", requires = "cv")]
         also: Vec<PathBuf>,
         /// Write the rows the rules got wrong (missed, or moderated though labeled 0) to this
-        /// CSV: source, lang, label, action, rule, the model's score (held out under --cv), text.
+        /// CSV: source, lang, label, action, rule, the model's score (held out under --cv),
+        /// username, text (a cell a spreadsheet would take for a formula starts with ').
         #[arg(long, value_name = "CSV")]
         mistakes: Option<PathBuf>,
         /// RFC 4180 CSV files with a header row (a folder stands for its `*.csv` files);

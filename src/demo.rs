@@ -51,8 +51,8 @@ const ACCOUNTS: &[(&str, &str)] = &[
     ("globex", "17841400000000002"),
 ];
 
-/// The rules the demo adds when it has a model (the example config's `scam-model`,
-/// `scam-model-other-languages`, `scam-model-links` and `scam-model-self-promo`).
+/// The rules the demo adds when it has a model (the example config's `scam-model` and
+/// `scam-model-other-languages`).
 pub const MODEL_RULE: &str = r#"
 [[rules]]
 name = "scam-model"
@@ -64,22 +64,6 @@ name = "scam-model-other-languages"
 action = "hide"
 classifier = { model = "models/scam.model", min_score = 0.8 }
 not_languages = ["en"]
-
-[[rules]]
-name = "scam-model-links"
-action = "hide"
-classifier = { model = "models/scam.model", min_score = 0.55 }
-links = true
-allow_domains = ["acme.com"]
-
-[[rules]]
-name = "scam-model-self-promo"
-action = "hide"
-classifier = { model = "models/scam.model", min_score = 0.5 }
-any = [
-  { words = ["subscribe", "subscribers", "my channel", "my video", "my videos", "my music", "my page", "thumbs up if", "like this comment"] },
-  { regex = ['\bcheck (?:\S+ )?out\b'] },
-]
 "#;
 
 /// Runs the demo for `seconds`; with `model`, the example's classifier rule joins the rules

@@ -187,26 +187,41 @@ pub struct Mistake {
 
 impl Mistake {
     /// The CSV header [`Mistake::record`] fills.
-    pub const HEADER: [&'static str; 7] =
-        ["source", "lang", "label", "action", "rule", "score", "text"];
+    pub const HEADER: [&'static str; 8] = [
+        "source", "lang", "label", "action", "rule", "score", "username", "text",
+    ];
 
-    /// One CSV record (the score to 3 decimals).
-    pub fn record(&self) -> [String; 7] {
+    /// One CSV record (the score to 3 decimals). The file is meant to be read, often in a
+    /// spreadsheet, and its texts and usernames are commenters': a cell that would start a
+    /// formula there (`=`, `+`, `-`, `@`, a tab or a carriage return) is written after a `'`.
+    pub fn record(&self) -> [String; 8] {
         let (rule, action) = self
             .decided
             .as_ref()
             .map_or((String::new(), String::new()), |(r, a)| {
                 (r.clone(), a.as_str().to_string())
             });
+        let cell = |s: &str| inert(s);
         [
-            self.row.source.clone().unwrap_or_default(),
-            self.row.lang.clone().unwrap_or_default(),
+            cell(self.row.source.as_deref().unwrap_or_default()),
+            cell(self.row.lang.as_deref().unwrap_or_default()),
             if self.row.label { "1" } else { "0" }.to_string(),
             action,
             rule,
             self.score.map(|s| format!("{s:.3}")).unwrap_or_default(),
-            self.row.text.clone(),
+            cell(self.row.username.as_deref().unwrap_or_default()),
+            cell(&self.row.text),
         ]
+    }
+}
+
+/// `s`, after a `'` if a spreadsheet would read it as a formula (OWASP's advice for CSV
+/// files that people open).
+fn inert(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
     }
 }
 

@@ -111,12 +111,12 @@ pub fn config_text(a: &Answers) -> String {
     };
     let (rules, model_rule) = match &a.model {
         Some(model) => (
-            "[\"starter\", \"scam-model\", \"scam-model-other-languages\", \"scam-model-links\", \"scam-model-self-promo\"]",
+            "[\"starter\", \"scam-model\", \"scam-model-other-languages\"]",
             format!(
-                "\n# The shipped classifier: hides what it scores 0.85 or more, comments in other languages\n\
-                 # than English from 0.8, and from 0.55 or 0.5 comments that also drop a link or promote a\n\
-                 # channel (cross-validated precision about 0.95 on English comments and 0.97 on the\n\
-                 # others, with the starter rules). `igmod rules test --account {name} \"text\"` shows scores.\n\
+                "\n# The shipped classifier: hides what it scores 0.85 or more, and comments in other languages\n\
+                 # than English from 0.8 (cross-validated precision about 0.95 on English comments and\n\
+                 # 0.97 on the others, with the starter rules). `igmod rules test --account {name} \"text\"`\n\
+                 # shows scores.\n\
                  [[rules]]\n\
                  name = \"scam-model\"\n\
                  action = \"hide\"\n\
@@ -126,23 +126,7 @@ pub fn config_text(a: &Answers) -> String {
                  name = \"scam-model-other-languages\"\n\
                  action = \"hide\"\n\
                  classifier = {{ model = \"{model}\", min_score = 0.8 }}\n\
-                 not_languages = [\"en\"]\n\
-                 \n\
-                 [[rules]]\n\
-                 name = \"scam-model-links\"\n\
-                 action = \"hide\"\n\
-                 classifier = {{ model = \"{model}\", min_score = 0.55 }}\n\
-                 links = true\n\
-                 allow_domains = []    # add your own domains: a link to them is never a reason\n\
-                 \n\
-                 [[rules]]\n\
-                 name = \"scam-model-self-promo\"\n\
-                 action = \"hide\"\n\
-                 classifier = {{ model = \"{model}\", min_score = 0.5 }}\n\
-                 any = [\n\
-                 \x20 {{ words = [\"subscribe\", \"subscribers\", \"my channel\", \"my video\", \"my videos\", \"my music\", \"my page\", \"thumbs up if\", \"like this comment\"] }},\n\
-                 \x20 {{ regex = ['\\bcheck (?:\\S+ )?out\\b'] }},\n\
-                 ]\n",
+                 not_languages = [\"en\"]\n",
                 name = a.name,
                 model = model.display()
             ),

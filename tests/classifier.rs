@@ -158,11 +158,12 @@ fn the_example_rules_catch_new_kinds_and_languages_and_leave_their_honest_twins(
     assert!(hidden.is_empty(), "honest comments hidden: {hidden:#?}");
 }
 
-/// The example's model rules with a second condition: self-promotion and link drops the
-/// model scores between 0.5 and 0.85 are hidden by them, while the same words or a link in an
-/// honest comment (a brand's own site, an Indonesian "checkout", "you subscribed") are not.
+/// Fans and customers write the words of self-promotion and share links too. The example
+/// leaves these up, though the model scores each between 0.5 and 0.85 (a rule that hid them
+/// from 0.5 with a self-promotion word, or from 0.55 with a link, lifted YouTube's recall and
+/// was withdrawn for them); and a victim's warning about "recovery experts" is never deleted.
 #[test]
-fn the_example_hides_self_promotion_and_link_drops_the_model_alone_scores_lower() {
+fn the_example_leaves_fans_promotion_words_and_links_up() {
     let config = igmod::config::load_with(
         Path::new(&format!("{ROOT}/config.toml.example")),
         igmod::config::Secrets::NotNeeded,
@@ -171,33 +172,46 @@ fn the_example_hides_self_promotion_and_link_drops_the_model_alone_scores_lower(
     let rules = igmod::evaluate::Selection::of(&config, None, false)
         .expect("the first account's rules")
         .rules;
-    let decide = |text: &str| example_decision(&rules, text).unwrap_or_default();
     let model = rules
         .models()
         .first()
         .map(|(_, m)| m.clone())
         .expect("a model");
-    for (text, rule) in [
-        ("i make beats, check them out", "scam-model-self-promo"),
-        ("go subscribe to Mai Nguyen", "scam-model-self-promo"),
-        ("vote for my band at votenow.net/bandx", "scam-model-links"),
-        ("audiojungle.net/user/EugeneK", "scam-model-links"),
+    for honest in [
+        "Thanks, I'll check it out!",
+        "I couldn't check out with PayPal",
+        "@maria check this out",
+        "Congrats on 1M subscribers!",
+        "Can I repost this on my page?",
+        "Please subscribe me to the restock alerts",
+        "thumbs up if you want pink back",
+        "Check out the new collection, it's fire 🔥",
+        "Reviewed this on my channel, honest review, love it",
+        "my channel got copyright-struck for using your song, help",
+        "See the full lookbook at instagram.com/acme",
+        "Saw these on tiktok.com/@acme first",
+        "Donated through redcross.org in your name",
+        "I subscribe to your box every month, love it",
     ] {
-        let score = model.score(text);
+        let score = model.score(honest);
         assert!(
             (0.5..0.85).contains(&score),
-            "{text}: {score} (the model alone would decide it; pick another)"
+            "{honest}: {score} (the model alone decides it; pick another)"
         );
-        assert_eq!(decide(text), format!("hide by {rule}"), "{text}");
+        assert_eq!(example_decision(&rules, honest), None, "{honest}");
     }
-    for honest in [
-        "Udah checkout dan resi udah keluar, makasih 👍",
-        "The official store is at https://acme.com/shop 🙂",
-        "The sizes on acme.com/sizes helped me, thanks",
-        "I love that you subscribed",
-    ] {
-        assert_eq!(decide(honest), "", "{honest}");
-    }
+    // The starter pack too, where no model gate stands in front of its phrases.
+    assert_eq!(
+        example_decision(&rules, "check out our local store in Leeds, they have it"),
+        None
+    );
+    let warning = "recovery expert wale comments pe bharosa mat kro, mere chacha ke ₹20k gaye";
+    let decided = example_decision(&rules, warning).unwrap_or_default();
+    assert!(!decided.starts_with("delete"), "{warning}: {decided}");
+    assert_eq!(
+        example_decision(&rules, "fund recovery by @hacker_john works"),
+        Some("delete by starter-fund-recovery".to_string())
+    );
 }
 
 /// The starter pack's money bait and contact bait: the bait is taken, the honest comments
@@ -261,6 +275,44 @@ fn eval_reports_each_language_and_source() {
             .unwrap_or_else(|| panic!("no row for {lang}: {out}"));
         // rows, scams, precision, recall, TP, FN, honest FP/gone
         assert_eq!(row.split_whitespace().count(), 8, "{row}");
+    }
+}
+
+/// On comments written by other writers after the model's data (`data/igmod/held-out`,
+/// never trained on), the example's rules keep most honest comments up and catch most scams
+/// in each of the 8 languages: what an operator in those languages gets, not what
+/// cross-validation on the writers' own rows promises (0.919 / 0.650 when measured).
+#[test]
+fn the_example_rules_hold_on_comments_no_model_was_fitted_to() {
+    let (code, out, err) = run(igmod().current_dir(ROOT).args([
+        "rules",
+        "eval",
+        "-c",
+        "config.toml.example",
+        "data/igmod/held-out",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("rows: 2165 (1116 labeled 1, 1049 labeled 0)"),
+        "{out}"
+    );
+    let figure = |name: &str| -> f64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name}: {out}"))
+    };
+    assert!(figure("precision ") >= 0.90, "{out}");
+    assert!(figure("recall ") >= 0.62, "{out}");
+    for lang in ["ar", "hi", "hi-Latn", "id", "ru", "tl", "tr", "vi"] {
+        let row = out
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(lang))
+            .unwrap_or_else(|| panic!("no row for {lang}: {out}"));
+        // rows, scams, precision, recall, TP, FN, honest FP/gone
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        let recall: f64 = cols[4].parse().expect("recall");
+        assert!(recall >= 0.45, "{lang}: {row}");
     }
 }
 

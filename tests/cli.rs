@@ -11,7 +11,8 @@ const T: Duration = Duration::from_secs(20);
 const EXAMPLE: &str = include_str!("../config.toml.example");
 const STARTER: &str = include_str!("../rules/starter.toml");
 /// The example account's rule selection, as the example writes it.
-const EXAMPLE_RULES: &str = "rules = [\"trusted\", \"starter\", \"scam-model\", \"scam-model-other-languages\", \"scam-model-links\", \"scam-model-self-promo\"]";
+const EXAMPLE_RULES: &str =
+    "rules = [\"trusted\", \"starter\", \"scam-model\", \"scam-model-other-languages\"]";
 
 /// A temp dir holding `config.toml` with `text`, the starter pack it includes and the
 /// default model its `scam-model` rule reads.
@@ -44,12 +45,12 @@ fn the_example_config_is_valid_and_its_summary_shows_no_secret() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("acme (ig user 17841400000000001, Instagram login, token from env IGMOD_TOKEN_ACME): every 2m, budget 200 calls/hour, 20 newest posts, backfill off"), "{out}");
     assert!(
-        out.contains("rules: scam-model, scam-model-other-languages, scam-model-links, scam-model-self-promo, scam, scam-dm, profanity, links, mention-spam, trusted"),
+        out.contains("rules: scam-model, scam-model-other-languages, scam, scam-dm, profanity, links, mention-spam, trusted"),
         "{out}"
     );
     // The account runs the starter pack and the default model, whose figures are shown.
     assert!(
-        out.contains("backfill off, rules: scam-model, scam-model-other-languages, scam-model-links, scam-model-self-promo, trusted, starter-investment-scam,"),
+        out.contains("backfill off, rules: scam-model, scam-model-other-languages, trusted, starter-investment-scam,"),
         "{out}"
     );
     assert!(
@@ -410,7 +411,7 @@ fn problems_in_included_rule_files_are_located_in_those_files() {
     assert_eq!(code, 78);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 3, "{err}");
-    assert!(lines[0].ends_with("accounts.rules: no rule or rule set named \"nosuchset\" (rules: scam-model, scam-model-other-languages, scam-model-links, scam-model-self-promo, scam, scam-dm, profanity, links, mention-spam, trusted, starter-investment-scam, starter-testimonial-scam, starter-contact-bait, starter-contact-bait-question, starter-check-my-bio, starter-fake-giveaway, starter-fund-recovery, starter-follower-selling, starter-link-drop, starter-emoji-flood, starter-impersonation, starter-bot-wave, starter-mention-flood, starter-self-promo, starter-money-bait, starter-testimony, starter-money-bait-amounts, starter-first-people, starter-self-promo-en, starter-romance-bait, starter-follower-selling-intl, starter-fake-giveaway-intl, starter-fund-recovery-intl, starter-contact-bait-intl; rule sets: starter, starter-floods)"), "{err}");
+    assert!(lines[0].ends_with("accounts.rules: no rule or rule set named \"nosuchset\" (rules: scam-model, scam-model-other-languages, scam, scam-dm, profanity, links, mention-spam, trusted, starter-investment-scam, starter-testimonial-scam, starter-contact-bait, starter-contact-bait-question, starter-check-my-bio, starter-fake-giveaway, starter-fund-recovery, starter-follower-selling, starter-link-drop, starter-emoji-flood, starter-impersonation, starter-bot-wave, starter-mention-flood, starter-self-promo, starter-money-bait, starter-testimony, starter-money-bait-amounts, starter-first-people, starter-self-promo-en, starter-romance-bait, starter-follower-selling-intl, starter-fake-giveaway-intl, starter-fund-recovery-intl, starter-contact-bait-intl; rule sets: starter, starter-floods)"), "{err}");
     assert_eq!(
         lines[1],
         format!(
@@ -507,7 +508,7 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
     // Without --account: what the first account runs (trusted, the starter pack, the model),
     // and the first line says so.
     assert!(
-        out.starts_with("rules: account \"acme\"'s (27 rules; the first account"),
+        out.starts_with("rules: account \"acme\"'s (25 rules; the first account"),
         "{out}"
     );
     assert!(out.contains("\nscam-model "), "{out}");
@@ -531,7 +532,7 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
         .arg(fixture)
         .env("IGMOD_TOKEN_ACME", "x"));
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("rules: every rule loaded (34)"), "{out}");
+    assert!(out.starts_with("rules: every rule loaded (32)"), "{out}");
     assert!(
         out.contains("  labeled 1         19           1\n  labeled 0          2          18\n"),
         "{out}"
@@ -558,7 +559,9 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
     let mut reader = csv::Reader::from_path(&mistakes).expect("mistakes csv");
     assert_eq!(
         reader.headers().expect("header"),
-        vec!["source", "lang", "label", "action", "rule", "score", "text"]
+        vec![
+            "source", "lang", "label", "action", "rule", "score", "username", "text"
+        ]
     );
     let rows: Vec<Vec<String>> = reader
         .records()
@@ -566,7 +569,7 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
         .collect();
     let summary: Vec<(&str, &str, &str, &str)> = rows
         .iter()
-        .map(|r| (r[2].as_str(), r[3].as_str(), r[4].as_str(), r[6].as_str()))
+        .map(|r| (r[2].as_str(), r[3].as_str(), r[4].as_str(), r[7].as_str()))
         .collect();
     assert_eq!(
         summary,
@@ -633,10 +636,48 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
         wrongly,
         "{out}"
     );
-    for r in rows.iter().filter(|r| &r[4] == "scam-model") {
+    let hidden: Vec<&csv::StringRecord> = rows.iter().filter(|r| &r[4] == "scam-model").collect();
+    assert!(!hidden.is_empty(), "{out}");
+    for r in hidden {
         let score: f32 = r[5].parse().expect("score");
         assert!(score >= 0.85, "{r:?}");
     }
+    // The file is for reading, often in a spreadsheet: a commenter's text that would be a
+    // formula there is written inert. And it never replaces a labeled file it read.
+    let labeled = wrong.path().join("labeled.csv");
+    std::fs::write(
+        &labeled,
+        "username,text,label\n@x,\"=HYPERLINK(\"\"http://evil\"\")\",1\n",
+    )
+    .expect("csv");
+    let (code, _, err) = run(igmod()
+        .args(["rules", "eval", "--mistakes"])
+        .arg(&mistakes)
+        .arg("-c")
+        .arg(&path)
+        .arg(&labeled)
+        .env("IGMOD_TOKEN_ACME", "x"));
+    assert_eq!(code, 0, "{err}");
+    let written = std::fs::read_to_string(&mistakes).expect("mistakes");
+    assert!(
+        written.ends_with(",'@x,\"'=HYPERLINK(\"\"http://evil\"\")\"\n"),
+        "{written}"
+    );
+    let (code, _, err) = run(igmod()
+        .args(["rules", "eval", "--mistakes"])
+        .arg(&labeled)
+        .arg("-c")
+        .arg(&path)
+        .arg(&labeled)
+        .env("IGMOD_TOKEN_ACME", "x"));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is one of the labeled files read"), "{err}");
+    assert!(
+        std::fs::read_to_string(&labeled)
+            .expect("labeled")
+            .contains("HYPERLINK"),
+        "the labeled file is intact"
+    );
     // Columns can be renamed; a bad label names its line.
     let dir = tempfile::tempdir().expect("dir");
     let csv = dir.path().join("x.csv");

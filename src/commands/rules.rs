@@ -100,6 +100,19 @@ pub fn rules_command(command: RulesCommand) -> ExitCode {
                 }
             };
             if let Some(path) = mistakes {
+                // Written after the inputs were read, so a slip of the argument would replace
+                // a labeled file with its mistakes: refused.
+                let inputs = file.iter().chain(&also);
+                if let Ok(target) = std::fs::canonicalize(&path)
+                    && inputs
+                        .filter_map(|p| std::fs::canonicalize(p).ok())
+                        .any(|p| target.starts_with(&p))
+                {
+                    anyhow::bail!(
+                        "--mistakes {} is one of the labeled files read: choose another path",
+                        path.display()
+                    );
+                }
                 let mut w = csv::Writer::from_writer(Vec::new());
                 w.write_record(evaluate::Mistake::HEADER)?;
                 for m in &report.mistakes {
