@@ -121,6 +121,18 @@ const SCAMS_AND_TWINS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The rules of the example config's first account (trusted, the starter pack, the model).
+fn example_rules() -> igmod::rules::RuleSet {
+    let config = igmod::config::load_with(
+        Path::new(&format!("{ROOT}/config.toml.example")),
+        igmod::config::Secrets::NotNeeded,
+    )
+    .expect("the example config loads");
+    igmod::evaluate::Selection::of(&config, None, false)
+        .expect("the first account's rules")
+        .rules
+}
+
 /// What the example config's first account does to a comment: hide, delete, or nothing.
 fn example_decision(rules: &igmod::rules::RuleSet, text: &str) -> Option<String> {
     rules
@@ -134,19 +146,13 @@ fn example_decision(rules: &igmod::rules::RuleSet, text: &str) -> Option<String>
 /// honest twins up: at least 7 of the 8 caught; no twin hidden or deleted.
 #[test]
 fn the_example_rules_catch_new_kinds_and_languages_and_leave_their_honest_twins() {
-    let config = igmod::config::load_with(
-        Path::new(&format!("{ROOT}/config.toml.example")),
-        igmod::config::Secrets::NotNeeded,
-    )
-    .expect("the example config loads");
-    let selection =
-        igmod::evaluate::Selection::of(&config, None, false).expect("the first account's rules");
+    let rules = example_rules();
     let (mut missed, mut hidden) = (Vec::new(), Vec::new());
     for (scam, twin) in SCAMS_AND_TWINS {
-        if example_decision(&selection.rules, scam).is_none() {
+        if example_decision(&rules, scam).is_none() {
             missed.push(*scam);
         }
-        if let Some(decision) = example_decision(&selection.rules, twin) {
+        if let Some(decision) = example_decision(&rules, twin) {
             assert!(
                 decision.starts_with("hide"),
                 "an honest comment was deleted ({decision}): {twin}"
@@ -164,14 +170,7 @@ fn the_example_rules_catch_new_kinds_and_languages_and_leave_their_honest_twins(
 /// was withdrawn for them); and a victim's warning about "recovery experts" is never deleted.
 #[test]
 fn the_example_leaves_fans_promotion_words_and_links_up() {
-    let config = igmod::config::load_with(
-        Path::new(&format!("{ROOT}/config.toml.example")),
-        igmod::config::Secrets::NotNeeded,
-    )
-    .expect("the example config loads");
-    let rules = igmod::evaluate::Selection::of(&config, None, false)
-        .expect("the first account's rules")
-        .rules;
+    let rules = example_rules();
     let model = rules
         .models()
         .first()

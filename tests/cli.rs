@@ -544,13 +544,20 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
     // --mistakes: those three rows, in the order read, with what decided and the score.
     let wrong = tempfile::tempdir().expect("dir");
     let mistakes = wrong.path().join("mistakes.csv");
-    let (code, _, err) = run(igmod()
-        .args(["rules", "eval", "--all-rules", "--mistakes"])
-        .arg(&mistakes)
-        .arg("-c")
-        .arg(&path)
-        .arg(fixture)
-        .env("IGMOD_TOKEN_ACME", "x"));
+    // `rules eval ARGS --mistakes OUT -c CONFIG INPUT`.
+    let eval_to = |args: &[&str], out: &std::path::Path, input: &std::path::Path| {
+        run(igmod()
+            .args(["rules", "eval"])
+            .args(args)
+            .arg("--mistakes")
+            .arg(out)
+            .arg("-c")
+            .arg(&path)
+            .arg(input)
+            .env("IGMOD_TOKEN_ACME", "x"))
+    };
+    let fixture = std::path::Path::new(fixture);
+    let (code, _, err) = eval_to(&["--all-rules"], &mistakes, fixture);
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("3 rows the rules got wrong written to"),
@@ -602,13 +609,7 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
     }
     // Under --cv: every fold's mistakes, as many as the pooled matrix counts, each scored by
     // the model that never saw it (a row the model hid scores at least its threshold).
-    let (code, out, err) = run(igmod()
-        .args(["rules", "eval", "--cv", "2", "--mistakes"])
-        .arg(&mistakes)
-        .arg("-c")
-        .arg(&path)
-        .arg(fixture)
-        .env("IGMOD_TOKEN_ACME", "x"));
+    let (code, out, err) = eval_to(&["--cv", "2"], &mistakes, fixture);
     assert_eq!(code, 0, "{err}");
     let pooled = out.split("pooled over every fold:").nth(1).expect("pooled");
     let count = |line: &str| -> Vec<u64> {
@@ -650,26 +651,14 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
         "username,text,label\n@x,\"=HYPERLINK(\"\"http://evil\"\")\",1\n",
     )
     .expect("csv");
-    let (code, _, err) = run(igmod()
-        .args(["rules", "eval", "--mistakes"])
-        .arg(&mistakes)
-        .arg("-c")
-        .arg(&path)
-        .arg(&labeled)
-        .env("IGMOD_TOKEN_ACME", "x"));
+    let (code, _, err) = eval_to(&[], &mistakes, &labeled);
     assert_eq!(code, 0, "{err}");
     let written = std::fs::read_to_string(&mistakes).expect("mistakes");
     assert!(
         written.ends_with(",'@x,\"'=HYPERLINK(\"\"http://evil\"\")\"\n"),
         "{written}"
     );
-    let (code, _, err) = run(igmod()
-        .args(["rules", "eval", "--mistakes"])
-        .arg(&labeled)
-        .arg("-c")
-        .arg(&path)
-        .arg(&labeled)
-        .env("IGMOD_TOKEN_ACME", "x"));
+    let (code, _, err) = eval_to(&[], &labeled, &labeled);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("is one of the labeled files read"), "{err}");
     assert!(
