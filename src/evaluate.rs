@@ -201,16 +201,15 @@ impl Mistake {
             .map_or((String::new(), String::new()), |(r, a)| {
                 (r.clone(), a.as_str().to_string())
             });
-        let cell = |s: &str| inert(s);
         [
-            cell(self.row.source.as_deref().unwrap_or_default()),
-            cell(self.row.lang.as_deref().unwrap_or_default()),
+            inert(self.row.source.as_deref().unwrap_or_default()),
+            inert(self.row.lang.as_deref().unwrap_or_default()),
             if self.row.label { "1" } else { "0" }.to_string(),
             action,
             rule,
             self.score.map(|s| format!("{s:.3}")).unwrap_or_default(),
-            cell(self.row.username.as_deref().unwrap_or_default()),
-            cell(&self.row.text),
+            inert(self.row.username.as_deref().unwrap_or_default()),
+            inert(&self.row.text),
         ]
     }
 }
