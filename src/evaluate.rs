@@ -523,6 +523,8 @@ fn judge(rules: &RuleSet, rows: &[LabeledRow]) -> (EvalReport, Vec<Outcome>) {
             .collect(),
         ..EvalReport::default()
     };
+    // The model a mistake's score is read from (scored only for the rows got wrong).
+    let model = rules.models().into_iter().next().map(|(_, m)| m);
     for (index, row) in rows.iter().enumerate() {
         let positive = row.label;
         let matches: Vec<Match> =
@@ -545,7 +547,7 @@ fn judge(rules: &RuleSet, rows: &[LabeledRow]) -> (EvalReport, Vec<Outcome>) {
                 index,
                 row: row.clone(),
                 decided,
-                score: rules.models().first().map(|(_, m)| m.score(&row.text)),
+                score: model.as_ref().map(|m| m.score(&row.text)),
             });
         }
         outcomes.push(Outcome {

@@ -1141,7 +1141,7 @@ fn scripts_and_digits(text: &[u8], ascii_letters: usize) -> (Option<&'static str
         }
         t
     };
-    let mut counts = [0usize; 8];
+    let mut counts = [0usize; 7];
     let mut digits = 0usize;
     let mut i = 0;
     while let Some(&b) = text.get(i) {
@@ -1152,15 +1152,15 @@ fn scripts_and_digits(text: &[u8], ascii_letters: usize) -> (Option<&'static str
             i += 8;
             continue;
         }
+        let at = i;
         i += 1;
         let lead = LEAD[usize::from(b)];
         counts[usize::from(lead & 7)] += 1;
         if lead < 8 {
             continue;
         }
-        let i = i - 1;
-        let next = text.get(i + 1).copied().unwrap_or(0);
-        let last = text.get(i + 2).copied().unwrap_or(0);
+        let next = text.get(at + 1).copied().unwrap_or(0);
+        let last = text.get(at + 2).copied().unwrap_or(0);
         match (b, next) {
             // Arabic-Indic ٠–٩ (U+0660–0669) and Persian ۰–۹ (U+06F0–06F9).
             (0xD9, 0xA0..=0xA9) | (0xDB, 0xB0..=0xB9) => digits += 1,
