@@ -179,8 +179,9 @@ pub enum ModelCommand {
     /// Train a model on labeled comments, cross-validate it and write the model file.
     Train {
         /// RFC 4180 CSVs with a header row: a text column and a label column (1 = scam or
-        /// spam, 0 = leave alone); a folder stands for its `*.csv` files. Every file's rows
-        /// are cross-validated together.
+        /// spam, 0 = leave alone), and a `weight` column if rows should count more or less
+        /// than once in the fit (0.01-100, default 1); a folder stands for its `*.csv` files.
+        /// Every file's rows are cross-validated together.
         #[arg(required = true)]
         data: Vec<PathBuf>,
         /// Where to write the model (replaced whole, never half-written).
@@ -344,7 +345,8 @@ pub enum RulesCommand {
         #[arg(long, value_name = "CSV")]
         mistakes: Option<PathBuf>,
         /// RFC 4180 CSV files with a header row (a folder stands for its `*.csv` files);
-        /// results are also given per file and per value of a `source` or `lang` column.
+        /// results are also given per file and per value of a `source` or `lang` column. A
+        /// `weight` column counts in --cv's training only: every row counts once here.
         #[arg(required = true)]
         file: Vec<PathBuf>,
     },

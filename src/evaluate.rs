@@ -145,6 +145,8 @@ pub enum EvalError {
     MissingColumn(String, String),
     #[error("csv line {line}: label {label:?} is not 0 or 1")]
     BadLabel { line: u64, label: String },
+    #[error("csv line {line}: weight {weight:?} is not a number from 0.01 to 100")]
+    BadWeight { line: u64, weight: String },
 }
 
 /// Per-rule counts: how often it matched, on rows labeled 1 and labeled 0.
@@ -382,7 +384,7 @@ impl fmt::Display for EvalReport {
 }
 
 /// One row of a labeled CSV.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LabeledRow {
     pub text: String,
     /// `1`: should be moderated (scam, spam, abuse); `0`: leave alone.
@@ -394,6 +396,16 @@ pub struct LabeledRow {
     /// From a `source` column, else the file (or folder) the row was read from: results are
     /// also given per source.
     pub source: Option<String>,
+    /// From a `weight` column, else 1: how much the row counts when a model is trained on
+    /// it (`model train`, `rules eval --cv`); every row counts once in the figures.
+    pub weight: f64,
+}
+
+impl LabeledRow {
+    /// The row as a training example.
+    pub fn example(&self, source: crate::training::Source) -> crate::training::Example {
+        crate::training::Example::new(self.text.clone(), self.label, source).weighted(self.weight)
+    }
 }
 
 /// Reads labeled CSVs: each path a file, or a folder whose `*.csv` files are read in order
@@ -459,8 +471,12 @@ pub fn labeled_rows(
     };
     let (text_at, label_at) = (find(text_column)?, find(label_column)?);
     let optional = |name: &str| headers.iter().position(|h| h.trim() == name);
-    let (username_at, lang_at, source_at) =
-        (optional("username"), optional("lang"), optional("source"));
+    let (username_at, lang_at, source_at, weight_at) = (
+        optional("username"),
+        optional("lang"),
+        optional("source"),
+        optional("weight"),
+    );
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record?;
@@ -481,12 +497,21 @@ pub fn labeled_rows(
                 .filter(|u| !u.is_empty())
                 .map(str::to_string)
         };
+        let weight = match get(weight_at) {
+            None => 1.0,
+            Some(w) => w
+                .parse::<f64>()
+                .ok()
+                .filter(|w| (0.01..=100.0).contains(w))
+                .ok_or(EvalError::BadWeight { line, weight: w })?,
+        };
         rows.push(LabeledRow {
             text: record.get(text_at).unwrap_or("").to_string(),
             label,
             username: get(username_at),
             lang: get(lang_at),
             source: get(source_at),
+            weight,
         });
     }
     Ok(rows)
@@ -687,7 +712,7 @@ pub fn cross_validate(
     use crate::training::{self, Example};
     let examples: Vec<Example> = rows
         .iter()
-        .map(|r| Example::new(r.text.clone(), r.label, training::Source::Data))
+        .map(|r| r.example(training::Source::Data))
         .collect();
     let fold_of = training::assign_folds(&examples, folds, seed)?;
     let models = rules.models();
@@ -698,11 +723,7 @@ pub fn cross_validate(
         let train: Vec<Example> = (0..rows.len())
             .filter(|&i| fold_of[i] != k)
             .map(|i| examples[i].clone())
-            .chain(
-                extra
-                    .iter()
-                    .map(|r| Example::new(r.text.clone(), r.label, training::Source::Extra)),
-            )
+            .chain(extra.iter().map(|r| r.example(training::Source::Extra)))
             .collect();
         let mut retrained = Vec::new();
         for (_, model) in &models {
@@ -950,6 +971,24 @@ mod tests {
             bad.err().map(|e| e.to_string()).as_deref(),
             Some("csv line 2: label \"maybe\" is not 0 or 1")
         );
+        // A weight counts in training only; one that is not a sane number names its line.
+        let weighted = labeled_rows(
+            "text,label,weight\nx,1,0.5\ny,0,\n".as_bytes(),
+            "text",
+            "label",
+        )?;
+        let weights: Vec<f64> = weighted.iter().map(|r| r.weight).collect();
+        assert_eq!(weights, [0.5, 1.0]);
+        for bad in ["0", "-1", "NaN", "1e9", "half"] {
+            let rows = format!("text,label,weight\nx,1,1\ny,0,{bad}\n");
+            let err = labeled_rows(rows.as_bytes(), "text", "label").err();
+            assert_eq!(
+                err.map(|e| e.to_string()),
+                Some(format!(
+                    "csv line 3: weight {bad:?} is not a number from 0.01 to 100"
+                ))
+            );
+        }
         let missing = eval(&rules, "body,label\nx,1\n".as_bytes(), "text", "label");
         assert_eq!(
             missing.err().map(|e| e.to_string()).as_deref(),

@@ -46,14 +46,14 @@ pub fn model_command(command: ModelCommand) -> ExitCode {
                         source: training::Source|
              -> anyhow::Result<Vec<training::Example>> {
                 Ok(read_labeled(path, &text_column, &label_column)?
-                    .into_iter()
-                    .map(|r| training::Example::new(r.text, r.label, source))
+                    .iter()
+                    .map(|r| r.example(source))
                     .collect())
             };
             let mut examples: Vec<training::Example> =
                 evaluate::read_labeled_paths(&data, &text_column, &label_column)?
-                    .into_iter()
-                    .map(|r| training::Example::new(r.text, r.label, training::Source::Data))
+                    .iter()
+                    .map(|r| r.example(training::Source::Data))
                     .collect();
             for path in &also {
                 examples.extend(read(path, training::Source::Extra)?);

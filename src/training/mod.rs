@@ -26,12 +26,14 @@ use crate::rules::classifier::features::{self, Block, Settings, Sink};
 use crate::rules::classifier::{CvFigures, Model, ModelParts, Spread, Training};
 
 /// One labeled comment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Example {
     pub text: String,
     /// True: scam or spam.
     pub label: bool,
     pub source: Source,
+    /// How much the row counts in the fit's loss (1 unless its file gave a `weight`).
+    pub weight: f64,
 }
 
 /// Where a training row came from.
@@ -52,7 +54,13 @@ impl Example {
             text: text.into(),
             label,
             source,
+            weight: 1.0,
         }
+    }
+
+    /// The row counting `weight` times in the loss.
+    pub fn weighted(self, weight: f64) -> Example {
+        Example { weight, ..self }
     }
 }
 
@@ -91,6 +99,8 @@ pub enum TrainError {
     Settings(String),
     #[error("C {0} must be a positive number")]
     C(f64),
+    #[error("row weight {0} must be a positive number")]
+    Weight(f64),
 }
 
 /// Counts at one threshold.
@@ -231,12 +241,16 @@ pub fn merge_labels(
     (relabeled, added)
 }
 
-/// SHA-256 of the rows as trained on.
+/// SHA-256 of the rows as trained on (a weight other than 1 is part of its row).
 pub fn data_hash(examples: &[Example]) -> [u8; 32] {
     let mut h = Sha256::new();
     for e in examples {
         h.update(e.text.as_bytes());
-        h.update([0, if e.label { b'1' } else { b'0' }, b'\n']);
+        h.update([0, if e.label { b'1' } else { b'0' }]);
+        if e.weight != 1.0 {
+            h.update(format!(" x{}", e.weight).as_bytes());
+        }
+        h.update([b'\n']);
     }
     h.finalize().into()
 }
@@ -279,6 +293,10 @@ pub fn train(examples: &[Example], options: &Options) -> Result<Trained, TrainEr
         return Err(TrainError::TooFew(examples.len()));
     }
     let labels: Vec<bool> = examples.iter().map(|e| e.label).collect();
+    let row_weights: Vec<f64> = examples.iter().map(|e| e.weight).collect();
+    if let Some(bad) = row_weights.iter().find(|w| !(w.is_finite() && **w > 0.0)) {
+        return Err(TrainError::Weight(*bad));
+    }
     if labels.iter().all(|l| *l) || labels.iter().all(|l| !*l) {
         return Err(TrainError::OneClass);
     }
@@ -302,7 +320,14 @@ pub fn train(examples: &[Example], options: &Options) -> Result<Trained, TrainEr
     let mut margins = vec![f64::NAN; examples.len()];
     for k in 0..options.folds {
         let train_rows: Vec<usize> = (0..docs.len()).filter(|&i| fold_of[i] != k).collect();
-        let fit = fit(&docs, &labels, &train_rows, &settings, options.c);
+        let fit = fit(
+            &docs,
+            &labels,
+            &row_weights,
+            &train_rows,
+            &settings,
+            options.c,
+        );
         for i in (0..docs.len()).filter(|&i| fold_of[i] == k) {
             margins[i] = fit.margin(&settings, &docs[i]);
         }
@@ -323,7 +348,7 @@ pub fn train(examples: &[Example], options: &Options) -> Result<Trained, TrainEr
     let spread = |f: fn(&Counts) -> f64| mean_sd(&folds.iter().map(f).collect::<Vec<_>>());
 
     let all: Vec<usize> = (0..docs.len()).collect();
-    let fit = fit(&docs, &labels, &all, &settings, options.c);
+    let fit = fit(&docs, &labels, &row_weights, &all, &settings, options.c);
     let positives = labels.iter().filter(|l| **l).count() as u64;
     let parts = ModelParts {
         settings,
@@ -453,7 +478,14 @@ impl Fit {
     }
 }
 
-fn fit(docs: &[Vec<(u8, u32)>], labels: &[bool], rows: &[usize], s: &Settings, c: f64) -> Fit {
+fn fit(
+    docs: &[Vec<(u8, u32)>],
+    labels: &[bool],
+    row_weights: &[f64],
+    rows: &[usize],
+    s: &Settings,
+    c: f64,
+) -> Fit {
     let buckets = s.buckets();
     let mut df = vec![0u32; buckets];
     let mut seen: Vec<u32> = Vec::new();
@@ -503,11 +535,13 @@ fn fit(docs: &[Vec<(u8, u32)>], labels: &[bool], rows: &[usize], s: &Settings, c
         .iter()
         .map(|&r| if labels[r] { 1.0 } else { 0.0 })
         .collect();
+    let in_loss: Vec<f64> = rows.iter().map(|&r| row_weights[r]).collect();
     let mut objective = Logistic {
         ptr: &ptr,
         cols: &cols,
         vals: &vals,
         targets: &targets,
+        weights: &in_loss,
         c,
         residual: vec![0.0; rows.len()],
     };
@@ -539,6 +573,8 @@ struct Logistic<'a> {
     cols: &'a [u32],
     vals: &'a [f64],
     targets: &'a [f64],
+    /// Each row's weight in the loss.
+    weights: &'a [f64],
     c: f64,
     residual: Vec<f64>,
 }
@@ -572,9 +608,9 @@ impl lbfgs::Objective for Logistic<'_> {
             for j in window[0]..window[1] {
                 m += self.vals[j] * w[self.cols[j] as usize];
             }
-            let t = self.targets[row];
-            loss += if t > 0.5 { softplus(-m) } else { softplus(m) };
-            self.residual[row] = sigmoid(m) - t;
+            let (t, weight) = (self.targets[row], self.weights[row]);
+            loss += weight * if t > 0.5 { softplus(-m) } else { softplus(m) };
+            self.residual[row] = weight * (sigmoid(m) - t);
         }
         let (gb, gw) = match grad.split_last_mut() {
             Some((gb, gw)) => (gb, gw),
@@ -923,6 +959,40 @@ mod tests {
         let scam = model.score("I MADE $7000 with @trader_fx, thanks to her!");
         let fine = model.score("lovely colours in this photo");
         assert!(scam > 0.8 && fine < 0.2, "{scam} {fine}");
+    }
+
+    /// A weighted row counts as much as its weight says: the same rows weighted 10 move the
+    /// model further than weighted 0.1; weight 1 changes nothing; 0 is refused.
+    #[test]
+    fn a_rows_weight_is_how_much_it_counts() {
+        let with = |weight: f64| {
+            let mut rows = toy();
+            for i in 0..4 {
+                let text = format!("visit my shop number {i} for more");
+                rows.push(Example::new(text, true, Source::Extra).weighted(weight));
+            }
+            rows
+        };
+        let score = |rows: &[Example]| match train(rows, &Options::default()) {
+            Ok(t) => crate::rules::classifier::Model::from_parts(&t.parts, String::new())
+                .score("visit my shop for more"),
+            Err(e) => panic!("{e}"),
+        };
+        let (light, heavy) = (score(&with(0.1)), score(&with(10.0)));
+        assert!(heavy > light + 0.2, "weighted 10: {heavy}, 0.1: {light}");
+        assert_eq!(data_hash(&with(1.0)), {
+            let mut plain = toy();
+            for i in 0..4 {
+                let text = format!("visit my shop number {i} for more");
+                plain.push(Example::new(text, true, Source::Extra));
+            }
+            data_hash(&plain)
+        });
+        assert_ne!(data_hash(&with(0.5)), data_hash(&with(1.0)));
+        assert!(matches!(
+            train(&with(0.0), &Options::default()),
+            Err(TrainError::Weight(_))
+        ));
     }
 
     #[test]
