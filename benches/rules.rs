@@ -416,16 +416,13 @@ fn classifier(corpus: &[(String, String)]) {
         "data/igmod/brand-comments.csv",
         "data/igmod/brand-links.csv",
         "data/igmod/self-promo-en.csv",
+        "data/igmod/fans-en.csv",
     ]);
     use igmod::training::{Example, Source};
     let examples: Vec<Example> = data
-        .into_iter()
-        .map(|r| Example::new(r.text, r.label, Source::Data))
-        .chain(
-            extra
-                .into_iter()
-                .map(|r| Example::new(r.text, r.label, Source::Extra)),
-        )
+        .iter()
+        .map(|r| r.example(Source::Data))
+        .chain(extra.iter().map(|r| r.example(Source::Extra)))
         .collect();
     let start = Instant::now();
     let trained = igmod::training::train(&examples, &igmod::training::Options::default());
