@@ -76,7 +76,7 @@ fn the_shipped_model_records_its_cross_validation_and_clears_the_floors() {
     assert!(cv.precision.mean >= 0.92, "precision {}", cv.precision.mean);
     // ScamSpot, YouTube, the multilingual files, the brand comments, the brands' own links,
     // the English self-promotion and fans' comments with its words.
-    assert_eq!(m.training().rows, 2062 + 1138 + 5130 + 340 + 40 + 537 + 755);
+    assert_eq!(m.training().rows, 2062 + 1138 + 7295 + 340 + 40 + 537 + 755);
     assert_eq!(m.settings().feature_set, 3);
     let size = std::fs::metadata(format!("{ROOT}/models/scam.model"))
         .expect("model")
@@ -280,7 +280,7 @@ fn eval_reports_each_language_and_source() {
         .args(["rules", "eval", "-c", "config.toml.example"])
         .args(["data/igmod/multilingual", "data/igmod/brand-comments.csv"]));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("rows: 5470 ("), "{out}");
+    assert!(out.contains("rows: 7635 ("), "{out}");
     assert!(out.contains("by source:"), "{out}");
     assert!(out.contains("\n  data/igmod/multilingual "), "{out}");
     assert!(out.contains("\n  data/igmod/brand-comments.csv "), "{out}");
@@ -295,10 +295,11 @@ fn eval_reports_each_language_and_source() {
     }
 }
 
-/// On comments written by other writers after the model's data (`data/igmod/held-out`,
-/// never trained on), the example's rules keep most honest comments up and catch most scams
-/// in each of the 8 languages: what an operator in those languages gets, not what
-/// cross-validation on the writers' own rows promises (0.919 / 0.650 when measured).
+/// On comments written by other writers after the model's data (`data/igmod/held-out`, the
+/// fourth round, never trained on), the example's rules keep most honest comments up and
+/// catch most scams in each of the 8 languages: what an operator in those languages gets,
+/// not what cross-validation on the writers' own rows promises (0.944 / 0.741 when
+/// measured; Arabic's 0.600 the lowest).
 #[test]
 fn the_example_rules_hold_on_comments_no_model_was_fitted_to() {
     let (code, out, err) = run(igmod().current_dir(ROOT).args([
@@ -310,7 +311,7 @@ fn the_example_rules_hold_on_comments_no_model_was_fitted_to() {
     ]));
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("rows: 2165 (1116 labeled 1, 1049 labeled 0)"),
+        out.contains("rows: 2099 (1065 labeled 1, 1034 labeled 0)"),
         "{out}"
     );
     let figure = |name: &str| -> f64 {
@@ -319,8 +320,8 @@ fn the_example_rules_hold_on_comments_no_model_was_fitted_to() {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("no {name}: {out}"))
     };
-    assert!(figure("precision ") >= 0.90, "{out}");
-    assert!(figure("recall ") >= 0.62, "{out}");
+    assert!(figure("precision ") >= 0.92, "{out}");
+    assert!(figure("recall ") >= 0.70, "{out}");
     for lang in ["ar", "hi", "hi-Latn", "id", "ru", "tl", "tr", "vi"] {
         let row = out
             .lines()
@@ -329,7 +330,7 @@ fn the_example_rules_hold_on_comments_no_model_was_fitted_to() {
         // rows, scams, precision, recall, TP, FN, honest FP/gone
         let cols: Vec<&str> = row.split_whitespace().collect();
         let recall: f64 = cols[4].parse().expect("recall");
-        assert!(recall >= 0.45, "{lang}: {row}");
+        assert!(recall >= 0.55, "{lang}: {row}");
     }
 }
 
@@ -337,7 +338,7 @@ fn the_example_rules_hold_on_comments_no_model_was_fitted_to() {
 /// "subscribed", "my channel", links, "link in bio"), and the self-promotion spam brands get,
 /// written by another writer than `data/igmod/fans-en.csv` and never trained on
 /// (`data/igmod/fans-held-out.csv`): the example catches most of the spam and leaves nearly
-/// every fan up (0.938 / 0.888, 10 of 351 honest removed when measured).
+/// every fan up (0.933 / 0.894, 11 of 351 honest removed when measured).
 #[test]
 fn the_example_tells_self_promotion_from_fans_it_was_not_fitted_to() {
     let (code, out, err) = run(igmod().current_dir(ROOT).args([
