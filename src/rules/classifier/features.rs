@@ -549,11 +549,8 @@ fn numbers(folded: &str, sink: &mut impl Sink) -> usize {
     let mut longest = 0;
     let mut shape = String::new();
     let mut i = 0;
-    while i < bytes.len() {
-        if !bytes[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
+    while let Some(at) = next_digit(bytes, i) {
+        i = at;
         shape.clear();
         if text[..i].chars().next_back().is_some_and(is_currency) {
             shape.push('$');
@@ -588,6 +585,36 @@ fn numbers(folded: &str, sink: &mut impl Sink) -> usize {
         i = j;
     }
     longest
+}
+
+/// The index of the first ASCII digit at or after `from`, skipping eight bytes without one at
+/// a time (the byte-by-byte search was a tenth of [`extract`]'s own time): a byte's high bit
+/// is set in `found` only if its low seven bits lie in `0x30..=0x39` and its own high bit is
+/// clear (Bit Twiddling Hacks' `hasbetween`, no carry crossing bytes); a chunk that has one
+/// is then read byte by byte.
+fn next_digit(bytes: &[u8], mut from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = ONES * 0x7F;
+    const HIGH: u64 = ONES * 0x80;
+    while let Some(chunk) = bytes.get(from..from.wrapping_add(8)) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let low = x & LOW7;
+        let found = (ONES * (127 + 0x3A)).wrapping_sub(low)
+            & !x
+            & low.wrapping_add(ONES * (127 - 0x2F))
+            & HIGH;
+        if found != 0 {
+            break;
+        }
+        from += 8;
+    }
+    bytes
+        .get(from..)?
+        .iter()
+        .position(u8::is_ascii_digit)
+        .map(|p| from + p)
 }
 
 /// The emoji of a text. Every emoji is encoded with a lead byte of E2, E3 or F0 (as
@@ -1355,6 +1382,35 @@ mod tests {
         // Case is folded: capitals change nothing but the capitals signal.
         let lower = names("i got $4,000 from @earn_with_grace.fx 💰 visit spam-site.com");
         assert_eq!(f, lower);
+    }
+
+    /// The eight-at-a-time digit search finds what a byte-by-byte one finds: every byte value
+    /// at every place of a chunk and of the tail, after bytes on both sides of the digits.
+    #[test]
+    fn next_digit_is_the_first_digit() {
+        let naive = |b: &[u8], from: usize| (from..b.len()).find(|&i| b[i].is_ascii_digit());
+        for filler in [b'a', b'/', b':', 0x7F, 0x80, 0xB0, 0xB9, 0xFF] {
+            for len in 0..20 {
+                for at in 0..=len {
+                    for probe in 0..=255u8 {
+                        let mut b = vec![filler; len];
+                        if at < len {
+                            b[at] = probe;
+                        }
+                        for from in [0, 1, 7, 8, 9] {
+                            assert_eq!(next_digit(&b, from), naive(&b, from), "{b:?} from {from}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            names("a 12")
+                .iter()
+                .filter(|(_, n)| n == "number 99")
+                .count(),
+            1
+        );
     }
 
     /// The same bait in three scripts shares its language-free signals; a first-feature-set
