@@ -196,23 +196,40 @@ fn the_example_leaves_fans_promotion_words_and_links_up() {
         assert!(score < 0.85, "{honest}: {score}");
         assert_eq!(example_decision(&rules, honest), None, "{honest}");
     }
-    // Customers talking about the brand's own link in bio, asking it to check their order,
-    // and warning the others about a fake giveaway: the starter pack's phrases stay off.
+    // Customers talking about the brand's own link in bio and asking it to check their order:
+    // the starter pack's phrases stay off.
     for honest in [
         "the link in bio is broken on Android",
         "link in bio? it only shows last month's sale",
+        "link in bio doesn't work for me",
         "can someone check out my order? stuck in packing since Monday",
         "will it ship in time if I send it to my sister in Lyon?",
     ] {
         assert_eq!(example_decision(&rules, honest), None, "{honest}");
     }
-    let warning = "heads up, the account commenting 'claim your prize' is fake, report it";
-    let decided = example_decision(&rules, warning).unwrap_or_default();
-    assert!(!decided.starts_with("delete"), "{warning}: {decided}");
-    // Their spam twins are still hidden (by the model or the phrase, whichever comes first).
+    // Warnings and questions that quote a fake giveaway are hidden at most, never deleted;
+    // the bait itself with "not fake" or "beware of fakes" added is still hidden.
+    for doubt in [
+        "heads up, the account commenting 'claim your prize' is fake, report it",
+        "I was selected as a winner in your giveaway, where do I send my address?",
+        "a page said dm to claim my prize, please confirm it's not you",
+        "claim your prize, this is not fake!",
+        "beware of fakes, the real giveaway: claim your prize at @acme_prizes",
+    ] {
+        let decided = example_decision(&rules, doubt).unwrap_or_default();
+        assert!(decided.starts_with("hide"), "{doubt}: {decided}");
+    }
+    assert_eq!(
+        example_decision(&rules, "congratulations you have won! dm to claim"),
+        Some("delete by starter-fake-giveaway".to_string())
+    );
+    // The spam twins are still hidden (by the model or the phrase, whichever comes first),
+    // with a word that is also a customer's ("check out my case designs").
     for spam in [
         "handmade earrings, visit my shop, link in bio ✨",
+        "see my bio, your link in bio is nothing compared to mine",
         "check out my new mixtape, dropping friday",
+        "check out my case designs, handmade phone cases",
     ] {
         let decided = example_decision(&rules, spam).unwrap_or_default();
         assert!(decided.starts_with("hide"), "{spam}: {decided}");
@@ -295,6 +312,25 @@ fn eval_reports_each_language_and_source() {
     }
 }
 
+/// `rules eval` of the example's rules on `data` (which must hold `rows`, as the output says
+/// them): the output, its precision and its recall.
+fn example_on(data: &str, rows: &str) -> (String, f64, f64) {
+    let (code, out, err) =
+        run(igmod()
+            .current_dir(ROOT)
+            .args(["rules", "eval", "-c", "config.toml.example", data]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("rows: {rows}")), "{out}");
+    let figure = |name: &str| -> f64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name}: {out}"))
+    };
+    let (precision, recall) = (figure("precision "), figure("recall "));
+    (out, precision, recall)
+}
+
 /// On comments written by other writers after the model's data (`data/igmod/held-out`, the
 /// fourth round, never trained on), the example's rules keep most honest comments up and
 /// catch most scams in each of the 8 languages: what an operator in those languages gets,
@@ -302,26 +338,11 @@ fn eval_reports_each_language_and_source() {
 /// measured; Arabic's 0.600 the lowest).
 #[test]
 fn the_example_rules_hold_on_comments_no_model_was_fitted_to() {
-    let (code, out, err) = run(igmod().current_dir(ROOT).args([
-        "rules",
-        "eval",
-        "-c",
-        "config.toml.example",
+    let (out, precision, recall) = example_on(
         "data/igmod/held-out",
-    ]));
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        out.contains("rows: 2099 (1065 labeled 1, 1034 labeled 0)"),
-        "{out}"
+        "2099 (1065 labeled 1, 1034 labeled 0)",
     );
-    let figure = |name: &str| -> f64 {
-        out.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name}: {out}"))
-    };
-    assert!(figure("precision ") >= 0.92, "{out}");
-    assert!(figure("recall ") >= 0.70, "{out}");
+    assert!(precision >= 0.92 && recall >= 0.70, "{out}");
     for lang in ["ar", "hi", "hi-Latn", "id", "ru", "tl", "tr", "vi"] {
         let row = out
             .lines()
@@ -338,29 +359,15 @@ fn the_example_rules_hold_on_comments_no_model_was_fitted_to() {
 /// "subscribed", "my channel", links, "link in bio"), and the self-promotion spam brands get,
 /// written by another writer than `data/igmod/fans-en.csv` and never trained on
 /// (`data/igmod/fans-held-out.csv`): the example catches most of the spam and leaves nearly
-/// every fan up (0.933 / 0.894, 11 of 351 honest removed when measured).
+/// every fan up (0.933 / 0.894, 11 of 351 honest removed when measured; three starter rules
+/// were narrowed after its mistakes showed them removing fans' comments).
 #[test]
 fn the_example_tells_self_promotion_from_fans_it_was_not_fitted_to() {
-    let (code, out, err) = run(igmod().current_dir(ROOT).args([
-        "rules",
-        "eval",
-        "-c",
-        "config.toml.example",
+    let (out, precision, recall) = example_on(
         "data/igmod/fans-held-out.csv",
-    ]));
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        out.contains("rows: 521 (170 labeled 1, 351 labeled 0)"),
-        "{out}"
+        "521 (170 labeled 1, 351 labeled 0)",
     );
-    let figure = |name: &str| -> f64 {
-        out.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name}: {out}"))
-    };
-    assert!(figure("precision ") >= 0.92, "{out}");
-    assert!(figure("recall ") >= 0.86, "{out}");
+    assert!(precision >= 0.92 && recall >= 0.86, "{out}");
     // The totals' row of the per-source table: honest moderated / of them removed.
     let row = out
         .lines()

@@ -108,10 +108,7 @@ async fn run(
                     path: path.clone(),
                     message,
                 })?;
-            examples.extend(
-                rows.into_iter()
-                    .map(|r| training::Example::new(r.text, r.label, training::Source::Data)),
-            );
+            examples.extend(rows.iter().map(|r| r.example(training::Source::Data)));
         }
         let (relabeled, added) = training::merge_labels(
             &mut examples,

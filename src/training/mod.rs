@@ -224,11 +224,13 @@ pub fn merge_labels(
         let key = text.to_lowercase();
         match by_text.get(&key) {
             Some(rows) => {
+                // An operator's label counts once, whatever the file's row weighed.
                 for &i in rows {
                     if examples[i].label != label {
                         relabeled += 1;
                     }
                     examples[i].label = label;
+                    examples[i].weight = 1.0;
                 }
             }
             None => {
@@ -993,6 +995,17 @@ mod tests {
             train(&with(0.0), &Options::default()),
             Err(TrainError::Weight(_))
         ));
+        // An operator's label on a weighted row counts once.
+        let mut rows = with(0.5);
+        let relabeled = merge_labels(
+            &mut rows,
+            [("visit my shop number 2 for more".into(), false)],
+        );
+        assert_eq!(relabeled, (1, 0));
+        let row = rows
+            .iter()
+            .find(|r| r.text == "visit my shop number 2 for more");
+        assert_eq!(row.map(|r| (r.label, r.weight)), Some((false, 1.0)));
     }
 
     #[test]
