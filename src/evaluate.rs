@@ -136,11 +136,10 @@ pub enum EvalError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
-    InFile {
-        path: String,
-        source: Box<EvalError>,
-    },
+    /// The file's name before what went wrong in it (the inner error is part of the message,
+    /// not a `source`, so a chain printed whole does not say it twice).
+    #[error("{path}: {inner}")]
+    InFile { path: String, inner: Box<EvalError> },
     #[error("csv has no column {0:?} (columns: {1})")]
     MissingColumn(String, String),
     #[error("csv line {line}: label {label:?} is not 0 or 1")]
@@ -438,7 +437,7 @@ pub fn read_labeled_paths(
             let read =
                 labeled_rows(input, text_column, label_column).map_err(|e| EvalError::InFile {
                     path: file.display().to_string(),
-                    source: Box::new(e),
+                    inner: Box::new(e),
                 })?;
             rows.extend(read.into_iter().map(|mut r| {
                 r.source.get_or_insert_with(|| shown.clone());

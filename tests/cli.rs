@@ -689,6 +689,7 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
         err.contains("csv line 4: label \"2\" is not 0 or 1"),
         "{err}"
     );
+    assert_eq!(err.matches("is not 0 or 1").count(), 1, "said once: {err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
