@@ -207,25 +207,20 @@ fn the_example_leaves_fans_promotion_words_and_links_up() {
     ] {
         assert_eq!(example_decision(&rules, honest), None, "{honest}");
     }
-    // Warnings and questions that quote a fake giveaway are hidden at most, never deleted;
-    // the bait itself with "not fake" or "beware of fakes" added is still hidden.
-    for doubt in [
+    assert_eq!(
+        example_decision(&rules, "congratulations you have won! dm to claim"),
+        Some("delete by starter-fake-giveaway".to_string())
+    );
+    // Hidden, never deleted: warnings and questions that quote a fake giveaway; the bait with
+    // "not fake" or "beware of fakes" added. Still hidden (by the model or the phrase,
+    // whichever comes first): the spam twins of the fans' comments above, also with a word
+    // that is a customer's too ("check out my case designs").
+    for spam in [
         "heads up, the account commenting 'claim your prize' is fake, report it",
         "I was selected as a winner in your giveaway, where do I send my address?",
         "a page said dm to claim my prize, please confirm it's not you",
         "claim your prize, this is not fake!",
         "beware of fakes, the real giveaway: claim your prize at @acme_prizes",
-    ] {
-        let decided = example_decision(&rules, doubt).unwrap_or_default();
-        assert!(decided.starts_with("hide"), "{doubt}: {decided}");
-    }
-    assert_eq!(
-        example_decision(&rules, "congratulations you have won! dm to claim"),
-        Some("delete by starter-fake-giveaway".to_string())
-    );
-    // The spam twins are still hidden (by the model or the phrase, whichever comes first),
-    // with a word that is also a customer's ("check out my case designs").
-    for spam in [
         "handmade earrings, visit my shop, link in bio ✨",
         "see my bio, your link in bio is nothing compared to mine",
         "check out my new mixtape, dropping friday",
@@ -331,6 +326,15 @@ fn example_on(data: &str, rows: &str) -> (String, f64, f64) {
     (out, precision, recall)
 }
 
+/// The columns of `rules eval`'s per-source or per-language row for `group`: the group, rows,
+/// scams, precision, recall, TP, FN and honest moderated/removed.
+fn group_row<'a>(out: &'a str, group: &str) -> Vec<&'a str> {
+    out.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cols| cols.first() == Some(&group))
+        .unwrap_or_else(|| panic!("no row for {group}: {out}"))
+}
+
 /// On comments written by other writers after the model's data (`data/igmod/held-out`, the
 /// fourth round, never trained on), the example's rules keep most honest comments up and
 /// catch most scams in each of the 8 languages: what an operator in those languages gets,
@@ -344,14 +348,9 @@ fn the_example_rules_hold_on_comments_no_model_was_fitted_to() {
     );
     assert!(precision >= 0.92 && recall >= 0.70, "{out}");
     for lang in ["ar", "hi", "hi-Latn", "id", "ru", "tl", "tr", "vi"] {
-        let row = out
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(lang))
-            .unwrap_or_else(|| panic!("no row for {lang}: {out}"));
-        // rows, scams, precision, recall, TP, FN, honest FP/gone
-        let cols: Vec<&str> = row.split_whitespace().collect();
+        let cols = group_row(&out, lang);
         let recall: f64 = cols[4].parse().expect("recall");
-        assert!(recall >= 0.55, "{lang}: {row}");
+        assert!(recall >= 0.55, "{lang}: {cols:?}");
     }
 }
 
@@ -368,17 +367,13 @@ fn the_example_tells_self_promotion_from_fans_it_was_not_fitted_to() {
         "521 (170 labeled 1, 351 labeled 0)",
     );
     assert!(precision >= 0.92 && recall >= 0.86, "{out}");
-    // The totals' row of the per-source table: honest moderated / of them removed.
-    let row = out
-        .lines()
-        .find(|l| l.trim_start().starts_with("data/igmod/fans-held-out.csv"))
-        .unwrap_or_else(|| panic!("no source row: {out}"));
-    let removed: u32 = row
-        .split_whitespace()
+    // The file's row of the per-source table: honest moderated / of them removed.
+    let cols = group_row(&out, "data/igmod/fans-held-out.csv");
+    let removed: u32 = cols
         .last()
         .and_then(|c| c.split('/').nth(1))
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no honest count: {row}"));
+        .unwrap_or_else(|| panic!("no honest count: {cols:?}"));
     assert!(removed <= 12, "{removed} of 351 honest removed: {out}");
 }
 
