@@ -134,12 +134,19 @@ struct From {
 }
 
 impl Comment {
-    /// Has what recording it needs: an id (and so do its inline replies). Meta leaves out
-    /// `username` when the token lacks the comments permission and `text` for stickers and
-    /// GIFs, for good: such a comment is recorded as incomplete and decided on what is there,
-    /// since refusing the page would refuse it (and the post's other comments) for ever.
+    /// Has what recording it needs: an id, and a `text` that is text if there is one (and so
+    /// do its inline replies). Meta leaves out `username` when the token lacks the comments
+    /// permission and `text` for stickers and GIFs, for good: such a comment is recorded as
+    /// incomplete and decided on what is there, since refusing the page would refuse it (and
+    /// the post's other comments) for ever. A `text` of another type is a spoilt answer, not
+    /// a sticker: read as absent, a scam would be recorded unread and never moderated, so the
+    /// page is refused and read again.
     pub fn complete(&self) -> bool {
         is_id(self.id.as_ref())
+            && self
+                .text
+                .as_ref()
+                .is_none_or(|t| t.is_string() || t.is_null())
             && self
                 .replies
                 .as_ref()
@@ -653,7 +660,7 @@ mod properties {
     }
 
     #[test]
-    fn only_items_without_an_id_are_refused() {
+    fn only_items_without_an_id_or_with_a_text_of_another_type_are_refused() {
         let complete =
             |json: &str| serde_json::from_str::<Comment>(json).is_ok_and(|c| c.complete());
         assert!(complete(r#"{"id":"1","text":"hi","username":"a"}"#));
@@ -669,6 +676,10 @@ mod properties {
             r#"{"id":"1","text":"hi","username":"a","replies":{"data":[{"id":"2","username":"b"}]}}"#
         ));
         assert!(!complete(r#"{"text":"hi","username":"a"}"#));
+        assert!(!complete(r#"{"id":"1","text":12345,"username":"a"}"#));
+        assert!(!complete(
+            r#"{"id":"1","text":"hi","replies":{"data":[{"id":"2","text":["x"]}]}}"#
+        ));
         assert!(!complete(
             r#"{"id":"1","text":"hi","replies":{"data":[{"text":"no id"}]}}"#
         ));
@@ -697,7 +708,8 @@ mod properties {
         /// Comment pages shaped as Meta sends them, with any field null, of the wrong type or
         /// left out, and broken emoji in the texts: the page always decodes through the
         /// client's own steps (`repair_surrogates`, then serde), every well-typed value comes
-        /// through, and `odd_fields` names exactly the odd keys, never a value.
+        /// through, a comment is complete unless its text is of another type, and
+        /// `odd_fields` names exactly the odd keys, never a value.
         #[test]
         fn comment_pages_of_any_shape_decode_what_is_there(page in page()) {
             let body = page.body();
@@ -712,7 +724,9 @@ mod properties {
             prop_assert!(decoded.is_ok(), "page refused: {:?}", decoded.err());
             let Ok(decoded) = decoded else { return Ok(()) };
             prop_assert_eq!(decoded.next_after().is_some(), page.has_next);
-            prop_assert!(decoded.data.iter().all(Comment::complete));
+            let complete: Vec<bool> = decoded.data.iter().map(Comment::complete).collect();
+            let readable: Vec<bool> = page.comments.iter().map(|c| !c.text_spoilt()).collect();
+            prop_assert_eq!(complete, readable);
             let threads: Vec<Thread> = decoded.data.into_iter().filter_map(Comment::into_thread).collect();
             prop_assert_eq!(threads.len(), page.comments.len());
             for (thread, made) in threads.iter().zip(&page.comments) {
@@ -829,6 +843,13 @@ mod properties {
             prop_assert_eq!(c.timestamp.is_some(), good(TIMESTAMP));
             prop_assert_eq!(c.hidden, good(HIDDEN).then_some(self.hidden));
             Ok(())
+        }
+
+        /// Whether its text, or an inline reply's, is of another type: a spoilt answer the
+        /// client refuses.
+        fn text_spoilt(&self) -> bool {
+            self.shapes[TEXT] == Shape::Wrong
+                || (self.replies_sent() && self.replies.iter().any(MadeComment::text_spoilt))
         }
 
         fn odd(&self, out: &mut Vec<String>) {
