@@ -325,7 +325,7 @@ pub enum RulesCommand {
         #[arg(long, default_value = "label")]
         label_column: String,
         /// Also print, for each classifier the rules use, precision, recall, F1 and counts
-        /// at thresholds from 0.1 to 0.99.
+        /// at thresholds from 0.1 to 0.99 (with --cv: of the scores held out in its folds).
         #[arg(long)]
         sweep: bool,
         /// Cross-validate instead: judge each of K folds with the rules' models retrained on

@@ -594,43 +594,61 @@ fn judge(rules: &RuleSet, rows: &[LabeledRow]) -> (EvalReport, Vec<Outcome>) {
 
 /// For each model the rules use: counts at each of [`SWEEP`]'s thresholds of "score at least
 /// the threshold" over labeled rows (the model alone, whatever the rules around it do).
+/// These are the shipped model's own scores: on rows it was trained on they flatter it, which
+/// is why `--cv` sweeps [`CvReport::held_out`] instead.
 pub fn sweep(rules: &RuleSet, rows: &[LabeledRow]) -> String {
+    let scored: Vec<HeldOut> = rules
+        .models()
+        .into_iter()
+        .map(|(path, model)| HeldOut {
+            scores: rows.iter().map(|r| model.score(&r.text)).collect(),
+            path,
+        })
+        .collect();
+    sweep_scores(&scored, rows, "")
+}
+
+/// The sweep's tables for scores already computed, one per row of `rows` for each model;
+/// `what` qualifies the scores in the headings.
+pub fn sweep_scores(models: &[HeldOut], rows: &[LabeledRow], what: &str) -> String {
     let mut out = String::new();
-    for (path, model) in rules.models() {
-        let scores: Vec<f32> = rows.iter().map(|r| model.score(&r.text)).collect();
-        let table: Vec<(f64, Counts)> = SWEEP
-            .iter()
-            .map(|&t| {
-                let mut c = Counts::default();
-                for (row, s) in rows.iter().zip(&scores) {
-                    c.add(row.label, f64::from(*s) >= t);
-                }
-                (t, c)
-            })
-            .collect();
-        let _ = writeln!(out, "classifier {path} alone, by threshold:");
-        out.push_str(&crate::training::sweep_table(&table));
-        let all = vec![Outcome::default(); rows.len()];
-        for g in groups(rows.iter().zip(all)) {
-            let table: Vec<(f64, Counts)> = SWEEP
+    for HeldOut { path, scores } in models {
+        let table = |keep: &dyn Fn(&LabeledRow) -> bool| -> Vec<(f64, Counts)> {
+            SWEEP
                 .iter()
                 .map(|&t| {
                     let mut c = Counts::default();
-                    let same = rows.iter().zip(&scores).filter(|(r, _)| in_group(r, &g));
-                    for (row, s) in same {
+                    for (row, s) in rows.iter().zip(scores).filter(|(r, _)| keep(r)) {
                         c.add(row.label, f64::from(*s) >= t);
                     }
                     (t, c)
                 })
-                .collect();
-            let _ = writeln!(out, "classifier {path} alone, {} {}:", g.column, g.value);
-            out.push_str(&crate::training::sweep_table(&table));
+                .collect()
+        };
+        let _ = writeln!(out, "classifier {path} alone{what}, by threshold:");
+        out.push_str(&crate::training::sweep_table(&table(&|_| true)));
+        let all = vec![Outcome::default(); rows.len()];
+        for g in groups(rows.iter().zip(all)) {
+            let _ = writeln!(
+                out,
+                "classifier {path} alone{what}, {} {}:",
+                g.column, g.value
+            );
+            out.push_str(&crate::training::sweep_table(&table(&|r| in_group(r, &g))));
         }
     }
     if out.is_empty() {
         out.push_str("no rule uses a classifier: nothing to sweep\n");
     }
     out
+}
+
+/// One model's scores, one per labeled row.
+#[derive(Debug, Clone)]
+pub struct HeldOut {
+    /// The model's path as the rules name it.
+    pub path: String,
+    pub scores: Vec<f32>,
 }
 
 /// Whether a row belongs to a group.
@@ -650,6 +668,8 @@ pub struct CvReport {
     /// Models retrained per fold (0: the rules have no classifier, and every fold is the
     /// same rules on other rows).
     pub models: usize,
+    /// Each model's score of every row by the model retrained without that row's fold.
+    pub held_out: Vec<HeldOut>,
 }
 
 impl fmt::Display for CvReport {
@@ -718,6 +738,13 @@ pub fn cross_validate(
     let mut reports = Vec::new();
     let mut judged: Vec<Outcome> = vec![Outcome::default(); rows.len()];
     let mut pooled_mistakes = Vec::new();
+    let mut held_out: Vec<HeldOut> = models
+        .iter()
+        .map(|(path, _)| HeldOut {
+            path: path.clone(),
+            scores: vec![f32::NAN; rows.len()],
+        })
+        .collect();
     for k in 0..folds {
         let train: Vec<Example> = (0..rows.len())
             .filter(|&i| fold_of[i] != k)
@@ -748,6 +775,13 @@ pub fn cross_validate(
         });
         let held_at: Vec<usize> = (0..rows.len()).filter(|&i| fold_of[i] == k).collect();
         let held: Vec<LabeledRow> = held_at.iter().map(|&i| rows[i].clone()).collect();
+        for (scored, (_, fresh)) in held_out.iter_mut().zip(&retrained) {
+            for &i in &held_at {
+                if let (Some(slot), Some(row)) = (scored.scores.get_mut(i), rows.get(i)) {
+                    *slot = fresh.score(&row.text);
+                }
+            }
+        }
         let (report, outcomes) = judge(&fold_rules, &held);
         for (&i, o) in held_at.iter().zip(outcomes) {
             judged[i] = o;
@@ -789,6 +823,7 @@ pub fn cross_validate(
         folds: reports,
         pooled,
         models: models.len(),
+        held_out,
     })
 }
 

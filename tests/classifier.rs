@@ -523,6 +523,74 @@ fn train_small_model(dir: &Path) -> PathBuf {
     out
 }
 
+/// The counts of a `rules eval` table's row: the figures after its first word (`labeled 1`'s
+/// two, a sweep row's precision, recall, F1, TP, FP, FN), the first such row after `after`.
+fn row_after(out: &str, after: &str, first: &str) -> Vec<f64> {
+    let start = out
+        .find(after)
+        .unwrap_or_else(|| panic!("no {after:?}: {out}"));
+    out[start..]
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(first))
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .unwrap_or_else(|| panic!("no {first:?} after {after:?}: {out}"))
+}
+
+/// `--sweep` under `--cv` sweeps what the folds' models scored on rows they never saw: at the
+/// rule's own threshold it counts what cross-validation counted, not the flattering scores
+/// the shipped model gives its own training rows (which an operator choosing a threshold
+/// would be misled by).
+#[test]
+fn the_sweep_under_cv_counts_what_the_folds_held_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = format!("{ROOT}/data/igmod/multilingual/tr-2.csv");
+    let (code, _, err) = run(igmod()
+        .args(["model", "train", "--cv", "3", "-o"])
+        .arg(dir.path().join("m/scam.model"))
+        .arg(&data));
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(dir.path().join("t.token"), "x\n").expect("token");
+    let config = dir.path().join("config.toml");
+    let accounts = "[daemon]\ndatabase = \"x.db\"\n\n[[accounts]]\nname = \"acme\"\nig_user_id = \"1\"\nlogin = \"instagram\"\ntoken_file = \"t.token\"\nhourly_budget = 200\npoll_interval = \"1m\"\n";
+    std::fs::write(&config, format!("{accounts}{MODEL_RULE}")).expect("config");
+    let eval = |extra: &[&str]| {
+        let (code, out, err) = run(igmod()
+            .args(["rules", "eval", "--sweep", "-c"])
+            .arg(&config)
+            .args(extra)
+            .arg(&data));
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+
+    let cv = eval(&["--cv", "3"]);
+    let scams = row_after(&cv, "pooled over every fold:", "labeled 1");
+    let honest = row_after(&cv, "pooled over every fold:", "labeled 0");
+    let swept = row_after(
+        &cv,
+        "classifier m/scam.model alone (held out, --cv), by threshold:",
+        "0.50",
+    );
+    // precision, recall, F1, TP, FP, FN at score >= 0.5, the rule's threshold.
+    assert_eq!(swept[3..], [scams[0], honest[0], scams[1]], "{cv}");
+    let misses = swept[4] + swept[5];
+    assert!(
+        misses > 0.0,
+        "cross-validation made no mistake to tell apart: {cv}"
+    );
+
+    let own = eval(&[]);
+    let flattering = row_after(&own, "classifier m/scam.model alone, by threshold:", "0.50");
+    assert!(
+        flattering[4] + flattering[5] < misses,
+        "the shipped model on its own training rows erred as often as held out: {own}\n{cv}"
+    );
+}
+
 const MODEL_RULE: &str = r#"
 [[rules]]
 name = "scam-model"

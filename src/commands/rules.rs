@@ -87,16 +87,16 @@ pub fn rules_command(command: RulesCommand) -> ExitCode {
                 extra.extend(read(path)?);
             }
             println!("{}", selection.heading);
-            let report = match cv {
+            let (report, held_out) = match cv {
                 Some(k) => {
                     let cv = evaluate::cross_validate(&selection.rules, &rows, &extra, k, seed)?;
                     print!("{cv}");
-                    cv.pooled
+                    (cv.pooled, Some(cv.held_out))
                 }
                 None => {
                     let report = evaluate::eval_rows(&selection.rules, &rows);
                     print!("{report}");
-                    report
+                    (report, None)
                 }
             };
             if let Some(path) = mistakes {
@@ -126,7 +126,15 @@ pub fn rules_command(command: RulesCommand) -> ExitCode {
                 );
             }
             if sweep {
-                print!("{}", evaluate::sweep(&selection.rules, &rows));
+                // Under --cv, each row's score by the model that did not train on it: the
+                // shipped model's own scores of its training rows would flatter it.
+                match &held_out {
+                    Some(scores) => print!(
+                        "{}",
+                        evaluate::sweep_scores(scores, &rows, " (held out, --cv)")
+                    ),
+                    None => print!("{}", evaluate::sweep(&selection.rules, &rows)),
+                }
             }
             Ok(())
         })()),
