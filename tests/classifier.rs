@@ -275,6 +275,30 @@ fn starter_money_and_contact_bait_take_the_bait_and_spare_its_honest_neighbours(
             "{honest}: {d}"
         );
     }
+    // Thanks to a handle named after money: hidden; the same words to a friend, a reply that
+    // starts with the handle, or a warning naming it: left up.
+    for bait in [
+        "success is action. thanks to @janet_chavez_fx for your help",
+        "so this is how it looks to invest with a professional trader @thomas_jeff267_trading",
+    ] {
+        assert_eq!(decide(bait), "hide by starter-money-handle", "{bait}");
+    }
+    for honest in [
+        "thanks to @giulia for the help with the sizes",
+        "@mark_fx thanks, best shop ever",
+        "beware of @crypto_recovery_help, they are fake and asked me for money",
+    ] {
+        assert!(!decide(honest).contains("money-handle"), "{honest}");
+    }
+    // A comment that is only a link is hidden; the same link with a customer's words is not.
+    assert_eq!(
+        decide("https://soundcloud.com/yerki/move-your-body"),
+        "hide by starter-bare-link"
+    );
+    assert_ne!(
+        decide("the size guide at https://shop.example.com/sizes says M, I got an S"),
+        "hide by starter-bare-link"
+    );
     let question = decide("is WhatsApp +90 555 000 00 00 your support line?");
     assert!(question.starts_with("hide"), "{question}");
     assert_eq!(
@@ -338,7 +362,7 @@ fn group_row<'a>(out: &'a str, group: &str) -> Vec<&'a str> {
 /// On comments written by other writers after the model's data (`data/igmod/held-out`, the
 /// fourth round, never trained on), the example's rules keep most honest comments up and
 /// catch most scams in each of the 8 languages: what an operator in those languages gets,
-/// not what cross-validation on the writers' own rows promises (0.944 / 0.741 when
+/// not what cross-validation on the writers' own rows promises (0.943 / 0.741 when
 /// measured; Arabic's 0.600 the lowest).
 #[test]
 fn the_example_rules_hold_on_comments_no_model_was_fitted_to() {
