@@ -96,6 +96,25 @@ async fn split(db: &PgPool) -> Vec<(String, i64)> {
     .unwrap_or_default()
 }
 
+/// Waits until every one of `n` accounts has made its first complete poll: a comment posted
+/// before it is baseline (`backfill = false`), never moderated, so traffic that a test counts
+/// must start after it (a loaded machine can take longer than the lease split does).
+async fn wait_for_first_polls(db: &PgPool, n: i64) {
+    wait_for(
+        "every account's first poll (its baseline) done",
+        Duration::from_secs(60),
+        || async {
+            scalar(
+                db,
+                "SELECT COUNT(*) FROM account_state WHERE baseline_done_at IS NOT NULL",
+            )
+            .await
+                == n
+        },
+    )
+    .await;
+}
+
 /// The instance id of a daemon process.
 async fn instance_of(db: &PgPool, pid: u32) -> Option<String> {
     sqlx::query_scalar("SELECT id FROM instances WHERE pid = $1")
@@ -152,6 +171,7 @@ async fn two_daemons_split_the_accounts_take_over_when_one_is_killed_and_act_onc
     .await;
     let first_split = split(&db).await;
     println!("split with both alive: {first_split:?}");
+    wait_for_first_polls(&db, 20).await;
 
     let mut expected: Vec<(String, Expect)> = Vec::new();
     let add_comment = |rng: &mut StdRng, expected: &mut Vec<(String, Expect)>| {
@@ -843,6 +863,7 @@ async fn two_daemons_seeing_proc_as_the_shipped_unit_does_keep_their_leases() {
         .await
         .expect("instances");
 
+    wait_for_first_polls(&db, 6).await;
     // 35 s of traffic: comments of every kind on random accounts.
     let mut expected: Vec<(String, Expect)> = Vec::new();
     let traffic = Instant::now();
