@@ -287,18 +287,25 @@ fn starter_money_and_contact_bait_take_the_bait_and_spare_its_honest_neighbours(
         "thanks to @giulia for the help with the sizes",
         "@mark_fx thanks, best shop ever",
         "beware of @crypto_recovery_help, they are fake and asked me for money",
+        "thanks @traderjoes, best snacks for the road trip",
+        "best makeup tutorial, thanks @learnwithlisa for the tips",
+        "huge thanks to @nordair_refunds, got my money back within a week",
+        "I emailed help@acmefinance.com and they helped me, thanks",
     ] {
         assert!(!decide(honest).contains("money-handle"), "{honest}");
     }
-    // A comment that is only a link is hidden; the same link with a customer's words is not.
+    // A comment that is only a link is flagged for a person (a customer may be pointing to the
+    // brand's own page), never hidden by that rule; a link among a customer's words is not.
     assert_eq!(
         decide("https://soundcloud.com/yerki/move-your-body"),
-        "hide by starter-bare-link"
+        "flag by starter-bare-link"
     );
-    assert_ne!(
-        decide("the size guide at https://shop.example.com/sizes says M, I got an S"),
-        "hide by starter-bare-link"
-    );
+    for words in [
+        "the size guide at https://shop.example.com/sizes says M, I got an S",
+        "love.it",
+    ] {
+        assert!(!decide(words).contains("bare-link"), "{words}");
+    }
     let question = decide("is WhatsApp +90 555 000 00 00 your support line?");
     assert!(question.starts_with("hide"), "{question}");
     assert_eq!(
