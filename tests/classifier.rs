@@ -366,19 +366,21 @@ fn group_row<'a>(out: &'a str, group: &str) -> Vec<&'a str> {
         .unwrap_or_else(|| panic!("no row for {group}: {out}"))
 }
 
-/// On comments written by other writers after the model's data (`data/igmod/held-out`, the
-/// fourth round, never trained on), the example's rules keep most honest comments up and
-/// catch most scams in each of the 8 languages: what an operator in those languages gets,
-/// not what cross-validation on the writers' own rows promises (0.943 / 0.741 when
-/// measured; Arabic's 0.600 the lowest).
+/// On comments written by other writers after the model's data (`data/igmod/held-out`: the
+/// fourth round in 8 languages and a blind round in es, pt, fr, de and it, never trained on),
+/// the example's rules keep most honest comments up and catch most scams in each of the 13
+/// languages: what an operator in those languages gets, not what cross-validation on the
+/// writers' own rows promises (0.959 / 0.763 when measured; Arabic's 0.600 the lowest).
 #[test]
 fn the_example_rules_hold_on_comments_no_model_was_fitted_to() {
     let (out, precision, recall) = example_on(
         "data/igmod/held-out",
-        "2099 (1065 labeled 1, 1034 labeled 0)",
+        "3323 (1673 labeled 1, 1650 labeled 0)",
     );
     assert!(precision >= 0.92 && recall >= 0.70, "{out}");
-    for lang in ["ar", "hi", "hi-Latn", "id", "ru", "tl", "tr", "vi"] {
+    for lang in [
+        "ar", "hi", "hi-Latn", "id", "ru", "tl", "tr", "vi", "es", "pt", "fr", "de", "it",
+    ] {
         let cols = group_row(&out, lang);
         let recall: f64 = cols[4].parse().expect("recall");
         assert!(recall >= 0.55, "{lang}: {cols:?}");
