@@ -670,6 +670,9 @@ pub struct CvReport {
     pub models: usize,
     /// Each model's score of every row by the model retrained without that row's fold.
     pub held_out: Vec<HeldOut>,
+    /// `--also` rows with the very text of a judged row: every fold trained on them, so the
+    /// judged row's figure is flattered (said, not hidden).
+    pub extra_repeats: usize,
 }
 
 impl fmt::Display for CvReport {
@@ -712,6 +715,13 @@ impl fmt::Display for CvReport {
             spread(EvalReport::recall),
             spread(EvalReport::f1)
         )?;
+        if self.extra_repeats > 0 {
+            writeln!(
+                f,
+                "  note: {} --also row(s) have the text of a judged row: every fold trained on them, which flatters those rows' figures",
+                self.extra_repeats
+            )?;
+        }
         writeln!(f, "pooled over every fold:")?;
         write!(f, "{}", self.pooled)
     }
@@ -734,6 +744,12 @@ pub fn cross_validate(
         .map(|r| r.example(training::Source::Data))
         .collect();
     let fold_of = training::assign_folds(&examples, folds, seed)?;
+    let judged_texts: std::collections::HashSet<&str> =
+        rows.iter().map(|r| r.text.as_str()).collect();
+    let extra_repeats = extra
+        .iter()
+        .filter(|r| judged_texts.contains(r.text.as_str()))
+        .count();
     let models = rules.models();
     let mut reports = Vec::new();
     let mut judged: Vec<Outcome> = vec![Outcome::default(); rows.len()];
@@ -824,6 +840,7 @@ pub fn cross_validate(
         pooled,
         models: models.len(),
         held_out,
+        extra_repeats,
     })
 }
 

@@ -616,6 +616,20 @@ fn the_sweep_under_cv_counts_what_the_folds_held_out() {
         "cross-validation made no mistake to tell apart: {cv}"
     );
 
+    // Rows given with --also that a fold also judges are said to flatter it.
+    assert!(!cv.contains("--also row(s)"), "{cv}");
+    let rows = csv::Reader::from_path(&data)
+        .expect("data")
+        .records()
+        .count();
+    let leaky = eval(&["--cv", "3", "--also", data.as_str()]);
+    assert!(
+        leaky.contains(&format!(
+            "note: {rows} --also row(s) have the text of a judged row"
+        )),
+        "{leaky}"
+    );
+
     let own = eval(&[]);
     let flattering = row_after(&own, "classifier m/scam.model alone, by threshold:", "0.50");
     assert!(
