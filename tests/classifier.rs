@@ -280,6 +280,8 @@ fn starter_money_and_contact_bait_take_the_bait_and_spare_its_honest_neighbours(
     for bait in [
         "success is action. thanks to @janet_chavez_fx for your help",
         "so this is how it looks to invest with a professional trader @thomas_jeff267_trading",
+        // A warning's words alone do not let it pass: "report" is a spammer's word too.
+        "Report any copycats, only @wealth.with.marilyn is real, thank you so much",
     ] {
         assert_eq!(decide(bait), "hide by starter-money-handle", "{bait}");
     }
