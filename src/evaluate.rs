@@ -597,10 +597,10 @@ fn judge(rules: &RuleSet, rows: &[LabeledRow]) -> (EvalReport, Vec<Outcome>) {
 /// These are the shipped model's own scores: on rows it was trained on they flatter it, which
 /// is why `--cv` sweeps [`CvReport::held_out`] instead.
 pub fn sweep(rules: &RuleSet, rows: &[LabeledRow]) -> String {
-    let scored: Vec<HeldOut> = rules
+    let scored: Vec<ModelScores> = rules
         .models()
         .into_iter()
-        .map(|(path, model)| HeldOut {
+        .map(|(path, model)| ModelScores {
             scores: rows.iter().map(|r| model.score(&r.text)).collect(),
             path,
         })
@@ -610,9 +610,9 @@ pub fn sweep(rules: &RuleSet, rows: &[LabeledRow]) -> String {
 
 /// The sweep's tables for scores already computed, one per row of `rows` for each model;
 /// `what` qualifies the scores in the headings.
-pub fn sweep_scores(models: &[HeldOut], rows: &[LabeledRow], what: &str) -> String {
+pub fn sweep_scores(models: &[ModelScores], rows: &[LabeledRow], what: &str) -> String {
     let mut out = String::new();
-    for HeldOut { path, scores } in models {
+    for ModelScores { path, scores } in models {
         let table = |keep: &dyn Fn(&LabeledRow) -> bool| -> Vec<(f64, Counts)> {
             SWEEP
                 .iter()
@@ -643,9 +643,9 @@ pub fn sweep_scores(models: &[HeldOut], rows: &[LabeledRow], what: &str) -> Stri
     out
 }
 
-/// One model's scores, one per labeled row.
+/// One model's scores, one per labeled row (its own, or under `--cv` each fold model's).
 #[derive(Debug, Clone)]
-pub struct HeldOut {
+pub struct ModelScores {
     /// The model's path as the rules name it.
     pub path: String,
     pub scores: Vec<f32>,
@@ -669,7 +669,7 @@ pub struct CvReport {
     /// same rules on other rows).
     pub models: usize,
     /// Each model's score of every row by the model retrained without that row's fold.
-    pub held_out: Vec<HeldOut>,
+    pub held_out: Vec<ModelScores>,
     /// `--also` rows with the very text of a judged row: every fold trained on them, so the
     /// judged row's figure is flattered (said, not hidden).
     pub extra_repeats: usize,
@@ -754,9 +754,9 @@ pub fn cross_validate(
     let mut reports = Vec::new();
     let mut judged: Vec<Outcome> = vec![Outcome::default(); rows.len()];
     let mut pooled_mistakes = Vec::new();
-    let mut held_out: Vec<HeldOut> = models
+    let mut held_out: Vec<ModelScores> = models
         .iter()
-        .map(|(path, _)| HeldOut {
+        .map(|(path, _)| ModelScores {
             path: path.clone(),
             scores: vec![f32::NAN; rows.len()],
         })
