@@ -235,6 +235,9 @@ pub struct Group {
     pub counts: Counts,
     /// Rows labeled 0 that a rule hid or deleted (flagged ones stay up).
     pub honest_removed: u64,
+    /// Rows labeled 1 that a rule hid or deleted: the catches that are not left up for a
+    /// person (a flag counts as caught in the recall, but the comment stays up until then).
+    pub scams_removed: u64,
 }
 
 /// What the rules did to one row.
@@ -267,8 +270,10 @@ fn groups<'r>(judged: impl Iterator<Item = (&'r LabeledRow, Outcome)> + Clone) -
                 ..Group::default()
             });
             g.counts.add(row.label, o.moderated);
-            if !row.label && o.removed {
-                g.honest_removed += 1;
+            match (row.label, o.removed) {
+                (false, true) => g.honest_removed += 1,
+                (true, true) => g.scams_removed += 1,
+                _ => {}
             }
         }
         if any {
@@ -293,20 +298,20 @@ fn show_groups(f: &mut impl fmt::Write, groups: &[Group]) -> fmt::Result {
             writeln!(f, "by {column}:")?;
             writeln!(
                 f,
-                "  {:<width$}  {:>5}  {:>6}  {:>9}  {:>6}  {:>6}  {:>6}  {:>14}",
-                column, "rows", "scams", "precision", "recall", "TP", "FN", "honest FP/gone"
+                "  {:<width$}  {:>5}  {:>6}  {:>9}  {:>6}  {:>9}  {:>6}  {:>14}",
+                column, "rows", "scams", "precision", "recall", "TP/gone", "FN", "honest FP/gone"
             )?;
         }
         let c = &g.counts;
         writeln!(
             f,
-            "  {:<width$}  {:>5}  {:>6}  {:>9.3}  {:>6.3}  {:>6}  {:>6}  {:>14}",
+            "  {:<width$}  {:>5}  {:>6}  {:>9.3}  {:>6.3}  {:>9}  {:>6}  {:>14}",
             g.value,
             c.tp + c.fp + c.fn_ + c.tn,
             c.tp + c.fn_,
             c.precision(),
             c.recall(),
-            c.tp,
+            format!("{}/{}", c.tp, g.scams_removed),
             c.fn_,
             format!("{}/{}", c.fp, g.honest_removed)
         )?;
@@ -314,7 +319,7 @@ fn show_groups(f: &mut impl fmt::Write, groups: &[Group]) -> fmt::Result {
     if !groups.is_empty() {
         writeln!(
             f,
-            "  (honest FP/gone: rows labeled 0 moderated / of them hidden or deleted)"
+            "  (TP/gone, honest FP/gone: rows labeled 1, 0 moderated / of them hidden or deleted; a flag leaves the comment up for a person)"
         )?;
     }
     Ok(())
