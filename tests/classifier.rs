@@ -165,9 +165,10 @@ fn the_example_rules_catch_new_kinds_and_languages_and_leave_their_honest_twins(
 }
 
 /// Fans and customers write the words of self-promotion and share links too. The example
-/// leaves these up, though the model scores each between 0.5 and 0.85 (a rule that hid them
+/// leaves these up, though the model scores some between 0.5 and 0.85 (a rule that hid them
 /// from 0.5 with a self-promotion word, or from 0.55 with a link, lifted YouTube's recall and
-/// was withdrawn for them); and a victim's warning about "recovery experts" is never deleted.
+/// was withdrawn for them; the review rules now flag those for a person instead, and no other
+/// rule touches them); and a victim's warning about "recovery experts" is never deleted.
 #[test]
 fn the_example_leaves_fans_promotion_words_and_links_up() {
     let rules = example_rules();
@@ -191,10 +192,17 @@ fn the_example_leaves_fans_promotion_words_and_links_up() {
         "Saw these on tiktok.com/@acme first",
         "Donated through redcross.org in your name",
         "I subscribe to your box every month, love it",
+        "pls subscribe me to the newsletter too",
     ] {
         let score = model.score(honest);
         assert!(score < 0.85, "{honest}: {score}");
-        assert_eq!(example_decision(&rules, honest), None, "{honest}");
+        let decided = example_decision(&rules, honest);
+        assert!(
+            decided
+                .as_deref()
+                .is_none_or(|d| d.starts_with("flag by review-")),
+            "{honest}: {decided:?}"
+        );
     }
     // Customers talking about the brand's own link in bio and asking it to check their order:
     // the starter pack's phrases stay off.
@@ -393,15 +401,16 @@ fn the_example_rules_hold_on_comments_no_model_was_fitted_to() {
 /// "subscribed", "my channel", links, "link in bio"), and the self-promotion spam brands get,
 /// written by another writer than `data/igmod/fans-en.csv` and never trained on
 /// (`data/igmod/fans-held-out.csv`): the example catches most of the spam and leaves nearly
-/// every fan up (0.933 / 0.894, 11 of 351 honest removed when measured; three starter rules
-/// were narrowed after its mistakes showed them removing fans' comments).
+/// every fan up (0.911 / 0.906 counting flags, 11 of 351 honest removed and 4 more flagged
+/// for a person when measured; three starter rules were narrowed after its mistakes showed
+/// them removing fans' comments).
 #[test]
 fn the_example_tells_self_promotion_from_fans_it_was_not_fitted_to() {
     let (out, precision, recall) = example_on(
         "data/igmod/fans-held-out.csv",
         "521 (170 labeled 1, 351 labeled 0)",
     );
-    assert!(precision >= 0.92 && recall >= 0.86, "{out}");
+    assert!(precision >= 0.90 && recall >= 0.86, "{out}");
     // The file's row of the per-source table: honest moderated / of them removed.
     let cols = group_row(&out, "data/igmod/fans-held-out.csv");
     let removed: u32 = cols
@@ -410,6 +419,40 @@ fn the_example_tells_self_promotion_from_fans_it_was_not_fitted_to() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no honest count: {cols:?}"));
     assert!(removed <= 12, "{removed} of 351 honest removed: {out}");
+}
+
+/// The example's review rules: what the model half-suspects (0.5 to the hiding threshold) is
+/// flagged for a person, not hidden, when it links somewhere that is not the brand's or has
+/// self-promotion's words; the brand's own link, scored the same, is left alone.
+#[test]
+fn the_example_flags_half_suspected_links_elsewhere_and_self_promotion() {
+    let rules = example_rules();
+    let model = rules
+        .models()
+        .first()
+        .map(|(_, m)| m.clone())
+        .expect("a model");
+    let elsewhere = "new drop is on the site, get it before it sells out lunashoes.com/drop";
+    let score = model.score(elsewhere);
+    assert!((0.5..0.85).contains(&score), "{elsewhere}: {score}");
+    assert_eq!(
+        example_decision(&rules, elsewhere),
+        Some("flag by review-links-elsewhere".to_string())
+    );
+    let own = "new drop is on the site, get it before it sells out acme.com/drop";
+    assert!(model.score(own) >= 0.5, "{own}: {}", model.score(own));
+    assert_eq!(example_decision(&rules, own), None, "{own}");
+    let promo = "we do covers of 90s hits, come see our channel";
+    let score = model.score(promo);
+    assert!((0.5..0.85).contains(&score), "{promo}: {score}");
+    assert_eq!(
+        example_decision(&rules, promo),
+        Some("flag by review-self-promotion".to_string())
+    );
+    // Below 0.5 the words alone are not doubted: a customer's own channel.
+    let fan = "my channel has the same stuff";
+    assert!(model.score(fan) < 0.5, "{fan}: {}", model.score(fan));
+    assert_eq!(example_decision(&rules, fan), None, "{fan}");
 }
 
 /// Look-alike letters for some Latin ones (Cyrillic, Greek, full-width, mathematical).
