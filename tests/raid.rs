@@ -139,6 +139,18 @@ async fn a_bot_wave_closes_its_post_within_10_s_holds_nothing_else_up_and_reopen
         "reopened {} ms after closing, before close_for",
         (reopened_seen - closed_seen).num_milliseconds()
     );
+    // The audit row follows Meta's answer: the daemon records the reopening once the call
+    // that reopened succeeded, a moment after the simulator shows it.
+    wait_for(
+        "the closure recorded as reopened",
+        Duration::from_secs(5),
+        || async {
+            text(&pool, "SELECT reopened_at FROM raid_closures")
+                .await
+                .is_some()
+        },
+    )
+    .await;
     let row = text(
         &pool,
         "SELECT status || ' ' || closed_at || ' ' || reopen_at || ' ' || reopened_at FROM raid_closures",
