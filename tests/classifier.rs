@@ -193,6 +193,14 @@ fn the_example_leaves_fans_promotion_words_and_links_up() {
         "Donated through redcross.org in your name",
         "I subscribe to your box every month, love it",
         "pls subscribe me to the newsletter too",
+        // A review (a helper writing as customers) of subscription begging's phrases: words
+        // that are a customer's too stay out of the hiding rules.
+        "Is the free gift card with orders over $50 still on?",
+        "Is the sub back in stock? The 12 inch one sold out in a day",
+        "I returned the jacket 2 weeks ago and still no PayPal money back. Order #48213",
+        "I rap along to this ad song every single time 😂",
+        "Free likes for the dog in the second pic 🐶❤️",
+        "Don't buy free followers, people. Acme built this page the honest way",
     ] {
         let score = model.score(honest);
         assert!(score < 0.85, "{honest}: {score}");
