@@ -133,6 +133,15 @@ fn example_rules() -> igmod::rules::RuleSet {
         .rules
 }
 
+/// The model the rules' first classifier condition scores with.
+fn model_of(rules: &igmod::rules::RuleSet) -> std::sync::Arc<igmod::rules::classifier::Model> {
+    rules
+        .models()
+        .first()
+        .map(|(_, m)| m.clone())
+        .expect("a model")
+}
+
 /// What the example config's first account does to a comment: hide, delete, or nothing.
 fn example_decision(rules: &igmod::rules::RuleSet, text: &str) -> Option<String> {
     rules
@@ -172,11 +181,7 @@ fn the_example_rules_catch_new_kinds_and_languages_and_leave_their_honest_twins(
 #[test]
 fn the_example_leaves_fans_promotion_words_and_links_up() {
     let rules = example_rules();
-    let model = rules
-        .models()
-        .first()
-        .map(|(_, m)| m.clone())
-        .expect("a model");
+    let model = model_of(&rules);
     for honest in [
         "Thanks, I'll check it out!",
         "I couldn't check out with PayPal",
@@ -435,11 +440,7 @@ fn the_example_tells_self_promotion_from_fans_it_was_not_fitted_to() {
 #[test]
 fn the_example_flags_half_suspected_links_elsewhere_and_self_promotion() {
     let rules = example_rules();
-    let model = rules
-        .models()
-        .first()
-        .map(|(_, m)| m.clone())
-        .expect("a model");
+    let model = model_of(&rules);
     let elsewhere = "new drop is on the site, get it before it sells out lunashoes.com/drop";
     let score = model.score(elsewhere);
     assert!((0.5..0.85).contains(&score), "{elsewhere}: {score}");
