@@ -464,6 +464,39 @@ fn the_example_flags_half_suspected_links_elsewhere_and_self_promotion() {
     assert_eq!(example_decision(&rules, fan), None, "{fan}");
 }
 
+/// A customer saying nobody answers their messages reads like contact bait to the model
+/// ("check your DMs"): the example flags it for a person instead of hiding it, in the 13
+/// languages' words; a scam that borrows the words and names a handle is still hidden.
+#[test]
+fn the_example_flags_customers_whose_messages_go_unanswered_instead_of_hiding_them() {
+    let rules = example_rules();
+    let model = model_of(&rules);
+    for complaint in [
+        "sent you a DM about my order 3 days ago, no reply yet, check your inbox please",
+        "Admin, em inbox từ sáng chưa thấy ai rep, check tin nhắn giúp em 🙏",
+        "DM attım sabahtan beri, yanıt gelmedi, DM kutunuza bakın lütfen 🙏",
+        "Kak admin, DM aku belum dibales dari kemarin, cek DM ya 🙏",
+        "Mandé DM hace 3 días y sin respuesta, revisen sus mensajes 🙏",
+    ] {
+        let score = model.score(complaint);
+        assert!(
+            score >= 0.8,
+            "the model would have hidden it: {complaint}: {score}"
+        );
+        assert_eq!(
+            example_decision(&rules, complaint),
+            Some("flag by review-no-reply".to_string()),
+            "{complaint}"
+        );
+    }
+    let scam = "no reply from the brand? @refund_helper_fx got my money back, thank him";
+    assert!(model.score(scam) >= 0.85, "{scam}");
+    assert_eq!(
+        example_decision(&rules, scam),
+        Some("hide by scam-model".to_string())
+    );
+}
+
 /// Look-alike letters for some Latin ones (Cyrillic, Greek, full-width, mathematical).
 fn confusable(c: char, pick: u8) -> char {
     let options: &[char] = match c {
