@@ -139,18 +139,7 @@ async fn a_bot_wave_closes_its_post_within_10_s_holds_nothing_else_up_and_reopen
         "reopened {} ms after closing, before close_for",
         (reopened_seen - closed_seen).num_milliseconds()
     );
-    // The audit row follows Meta's answer: the daemon records the reopening once the call
-    // that reopened succeeded, a moment after the simulator shows it.
-    wait_for(
-        "the closure recorded as reopened",
-        Duration::from_secs(5),
-        || async {
-            text(&pool, "SELECT reopened_at FROM raid_closures")
-                .await
-                .is_some()
-        },
-    )
-    .await;
+    wait_for_reopened_row(&pool, Duration::from_secs(5)).await;
     let row = text(
         &pool,
         "SELECT status || ' ' || closed_at || ' ' || reopen_at || ' ' || reopened_at FROM raid_closures",
@@ -352,18 +341,7 @@ async fn a_closed_post_is_shown_and_reopened_after_a_crash_and_restart() {
     )
     .await;
     let pool = env.pool().await;
-    // The row is written just after Meta's answer: the post can be open a moment before.
-    wait_for(
-        "the closure recorded as reopened",
-        Duration::from_secs(10),
-        || async {
-            text(&pool, "SELECT status FROM raid_closures")
-                .await
-                .as_deref()
-                == Some("reopened")
-        },
-    )
-    .await;
+    wait_for_reopened_row(&pool, Duration::from_secs(10)).await;
     let (_, out, _) = run(igmod().args(["status", "-c"]).arg(&config));
     assert!(!out.contains("raid guard: comments off"), "{out}");
     kill(child.id(), "-TERM");
@@ -604,4 +582,17 @@ async fn a_wave_delivered_by_webhooks_closes_the_post_and_reopens_it_without_wai
     );
     kill(child.id(), "-TERM");
     let _ = common::wait_exit(child).await;
+}
+
+/// Waits for the closure's audit row to say `reopened` (status and `reopened_at` are written
+/// in one update). The daemon writes it once Meta's call that reopened returned, so the
+/// simulator can show the post open a moment before.
+async fn wait_for_reopened_row(pool: &sqlx::SqlitePool, timeout: Duration) {
+    wait_for("the closure recorded as reopened", timeout, || async {
+        text(pool, "SELECT status FROM raid_closures")
+            .await
+            .as_deref()
+            == Some("reopened")
+    })
+    .await;
 }
