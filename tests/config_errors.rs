@@ -132,6 +132,13 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "rules.not_languages: unknown language code \"spa\"",
         "spa",
     ),
+    // "und" (an unknown language) belongs in `languages`; `not_languages` never matches it.
+    (
+        "words = [\"forex\"]",
+        "words = [\"forex\"]\nnot_languages = [\"en\", \"und\"]",
+        "rules.not_languages: \"und\" (an unknown language) goes in `languages`",
+        "und",
+    ),
     (
         "hourly_budget = 200",
         "hourly_budget = \"200\"",

@@ -162,9 +162,9 @@ impl Detection {
         self.language.map(Language::code)
     }
 
-    /// Whether the comment is in one of `list`; never for an unknown language.
-    pub fn is_in(&self, list: &[Language]) -> bool {
-        self.language.is_some_and(|l| list.contains(&l))
+    /// Whether the comment is in one of `list`; for an unknown language, `unknown`.
+    pub fn is_in(&self, list: &[Language], unknown: bool) -> bool {
+        self.language.map_or(unknown, |l| list.contains(&l))
     }
 
     /// Whether the comment is in a known language that is not one of `list`; never for an
@@ -183,6 +183,9 @@ impl fmt::Display for Detection {
         }
     }
 }
+
+/// The code a `languages` list names an unknown language by: BCP 47's "undetermined".
+pub const UNDETERMINED: &str = "und";
 
 /// Fewer letters than this (after [`words_only`]) and the language is unknown: trigram
 /// statistics over a word or two pick a language by chance ("nice pic" scores Romanian). A

@@ -36,7 +36,7 @@ use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 pub use classifier::Model;
 pub use detect::ContactKind;
-pub use lang::{Detection, Language};
+pub use lang::{Detection, Language, UNDETERMINED};
 pub use normalize::Normalized;
 
 /// What a rule does to the comments it matches.
@@ -151,7 +151,8 @@ pub struct ConditionSpec {
     pub media: Vec<String>,
     /// The classifier's score in a range.
     pub classifier: Option<ClassifierSpec>,
-    /// ISO 639-1 codes: the comment's detected language is one of them (never when unknown).
+    /// ISO 639-1 codes: the comment's detected language is one of them; `"und"` in the list
+    /// matches an unknown language (nothing else does).
     pub languages: Vec<String>,
     /// ISO 639-1 codes: the comment's language is known and none of them (never when unknown).
     pub not_languages: Vec<String>,
@@ -324,9 +325,11 @@ enum Cond {
     IsReply(bool),
     Media(Vec<String>),
     Classifier(ClassifierSpec),
-    /// `languages` (`negate: false`) or `not_languages`; neither holds for an unknown language.
+    /// `languages` (`negate: false`) or `not_languages`; neither holds for an unknown language
+    /// unless `languages` lists `"und"` (`unknown`).
     Languages {
         list: Vec<Language>,
+        unknown: bool,
         negate: bool,
     },
 }
@@ -1116,12 +1119,16 @@ impl Cond {
             }),
             Cond::Impersonation { .. } | Cond::Repeated(_) => self.check(c, scan, set).is_some(),
             Cond::Classifier(spec) => spec.holds(scan.score(&spec.model, c.text)),
-            Cond::Languages { list, negate } => {
+            Cond::Languages {
+                list,
+                unknown,
+                negate,
+            } => {
                 let found = scan.lang(c.text);
                 if *negate {
                     found.is_known_outside(list)
                 } else {
-                    found.is_in(list)
+                    found.is_in(list, *unknown)
                 }
             }
         }
@@ -1330,16 +1337,24 @@ impl Cond {
                 let score = scan.score(&spec.model, c.text);
                 spec.holds(score).then(|| unspanned(spec.describe(score)))
             }
-            Cond::Languages { list, negate } => {
+            Cond::Languages {
+                list,
+                unknown,
+                negate,
+            } => {
                 let found = scan.lang(c.text);
-                let codes = list.iter().map(|l| l.code()).collect::<Vec<_>>().join(", ");
+                let mut codes = list.iter().map(|l| l.code()).collect::<Vec<_>>();
+                if *unknown {
+                    codes.push(UNDETERMINED);
+                }
+                let codes = codes.join(", ");
                 if *negate {
                     found
                         .is_known_outside(list)
                         .then(|| unspanned(format!("language {found}, not one of {codes}")))
                 } else {
                     found
-                        .is_in(list)
+                        .is_in(list, *unknown)
                         .then(|| unspanned(format!("language {found}, one of {codes}")))
                 }
             }
@@ -1524,26 +1539,45 @@ impl GroupCompiler<'_> {
         }
     }
 
-    /// A `languages`/`not_languages` list: each an ISO 639-1 code the detector knows.
-    fn languages(&mut self, key: &'static str, codes: &[String]) -> Option<Vec<Language>> {
+    /// A `languages`/`not_languages` list: each an ISO 639-1 code the detector knows, and in
+    /// `languages` also `"und"` (undetermined, as in BCP 47) for a comment whose language is
+    /// unknown. The list, and whether it holds `"und"`.
+    fn languages(&mut self, key: &'static str, codes: &[String]) -> Option<(Vec<Language>, bool)> {
         if codes.is_empty() {
             return None;
         }
         let mut list = Vec::with_capacity(codes.len());
+        let mut unknown = false;
+        let mut bad = false;
         for (i, code) in codes.iter().enumerate() {
+            if code.trim().eq_ignore_ascii_case(UNDETERMINED) {
+                if key == "languages" {
+                    unknown = true;
+                } else {
+                    bad = true;
+                    self.error(
+                        key,
+                        Some(i),
+                        format!(
+                            "{UNDETERMINED:?} (an unknown language) goes in `languages`: `not_languages` never matches a comment whose language is unknown"
+                        ),
+                    );
+                }
+                continue;
+            }
             match Language::parse(code) {
                 Some(l) => list.push(l),
                 None => self.error(
                     key,
                     Some(i),
                     format!(
-                        "unknown language code {code:?}: an ISO 639-1 code of a language igmod detects ({})",
+                        "unknown language code {code:?}: an ISO 639-1 code of a language igmod detects ({}), or {UNDETERMINED:?} for an unknown language",
                         Language::known_codes()
                     ),
                 ),
             }
         }
-        (list.len() == codes.len()).then_some(list)
+        (!bad && list.len() + usize::from(unknown) == codes.len()).then_some((list, unknown))
     }
 
     fn compile(&mut self, c: &ConditionSpec) -> Group {
@@ -1681,14 +1715,19 @@ impl GroupCompiler<'_> {
             }
             conds.push(Cond::Classifier(spec.clone()));
         }
-        if let Some(list) = self.languages("languages", &c.languages) {
+        if let Some((list, unknown)) = self.languages("languages", &c.languages) {
             conds.push(Cond::Languages {
                 list,
+                unknown,
                 negate: false,
             });
         }
-        if let Some(list) = self.languages("not_languages", &c.not_languages) {
-            conds.push(Cond::Languages { list, negate: true });
+        if let Some((list, _)) = self.languages("not_languages", &c.not_languages) {
+            conds.push(Cond::Languages {
+                list,
+                unknown: false,
+                negate: true,
+            });
         }
         let mut order: Vec<usize> = (0..conds.len()).collect();
         order.sort_by_key(|&i| conds[i].cost());

@@ -1351,6 +1351,66 @@ fn languages_matches_only_the_listed_known_languages_and_combines_with_and() {
     assert!(m.reason.contains("one of es, pt"), "{}", m.reason);
 }
 
+/// `"und"` in `languages` matches a comment whose language is unknown: "the model hides in
+/// English, or where the language cannot be told" is `languages = ["en", "und"]`.
+#[test]
+fn und_in_languages_matches_an_unknown_language_and_nothing_else() {
+    let rules = compile(&[rule(
+        "english-or-unknown",
+        Action::Hide,
+        ConditionSpec {
+            languages: vec!["en".into(), "UND".into()],
+            ..ConditionSpec::default()
+        },
+    )]);
+    let cases: &[(&str, bool)] = &[
+        (
+            "I ordered two weeks ago and still nothing, please check my order",
+            true,
+        ),
+        ("😍😍", true),
+        ("@bruno.silva", true),
+        ("Очень красивый цвет, а есть размер побольше?", false),
+        (
+            "Hola, ¿cuándo vuelve a estar disponible la talla pequeña? Gracias",
+            false,
+        ),
+    ];
+    for (text, hit) in cases {
+        let view = CommentView::new(text, None);
+        assert_eq!(rules.decide(&view).is_some(), *hit, "{text:?}");
+        assert_eq!(rules.matches(&view).is_empty(), !*hit, "{text:?}");
+    }
+    let m = rules
+        .decide(&CommentView::new("😍😍", None))
+        .expect("matches");
+    assert_eq!(m.reason, "language unknown, one of en, und");
+}
+
+/// `not_languages` never matches an unknown language, so `"und"` there would do nothing: it
+/// is refused, naming the item, rather than silently ignored.
+#[test]
+fn und_in_not_languages_is_a_compile_error() {
+    let err = RuleSet::compile(&[rule(
+        "bad",
+        Action::Hide,
+        ConditionSpec {
+            words: vec!["x".into()],
+            not_languages: vec!["en".into(), "und".into()],
+            ..ConditionSpec::default()
+        },
+    )])
+    .expect_err("und has no place in not_languages");
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert_eq!(err[0].key, Some("not_languages"));
+    assert_eq!(err[0].item, Some(1));
+    assert!(
+        err[0].message.contains("goes in `languages`"),
+        "{}",
+        err[0].message
+    );
+}
+
 #[test]
 fn an_unknown_language_code_is_a_compile_error_naming_key_and_item() {
     let err = RuleSet::compile(&[rule(
