@@ -265,7 +265,7 @@ fn the_example_leaves_fans_promotion_words_and_links_up() {
 }
 
 /// The starter pack's money bait and contact bait: the bait is taken, the honest comments
-/// that share its words are not, and a question with a number is hidden, never deleted.
+/// that share its words are not, and a question with a number is flagged, never removed.
 #[test]
 fn starter_money_and_contact_bait_take_the_bait_and_spare_its_honest_neighbours() {
     // The starter pack alone: the model would take some of these first.
@@ -329,12 +329,35 @@ fn starter_money_and_contact_bait_take_the_bait_and_spare_its_honest_neighbours(
     ] {
         assert!(!decide(words).contains("bare-link"), "{words}");
     }
-    let question = decide("is WhatsApp +90 555 000 00 00 your support line?");
-    assert!(question.starts_with("hide"), "{question}");
+    // The same bait as a question is how a customer checks a number: flagged for a person.
+    assert_eq!(
+        decide("is WhatsApp +90 555 000 00 00 your support line?"),
+        "flag by starter-contact-bait-question"
+    );
     assert_eq!(
         decide("WhatsApp +90 555 000 00 00 for the signals"),
         "delete by starter-contact-bait"
     );
+    // Follow swaps, in any language, are hidden; the shorthand's look-alikes once leetspeak
+    // is undone ("lại", "Faf", "SAS") are not; nor is a complaint that quotes romance bait.
+    for swap in [
+        "sub2sub? 🙏",
+        "like4like",
+        "follow for follow tayo mga bes 🔁",
+    ] {
+        assert_eq!(decide(swap), "hide by starter-self-promo", "{swap}");
+    }
+    for swap in ["f4f nha 🫶", "L4L ❤️", "s4s?"] {
+        assert_eq!(decide(swap), "hide by starter-follow-exchange", "{swap}");
+    }
+    for honest in [
+        "Giao lại giúp mình size 38 nhé, lãi suất bao nhiêu ạ?",
+        "Faf was brilliant last night 🏏",
+        "Flew SAS to Oslo with your carry-on, fits perfectly",
+        "O kadar çok 'DM'ine bak' yorumu var ki gerçek yorumları göremiyoruz, silin şunları",
+    ] {
+        assert_eq!(decide(honest), "", "{honest}");
+    }
 }
 
 /// `rules eval` gives precision and recall per language and per source when the files say

@@ -444,7 +444,7 @@ fn an_account_can_take_the_starter_set_by_name() {
         .env("IGMOD_TOKEN_ACME", "x"));
     assert_eq!(
         out,
-        "rules: account \"acme\"'s (27 rules)
+        "rules: account \"acme\"'s (28 rules)
 language: unknown
 no rule matches: igmod leaves this comment alone
 ",
