@@ -11,7 +11,7 @@ const T: Duration = Duration::from_secs(20);
 const EXAMPLE: &str = include_str!("../config.toml.example");
 const STARTER: &str = include_str!("../rules/starter.toml");
 /// The example account's rule selection, as the example writes it.
-const EXAMPLE_RULES: &str = "rules = [\"trusted\", \"starter\", \"scam-model\", \"scam-model-other-languages\", \"review-links-elsewhere\", \"review-self-promotion\", \"review-no-reply\"]";
+const EXAMPLE_RULES: &str = "rules = [\"trusted\", \"starter\", \"scam-model\", \"scam-model-other-languages\", \"lookalike-links\", \"review-links-elsewhere\", \"review-self-promotion\", \"review-no-reply\"]";
 
 /// A temp dir holding `config.toml` with `text`, the starter pack it includes and the
 /// default model its `scam-model` rule reads.
@@ -44,12 +44,12 @@ fn the_example_config_is_valid_and_its_summary_shows_no_secret() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("acme (ig user 17841400000000001, Instagram login, token from env IGMOD_TOKEN_ACME): every 2m, budget 200 calls/hour, 20 newest posts, backfill off"), "{out}");
     assert!(
-        out.contains("rules: scam-model, scam-model-other-languages, review-links-elsewhere, review-self-promotion, review-no-reply, scam, scam-dm, profanity, links, mention-spam, trusted"),
+        out.contains("rules: scam-model, scam-model-other-languages, lookalike-links, review-links-elsewhere, review-self-promotion, review-no-reply, scam, scam-dm, profanity, links, mention-spam, trusted"),
         "{out}"
     );
     // The account runs the starter pack and the default model, whose figures are shown.
     assert!(
-        out.contains("backfill off, rules: scam-model, scam-model-other-languages, review-links-elsewhere, review-self-promotion, review-no-reply, trusted, starter-investment-scam,"),
+        out.contains("backfill off, rules: scam-model, scam-model-other-languages, lookalike-links, review-links-elsewhere, review-self-promotion, review-no-reply, trusted, starter-investment-scam,"),
         "{out}"
     );
     assert!(
@@ -178,6 +178,52 @@ fn rules_test_explains_decisions_on_the_example_rules() {
             format!("{heading}language: unknown\n{expected}"),
             "{args:?}"
         );
+    }
+}
+
+/// The example hides links dressed up as the brand's site, and says which site they imitate;
+/// the brand's own links stay up.
+#[test]
+fn the_example_hides_links_that_imitate_the_brands_domain() {
+    let (_dir, path) = example_dir(EXAMPLE);
+    let test = |text: &str| {
+        let (code, out, err) = run(igmod()
+            .args(["rules", "test", "-c"])
+            .arg(&path)
+            .arg(text)
+            .env("IGMOD_TOKEN_ACME", "x"));
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    for (text, host) in [
+        (
+            "Refund desk for late orders: acme-support.com/claim",
+            "acme-support.com",
+        ),
+        (
+            "winners list 🎉 https://acme.com.prize-center.shop/list",
+            "acme.com.prize-center.shop",
+        ),
+        ("claim at аcme.com/win", "acme.com"),
+    ] {
+        let out = test(text);
+        assert!(
+            out.contains(&format!(
+                "matched rule \"lookalike-links\" (hide)\n  - link \"{host}\" imitates \"acme.com\""
+            )),
+            "{text}: {out}"
+        );
+        assert!(
+            out.contains("\ndecision: hide") || out.contains("\ndecision: delete"),
+            "{out}"
+        );
+    }
+    for text in [
+        "Ordered at https://acme.com/shop, arrived fast",
+        "help.acme.com/returns worked",
+    ] {
+        let out = test(text);
+        assert!(!out.contains("lookalike-links"), "{text}: {out}");
     }
 }
 
@@ -410,7 +456,7 @@ fn problems_in_included_rule_files_are_located_in_those_files() {
     assert_eq!(code, 78);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 3, "{err}");
-    assert!(lines[0].ends_with("accounts.rules: no rule or rule set named \"nosuchset\" (rules: scam-model, scam-model-other-languages, review-links-elsewhere, review-self-promotion, review-no-reply, scam, scam-dm, profanity, links, mention-spam, trusted, starter-investment-scam, starter-testimonial-scam, starter-money-handle, starter-contact-bait, starter-contact-bait-question, starter-check-my-bio, starter-link-in-bio, starter-bare-link, starter-fake-giveaway, starter-fake-giveaway-doubt, starter-fund-recovery, starter-follower-selling, starter-link-drop, starter-emoji-flood, starter-impersonation, starter-bot-wave, starter-mention-flood, starter-self-promo, starter-money-bait, starter-testimony, starter-money-bait-amounts, starter-first-people, starter-self-promo-en, starter-follow-exchange, starter-romance-bait, starter-follower-selling-intl, starter-fake-giveaway-intl, starter-fund-recovery-intl, starter-contact-bait-intl; rule sets: starter, starter-floods)"), "{err}");
+    assert!(lines[0].ends_with("accounts.rules: no rule or rule set named \"nosuchset\" (rules: scam-model, scam-model-other-languages, lookalike-links, review-links-elsewhere, review-self-promotion, review-no-reply, scam, scam-dm, profanity, links, mention-spam, trusted, starter-investment-scam, starter-testimonial-scam, starter-money-handle, starter-contact-bait, starter-contact-bait-question, starter-check-my-bio, starter-link-in-bio, starter-bare-link, starter-fake-giveaway, starter-fake-giveaway-doubt, starter-fund-recovery, starter-follower-selling, starter-link-drop, starter-emoji-flood, starter-impersonation, starter-bot-wave, starter-mention-flood, starter-self-promo, starter-money-bait, starter-testimony, starter-money-bait-amounts, starter-first-people, starter-self-promo-en, starter-follow-exchange, starter-romance-bait, starter-follower-selling-intl, starter-fake-giveaway-intl, starter-fund-recovery-intl, starter-contact-bait-intl; rule sets: starter, starter-floods)"), "{err}");
     assert_eq!(
         lines[1],
         format!(
@@ -548,7 +594,7 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
     // Without --account: what the first account runs (trusted, the starter pack, the model),
     // and the first line says so.
     assert!(
-        out.starts_with("rules: account \"acme\"'s (33 rules; the first account"),
+        out.starts_with("rules: account \"acme\"'s (34 rules; the first account"),
         "{out}"
     );
     assert!(out.contains("\nscam-model "), "{out}");
@@ -572,7 +618,7 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
         .arg(fixture)
         .env("IGMOD_TOKEN_ACME", "x"));
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("rules: every rule loaded (40)"), "{out}");
+    assert!(out.starts_with("rules: every rule loaded (41)"), "{out}");
     assert!(
         out.contains("  labeled 1         19           1\n  labeled 0          2          18\n"),
         "{out}"

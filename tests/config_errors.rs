@@ -132,6 +132,13 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "rules.not_languages: unknown language code \"spa\"",
         "spa",
     ),
+    // A look-alike domain needs a name to compare hosts with: a public suffix has none.
+    (
+        "words = [\"forex\"]",
+        "words = [\"forex\"]\nlookalike_domains = [\"acme.com\", \"co.uk\"]",
+        "rules.lookalike_domains: \"co.uk\" has no name of 3 letters or more",
+        "co.uk",
+    ),
     // "und" (an unknown language) belongs in `languages`; `not_languages` never matches it.
     (
         "words = [\"forex\"]",

@@ -78,6 +78,8 @@ macro_rules! with_conditions {
             allow_domains: Vec<Spanned<String>>,
             #[serde(default)]
             deny_domains: Vec<Spanned<String>>,
+            #[serde(default)]
+            lookalike_domains: Vec<Spanned<String>>,
             contact: Option<Spanned<RawContact>>,
             max_mentions: Option<u32>,
             #[serde(default)]
@@ -116,6 +118,7 @@ macro_rules! with_conditions {
                     links: self.links,
                     allow_domains: strings(&self.allow_domains),
                     deny_domains: strings(&self.deny_domains),
+                    lookalike_domains: strings(&self.lookalike_domains),
                     contact: contact(v, self.contact.as_ref()),
                     max_mentions: self.max_mentions,
                     mentions_only: self.mentions_only,
@@ -144,6 +147,7 @@ macro_rules! with_conditions {
                     "regex" => &self.regex,
                     "not_regex" => &self.not_regex,
                     "allow_domains" => &self.allow_domains,
+                    "lookalike_domains" => &self.lookalike_domains,
                     "usernames" => &self.usernames,
                     "not_usernames" => &self.not_usernames,
                     "languages" => &self.languages,

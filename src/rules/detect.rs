@@ -210,6 +210,15 @@ impl Domains {
         Domains { names, tails }
     }
 
+    /// [`Domains::holds`] for an allow list: `written` is the link as the comment wrote it,
+    /// and a host written with letters of another script (`аcme.com` with a Cyrillic `а`,
+    /// which folding reads as `acme.com`) is another site, never an allowed one.
+    /// (`written` is asked for only when the host is allowed: finding it costs a map of the
+    /// text back to the original.)
+    pub fn allows<'w>(&self, host: &str, written: impl FnOnce() -> &'w str) -> bool {
+        self.holds(host) && written_host(written()).is_ascii()
+    }
+
     /// Whether `host` is one of the domains or under one (as [`domain_matches`]).
     pub fn holds(&self, host: &str) -> bool {
         let t = tail(host);
@@ -218,6 +227,147 @@ impl Domains {
             .zip(&self.names)
             .any(|(&dt, d)| (dt == t || dt == 0) && domain_matches(host, d))
     }
+}
+
+/// A `lookalike_domains` list: the brand's own domains, and for each the skeleton of its
+/// registrable name (`acme` for `shop.acme.co.uk`), against which a link's host is read.
+#[derive(Debug, Clone, Default)]
+pub struct Lookalikes {
+    /// (domain as listed, lowercased; its name's skeleton; whether it is written in ASCII).
+    domains: Vec<(String, String, bool)>,
+}
+
+/// A brand name shorter than this has too many honest neighbours ("ac", "go") to read hosts
+/// against.
+pub const LOOKALIKE_MIN_NAME: usize = 3;
+
+/// From this long, a name one edit away also counts ("acmme", "amce"); shorter names have
+/// honest words one edit away ("acme": "acne").
+const LOOKALIKE_FUZZY_FROM: usize = 5;
+
+impl Lookalikes {
+    /// The list, or the first domain (index) whose registrable name is shorter than
+    /// [`LOOKALIKE_MIN_NAME`] or that has none (`com`, `co.uk`).
+    pub fn new(domains: &[String]) -> Result<Lookalikes, usize> {
+        let mut out = Vec::with_capacity(domains.len());
+        for (i, d) in domains.iter().enumerate() {
+            let d = d
+                .trim()
+                .trim_start_matches('.')
+                .trim_end_matches('.')
+                .to_lowercase();
+            let name = registrable_name(&d).ok_or(i)?;
+            let skeleton = username_skeleton(name);
+            if skeleton.chars().count() < LOOKALIKE_MIN_NAME {
+                return Err(i);
+            }
+            let ascii = d.is_ascii();
+            out.push((d, skeleton, ascii));
+        }
+        Ok(Lookalikes { domains: out })
+    }
+
+    /// The listed domain that `host` (as the links detector found it, folded) imitates
+    /// without being it or under it; `written` is the link as the comment wrote it. Imitating
+    /// is: the same host written with letters from another script (`аcme.com` with a
+    /// Cyrillic `а`, which folding makes `acme.com`); or a label, or a hyphen-separated part
+    /// of one, whose skeleton is the name (`acme-support.com`, `shop-acme.com`,
+    /// `acme.com.deals.shop`, `acme.net`, `4cme.com`), the name with an "official" word
+    /// (`acmeofficial.com`), or, for a name of five letters or more, one edit or swap away
+    /// (`lunashoess.com`, `lunahsoes.com`).
+    /// (`written` is asked for only when the host is a listed domain.)
+    pub fn imitated<'w>(&self, host: &str, written: impl Fn() -> &'w str) -> Option<&str> {
+        self.domains.iter().find_map(|(domain, name, ascii)| {
+            if domain_matches(host, domain) {
+                // The real domain, unless its letters were not the ones it is written with.
+                return (*ascii && !written_host(written()).is_ascii()).then_some(domain.as_str());
+            }
+            let suffix = psl::suffix(host.as_bytes())?;
+            let labels = host
+                .get(..host.len().saturating_sub(suffix.as_bytes().len()))
+                .unwrap_or("");
+            labels
+                .split('.')
+                .filter(|l| !l.is_empty())
+                .any(|label| {
+                    let joined = label.replace('-', "");
+                    label
+                        .split('-')
+                        .chain(std::iter::once(joined.as_str()))
+                        .any(|part| imitates_name(&username_skeleton(part), name))
+                })
+                .then_some(domain.as_str())
+        })
+    }
+}
+
+/// The part of a written link that names its host: no scheme, user, port or path.
+fn written_host(link: &str) -> &str {
+    let rest = link.split_once("://").map_or(link, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    host.split(':').next().unwrap_or("")
+}
+
+/// The registrable name of a domain: `acme` for `acme.com`, `shop.acme.co.uk` and `acme.co.uk`;
+/// none for a public suffix alone.
+fn registrable_name(domain: &str) -> Option<&str> {
+    let registrable = psl::domain(domain.as_bytes())?;
+    let suffix = registrable.suffix().as_bytes().len();
+    let registrable = std::str::from_utf8(registrable.as_bytes()).ok()?;
+    registrable
+        .get(..registrable.len().checked_sub(suffix + 1)?)
+        .filter(|n| !n.is_empty())
+}
+
+/// Whether a host part's skeleton reads as the brand's name (see [`Lookalikes::imitated`]).
+fn imitates_name(part: &str, name: &str) -> bool {
+    if part.is_empty() {
+        return false;
+    }
+    if part == name {
+        return true;
+    }
+    if name.chars().count() >= LOOKALIKE_FUZZY_FROM && edits_with_swaps(part, name) <= 1 {
+        return true;
+    }
+    static OFFICIAL: LazyLock<Vec<String>> = LazyLock::new(|| {
+        OFFICIAL_SUFFIXES
+            .iter()
+            .map(|s| username_skeleton(s))
+            .collect()
+    });
+    let rest = part
+        .strip_prefix(name)
+        .or_else(|| part.strip_suffix(name))
+        .unwrap_or("");
+    !rest.is_empty() && OFFICIAL.iter().any(|s| rest == s)
+}
+
+/// Edit distance that counts swapping two neighbouring letters as one edit (optimal string
+/// alignment): "amce" is one swap from "acme".
+fn edits_with_swaps(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for (j, cell) in d.iter_mut().take(width).enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        d[i * width] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
+        }
+    }
+    d[a.len() * width + b.len()]
 }
 
 /// Username patterns (regexes matched against the whole username, ignoring case) that are

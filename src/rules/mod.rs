@@ -134,6 +134,8 @@ pub struct ConditionSpec {
     pub links: bool,
     pub allow_domains: Vec<String>,
     pub deny_domains: Vec<String>,
+    /// The brand's own domains: a link that imitates one without being it or under it.
+    pub lookalike_domains: Vec<String>,
     pub contact: Vec<ContactKind>,
     pub max_mentions: Option<u32>,
     pub mentions_only: bool,
@@ -299,6 +301,7 @@ enum Cond {
         allow: detect::Domains,
     },
     DenyDomains(detect::Domains),
+    Lookalike(detect::Lookalikes),
     /// Each kind, with the word list of its [`detect::contact_words`] (looked for by the
     /// rule set's word automaton with every other word, instead of by a search of its own).
     Contact(Vec<(ContactKind, Option<usize>)>),
@@ -1040,7 +1043,7 @@ impl Cond {
             | Cond::Repeated(_) => 2,
             Cond::MentionsOnly | Cond::EmojiOnly | Cond::MaxCaps(_) => 3,
             Cond::Contact(_) | Cond::Impersonation { .. } => 4,
-            Cond::Links { .. } | Cond::DenyDomains(_) => 5,
+            Cond::Links { .. } | Cond::DenyDomains(_) | Cond::Lookalike(_) => 5,
             Cond::Regex {
                 form: TextForm::Original,
                 ..
@@ -1080,8 +1083,19 @@ impl Cond {
                 };
                 hit != *negate
             }
-            Cond::Links { allow } => scan.links(set).iter().any(|(h, _)| !allow.holds(h)),
+            Cond::Links { allow } => {
+                let n = scan.n;
+                scan.links(set)
+                    .iter()
+                    .any(|(h, span)| !allow.allows(h, || written_link(c.text, n, &span)))
+            }
             Cond::DenyDomains(deny) => scan.links(set).iter().any(|(h, _)| deny.holds(h)),
+            Cond::Lookalike(own) => {
+                let n = scan.n;
+                scan.links(set)
+                    .iter()
+                    .any(|(h, span)| own.imitated(h, || written_link(c.text, n, &span)).is_some())
+            }
             Cond::Contact(kinds) => kinds.iter().any(|&(k, words)| match words {
                 Some(list) => {
                     detect::has_contact_given_words(scan.n, k, scan.words[list].is_some())
@@ -1187,7 +1201,10 @@ impl Cond {
             }
             Cond::Links { allow } => {
                 let n = scan.n;
-                let (host, span) = scan.links(set).iter().find(|(h, _)| !allow.holds(h))?;
+                let (host, span) = scan
+                    .links(set)
+                    .iter()
+                    .find(|(h, span)| !allow.allows(h, || written_link(c.text, n, span)))?;
                 ev(
                     format!("link \"{host}\""),
                     span.map(|r| n.folded_to_original(r)),
@@ -1198,6 +1215,17 @@ impl Cond {
                 let (host, span) = scan.links(set).iter().find(|(h, _)| deny.holds(h))?;
                 ev(
                     format!("denied domain \"{host}\""),
+                    span.map(|r| n.folded_to_original(r)),
+                )
+            }
+            Cond::Lookalike(own) => {
+                let n = scan.n;
+                let (host, span, domain) = scan.links(set).iter().find_map(|(h, span)| {
+                    own.imitated(h, || written_link(c.text, n, &span))
+                        .map(|d| (h, span.clone(), d))
+                })?;
+                ev(
+                    format!("link \"{host}\" imitates \"{domain}\""),
                     span.map(|r| n.folded_to_original(r)),
                 )
             }
@@ -1629,6 +1657,21 @@ impl GroupCompiler<'_> {
         if !c.deny_domains.is_empty() {
             conds.push(Cond::DenyDomains(domains(&c.deny_domains)));
         }
+        if !c.lookalike_domains.is_empty() {
+            self.dot_word();
+            match detect::Lookalikes::new(&c.lookalike_domains) {
+                Ok(own) => conds.push(Cond::Lookalike(own)),
+                Err(i) => self.error(
+                    "lookalike_domains",
+                    Some(i),
+                    format!(
+                        "{:?} has no name of {} letters or more to compare links with (a domain such as \"acme.com\")",
+                        c.lookalike_domains.get(i).map_or("", String::as_str),
+                        detect::LOOKALIKE_MIN_NAME
+                    ),
+                ),
+            }
+        }
         if !c.contact.is_empty() {
             let kinds = c
                 .contact
@@ -1733,6 +1776,13 @@ impl GroupCompiler<'_> {
         order.sort_by_key(|&i| conds[i].cost());
         Group { conds, order }
     }
+}
+
+/// A found link as the comment wrote it (before folding), or "" when it has no span.
+fn written_link<'t>(text: &'t str, n: &Normalized<'_>, span: &Option<Range<usize>>) -> &'t str {
+    span.as_ref()
+        .and_then(|r| text.get(n.folded_to_original(r.clone())))
+        .unwrap_or("")
 }
 
 /// Rewrites `\b`/`\B` to their ASCII forms. A Unicode word boundary makes the regex crate

@@ -181,6 +181,13 @@ fn example_decisions_and_priority() {
         ("see https://acme.com/sale", Some("x"), None),
         ("see shop.acme.com", Some("x"), None),
         ("see notacme.com", Some("x"), Some(("links", Action::Hide))),
+        // An allowed domain written with another script's letters (a Cyrillic а) is another
+        // site: folding reads it as acme.com, the allow list does not.
+        (
+            "see аcme.com/sale",
+            Some("x"),
+            Some(("links", Action::Hide)),
+        ),
         ("@a @b @c", Some("x"), None),
         (
             "@a @b @c @d",
@@ -1349,6 +1356,90 @@ fn languages_matches_only_the_listed_known_languages_and_combines_with_and() {
         .expect("matches");
     assert!(m.reason.contains("language es ("), "{}", m.reason);
     assert!(m.reason.contains("one of es, pt"), "{}", m.reason);
+}
+
+/// `lookalike_domains`: links that imitate the brand's own domains (phishing "support" and
+/// "giveaway" sites) match; the domains themselves, their subdomains, other sites and names
+/// that only resemble the brand's by chance do not.
+#[test]
+fn lookalike_domains_catch_links_imitating_the_brands_own() {
+    let rules = compile(&[rule(
+        "lookalike",
+        Action::Hide,
+        ConditionSpec {
+            lookalike_domains: vec!["acme.com".into(), "LunaShoes.co.uk".into()],
+            ..ConditionSpec::default()
+        },
+    )]);
+    let cases: &[(&str, Option<&str>)] = &[
+        (
+            "Refunds desk: acme-support.com/claim",
+            Some("acme-support.com"),
+        ),
+        (
+            "get 70% off at https://shop-acme.com today",
+            Some("shop-acme.com"),
+        ),
+        (
+            "new drop on acme.com.deals-outlet.shop",
+            Some("acme.com.deals-outlet.shop"),
+        ),
+        ("winners at acmeofficial.net 🎉", Some("acmeofficial.net")),
+        ("same shop, cheaper: acme.store", Some("acme.store")),
+        ("4cme.com/prize", Some("4cme.com")),
+        // Another script's letters in the brand's own domain (a Cyrillic а).
+        ("claim at аcme.com/win", Some("acme.com")),
+        // A name of five letters or more: one letter off, or two swapped.
+        ("lunashoess.com/sale", Some("lunashoess.com")),
+        ("lunahsoes.co.uk/sale", Some("lunahsoes.co.uk")),
+        (
+            "help at www.lunashoes-care.com",
+            Some("www.lunashoes-care.com"),
+        ),
+        // Not look-alikes.
+        ("ordered from https://acme.com/shop yesterday", None),
+        ("the size guide at help.acme.com/sizes", None),
+        ("lunashoes.co.uk/returns worked fine", None),
+        ("my skin: acne.org says moisturise", None),
+        ("acmetools.com makes my drill", None),
+        ("see https://example.com/acme-review", None),
+        ("no link here, just acme love", None),
+    ];
+    for (text, host) in cases {
+        let view = CommentView::new(text, None);
+        let decided = rules.decide(&view);
+        assert_eq!(decided.is_some(), host.is_some(), "{text:?}: {decided:?}");
+        assert_eq!(rules.matches(&view).is_empty(), host.is_none(), "{text:?}");
+        if let (Some(m), Some(host)) = (decided, host) {
+            assert!(
+                m.reason
+                    .starts_with(&format!("link \"{host}\" imitates \"")),
+                "{text:?}: {}",
+                m.reason
+            );
+        }
+    }
+}
+
+/// A domain with no name to compare (a public suffix) or too short a name is refused,
+/// naming the item.
+#[test]
+fn a_lookalike_domain_without_a_name_is_a_compile_error() {
+    for bad in ["co.uk", "ab.com"] {
+        let err = RuleSet::compile(&[rule(
+            "bad",
+            Action::Hide,
+            ConditionSpec {
+                lookalike_domains: vec!["acme.com".into(), bad.into()],
+                ..ConditionSpec::default()
+            },
+        )])
+        .expect_err("no name");
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert_eq!(err[0].key, Some("lookalike_domains"));
+        assert_eq!(err[0].item, Some(1));
+        assert!(err[0].message.contains(bad), "{}", err[0].message);
+    }
 }
 
 /// `"und"` in `languages` matches a comment whose language is unknown: "the model hides in
