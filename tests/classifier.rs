@@ -338,8 +338,10 @@ fn starter_money_and_contact_bait_take_the_bait_and_spare_its_honest_neighbours(
         decide("WhatsApp +90 555 000 00 00 for the signals"),
         "delete by starter-contact-bait"
     );
-    // Follow swaps, in any language, are hidden; the shorthand's look-alikes once leetspeak
-    // is undone ("lại", "Faf", "SAS") are not; nor is a complaint that quotes romance bait.
+    // Follow swaps, in any language, are hidden, and their shortest forms flagged (they are
+    // also a plane, lumber and part numbers); the shorthand's look-alikes once leetspeak is
+    // undone ("lại", "Faf", "SAS") and the English phrases are left alone, as is a complaint
+    // that quotes romance bait.
     for swap in [
         "sub2sub? 🙏",
         "like4like",
@@ -348,12 +350,14 @@ fn starter_money_and_contact_bait_take_the_bait_and_spare_its_honest_neighbours(
         assert_eq!(decide(swap), "hide by starter-self-promo", "{swap}");
     }
     for swap in ["f4f nha 🫶", "L4L ❤️", "s4s?"] {
-        assert_eq!(decide(swap), "hide by starter-follow-exchange", "{swap}");
+        assert_eq!(decide(swap), "flag by starter-follow-exchange", "{swap}");
     }
     for honest in [
         "Giao lại giúp mình size 38 nhé, lãi suất bao nhiêu ạ?",
         "Faf was brilliant last night 🏏",
         "Flew SAS to Oslo with your carry-on, fits perfectly",
+        "Insurance replaced it like for like, thanks",
+        "I need a sub for sub plans this weekend",
         "O kadar çok 'DM'ine bak' yorumu var ki gerçek yorumları göremiyoruz, silin şunları",
     ] {
         assert_eq!(decide(honest), "", "{honest}");

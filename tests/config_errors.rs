@@ -136,7 +136,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     (
         "words = [\"forex\"]",
         "words = [\"forex\"]\nlookalike_domains = [\"acme.com\", \"co.uk\"]",
-        "rules.lookalike_domains: \"co.uk\" has no name of 3 letters or more",
+        "rules.lookalike_domains: \"co.uk\" is a public suffix",
         "co.uk",
     ),
     // "und" (an unknown language) belongs in `languages`; `not_languages` never matches it.

@@ -216,7 +216,7 @@ impl Domains {
     /// (`written` is asked for only when the host is allowed: finding it costs a map of the
     /// text back to the original.)
     pub fn allows<'w>(&self, host: &str, written: impl FnOnce() -> &'w str) -> bool {
-        self.holds(host) && written_host(written()).is_ascii()
+        self.holds(host) && nfkc_ascii(clean_host(written_host(written())))
     }
 
     /// Whether `host` is one of the domains or under one (as [`domain_matches`]).
@@ -229,76 +229,342 @@ impl Domains {
     }
 }
 
-/// A `lookalike_domains` list: the brand's own domains, and for each the skeleton of its
-/// registrable name (`acme` for `shop.acme.co.uk`), against which a link's host is read.
+/// A `lookalike_domains` list: the domains the brand registered, each with its name (`acme`
+/// for `acme.co.uk`) and that name's skeleton, against which a link's host is read.
 #[derive(Debug, Clone, Default)]
 pub struct Lookalikes {
-    /// (domain as listed, lowercased; its name's skeleton; whether it is written in ASCII).
-    domains: Vec<(String, String, bool)>,
+    domains: Vec<Listed>,
+}
+
+#[derive(Debug, Clone)]
+struct Listed {
+    /// As listed, lowercased.
+    domain: String,
+    /// The name, as written (`acme`).
+    name: String,
+    /// The name's skeleton (leetspeak, look-alike letters and repeats folded).
+    skeleton: String,
 }
 
 /// A brand name shorter than this has too many honest neighbours ("ac", "go") to read hosts
 /// against.
 pub const LOOKALIKE_MIN_NAME: usize = 3;
 
-/// From this long, a name one edit away also counts ("acmme", "amce"); shorter names have
+/// From this long, a name one edit away also counts ("lunashoess"); shorter names have
 /// honest words one edit away ("acme": "acne").
 const LOOKALIKE_FUZZY_FROM: usize = 5;
 
+/// Words a fake site puts beside the brand's name (`acme-support`, `acmeofficial`,
+/// `shop-acme`): what it pretends to be. Other words (`acme-brick`, `acme-tech`, and `care`
+/// and `team`, which honest organisations use: `acmecare.org`, `acmeteam.de`) are left
+/// alone, as is the bare name on another host (`acme.zendesk.com`, `acme.co.uk`, another
+/// company's `acme.org`), which is too often honest to hide.
+const LOOKALIKE_BAIT: &[&str] = &[
+    "official",
+    "oficial",
+    "support",
+    "help",
+    "helpdesk",
+    "service",
+    "services",
+    "giveaway",
+    "giveaways",
+    "promo",
+    "promos",
+    "reward",
+    "rewards",
+    "winner",
+    "winners",
+    "admin",
+    "customer",
+    "customers",
+    "assist",
+    "refund",
+    "refunds",
+    "claim",
+    "claims",
+    "prize",
+    "prizes",
+    "verify",
+    "verification",
+    "login",
+    "signin",
+    "secure",
+    "security",
+    "account",
+    "accounts",
+    "billing",
+    "payment",
+    "payments",
+    "outlet",
+    "deal",
+    "deals",
+    "sale",
+    "sales",
+    "discount",
+    "discounts",
+    "gift",
+    "gifts",
+    "giftcard",
+    "bonus",
+    "contest",
+    "desk",
+    "center",
+    "centre",
+    "recovery",
+    "free",
+    "offer",
+    "offers",
+    "shop",
+    "store",
+    "lottery",
+    "raffle",
+    "cashback",
+    "minigame",
+    "spin",
+    "win",
+    "confirmation",
+    // ...and in the languages of the written data: prize, gift, draw, official, verify.
+    "premio",
+    "premios",
+    "premi",
+    "premiacao",
+    "regalo",
+    "regalos",
+    "sorteo",
+    "sorteos",
+    "sorteio",
+    "sorteios",
+    "brinde",
+    "brindes",
+    "cupom",
+    "cupon",
+    "bono",
+    "resgate",
+    "confirmacao",
+    "verificacion",
+    "oficial",
+    "cadeau",
+    "cadeaux",
+    "officiel",
+    "gewinn",
+    "gewinnspiel",
+    "offiziell",
+    "ufficiale",
+    "hadiah",
+    "resmi",
+    "verifikasi",
+    "cekilis",
+    "hediye",
+    "destek",
+    "iade",
+    "quatang",
+    "trungthuong",
+    "inaam",
+    "kyc",
+];
+
+/// Why a `lookalike_domains` entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookalikeError {
+    pub item: usize,
+    pub message: String,
+}
+
 impl Lookalikes {
-    /// The list, or the first domain (index) whose registrable name is shorter than
-    /// [`LOOKALIKE_MIN_NAME`] or that has none (`com`, `co.uk`).
-    pub fn new(domains: &[String]) -> Result<Lookalikes, usize> {
+    /// The list, or the first entry that is not a domain the brand could have registered.
+    pub fn new(domains: &[String]) -> Result<Lookalikes, LookalikeError> {
         let mut out = Vec::with_capacity(domains.len());
-        for (i, d) in domains.iter().enumerate() {
-            let d = d
-                .trim()
-                .trim_start_matches('.')
-                .trim_end_matches('.')
-                .to_lowercase();
-            let name = registrable_name(&d).ok_or(i)?;
-            let skeleton = username_skeleton(name);
-            if skeleton.chars().count() < LOOKALIKE_MIN_NAME {
-                return Err(i);
+        for (item, raw) in domains.iter().enumerate() {
+            let refuse = |why: String| LookalikeError {
+                item,
+                message: format!("{raw:?} {why}"),
+            };
+            let d = raw.trim().trim_end_matches('.').to_lowercase();
+            if d.is_empty()
+                || !d
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            {
+                return Err(refuse(
+                    "is not a domain name alone, such as \"acme.com\" (no scheme, path, port or wildcard; an internationalised name in its xn-- form)".into(),
+                ));
             }
-            let ascii = d.is_ascii();
-            out.push((d, skeleton, ascii));
+            if d.parse::<std::net::Ipv4Addr>().is_ok() {
+                return Err(refuse("is an IP address: it has no name to imitate".into()));
+            }
+            let registrable = psl::domain(d.as_bytes()).filter(|r| r.suffix().is_known());
+            let Some(registrable) = registrable else {
+                let whole_suffix = psl::suffix(d.as_bytes())
+                    .is_some_and(|s| s.is_known() && s.as_bytes() == d.as_bytes());
+                return Err(refuse(if whole_suffix {
+                    "is a public suffix (like com or co.uk): it has no name to imitate".into()
+                } else {
+                    "does not end in a known top-level domain (public suffix list)".into()
+                }));
+            };
+            let suffix_len = registrable.suffix().as_bytes().len();
+            let registrable = std::str::from_utf8(registrable.as_bytes()).unwrap_or_default();
+            if registrable != d {
+                return Err(refuse(format!(
+                    "is a name under {registrable:?}: list the domain the brand registered (its subdomains are never look-alikes)"
+                )));
+            }
+            let name = d
+                .get(..d.len().saturating_sub(suffix_len + 1))
+                .unwrap_or_default()
+                .to_string();
+            let skeleton = username_skeleton(&name);
+            if skeleton.chars().count() < LOOKALIKE_MIN_NAME {
+                return Err(refuse(format!(
+                    "has no name of {LOOKALIKE_MIN_NAME} letters or more to compare links with"
+                )));
+            }
+            out.push(Listed {
+                domain: d,
+                name,
+                skeleton,
+            });
         }
         Ok(Lookalikes { domains: out })
     }
 
-    /// The listed domain that `host` (as the links detector found it, folded) imitates
-    /// without being it or under it; `written` is the link as the comment wrote it. Imitating
-    /// is: the same host written with letters from another script (`аcme.com` with a
-    /// Cyrillic `а`, which folding makes `acme.com`); or a label, or a hyphen-separated part
-    /// of one, whose skeleton is the name (`acme-support.com`, `shop-acme.com`,
-    /// `acme.com.deals.shop`, `acme.net`, `4cme.com`), the name with an "official" word
-    /// (`acmeofficial.com`), or, for a name of five letters or more, one edit or swap away
-    /// (`lunashoess.com`, `lunahsoes.com`).
-    /// (`written` is asked for only when the host is a listed domain.)
-    pub fn imitated<'w>(&self, host: &str, written: impl Fn() -> &'w str) -> Option<&str> {
-        self.domains.iter().find_map(|(domain, name, ascii)| {
-            if domain_matches(host, domain) {
-                // The real domain, unless its letters were not the ones it is written with.
-                return (*ascii && !written_host(written()).is_ascii()).then_some(domain.as_str());
-            }
-            let suffix = psl::suffix(host.as_bytes())?;
-            let labels = host
-                .get(..host.len().saturating_sub(suffix.as_bytes().len()))
-                .unwrap_or("");
-            labels
-                .split('.')
-                .filter(|l| !l.is_empty())
-                .any(|label| {
-                    let joined = label.replace('-', "");
-                    label
-                        .split('-')
-                        .chain(std::iter::once(joined.as_str()))
-                        .any(|part| imitates_name(&username_skeleton(part), name))
-                })
-                .then_some(domain.as_str())
-        })
+    /// The listed domain that a link imitates, if any: `host` and `link` as the links
+    /// detector found them (in the folded text), `written` the link as the comment wrote it
+    /// (asked for only when the host is a listed domain). A host imitates a listed domain, without being it or under it, when:
+    /// - it is the domain written with another script's letters (`аcme.com`, a Cyrillic
+    ///   `а`; or its `xn--` form), which folding reads as the domain;
+    /// - the domain is inside it (`acme.com.deals-outlet.shop`), or before an `@` in the
+    ///   link (`https://acme.com@evil.example`: the browser goes to `evil.example`);
+    /// - a label is the name spelled differently (`4cme.com`, `acrne.com`), or, for a name of
+    ///   five letters or more, one letter off or two swapped (`lunashoess.com`);
+    /// - a label is the name with a word of what a fake site pretends to be, hyphenated or
+    ///   not (`acme-support.com`, `shop-acme.com`, `acmeofficial.net`; see
+    ///   [`LOOKALIKE_BAIT`]).
+    pub fn imitated<'w>(
+        &self,
+        host: &str,
+        link: &str,
+        written: impl Fn() -> &'w str,
+    ) -> Option<&str> {
+        let host = clean_host(host);
+        if host.is_empty() {
+            return None;
+        }
+        let decoded = host.split('.').any(|l| l.starts_with("xn--")).then(|| {
+            let (unicode, _) = idna::domain_to_unicode(host);
+            let n = super::Normalized::new(&unicode);
+            (clean_host(&n.folded).to_string(), !nfkc_ascii(&unicode))
+        });
+        self.domains
+            .iter()
+            .find(|listed| {
+                if let Some((folded, foreign)) = &decoded
+                    && *foreign
+                    && domain_matches(folded, &listed.domain)
+                {
+                    return true;
+                }
+                if domain_matches(host, &listed.domain) {
+                    // The real domain, unless its letters are not the ones it reads as.
+                    return !nfkc_ascii(clean_host(written_host(written())));
+                }
+                inside(host, &listed.domain)
+                    || userinfo(link).is_some_and(|u| {
+                        let u = clean_host(u);
+                        domain_matches(u, &listed.domain) || inside(u, &listed.domain)
+                    })
+                    || labels_imitate(host, listed)
+            })
+            .map(|l| l.domain.as_str())
     }
+}
+
+/// The host without what the link finder took in around it: symbols and emoji before
+/// (`👉acme.com`), and a run of other text glued after a Latin host (`acme.comで購入`).
+fn clean_host(host: &str) -> &str {
+    let host = host.trim_matches(|c: char| !c.is_alphanumeric());
+    let latin = host
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+        .map_or(host, |end| &host[..end]);
+    if latin.contains('.') && latin.len() < host.len() {
+        latin.trim_end_matches(['.', '-'])
+    } else {
+        host
+    }
+}
+
+/// Whether text is ASCII once compatibility forms are folded (full-width `ｗｗｗ` is `www`,
+/// as browsers read it; a Cyrillic `а` stays what it is).
+fn nfkc_ascii(text: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    text.nfkc().all(|c| c.is_ascii())
+}
+
+/// Whether `domain` is a run of whole labels inside `host` other than its end.
+fn inside(host: &str, domain: &str) -> bool {
+    host.match_indices(domain).any(|(at, _)| {
+        let before = at == 0 || host.as_bytes().get(at - 1) == Some(&b'.');
+        let after = host.as_bytes().get(at + domain.len()) == Some(&b'.');
+        before && after
+    })
+}
+
+/// The user part of a link's authority (`acme.com` in `https://acme.com@evil.example/x`).
+fn userinfo(link: &str) -> Option<&str> {
+    let rest = link.split_once("://").map_or(link, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.rsplit_once('@').map(|(user, _)| user)
+}
+
+/// The label rules of [`Lookalikes::imitated`], over the labels before the public suffix.
+fn labels_imitate(host: &str, listed: &Listed) -> bool {
+    static BAIT: LazyLock<Vec<String>> = LazyLock::new(|| {
+        LOOKALIKE_BAIT
+            .iter()
+            .map(|w| username_skeleton(w))
+            .collect()
+    });
+    let is_bait = |s: &str| BAIT.iter().any(|b| b == s);
+    let Some(suffix) = psl::suffix(host.as_bytes()) else {
+        return false;
+    };
+    let labels = host
+        .get(..host.len().saturating_sub(suffix.as_bytes().len()))
+        .unwrap_or("");
+    let name = listed.skeleton.as_str();
+    let fuzzy = name.chars().count() >= LOOKALIKE_FUZZY_FROM;
+    labels.split('.').filter(|l| !l.is_empty()).any(|label| {
+        let parts: Vec<(&str, String)> = label
+            .split('-')
+            .filter(|p| !p.is_empty())
+            .map(|p| (p, username_skeleton(p)))
+            .collect();
+        let named = |(raw, skel): &(&str, String)| {
+            skel == name && *raw != listed.name
+                || fuzzy && skel != name && edits_with_swaps(skel, name) <= 1
+        };
+        if parts.iter().any(named) {
+            return true;
+        }
+        // Country codes and numbers beside the name say nothing either way
+        // (`premios-acme-br`, `acme-2025-prize`).
+        let filler =
+            |(raw, _): &&(&str, String)| raw.len() <= 2 || raw.bytes().all(|b| b.is_ascii_digit());
+        let words: Vec<&(&str, String)> = parts.iter().filter(|p| !filler(p)).collect();
+        if words.len() > 1
+            && words.iter().any(|(_, s)| s == name)
+            && words.iter().all(|(_, s)| s == name || is_bait(s))
+        {
+            return true;
+        }
+        let joined = username_skeleton(&label.replace('-', ""));
+        let rest = joined
+            .strip_prefix(name)
+            .or_else(|| joined.strip_suffix(name))
+            .unwrap_or("");
+        !rest.is_empty() && is_bait(rest)
+    })
 }
 
 /// The part of a written link that names its host: no scheme, user, port or path.
@@ -307,41 +573,6 @@ fn written_host(link: &str) -> &str {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = authority.rsplit('@').next().unwrap_or("");
     host.split(':').next().unwrap_or("")
-}
-
-/// The registrable name of a domain: `acme` for `acme.com`, `shop.acme.co.uk` and `acme.co.uk`;
-/// none for a public suffix alone.
-fn registrable_name(domain: &str) -> Option<&str> {
-    let registrable = psl::domain(domain.as_bytes())?;
-    let suffix = registrable.suffix().as_bytes().len();
-    let registrable = std::str::from_utf8(registrable.as_bytes()).ok()?;
-    registrable
-        .get(..registrable.len().checked_sub(suffix + 1)?)
-        .filter(|n| !n.is_empty())
-}
-
-/// Whether a host part's skeleton reads as the brand's name (see [`Lookalikes::imitated`]).
-fn imitates_name(part: &str, name: &str) -> bool {
-    if part.is_empty() {
-        return false;
-    }
-    if part == name {
-        return true;
-    }
-    if name.chars().count() >= LOOKALIKE_FUZZY_FROM && edits_with_swaps(part, name) <= 1 {
-        return true;
-    }
-    static OFFICIAL: LazyLock<Vec<String>> = LazyLock::new(|| {
-        OFFICIAL_SUFFIXES
-            .iter()
-            .map(|s| username_skeleton(s))
-            .collect()
-    });
-    let rest = part
-        .strip_prefix(name)
-        .or_else(|| part.strip_suffix(name))
-        .unwrap_or("");
-    !rest.is_empty() && OFFICIAL.iter().any(|s| rest == s)
 }
 
 /// Edit distance that counts swapping two neighbouring letters as one edit (optimal string

@@ -1092,9 +1092,11 @@ impl Cond {
             Cond::DenyDomains(deny) => scan.links(set).iter().any(|(h, _)| deny.holds(h)),
             Cond::Lookalike(own) => {
                 let n = scan.n;
-                scan.links(set)
-                    .iter()
-                    .any(|(h, span)| own.imitated(h, || written_link(c.text, n, &span)).is_some())
+                scan.links(set).iter().any(|(h, span)| {
+                    let link = folded_link(n, &span);
+                    own.imitated(h, link, || written_link(c.text, n, &span))
+                        .is_some()
+                })
             }
             Cond::Contact(kinds) => kinds.iter().any(|&(k, words)| match words {
                 Some(list) => {
@@ -1221,7 +1223,8 @@ impl Cond {
             Cond::Lookalike(own) => {
                 let n = scan.n;
                 let (host, span, domain) = scan.links(set).iter().find_map(|(h, span)| {
-                    own.imitated(h, || written_link(c.text, n, &span))
+                    let link = folded_link(n, &span);
+                    own.imitated(h, link, || written_link(c.text, n, &span))
                         .map(|d| (h, span.clone(), d))
                 })?;
                 ev(
@@ -1661,15 +1664,7 @@ impl GroupCompiler<'_> {
             self.dot_word();
             match detect::Lookalikes::new(&c.lookalike_domains) {
                 Ok(own) => conds.push(Cond::Lookalike(own)),
-                Err(i) => self.error(
-                    "lookalike_domains",
-                    Some(i),
-                    format!(
-                        "{:?} has no name of {} letters or more to compare links with (a domain such as \"acme.com\")",
-                        c.lookalike_domains.get(i).map_or("", String::as_str),
-                        detect::LOOKALIKE_MIN_NAME
-                    ),
-                ),
+                Err(e) => self.error("lookalike_domains", Some(e.item), e.message),
             }
         }
         if !c.contact.is_empty() {
@@ -1776,6 +1771,13 @@ impl GroupCompiler<'_> {
         order.sort_by_key(|&i| conds[i].cost());
         Group { conds, order }
     }
+}
+
+/// A found link in the folded text, or "" when it has no span.
+fn folded_link<'n>(n: &'n Normalized<'_>, span: &Option<Range<usize>>) -> &'n str {
+    span.as_ref()
+        .and_then(|r| n.folded.get(r.clone()))
+        .unwrap_or("")
 }
 
 /// A found link as the comment wrote it (before folding), or "" when it has no span.

@@ -1381,25 +1381,43 @@ fn lookalike_domains_catch_links_imitating_the_brands_own() {
             Some("shop-acme.com"),
         ),
         (
+            "help at www.lunashoes-help.com",
+            Some("www.lunashoes-help.com"),
+        ),
+        (
             "new drop on acme.com.deals-outlet.shop",
             Some("acme.com.deals-outlet.shop"),
         ),
         ("winners at acmeofficial.net 🎉", Some("acmeofficial.net")),
-        ("same shop, cheaper: acme.store", Some("acme.store")),
         ("4cme.com/prize", Some("4cme.com")),
-        // Another script's letters in the brand's own domain (a Cyrillic а).
+        // In other languages, beside a country code.
+        ("¡ganaste! premios-acme-br.com", Some("premios-acme-br.com")),
+        // The browser goes to the host after the @.
+        (
+            "log in: https://acme.com@evil-site.ru/login",
+            Some("evil-site.ru"),
+        ),
+        // Another script's letters in the brand's own domain (a Cyrillic а), as written and
+        // in the xn-- form a browser shows.
         ("claim at аcme.com/win", Some("acme.com")),
+        ("claim at xn--cme-5cd.com/win", Some("xn--cme-5cd.com")),
         // A name of five letters or more: one letter off, or two swapped.
         ("lunashoess.com/sale", Some("lunashoess.com")),
         ("lunahsoes.co.uk/sale", Some("lunahsoes.co.uk")),
-        (
-            "help at www.lunashoes-care.com",
-            Some("www.lunashoes-care.com"),
-        ),
-        // Not look-alikes.
+        // Not look-alikes: the domains, their subdomains, and how people type them.
         ("ordered from https://acme.com/shop yesterday", None),
         ("the size guide at help.acme.com/sizes", None),
         ("lunashoes.co.uk/returns worked fine", None),
+        ("Shop the sale 👉acme.com", None),
+        ("https://acme.comで購入しました", None),
+        ("ｗｗｗ.acme.com のセール", None),
+        // Nor the bare name on another site, which is as often honest (the brand's help
+        // desk, its other countries, another company called Acme), nor other words.
+        ("opened a ticket at acme.zendesk.com", None),
+        ("acme.co.uk ships faster", None),
+        ("same shop, cheaper: acme.store", None),
+        ("acme-brick.com for the patio", None),
+        ("acmecare.org is my insurance, unrelated", None),
         ("my skin: acne.org says moisturise", None),
         ("acmetools.com makes my drill", None),
         ("see https://example.com/acme-review", None),
@@ -1425,7 +1443,15 @@ fn lookalike_domains_catch_links_imitating_the_brands_own() {
 /// naming the item.
 #[test]
 fn a_lookalike_domain_without_a_name_is_a_compile_error() {
-    for bad in ["co.uk", "ab.com"] {
+    for bad in [
+        "co.uk",
+        "ab.com",
+        "https://acme.com",
+        "*.acme.com",
+        "shop.acme.com",
+        "acme.con",
+        "10.0.0.1",
+    ] {
         let err = RuleSet::compile(&[rule(
             "bad",
             Action::Hide,
