@@ -22,6 +22,9 @@ pub struct Links {
     hosts: String,
     /// (host's range in `hosts`, span in the folded text)
     list: Vec<(Range<usize>, Option<Range<usize>>)>,
+    /// Per link, once asked: whether its host was written in ASCII (several rules ask of
+    /// the same link, and the answer can cost a map of the text).
+    ascii: Vec<std::cell::Cell<Option<bool>>>,
 }
 
 impl Links {
@@ -32,15 +35,35 @@ impl Links {
             .map(|(host, span)| (self.hosts.get(host.clone()).unwrap_or(""), span.clone()))
     }
 
+    /// [`Links::iter`] with each link's index, for [`Links::written_in_ascii`].
+    pub fn indexed(&self) -> impl Iterator<Item = (usize, &str, Option<Range<usize>>)> {
+        self.iter().enumerate().map(|(i, (h, s))| (i, h, s))
+    }
+
+    /// Whether link `i`'s host was written in ASCII: `find` answers the first time.
+    pub fn written_in_ascii(&self, i: usize, find: impl FnOnce() -> bool) -> bool {
+        let Some(cell) = self.ascii.get(i) else {
+            return find();
+        };
+        if let Some(known) = cell.get() {
+            return known;
+        }
+        let found = find();
+        cell.set(Some(found));
+        found
+    }
+
     fn clear(&mut self) {
         self.hosts.clear();
         self.list.clear();
+        self.ascii.clear();
     }
 
     fn push(&mut self, host: &str, span: Option<Range<usize>>) {
         let at = self.hosts.len();
         self.hosts.push_str(host);
         self.list.push((at..self.hosts.len(), span));
+        self.ascii.push(std::cell::Cell::new(None));
     }
 
     fn has(&self, host: &str) -> bool {
@@ -213,10 +236,10 @@ impl Domains {
     /// [`Domains::holds`] for an allow list: `written` is the link as the comment wrote it,
     /// and a host written with letters of another script (`аcme.com` with a Cyrillic `а`,
     /// which folding reads as `acme.com`) is another site, never an allowed one.
-    /// (`written` is asked for only when the host is allowed: finding it costs a map of the
-    /// text back to the original.)
-    pub fn allows<'w>(&self, host: &str, written: impl FnOnce() -> &'w str) -> bool {
-        self.holds(host) && nfkc_ascii(clean_host(written_host(written())))
+    /// (`written_in_ascii`, [`host_reads_as_ascii`] of the link as written, is asked only
+    /// when the host is allowed: finding the written link can cost a map of the text.)
+    pub fn allows(&self, host: &str, written_in_ascii: impl FnOnce() -> bool) -> bool {
+        self.holds(host) && written_in_ascii()
     }
 
     /// Whether `host` is one of the domains or under one (as [`domain_matches`]).
@@ -430,8 +453,9 @@ impl Lookalikes {
     }
 
     /// The listed domain that a link imitates, if any: `host` and `link` as the links
-    /// detector found them (in the folded text), `written` the link as the comment wrote it
-    /// (asked for only when the host is a listed domain). A host imitates a listed domain, without being it or under it, when:
+    /// detector found them (in the folded text); `written_in_ascii` says whether the link's
+    /// host, as the comment wrote it, reads as ASCII ([`host_reads_as_ascii`]), and is asked
+    /// only when the host is a listed domain. A host imitates a listed domain, without being it or under it, when:
     /// - it is the domain written with another script's letters (`аcme.com`, a Cyrillic
     ///   `а`; or its `xn--` form), which folding reads as the domain;
     /// - the domain is inside it (`acme.com.deals-outlet.shop`), or before an `@` in the
@@ -441,11 +465,11 @@ impl Lookalikes {
     /// - a label is the name with a word of what a fake site pretends to be, hyphenated or
     ///   not (`acme-support.com`, `shop-acme.com`, `acmeofficial.net`; see
     ///   [`LOOKALIKE_BAIT`]).
-    pub fn imitated<'w>(
+    pub fn imitated(
         &self,
         host: &str,
         link: &str,
-        written: impl Fn() -> &'w str,
+        written_in_ascii: impl Fn() -> bool,
     ) -> Option<&str> {
         let host = clean_host(host);
         if host.is_empty() {
@@ -467,7 +491,7 @@ impl Lookalikes {
                 }
                 if domain_matches(host, &listed.domain) {
                     // The real domain, unless its letters are not the ones it reads as.
-                    return !nfkc_ascii(clean_host(written_host(written())));
+                    return !written_in_ascii();
                 }
                 inside(host, &listed.domain)
                     || userinfo(link).is_some_and(|u| {
@@ -492,6 +516,13 @@ fn clean_host(host: &str) -> &str {
     } else {
         host
     }
+}
+
+/// Whether a link's host, as the comment wrote it, reads as ASCII: once cut from what the
+/// link finder took in around it and with compatibility forms folded (`ｗｗｗ.acme.com`
+/// does; `аcme.com` with a Cyrillic `а` does not).
+pub fn host_reads_as_ascii(written_link: &str) -> bool {
+    nfkc_ascii(clean_host(written_host(written_link)))
 }
 
 /// Whether text is ASCII once compatibility forms are folded (full-width `ｗｗｗ` is `www`,
@@ -534,6 +565,11 @@ fn labels_imitate(host: &str, listed: &Listed) -> bool {
         .unwrap_or("");
     let name = listed.skeleton.as_str();
     let fuzzy = name.chars().count() >= LOOKALIKE_FUZZY_FROM;
+    // Most links name another site: unless a name of five letters or more can be one edit
+    // off, a host whose skeleton does not hold the name is ruled out in one pass.
+    if !fuzzy && !username_skeleton(labels).contains(name) {
+        return false;
+    }
     labels.split('.').filter(|l| !l.is_empty()).any(|label| {
         let parts: Vec<(&str, String)> = label
             .split('-')

@@ -1085,17 +1085,21 @@ impl Cond {
             }
             Cond::Links { allow } => {
                 let n = scan.n;
-                scan.links(set)
-                    .iter()
-                    .any(|(h, span)| !allow.allows(h, || written_link(c.text, n, &span)))
+                let links = scan.links(set);
+                links.indexed().any(|(i, h, span)| {
+                    !allow.allows(h, || {
+                        links.written_in_ascii(i, || host_written_in_ascii(c.text, n, h, &span))
+                    })
+                })
             }
             Cond::DenyDomains(deny) => scan.links(set).iter().any(|(h, _)| deny.holds(h)),
             Cond::Lookalike(own) => {
                 let n = scan.n;
-                scan.links(set).iter().any(|(h, span)| {
-                    let link = folded_link(n, &span);
-                    own.imitated(h, link, || written_link(c.text, n, &span))
-                        .is_some()
+                let links = scan.links(set);
+                links.indexed().any(|(i, h, span)| {
+                    let ascii =
+                        || links.written_in_ascii(i, || host_written_in_ascii(c.text, n, h, &span));
+                    own.imitated(h, folded_link(n, &span), ascii).is_some()
                 })
             }
             Cond::Contact(kinds) => kinds.iter().any(|&(k, words)| match words {
@@ -1203,10 +1207,12 @@ impl Cond {
             }
             Cond::Links { allow } => {
                 let n = scan.n;
-                let (host, span) = scan
-                    .links(set)
-                    .iter()
-                    .find(|(h, span)| !allow.allows(h, || written_link(c.text, n, span)))?;
+                let links = scan.links(set);
+                let (_, host, span) = links.indexed().find(|(i, h, span)| {
+                    !allow.allows(h, || {
+                        links.written_in_ascii(*i, || host_written_in_ascii(c.text, n, h, span))
+                    })
+                })?;
                 ev(
                     format!("link \"{host}\""),
                     span.map(|r| n.folded_to_original(r)),
@@ -1222,9 +1228,11 @@ impl Cond {
             }
             Cond::Lookalike(own) => {
                 let n = scan.n;
-                let (host, span, domain) = scan.links(set).iter().find_map(|(h, span)| {
-                    let link = folded_link(n, &span);
-                    own.imitated(h, link, || written_link(c.text, n, &span))
+                let links = scan.links(set);
+                let (host, span, domain) = links.indexed().find_map(|(i, h, span)| {
+                    let ascii =
+                        || links.written_in_ascii(i, || host_written_in_ascii(c.text, n, h, &span));
+                    own.imitated(h, folded_link(n, &span), ascii)
                         .map(|d| (h, span.clone(), d))
                 })?;
                 ev(
@@ -1778,6 +1786,28 @@ fn folded_link<'n>(n: &'n Normalized<'_>, span: &Option<Range<usize>>) -> &'n st
     span.as_ref()
         .and_then(|r| n.folded.get(r.clone()))
         .unwrap_or("")
+}
+
+/// Whether a found link's host (`host`, in the folded text) was written in ASCII letters
+/// ([`detect::host_reads_as_ascii`]). Usually answered without finding the link as written
+/// (a map of the folded text back to the original, costly for a text with other scripts):
+/// when the text is ASCII, or holds the host (lowercase, as folded) as often as the folded
+/// text does, every occurrence was written so.
+fn host_written_in_ascii(
+    text: &str,
+    n: &Normalized<'_>,
+    host: &str,
+    span: &Option<Range<usize>>,
+) -> bool {
+    if text.is_ascii() {
+        return true;
+    }
+    let finder = memchr::memmem::Finder::new(host.as_bytes());
+    let count = |hay: &str| finder.find_iter(hay.as_bytes()).count();
+    if !host.is_empty() && count(text) >= count(&n.folded) {
+        return true;
+    }
+    detect::host_reads_as_ascii(written_link(text, n, span))
 }
 
 /// A found link as the comment wrote it (before folding), or "" when it has no span.
