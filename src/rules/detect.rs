@@ -457,9 +457,13 @@ fn inside(host: &str, domain: &str) -> bool {
 
 /// The user part of a link's authority (`acme.com` in `https://acme.com@evil.example/x`).
 fn userinfo(link: &str) -> Option<&str> {
+    authority(link).rsplit_once('@').map(|(user, _)| user)
+}
+
+/// A link's authority: no scheme, path, query or fragment.
+fn authority(link: &str) -> &str {
     let rest = link.split_once("://").map_or(link, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    authority.rsplit_once('@').map(|(user, _)| user)
+    rest.split(['/', '?', '#']).next().unwrap_or("")
 }
 
 /// The label rules of [`Lookalikes::imitated`], over the labels before the public suffix.
@@ -519,9 +523,7 @@ fn labels_imitate(host: &str, listed: &Listed) -> bool {
 
 /// The part of a written link that names its host: no scheme, user, port or path.
 fn written_host(link: &str) -> &str {
-    let rest = link.split_once("://").map_or(link, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit('@').next().unwrap_or("");
+    let host = authority(link).rsplit('@').next().unwrap_or("");
     host.split(':').next().unwrap_or("")
 }
 
