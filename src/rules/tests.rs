@@ -1390,6 +1390,7 @@ fn lookalike_domains_catch_links_imitating_the_brands_own() {
         ),
         ("winners at acmeofficial.net 🎉", Some("acmeofficial.net")),
         ("4cme.com/prize", Some("4cme.com")),
+        ("acrne.com/refund", Some("acrne.com")),
         // In other languages, beside a country code.
         ("¡ganaste! premios-acme-br.com", Some("premios-acme-br.com")),
         // The browser goes to the host after the @.
