@@ -169,15 +169,7 @@ fn after_scheme(link: &[u8]) -> Option<usize> {
 /// loops: every delimiter is ASCII, and links are short (a search call per delimiter cost
 /// more).
 fn host_of(link: &str) -> (Option<&str>, bool) {
-    let b = link.as_bytes();
-    let scheme = after_scheme(b);
-    let start = scheme.unwrap_or(0);
-    let rest = b.get(start..).unwrap_or_default();
-    let authority = rest
-        .iter()
-        .position(|c| matches!(c, b'/' | b'?'))
-        .unwrap_or(rest.len());
-    let authority = &rest[..authority];
+    let (start, authority, scheme) = authority_of(link);
     let user = authority
         .iter()
         .rposition(|&c| c == b'@')
@@ -190,7 +182,21 @@ fn host_of(link: &str) -> (Option<&str>, bool) {
     let host = link
         .get(from..from + host.len() - dots)
         .filter(|h| !h.is_empty());
-    (host, scheme.is_some())
+    (host, scheme)
+}
+
+/// Where a link's authority begins, its bytes (after the scheme, before the path or query),
+/// and whether the link has a scheme.
+fn authority_of(link: &str) -> (usize, &[u8], bool) {
+    let b = link.as_bytes();
+    let scheme = after_scheme(b);
+    let start = scheme.unwrap_or(0);
+    let rest = b.get(start..).unwrap_or_default();
+    let end = rest
+        .iter()
+        .position(|c| matches!(c, b'/' | b'?'))
+        .unwrap_or(rest.len());
+    (start, &rest[..end], scheme.is_some())
 }
 
 /// Whether the host ends in a top-level domain of the public suffix list.
@@ -233,11 +239,11 @@ impl Domains {
         Domains { names, tails }
     }
 
-    /// [`Domains::holds`] for an allow list: `written` is the link as the comment wrote it,
-    /// and a host written with letters of another script (`аcme.com` with a Cyrillic `а`,
-    /// which folding reads as `acme.com`) is another site, never an allowed one.
-    /// (`written_in_ascii`, [`host_reads_as_ascii`] of the link as written, is asked only
-    /// when the host is allowed: finding the written link can cost a map of the text.)
+    /// [`Domains::holds`] for an allow list: a host written with letters of another script
+    /// (`аcme.com` with a Cyrillic `а`, which folding reads as `acme.com`) is another site,
+    /// never an allowed one. `written_in_ascii` ([`host_reads_as_ascii`] of the link as the
+    /// comment wrote it) is asked only when the host is allowed: finding the written link
+    /// can cost a map of the text.
     pub fn allows(&self, host: &str, written_in_ascii: impl FnOnce() -> bool) -> bool {
         self.holds(host) && written_in_ascii()
     }
@@ -394,6 +400,13 @@ impl Lookalikes {
             let n = super::Normalized::new(&unicode);
             (clean_host(&n.folded).to_string(), !nfkc_ascii(&unicode))
         });
+        // The labels before the public suffix, and their skeleton: once per link, for every
+        // listed domain.
+        let labels = psl::suffix(host.as_bytes()).map(|suffix| {
+            host.get(..host.len().saturating_sub(suffix.as_bytes().len()))
+                .unwrap_or("")
+        });
+        let skeleton = std::cell::OnceCell::new();
         self.domains
             .iter()
             .find(|listed| {
@@ -412,7 +425,10 @@ impl Lookalikes {
                         let u = clean_host(u);
                         domain_matches(u, &listed.domain) || inside(u, &listed.domain)
                     })
-                    || labels_imitate(host, listed)
+                    || labels.is_some_and(|labels| {
+                        let skeleton = skeleton.get_or_init(|| username_skeleton(labels));
+                        labels_imitate(labels, skeleton, listed)
+                    })
             })
             .map(|l| l.domain.as_str())
     }
@@ -436,7 +452,7 @@ fn clean_host(host: &str) -> &str {
 /// link finder took in around it and with compatibility forms folded (`ｗｗｗ.acme.com`
 /// does; `аcme.com` with a Cyrillic `а` does not).
 pub fn host_reads_as_ascii(written_link: &str) -> bool {
-    nfkc_ascii(clean_host(written_host(written_link)))
+    nfkc_ascii(clean_host(host_of(written_link).0.unwrap_or_default()))
 }
 
 /// Whether text is ASCII once compatibility forms are folded (full-width `ｗｗｗ` is `www`,
@@ -457,17 +473,14 @@ fn inside(host: &str, domain: &str) -> bool {
 
 /// The user part of a link's authority (`acme.com` in `https://acme.com@evil.example/x`).
 fn userinfo(link: &str) -> Option<&str> {
-    authority(link).rsplit_once('@').map(|(user, _)| user)
+    let (start, authority, _) = authority_of(link);
+    let at = authority.iter().rposition(|&c| c == b'@')?;
+    link.get(start..start + at)
 }
 
-/// A link's authority: no scheme, path, query or fragment.
-fn authority(link: &str) -> &str {
-    let rest = link.split_once("://").map_or(link, |(_, r)| r);
-    rest.split(['/', '?', '#']).next().unwrap_or("")
-}
-
-/// The label rules of [`Lookalikes::imitated`], over the labels before the public suffix.
-fn labels_imitate(host: &str, listed: &Listed) -> bool {
+/// The label rules of [`Lookalikes::imitated`], over the labels before the public suffix
+/// (`labels`, and `skeleton`, theirs as a whole).
+fn labels_imitate(labels: &str, skeleton: &str, listed: &Listed) -> bool {
     static BAIT: LazyLock<Vec<String>> = LazyLock::new(|| {
         LOOKALIKE_BAIT
             .iter()
@@ -475,17 +488,11 @@ fn labels_imitate(host: &str, listed: &Listed) -> bool {
             .collect()
     });
     let is_bait = |s: &str| BAIT.iter().any(|b| b == s);
-    let Some(suffix) = psl::suffix(host.as_bytes()) else {
-        return false;
-    };
-    let labels = host
-        .get(..host.len().saturating_sub(suffix.as_bytes().len()))
-        .unwrap_or("");
     let name = listed.skeleton.as_str();
     let fuzzy = name.chars().count() >= LOOKALIKE_FUZZY_FROM;
     // Most links name another site: unless a name of five letters or more can be one edit
     // off, a host whose skeleton does not hold the name is ruled out in one pass.
-    if !fuzzy && !username_skeleton(labels).contains(name) {
+    if !fuzzy && !skeleton.contains(name) {
         return false;
     }
     labels.split('.').filter(|l| !l.is_empty()).any(|label| {
@@ -519,12 +526,6 @@ fn labels_imitate(host: &str, listed: &Listed) -> bool {
             .unwrap_or("");
         !rest.is_empty() && is_bait(rest)
     })
-}
-
-/// The part of a written link that names its host: no scheme, user, port or path.
-fn written_host(link: &str) -> &str {
-    let host = authority(link).rsplit('@').next().unwrap_or("");
-    host.split(':').next().unwrap_or("")
 }
 
 /// Edit distance that counts swapping two neighbouring letters as one edit (optimal string

@@ -1085,22 +1085,12 @@ impl Cond {
             }
             Cond::Links { allow } => {
                 let n = scan.n;
-                let links = scan.links(set);
-                links.indexed().any(|(i, h, span)| {
-                    !allow.allows(h, || {
-                        links.written_in_ascii(i, || host_written_in_ascii(c.text, n, h, &span))
-                    })
-                })
+                first_not_allowed(scan.links(set), allow, c.text, n).is_some()
             }
             Cond::DenyDomains(deny) => scan.links(set).iter().any(|(h, _)| deny.holds(h)),
             Cond::Lookalike(own) => {
                 let n = scan.n;
-                let links = scan.links(set);
-                links.indexed().any(|(i, h, span)| {
-                    let ascii =
-                        || links.written_in_ascii(i, || host_written_in_ascii(c.text, n, h, &span));
-                    own.imitated(h, folded_link(n, &span), ascii).is_some()
-                })
+                first_imitation(scan.links(set), own, c.text, n).is_some()
             }
             Cond::Contact(kinds) => kinds.iter().any(|&(k, words)| match words {
                 Some(list) => {
@@ -1207,12 +1197,7 @@ impl Cond {
             }
             Cond::Links { allow } => {
                 let n = scan.n;
-                let links = scan.links(set);
-                let (_, host, span) = links.indexed().find(|(i, h, span)| {
-                    !allow.allows(h, || {
-                        links.written_in_ascii(*i, || host_written_in_ascii(c.text, n, h, span))
-                    })
-                })?;
+                let (host, span) = first_not_allowed(scan.links(set), allow, c.text, n)?;
                 ev(
                     format!("link \"{host}\""),
                     span.map(|r| n.folded_to_original(r)),
@@ -1228,13 +1213,7 @@ impl Cond {
             }
             Cond::Lookalike(own) => {
                 let n = scan.n;
-                let links = scan.links(set);
-                let (host, span, domain) = links.indexed().find_map(|(i, h, span)| {
-                    let ascii =
-                        || links.written_in_ascii(i, || host_written_in_ascii(c.text, n, h, &span));
-                    own.imitated(h, folded_link(n, &span), ascii)
-                        .map(|d| (h, span.clone(), d))
-                })?;
+                let (host, span, domain) = first_imitation(scan.links(set), own, c.text, n)?;
                 ev(
                     format!("link \"{host}\" imitates \"{domain}\""),
                     span.map(|r| n.folded_to_original(r)),
@@ -1779,6 +1758,39 @@ impl GroupCompiler<'_> {
         order.sort_by_key(|&i| conds[i].cost());
         Group { conds, order }
     }
+}
+
+/// The first link whose host an allow list does not allow ([`detect::Domains::allows`]),
+/// with its span in the folded text.
+fn first_not_allowed<'l>(
+    links: &'l detect::Links,
+    allow: &detect::Domains,
+    text: &str,
+    n: &Normalized<'_>,
+) -> Option<(&'l str, Option<Range<usize>>)> {
+    links
+        .indexed()
+        .find(|(i, h, span)| {
+            !allow.allows(h, || {
+                links.written_in_ascii(*i, || host_written_in_ascii(text, n, h, span))
+            })
+        })
+        .map(|(_, h, span)| (h, span))
+}
+
+/// The first link that imitates a listed domain ([`detect::Lookalikes::imitated`]), with its
+/// span in the folded text and the domain.
+fn first_imitation<'l, 'o>(
+    links: &'l detect::Links,
+    own: &'o detect::Lookalikes,
+    text: &str,
+    n: &Normalized<'_>,
+) -> Option<(&'l str, Option<Range<usize>>, &'o str)> {
+    links.indexed().find_map(|(i, h, span)| {
+        let ascii = || links.written_in_ascii(i, || host_written_in_ascii(text, n, h, &span));
+        own.imitated(h, folded_link(n, &span), ascii)
+            .map(|domain| (h, span.clone(), domain))
+    })
 }
 
 /// A found link in the folded text, or "" when it has no span.
