@@ -1565,14 +1565,13 @@ impl GroupCompiler<'_> {
             return None;
         }
         let mut list = Vec::with_capacity(codes.len());
-        let mut unknown = false;
-        let mut bad = false;
+        // Each "und" in `languages` (listed twice it is still one condition).
+        let mut unds = 0;
         for (i, code) in codes.iter().enumerate() {
             if code.trim().eq_ignore_ascii_case(UNDETERMINED) {
                 if key == "languages" {
-                    unknown = true;
+                    unds += 1;
                 } else {
-                    bad = true;
                     self.error(
                         key,
                         Some(i),
@@ -1595,7 +1594,8 @@ impl GroupCompiler<'_> {
                 ),
             }
         }
-        (!bad && list.len() + usize::from(unknown) == codes.len()).then_some((list, unknown))
+        // Every item read, or an error said which one was not.
+        (list.len() + unds == codes.len()).then_some((list, unds > 0))
     }
 
     fn compile(&mut self, c: &ConditionSpec) -> Group {

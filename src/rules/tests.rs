@@ -1477,7 +1477,8 @@ fn und_in_languages_matches_an_unknown_language_and_nothing_else() {
         "english-or-unknown",
         Action::Hide,
         ConditionSpec {
-            languages: vec!["en".into(), "UND".into()],
+            // "und" twice is still one condition, not a list that failed to read.
+            languages: vec!["en".into(), "UND".into(), "und".into()],
             ..ConditionSpec::default()
         },
     )]);
@@ -1503,6 +1504,7 @@ fn und_in_languages_matches_an_unknown_language_and_nothing_else() {
         .decide(&CommentView::new("😍😍", None))
         .expect("matches");
     assert_eq!(m.reason, "language unknown, one of en, und");
+    assert_eq!(rules.len(), 1);
 }
 
 /// `not_languages` never matches an unknown language, so `"und"` there would do nothing: it
