@@ -51,18 +51,33 @@ const ACCOUNTS: &[(&str, &str)] = &[
     ("globex", "17841400000000002"),
 ];
 
-/// The rules the demo adds when it has a model (the example config's `scam-model` and
-/// `scam-model-other-languages`).
+/// The rules the demo adds when it has a model: the example config's model rules (it hides
+/// in English, and flags for a person in other languages and what is too short to tell).
 pub const MODEL_RULE: &str = r#"
 [[rules]]
 name = "scam-model"
 action = "hide"
 classifier = { model = "models/scam.model", min_score = 0.85 }
+languages = ["en"]
+
+[[rules]]
+name = "scam-model-unsure-language"
+action = "hide"
+classifier = { model = "models/scam.model", min_score = 0.95 }
+languages = ["en", "und"]
+not_regex = ['@[a-z0-9_]']
+
+[[rules]]
+name = "scam-model-unknown-language"
+action = "flag"
+classifier = { model = "models/scam.model", min_score = 0.85 }
+languages = ["und"]
+regex = ['\pL']
 
 [[rules]]
 name = "scam-model-other-languages"
-action = "hide"
-classifier = { model = "models/scam.model", min_score = 0.8 }
+action = "flag"
+classifier = { model = "models/scam.model", min_score = 0.5 }
 not_languages = ["en"]
 "#;
 
@@ -236,7 +251,14 @@ pub async fn run(seconds: u64, dir: Option<PathBuf>, model: Option<PathBuf>) -> 
         "Webhooks: {} sent, {} dropped on purpose (the polls found those).",
         hooks.delivered, hooks.dropped
     );
-    println!("\nKinds of comment the demo follows (posted → hidden or deleted on Instagram):");
+    println!(
+        "\nKinds of comment the demo follows (posted → hidden or deleted on Instagram, or flagged: left up for a person):"
+    );
+    let flagged: std::collections::HashSet<&str> = decided
+        .iter()
+        .filter(|d| d.action == "flag")
+        .map(|d| d.comment_id.as_str())
+        .collect();
     for (kind, _) in crate::simulator::KINDS {
         let ids: Vec<&String> = stats
             .followed
@@ -249,12 +271,19 @@ pub async fn run(seconds: u64, dir: Option<PathBuf>, model: Option<PathBuf>) -> 
             .filter_map(|id| sim.comment(id))
             .filter(|c| c.hidden || c.deleted)
             .count();
-        println!("  {kind}: {} posted, {gone} hidden or deleted", ids.len());
+        let flags = ids
+            .iter()
+            .filter(|id| flagged.contains(id.as_str()))
+            .count();
+        println!(
+            "  {kind}: {} posted, {gone} hidden or deleted, {flags} flagged",
+            ids.len()
+        );
     }
     println!("\nWhat igmod did (newest first):");
     for d in decided
         .iter()
-        .filter(|d| d.action == "delete" || d.action == "hide")
+        .filter(|d| matches!(d.action.as_str(), "delete" | "hide" | "flag"))
         .take(15)
     {
         let gone = sim
@@ -264,6 +293,8 @@ pub async fn run(seconds: u64, dir: Option<PathBuf>, model: Option<PathBuf>) -> 
                     "deleted"
                 } else if c.hidden {
                     "hidden"
+                } else if d.action == "flag" {
+                    "left up for a person"
                 } else {
                     "still visible"
                 }

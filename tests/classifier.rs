@@ -152,25 +152,25 @@ fn example_decision(rules: &igmod::rules::RuleSet, text: &str) -> Option<String>
 
 /// The example account's rules (trusted, the starter pack and the shipped model) catch
 /// scams and self-promotion written for this test in several languages, and leave their
-/// honest twins up: at least 7 of the 8 caught; no twin hidden or deleted.
+/// honest twins up: at least 7 of the 8 caught (hidden, deleted, or in another language
+/// flagged for a person); no twin hidden or deleted, at most one flagged.
 #[test]
 fn the_example_rules_catch_new_kinds_and_languages_and_leave_their_honest_twins() {
     let rules = example_rules();
-    let (mut missed, mut hidden) = (Vec::new(), Vec::new());
+    let (mut missed, mut removed, mut flagged) = (Vec::new(), Vec::new(), Vec::new());
     for (scam, twin) in SCAMS_AND_TWINS {
         if example_decision(&rules, scam).is_none() {
             missed.push(*scam);
         }
-        if let Some(decision) = example_decision(&rules, twin) {
-            assert!(
-                decision.starts_with("hide"),
-                "an honest comment was deleted ({decision}): {twin}"
-            );
-            hidden.push((*twin, decision));
+        match example_decision(&rules, twin) {
+            Some(decision) if decision.starts_with("flag") => flagged.push((*twin, decision)),
+            Some(decision) => removed.push((*twin, decision)),
+            None => {}
         }
     }
     assert!(missed.len() <= 1, "scams left up: {missed:#?}");
-    assert!(hidden.is_empty(), "honest comments hidden: {hidden:#?}");
+    assert!(removed.is_empty(), "honest comments removed: {removed:#?}");
+    assert!(flagged.len() <= 1, "honest comments flagged: {flagged:#?}");
 }
 
 /// Fans and customers write the words of self-promotion and share links too. The example
@@ -418,30 +418,38 @@ fn group_row<'a>(out: &'a str, group: &str) -> Vec<&'a str> {
 
 /// On comments written by other writers after the model's data (`data/igmod/held-out`: the
 /// fourth round in 8 languages and a blind round in es, pt, fr, de and it, never trained on),
-/// the example's rules keep most honest comments up and catch most scams in each of the 13
-/// languages: what an operator in those languages gets, not what cross-validation on the
-/// writers' own rows promises (0.959 / 0.763 when measured; Arabic's 0.600 the lowest).
+/// the example's rules catch most scams in each of the 13 languages (the model's calls there
+/// flagged for a person) and remove almost no honest comment: what an operator in those
+/// languages gets, not what cross-validation on the writers' own rows promises (0.913 / 0.902
+/// with 1 of 1,650 honest comments removed when measured; Arabic's 0.869 the lowest recall).
 #[test]
 fn the_example_rules_hold_on_comments_no_model_was_fitted_to() {
     let (out, precision, recall) = example_on(
         "data/igmod/held-out",
         "3323 (1673 labeled 1, 1650 labeled 0)",
     );
-    assert!(precision >= 0.92 && recall >= 0.70, "{out}");
+    assert!(precision >= 0.90 && recall >= 0.85, "{out}");
+    let mut removed = 0u32;
     for lang in [
         "ar", "hi", "hi-Latn", "id", "ru", "tl", "tr", "vi", "es", "pt", "fr", "de", "it",
     ] {
         let cols = group_row(&out, lang);
         let recall: f64 = cols[4].parse().expect("recall");
-        assert!(recall >= 0.55, "{lang}: {cols:?}");
+        assert!(recall >= 0.80, "{lang}: {cols:?}");
+        removed += cols
+            .last()
+            .and_then(|c| c.split('/').nth(1))
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or_else(|| panic!("no honest count: {cols:?}"));
     }
+    assert!(removed <= 3, "{removed} honest comments removed: {out}");
 }
 
 /// On fans' and customers' comments that use self-promotion's words ("check it out",
 /// "subscribed", "my channel", links, "link in bio"), and the self-promotion spam brands get,
 /// written by another writer than `data/igmod/fans-en.csv` and never trained on
 /// (`data/igmod/fans-held-out.csv`): the example catches most of the spam and leaves nearly
-/// every fan up (0.911 / 0.906 counting flags, 11 of 351 honest removed and 4 more flagged
+/// every fan up (0.907 / 0.918 counting flags, 7 of 351 honest removed and 9 more flagged
 /// for a person when measured; three starter rules were narrowed after its mistakes showed
 /// them removing fans' comments).
 #[test]

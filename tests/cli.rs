@@ -11,7 +11,17 @@ const T: Duration = Duration::from_secs(20);
 const EXAMPLE: &str = include_str!("../config.toml.example");
 const STARTER: &str = include_str!("../rules/starter.toml");
 /// The example account's rule selection, as the example writes it.
-const EXAMPLE_RULES: &str = "rules = [\"trusted\", \"starter\", \"scam-model\", \"scam-model-other-languages\", \"lookalike-links\", \"review-links-elsewhere\", \"review-self-promotion\", \"review-no-reply\"]";
+const EXAMPLE_RULES: &str = "rules = [\"trusted\", \"starter\", \"scam-model\", \"scam-model-unsure-language\", \"lookalike-links\", \"review-links-elsewhere\", \"review-self-promotion\", \"review-no-reply\", \"scam-model-unknown-language\", \"scam-model-other-languages\"]";
+
+/// The example with its account's rule selection replaced by `rules`: fails, rather than
+/// testing the whole example, when the example no longer writes [`EXAMPLE_RULES`].
+fn example_selecting(rules: &str) -> String {
+    assert!(
+        EXAMPLE.contains(EXAMPLE_RULES),
+        "config.toml.example's selection changed: update EXAMPLE_RULES"
+    );
+    EXAMPLE.replace(EXAMPLE_RULES, rules)
+}
 
 /// A temp dir holding `config.toml` with `text`, the starter pack it includes and the
 /// default model its `scam-model` rule reads.
@@ -44,12 +54,12 @@ fn the_example_config_is_valid_and_its_summary_shows_no_secret() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("acme (ig user 17841400000000001, Instagram login, token from env IGMOD_TOKEN_ACME): every 2m, budget 200 calls/hour, 20 newest posts, backfill off"), "{out}");
     assert!(
-        out.contains("rules: scam-model, scam-model-other-languages, lookalike-links, review-links-elsewhere, review-self-promotion, review-no-reply, scam, scam-dm, profanity, links, mention-spam, trusted"),
+        out.contains("rules: scam-model, scam-model-unsure-language, lookalike-links, review-links-elsewhere, review-self-promotion, review-no-reply, scam-model-unknown-language, scam-model-other-languages, scam, scam-dm, profanity, links, mention-spam, trusted"),
         "{out}"
     );
     // The account runs the starter pack and the default model, whose figures are shown.
     assert!(
-        out.contains("backfill off, rules: scam-model, scam-model-other-languages, lookalike-links, review-links-elsewhere, review-self-promotion, review-no-reply, trusted, starter-investment-scam,"),
+        out.contains("backfill off, rules: scam-model, scam-model-unsure-language, lookalike-links, review-links-elsewhere, review-self-promotion, review-no-reply, scam-model-unknown-language, scam-model-other-languages, trusted, starter-investment-scam,"),
         "{out}"
     );
     assert!(
@@ -132,7 +142,7 @@ fn rules_test_explains_decisions_on_the_example_rules() {
     // The example's own rules, selected by an account as an operator would.
     let own =
         "rules = [\"trusted\", \"scam\", \"scam-dm\", \"profanity\", \"links\", \"mention-spam\"]";
-    let (_dir, path) = example_dir(&EXAMPLE.replace(EXAMPLE_RULES, own));
+    let (_dir, path) = example_dir(&example_selecting(own));
     let heading = "rules: account \"acme\"'s (6 rules; the first account: --account NAME for another, --all-rules for every rule loaded)\n";
     let cases: &[(&[&str], &str)] = &[
         (
@@ -297,7 +307,8 @@ fn the_demo_shows_comments_being_moderated() {
     assert!(out.contains("→ on Instagram: deleted"), "{out}");
     assert!(out.contains("→ on Instagram: hidden"), "{out}");
     // The first comments are a scam in another language, self-promotion and an honest
-    // comment in another language: the first two caught, the last left up.
+    // comment in another language: the first two caught (hidden or deleted, or in another
+    // language flagged for a person, as the example config does), the last left alone.
     for (kind, gone) in [
         ("scams in other languages", true),
         ("self-promotion spam", true),
@@ -311,11 +322,11 @@ fn the_demo_shows_comments_being_moderated() {
             .split(|c: char| !c.is_ascii_digit())
             .filter_map(|n| n.parse().ok())
             .collect();
-        let [posted, removed] = numbers[..] else {
+        let [posted, removed, flagged] = numbers[..] else {
             panic!("{line}")
         };
         assert!(posted >= 1, "{line}");
-        assert_eq!(removed, if gone { posted } else { 0 }, "{line}");
+        assert_eq!(removed + flagged, if gone { posted } else { 0 }, "{line}");
     }
     assert!(dir.path().join("igmod.db").exists());
     // Most comments came by webhook; the polls found those whose delivery was dropped.
@@ -394,10 +405,7 @@ async fn cron_schedule_json_logs_and_log_dir_work_in_the_binary() {
 
 #[test]
 fn problems_in_included_rule_files_are_located_in_those_files() {
-    let text = EXAMPLE.replace(
-        EXAMPLE_RULES,
-        "rules = [\"trusted\", \"starter\", \"nosuchset\"]",
-    );
+    let text = example_selecting("rules = [\"trusted\", \"starter\", \"nosuchset\"]");
     let (dir, path) = example_dir(&text);
     let starter = dir.path().join("rules/starter.toml");
     let broken = STARTER
@@ -456,7 +464,7 @@ fn problems_in_included_rule_files_are_located_in_those_files() {
     assert_eq!(code, 78);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 3, "{err}");
-    assert!(lines[0].ends_with("accounts.rules: no rule or rule set named \"nosuchset\" (rules: scam-model, scam-model-other-languages, lookalike-links, review-links-elsewhere, review-self-promotion, review-no-reply, scam, scam-dm, profanity, links, mention-spam, trusted, starter-investment-scam, starter-testimonial-scam, starter-money-handle, starter-contact-bait, starter-contact-bait-question, starter-check-my-bio, starter-link-in-bio, starter-bare-link, starter-fake-giveaway, starter-fake-giveaway-doubt, starter-fund-recovery, starter-follower-selling, starter-link-drop, starter-emoji-flood, starter-impersonation, starter-bot-wave, starter-mention-flood, starter-self-promo, starter-money-bait, starter-testimony, starter-money-bait-amounts, starter-first-people, starter-self-promo-en, starter-follow-exchange, starter-romance-bait, starter-follower-selling-intl, starter-fake-giveaway-intl, starter-fund-recovery-intl, starter-contact-bait-intl; rule sets: starter, starter-floods)"), "{err}");
+    assert!(lines[0].ends_with("accounts.rules: no rule or rule set named \"nosuchset\" (rules: scam-model, scam-model-unsure-language, lookalike-links, review-links-elsewhere, review-self-promotion, review-no-reply, scam-model-unknown-language, scam-model-other-languages, scam, scam-dm, profanity, links, mention-spam, trusted, starter-investment-scam, starter-testimonial-scam, starter-money-handle, starter-contact-bait, starter-contact-bait-question, starter-check-my-bio, starter-link-in-bio, starter-bare-link, starter-fake-giveaway, starter-fake-giveaway-doubt, starter-fund-recovery, starter-follower-selling, starter-link-drop, starter-emoji-flood, starter-impersonation, starter-bot-wave, starter-mention-flood, starter-self-promo, starter-money-bait, starter-testimony, starter-money-bait-amounts, starter-first-people, starter-self-promo-en, starter-follow-exchange, starter-romance-bait, starter-follower-selling-intl, starter-fake-giveaway-intl, starter-fund-recovery-intl, starter-contact-bait-intl; rule sets: starter, starter-floods)"), "{err}");
     assert_eq!(
         lines[1],
         format!(
@@ -472,7 +480,7 @@ fn problems_in_included_rule_files_are_located_in_those_files() {
 
 #[test]
 fn an_account_can_take_the_starter_set_by_name() {
-    let text = EXAMPLE.replace(EXAMPLE_RULES, "rules = [\"trusted\", \"starter\"]");
+    let text = example_selecting("rules = [\"trusted\", \"starter\"]");
     let (_dir, path) = example_dir(&text);
     let (code, out, err) = run(igmod()
         .args(["check-config", "-c"])
@@ -505,8 +513,7 @@ fn rules_test_shows_the_comments_language() {
     // The example's commented rule, uncommented and selected.
     let commented = "# [[rules]]\n# name = \"not-our-languages\"\n# action = \"flag\"\n# not_languages = [\"en\", \"es\"]\n";
     assert!(EXAMPLE.contains(commented), "the example shows the rule");
-    let text = EXAMPLE
-        .replace(EXAMPLE_RULES, "rules = [\"not-our-languages\"]")
+    let text = example_selecting("rules = [\"not-our-languages\"]")
         .replace(commented, &commented.replace("# ", ""));
     let (_dir, path) = example_dir(&text);
     let heading = "rules: account \"acme\"'s (1 rules; the first account: --account NAME for another, --all-rules for every rule loaded)\n";
@@ -519,7 +526,12 @@ fn rules_test_shows_the_comments_language() {
             "Hola, ¿cuándo vuelve a estar disponible la talla pequeña? Gracias",
             "language: es (1.00)\nno rule matches: igmod leaves this comment alone\n",
         ),
-        // Unknown is never "not English": emoji, a handle, a word.
+        // Too short to tell, but in a script neither language is written in.
+        (
+            "Очень красиво",
+            "language: unknown (Cyrillic)\nmatched rule \"not-our-languages\" (flag)\n  - language unknown (Cyrillic), not one of en, es\ndecision: flag (rule \"not-our-languages\")\n",
+        ),
+        // Unknown that could be English or Spanish never matches: emoji, a handle, a word.
         (
             "😍😍",
             "language: unknown\nno rule matches: igmod leaves this comment alone\n",
@@ -546,8 +558,7 @@ fn rules_test_shows_the_comments_language() {
 #[test]
 fn rules_eval_groups_count_flagged_scams_as_caught_but_not_gone() {
     let commented = "# [[rules]]\n# name = \"not-our-languages\"\n# action = \"flag\"\n# not_languages = [\"en\", \"es\"]\n";
-    let text = EXAMPLE
-        .replace(EXAMPLE_RULES, "rules = [\"scam\", \"not-our-languages\"]")
+    let text = example_selecting("rules = [\"scam\", \"not-our-languages\"]")
         .replace(commented, &commented.replace("# ", ""));
     let (dir, path) = example_dir(&text);
     let csv = dir.path().join("labeled.csv");
@@ -594,7 +605,7 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
     // Without --account: what the first account runs (trusted, the starter pack, the model),
     // and the first line says so.
     assert!(
-        out.starts_with("rules: account \"acme\"'s (34 rules; the first account"),
+        out.starts_with("rules: account \"acme\"'s (36 rules; the first account"),
         "{out}"
     );
     assert!(out.contains("\nscam-model "), "{out}");
@@ -618,7 +629,7 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
         .arg(fixture)
         .env("IGMOD_TOKEN_ACME", "x"));
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("rules: every rule loaded (41)"), "{out}");
+    assert!(out.starts_with("rules: every rule loaded (43)"), "{out}");
     assert!(
         out.contains("  labeled 1         19           1\n  labeled 0          2          18\n"),
         "{out}"
@@ -723,12 +734,21 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
         wrongly,
         "{out}"
     );
-    let hidden: Vec<&csv::StringRecord> = rows.iter().filter(|r| &r[4] == "scam-model").collect();
-    assert!(!hidden.is_empty(), "{out}");
-    for r in hidden {
+    // Each row's score is its fold model's: a row a model rule acted on scores at least the
+    // lowest of their thresholds (0.5), and a scam missed scores under what would have hidden
+    // it (0.85 in English). An honest emoji-only comment the shipped example once hid at a
+    // held-out 0.946 ("🔥🔥🔥") is no longer moderated on a score alone.
+    for r in &rows {
         let score: f32 = r[5].parse().expect("score");
-        assert!(score >= 0.85, "{r:?}");
+        if r[4].starts_with("scam-model") {
+            assert!(score >= 0.5, "{r:?}");
+        }
+        if &r[2] == "1" {
+            assert!(score < 0.85 || !r[3].is_empty(), "{r:?}");
+        }
     }
+    assert!(missed > 0, "{out}");
+    assert!(!rows.iter().any(|r| &r[7] == "🔥🔥🔥"), "{out}");
     // The file is for reading, often in a spreadsheet: a commenter's text that would be a
     // formula there is written inert. And it never replaces a labeled file it read.
     let labeled = wrong.path().join("labeled.csv");

@@ -5,9 +5,10 @@
 //! ARCHITECTURE.md for why this crate and what it costs. Comments are short and noisy, so the
 //! text is first reduced to its words ([`words_only`]: no handles, hashtags, links, emoji or
 //! digits), and below a length floor ([`MIN_LETTERS`]) or a confidence floor
-//! ([`MIN_CONFIDENCE`]) the language is *unknown*. Unknown is an answer, not a guess: neither
-//! condition ever matches it, so "hide what is not in my audience's languages" never hides an
-//! emoji, an "ok" or a handle.
+//! ([`MIN_CONFIDENCE`]) the language is *unknown*. Unknown is an answer, not a guess: only
+//! its script is known, so "hide what is not in my audience's languages" never hides an
+//! emoji, an "ok" or a handle, but does hide a short comment in a script none of the
+//! audience's languages is written in.
 //!
 //! Pure, like the rest of `rules`: no IO, cannot fail. Detection costs tens of microseconds on
 //! Latin text, so the rule engine runs it only when a rule asks (once per comment), and the
@@ -149,12 +150,23 @@ pub struct Detection {
     /// The detector's confidence in its best guess, 0 to 1 (0 when there was nothing to guess
     /// from). Kept for unknown too: `rules test` shows how far below the floor a guess was.
     pub confidence: f32,
+    /// The script most of its letters are in (`None`: no letters). Known even when the
+    /// language is not: "धन्यवाद भाई" is too short to tell Hindi from Marathi, but it is
+    /// certainly not English.
+    pub script: Option<whatlang::Script>,
+    /// For an unknown language: the detector could not tell which language it is, but set
+    /// against English alone its best guess wins clearly ("udah aku kirimin pesan kak": Indonesian
+    /// or Javanese, not English). English is the one language checked this way: it is what a
+    /// short comment is otherwise taken for, and what most audiences' lists name.
+    pub not_english: bool,
 }
 
 impl Detection {
     const UNKNOWN: Detection = Detection {
         language: None,
         confidence: 0.0,
+        script: None,
+        not_english: false,
     };
 
     /// The ISO 639-1 code, or `None` when unknown (what the store writes).
@@ -162,24 +174,48 @@ impl Detection {
         self.language.map(Language::code)
     }
 
-    /// Whether the comment is in one of `list`; for an unknown language, `unknown`.
+    /// Whether the comment is in one of `list`. An unknown language matches when `unknown`
+    /// ("und" was listed) and, if `list` names languages too, its script is one of theirs:
+    /// `["en", "und"]` reads "English, or cannot tell and could be", so it leaves a short
+    /// comment in Devanagari alone.
     pub fn is_in(&self, list: &[Language], unknown: bool) -> bool {
-        self.language.map_or(unknown, |l| list.contains(&l))
+        match self.language {
+            Some(l) => list.contains(&l),
+            None => unknown && (list.is_empty() || !self.rules_out(list)),
+        }
     }
 
-    /// Whether the comment is in a known language that is not one of `list`; never for an
-    /// unknown language.
-    pub fn is_known_outside(&self, list: &[Language]) -> bool {
-        self.language.is_some_and(|l| !list.contains(&l))
+    /// Whether the comment is in none of `list`: its language is known and not listed, or
+    /// unknown but every listed language is ruled out, by the script (a short Cyrillic comment
+    /// is not English) or, for English, by [`Detection::not_english`]. An unknown comment
+    /// with no letters never matches.
+    pub fn is_outside(&self, list: &[Language]) -> bool {
+        match self.language {
+            Some(l) => !list.contains(&l),
+            None => self.script.is_some() && self.rules_out(list),
+        }
+    }
+
+    /// Whether an unknown comment can be in none of `list`.
+    fn rules_out(&self, list: &[Language]) -> bool {
+        let Some(script) = self.script else {
+            return false;
+        };
+        list.iter().all(|l| {
+            !script.langs().contains(&l.0) || (self.not_english && l.0 == whatlang::Lang::Eng)
+        })
     }
 }
 
-/// `es (0.93)` or `unknown`.
+/// `es (0.93)`, `unknown`, or for an unknown language what is known of it: `unknown
+/// (Cyrillic)` (another script than Latin), `unknown (not English)`.
 impl fmt::Display for Detection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.language {
-            Some(l) => write!(f, "{l} ({:.2})", self.confidence),
-            None => f.write_str("unknown"),
+        match (self.language, self.script) {
+            (Some(l), _) => write!(f, "{l} ({:.2})", self.confidence),
+            (None, Some(s)) if s != whatlang::Script::Latin => write!(f, "unknown ({s})"),
+            (None, _) if self.not_english => f.write_str("unknown (not English)"),
+            (None, _) => f.write_str("unknown"),
         }
     }
 }
@@ -205,17 +241,70 @@ const MAX_WORDS_BYTES: usize = 400;
 pub fn detect(text: &str) -> Detection {
     let (words, letters) = words_only(text);
     if letters < MIN_LETTERS {
-        return Detection::UNKNOWN;
+        return Detection {
+            script: whatlang::detect_script(&words),
+            ..Detection::UNKNOWN
+        };
     }
     let Some(info) = whatlang::detect(&words) else {
-        return Detection::UNKNOWN;
+        return Detection {
+            script: whatlang::detect_script(&words),
+            ..Detection::UNKNOWN
+        };
     };
     // A confidence is in 0..=1; a cast of one rounds and cannot overflow.
     let confidence = info.confidence().clamp(0.0, 1.0) as f32;
+    let latin = info.script() == whatlang::Script::Latin;
+    // Romanised Hindi mixed with English ("booking ke liye card no. dm kro") is read as
+    // English: it is not.
+    let hindi = latin
+        && (confidence < MIN_CONFIDENCE || info.lang() == whatlang::Lang::Eng)
+        && romanised_hindi(&words);
+    let known = confidence >= MIN_CONFIDENCE && !hindi;
+    // Unsure between two others is not unsure about English: ask once more, against English
+    // alone (only for the unsure, so the cost is a second pass over a few comments), and
+    // take only a clear win (whatlang's full confidence): "i want neha's insta id" beats
+    // English by a little.
+    let not_english = hindi
+        || !known
+            && latin
+            && info.lang() != whatlang::Lang::Eng
+            && whatlang::Detector::with_allowlist(vec![info.lang(), whatlang::Lang::Eng])
+                .detect(&words)
+                .is_some_and(|two| two.lang() != whatlang::Lang::Eng && two.confidence() >= 1.0);
     Detection {
-        language: (confidence >= MIN_CONFIDENCE).then_some(Language(info.lang())),
+        language: known.then_some(Language(info.lang())),
         confidence,
+        script: Some(info.script()),
+        not_english,
     }
+}
+
+/// Hindi written in Latin letters ("bhai ye kya hai"), which whatlang has no profile for
+/// and reads as anything from Tagalog to English: two different words of this list, which are
+/// Hindi's commonest short words and no English word, are enough to rule out English.
+fn romanised_hindi(words: &str) -> bool {
+    const HINDI: &[&str] = &[
+        "aaj", "aap", "aapka", "aapke", "aapki", "abhi", "accha", "acha", "achha", "aur", "baat",
+        "bahut", "bhai", "bhi", "bohot", "chahiye", "chalega", "dekh", "dekho", "diya", "dost",
+        "gaya", "gayi", "hai", "hain", "hoga", "hogi", "hota", "hoti", "hu", "humari", "jaisa",
+        "jaise", "ka", "kaise", "karega", "karke", "karna", "karo", "karoge", "ke", "ki", "kiya",
+        "koi", "kr", "kre", "krna", "kro", "krte", "kuch", "kya", "kyu", "kyun", "liya", "liye",
+        "mera", "meri", "mujhe", "mujhse", "nahi", "nahin", "nhi", "paisa", "paise", "pe", "raha",
+        "rahe", "rahi", "sakta", "sakte", "toh", "tum", "tumhara", "wala", "wale", "wali", "yaar",
+        "yaha", "yeh",
+    ];
+    let mut first: Option<&str> = None;
+    for w in words.split(' ') {
+        if let Ok(i) = HINDI.binary_search(&w) {
+            match first {
+                None => first = Some(HINDI[i]),
+                Some(f) if f != HINDI[i] => return true,
+                Some(_) => {}
+            }
+        }
+    }
+    false
 }
 
 /// The words of a comment that say something about its language, separated by single spaces,
@@ -485,6 +574,92 @@ mod tests {
         for bad in ["xx", "eng", "", "e", "ms"] {
             assert_eq!(Language::parse(bad), None, "{bad}");
         }
+    }
+
+    /// An unknown language still says what it can: its script, and whether English is ruled
+    /// out (by a second look against English alone, or by romanised Hindi's words).
+    #[test]
+    fn unknown_keeps_what_rules_english_out() {
+        let en = [Language(whatlang::Lang::Eng)];
+        let en_id = [en[0], Language(whatlang::Lang::Ind)];
+        let hi = [Language(whatlang::Lang::Hin)];
+        // (text, shown as, outside [en], outside [en, id], "und" in [en, und])
+        let cases: &[(&str, &str, bool, bool, bool)] = &[
+            ("धन्यवाद भाई", "unknown (Devanagari)", true, true, false),
+            ("Очень красиво", "unknown (Cyrillic)", true, true, false),
+            (
+                "udah aku kirimin pesan kak, dibaca yaa 😊",
+                "unknown (not English)",
+                true,
+                false,
+                false,
+            ),
+            // Romanised Hindi, which whatlang read as English (0.69).
+            (
+                "booking hold ke liye card no. + expiry dm kro",
+                "unknown (not English)",
+                true,
+                false,
+                false,
+            ),
+            (
+                "bhai ye kya hai yaar",
+                "unknown (not English)",
+                true,
+                false,
+                false,
+            ),
+            // Short English, whose unsure guesses beat English by a little: could be English.
+            (
+                "i want neha’s insta id..!! 😝",
+                "unknown",
+                false,
+                false,
+                true,
+            ),
+            (
+                "I know it old song but (like) if you watching in 2015",
+                "unknown",
+                false,
+                false,
+                true,
+            ),
+            ("nice pic bro love it", "unknown", false, false, true),
+            (
+                "is this available in size medium",
+                "unknown",
+                false,
+                false,
+                true,
+            ),
+            ("a mere two days, hum along", "unknown", false, false, true),
+            // No letters: nothing is ruled out.
+            ("😍😍", "unknown", false, false, true),
+            ("@bruno.silva 100%", "unknown", false, false, true),
+        ];
+        let mut wrong = Vec::new();
+        for &(text, shown, out_en, out_en_id, und) in cases {
+            let d = detect(text);
+            let got = (
+                d.to_string(),
+                d.is_outside(&en),
+                d.is_outside(&en_id),
+                d.is_in(&en, true),
+            );
+            if got != (shown.to_string(), out_en, out_en_id, und) {
+                wrong.push(format!("{text:?}: {got:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        // An unknown comment in a listed language's script is not outside the list, and "und"
+        // alone matches every unknown comment.
+        let devanagari = detect("धन्यवाद भाई");
+        assert!(!devanagari.is_outside(&hi));
+        assert!(devanagari.is_in(&hi, true) && devanagari.is_in(&[], true));
+        assert!(!devanagari.is_in(&hi, false));
+        // A known language is never overruled by its script.
+        let ru = detect("Очень красивый цвет, а есть размер побольше?");
+        assert!(ru.is_outside(&en) && !ru.is_in(&en, true));
     }
 
     #[test]

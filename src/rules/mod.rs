@@ -154,9 +154,10 @@ pub struct ConditionSpec {
     /// The classifier's score in a range.
     pub classifier: Option<ClassifierSpec>,
     /// ISO 639-1 codes: the comment's detected language is one of them; `"und"` in the list
-    /// matches an unknown language (nothing else does).
+    /// matches an unknown language (in the script of a listed language, if any is listed).
     pub languages: Vec<String>,
-    /// ISO 639-1 codes: the comment's language is known and none of them (never when unknown).
+    /// ISO 639-1 codes: the comment's language is none of them (known, or unknown in a script
+    /// none of them is written in).
     pub not_languages: Vec<String>,
 }
 
@@ -328,8 +329,8 @@ enum Cond {
     IsReply(bool),
     Media(Vec<String>),
     Classifier(ClassifierSpec),
-    /// `languages` (`negate: false`) or `not_languages`; neither holds for an unknown language
-    /// unless `languages` lists `"und"` (`unknown`).
+    /// `languages` (`negate: false`) or `not_languages`: for an unknown language, see
+    /// [`lang::Detection::is_in`] (`unknown`: "und" was listed) and `is_outside`.
     Languages {
         list: Vec<Language>,
         unknown: bool,
@@ -1136,7 +1137,7 @@ impl Cond {
             } => {
                 let found = scan.lang(c.text);
                 if *negate {
-                    found.is_known_outside(list)
+                    found.is_outside(list)
                 } else {
                     found.is_in(list, *unknown)
                 }
@@ -1368,7 +1369,7 @@ impl Cond {
                 let codes = codes.join(", ");
                 if *negate {
                     found
-                        .is_known_outside(list)
+                        .is_outside(list)
                         .then(|| unspanned(format!("language {found}, not one of {codes}")))
                 } else {
                     found
@@ -1576,7 +1577,7 @@ impl GroupCompiler<'_> {
                         key,
                         Some(i),
                         format!(
-                            "{UNDETERMINED:?} (an unknown language) goes in `languages`: `not_languages` never matches a comment whose language is unknown"
+                            "{UNDETERMINED:?} (an unknown language) goes in `languages`: `not_languages` already decides for an unknown language by its script"
                         ),
                     );
                 }

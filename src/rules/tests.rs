@@ -1263,9 +1263,10 @@ fn a_reply_never_reposts_a_live_link_mention_or_hashtag() {
 }
 
 /// "Hide what is not in my audience's languages": `not_languages` hides comments in a known
-/// other language, never an unknown one (emoji, "ok", a handle, a short phrase).
+/// other language, or too short to tell but in a script none of the listed languages is
+/// written in; never one that could be listed (emoji, "ok", a handle, a short Latin phrase).
 #[test]
-fn not_languages_hides_other_known_languages_and_never_unknown() {
+fn not_languages_hides_other_languages_and_never_what_could_be_listed() {
     let rules = compile(&[rule(
         "foreign",
         Action::Hide,
@@ -1295,7 +1296,11 @@ fn not_languages_hides_other_known_languages_and_never_unknown() {
         ("😍😍", false),
         ("ok", false),
         ("@bruno.silva", false),
-        ("Очень красиво", false),
+        // Too short to tell Russian from Ukrainian, but neither English nor Spanish.
+        ("Очень красиво", true),
+        ("धन्यवाद भाई", true),
+        // Not English, but it could be Spanish for all the detector can tell.
+        ("udah aku kirimin pesan kak, dibaca yaa 😊", false),
         ("🔥🔥🔥 https://acme.com/shop #ootd", false),
     ];
     for (text, hidden) in cases {
@@ -1469,8 +1474,9 @@ fn a_lookalike_domain_without_a_name_is_a_compile_error() {
     }
 }
 
-/// `"und"` in `languages` matches a comment whose language is unknown: "the model hides in
-/// English, or where the language cannot be told" is `languages = ["en", "und"]`.
+/// `"und"` in `languages` matches a comment whose language is unknown and could be one of the
+/// others listed: "the model hides in English, or where the language cannot be told and it
+/// could be English" is `languages = ["en", "und"]`.
 #[test]
 fn und_in_languages_matches_an_unknown_language_and_nothing_else() {
     let rules = compile(&[rule(
@@ -1489,6 +1495,10 @@ fn und_in_languages_matches_an_unknown_language_and_nothing_else() {
         ),
         ("😍😍", true),
         ("@bruno.silva", true),
+        ("nice pic bro love it", true),
+        // Unknown, but it cannot be English: "und" next to "en" means "could be".
+        ("Очень красиво", false),
+        ("udah aku kirimin pesan kak, dibaca yaa 😊", false),
         ("Очень красивый цвет, а есть размер побольше?", false),
         (
             "Hola, ¿cuándo vuelve a estar disponible la talla pequeña? Gracias",
@@ -1507,8 +1517,8 @@ fn und_in_languages_matches_an_unknown_language_and_nothing_else() {
     assert_eq!(rules.len(), 1);
 }
 
-/// `not_languages` never matches an unknown language, so `"und"` there would do nothing: it
-/// is refused, naming the item, rather than silently ignored.
+/// `not_languages` decides for an unknown language by what it can tell (the script), so
+/// `"und"` there has no meaning: it is refused, naming the item, rather than silently ignored.
 #[test]
 fn und_in_not_languages_is_a_compile_error() {
     let err = RuleSet::compile(&[rule(
