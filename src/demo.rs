@@ -77,7 +77,7 @@ regex = ['\pL']
 [[rules]]
 name = "scam-model-other-languages"
 action = "flag"
-classifier = { model = "models/scam.model", min_score = 0.5 }
+classifier = { model = "models/scam.model", min_score = 0.6 }
 not_languages = ["en"]
 "#;
 

@@ -375,6 +375,10 @@ struct RegexList {
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    /// Indices into `rules`, by action (approve, delete, hide, reply, flag), in written order
+    /// within one action: the first rule that holds in this order is the decision, so no rule
+    /// that could not win is tested (a flag rule's language detection, once a hide held).
+    by_priority: Vec<usize>,
     /// Every word list's patterns (skeleton form) and originals.
     word_lists: Vec<Vec<String>>,
     /// One automaton over every word of every list; pattern id → (list, index).
@@ -388,6 +392,14 @@ pub struct RuleSet {
     /// condition needs it.
     dot_list: Option<usize>,
     regex_lists: Vec<RegexList>,
+}
+
+/// `rules`' indices by action, strongest first, in written order within one action.
+fn by_priority(rules: &[Rule]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..rules.len()).collect();
+    // A stable sort keeps the written order among rules of one action.
+    order.sort_by_key(|&i| std::cmp::Reverse(rules.get(i).map_or(0, |r| r.action.priority())));
+    order
 }
 
 /// A word list's first verified match: (word index, pattern id, skeleton range).
@@ -633,6 +645,7 @@ impl RuleSet {
             }
         }
         if errors.is_empty() {
+            set.by_priority = by_priority(&set.rules);
             Ok(set)
         } else {
             Err(errors)
@@ -641,13 +654,15 @@ impl RuleSet {
 
     /// The rules whose names are listed, in config order.
     pub fn select(&self, names: &[String]) -> RuleSet {
+        let rules: Vec<Rule> = self
+            .rules
+            .iter()
+            .filter(|r| names.iter().any(|n| n == &r.name))
+            .cloned()
+            .collect();
         RuleSet {
-            rules: self
-                .rules
-                .iter()
-                .filter(|r| names.iter().any(|n| n == &r.name))
-                .cloned()
-                .collect(),
+            by_priority: by_priority(&rules),
+            rules,
             ..self.clone()
         }
     }
@@ -765,11 +780,10 @@ impl RuleSet {
         comment: &CommentView<'_>,
         scan: &mut Scan<'_>,
     ) -> (Option<Match>, Option<f32>) {
+        // Approve wins, then delete > hide > reply > flag, and the rule written first among
+        // equals: in `by_priority`'s order that is the first rule that holds.
         let mut best: Option<&Rule> = None;
-        for rule in &self.rules {
-            if best.is_some_and(|b| rule.action.priority() <= b.action.priority()) {
-                continue;
-            }
+        for rule in self.by_priority.iter().filter_map(|&i| self.rules.get(i)) {
             if let Some(gate) = rule.gate.and_then(|i| rule.all.conds.get(i))
                 && !gate.holds(comment, scan, self)
             {
@@ -777,6 +791,7 @@ impl RuleSet {
             }
             if rule.holds(comment, scan, self) {
                 best = Some(rule);
+                break;
             }
         }
         let decided = best.and_then(|b| b.check(comment, scan, self));
