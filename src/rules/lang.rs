@@ -296,10 +296,10 @@ fn romanised_hindi(words: &str) -> bool {
     ];
     let mut first: Option<&str> = None;
     for w in words.split(' ') {
-        if let Ok(i) = HINDI.binary_search(&w) {
+        if HINDI.binary_search(&w).is_ok() {
             match first {
-                None => first = Some(HINDI[i]),
-                Some(f) if f != HINDI[i] => return true,
+                None => first = Some(w),
+                Some(f) if f != w => return true,
                 Some(_) => {}
             }
         }

@@ -154,7 +154,7 @@ pub struct ConditionSpec {
     /// The classifier's score in a range.
     pub classifier: Option<ClassifierSpec>,
     /// ISO 639-1 codes: the comment's detected language is one of them; `"und"` in the list
-    /// matches an unknown language (in the script of a listed language, if any is listed).
+    /// matches an unknown language (one that could be a listed language, if any is listed).
     pub languages: Vec<String>,
     /// ISO 639-1 codes: the comment's language is none of them (known, or unknown in a script
     /// none of them is written in).
