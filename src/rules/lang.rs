@@ -294,12 +294,15 @@ fn romanised_hindi(words: &str) -> bool {
         "rahe", "rahi", "sakta", "sakte", "toh", "tum", "tumhara", "wala", "wale", "wali", "yaar",
         "yaha", "yeh",
     ];
+    // Two different words, one of three letters or more: "pe" and "hu" alone are English's too
+    // ("my PE teacher… hu knew").
     let mut first: Option<&str> = None;
     for w in words.split(' ') {
         if HINDI.binary_search(&w).is_ok() {
             match first {
                 None => first = Some(w),
-                Some(f) if f != w => return true,
+                Some(f) if f != w && (f.len() >= 3 || w.len() >= 3) => return true,
+                Some(f) if w.len() > f.len() => first = Some(w),
                 Some(_) => {}
             }
         }
@@ -633,6 +636,13 @@ mod tests {
                 true,
             ),
             ("a mere two days, hum along", "unknown", false, false, true),
+            (
+                "My PE teacher has the same bag, hu knew",
+                "unknown",
+                false,
+                false,
+                true,
+            ),
             // No letters: nothing is ruled out.
             ("😍😍", "unknown", false, false, true),
             ("@bruno.silva 100%", "unknown", false, false, true),
