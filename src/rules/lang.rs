@@ -240,17 +240,16 @@ const MAX_WORDS_BYTES: usize = 400;
 /// The language of a comment's text.
 pub fn detect(text: &str) -> Detection {
     let (words, letters) = words_only(text);
+    // Too little to guess from: only the script is known.
+    let unknown = || Detection {
+        script: whatlang::detect_script(&words),
+        ..Detection::UNKNOWN
+    };
     if letters < MIN_LETTERS {
-        return Detection {
-            script: whatlang::detect_script(&words),
-            ..Detection::UNKNOWN
-        };
+        return unknown();
     }
     let Some(info) = whatlang::detect(&words) else {
-        return Detection {
-            script: whatlang::detect_script(&words),
-            ..Detection::UNKNOWN
-        };
+        return unknown();
     };
     // A confidence is in 0..=1; a cast of one rounds and cannot overflow.
     let confidence = info.confidence().clamp(0.0, 1.0) as f32;
