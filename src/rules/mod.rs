@@ -492,13 +492,15 @@ impl Scan<'_> {
         *self.lang.get_or_insert_with(|| lang::detect(text))
     }
 
-    /// The model's score for the comment, computed once per model.
-    fn score(&mut self, model: &classifier::Model, text: &str) -> f32 {
+    /// The model's score for the comment, computed once per model. The model reads the
+    /// links the rules find (found here if no rule asked yet), not a second search.
+    fn score(&mut self, model: &classifier::Model, text: &str, set: &RuleSet) -> f32 {
         let key: *const classifier::Model = model;
         if let Some((_, s)) = self.scores.iter().find(|(m, _)| *m == key) {
             return *s;
         }
-        let s = model.score_normalized(text, self.n);
+        let n = self.n;
+        let s = model.score_with_links(text, n, Some(self.links(set)));
         self.scores.push((key, s));
         s
     }
@@ -1144,7 +1146,7 @@ impl Cond {
                     || c.media_type.is_some_and(|t| t.eq_ignore_ascii_case(m))
             }),
             Cond::Impersonation { .. } | Cond::Repeated(_) => self.check(c, scan, set).is_some(),
-            Cond::Classifier(spec) => spec.holds(scan.score(&spec.model, c.text)),
+            Cond::Classifier(spec) => spec.holds(scan.score(&spec.model, c.text, set)),
             Cond::Languages {
                 list,
                 unknown,
@@ -1368,7 +1370,7 @@ impl Cond {
                 ev(format!("media {hit}"), None)
             }
             Cond::Classifier(spec) => {
-                let score = scan.score(&spec.model, c.text);
+                let score = scan.score(&spec.model, c.text, set);
                 spec.holds(score).then(|| unspanned(spec.describe(score)))
             }
             Cond::Languages {
@@ -1830,8 +1832,23 @@ fn host_written_in_ascii(
     if text.is_ascii() {
         return true;
     }
-    let finder = memchr::memmem::Finder::new(host.as_bytes());
-    let count = |hay: &str| finder.find_iter(hay.as_bytes()).count();
+    // Counted (overlapping) from the places of the host's first dot, which few comments have
+    // many of: a host is a few bytes, and a substring searcher's set-up cost more than the
+    // search.
+    let count = |hay: &str| {
+        let (hay, host) = (hay.as_bytes(), host.as_bytes());
+        let dot = memchr::memchr(b'.', host).unwrap_or(0);
+        let Some(&key) = host.get(dot) else {
+            return 0;
+        };
+        memchr::memchr_iter(key, hay)
+            .filter(|&i| {
+                i.checked_sub(dot)
+                    .and_then(|start| hay.get(start..))
+                    .is_some_and(|from| from.starts_with(host))
+            })
+            .count()
+    };
     if !host.is_empty() && count(text) >= count(&n.folded) {
         return true;
     }

@@ -193,6 +193,18 @@ const SCRATCH_MAX: usize = 16 * 1024;
 
 /// Every feature of one comment. `text` is the comment as written; `n` its normalised forms.
 pub fn extract(settings: &Settings, text: &str, n: &Normalized<'_>, sink: &mut impl Sink) {
+    extract_with_links(settings, text, n, None, sink);
+}
+
+/// [`extract`], given the comment's links when the caller found them already (the rule
+/// engine's scan: [`detect::links_into`] of the same normalised text).
+pub fn extract_with_links(
+    settings: &Settings,
+    text: &str,
+    n: &Normalized<'_>,
+    links: Option<&Links>,
+    sink: &mut impl Sink,
+) {
     let mut scratch: Scratch = super::super::take_spare(&SCRATCH);
     let skeleton = n.skeleton();
     if skeleton.is_ascii() {
@@ -231,7 +243,14 @@ pub fn extract(settings: &Settings, text: &str, n: &Normalized<'_>, sink: &mut i
         currency: has_currency(text),
     };
     let handles = handles(settings, &n.folded, &mut scratch, sink);
-    let messenger_link = signals(n, &handles, &amounts, &counts, &mut scratch.links, sink);
+    let links = match links {
+        Some(links) => links,
+        None => {
+            detect::links_into(n, None, &mut scratch.links);
+            &scratch.links
+        }
+    };
+    let messenger_link = signals(n, &handles, &amounts, &counts, links, sink);
     if counts.mostly_capitals() {
         signal(sink, "mostly capitals", ALONE);
     }
@@ -369,36 +388,54 @@ fn ngrams<U: Unit>(
 /// its bytes (decoding only the non-ASCII characters): copying the characters out first cost
 /// as much as hashing them, and most of such a skeleton is still ASCII. The skeleton is
 /// UTF-8 by construction, so it is decoded without being checked first (a check was a pass
-/// of its own); a sequence cut short ends the text.
+/// of its own); a sequence cut short ends the text. The padded text has as many trigrams as
+/// the skeleton has characters, so they are written by index into room for one per byte,
+/// ASCII runs in a loop of their own.
 #[inline(never)]
 fn char_trigrams(skeleton: &[u8], hashes: &mut Vec<u64>, sink: &mut impl Sink) {
     let seed = Block::Chars.seed().wrapping_add(3);
     let bytes = skeleton;
     hashes.clear();
-    hashes.reserve(bytes.len() + 2);
-    let (mut packed, mut seen) = (0u64, 0usize);
-    let mut step = |code: u64| {
-        packed = (packed >> 21) | code << 42;
-        seen += 1;
-        if seen >= 3 {
-            hashes.push(mix(seed, packed));
-        }
+    hashes.resize(bytes.len(), 0);
+    let out = hashes.as_mut_slice();
+    // The leading space, then the first character: no trigram is complete before the second.
+    let mut packed = u64::from(b' ') << 42;
+    let first = match bytes.first() {
+        None => None,
+        Some(&b) if b.is_ascii() => Some((u64::from(b), 1)),
+        Some(_) => decode_utf8(bytes, 0),
     };
-    step(u64::from(b' '));
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b.is_ascii() {
-            step(u64::from(b));
-            i += 1;
-        } else {
+    let mut k = 0;
+    if let Some((code, len)) = first {
+        packed = (packed >> 21) | code << 42;
+        let mut i = len;
+        loop {
+            while let Some(&b) = bytes.get(i).filter(|b| b.is_ascii()) {
+                packed = (packed >> 21) | u64::from(b) << 42;
+                if let Some(slot) = out.get_mut(k) {
+                    *slot = mix(seed, packed);
+                }
+                k += 1;
+                i += 1;
+            }
             let Some((code, len)) = decode_utf8(bytes, i) else {
                 break;
             };
-            step(code);
+            packed = (packed >> 21) | code << 42;
+            if let Some(slot) = out.get_mut(k) {
+                *slot = mix(seed, packed);
+            }
+            k += 1;
             i += len;
         }
+        // The trailing space.
+        packed = (packed >> 21) | u64::from(b' ') << 42;
+        if let Some(slot) = out.get_mut(k) {
+            *slot = mix(seed, packed);
+        }
+        k += 1;
     }
-    step(u64::from(b' '));
+    hashes.truncate(k);
     sink.add_all(Block::Chars, hashes, |i| {
         let text = String::from_utf8_lossy(skeleton);
         let padded = std::iter::once(' ').chain(text.chars()).chain([' ']);
@@ -710,7 +747,9 @@ fn handles(
             _ => seen.bare += 1,
         }
         seen.digits |= handle.bytes().any(|b| b.is_ascii_digit());
-        seen.underscores |= handle.contains("__") || handle.ends_with('_');
+        // Byte pairs, not `str::contains`: a substring searcher's set-up outweighs a handle.
+        seen.underscores |=
+            handle.as_bytes().windows(2).any(|w| w == b"__") || handle.ends_with('_');
         seen.dots |= handle.contains('.');
         let whole = mix_bytes(Block::Handles.seed() ^ 0xA11, handle.as_bytes());
         sink.add(Block::Handles, whole, || format!("handle {handle:?}"));
@@ -779,7 +818,7 @@ fn signals(
     handles: &Handles,
     amounts: &Amounts,
     counts: &AsciiCounts,
-    links: &mut Links,
+    links: &Links,
     sink: &mut impl Sink,
 ) -> bool {
     let folded = n.folded.as_str();
@@ -809,7 +848,6 @@ fn signals(
     }
 
     // Links and their domains.
-    detect::links_into(n, None, links);
     let mut count = 0usize;
     let mut messenger = false;
     for (host, _) in links.iter() {
@@ -1180,7 +1218,13 @@ fn scripts_and_digits(text: &[u8], ascii_letters: usize) -> (Option<&'static str
             continue;
         }
         let at = i;
-        i += 1;
+        // On to the next character: its continuation bytes are in no script counted here.
+        i += match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xFF => 4,
+            _ => 1,
+        };
         let lead = LEAD[usize::from(b)];
         counts[usize::from(lead & 7)] += 1;
         if lead < 8 {
@@ -1621,7 +1665,18 @@ mod tests {
                 self.0.push(hash);
             }
         }
-        for text in [" ab ", " crypto signals ", " 𝓬𝓻𝔂 ", " é日本語 x "] {
+        for text in [
+            " ab ",
+            " crypto signals ",
+            " 𝓬𝓻𝔂 ",
+            " é日本語 x ",
+            "  ",
+            " x ",
+            " 日 ",
+            " ab😀cd ",
+            " 😀 ",
+            " éé ",
+        ] {
             let chars: Vec<char> = text.chars().collect();
             // The general path, for other lengths.
             let mut general = Hashes(Vec::new());

@@ -113,13 +113,23 @@ impl Model {
 
     /// [`Model::score`] for a comment already normalised (the rule engine's scan has it).
     pub fn score_normalized(&self, text: &str, n: &Normalized<'_>) -> f32 {
+        self.score_with_links(text, n, None)
+    }
+
+    /// [`Model::score_normalized`], given the comment's links if they were found already.
+    pub(crate) fn score_with_links(
+        &self,
+        text: &str,
+        n: &Normalized<'_>,
+        links: Option<&super::detect::Links>,
+    ) -> f32 {
         let mut sums = Sums {
             table: &self.table,
             settings: self.settings,
             num: [0.0; 4],
             den: [0.0; 4],
         };
-        features::extract(&self.settings, text, n, &mut sums);
+        features::extract_with_links(&self.settings, text, n, links, &mut sums);
         let mut margin = self.bias;
         for b in Block::ALL {
             let i = b as usize;
