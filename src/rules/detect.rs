@@ -401,11 +401,16 @@ impl Lookalikes {
             (clean_host(&n.folded).to_string(), !nfkc_ascii(&unicode))
         });
         // The labels before the public suffix, and their skeleton: once per link, for every
-        // listed domain.
-        let labels = psl::suffix(host.as_bytes()).map(|suffix| {
-            host.get(..host.len().saturating_sub(suffix.as_bytes().len()))
-                .unwrap_or("")
-        });
+        // listed domain, when asked (a link to the listed domain itself never asks).
+        let labels = std::cell::OnceCell::new();
+        let labels = || {
+            *labels.get_or_init(|| {
+                psl::suffix(host.as_bytes()).map(|suffix| {
+                    host.get(..host.len().saturating_sub(suffix.as_bytes().len()))
+                        .unwrap_or("")
+                })
+            })
+        };
         let skeleton = std::cell::OnceCell::new();
         self.domains
             .iter()
@@ -425,7 +430,7 @@ impl Lookalikes {
                         let u = clean_host(u);
                         domain_matches(u, &listed.domain) || inside(u, &listed.domain)
                     })
-                    || labels.is_some_and(|labels| {
+                    || labels().is_some_and(|labels| {
                         let skeleton = skeleton.get_or_init(|| username_skeleton(labels));
                         labels_imitate(labels, skeleton, listed)
                     })

@@ -344,6 +344,9 @@ struct Group {
     /// Indices into `conds`, cheapest test first: a comment is usually ruled out by a
     /// precomputed word result before a regex or detector runs.
     order: Vec<usize>,
+    /// A classifier condition's index: once a rule before this one scored the comment, the
+    /// score is the cheapest test there is, and it goes first.
+    scored: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -490,6 +493,12 @@ impl Scan<'_> {
     /// The comment's language, detected once.
     fn lang(&mut self, text: &str) -> Detection {
         *self.lang.get_or_insert_with(|| lang::detect(text))
+    }
+
+    /// The model's score for the comment if a rule asked for it already.
+    fn known_score(&self, model: &classifier::Model) -> Option<f32> {
+        let key: *const classifier::Model = model;
+        self.scores.iter().find(|(m, _)| *m == key).map(|(_, s)| *s)
     }
 
     /// The model's score for the comment, computed once per model. The model reads the
@@ -987,6 +996,13 @@ impl Rule {
 impl Group {
     #[inline]
     fn holds(&self, c: &CommentView<'_>, scan: &mut Scan<'_>, set: &RuleSet) -> bool {
+        if let Some(Cond::Classifier(spec)) = self.scored.and_then(|i| self.conds.get(i))
+            && scan
+                .known_score(&spec.model)
+                .is_some_and(|s| !spec.holds(s))
+        {
+            return false;
+        }
         self.order.iter().all(|&i| {
             self.conds
                 .get(i)
@@ -1774,7 +1790,12 @@ impl GroupCompiler<'_> {
         }
         let mut order: Vec<usize> = (0..conds.len()).collect();
         order.sort_by_key(|&i| conds[i].cost());
-        Group { conds, order }
+        let scored = conds.iter().position(|c| matches!(c, Cond::Classifier(_)));
+        Group {
+            conds,
+            order,
+            scored,
+        }
     }
 }
 
