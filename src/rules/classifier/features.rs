@@ -1186,6 +1186,9 @@ impl<S: Sink> Sink for Twin<'_, S> {
 /// the Arabic, Persian, Devanagari, Bengali and Thai scripts it holds, the other scripts'
 /// digits that phone numbers are written in (and that folding leaves as they are).
 fn scripts_and_digits(text: &[u8], ascii_letters: usize) -> (Option<&'static str>, usize) {
+    /// A character's length in bytes by its first byte's high four bits (a table, not
+    /// branches: scripts mix within a comment).
+    const UTF8_LEN: [u8; 16] = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4];
     const NAMES: [&str; 6] = ["cyrillic", "greek", "arabic", "devanagari", "thai", "cjk"];
     /// A lead byte's script (0–5), 6 for none; 8 added where the next bytes must be read
     /// (Indic and Thai letters, and digits).
@@ -1219,12 +1222,7 @@ fn scripts_and_digits(text: &[u8], ascii_letters: usize) -> (Option<&'static str
         }
         let at = i;
         // On to the next character: its continuation bytes are in no script counted here.
-        i += match b {
-            0xC0..=0xDF => 2,
-            0xE0..=0xEF => 3,
-            0xF0..=0xFF => 4,
-            _ => 1,
-        };
+        i += usize::from(UTF8_LEN[usize::from(b >> 4)]);
         let lead = LEAD[usize::from(b)];
         counts[usize::from(lead & 7)] += 1;
         if lead < 8 {
