@@ -1596,3 +1596,44 @@ fn language_detection_is_lazy() {
     let (_, _, lang) = plain.decide_with_language(&view);
     assert_eq!(lang.code(), Some("ru"));
 }
+
+/// The rule engine hands the model the links its rules found (or finds them for it): the
+/// score is the one the model gives the comment alone, bit for bit, with obfuscated links,
+/// messenger links and other scripts.
+#[test]
+fn the_model_scores_the_same_inside_the_rule_engine() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = match crate::training::load_model(&root.join("models/scam.model")) {
+        Ok(m) => m,
+        Err(e) => panic!("the shipped model must load: {e}"),
+    };
+    let account = "[[accounts]]\nname = \"a\"\nig_user_id = \"1\"\nlogin = \"instagram\"\n\
+                   token_env = \"PATH\"\npoll_interval = \"1m\"\nhourly_budget = 100\n";
+    let model_rule = "[[rules]]\nname = \"model\"\naction = \"hide\"\n\
+                      classifier = { model = \"models/scam.model\", min_score = 0.0 }\n";
+    // A stronger rule that reads every comment's links before the model is asked.
+    let links_first = "[[rules]]\nname = \"elsewhere\"\naction = \"delete\"\n\
+                       deny_domains = [\"nothing.invalid\"]\n";
+    let texts = [
+        "visit cheapfollowers dot net for 10k followers",
+        "earn daily at site(dot)com 💰",
+        "message me on wa.me/447700900123 or t.me/fastprofit",
+        "ordered from acme.com/shop, love it 🔥",
+        "Очень красиво, пишите в телеграм t.me/invest_ru",
+        "https://user@spam.biz:8080/x and www.evil.example.org",
+        "no links here, just a nice colour",
+    ];
+    for rules in [
+        format!("{account}{links_first}{model_rule}"),
+        format!("{account}{model_rule}"),
+    ] {
+        let set = match crate::config::parse(&root.join("test.toml"), &rules) {
+            Ok(c) => c.rules,
+            Err(e) => panic!("rules must load: {e}"),
+        };
+        for text in texts {
+            let (_, score) = set.decide_scored(&CommentView::new(text, None));
+            assert_eq!(score, Some(model.score(text)), "{text}\n{rules}");
+        }
+    }
+}
