@@ -442,6 +442,16 @@ impl Lookalikes {
 /// The host without what the link finder took in around it: symbols and emoji before
 /// (`👉acme.com`), and a run of other text glued after a Latin host (`acme.comで購入`).
 fn clean_host(host: &str) -> &str {
+    // Most hosts are clean already: ASCII letters, digits, dots and hyphens between two
+    // letters or digits.
+    let b = host.as_bytes();
+    if b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.last().is_some_and(u8::is_ascii_alphanumeric)
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-')
+    {
+        return host;
+    }
     let host = host.trim_matches(|c: char| !c.is_alphanumeric());
     let latin = host
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))

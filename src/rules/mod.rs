@@ -420,6 +420,9 @@ struct Scan<'a> {
     links: detect::Links,
     links_found: bool,
     mentions: Option<usize>,
+    /// Per contact kind (`ContactKind as usize`), once a rule asked: several rules ask the
+    /// same (the contact-bait rules and their exemptions).
+    contacts: [Option<bool>; detect::ContactKind::ALL.len()],
     /// Each model's score, once a rule asked (by the model's address: most rule sets use one).
     scores: Vec<(*const classifier::Model, f32)>,
     /// The comment's language, once a rule asked: a rule set without a language condition
@@ -833,6 +836,7 @@ impl RuleSet {
             links,
             links_found: false,
             mentions: None,
+            contacts: Default::default(),
             scores,
             lang: None,
         }
@@ -1126,11 +1130,21 @@ impl Cond {
                 let n = scan.n;
                 first_imitation(scan.links(set), own, c.text, n).is_some()
             }
-            Cond::Contact(kinds) => kinds.iter().any(|&(k, words)| match words {
-                Some(list) => {
-                    detect::has_contact_given_words(scan.n, k, scan.words[list].is_some())
+            Cond::Contact(kinds) => kinds.iter().any(|&(k, words)| {
+                let i = k as usize;
+                if let Some(&Some(known)) = scan.contacts.get(i) {
+                    return known;
                 }
-                None => detect::has_contact(scan.n, k),
+                let found = match words {
+                    Some(list) => {
+                        detect::has_contact_given_words(scan.n, k, scan.words[list].is_some())
+                    }
+                    None => detect::has_contact(scan.n, k),
+                };
+                if let Some(slot) = scan.contacts.get_mut(i) {
+                    *slot = Some(found);
+                }
+                found
             }),
             Cond::MaxMentions(max) => scan.mentions(c.text) > *max as usize,
             Cond::MentionsOnly => scan.n.may_have(b'@') && detect::mentions_only(c.text),
@@ -1435,6 +1449,11 @@ impl GroupCompiler<'_> {
     fn words(&mut self, key: &'static str, words: &[String]) -> Option<usize> {
         if words.is_empty() {
             return None;
+        }
+        // A list written again (one rule's `not_words` another's `words`) is looked up once:
+        // its first match is the same for every rule that names it.
+        if let Some(list) = self.set.word_lists.iter().position(|l| l == words) {
+            return Some(list);
         }
         let list = self.set.word_lists.len();
         for (i, w) in words.iter().enumerate() {

@@ -134,7 +134,9 @@ fn mix(h: u64, x: u64) -> u64 {
 }
 
 /// A byte string's hash: eight bytes (little-endian, the last chunk zero-padded) per step,
-/// then the length, so `a` and `a\0` differ.
+/// then the length, so `a` and `a\0` differ. Inlined: a signal's name is a literal, and its
+/// hash is then computed once, when compiling.
+#[inline(always)]
 fn mix_bytes(mut h: u64, bytes: &[u8]) -> u64 {
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
@@ -788,6 +790,7 @@ fn letter_runs<U: Unit + PartialEq>(
 }
 
 /// The signal keys: fixed names, some with a small number or a domain.
+#[inline(always)]
 fn signal(sink: &mut impl Sink, name: &'static str, value: u64) {
     let h = mix(mix_bytes(Block::Signals.seed(), name.as_bytes()), value);
     sink.add(Block::Signals, h, || {
