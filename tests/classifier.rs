@@ -338,6 +338,24 @@ fn starter_money_and_contact_bait_take_the_bait_and_spare_its_honest_neighbours(
         decide("WhatsApp +90 555 000 00 00 for the signals"),
         "delete by starter-contact-bait"
     );
+    // A customer's own number left with an order's words, or a question anywhere in it, is
+    // flagged for a person to answer, not deleted; in other scripts too.
+    assert_eq!(
+        decide("2 pairs in size 38 please, my WhatsApp +44 7700 900123 for the price"),
+        "flag by starter-contact-order"
+    );
+    assert_eq!(
+        decide("do you ship to Izmir? WhatsApp +90 555 000 00 00 thanks"),
+        "flag by starter-contact-bait-question"
+    );
+    assert_eq!(
+        decide("хочу 2 штуки размер M, мой ватсап +7 900 000 12 34"),
+        "flag by starter-contact-order-intl"
+    );
+    assert_eq!(
+        decide("пишите в ватсап +7 900 000 12 34 заработок каждый день"),
+        "hide by starter-contact-bait-intl"
+    );
     // Follow swaps, in any language, are hidden, and their shortest forms flagged (they are
     // also a plane, lumber and part numbers); the shorthand's look-alikes once leetspeak is
     // undone ("lại", "Faf", "SAS") and the English phrases are left alone, as is a complaint
@@ -468,6 +486,35 @@ fn the_example_tells_self_promotion_from_fans_it_was_not_fitted_to() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no honest count: {cols:?}"));
     assert!(removed <= 12, "{removed} of 351 honest removed: {out}");
+}
+
+/// Customers who leave their own WhatsApp, Telegram or phone number to order or ask
+/// (`data/igmod/own-number`: 126 of them in 14 languages and 56 contact-bait scams written to
+/// look alike, never trained on): the example deletes almost none of them, where it deleted 41
+/// and hid 7 before the starter pack told an order's words and questions from bait; they are
+/// flagged for a person to answer, and the scams are still caught (54 of 56 when measured,
+/// 4 honest comments hidden or deleted).
+#[test]
+fn a_customers_own_number_left_to_order_is_flagged_not_deleted() {
+    let (out, _, recall) = example_on("data/igmod/own-number", "182 (56 labeled 1, 126 labeled 0)");
+    assert!(recall >= 0.90, "{out}");
+    let cols = group_row(&out, "data/igmod/own-number");
+    let removed: u32 = cols
+        .last()
+        .and_then(|c| c.split('/').nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no honest count: {cols:?}"));
+    assert!(removed <= 6, "{removed} of 126 customers removed: {out}");
+    // The flags are the order rules' (a customer to answer), not only the model's.
+    let hits = |rule: &str| -> u32 {
+        out.lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|cols| cols.first() == Some(&rule))
+            .and_then(|cols| cols.get(1).and_then(|n| n.parse().ok()))
+            .unwrap_or_else(|| panic!("no row for {rule}: {out}"))
+    };
+    assert!(hits("starter-contact-order") >= 20, "{out}");
+    assert!(hits("starter-contact-order-intl") >= 5, "{out}");
 }
 
 /// The example's review rules: what the model half-suspects (0.5 to the hiding threshold) is
