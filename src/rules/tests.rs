@@ -1637,3 +1637,43 @@ fn the_model_scores_the_same_inside_the_rule_engine() {
         }
     }
 }
+
+/// A word list one rule names in `not_words` and another in `words` is looked up once, and
+/// each rule still reads it its own way.
+#[test]
+fn a_word_list_named_twice_serves_both_rules() {
+    let list = || vec!["price".to_string(), "in stock".to_string()];
+    let rules = compile(&[
+        rule(
+            "bait",
+            Action::Delete,
+            ConditionSpec {
+                words: vec!["whatsapp".into()],
+                not_words: list(),
+                ..ConditionSpec::default()
+            },
+        ),
+        rule(
+            "order",
+            Action::Flag,
+            ConditionSpec {
+                words: list(),
+                ..ConditionSpec::default()
+            },
+        ),
+    ]);
+    assert_eq!(rules.word_lists.len(), 2, "{:?}", rules.word_lists);
+    assert_eq!(
+        decide(&rules, "whatsapp me now", None),
+        Some(("bait".into(), Action::Delete))
+    );
+    assert_eq!(
+        decide(&rules, "whatsapp me the price", None),
+        Some(("order".into(), Action::Flag))
+    );
+    assert_eq!(
+        decide(&rules, "is it in stock", None),
+        Some(("order".into(), Action::Flag))
+    );
+    assert_eq!(decide(&rules, "lovely", None), None);
+}
