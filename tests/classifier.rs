@@ -338,23 +338,15 @@ fn starter_money_and_contact_bait_take_the_bait_and_spare_its_honest_neighbours(
         decide("WhatsApp +90 555 000 00 00 for the signals"),
         "delete by starter-contact-bait"
     );
-    // A customer's own number left with an order's words, or a question anywhere in it, is
-    // flagged for a person to answer, not deleted; in other scripts too.
+    // A customer's own number left with an order's words is hidden, not deleted: out of
+    // public view, and the shop can still answer and unhide it.
     assert_eq!(
         decide("2 pairs in size 38 please, my WhatsApp +44 7700 900123 for the price"),
-        "flag by starter-contact-order"
+        "hide by starter-contact-order"
     );
     assert_eq!(
-        decide("do you ship to Izmir? WhatsApp +90 555 000 00 00 thanks"),
-        "flag by starter-contact-bait-question"
-    );
-    assert_eq!(
-        decide("хочу 2 штуки размер M, мой ватсап +7 900 000 12 34"),
-        "flag by starter-contact-order-intl"
-    );
-    assert_eq!(
-        decide("пишите в ватсап +7 900 000 12 34 заработок каждый день"),
-        "hide by starter-contact-bait-intl"
+        decide("заказать 2 штуки, размер M, whatsapp +7 900 000 12 34"),
+        "hide by starter-contact-order"
     );
     // Follow swaps, in any language, are hidden, and their shortest forms flagged (they are
     // also a plane, lumber and part numbers); the shorthand's look-alikes once leetspeak is
@@ -490,31 +482,35 @@ fn the_example_tells_self_promotion_from_fans_it_was_not_fitted_to() {
 
 /// Customers who leave their own WhatsApp, Telegram or phone number to order or ask
 /// (`data/igmod/own-number`: 126 of them in 14 languages and 56 contact-bait scams written to
-/// look alike, never trained on): the example deletes almost none of them, where it deleted 41
-/// and hid 7 before the starter pack told an order's words and questions from bait; they are
-/// flagged for a person to answer, and the scams are still caught (54 of 56 when measured,
-/// 4 honest comments hidden or deleted).
+/// look alike, never trained on). `starter-contact-bait` deleted 41 of the customers; with an
+/// order's words it now leaves them to `starter-contact-order`, which hides (25 still deleted
+/// and 16 hidden by it when measured: their words are not in its list), and no scam is left
+/// up that was removed before (47 hidden or deleted).
 #[test]
-fn a_customers_own_number_left_to_order_is_flagged_not_deleted() {
-    let (out, _, recall) = example_on("data/igmod/own-number", "182 (56 labeled 1, 126 labeled 0)");
+fn a_customers_own_number_left_with_an_order_is_hidden_not_deleted() {
+    let (out, _, recall) = example_on(
+        "data/igmod/own-number",
+        "182 (56 labeled 1, 126 labeled 0)",
+    );
     assert!(recall >= 0.90, "{out}");
+    // A rule's row: name, hits, TP, FP.
+    let rule = |name: &str| -> (u32, u32) {
+        let cols = group_row(&out, name);
+        let n = |i: usize| cols.get(i).and_then(|c| c.parse().ok()).unwrap_or(u32::MAX);
+        (n(2), n(3))
+    };
+    let (_, deleted_honest) = rule("starter-contact-bait");
+    assert!(deleted_honest <= 28, "{deleted_honest} customers deleted: {out}");
+    let (order_scams, order_honest) = rule("starter-contact-order");
+    assert!(order_honest >= 12 && order_scams >= 3, "{out}");
+    // The file's row of the per-source table: scams caught / of them hidden or deleted.
     let cols = group_row(&out, "data/igmod/own-number");
-    let removed: u32 = cols
-        .last()
+    let gone: u32 = cols
+        .get(5)
         .and_then(|c| c.split('/').nth(1))
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no honest count: {cols:?}"));
-    assert!(removed <= 6, "{removed} of 126 customers removed: {out}");
-    // The flags are the order rules' (a customer to answer), not only the model's.
-    let hits = |rule: &str| -> u32 {
-        out.lines()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>())
-            .find(|cols| cols.first() == Some(&rule))
-            .and_then(|cols| cols.get(1).and_then(|n| n.parse().ok()))
-            .unwrap_or_else(|| panic!("no row for {rule}: {out}"))
-    };
-    assert!(hits("starter-contact-order") >= 20, "{out}");
-    assert!(hits("starter-contact-order-intl") >= 5, "{out}");
+        .unwrap_or_else(|| panic!("no scam count: {cols:?}"));
+    assert!(gone >= 45, "{gone} of 56 scams hidden or deleted: {out}");
 }
 
 /// The example's review rules: what the model half-suspects (0.5 to the hiding threshold) is

@@ -464,7 +464,7 @@ fn problems_in_included_rule_files_are_located_in_those_files() {
     assert_eq!(code, 78);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 3, "{err}");
-    assert!(lines[0].ends_with("accounts.rules: no rule or rule set named \"nosuchset\" (rules: scam-model, scam-model-unsure-language, lookalike-links, review-links-elsewhere, review-self-promotion, review-no-reply, scam-model-unknown-language, scam-model-other-languages, scam, scam-dm, profanity, links, mention-spam, trusted, starter-investment-scam, starter-testimonial-scam, starter-money-handle, starter-contact-bait, starter-contact-bait-question, starter-contact-order, starter-check-my-bio, starter-link-in-bio, starter-bare-link, starter-fake-giveaway, starter-fake-giveaway-doubt, starter-fund-recovery, starter-follower-selling, starter-link-drop, starter-emoji-flood, starter-impersonation, starter-bot-wave, starter-mention-flood, starter-self-promo, starter-money-bait, starter-testimony, starter-money-bait-amounts, starter-first-people, starter-self-promo-en, starter-follow-exchange, starter-romance-bait, starter-follower-selling-intl, starter-fake-giveaway-intl, starter-fund-recovery-intl, starter-contact-bait-intl, starter-contact-order-intl; rule sets: starter, starter-floods)"), "{err}");
+    assert!(lines[0].ends_with("accounts.rules: no rule or rule set named \"nosuchset\" (rules: scam-model, scam-model-unsure-language, lookalike-links, review-links-elsewhere, review-self-promotion, review-no-reply, scam-model-unknown-language, scam-model-other-languages, scam, scam-dm, profanity, links, mention-spam, trusted, starter-investment-scam, starter-testimonial-scam, starter-money-handle, starter-contact-bait, starter-contact-bait-question, starter-contact-order, starter-check-my-bio, starter-link-in-bio, starter-bare-link, starter-fake-giveaway, starter-fake-giveaway-doubt, starter-fund-recovery, starter-follower-selling, starter-link-drop, starter-emoji-flood, starter-impersonation, starter-bot-wave, starter-mention-flood, starter-self-promo, starter-money-bait, starter-testimony, starter-money-bait-amounts, starter-first-people, starter-self-promo-en, starter-follow-exchange, starter-romance-bait, starter-follower-selling-intl, starter-fake-giveaway-intl, starter-fund-recovery-intl, starter-contact-bait-intl; rule sets: starter, starter-floods)"), "{err}");
     assert_eq!(
         lines[1],
         format!(
@@ -498,7 +498,7 @@ fn an_account_can_take_the_starter_set_by_name() {
         .env("IGMOD_TOKEN_ACME", "x"));
     assert_eq!(
         out,
-        "rules: account \"acme\"'s (30 rules)
+        "rules: account \"acme\"'s (29 rules)
 language: unknown
 no rule matches: igmod leaves this comment alone
 ",
@@ -605,7 +605,7 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
     // Without --account: what the first account runs (trusted, the starter pack, the model),
     // and the first line says so.
     assert!(
-        out.starts_with("rules: account \"acme\"'s (38 rules; the first account"),
+        out.starts_with("rules: account \"acme\"'s (37 rules; the first account"),
         "{out}"
     );
     assert!(out.contains("\nscam-model "), "{out}");
@@ -629,7 +629,7 @@ fn rules_eval_reports_precision_and_recall_on_labeled_comments() {
         .arg(fixture)
         .env("IGMOD_TOKEN_ACME", "x"));
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("rules: every rule loaded (45)"), "{out}");
+    assert!(out.starts_with("rules: every rule loaded (44)"), "{out}");
     assert!(
         out.contains("  labeled 1         19           1\n  labeled 0          2          18\n"),
         "{out}"
