@@ -488,10 +488,7 @@ fn the_example_tells_self_promotion_from_fans_it_was_not_fitted_to() {
 /// up that was removed before (47 hidden or deleted).
 #[test]
 fn a_customers_own_number_left_with_an_order_is_hidden_not_deleted() {
-    let (out, _, recall) = example_on(
-        "data/igmod/own-number",
-        "182 (56 labeled 1, 126 labeled 0)",
-    );
+    let (out, _, recall) = example_on("data/igmod/own-number", "182 (56 labeled 1, 126 labeled 0)");
     assert!(recall >= 0.90, "{out}");
     // A rule's row: name, hits, TP, FP.
     let rule = |name: &str| -> (u32, u32) {
@@ -500,7 +497,10 @@ fn a_customers_own_number_left_with_an_order_is_hidden_not_deleted() {
         (n(2), n(3))
     };
     let (_, deleted_honest) = rule("starter-contact-bait");
-    assert!(deleted_honest <= 28, "{deleted_honest} customers deleted: {out}");
+    assert!(
+        deleted_honest <= 28,
+        "{deleted_honest} customers deleted: {out}"
+    );
     let (order_scams, order_honest) = rule("starter-contact-order");
     assert!(order_honest >= 12 && order_scams >= 3, "{out}");
     // The file's row of the per-source table: scams caught / of them hidden or deleted.
