@@ -513,6 +513,31 @@ fn a_customers_own_number_left_with_an_order_is_hidden_not_deleted() {
     assert!(gone >= 45, "{gone} of 56 scams hidden or deleted: {out}");
 }
 
+/// `starter-contact-bait` spares exactly what `starter-contact-order` hides: the delete's
+/// `not_words` and the order rule's `words` are one list written twice (TOML cannot name a
+/// list), so an edit to one alone would delete some orders or leave some bait up.
+#[test]
+fn the_order_words_the_delete_spares_are_the_ones_the_hide_takes() {
+    let text = std::fs::read_to_string(format!("{ROOT}/rules/starter.toml")).expect("starter");
+    let doc: toml::Table = toml::from_str(&text).expect("starter.toml is TOML");
+    let rules = doc
+        .get("rules")
+        .and_then(|r| r.as_array())
+        .expect("[[rules]]");
+    let list = |name: &str, key: &str| {
+        rules
+            .iter()
+            .find(|r| r.get("name").and_then(|n| n.as_str()) == Some(name))
+            .and_then(|r| r.get(key))
+            .and_then(|l| l.as_array())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let spared = list("starter-contact-bait", "not_words");
+    assert!(spared.len() > 50, "{spared:?}");
+    assert_eq!(spared, list("starter-contact-order", "words"));
+}
+
 /// The example's review rules: what the model half-suspects (0.5 to the hiding threshold) is
 /// flagged for a person, not hidden, when it links somewhere that is not the brand's or has
 /// self-promotion's words; the brand's own link, scored the same, is left alone.
