@@ -334,20 +334,41 @@ fn starter_money_and_contact_bait_take_the_bait_and_spare_its_honest_neighbours(
         decide("is WhatsApp +90 555 000 00 00 your support line?"),
         "flag by starter-contact-bait-question"
     );
+    // Deleted when the app's name is spelt out or in leetspeak, which no customer does.
+    for disguised in [
+        "T e l e g r a m ➜ @geld_tipps_privat 🔥",
+        "t3legram pe join kro @sasta_maal_official",
+        "wh@tsapp +44 7700 900666 👈 serious only",
+    ] {
+        assert_eq!(
+            decide(disguised),
+            "delete by starter-contact-disguised",
+            "{disguised}"
+        );
+    }
+    // Any other number is hidden, not deleted, whatever the words around it: a customer's own
+    // number is out of public view, and the shop can still answer and unhide it. Written in a
+    // bio font, accented, misspelt or split, the name is a customer's too.
+    for number in [
+        "WhatsApp +90 555 000 00 00 for the signals",
+        "2 pairs in size 38 please, my WhatsApp +44 7700 900123 for the price",
+        "заказать 2 штуки, размер M, whatsapp +7 900 000 12 34",
+        "I'll take two of the blue mugs, watsapp me 0803 000 0417",
+        "mình lấy 2 cái nha, telegram @linh_ng",
+        "Love the linen dress! inbox me the price for size M please, my WhatsApp +44 7700 900123",
+        "Order for 2 please 🙏 𝒲𝒽𝒶𝓉𝓈𝒜𝓅𝓅 +44 7700 900123",
+        "Bonjour, je voudrais la robe bleue en 38, mon Télégram @marie_dupont",
+        "whats-app me +44 7700 900123 for the blue one",
+        "Paket saya belum sampai, hubungi Tellegram saya @budi_santoso",
+        "where do I send pic to for the warranty, my whatsapp +44 7700 900123",
+    ] {
+        assert_eq!(decide(number), "hide by starter-contact-bait", "{number}");
+    }
     assert_eq!(
-        decide("WhatsApp +90 555 000 00 00 for the signals"),
-        "delete by starter-contact-bait"
+        decide("Hi dear, your page is lovely 💕 send pic to @feature_page for a collab"),
+        "delete by starter-follower-selling"
     );
-    // A customer's own number left with an order's words is hidden, not deleted: out of
-    // public view, and the shop can still answer and unhide it.
-    assert_eq!(
-        decide("2 pairs in size 38 please, my WhatsApp +44 7700 900123 for the price"),
-        "hide by starter-contact-order"
-    );
-    assert_eq!(
-        decide("заказать 2 штуки, размер M, whatsapp +7 900 000 12 34"),
-        "hide by starter-contact-order"
-    );
+    assert_eq!(decide("Is there a promo on the blue set this weekend"), "");
     // Follow swaps, in any language, are hidden, and their shortest forms flagged (they are
     // also a plane, lumber and part numbers); the shorthand's look-alikes once leetspeak is
     // undone ("lại", "Faf", "SAS") and the English phrases are left alone, as is a complaint
@@ -481,14 +502,17 @@ fn the_example_tells_self_promotion_from_fans_it_was_not_fitted_to() {
 }
 
 /// Customers who leave their own WhatsApp, Telegram or phone number to order or ask
-/// (`data/igmod/own-number`: 126 of them in 14 languages and 56 contact-bait scams written to
-/// look alike, never trained on). `starter-contact-bait` deleted 41 of the customers; with an
-/// order's words it now leaves them to `starter-contact-order`, which hides (25 still deleted
-/// and 16 hidden by it when measured: their words are not in its list), and no scam is left
-/// up that was removed before (47 hidden or deleted).
+/// (`data/igmod/own-number`: 316 of them in 14 languages by two writers, and 176 contact-bait
+/// scams written to look alike, never trained on). With a list of order words to spare
+/// them, `starter-contact-bait` deleted 168 of the customers (25 of the first writer's 126,
+/// 143 of the other's 190); it now hides, and only a disguised app name deletes, while no
+/// scam is left up that was removed before (161 hidden or deleted).
 #[test]
-fn a_customers_own_number_left_with_an_order_is_hidden_not_deleted() {
-    let (out, _, recall) = example_on("data/igmod/own-number", "182 (56 labeled 1, 126 labeled 0)");
+fn a_customers_own_number_is_never_deleted() {
+    let (out, _, recall) = example_on(
+        "data/igmod/own-number",
+        "492 (176 labeled 1, 316 labeled 0)",
+    );
     assert!(recall >= 0.90, "{out}");
     // A rule's row: name, hits, TP, FP.
     let rule = |name: &str| -> (u32, u32) {
@@ -496,13 +520,45 @@ fn a_customers_own_number_left_with_an_order_is_hidden_not_deleted() {
         let n = |i: usize| cols.get(i).and_then(|c| c.parse().ok()).unwrap_or(u32::MAX);
         (n(2), n(3))
     };
-    let (_, deleted_honest) = rule("starter-contact-bait");
+    let (_, disguised_honest) = rule("starter-contact-disguised");
+    assert_eq!(disguised_honest, 0, "{out}");
+    let (bait_scams, bait_honest) = rule("starter-contact-bait");
+    assert!(bait_honest >= 150 && bait_scams >= 100, "{out}");
+    // No honest comment is deleted, by any rule: the mistakes file gives each one's action.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mistakes = dir.path().join("mistakes.csv");
+    let (code, _, err) = run(igmod()
+        .current_dir(ROOT)
+        .args(["rules", "eval", "-c", "config.toml.example", "--mistakes"])
+        .arg(&mistakes)
+        .arg("data/igmod/own-number"));
+    assert_eq!(code, 0, "{err}");
+    let mut reader = csv::Reader::from_path(&mistakes).expect("mistakes.csv");
+    let headers = reader.headers().expect("header").clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no {name} column: {headers:?}"))
+    };
+    let (label, action, text) = (col("label"), col("action"), col("text"));
+    let mut honest = 0;
+    for row in reader.records() {
+        let row = row.expect("a mistakes row");
+        if row.get(label) == Some("0") {
+            honest += 1;
+            assert_ne!(
+                row.get(action),
+                Some("delete"),
+                "deleted: {:?}",
+                row.get(text)
+            );
+        }
+    }
     assert!(
-        deleted_honest <= 28,
-        "{deleted_honest} customers deleted: {out}"
+        honest >= 250,
+        "{honest} honest rows moderated: the file was read"
     );
-    let (order_scams, order_honest) = rule("starter-contact-order");
-    assert!(order_honest >= 12 && order_scams >= 3, "{out}");
     // The file's row of the per-source table: scams caught / of them hidden or deleted.
     let cols = group_row(&out, "data/igmod/own-number");
     let gone: u32 = cols
@@ -510,32 +566,7 @@ fn a_customers_own_number_left_with_an_order_is_hidden_not_deleted() {
         .and_then(|c| c.split('/').nth(1))
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no scam count: {cols:?}"));
-    assert!(gone >= 45, "{gone} of 56 scams hidden or deleted: {out}");
-}
-
-/// `starter-contact-bait` spares exactly what `starter-contact-order` hides: the delete's
-/// `not_words` and the order rule's `words` are one list written twice (TOML cannot name a
-/// list), so an edit to one alone would delete some orders or leave some bait up.
-#[test]
-fn the_order_words_the_delete_spares_are_the_ones_the_hide_takes() {
-    let text = std::fs::read_to_string(format!("{ROOT}/rules/starter.toml")).expect("starter");
-    let doc: toml::Table = toml::from_str(&text).expect("starter.toml is TOML");
-    let rules = doc
-        .get("rules")
-        .and_then(|r| r.as_array())
-        .expect("[[rules]]");
-    let list = |name: &str, key: &str| {
-        rules
-            .iter()
-            .find(|r| r.get("name").and_then(|n| n.as_str()) == Some(name))
-            .and_then(|r| r.get(key))
-            .and_then(|l| l.as_array())
-            .cloned()
-            .unwrap_or_default()
-    };
-    let spared = list("starter-contact-bait", "not_words");
-    assert!(spared.len() > 50, "{spared:?}");
-    assert_eq!(spared, list("starter-contact-order", "words"));
+    assert!(gone >= 155, "{gone} of 176 scams hidden or deleted: {out}");
 }
 
 /// The example's review rules: what the model half-suspects (0.5 to the hiding threshold) is
