@@ -369,6 +369,30 @@ fn starter_money_and_contact_bait_take_the_bait_and_spare_its_honest_neighbours(
         "delete by starter-follower-selling"
     );
     assert_eq!(decide("Is there a promo on the blue set this weekend"), "");
+    // Customers whose words the older deletes took for a scam's: a winner thanking the brand,
+    // a bank's customer naming its account, a question about data recovery. Hidden at most.
+    for customer in [
+        "Just got your DM saying I was selected as a winner, thank you so much!! my whatsapp +44 7700 900123",
+        "I invested $5,000 in the @acme_bank fixed deposit last year, happy with it. whatsapp me +44 7700 900123 about renewing",
+        "Is there a data recovery expert at your Ikeja branch, my phone died. whatsapp me 0803 000 0417",
+        "Your support team helped me recover my account, thank you! WhatsApp +44 7700 900123",
+    ] {
+        assert!(
+            !decide(customer).starts_with("delete"),
+            "{customer}: {}",
+            decide(customer)
+        );
+    }
+    assert_eq!(
+        decide(
+            "Congratulations you have been selected as a winner, claim your prize on whatsapp +44 7700 900666"
+        ),
+        "delete by starter-fake-giveaway"
+    );
+    assert_eq!(
+        decide("thank you @pedro.mentor_official for the $23k profit, my family is grateful"),
+        "delete by starter-testimonial-scam"
+    );
     // Follow swaps, in any language, are hidden, and their shortest forms flagged (they are
     // also a plane, lumber and part numbers); the shorthand's look-alikes once leetspeak is
     // undone ("lại", "Faf", "SAS") and the English phrases are left alone, as is a complaint
