@@ -507,13 +507,12 @@ impl Scan<'_> {
     /// The model's score for the comment, computed once per model. The model reads the
     /// links the rules find (found here if no rule asked yet), not a second search.
     fn score(&mut self, model: &classifier::Model, text: &str, set: &RuleSet) -> f32 {
-        let key: *const classifier::Model = model;
-        if let Some((_, s)) = self.scores.iter().find(|(m, _)| *m == key) {
-            return *s;
+        if let Some(s) = self.known_score(model) {
+            return s;
         }
         let n = self.n;
         let s = model.score_with_links(text, n, Some(self.links(set)));
-        self.scores.push((key, s));
+        self.scores.push((model, s));
         s
     }
 
